@@ -1,0 +1,155 @@
+//! Command-line arguments: clap derive types only.
+//!
+//! No I/O and no config here ("low args"); [`crate::context`] turns them into real things.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Merchant-fulfilled Amazon orders in an encrypted local vault.
+#[derive(Debug, Parser)]
+#[command(name = "fulfill", version, about, long_about = None)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The home folder (default: $XDG_DATA_HOME/fulfill).
+    #[arg(long, global = true, env = "FULFILL_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Act as this operator (default: the OS user).
+    #[arg(long, global = true, env = "FULFILL_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Read the operator's passphrase from FILE (otherwise a prompt on a TTY).
+    #[arg(long, global = true, env = "FULFILL_PASSPHRASE_FILE", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Unlock with a 32-byte key file instead of a passphrase (service operators).
+    #[arg(long, global = true, env = "FULFILL_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// More diagnostic output on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Clock override, honoured only by a sandbox home (tests and the demo).
+    #[arg(long, global = true, hide = true, value_name = "TIME")]
+    pub now: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new home folder, its vault and its owner.
+    Init(InitArgs),
+    /// Manage operators (people and services) and their roles.
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+    /// Run a local fake MWS on loopback, for tests, training and the demo.
+    Sandbox(SandboxArgs),
+}
+
+/// Policy profile: the retention and password numbers the home enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// Amazon's MWS-era policy (2020): PII 30 days, logs 90 days.
+    #[value(name = "mws-2020")]
+    Mws2020,
+    /// The current policy (2025): logs 12 months, password history of 10.
+    #[value(name = "dpp-2025")]
+    Dpp2025,
+}
+
+/// `fulfill init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The owner's operator name.
+    #[arg(long, value_name = "NAME")]
+    pub owner: String,
+    /// Policy profile.
+    #[arg(long, value_enum, default_value = "mws-2020")]
+    pub profile: ProfileArg,
+    /// Mark the home as a sandbox home (talks only to a loopback sandbox; honours --now).
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+/// Roles an operator can have (the owner is made by `init`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Picks items; never sees PII.
+    Picker,
+    /// Packs and ships; opens PII for labels.
+    Packer,
+    /// Cron service that fetches orders; seals PII, cannot open it.
+    Fetcher,
+    /// Manages people, credentials and config; no PII.
+    Admin,
+    /// Runs audits; scans PII for leaks, never shown.
+    Auditor,
+}
+
+/// `fulfill operator ...`.
+#[derive(Debug, Subcommand)]
+pub enum OperatorCmd {
+    /// Add an operator (owner or admin).
+    Add {
+        /// The new operator's name.
+        name: String,
+        /// Its role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the new operator's passphrase from FILE (otherwise a prompt, asked twice).
+        #[arg(long, value_name = "FILE", conflicts_with = "new_key_file")]
+        new_passphrase_file: Option<PathBuf>,
+        /// Write a fresh 32-byte key file (mode 0600) for a service operator instead.
+        #[arg(long = "key-file", value_name = "PATH")]
+        new_key_file: Option<PathBuf>,
+    },
+    /// List operators.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an operator (owner or admin); its wrapped keys are destroyed.
+    Disable {
+        /// Operator name.
+        name: String,
+    },
+    /// Change your own passphrase.
+    Passwd {
+        /// Read the new passphrase from FILE (otherwise a prompt, asked twice).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// Unlock an operator locked after failed attempts (owner or admin).
+    Unlock {
+        /// Operator name.
+        name: String,
+    },
+}
+
+/// `fulfill sandbox`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (loopback only).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: String,
+    /// Orders that exist when it starts.
+    #[arg(long, default_value_t = 50)]
+    pub orders: usize,
+    /// Seed for the generated data and faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run sandbox time (restore rates, feed delays, order arrival) X times faster.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Faults to inject, e.g. `throttle=0.1,internal=0.05,reset=0.02`.
+    #[arg(long)]
+    pub faults: Option<String>,
+}

@@ -1,0 +1,3 @@
+//! One module per subcommand: orchestration only (no SQL, crypto, HTTP or rendering here).
+
+pub mod sandbox;

@@ -1,0 +1,16 @@
+//! The `fulfill` binary: parse arguments, run, print the error once, exit with its code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = fulfill::cli::Cli::parse();
+    match fulfill::run(cli) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("fulfill: {e}");
+            e.exit().into()
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The MWS protocol: signing, XML models, the quota model.
