@@ -145,6 +145,10 @@ buyer_pii! {
     postal_code = 12,
     /// `Phone`.
     phone = 13,
+    /// `BuyerTaxInfo`, flattened to text (company name, region, classifications).
+    buyer_tax_info = 14,
+    /// Items' `GiftMessageText`, joined (one per line, with the `OrderItemId`).
+    gift_message = 15,
 }
 
 impl BuyerPii {
