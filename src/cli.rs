@@ -32,7 +32,7 @@ pub struct Global {
     pub passphrase_file: Option<PathBuf>,
     /// Unlock with a 32-byte key file instead of a passphrase (service operators).
     #[arg(long, global = true, env = "FULFILL_KEY_FILE", value_name = "FILE")]
-    pub key_file: Option<PathBuf>,
+    pub operator_key_file: Option<PathBuf>,
     /// More diagnostic output on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -152,4 +152,15 @@ pub struct SandboxArgs {
     /// Faults to inject, e.g. `throttle=0.1,internal=0.05,reset=0.02`.
     #[arg(long)]
     pub faults: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

@@ -5,20 +5,38 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
+pub mod config;
+pub mod context;
 pub mod error;
+pub mod home;
+pub mod logging;
 pub mod mws;
 pub mod pii;
+pub mod role;
+pub mod safety;
 pub mod sandbox;
+pub mod vault;
 
 pub use error::{Error, Exit, Result};
 
 /// Runs one command line and returns the exit code to end with.
 pub fn run(cli: cli::Cli) -> Result<Exit> {
-    match cli.command {
-        cli::Command::Sandbox(args) => cmd::sandbox::run(&args),
-        _ => Err(Error::usage("not built yet")),
+    safety::harden_process();
+    let g = &cli.global;
+    match &cli.command {
+        cli::Command::Init(args) => cmd::init::run(g, args),
+        cli::Command::Sandbox(args) => {
+            let _log = logging::init(None, g.verbose);
+            cmd::sandbox::run(args)
+        }
+        cli::Command::Operator(c) => {
+            let ctx = context::Context::open(g)?;
+            let _log = logging::init(Some(&ctx.vault.home().logs_dir()), g.verbose);
+            cmd::operator::run(&ctx, c)
+        }
     }
 }

@@ -1,3 +1,5 @@
 //! One module per subcommand: orchestration only (no SQL, crypto, HTTP or rendering here).
 
+pub mod init;
+pub mod operator;
 pub mod sandbox;

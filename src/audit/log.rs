@@ -1,0 +1,258 @@
+//! Appending to the audit log: serialised across processes, fsynced, chained, fail-closed.
+//!
+//! Design decisions:
+//! - **Lock.** An exclusive `flock` on `logs/audit.lock` serialises appends across processes
+//!   (a cron purge and a packing station at once). The caller takes the lock *before* it begins
+//!   its database transaction, so the order is always file lock, then database.
+//! - **Durability.** Each record is written with one `write` on an `O_APPEND` file and
+//!   `fdatasync`ed before the vault's head is advanced in the caller's transaction. If the
+//!   write fails, the caller's transaction rolls back: no record, no action (fail closed).
+//! - **Crash recovery, never silent.** A crash between the fsync and the commit leaves records
+//!   beyond the vault's head; the next append adopts them only if they continue the chain
+//!   exactly, and records an `audit.recovered` event saying so. A torn last line (a crash
+//!   mid-write) is terminated with a newline and left in place for verification to report.
+//! - **Day files** are named by UTC date, never going backwards: a record whose clock is behind
+//!   the head's day goes into the head's day file.
+//!
+//! tracing-appender is not used here: its non-blocking writer drops lines when its buffer is
+//! full, and its file cap counts files, not days.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{Checkpoint, Event, Head, Record, day_file_name, parse_day_file_name};
+use crate::error::{Error, Result};
+
+/// Where the chain head and checkpoint are kept (the vault's meta table).
+pub trait Anchor {
+    /// The current head.
+    fn head(&self) -> Result<Head>;
+    /// Advances the head.
+    fn set_head(&self, head: &Head) -> Result<()>;
+    /// The pruning checkpoint, if any files were pruned.
+    fn checkpoint(&self) -> Result<Option<Checkpoint>>;
+    /// Stores a new checkpoint.
+    fn set_checkpoint(&self, cp: &Checkpoint) -> Result<()>;
+}
+
+/// The audit log folder.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    dir: PathBuf,
+}
+
+/// Proof that the caller holds the cross-process append lock.
+#[derive(Debug)]
+pub struct AppendLock {
+    _file: File,
+}
+
+fn log_err(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::AuditLog(format!("cannot {what} {}: {e}", path.display()))
+}
+
+impl AuditLog {
+    /// The log in `dir` (normally `HOME/logs`).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        AuditLog { dir: dir.into() }
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Takes the exclusive cross-process append lock (blocks until it is free).
+    pub fn lock(&self) -> Result<AppendLock> {
+        let path = self.dir.join("audit.lock");
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| log_err("open", &path, e))?;
+        f.lock().map_err(|e| log_err("lock", &path, e))?;
+        Ok(AppendLock { _file: f })
+    }
+
+    /// The day files present, oldest first.
+    pub fn day_files(&self) -> Result<Vec<(NaiveDate, PathBuf)>> {
+        let mut out = Vec::new();
+        let rd = fs::read_dir(&self.dir).map_err(|e| log_err("read", &self.dir, e))?;
+        for ent in rd.flatten() {
+            if let Some(d) = parse_day_file_name(&ent.file_name().to_string_lossy()) {
+                out.push((d, ent.path()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Appends one record after `head` and returns the new head. The caller holds `lock` and
+    /// stores the returned head in the same transaction as the action the record describes.
+    pub fn append(&self, _lock: &AppendLock, head: &Head, event: &Event, now: DateTime<Utc>) -> Result<Head> {
+        let day = head.day.map_or(now.date_naive(), |d| d.max(now.date_naive()));
+        let rec = Record::from_event(event, head.seq + 1, now, &head.hash);
+        let mut line = rec.to_line();
+        line.push('\n');
+        let path = self.dir.join(day_file_name(day));
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| log_err("open", &path, e))?;
+        f.write_all(line.as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(|e| log_err("write", &path, e))?;
+        Ok(Head {
+            seq: rec.seq,
+            hash: rec.hash.expect("hash set"),
+            day: Some(day),
+        })
+    }
+
+    /// Reconciles the newest day file with the vault's head before an append.
+    ///
+    /// - A torn last line (no trailing newline) is terminated so the next record starts on its
+    ///   own line; the fragment stays for verification to report.
+    /// - Complete records beyond the head that continue the chain exactly (a crash after the
+    ///   fsync, before the commit) are adopted, and an `audit.recovered` record says so.
+    ///
+    /// Anything else is left for verification to report; appends continue from the head.
+    pub fn recover(&self, lock: &AppendLock, head: Head, now: DateTime<Utc>) -> Result<Head> {
+        let Some((_, path)) = self.day_files()?.pop() else {
+            return Ok(head);
+        };
+        // Fast path: the last line is the head.
+        let short = read_tail(&path, 4096).map_err(|e| log_err("read", &path, e))?;
+        if short.ends_with(b"\n") {
+            let body = &short[..short.len() - 1];
+            let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);
+            if let Ok(r) = serde_json::from_slice::<Record>(last) {
+                if r.seq == head.seq && r.hash.as_deref() == Some(head.hash.as_str()) {
+                    return Ok(head);
+                }
+            }
+        }
+        let tail = read_tail(&path, 64 * 1024).map_err(|e| log_err("read", &path, e))?;
+        let mut torn = false;
+        if !tail.is_empty() && !tail.ends_with(b"\n") {
+            let mut f = OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|e| log_err("open", &path, e))?;
+            f.write_all(b"\n")
+                .and_then(|()| f.sync_data())
+                .map_err(|e| log_err("write", &path, e))?;
+            torn = true;
+        }
+        let day = parse_day_file_name(&path.file_name().unwrap_or_default().to_string_lossy());
+        let mut adopted = head.clone();
+        // Complete lines of the tail; the first may be cut by the window, so it is skipped.
+        let text = String::from_utf8_lossy(&tail);
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        lines.pop(); // after the last newline: empty, or the torn fragment
+        if tail.len() == 64 * 1024 && !lines.is_empty() {
+            lines.remove(0);
+        }
+        for l in lines {
+            let Ok(r) = serde_json::from_str::<Record>(l) else { continue };
+            let valid = r.hash.as_deref() == Some(r.compute_hash().as_str()) && r.to_line() == l;
+            if valid && r.seq == adopted.seq + 1 && r.prev == adopted.hash {
+                adopted = Head {
+                    seq: r.seq,
+                    hash: r.hash.clone().unwrap_or_default(),
+                    day: day.or(adopted.day),
+                };
+            }
+        }
+        if adopted.seq == head.seq && !torn {
+            return Ok(head);
+        }
+        let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let mut ev = Event::new("audit.recovered").field("file", file);
+        if adopted.seq > head.seq {
+            // The actions these records describe may not have completed: the crash came
+            // between the record's fsync and the vault's commit.
+            ev = ev
+                .field("adopted_from_seq", head.seq + 1)
+                .field("adopted_to_seq", adopted.seq);
+        }
+        if torn {
+            ev = ev.field("torn_line_terminated", true);
+        }
+        self.append(lock, &adopted, &ev, now)
+    }
+
+    /// Deletes day files older than `keep_days` before `now` and moves the checkpoint past
+    /// them, so the remaining chain still verifies. Refuses to keep fewer than `min_days`
+    /// (the profile's window): nothing younger than the window is ever deleted.
+    pub fn prune(&self, lock: &AppendLock, anchor: &dyn Anchor, now: DateTime<Utc>, keep_days: u32, min_days: u32) -> Result<PruneReport> {
+        let _ = lock;
+        let keep = keep_days.max(min_days);
+        let cutoff = now.date_naive() - chrono::Days::new(u64::from(keep));
+        let head = anchor.head()?;
+        let old: Vec<(NaiveDate, PathBuf)> = self
+            .day_files()?
+            .into_iter()
+            .filter(|(d, _)| *d < cutoff && Some(*d) != head.day)
+            .collect();
+        let Some((newest_day, newest)) = old.last().cloned() else {
+            return Ok(PruneReport::default());
+        };
+        let last = last_record(&newest)?.ok_or_else(|| {
+            Error::AuditLog(format!(
+                "cannot prune: {} has no readable last record; run `fulfill audit` to see why",
+                newest.display()
+            ))
+        })?;
+        let cp = Checkpoint {
+            seq: last.seq,
+            hash: last.hash.unwrap_or_default(),
+            day: newest_day,
+        };
+        anchor.set_checkpoint(&cp)?;
+        for (_, p) in &old {
+            fs::remove_file(p).map_err(|e| log_err("remove", p, e))?;
+        }
+        Ok(PruneReport {
+            files_removed: old.len(),
+            checkpoint: Some(cp),
+        })
+    }
+}
+
+/// What [`AuditLog::prune`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Day files deleted.
+    pub files_removed: usize,
+    /// The new checkpoint.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+fn read_tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(max);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity((len - start) as usize);
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn last_record(path: &Path) -> Result<Option<Record>> {
+    let tail = read_tail(path, 64 * 1024).map_err(|e| log_err("read", path, e))?;
+    let text = String::from_utf8_lossy(&tail);
+    Ok(text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Record>(l).ok()))
+}

@@ -1,0 +1,49 @@
+//! `fulfill init`: a new home, its vault and its owner.
+
+use crate::cli::{Global, InitArgs};
+use crate::config::{Config, Profile};
+use crate::context::{clock_for, new_passphrase};
+use crate::error::{Exit, Result};
+use crate::home::{Home, write_private};
+use crate::safety::Environment;
+use crate::vault::{Vault, check_operator_name};
+
+/// Runs `init`.
+pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
+    let root = Home::locate(g.home.clone())?;
+    let clock = clock_for(g.now.as_deref(), args.sandbox)?;
+    check_operator_name(&args.owner)?;
+    let profile = Profile::from(args.profile);
+    // Ask for the passphrase before anything is created, so a typo leaves nothing behind.
+    let pass = new_passphrase(g.passphrase_file.as_deref(), &args.owner)?;
+    pass.check_policy(&profile.passphrase_policy(), &args.owner)?;
+    let existed = root.exists();
+    let home = Home::create(&root, &Environment::system())?;
+    let made = (|| -> Result<()> {
+        write_private(&home.config_path(), Config::for_profile(profile).to_toml().as_bytes())?;
+        Vault::create(&home, &args.owner, pass, profile, args.sandbox, clock.now())?;
+        Ok(())
+    })();
+    if let Err(e) = made {
+        // Leave nothing half-made: the folder was new (or empty) a moment ago.
+        let _ = if existed {
+            std::fs::read_dir(&root).map(|rd| {
+                for e in rd.flatten() {
+                    let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+                }
+            })
+        } else {
+            std::fs::remove_dir_all(&root)
+        };
+        return Err(e);
+    }
+    let kind = if args.sandbox { "sandbox home" } else { "home" };
+    println!(
+        "Created {kind} {} (profile {profile}) with owner {}.",
+        root.display(),
+        args.owner
+    );
+    println!("Next: `fulfill operator add NAME --role packer` for each person.");
+    Ok(Exit::Ok)
+}
+

@@ -1,0 +1,162 @@
+//! The resolved runtime context ("high args"): the home, the clock, and how to get the acting
+//! operator's credential. Built from parsed flags; holds no subcommand logic.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{Event, Outcome};
+use crate::cli::Global;
+use crate::clock::{Clock, ManualClock, SystemClock, parse_time};
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::safety::Environment;
+use crate::vault::key::{Credential, Passphrase};
+use crate::vault::{Session, Vault, read_key_file};
+
+/// What every command that works on an existing home needs.
+pub struct Context {
+    /// The opened vault.
+    pub vault: Vault,
+    /// The clock (`--now` in a sandbox home, else the system clock).
+    pub clock: Arc<dyn Clock>,
+    operator: Option<String>,
+    passphrase_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("vault", &self.vault).finish_non_exhaustive()
+    }
+}
+
+/// The clock for a home: `--now` is honoured only by a sandbox home.
+pub fn clock_for(now: Option<&str>, sandbox: bool) -> Result<Arc<dyn Clock>> {
+    match now {
+        None => Ok(Arc::new(SystemClock)),
+        Some(_) if !sandbox => Err(Error::usage(
+            "--now is honoured only by a sandbox home (made with `fulfill init --sandbox`)",
+        )),
+        Some(t) => Ok(Arc::new(ManualClock::new(parse_time(t).map_err(Error::Usage)?))),
+    }
+}
+
+impl Context {
+    /// Opens the home (safety checks first) and its vault. An unsafe environment is recorded
+    /// as `environment.refused` when the vault can still be reached, then refused.
+    pub fn open(g: &Global) -> Result<Context> {
+        let root = Home::locate(g.home.clone())?;
+        let env = Environment::system();
+        let home = match Home::open(&root, &env) {
+            Ok(h) => h,
+            Err(e @ Error::Unsafe(_)) => {
+                record_refusal(&root, g.operator.as_deref(), &e);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let vault = Vault::open(&home)?;
+        let clock = clock_for(g.now.as_deref(), vault.is_sandbox())?;
+        Ok(Context {
+            vault,
+            clock,
+            operator: g.operator.clone(),
+            passphrase_file: g.passphrase_file.clone(),
+            key_file: g.operator_key_file.clone(),
+        })
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The acting operator's name: `--operator`, `FULFILL_OPERATOR`, else the OS user.
+    pub fn operator_name(&self) -> Result<String> {
+        operator_name(self.operator.as_deref())
+    }
+
+    /// Unlocks the acting operator with its credential.
+    pub fn unlock(&self) -> Result<Session<'_>> {
+        let name = self.operator_name()?;
+        let cred = credential(self.key_file.as_deref(), self.passphrase_file.as_deref(), &name)?;
+        self.vault.unlock(&name, &cred, self.now())
+    }
+}
+
+fn record_refusal(root: &Path, operator: Option<&str>, e: &Error) {
+    // Best effort: the refusal stands whether or not it can be recorded.
+    let home = Home::unchecked(root);
+    if let Ok(v) = Vault::open(&home) {
+        let reason = match e {
+            Error::Unsafe(m) => m.clone(),
+            other => other.to_string(),
+        };
+        let mut ev = Event::new("environment.refused").outcome(Outcome::Denied).field("reason", reason);
+        if let Some(op) = operator {
+            ev = ev.operator(op);
+        }
+        let _ = v.record(&[ev], Utc::now());
+    }
+}
+
+/// The acting operator's name.
+pub fn operator_name(flag: Option<&str>) -> Result<String> {
+    if let Some(n) = flag {
+        return Ok(n.to_string());
+    }
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(u) = std::env::var(var) {
+            if !u.is_empty() {
+                return Ok(u);
+            }
+        }
+    }
+    Err(Error::usage("cannot tell who you are: pass --operator NAME or set FULFILL_OPERATOR"))
+}
+
+/// Reads a passphrase file (which must be private to this user).
+pub fn read_passphrase_file(path: &Path) -> Result<Passphrase> {
+    crate::safety::check_private(path)?;
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read passphrase file {}: {e}", path.display())))?;
+    Ok(Passphrase::new(s))
+}
+
+/// The acting operator's credential: a key file, a passphrase file, or a prompt on a TTY.
+pub fn credential(key_file: Option<&Path>, passphrase_file: Option<&Path>, name: &str) -> Result<Credential> {
+    if let Some(k) = key_file {
+        return Ok(Credential::KeyFile(read_key_file(k)?));
+    }
+    if let Some(p) = passphrase_file {
+        return Ok(Credential::Passphrase(read_passphrase_file(p)?));
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password(format!("Passphrase for {name}: "))?;
+        return Ok(Credential::Passphrase(Passphrase::new(p)));
+    }
+    Err(Error::Denied(
+        "no passphrase: pass --passphrase-file FILE (or set FULFILL_PASSPHRASE_FILE), or run on a terminal".into(),
+    ))
+}
+
+/// A new passphrase: from a file, or asked twice on a TTY.
+pub fn new_passphrase(file: Option<&Path>, whose: &str) -> Result<Passphrase> {
+    if let Some(p) = file {
+        return read_passphrase_file(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::usage(format!(
+            "no passphrase for {whose}: pass a passphrase file, or run on a terminal to be asked"
+        )));
+    }
+    let a = Passphrase::new(rpassword::prompt_password(format!("New passphrase for {whose}: "))?);
+    let b = Passphrase::new(rpassword::prompt_password("Repeat it: ")?);
+    if a.expose_secret() != b.expose_secret() {
+        return Err(Error::usage("the two passphrases differ"));
+    }
+    Ok(a)
+}

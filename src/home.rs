@@ -1,0 +1,168 @@
+//! The home folder: one private folder holding everything the tool keeps.
+//!
+//! Layout: `vault.db` (+ `-wal`, `-shm`), `config.toml`, `logs/` (audit and diagnostic logs),
+//! `spool/` (label files the tool had to write). Folders are 0700, files 0600; [`Home::open`]
+//! refuses a home that is not, or that lies on removable media or in a cloud-sync folder.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::safety::{Environment, check_private};
+
+/// A home folder that passed the safety checks.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Where the home is: `--home`/`FULFILL_HOME`, else `$XDG_DATA_HOME/fulfill`, else
+    /// `~/.local/share/fulfill`.
+    pub fn locate(flag: Option<PathBuf>) -> Result<PathBuf> {
+        if let Some(p) = flag {
+            return Ok(p);
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+            return Ok(PathBuf::from(x).join("fulfill"));
+        }
+        match std::env::var_os("HOME") {
+            Some(h) => Ok(PathBuf::from(h).join(".local/share/fulfill")),
+            None => Err(Error::usage("no home folder: pass --home DIR or set FULFILL_HOME")),
+        }
+    }
+
+    /// Creates a new home (mode 0700, with `logs/` and `spool/`); refuses an existing one.
+    pub fn create(root: &Path, env: &Environment) -> Result<Home> {
+        if root.exists() {
+            let empty_dir = root.is_dir() && fs::read_dir(root)?.next().is_none();
+            if !empty_dir {
+                return Err(Error::usage(format!(
+                    "{} already exists; a home is created only once (choose another --home)",
+                    root.display()
+                )));
+            }
+            fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
+        } else {
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+            }
+            fs::DirBuilder::new().mode(0o700).create(root)?;
+        }
+        // Check the location before anything is written into it.
+        env.check_location(root)?;
+        let home = Home {
+            root: root.to_path_buf(),
+        };
+        for d in [home.logs_dir(), home.spool_dir()] {
+            fs::DirBuilder::new().mode(0o700).create(&d)?;
+        }
+        Ok(home)
+    }
+
+    /// A handle without checks: only for recording that the checks refused this home.
+    pub fn unchecked(root: &Path) -> Home {
+        Home {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Opens an existing home after the safety checks (permissions, location).
+    pub fn open(root: &Path, env: &Environment) -> Result<Home> {
+        let home = Home {
+            root: root.to_path_buf(),
+        };
+        if !home.vault_path().exists() {
+            return Err(Error::usage(format!(
+                "no vault in {}: run `fulfill init --owner NAME` first (or pass --home)",
+                root.display()
+            )));
+        }
+        env.check_location(root)?;
+        home.check_permissions()?;
+        Ok(home)
+    }
+
+    /// Refuses group/world-accessible folders and files in the home.
+    pub fn check_permissions(&self) -> Result<()> {
+        check_private(&self.root)?;
+        for d in [self.logs_dir(), self.spool_dir()] {
+            if d.exists() {
+                check_private(&d)?;
+            }
+        }
+        for f in [
+            self.vault_path(),
+            self.root.join("vault.db-wal"),
+            self.root.join("vault.db-shm"),
+            self.config_path(),
+        ] {
+            if f.exists() {
+                check_private(&f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The home folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `vault.db`.
+    pub fn vault_path(&self) -> PathBuf {
+        self.root.join("vault.db")
+    }
+
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// `logs/`.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// `spool/`.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.root.join("spool")
+    }
+
+    /// Writes a file in the home atomically (temp file, fsync, rename), mode 0600.
+    pub fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        write_private(path, bytes)
+    }
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600 (temp file, fsync, rename).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp~");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", tmp.display())))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", tmp.display())))?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Creates a new file that must not exist yet, mode 0600, and writes `bytes` (key files).
+pub fn create_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::usage(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(bytes).and_then(|()| f.sync_all())?;
+    Ok(())
+}

@@ -1,0 +1,612 @@
+//! The encrypted vault: operators, their wrapped keys, sealed order PII, and the audit anchor.
+//!
+//! [`Vault`] is the open database plus its vault-wide facts. [`Vault::unlock`] turns a
+//! credential into a [`Session`] holding exactly the keys the operator's role was given; every
+//! PII opening and every change of people goes through a session and is recorded in the audit
+//! log first (fail closed: no record, no action).
+
+pub mod key;
+pub mod seal;
+pub mod store;
+
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use crate::audit::log::{Anchor, AuditLog, PruneReport};
+use crate::audit::verify::Verification;
+use crate::audit::{Event, Outcome};
+use crate::config::Profile;
+use crate::error::{Error, Result};
+use crate::home::{Home, create_new_private};
+use crate::pii::BuyerPii;
+use crate::role::{Capability, Role};
+use key::{Credential, KdfParams, KeySet, Passphrase, SecretKey, derive_kek, random_bytes};
+use seal::PiiPublicKey;
+use store::{MetaAnchor, OperatorRow, SealedPii, StoredCredential};
+
+/// Why PII is being opened (COMPLIANCE R2); recorded with every opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Printing a shipping label.
+    Label,
+    /// Printing a packing slip.
+    PackingSlip,
+    /// A Buy Shipping request to Amazon.
+    BuyShipping,
+    /// The audit's leak scan (values are matched, never shown).
+    LeakScan,
+}
+
+impl Purpose {
+    /// The name in the audit record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Label => "label",
+            Purpose::PackingSlip => "packing_slip",
+            Purpose::BuyShipping => "buy_shipping",
+            Purpose::LeakScan => "leak_scan",
+        }
+    }
+
+    fn allowed_for(self, role: Role) -> bool {
+        match self {
+            Purpose::LeakScan => matches!(role, Role::Owner | Role::Auditor),
+            _ => matches!(role, Role::Owner | Role::Packer),
+        }
+    }
+}
+
+/// A new operator's credential.
+#[derive(Debug)]
+pub enum NewCredential<'a> {
+    /// A passphrase (checked against the profile's rules).
+    Passphrase(Passphrase),
+    /// Write a fresh 32-byte key file at this path (mode 0600, must not exist).
+    KeyFile(&'a Path),
+}
+
+/// An open vault.
+pub struct Vault {
+    conn: Connection,
+    home: Home,
+    id: String,
+    profile: Profile,
+    sandbox: bool,
+    pii_public: PiiPublicKey,
+    audit: AuditLog,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("id", &self.id).field("profile", &self.profile).finish_non_exhaustive()
+    }
+}
+
+/// Associated data of an operator's wrapped key set.
+fn keyset_aad(vault_id: &str, name: &str, role: Role) -> Vec<u8> {
+    format!("fulfill/keyset/v1\0{vault_id}\0{name}\0{}", role.as_str()).into_bytes()
+}
+
+/// Operator names: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `-`.
+pub fn check_operator_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "invalid operator name {name:?}: use 1-64 letters, digits, '.', '_' or '-'"
+        )))
+    }
+}
+
+/// Reads a key file: exactly 32 bytes, private to this user.
+pub fn read_key_file(path: &Path) -> Result<SecretKey> {
+    crate::safety::check_private(path)?;
+    let bytes = zeroize::Zeroizing::new(
+        fs::read(path).map_err(|e| Error::usage(format!("cannot read key file {}: {e}", path.display())))?,
+    );
+    let arr: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::usage(format!("key file {} must hold exactly 32 bytes", path.display())))?;
+    Ok(SecretKey::from_bytes(arr))
+}
+
+impl Vault {
+    /// Creates the vault in a new home, with its owner. The home must be empty of a vault.
+    pub fn create(home: &Home, owner: &str, pass: Passphrase, profile: Profile, sandbox: bool, now: DateTime<Utc>) -> Result<Vault> {
+        check_operator_name(owner)?;
+        pass.check_policy(&profile.passphrase_policy(), owner)?;
+        let path = home.vault_path();
+        // Create the file 0600 ourselves; SQLite gives -wal and -shm the same mode.
+        fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        let mut conn = store::open(&path, false)?;
+        store::migrate(&mut conn)?;
+        let id = hex::encode(random_bytes::<16>());
+        let (pii_private, pii_public) = seal::generate_keypair();
+        let keys = KeySet {
+            pii_private: Some(pii_private),
+            secrets: Some(SecretKey::generate()),
+        };
+        for (k, v) in [
+            ("vault_id", id.as_str()),
+            ("profile", profile.as_str()),
+            ("sandbox", if sandbox { "true" } else { "false" }),
+            ("pii_public_key", &hex::encode(pii_public.as_bytes())),
+            ("created_at", &now.to_rfc3339()),
+        ] {
+            store::meta_set(&conn, k, v)?;
+        }
+        let vault = Vault {
+            conn,
+            home: home.clone(),
+            id,
+            profile,
+            sandbox,
+            pii_public,
+            audit: AuditLog::new(home.logs_dir()),
+        };
+        let row = vault.new_operator_row(owner, Role::Owner, &keys, NewCredentialResolved::Passphrase(&pass), None, now)?;
+        vault.record_with(
+            &[
+                Event::new("vault.created")
+                    .operator(owner)
+                    .field("vault_id", vault.id.as_str())
+                    .field("profile", profile.as_str())
+                    .field("sandbox", sandbox),
+                Event::new("operator.added").operator(owner).field("name", owner).field("role", "owner"),
+            ],
+            now,
+            |c| store::insert_operator(c, &row),
+        )?;
+        Ok(vault)
+    }
+
+    /// Opens the vault of a home that passed its safety checks.
+    pub fn open(home: &Home) -> Result<Vault> {
+        let mut conn = store::open(&home.vault_path(), false)?;
+        let quick: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if quick != "ok" {
+            return Err(Error::Integrity(format!("the vault database failed its check: {quick}")));
+        }
+        store::migrate(&mut conn)?;
+        let id = store::meta_required(&conn, "vault_id")?;
+        let profile: Profile = store::meta_required(&conn, "profile")?.parse()?;
+        let sandbox = store::meta_required(&conn, "sandbox")? == "true";
+        let pk = hex::decode(store::meta_required(&conn, "pii_public_key")?)
+            .map_err(|_| Error::Integrity("the vault's PII public key is not valid hex".into()))?;
+        let pii_public = PiiPublicKey::from_bytes(&pk)?;
+        Ok(Vault {
+            conn,
+            home: home.clone(),
+            id,
+            profile,
+            sandbox,
+            pii_public,
+            audit: AuditLog::new(home.logs_dir()),
+        })
+    }
+
+    /// The vault id (bound into every sealed record).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The policy profile.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// Whether this is a sandbox home.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox
+    }
+
+    /// The home folder.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// The audit log.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The database connection, for the store's query functions.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Records events with no other change. Fails closed: an error means nothing was recorded.
+    pub fn record(&self, events: &[Event], now: DateTime<Utc>) -> Result<()> {
+        self.record_with(events, now, |_| Ok(()))
+    }
+
+    /// Runs `action`'s database changes and records `events` in one step: the audit lock is
+    /// taken, then a write transaction; the action runs; the records are written and fsynced;
+    /// the head advances; the transaction commits. If the records cannot be written, the
+    /// action's changes roll back.
+    pub fn record_with<T>(&self, events: &[Event], now: DateTime<Utc>, action: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let lock = self.audit.lock()?;
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?;
+        let anchor = MetaAnchor(&tx);
+        let mut head = self.audit.recover(&lock, anchor.head()?, now)?;
+        let out = action(&tx)?;
+        for e in events {
+            head = self.audit.append(&lock, &head, e, now)?;
+        }
+        anchor.set_head(&head)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Verifies the audit log against the head and checkpoint this vault keeps.
+    pub fn verify_log(&self) -> Result<Verification> {
+        let anchor = MetaAnchor(&self.conn);
+        crate::audit::verify::verify(&self.audit, &anchor.head()?, anchor.checkpoint()?.as_ref())
+    }
+
+    /// Prunes audit day files older than `keep_days` (never fewer than the profile's window).
+    pub fn prune_log(&self, now: DateTime<Utc>, keep_days: u32) -> Result<PruneReport> {
+        let lock = self.audit.lock()?;
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?;
+        let report = self.audit.prune(&lock, &MetaAnchor(&tx), now, keep_days, self.profile.min_log_days())?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// The PII public key.
+    pub fn pii_public_key(&self) -> &PiiPublicKey {
+        &self.pii_public
+    }
+
+    /// Seals an order's PII with the public key alone and stores it (any operator may, since
+    /// no private key is involved). `None` or an all-empty `pii` stores the order as `empty`.
+    pub fn store_order_pii(&self, order_id: &str, status: &str, pii: Option<&BuyerPii>, now: DateTime<Utc>) -> Result<()> {
+        let version = store::next_pii_version(&self.conn, order_id)?;
+        let sealed = match pii.filter(|p| !p.is_empty()) {
+            Some(p) => Some(SealedPii {
+                blob: seal::seal_pii(&self.pii_public, &self.id, order_id, version, p)?,
+                version,
+            }),
+            None => None,
+        };
+        store::put_order_pii(&self.conn, order_id, status, sealed.as_ref(), now)
+    }
+
+    /// Every operator.
+    pub fn operators(&self) -> Result<Vec<OperatorRow>> {
+        store::operators(&self.conn)
+    }
+
+    /// Unlocks an operator. A wrong credential counts a failure (and locks the operator at the
+    /// profile's limit); every attempt is recorded.
+    pub fn unlock(&self, name: &str, cred: &Credential, now: DateTime<Utc>) -> Result<Session<'_>> {
+        let failed = |reason: &'static str| Event::new("unlock.failed").operator(name).outcome(Outcome::Failed).field("reason", reason);
+        let Some(op) = store::operator(&self.conn, name)? else {
+            self.record(&[failed("unknown_operator")], now)?;
+            return Err(Error::Denied(format!(
+                "no operator named {name:?} in this vault (pass --operator NAME or set FULFILL_OPERATOR)"
+            )));
+        };
+        if op.disabled_at.is_some() {
+            self.record(&[failed("disabled")], now)?;
+            return Err(Error::Denied(format!("operator {name:?} is disabled")));
+        }
+        if op.locked_at.is_some() {
+            self.record(&[failed("locked")], now)?;
+            return Err(Error::Locked(name.to_string()));
+        }
+        let kek = match (&op.credential, cred) {
+            (StoredCredential::Passphrase { salt, params }, Credential::Passphrase(p)) => Some(derive_kek(p, salt, *params)?),
+            (StoredCredential::KeyFile, Credential::KeyFile(k)) => Some(SecretKey::from_bytes(*k.expose_secret())),
+            _ => None,
+        };
+        let aad = keyset_aad(&self.id, name, op.role);
+        let keys = match (kek, &op.wrapped_keys) {
+            (Some(kek), Some(w)) => KeySet::unwrap(&kek, &aad, w),
+            _ => None,
+        };
+        let Some(keys) = keys else {
+            let limit = self.profile.lockout_limit();
+            let failures = op.failed_unlocks + 1;
+            let lock = failures >= limit;
+            let mut events = vec![failed("wrong_credential").field("failures", failures)];
+            if lock {
+                events.push(Event::new("operator.locked").operator(name).outcome(Outcome::Denied).field("failures", failures));
+            }
+            self.record_with(&events, now, |c| store::record_failure(c, name, lock, now))?;
+            return Err(if lock {
+                Error::Locked(name.to_string())
+            } else {
+                Error::WrongPassphrase {
+                    operator: name.to_string(),
+                    failures,
+                    limit,
+                }
+            });
+        };
+        if keys.pii_private.is_some() != op.role.holds_pii_key() || keys.secrets.is_some() != op.role.holds_secrets_key() {
+            return Err(Error::Integrity(format!("operator {name:?}'s key set does not match its role")));
+        }
+        self.record_with(
+            &[Event::new("unlock.ok").operator(name).field("role", op.role.as_str())],
+            now,
+            |c| store::record_success(c, name, now),
+        )?;
+        Ok(Session {
+            vault: self,
+            name: name.to_string(),
+            role: op.role,
+            keys,
+        })
+    }
+
+    fn new_operator_row(&self, name: &str, role: Role, keys: &KeySet, cred: NewCredentialResolved<'_>, by: Option<&str>, now: DateTime<Utc>) -> Result<OperatorRow> {
+        let aad = keyset_aad(&self.id, name, role);
+        let (credential, kek, history_salt, history) = match cred {
+            NewCredentialResolved::Passphrase(p) => {
+                let salt = random_bytes::<16>().to_vec();
+                let kek = derive_kek(p, &salt, KdfParams::MIN)?;
+                let (hs, h) = if self.profile.passphrase_policy().history > 0 {
+                    let hs = random_bytes::<16>().to_vec();
+                    let d = history_digest(p, &hs)?;
+                    (Some(hs), vec![d])
+                } else {
+                    (None, Vec::new())
+                };
+                (StoredCredential::Passphrase { salt, params: KdfParams::MIN }, kek, hs, h)
+            }
+            NewCredentialResolved::KeyFile(k) => (StoredCredential::KeyFile, SecretKey::from_bytes(*k.expose_secret()), None, Vec::new()),
+        };
+        Ok(OperatorRow {
+            name: name.to_string(),
+            role,
+            credential,
+            wrapped_keys: Some(keys.wrap(&kek, &aad)),
+            created_at: now,
+            created_by: by.map(str::to_string),
+            last_used_at: None,
+            failed_unlocks: 0,
+            locked_at: None,
+            disabled_at: None,
+            history_salt,
+            history,
+        })
+    }
+}
+
+enum NewCredentialResolved<'a> {
+    Passphrase(&'a Passphrase),
+    KeyFile(&'a SecretKey),
+}
+
+/// The passphrase-history digest: Argon2id under the operator's history salt.
+fn history_digest(p: &Passphrase, salt: &[u8]) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    key::argon2id(p.expose_secret().as_bytes(), salt, &[], b"fulfill/history", KdfParams::MIN.m_kib, KdfParams::MIN.t, KdfParams::MIN.p, &mut out)?;
+    Ok(out)
+}
+
+/// An unlocked operator: its name, role and the keys its role was given.
+pub struct Session<'v> {
+    vault: &'v Vault,
+    name: String,
+    role: Role,
+    keys: KeySet,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("operator", &self.name).field("role", &self.role).finish_non_exhaustive()
+    }
+}
+
+impl<'v> Session<'v> {
+    /// The operator's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The operator's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The keys this operator holds.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// The vault.
+    pub fn vault(&self) -> &'v Vault {
+        self.vault
+    }
+
+    fn deny(&self, action: &'static str, reason: String, now: DateTime<Utc>) -> Error {
+        let ev = Event::new("access.denied")
+            .operator(&self.name)
+            .outcome(Outcome::Denied)
+            .field("action", action)
+            .field("role", self.role.as_str());
+        match self.vault.record(&[ev], now) {
+            Ok(()) => Error::Denied(reason),
+            Err(e) => e,
+        }
+    }
+
+    /// Refuses (and records `access.denied`) unless the role may do `cap`.
+    pub fn require(&self, cap: Capability, action: &'static str, now: DateTime<Utc>) -> Result<()> {
+        if self.role.can(cap) {
+            Ok(())
+        } else {
+            Err(self.deny(action, format!("operator {:?} (role {}) may not {}", self.name, self.role, cap.describe()), now))
+        }
+    }
+
+    /// The secrets key (MWS credentials), if this role holds it.
+    pub fn secrets_key(&self, action: &'static str, now: DateTime<Utc>) -> Result<&SecretKey> {
+        match &self.keys.secrets {
+            Some(k) => Ok(k),
+            None => Err(self.deny(action, format!("role {} holds no secrets key", self.role), now)),
+        }
+    }
+
+    /// Opens an order's PII for `purpose`. The opening is recorded (`pii.opened`, with the order
+    /// and purpose) before the plaintext is returned; a role without the PII private key has
+    /// nothing to open it with.
+    pub fn open_pii(&self, order_id: &str, purpose: Purpose, now: DateTime<Utc>) -> Result<BuyerPii> {
+        if !purpose.allowed_for(self.role) {
+            return Err(self.deny("open_pii", format!("role {} may not open PII for {}", self.role, purpose.as_str()), now));
+        }
+        let Some(sk) = self.keys.pii_private.as_ref() else {
+            return Err(self.deny("open_pii", format!("role {} holds no PII key", self.role), now));
+        };
+        let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
+            .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
+        let Some(sealed) = sealed else {
+            return Err(Error::usage(format!("order {order_id} has no PII to open (state: {state})")));
+        };
+        let pii = seal::open_pii(sk, &self.vault.id, order_id, sealed.version, &sealed.blob)?;
+        self.vault.record(
+            &[Event::new("pii.opened")
+                .operator(&self.name)
+                .field("order_id", order_id)
+                .field("purpose", purpose.as_str())],
+            now,
+        )?;
+        Ok(pii)
+    }
+
+    /// Checks that this operator may add an operator of `role`, before anyone is asked for a
+    /// passphrase: it must manage people and hold every key the role needs.
+    pub fn check_can_add(&self, role: Role, now: DateTime<Utc>) -> Result<()> {
+        self.require(Capability::ManagePeople, "operator.add", now)?;
+        self.keys_to_hand_on(role, now).map(drop)
+    }
+
+    /// Copies of the keys a new operator of `role` receives; refused (and recorded) when this
+    /// operator does not hold one of them.
+    fn keys_to_hand_on(&self, role: Role, now: DateTime<Utc>) -> Result<KeySet> {
+        let copy = |k: &Option<SecretKey>, needed: bool, what: &str| -> Result<Option<SecretKey>> {
+            match (needed, k) {
+                (false, _) => Ok(None),
+                (true, Some(k)) => Ok(Some(SecretKey::from_bytes(*k.expose_secret()))),
+                (true, None) => Err(self.deny(
+                    "operator.add",
+                    format!("a {role} needs the {what} key, which your role ({}) does not hold; ask the owner", self.role),
+                    now,
+                )),
+            }
+        };
+        Ok(KeySet {
+            pii_private: copy(&self.keys.pii_private, role.holds_pii_key(), "PII")?,
+            secrets: copy(&self.keys.secrets, role.holds_secrets_key(), "secrets")?,
+        })
+    }
+
+    /// Adds an operator. The acting operator must manage people and hold every key the new
+    /// role needs: a key is handed on only by someone who holds it.
+    pub fn add_operator(&self, name: &str, role: Role, cred: NewCredential<'_>, now: DateTime<Utc>) -> Result<()> {
+        self.require(Capability::ManagePeople, "operator.add", now)?;
+        check_operator_name(name)?;
+        if role == Role::Owner {
+            return Err(Error::usage("there is one owner, made by `fulfill init`"));
+        }
+        if store::operator(&self.vault.conn, name)?.is_some() {
+            return Err(Error::usage(format!("operator {name:?} already exists")));
+        }
+        let keys = self.keys_to_hand_on(role, now)?;
+        let event = Event::new("operator.added").operator(&self.name).field("name", name).field("role", role.as_str());
+        match cred {
+            NewCredential::Passphrase(p) => {
+                p.check_policy(&self.vault.profile.passphrase_policy(), name)?;
+                let row = self.vault.new_operator_row(name, role, &keys, NewCredentialResolved::Passphrase(&p), Some(&self.name), now)?;
+                self.vault.record_with(&[event.field("credential", "passphrase")], now, |c| store::insert_operator(c, &row))
+            }
+            NewCredential::KeyFile(path) => {
+                let k = SecretKey::generate();
+                let row = self.vault.new_operator_row(name, role, &keys, NewCredentialResolved::KeyFile(&k), Some(&self.name), now)?;
+                create_new_private(path, k.expose_secret())?;
+                let r = self.vault.record_with(&[event.field("credential", "keyfile")], now, |c| store::insert_operator(c, &row));
+                if r.is_err() {
+                    let _ = fs::remove_file(path);
+                }
+                r
+            }
+        }
+    }
+
+    fn target(&self, name: &str) -> Result<OperatorRow> {
+        store::operator(&self.vault.conn, name)?.ok_or_else(|| Error::usage(format!("no operator named {name:?}")))
+    }
+
+    /// Disables an operator and destroys its wrapped keys (owner or admin; an owner only by
+    /// an owner, and never yourself).
+    pub fn disable_operator(&self, name: &str, now: DateTime<Utc>) -> Result<()> {
+        self.require(Capability::ManagePeople, "operator.disable", now)?;
+        let t = self.target(name)?;
+        if name == self.name {
+            return Err(Error::usage("you cannot disable yourself"));
+        }
+        if t.role == Role::Owner && self.role != Role::Owner {
+            return Err(self.deny("operator.disable", "only an owner may disable an owner".into(), now));
+        }
+        self.vault.record_with(
+            &[Event::new("operator.disabled").operator(&self.name).field("name", name).field("role", t.role.as_str())],
+            now,
+            |c| store::disable_operator(c, name, now),
+        )
+    }
+
+    /// Clears a lockout (owner or admin).
+    pub fn unlock_operator(&self, name: &str, now: DateTime<Utc>) -> Result<()> {
+        self.require(Capability::ManagePeople, "operator.unlock", now)?;
+        let t = self.target(name)?;
+        if t.role == Role::Owner && self.role != Role::Owner {
+            return Err(self.deny("operator.unlock", "only an owner may unlock an owner".into(), now));
+        }
+        self.vault.record_with(
+            &[Event::new("operator.unlocked").operator(&self.name).field("name", name)],
+            now,
+            |c| store::unlock_operator(c, name),
+        )
+    }
+
+    /// Changes this operator's passphrase (rules and, under dpp-2025, history apply).
+    pub fn change_passphrase(&self, new: Passphrase, now: DateTime<Utc>) -> Result<()> {
+        let me = self.target(&self.name)?;
+        let StoredCredential::Passphrase { .. } = me.credential else {
+            return Err(Error::usage("this operator uses a key file; add a new operator to rotate it"));
+        };
+        let policy = self.vault.profile.passphrase_policy();
+        new.check_policy(&policy, &self.name)?;
+        let mut history = me.history.clone();
+        let mut history_salt = me.history_salt.clone();
+        if policy.history > 0 {
+            let hs = history_salt.get_or_insert_with(|| random_bytes::<16>().to_vec()).clone();
+            let d = history_digest(&new, &hs)?;
+            if history.iter().take(policy.history).any(|h| *h == d) {
+                return Err(Error::usage(format!("passphrase was used recently; choose one not among your last {}", policy.history)));
+            }
+            history.insert(0, d);
+            history.truncate(policy.history);
+        }
+        let salt = random_bytes::<16>().to_vec();
+        let kek = derive_kek(&new, &salt, KdfParams::MIN)?;
+        let wrapped = self.keys.wrap(&kek, &keyset_aad(&self.vault.id, &self.name, self.role));
+        self.vault.record_with(&[Event::new("operator.passwd").operator(&self.name).field("name", self.name.as_str())], now, |c| {
+            if history_salt != me.history_salt {
+                c.execute("UPDATE operators SET history_salt = ?2 WHERE name = ?1", rusqlite::params![self.name, history_salt])?;
+            }
+            store::update_credential(c, &self.name, &salt, KdfParams::MIN, &wrapped, &history, now)
+        })
+    }
+}
