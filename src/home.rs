@@ -35,6 +35,8 @@ impl Home {
 
     /// Creates a new home (mode 0700, with `logs/` and `spool/`); refuses an existing one.
     pub fn create(root: &Path, env: &Environment) -> Result<Home> {
+        // Check the location before anything is made there.
+        env.check_location(&std::path::absolute(root)?)?;
         if root.exists() {
             let empty_dir = root.is_dir() && fs::read_dir(root)?.next().is_none();
             if !empty_dir {
@@ -50,7 +52,6 @@ impl Home {
             }
             fs::DirBuilder::new().mode(0o700).create(root)?;
         }
-        // Check the location before anything is written into it.
         env.check_location(root)?;
         let home = Home {
             root: root.to_path_buf(),

@@ -1,0 +1,8 @@
+//! The `fulfill` binary: one integration test binary, a module per command.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod init;
+mod operator;
+mod safety;

@@ -1,0 +1,69 @@
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::*;
+
+fn init_at(d: &TestDir, home: &std::path::Path) -> (Run, std::path::PathBuf) {
+    let pf = d.secret_file("pass", "owner passphrase, long enough\n");
+    let r = run(d.fulfill().env("FULFILL_HOME", home).args(["init", "--owner", "olga", "--passphrase-file"]).arg(&pf));
+    (r, pf)
+}
+
+#[test]
+fn group_or_world_accessible_home_or_vault_is_refused_with_exit_5() {
+    let d = TestDir::new();
+    let (r, pf) = init_at(&d, &d.home());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let list = || run(d.fulfill().args(["--operator", "olga", "--passphrase-file"]).arg(&pf).args(["operator", "list"]));
+    assert_eq!(list().code, 0);
+    for (path, bad, good) in [
+        (d.home(), 0o755, 0o700),
+        (d.home().join("vault.db"), 0o644, 0o600),
+        (d.home().join("logs"), 0o750, 0o700),
+        (d.home().join("config.toml"), 0o604, 0o600),
+    ] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(bad)).unwrap();
+        let r = list();
+        assert_eq!(r.code, 5, "{}: {}", path.display(), r.stderr);
+        assert!(r.stderr.contains("chmod"), "{}", r.stderr);
+        fs::set_permissions(&path, fs::Permissions::from_mode(good)).unwrap();
+        assert_eq!(list().code, 0);
+    }
+    // The refusal itself is in the audit log.
+    let log = fs::read_dir(d.home().join("logs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("audit-"))
+        .map(|e| fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert!(log.contains(r#""event":"environment.refused""#), "{log}");
+}
+
+#[test]
+fn a_passphrase_file_others_can_read_is_refused() {
+    let d = TestDir::new();
+    let (_, pf) = init_at(&d, &d.home());
+    fs::set_permissions(&pf, fs::Permissions::from_mode(0o644)).unwrap();
+    let r = run(d.fulfill().args(["--operator", "olga", "--passphrase-file"]).arg(&pf).args(["operator", "list"]));
+    assert_eq!(r.code, 5, "{}", r.stderr);
+}
+
+#[test]
+fn a_home_in_a_cloud_sync_folder_is_refused() {
+    let d = TestDir::new();
+    for sub in ["Dropbox/shop", "OneDrive - Contoso/fulfill"] {
+        let home = d.path().join(sub);
+        let (r, _) = init_at(&d, &home);
+        assert_eq!(r.code, 5, "{sub}: {}", r.stderr);
+        assert!(r.stderr.contains("cloud-sync"), "{}", r.stderr);
+        assert!(!home.exists(), "nothing is created in a refused place");
+    }
+    // A folder that becomes synced later (Syncthing marker) is refused from then on.
+    let home = d.path().join("Sync/fulfill");
+    let (r, pf) = init_at(&d, &home);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    fs::write(d.path().join("Sync/.stfolder"), "").unwrap();
+    let r = run(d.fulfill().env("FULFILL_HOME", &home).args(["--operator", "olga", "--passphrase-file"]).arg(&pf).args(["operator", "list"]));
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("Syncthing"), "{}", r.stderr);
+}

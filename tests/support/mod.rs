@@ -1,0 +1,127 @@
+//! Shared test fixtures: a temp folder that survives a failing test, private secret files,
+//! a vault with an owner, and the `fulfill` binary with a clean environment.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use chrono::{DateTime, Utc};
+use fulfill::config::Profile;
+use fulfill::home::Home;
+use fulfill::safety::Environment;
+use fulfill::vault::Vault;
+use fulfill::vault::key::{Credential, Passphrase};
+
+/// The owner's passphrase in every test vault.
+pub const OWNER_PASS: &str = "owner passphrase, long enough";
+
+/// A temp folder kept (and printed) when the test panics, so its vault and logs can be read.
+pub struct TestDir {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("fulfill-test-").tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        TestDir { dir: Some(dir) }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
+    }
+
+    /// A file readable only by this user (passphrase and key files).
+    pub fn secret_file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path().join(name);
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
+        p
+    }
+
+    /// The default home inside this folder.
+    pub fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+
+    /// The `fulfill` binary with a clean environment: this folder's home, no TTY.
+    pub fn fulfill(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_fulfill"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("FULFILL_HOME", self.home())
+            .env("USER", "nobody-in-particular")
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(d) = self.dir.take() {
+                let p = d.keep();
+                eprintln!("test failed; its files are kept in {}", p.display());
+            }
+        }
+    }
+}
+
+/// The result of running the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let Output { status, stdout, stderr } = cmd.output().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A fixed starting time for tests.
+pub fn t0() -> DateTime<Utc> {
+    fulfill::clock::parse_time("2026-03-01T09:00:00Z").unwrap()
+}
+
+/// A new home with a vault and its owner `olga`, through the library.
+pub fn new_vault(dir: &TestDir, profile: Profile, sandbox: bool) -> Vault {
+    let home = Home::create(&dir.home(), &Environment::system()).unwrap();
+    Vault::create(&home, "olga", Passphrase::new(OWNER_PASS.into()), profile, sandbox, t0()).unwrap()
+}
+
+/// A passphrase credential.
+pub fn pass(p: &str) -> Credential {
+    Credential::Passphrase(Passphrase::new(p.to_string()))
+}
+
+/// Every occurrence of `needle` in the files under `dir` (recursively): (path, count).
+pub fn scan_dir(dir: &Path, needle: &[u8]) -> Vec<(PathBuf, usize)> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = fs::read(&p) {
+                let n = count(&bytes, needle);
+                if n > 0 {
+                    hits.push((p, n));
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// Occurrences of `needle` in `hay`.
+pub fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
