@@ -223,7 +223,10 @@ mod tests {
         assert!(c.set("retention.pii_days", "31", p).is_err());
         assert!(Config::for_profile(p).set("log.max_days", "89", p).is_err());
         let d = Profile::Dpp2025;
-        assert!(Config::for_profile(p).validate(d).is_err(), "90 days is below dpp-2025's 365");
+        assert!(
+            Config::for_profile(p).validate(d).is_err(),
+            "90 days is below dpp-2025's 365"
+        );
         Config::for_profile(d).validate(d).unwrap();
     }
 

@@ -29,7 +29,9 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("vault", &self.vault).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("vault", &self.vault)
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,7 +42,9 @@ pub fn clock_for(now: Option<&str>, sandbox: bool) -> Result<Arc<dyn Clock>> {
         Some(_) if !sandbox => Err(Error::usage(
             "--now is honoured only by a sandbox home (made with `fulfill init --sandbox`)",
         )),
-        Some(t) => Ok(Arc::new(ManualClock::new(parse_time(t).map_err(Error::Usage)?))),
+        Some(t) => Ok(Arc::new(ManualClock::new(
+            parse_time(t).map_err(Error::Usage)?,
+        ))),
     }
 }
 
@@ -82,7 +86,11 @@ impl Context {
     /// Unlocks the acting operator with its credential.
     pub fn unlock(&self) -> Result<Session<'_>> {
         let name = self.operator_name()?;
-        let cred = credential(self.key_file.as_deref(), self.passphrase_file.as_deref(), &name)?;
+        let cred = credential(
+            self.key_file.as_deref(),
+            self.passphrase_file.as_deref(),
+            &name,
+        )?;
         self.vault.unlock(&name, &cred, self.now())
     }
 }
@@ -95,7 +103,9 @@ fn record_refusal(root: &Path, operator: Option<&str>, e: &Error) {
             Error::Unsafe(m) => m.clone(),
             other => other.to_string(),
         };
-        let mut ev = Event::new("environment.refused").outcome(Outcome::Denied).field("reason", reason);
+        let mut ev = Event::new("environment.refused")
+            .outcome(Outcome::Denied)
+            .field("reason", reason);
         if let Some(op) = operator {
             ev = ev.operator(op);
         }
@@ -109,25 +119,35 @@ pub fn operator_name(flag: Option<&str>) -> Result<String> {
         return Ok(n.to_string());
     }
     for var in ["USER", "LOGNAME"] {
-        if let Ok(u) = std::env::var(var) {
-            if !u.is_empty() {
-                return Ok(u);
-            }
+        if let Ok(u) = std::env::var(var)
+            && !u.is_empty()
+        {
+            return Ok(u);
         }
     }
-    Err(Error::usage("cannot tell who you are: pass --operator NAME or set FULFILL_OPERATOR"))
+    Err(Error::usage(
+        "cannot tell who you are: pass --operator NAME or set FULFILL_OPERATOR",
+    ))
 }
 
 /// Reads a passphrase file (which must be private to this user).
 pub fn read_passphrase_file(path: &Path) -> Result<Passphrase> {
     crate::safety::check_private(path)?;
-    let s = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read passphrase file {}: {e}", path.display())))?;
+    let s = std::fs::read_to_string(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read passphrase file {}: {e}",
+            path.display()
+        ))
+    })?;
     Ok(Passphrase::new(s))
 }
 
 /// The acting operator's credential: a key file, a passphrase file, or a prompt on a TTY.
-pub fn credential(key_file: Option<&Path>, passphrase_file: Option<&Path>, name: &str) -> Result<Credential> {
+pub fn credential(
+    key_file: Option<&Path>,
+    passphrase_file: Option<&Path>,
+    name: &str,
+) -> Result<Credential> {
     if let Some(k) = key_file {
         return Ok(Credential::KeyFile(read_key_file(k)?));
     }
@@ -153,7 +173,9 @@ pub fn new_passphrase(file: Option<&Path>, whose: &str) -> Result<Passphrase> {
             "no passphrase for {whose}: pass a passphrase file, or run on a terminal to be asked"
         )));
     }
-    let a = Passphrase::new(rpassword::prompt_password(format!("New passphrase for {whose}: "))?);
+    let a = Passphrase::new(rpassword::prompt_password(format!(
+        "New passphrase for {whose}: "
+    ))?);
     let b = Passphrase::new(rpassword::prompt_password("Repeat it: ")?);
     if a.expose_secret() != b.expose_secret() {
         return Err(Error::usage("the two passphrases differ"));

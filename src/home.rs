@@ -29,7 +29,9 @@ impl Home {
         }
         match std::env::var_os("HOME") {
             Some(h) => Ok(PathBuf::from(h).join(".local/share/fulfill")),
-            None => Err(Error::usage("no home folder: pass --home DIR or set FULFILL_HOME")),
+            None => Err(Error::usage(
+                "no home folder: pass --home DIR or set FULFILL_HOME",
+            )),
         }
     }
 
@@ -48,7 +50,10 @@ impl Home {
             fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
         } else {
             if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)?;
             }
             fs::DirBuilder::new().mode(0o700).create(root)?;
         }

@@ -24,15 +24,31 @@ pub fn init(logs_dir: Option<&Path>, verbose: u8) -> LogGuard {
         1 => "info",
         _ => "debug",
     };
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("fulfill={level}")));
-    let stderr = fmt::layer().with_writer(std::io::stderr).with_target(false).without_time().with_filter(filter());
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(format!("fulfill={level}")))
+    };
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_filter(filter());
     match logs_dir {
         Some(dir) => {
             let appender = tracing_appender::rolling::daily(dir, "fulfill.log");
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            let file = fmt::layer().with_writer(writer).with_ansi(false).with_filter(filter());
-            let ok = tracing_subscriber::registry().with(stderr).with(file).try_init().is_ok();
-            LogGuard { _guard: ok.then_some(guard) }
+            let file = fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_filter(filter());
+            let ok = tracing_subscriber::registry()
+                .with(stderr)
+                .with(file)
+                .try_init()
+                .is_ok();
+            LogGuard {
+                _guard: ok.then_some(guard),
+            }
         }
         None => {
             let _ = tracing_subscriber::registry().with(stderr).try_init();

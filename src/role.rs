@@ -83,7 +83,10 @@ impl Role {
 
     /// Whether this role's key set holds the secrets key (MWS credentials).
     pub fn holds_secrets_key(self) -> bool {
-        matches!(self, Role::Owner | Role::Fetcher | Role::Packer | Role::Admin)
+        matches!(
+            self,
+            Role::Owner | Role::Fetcher | Role::Packer | Role::Admin
+        )
     }
 
     /// Whether this role may do `cap`.

@@ -28,7 +28,8 @@ pub fn harden_process() {
 
 /// Refuses a file or folder that is group- or world-accessible, or owned by another user.
 pub fn check_private(path: &Path) -> Result<()> {
-    let md = fs::metadata(path).map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?;
+    let md = fs::metadata(path)
+        .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?;
     let mode = md.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         let want = if md.is_dir() { "700" } else { "600" };
@@ -104,12 +105,13 @@ impl Environment {
             .iter()
             .filter(|m| path.starts_with(&m.mount_point))
             .max_by_key(|m| m.mount_point.as_os_str().len())?;
-        let removable_flag = |dev: &Path| {
-            fs::read_to_string(dev.join("removable")).is_ok_and(|s| s.trim() == "1")
-        };
+        let removable_flag =
+            |dev: &Path| fs::read_to_string(dev.join("removable")).is_ok_and(|s| s.trim() == "1");
         let dev = self.sys_root.join("dev/block").join(&m.device);
         // A partition's flag lives on its parent disk, one level up in the canonical path.
-        let parent = fs::canonicalize(&dev).ok().and_then(|p| p.parent().map(Path::to_path_buf));
+        let parent = fs::canonicalize(&dev)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
         if removable_flag(&dev) || parent.as_deref().is_some_and(removable_flag) {
             return Some(format!("device {} has the removable flag", m.device));
         }
@@ -118,7 +120,11 @@ impl Environment {
             .iter()
             .any(|p| m.mount_point.starts_with(p));
         if fat && media {
-            return Some(format!("{} mount at {}", m.fs_type, m.mount_point.display()));
+            return Some(format!(
+                "{} mount at {}",
+                m.fs_type,
+                m.mount_point.display()
+            ));
         }
         None
     }
@@ -146,7 +152,10 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -196,7 +205,8 @@ pub fn cloud_sync_reason(path: &Path) -> Option<String> {
             if let Some(hit) = CLOUD_FOLDERS.iter().find(|c| {
                 lower == **c
                     || lower.strip_prefix(**c).is_some_and(|rest| {
-                        rest.starts_with([' ', '-', '(', '_']) || rest.chars().all(|c| c.is_ascii_digit())
+                        rest.starts_with([' ', '-', '(', '_'])
+                            || rest.chars().all(|c| c.is_ascii_digit())
                     })
             }) {
                 return Some(format!("folder {:?} ({hit})", name.to_string_lossy()));
@@ -261,17 +271,27 @@ mod tests {
     #[test]
     fn fat_stick_under_media_is_refused() {
         let (_s, env) = env_with_sys(&[]);
-        let e = env.removable_reason(Path::new("/media/alice/STICK/fulfill")).unwrap();
+        let e = env
+            .removable_reason(Path::new("/media/alice/STICK/fulfill"))
+            .unwrap();
         assert!(e.contains("vfat"), "{e}");
-        assert!(env.removable_reason(Path::new("/home/alice/fulfill")).is_none());
+        assert!(
+            env.removable_reason(Path::new("/home/alice/fulfill"))
+                .is_none()
+        );
     }
 
     #[test]
     fn removable_flag_is_refused_whatever_the_file_system() {
         let (_s, env) = env_with_sys(&[("0:50", "1"), ("8:1", "0")]);
-        assert!(env.removable_reason(Path::new("/srv/data/fulfill")).is_some());
+        assert!(
+            env.removable_reason(Path::new("/srv/data/fulfill"))
+                .is_some()
+        );
         assert!(env.removable_reason(Path::new("/home/x")).is_none());
-        let err = env.check_location(Path::new("/srv/data/fulfill")).unwrap_err();
+        let err = env
+            .check_location(Path::new("/srv/data/fulfill"))
+            .unwrap_err();
         assert!(matches!(err, Error::Unsafe(_)), "{err}");
     }
 
@@ -290,7 +310,11 @@ mod tests {
         ] {
             assert!(cloud_sync_reason(Path::new(p)).is_some(), "{p}");
         }
-        for p in ["/home/a/fulfill", "/home/a/megaphone/x", "/home/a/dropboxes-not/x"] {
+        for p in [
+            "/home/a/fulfill",
+            "/home/a/megaphone/x",
+            "/home/a/dropboxes-not/x",
+        ] {
             assert!(cloud_sync_reason(Path::new(p)).is_none(), "{p}");
         }
     }
@@ -315,6 +339,9 @@ mod tests {
         check_private(&f).unwrap();
         fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
         let e = check_private(&f).unwrap_err();
-        assert!(matches!(e, Error::Unsafe(_)) && e.to_string().contains("chmod 600"), "{e}");
+        assert!(
+            matches!(e, Error::Unsafe(_)) && e.to_string().contains("chmod 600"),
+            "{e}"
+        );
     }
 }

@@ -96,8 +96,16 @@ impl AuditLog {
 
     /// Appends one record after `head` and returns the new head. The caller holds `lock` and
     /// stores the returned head in the same transaction as the action the record describes.
-    pub fn append(&self, _lock: &AppendLock, head: &Head, event: &Event, now: DateTime<Utc>) -> Result<Head> {
-        let day = head.day.map_or(now.date_naive(), |d| d.max(now.date_naive()));
+    pub fn append(
+        &self,
+        _lock: &AppendLock,
+        head: &Head,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Head> {
+        let day = head
+            .day
+            .map_or(now.date_naive(), |d| d.max(now.date_naive()));
         let rec = Record::from_event(event, head.seq + 1, now, &head.hash);
         let mut line = rec.to_line();
         line.push('\n');
@@ -135,10 +143,11 @@ impl AuditLog {
         if short.ends_with(b"\n") {
             let body = &short[..short.len() - 1];
             let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);
-            if let Ok(r) = serde_json::from_slice::<Record>(last) {
-                if r.seq == head.seq && r.hash.as_deref() == Some(head.hash.as_str()) {
-                    return Ok(head);
-                }
+            if let Ok(r) = serde_json::from_slice::<Record>(last)
+                && r.seq == head.seq
+                && r.hash.as_deref() == Some(head.hash.as_str())
+            {
+                return Ok(head);
             }
         }
         let tail = read_tail(&path, 64 * 1024).map_err(|e| log_err("read", &path, e))?;
@@ -163,7 +172,9 @@ impl AuditLog {
             lines.remove(0);
         }
         for l in lines {
-            let Ok(r) = serde_json::from_str::<Record>(l) else { continue };
+            let Ok(r) = serde_json::from_str::<Record>(l) else {
+                continue;
+            };
             let valid = r.hash.as_deref() == Some(r.compute_hash().as_str()) && r.to_line() == l;
             if valid && r.seq == adopted.seq + 1 && r.prev == adopted.hash {
                 adopted = Head {
@@ -176,7 +187,11 @@ impl AuditLog {
         if adopted.seq == head.seq && !torn {
             return Ok(head);
         }
-        let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let file = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let mut ev = Event::new("audit.recovered").field("file", file);
         if adopted.seq > head.seq {
             // The actions these records describe may not have completed: the crash came
@@ -194,7 +209,14 @@ impl AuditLog {
     /// Deletes day files older than `keep_days` before `now` and moves the checkpoint past
     /// them, so the remaining chain still verifies. Refuses to keep fewer than `min_days`
     /// (the profile's window): nothing younger than the window is ever deleted.
-    pub fn prune(&self, lock: &AppendLock, anchor: &dyn Anchor, now: DateTime<Utc>, keep_days: u32, min_days: u32) -> Result<PruneReport> {
+    pub fn prune(
+        &self,
+        lock: &AppendLock,
+        anchor: &dyn Anchor,
+        now: DateTime<Utc>,
+        keep_days: u32,
+        min_days: u32,
+    ) -> Result<PruneReport> {
         let _ = lock;
         let keep = keep_days.max(min_days);
         let cutoff = now.date_naive() - chrono::Days::new(u64::from(keep));
@@ -244,7 +266,8 @@ fn read_tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     let start = len.saturating_sub(max);
     f.seek(SeekFrom::Start(start))?;
     let mut buf = Vec::with_capacity((len - start) as usize);
-    f.read_to_end(&mut buf)?;
+    // `take`: a day file replaced by a device (/dev/zero) must not be read forever.
+    f.take(max).read_to_end(&mut buf)?;
     Ok(buf)
 }
 

@@ -117,7 +117,10 @@ impl Event {
     /// # Panics
     /// If `key` is one of the record's own field names (a programming error).
     pub fn field(mut self, key: &'static str, v: impl Into<Value>) -> Self {
-        assert!(!RESERVED.contains(&key), "audit field name {key:?} is reserved");
+        assert!(
+            !RESERVED.contains(&key),
+            "audit field name {key:?} is reserved"
+        );
         self.fields.insert(key, v.into());
         self
     }
@@ -159,7 +162,11 @@ impl Record {
             event: e.name.to_string(),
             operator: e.operator.clone(),
             outcome: e.outcome.as_str().to_string(),
-            fields: e.fields.iter().map(|(k, v)| (k.to_string(), v.0.clone())).collect(),
+            fields: e
+                .fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.0.clone()))
+                .collect(),
             prev: prev.to_string(),
             hash: None,
         };

@@ -72,7 +72,11 @@ pub struct Verification {
 }
 
 /// Walks every day file and checks the chain from the checkpoint (or genesis) to the head.
-pub fn verify(log: &AuditLog, head: &Head, checkpoint: Option<&Checkpoint>) -> Result<Verification> {
+pub fn verify(
+    log: &AuditLog,
+    head: &Head,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<Verification> {
     let mut v = Verification::default();
     let (mut exp_seq, mut exp_prev) = match checkpoint {
         Some(cp) => (cp.seq + 1, cp.hash.clone()),
@@ -85,7 +89,22 @@ pub fn verify(log: &AuditLog, head: &Head, checkpoint: Option<&Checkpoint>) -> R
             continue; // pruned days whose deletion was interrupted
         }
         v.files += 1;
-        let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let file = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        if !regular {
+            v.findings.push(Finding {
+                kind: FindingKind::Unreadable,
+                file: file.clone(),
+                line: None,
+                seq: None,
+                message: format!("{file} is not a regular file (replaced by a link or device)"),
+            });
+            continue;
+        }
         let reader = BufReader::new(File::open(&path)?);
         for (i, line) in reader.split(b'\n').enumerate() {
             let lineno = i + 1;
@@ -99,33 +118,85 @@ pub fn verify(log: &AuditLog, head: &Head, checkpoint: Option<&Checkpoint>) -> R
                     message,
                 })
             };
-            let rec = std::str::from_utf8(&line).ok().and_then(|s| serde_json::from_str::<Record>(s).ok().map(|r| (s, r)));
+            let rec = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|s| serde_json::from_str::<Record>(s).ok().map(|r| (s, r)));
             let Some((text, rec)) = rec else {
-                finding(FindingKind::Unreadable, None, format!("{file}:{lineno}: not a valid record (torn by a crash or edited)"));
+                finding(
+                    FindingKind::Unreadable,
+                    None,
+                    format!("{file}:{lineno}: not a valid record (torn by a crash or edited)"),
+                );
                 continue;
             };
             let seq = rec.seq;
             if rec.to_line() != text {
-                finding(FindingKind::NotCanonical, Some(seq), format!("{file}:{lineno}: record seq {seq} was altered (not in canonical form)"));
+                finding(
+                    FindingKind::NotCanonical,
+                    Some(seq),
+                    format!(
+                        "{file}:{lineno}: record seq {seq} was altered (not in canonical form)"
+                    ),
+                );
             }
             let claimed = rec.hash.clone().unwrap_or_default();
             if rec.compute_hash() != claimed {
-                finding(FindingKind::HashMismatch, Some(seq), format!("{file}:{lineno}: record seq {seq} does not match its hash (edited)"));
+                finding(
+                    FindingKind::HashMismatch,
+                    Some(seq),
+                    format!("{file}:{lineno}: record seq {seq} does not match its hash (edited)"),
+                );
             }
-            if rec.ts.get(..10).is_some_and(|d| d > day.format("%Y-%m-%d").to_string().as_str()) {
-                finding(FindingKind::WrongDay, Some(seq), format!("{file}:{lineno}: record seq {seq} is dated after its day file"));
+            if rec
+                .ts
+                .get(..10)
+                .is_some_and(|d| d > day.format("%Y-%m-%d").to_string().as_str())
+            {
+                finding(
+                    FindingKind::WrongDay,
+                    Some(seq),
+                    format!("{file}:{lineno}: record seq {seq} is dated after its day file"),
+                );
             }
             if seq > exp_seq {
-                finding(FindingKind::Gap, Some(seq), format!("{file}:{lineno}: records {}..={} are missing before seq {seq}", exp_seq, seq - 1));
+                finding(
+                    FindingKind::Gap,
+                    Some(seq),
+                    format!(
+                        "{file}:{lineno}: records {}..={} are missing before seq {seq}",
+                        exp_seq,
+                        seq - 1
+                    ),
+                );
             } else if seq < exp_seq {
-                finding(FindingKind::OutOfOrder, Some(seq), format!("{file}:{lineno}: seq {seq} comes after seq {} (repeated or re-ordered)", exp_seq - 1));
+                finding(
+                    FindingKind::OutOfOrder,
+                    Some(seq),
+                    format!(
+                        "{file}:{lineno}: seq {seq} comes after seq {} (repeated or re-ordered)",
+                        exp_seq - 1
+                    ),
+                );
             }
             if rec.prev != exp_prev && seq == exp_seq {
-                finding(FindingKind::BrokenLink, Some(seq), format!("{file}:{lineno}: record seq {seq} does not link to the record before it"));
+                finding(
+                    FindingKind::BrokenLink,
+                    Some(seq),
+                    format!(
+                        "{file}:{lineno}: record seq {seq} does not link to the record before it"
+                    ),
+                );
             }
             if seq > head.seq && !beyond_reported {
                 beyond_reported = true;
-                finding(FindingKind::BeyondHead, Some(seq), format!("{file}:{lineno}: records from seq {seq} lie beyond the vault's head (seq {}): head rolled back, or a crash before commit", head.seq));
+                finding(
+                    FindingKind::BeyondHead,
+                    Some(seq),
+                    format!(
+                        "{file}:{lineno}: records from seq {seq} lie beyond the vault's head (seq {}): head rolled back, or a crash before commit",
+                        head.seq
+                    ),
+                );
             }
             v.records += 1;
             if v.first_ts.is_none() {
@@ -143,7 +214,10 @@ pub fn verify(log: &AuditLog, head: &Head, checkpoint: Option<&Checkpoint>) -> R
             file: String::new(),
             line: None,
             seq: Some(head.seq),
-            message: format!("no audit records found, but the vault's head is seq {}: the log was deleted", head.seq),
+            message: format!(
+                "no audit records found, but the vault's head is seq {}: the log was deleted",
+                head.seq
+            ),
         }),
         None => {}
         Some((file, line, seq, hash)) => {
@@ -161,7 +235,9 @@ pub fn verify(log: &AuditLog, head: &Head, checkpoint: Option<&Checkpoint>) -> R
                     file,
                     line: Some(line),
                     seq: Some(seq),
-                    message: format!("the last record (seq {seq}) does not match the vault's head hash"),
+                    message: format!(
+                        "the last record (seq {seq}) does not match the vault's head hash"
+                    ),
                 });
             }
         }

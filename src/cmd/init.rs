@@ -20,7 +20,10 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
     let existed = root.exists();
     let home = Home::create(&root, &Environment::system())?;
     let made = (|| -> Result<()> {
-        write_private(&home.config_path(), Config::for_profile(profile).to_toml().as_bytes())?;
+        write_private(
+            &home.config_path(),
+            Config::for_profile(profile).to_toml().as_bytes(),
+        )?;
         Vault::create(&home, &args.owner, pass, profile, args.sandbox, clock.now())?;
         Ok(())
     })();
@@ -29,7 +32,8 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
         let _ = if existed {
             std::fs::read_dir(&root).map(|rd| {
                 for e in rd.flatten() {
-                    let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+                    let _ = std::fs::remove_dir_all(e.path())
+                        .or_else(|_| std::fs::remove_file(e.path()));
                 }
             })
         } else {
@@ -46,4 +50,3 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
     println!("Next: `fulfill operator add NAME --role packer` for each person.");
     Ok(Exit::Ok)
 }
-

@@ -32,7 +32,8 @@ pub struct OperatorView {
 
 impl From<&OperatorRow> for OperatorView {
     fn from(o: &OperatorRow) -> Self {
-        let t = |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let t =
+            |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         OperatorView {
             name: o.name.clone(),
             role: o.role.to_string(),
@@ -65,7 +66,9 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
             s.check_can_add(role, now)?;
             let cred = match new_key_file {
                 Some(p) => NewCredential::KeyFile(p),
-                None => NewCredential::Passphrase(new_passphrase(new_passphrase_file.as_deref(), name)?),
+                None => {
+                    NewCredential::Passphrase(new_passphrase(new_passphrase_file.as_deref(), name)?)
+                }
             };
             s.add_operator(name, role, cred, now)?;
             println!("Added operator {name} ({role}).");
@@ -74,11 +77,22 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
             if !(s.role().can(Capability::ManagePeople) || s.role().can(Capability::Audit)) {
                 s.require(Capability::ManagePeople, "operator.list", now)?;
             }
-            let ops: Vec<OperatorView> = ctx.vault.operators()?.iter().map(OperatorView::from).collect();
+            let ops: Vec<OperatorView> = ctx
+                .vault
+                .operators()?
+                .iter()
+                .map(OperatorView::from)
+                .collect();
             if *json {
-                println!("{}", serde_json::to_string_pretty(&ops).expect("serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&ops).expect("serializes")
+                );
             } else {
-                println!("{:<20} {:<8} {:<10} {:<20} {:<20} STATE", "NAME", "ROLE", "CREDENTIAL", "CREATED", "LAST USED");
+                println!(
+                    "{:<20} {:<8} {:<10} {:<20} {:<20} STATE",
+                    "NAME", "ROLE", "CREDENTIAL", "CREATED", "LAST USED"
+                );
                 for o in ops {
                     let state = if o.disabled {
                         "disabled"
@@ -102,7 +116,9 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
             s.disable_operator(name, now)?;
             println!("Disabled operator {name}; its keys are destroyed.");
         }
-        OperatorCmd::Passwd { new_passphrase_file } => {
+        OperatorCmd::Passwd {
+            new_passphrase_file,
+        } => {
             let p = new_passphrase(new_passphrase_file.as_deref(), s.name())?;
             s.change_passphrase(p, now)?;
             println!("Passphrase changed for {}.", s.name());

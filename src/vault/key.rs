@@ -79,8 +79,13 @@ impl Passphrase {
                 policy.min_chars
             )));
         }
-        if policy.forbid_name && !operator.is_empty() && self.0.to_lowercase().contains(&operator.to_lowercase()) {
-            return Err(Error::usage("passphrase must not contain the operator's name"));
+        if policy.forbid_name
+            && !operator.is_empty()
+            && self.0.to_lowercase().contains(&operator.to_lowercase())
+        {
+            return Err(Error::usage(
+                "passphrase must not contain the operator's name",
+            ));
         }
         Ok(())
     }
@@ -129,24 +134,42 @@ impl KdfParams {
     /// Refuses parameters below the minimum or beyond the caps.
     pub fn check(&self) -> Result<()> {
         let ok = |v: u32, lo: u32, hi: u32| (lo..=hi).contains(&v);
-        if ok(self.m_kib, Self::MIN.m_kib, Self::MAX.m_kib) && ok(self.t, Self::MIN.t, Self::MAX.t) && ok(self.p, Self::MIN.p, Self::MAX.p) {
+        if ok(self.m_kib, Self::MIN.m_kib, Self::MAX.m_kib)
+            && ok(self.t, Self::MIN.t, Self::MAX.t)
+            && ok(self.p, Self::MIN.p, Self::MAX.p)
+        {
             Ok(())
         } else {
             Err(Error::Integrity(format!(
                 "stored Argon2id parameters m={} KiB t={} p={} are outside the allowed range \
                  (m {}..={}, t {}..={}, p {}..={}); the vault may have been tampered with",
-                self.m_kib, self.t, self.p, Self::MIN.m_kib, Self::MAX.m_kib, Self::MIN.t, Self::MAX.t, Self::MIN.p, Self::MAX.p
+                self.m_kib,
+                self.t,
+                self.p,
+                Self::MIN.m_kib,
+                Self::MAX.m_kib,
+                Self::MIN.t,
+                Self::MAX.t,
+                Self::MIN.p,
+                Self::MAX.p
             )))
         }
     }
 }
 
 /// Raw Argon2id (version 0x13) with optional secret and associated data, as RFC 9106 defines it.
-pub fn argon2id(pwd: &[u8], salt: &[u8], secret: &[u8], ad: &[u8], m_kib: u32, t: u32, p: u32, out: &mut [u8]) -> Result<()> {
+pub fn argon2id(
+    pwd: &[u8],
+    salt: &[u8],
+    secret: &[u8],
+    ad: &[u8],
+    cost: KdfParams,
+    out: &mut [u8],
+) -> Result<()> {
     let params = argon2::ParamsBuilder::new()
-        .m_cost(m_kib)
-        .t_cost(t)
-        .p_cost(p)
+        .m_cost(cost.m_kib)
+        .t_cost(cost.t)
+        .p_cost(cost.p)
         .data(argon2::AssociatedData::new(ad).map_err(|e| Error::Failed(format!("argon2: {e}")))?)
         .output_len(out.len())
         .build()
@@ -154,8 +177,13 @@ pub fn argon2id(pwd: &[u8], salt: &[u8], secret: &[u8], ad: &[u8], m_kib: u32, t
     let a = if secret.is_empty() {
         argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
     } else {
-        argon2::Argon2::new_with_secret(secret, argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-            .map_err(|e| Error::Failed(format!("argon2: {e}")))?
+        argon2::Argon2::new_with_secret(
+            secret,
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        )
+        .map_err(|e| Error::Failed(format!("argon2: {e}")))?
     };
     a.hash_password_into(pwd, salt, out)
         .map_err(|e| Error::Failed(format!("argon2: {e}")))
@@ -165,7 +193,14 @@ pub fn argon2id(pwd: &[u8], salt: &[u8], secret: &[u8], ad: &[u8], m_kib: u32, t
 pub fn derive_kek(pass: &Passphrase, salt: &[u8], params: KdfParams) -> Result<SecretKey> {
     params.check()?;
     let mut out = Zeroizing::new([0u8; 32]);
-    argon2id(pass.expose_secret().as_bytes(), salt, &[], &[], params.m_kib, params.t, params.p, &mut out[..])?;
+    argon2id(
+        pass.expose_secret().as_bytes(),
+        salt,
+        &[],
+        &[],
+        params,
+        &mut out[..],
+    )?;
     Ok(SecretKey(out))
 }
 
@@ -182,10 +217,21 @@ pub fn aead_seal(key: &SecretKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
 }
 
 /// [`aead_seal`] with a caller-chosen nonce: only for known-answer tests.
-pub fn aead_seal_with_nonce(key: &SecretKey, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub fn aead_seal_with_nonce(
+    key: &SecretKey,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let cipher = Aes256Gcm::new_from_slice(key.expose_secret()).expect("32-byte key");
     let ct = cipher
-        .encrypt(&Nonce::from(*nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            &Nonce::from(*nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
     let mut out = Vec::with_capacity(12 + ct.len());
     out.extend_from_slice(nonce);
@@ -201,7 +247,10 @@ pub fn aead_open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing
     let (nonce, ct) = sealed.split_at(12);
     let nonce: [u8; 12] = nonce.try_into().ok()?;
     let cipher = Aes256Gcm::new_from_slice(key.expose_secret()).expect("32-byte key");
-    cipher.decrypt(&Nonce::from(nonce), Payload { msg: ct, aad }).ok().map(Zeroizing::new)
+    cipher
+        .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad })
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// The keys an unlocked operator holds. What is absent cannot be used: there is no key to use.
@@ -271,7 +320,10 @@ mod tests {
         let w = ks.wrap(&kek, b"vault|bob|admin");
         let back = KeySet::unwrap(&kek, b"vault|bob|admin", &w).unwrap();
         assert!(back.pii_private.is_none());
-        assert_eq!(back.secrets.unwrap().expose_secret(), ks.secrets.as_ref().unwrap().expose_secret());
+        assert_eq!(
+            back.secrets.unwrap().expose_secret(),
+            ks.secrets.as_ref().unwrap().expose_secret()
+        );
         assert!(KeySet::unwrap(&SecretKey::generate(), b"vault|bob|admin", &w).is_none());
         assert!(KeySet::unwrap(&kek, b"vault|bob|owner", &w).is_none());
     }
@@ -281,11 +333,26 @@ mod tests {
         KdfParams::MIN.check().unwrap();
         KdfParams::MAX.check().unwrap();
         for bad in [
-            KdfParams { m_kib: 1024, ..KdfParams::MIN },
-            KdfParams { t: 2, ..KdfParams::MIN },
-            KdfParams { p: 0, ..KdfParams::MIN },
-            KdfParams { m_kib: u32::MAX, ..KdfParams::MIN },
-            KdfParams { t: 1000, ..KdfParams::MIN },
+            KdfParams {
+                m_kib: 1024,
+                ..KdfParams::MIN
+            },
+            KdfParams {
+                t: 2,
+                ..KdfParams::MIN
+            },
+            KdfParams {
+                p: 0,
+                ..KdfParams::MIN
+            },
+            KdfParams {
+                m_kib: u32::MAX,
+                ..KdfParams::MIN
+            },
+            KdfParams {
+                t: 1000,
+                ..KdfParams::MIN
+            },
         ] {
             assert!(matches!(bad.check(), Err(Error::Integrity(_))), "{bad:?}");
         }
@@ -295,10 +362,22 @@ mod tests {
     fn passphrase_policy() {
         let strict = crate::config::Profile::Dpp2025.passphrase_policy();
         let lax = crate::config::Profile::Mws2020.passphrase_policy();
-        assert!(Passphrase::new("short".into()).check_policy(&lax, "al").is_err());
-        Passphrase::new("correct horse battery\n".into()).check_policy(&lax, "horse").unwrap();
-        assert!(Passphrase::new("correct Horse battery".into()).check_policy(&strict, "horse").is_err());
-        Passphrase::new("correct horse battery".into()).check_policy(&strict, "alice").unwrap();
+        assert!(
+            Passphrase::new("short".into())
+                .check_policy(&lax, "al")
+                .is_err()
+        );
+        Passphrase::new("correct horse battery\n".into())
+            .check_policy(&lax, "horse")
+            .unwrap();
+        assert!(
+            Passphrase::new("correct Horse battery".into())
+                .check_policy(&strict, "horse")
+                .is_err()
+        );
+        Passphrase::new("correct horse battery".into())
+            .check_policy(&strict, "alice")
+            .unwrap();
         assert_eq!(Passphrase::new("abc\r\n".into()).expose_secret(), "abc");
     }
 

@@ -82,7 +82,10 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("id", &self.id).field("profile", &self.profile).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("id", &self.id)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,7 +99,9 @@ pub fn check_operator_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('-')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
@@ -110,23 +115,37 @@ pub fn check_operator_name(name: &str) -> Result<()> {
 pub fn read_key_file(path: &Path) -> Result<SecretKey> {
     crate::safety::check_private(path)?;
     let bytes = zeroize::Zeroizing::new(
-        fs::read(path).map_err(|e| Error::usage(format!("cannot read key file {}: {e}", path.display())))?,
+        fs::read(path)
+            .map_err(|e| Error::usage(format!("cannot read key file {}: {e}", path.display())))?,
     );
-    let arr: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::usage(format!("key file {} must hold exactly 32 bytes", path.display())))?;
+    let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        Error::usage(format!(
+            "key file {} must hold exactly 32 bytes",
+            path.display()
+        ))
+    })?;
     Ok(SecretKey::from_bytes(arr))
 }
 
 impl Vault {
     /// Creates the vault in a new home, with its owner. The home must be empty of a vault.
-    pub fn create(home: &Home, owner: &str, pass: Passphrase, profile: Profile, sandbox: bool, now: DateTime<Utc>) -> Result<Vault> {
+    pub fn create(
+        home: &Home,
+        owner: &str,
+        pass: Passphrase,
+        profile: Profile,
+        sandbox: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vault> {
         check_operator_name(owner)?;
         pass.check_policy(&profile.passphrase_policy(), owner)?;
         let path = home.vault_path();
         // Create the file 0600 ourselves; SQLite gives -wal and -shm the same mode.
-        fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
         let mut conn = store::open(&path, false)?;
         store::migrate(&mut conn)?;
         let id = hex::encode(random_bytes::<16>());
@@ -153,7 +172,14 @@ impl Vault {
             pii_public,
             audit: AuditLog::new(home.logs_dir()),
         };
-        let row = vault.new_operator_row(owner, Role::Owner, &keys, NewCredentialResolved::Passphrase(&pass), None, now)?;
+        let row = vault.new_operator_row(
+            owner,
+            Role::Owner,
+            &keys,
+            NewCredentialResolved::Passphrase(&pass),
+            None,
+            now,
+        )?;
         vault.record_with(
             &[
                 Event::new("vault.created")
@@ -161,7 +187,10 @@ impl Vault {
                     .field("vault_id", vault.id.as_str())
                     .field("profile", profile.as_str())
                     .field("sandbox", sandbox),
-                Event::new("operator.added").operator(owner).field("name", owner).field("role", "owner"),
+                Event::new("operator.added")
+                    .operator(owner)
+                    .field("name", owner)
+                    .field("role", "owner"),
             ],
             now,
             |c| store::insert_operator(c, &row),
@@ -174,7 +203,9 @@ impl Vault {
         let mut conn = store::open(&home.vault_path(), false)?;
         let quick: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if quick != "ok" {
-            return Err(Error::Integrity(format!("the vault database failed its check: {quick}")));
+            return Err(Error::Integrity(format!(
+                "the vault database failed its check: {quick}"
+            )));
         }
         store::migrate(&mut conn)?;
         let id = store::meta_required(&conn, "vault_id")?;
@@ -233,9 +264,17 @@ impl Vault {
     /// taken, then a write transaction; the action runs; the records are written and fsynced;
     /// the head advances; the transaction commits. If the records cannot be written, the
     /// action's changes roll back.
-    pub fn record_with<T>(&self, events: &[Event], now: DateTime<Utc>, action: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub fn record_with<T>(
+        &self,
+        events: &[Event],
+        now: DateTime<Utc>,
+        action: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let lock = self.audit.lock()?;
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?;
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
         let anchor = MetaAnchor(&tx);
         let mut head = self.audit.recover(&lock, anchor.head()?, now)?;
         let out = action(&tx)?;
@@ -256,8 +295,17 @@ impl Vault {
     /// Prunes audit day files older than `keep_days` (never fewer than the profile's window).
     pub fn prune_log(&self, now: DateTime<Utc>, keep_days: u32) -> Result<PruneReport> {
         let lock = self.audit.lock()?;
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?;
-        let report = self.audit.prune(&lock, &MetaAnchor(&tx), now, keep_days, self.profile.min_log_days())?;
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        let report = self.audit.prune(
+            &lock,
+            &MetaAnchor(&tx),
+            now,
+            keep_days,
+            self.profile.min_log_days(),
+        )?;
         tx.commit()?;
         Ok(report)
     }
@@ -269,7 +317,13 @@ impl Vault {
 
     /// Seals an order's PII with the public key alone and stores it (any operator may, since
     /// no private key is involved). `None` or an all-empty `pii` stores the order as `empty`.
-    pub fn store_order_pii(&self, order_id: &str, status: &str, pii: Option<&BuyerPii>, now: DateTime<Utc>) -> Result<()> {
+    pub fn store_order_pii(
+        &self,
+        order_id: &str,
+        status: &str,
+        pii: Option<&BuyerPii>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let version = store::next_pii_version(&self.conn, order_id)?;
         let sealed = match pii.filter(|p| !p.is_empty()) {
             Some(p) => Some(SealedPii {
@@ -289,7 +343,12 @@ impl Vault {
     /// Unlocks an operator. A wrong credential counts a failure (and locks the operator at the
     /// profile's limit); every attempt is recorded.
     pub fn unlock(&self, name: &str, cred: &Credential, now: DateTime<Utc>) -> Result<Session<'_>> {
-        let failed = |reason: &'static str| Event::new("unlock.failed").operator(name).outcome(Outcome::Failed).field("reason", reason);
+        let failed = |reason: &'static str| {
+            Event::new("unlock.failed")
+                .operator(name)
+                .outcome(Outcome::Failed)
+                .field("reason", reason)
+        };
         let Some(op) = store::operator(&self.conn, name)? else {
             self.record(&[failed("unknown_operator")], now)?;
             return Err(Error::Denied(format!(
@@ -305,8 +364,12 @@ impl Vault {
             return Err(Error::Locked(name.to_string()));
         }
         let kek = match (&op.credential, cred) {
-            (StoredCredential::Passphrase { salt, params }, Credential::Passphrase(p)) => Some(derive_kek(p, salt, *params)?),
-            (StoredCredential::KeyFile, Credential::KeyFile(k)) => Some(SecretKey::from_bytes(*k.expose_secret())),
+            (StoredCredential::Passphrase { salt, params }, Credential::Passphrase(p)) => {
+                Some(derive_kek(p, salt, *params)?)
+            }
+            (StoredCredential::KeyFile, Credential::KeyFile(k)) => {
+                Some(SecretKey::from_bytes(*k.expose_secret()))
+            }
             _ => None,
         };
         let aad = keyset_aad(&self.id, name, op.role);
@@ -320,7 +383,12 @@ impl Vault {
             let lock = failures >= limit;
             let mut events = vec![failed("wrong_credential").field("failures", failures)];
             if lock {
-                events.push(Event::new("operator.locked").operator(name).outcome(Outcome::Denied).field("failures", failures));
+                events.push(
+                    Event::new("operator.locked")
+                        .operator(name)
+                        .outcome(Outcome::Denied)
+                        .field("failures", failures),
+                );
             }
             self.record_with(&events, now, |c| store::record_failure(c, name, lock, now))?;
             return Err(if lock {
@@ -333,11 +401,17 @@ impl Vault {
                 }
             });
         };
-        if keys.pii_private.is_some() != op.role.holds_pii_key() || keys.secrets.is_some() != op.role.holds_secrets_key() {
-            return Err(Error::Integrity(format!("operator {name:?}'s key set does not match its role")));
+        if keys.pii_private.is_some() != op.role.holds_pii_key()
+            || keys.secrets.is_some() != op.role.holds_secrets_key()
+        {
+            return Err(Error::Integrity(format!(
+                "operator {name:?}'s key set does not match its role"
+            )));
         }
         self.record_with(
-            &[Event::new("unlock.ok").operator(name).field("role", op.role.as_str())],
+            &[Event::new("unlock.ok")
+                .operator(name)
+                .field("role", op.role.as_str())],
             now,
             |c| store::record_success(c, name, now),
         )?;
@@ -349,7 +423,15 @@ impl Vault {
         })
     }
 
-    fn new_operator_row(&self, name: &str, role: Role, keys: &KeySet, cred: NewCredentialResolved<'_>, by: Option<&str>, now: DateTime<Utc>) -> Result<OperatorRow> {
+    fn new_operator_row(
+        &self,
+        name: &str,
+        role: Role,
+        keys: &KeySet,
+        cred: NewCredentialResolved<'_>,
+        by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<OperatorRow> {
         let aad = keyset_aad(&self.id, name, role);
         let (credential, kek, history_salt, history) = match cred {
             NewCredentialResolved::Passphrase(p) => {
@@ -362,9 +444,22 @@ impl Vault {
                 } else {
                     (None, Vec::new())
                 };
-                (StoredCredential::Passphrase { salt, params: KdfParams::MIN }, kek, hs, h)
+                (
+                    StoredCredential::Passphrase {
+                        salt,
+                        params: KdfParams::MIN,
+                    },
+                    kek,
+                    hs,
+                    h,
+                )
             }
-            NewCredentialResolved::KeyFile(k) => (StoredCredential::KeyFile, SecretKey::from_bytes(*k.expose_secret()), None, Vec::new()),
+            NewCredentialResolved::KeyFile(k) => (
+                StoredCredential::KeyFile,
+                SecretKey::from_bytes(*k.expose_secret()),
+                None,
+                Vec::new(),
+            ),
         };
         Ok(OperatorRow {
             name: name.to_string(),
@@ -391,7 +486,14 @@ enum NewCredentialResolved<'a> {
 /// The passphrase-history digest: Argon2id under the operator's history salt.
 fn history_digest(p: &Passphrase, salt: &[u8]) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
-    key::argon2id(p.expose_secret().as_bytes(), salt, &[], b"fulfill/history", KdfParams::MIN.m_kib, KdfParams::MIN.t, KdfParams::MIN.p, &mut out)?;
+    key::argon2id(
+        p.expose_secret().as_bytes(),
+        salt,
+        &[],
+        b"fulfill/history",
+        KdfParams::MIN,
+        &mut out,
+    )?;
     Ok(out)
 }
 
@@ -405,7 +507,10 @@ pub struct Session<'v> {
 
 impl std::fmt::Debug for Session<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("operator", &self.name).field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("operator", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 
@@ -447,7 +552,16 @@ impl<'v> Session<'v> {
         if self.role.can(cap) {
             Ok(())
         } else {
-            Err(self.deny(action, format!("operator {:?} (role {}) may not {}", self.name, self.role, cap.describe()), now))
+            Err(self.deny(
+                action,
+                format!(
+                    "operator {:?} (role {}) may not {}",
+                    self.name,
+                    self.role,
+                    cap.describe()
+                ),
+                now,
+            ))
         }
     }
 
@@ -455,24 +569,47 @@ impl<'v> Session<'v> {
     pub fn secrets_key(&self, action: &'static str, now: DateTime<Utc>) -> Result<&SecretKey> {
         match &self.keys.secrets {
             Some(k) => Ok(k),
-            None => Err(self.deny(action, format!("role {} holds no secrets key", self.role), now)),
+            None => Err(self.deny(
+                action,
+                format!("role {} holds no secrets key", self.role),
+                now,
+            )),
         }
     }
 
     /// Opens an order's PII for `purpose`. The opening is recorded (`pii.opened`, with the order
     /// and purpose) before the plaintext is returned; a role without the PII private key has
     /// nothing to open it with.
-    pub fn open_pii(&self, order_id: &str, purpose: Purpose, now: DateTime<Utc>) -> Result<BuyerPii> {
+    pub fn open_pii(
+        &self,
+        order_id: &str,
+        purpose: Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<BuyerPii> {
         if !purpose.allowed_for(self.role) {
-            return Err(self.deny("open_pii", format!("role {} may not open PII for {}", self.role, purpose.as_str()), now));
+            return Err(self.deny(
+                "open_pii",
+                format!(
+                    "role {} may not open PII for {}",
+                    self.role,
+                    purpose.as_str()
+                ),
+                now,
+            ));
         }
         let Some(sk) = self.keys.pii_private.as_ref() else {
-            return Err(self.deny("open_pii", format!("role {} holds no PII key", self.role), now));
+            return Err(self.deny(
+                "open_pii",
+                format!("role {} holds no PII key", self.role),
+                now,
+            ));
         };
         let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
             .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
         let Some(sealed) = sealed else {
-            return Err(Error::usage(format!("order {order_id} has no PII to open (state: {state})")));
+            return Err(Error::usage(format!(
+                "order {order_id} has no PII to open (state: {state})"
+            )));
         };
         let pii = seal::open_pii(sk, &self.vault.id, order_id, sealed.version, &sealed.blob)?;
         self.vault.record(
@@ -514,7 +651,13 @@ impl<'v> Session<'v> {
 
     /// Adds an operator. The acting operator must manage people and hold every key the new
     /// role needs: a key is handed on only by someone who holds it.
-    pub fn add_operator(&self, name: &str, role: Role, cred: NewCredential<'_>, now: DateTime<Utc>) -> Result<()> {
+    pub fn add_operator(
+        &self,
+        name: &str,
+        role: Role,
+        cred: NewCredential<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         self.require(Capability::ManagePeople, "operator.add", now)?;
         check_operator_name(name)?;
         if role == Role::Owner {
@@ -524,18 +667,42 @@ impl<'v> Session<'v> {
             return Err(Error::usage(format!("operator {name:?} already exists")));
         }
         let keys = self.keys_to_hand_on(role, now)?;
-        let event = Event::new("operator.added").operator(&self.name).field("name", name).field("role", role.as_str());
+        let event = Event::new("operator.added")
+            .operator(&self.name)
+            .field("name", name)
+            .field("role", role.as_str());
         match cred {
             NewCredential::Passphrase(p) => {
                 p.check_policy(&self.vault.profile.passphrase_policy(), name)?;
-                let row = self.vault.new_operator_row(name, role, &keys, NewCredentialResolved::Passphrase(&p), Some(&self.name), now)?;
-                self.vault.record_with(&[event.field("credential", "passphrase")], now, |c| store::insert_operator(c, &row))
+                let row = self.vault.new_operator_row(
+                    name,
+                    role,
+                    &keys,
+                    NewCredentialResolved::Passphrase(&p),
+                    Some(&self.name),
+                    now,
+                )?;
+                self.vault
+                    .record_with(&[event.field("credential", "passphrase")], now, |c| {
+                        store::insert_operator(c, &row)
+                    })
             }
             NewCredential::KeyFile(path) => {
                 let k = SecretKey::generate();
-                let row = self.vault.new_operator_row(name, role, &keys, NewCredentialResolved::KeyFile(&k), Some(&self.name), now)?;
+                let row = self.vault.new_operator_row(
+                    name,
+                    role,
+                    &keys,
+                    NewCredentialResolved::KeyFile(&k),
+                    Some(&self.name),
+                    now,
+                )?;
                 create_new_private(path, k.expose_secret())?;
-                let r = self.vault.record_with(&[event.field("credential", "keyfile")], now, |c| store::insert_operator(c, &row));
+                let r = self
+                    .vault
+                    .record_with(&[event.field("credential", "keyfile")], now, |c| {
+                        store::insert_operator(c, &row)
+                    });
                 if r.is_err() {
                     let _ = fs::remove_file(path);
                 }
@@ -545,7 +712,8 @@ impl<'v> Session<'v> {
     }
 
     fn target(&self, name: &str) -> Result<OperatorRow> {
-        store::operator(&self.vault.conn, name)?.ok_or_else(|| Error::usage(format!("no operator named {name:?}")))
+        store::operator(&self.vault.conn, name)?
+            .ok_or_else(|| Error::usage(format!("no operator named {name:?}")))
     }
 
     /// Disables an operator and destroys its wrapped keys (owner or admin; an owner only by
@@ -557,10 +725,17 @@ impl<'v> Session<'v> {
             return Err(Error::usage("you cannot disable yourself"));
         }
         if t.role == Role::Owner && self.role != Role::Owner {
-            return Err(self.deny("operator.disable", "only an owner may disable an owner".into(), now));
+            return Err(self.deny(
+                "operator.disable",
+                "only an owner may disable an owner".into(),
+                now,
+            ));
         }
         self.vault.record_with(
-            &[Event::new("operator.disabled").operator(&self.name).field("name", name).field("role", t.role.as_str())],
+            &[Event::new("operator.disabled")
+                .operator(&self.name)
+                .field("name", name)
+                .field("role", t.role.as_str())],
             now,
             |c| store::disable_operator(c, name, now),
         )
@@ -571,10 +746,16 @@ impl<'v> Session<'v> {
         self.require(Capability::ManagePeople, "operator.unlock", now)?;
         let t = self.target(name)?;
         if t.role == Role::Owner && self.role != Role::Owner {
-            return Err(self.deny("operator.unlock", "only an owner may unlock an owner".into(), now));
+            return Err(self.deny(
+                "operator.unlock",
+                "only an owner may unlock an owner".into(),
+                now,
+            ));
         }
         self.vault.record_with(
-            &[Event::new("operator.unlocked").operator(&self.name).field("name", name)],
+            &[Event::new("operator.unlocked")
+                .operator(&self.name)
+                .field("name", name)],
             now,
             |c| store::unlock_operator(c, name),
         )
@@ -584,29 +765,55 @@ impl<'v> Session<'v> {
     pub fn change_passphrase(&self, new: Passphrase, now: DateTime<Utc>) -> Result<()> {
         let me = self.target(&self.name)?;
         let StoredCredential::Passphrase { .. } = me.credential else {
-            return Err(Error::usage("this operator uses a key file; add a new operator to rotate it"));
+            return Err(Error::usage(
+                "this operator uses a key file; add a new operator to rotate it",
+            ));
         };
         let policy = self.vault.profile.passphrase_policy();
         new.check_policy(&policy, &self.name)?;
         let mut history = me.history.clone();
         let mut history_salt = me.history_salt.clone();
         if policy.history > 0 {
-            let hs = history_salt.get_or_insert_with(|| random_bytes::<16>().to_vec()).clone();
+            let hs = history_salt
+                .get_or_insert_with(|| random_bytes::<16>().to_vec())
+                .clone();
             let d = history_digest(&new, &hs)?;
             if history.iter().take(policy.history).any(|h| *h == d) {
-                return Err(Error::usage(format!("passphrase was used recently; choose one not among your last {}", policy.history)));
+                return Err(Error::usage(format!(
+                    "passphrase was used recently; choose one not among your last {}",
+                    policy.history
+                )));
             }
             history.insert(0, d);
             history.truncate(policy.history);
         }
         let salt = random_bytes::<16>().to_vec();
         let kek = derive_kek(&new, &salt, KdfParams::MIN)?;
-        let wrapped = self.keys.wrap(&kek, &keyset_aad(&self.vault.id, &self.name, self.role));
-        self.vault.record_with(&[Event::new("operator.passwd").operator(&self.name).field("name", self.name.as_str())], now, |c| {
-            if history_salt != me.history_salt {
-                c.execute("UPDATE operators SET history_salt = ?2 WHERE name = ?1", rusqlite::params![self.name, history_salt])?;
-            }
-            store::update_credential(c, &self.name, &salt, KdfParams::MIN, &wrapped, &history, now)
-        })
+        let wrapped = self
+            .keys
+            .wrap(&kek, &keyset_aad(&self.vault.id, &self.name, self.role));
+        self.vault.record_with(
+            &[Event::new("operator.passwd")
+                .operator(&self.name)
+                .field("name", self.name.as_str())],
+            now,
+            |c| {
+                if history_salt != me.history_salt {
+                    c.execute(
+                        "UPDATE operators SET history_salt = ?2 WHERE name = ?1",
+                        rusqlite::params![self.name, history_salt],
+                    )?;
+                }
+                store::update_credential(
+                    c,
+                    &self.name,
+                    &salt,
+                    KdfParams::MIN,
+                    &wrapped,
+                    &history,
+                    now,
+                )
+            },
+        )
     }
 }

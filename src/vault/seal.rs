@@ -36,9 +36,9 @@ impl std::fmt::Debug for PiiPublicKey {
 impl PiiPublicKey {
     /// Reads a stored public key.
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let arr: [u8; 32] = b
-            .try_into()
-            .map_err(|_| Error::Integrity("the vault's PII public key has the wrong length".into()))?;
+        let arr: [u8; 32] = b.try_into().map_err(|_| {
+            Error::Integrity("the vault's PII public key has the wrong length".into())
+        })?;
         Ok(PiiPublicKey(arr))
     }
 
@@ -71,7 +71,13 @@ fn aad(vault_id: &str, order_id: &str, version: u64) -> Vec<u8> {
 }
 
 /// Seals an order's PII with the public key alone.
-pub fn seal_pii(pk: &PiiPublicKey, vault_id: &str, order_id: &str, version: u64, pii: &BuyerPii) -> Result<Vec<u8>> {
+pub fn seal_pii(
+    pk: &PiiPublicKey,
+    vault_id: &str,
+    order_id: &str,
+    version: u64,
+    pii: &BuyerPii,
+) -> Result<Vec<u8>> {
     let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(&pk.0)
         .map_err(|_| Error::Integrity("the vault's PII public key is invalid".into()))?;
     let plain = pii.encode();
@@ -92,7 +98,13 @@ pub fn seal_pii(pk: &PiiPublicKey, vault_id: &str, order_id: &str, version: u64,
 
 /// Opens an order's sealed PII with the private key. Any change to the blob, or a blob that
 /// belongs to another order, vault or version, gives an error naming the order.
-pub fn open_pii(sk: &SecretKey, vault_id: &str, order_id: &str, version: u64, sealed: &[u8]) -> Result<BuyerPii> {
+pub fn open_pii(
+    sk: &SecretKey,
+    vault_id: &str,
+    order_id: &str,
+    version: u64,
+    sealed: &[u8],
+) -> Result<BuyerPii> {
     let fail = || {
         Error::Integrity(format!(
             "sealed PII of order {order_id} does not open: altered, moved from another order, or not sealed by this vault"
@@ -101,7 +113,8 @@ pub fn open_pii(sk: &SecretKey, vault_id: &str, order_id: &str, version: u64, se
     if sealed.len() < 1 + ENC_LEN + 16 || sealed[0] != VERSION {
         return Err(fail());
     }
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[1..1 + ENC_LEN]).map_err(|_| fail())?;
+    let enc =
+        <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[1..1 + ENC_LEN]).map_err(|_| fail())?;
     let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(sk.expose_secret())
         .map_err(|_| Error::Integrity("the PII private key is invalid".into()))?;
     let plain = hpke::single_shot_open::<AesGcm256, HkdfSha256, Kem>(
@@ -135,7 +148,11 @@ mod tests {
         let (sk, pk) = generate_keypair();
         let s = seal_pii(&pk, "v1", "111-1111111-1111111", 1, &pii()).unwrap();
         assert!(open_pii(&sk, "v1", "111-1111111-1111111", 1, &s).unwrap() == pii());
-        for (v, o, ver) in [("v2", "111-1111111-1111111", 1), ("v1", "222-2222222-2222222", 1), ("v1", "111-1111111-1111111", 2)] {
+        for (v, o, ver) in [
+            ("v2", "111-1111111-1111111", 1),
+            ("v1", "222-2222222-2222222", 1),
+            ("v1", "111-1111111-1111111", 2),
+        ] {
             let e = open_pii(&sk, v, o, ver, &s).unwrap_err();
             assert!(e.to_string().contains(o), "{e}");
         }

@@ -74,11 +74,16 @@ pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
 
 /// Reads a required meta value.
 pub fn meta_required(conn: &Connection, key: &str) -> Result<String> {
-    meta_get(conn, key)?.ok_or_else(|| Error::Integrity(format!("the vault has no {key:?}; it is damaged or not a fulfill vault")))
+    meta_get(conn, key)?.ok_or_else(|| {
+        Error::Integrity(format!(
+            "the vault has no {key:?}; it is damaged or not a fulfill vault"
+        ))
+    })
 }
 
 fn parse_day(s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| Error::Integrity(format!("bad date {s:?} in the vault")))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| Error::Integrity(format!("bad date {s:?} in the vault")))
 }
 
 /// The audit chain anchor over a connection (or an open transaction).
@@ -90,9 +95,13 @@ impl Anchor for MetaAnchor<'_> {
             return Ok(Head::genesis());
         };
         Ok(Head {
-            seq: seq.parse().map_err(|_| Error::Integrity("bad audit head in the vault".into()))?,
+            seq: seq
+                .parse()
+                .map_err(|_| Error::Integrity("bad audit head in the vault".into()))?,
             hash: meta_required(self.0, "audit_head_hash")?,
-            day: meta_get(self.0, "audit_head_day")?.map(|d| parse_day(&d)).transpose()?,
+            day: meta_get(self.0, "audit_head_day")?
+                .map(|d| parse_day(&d))
+                .transpose()?,
         })
     }
 
@@ -110,7 +119,9 @@ impl Anchor for MetaAnchor<'_> {
             return Ok(None);
         };
         Ok(Some(Checkpoint {
-            seq: seq.parse().map_err(|_| Error::Integrity("bad audit checkpoint in the vault".into()))?,
+            seq: seq
+                .parse()
+                .map_err(|_| Error::Integrity("bad audit checkpoint in the vault".into()))?,
             hash: meta_required(self.0, "audit_checkpoint_hash")?,
             day: parse_day(&meta_required(self.0, "audit_checkpoint_day")?)?,
         }))
@@ -119,7 +130,11 @@ impl Anchor for MetaAnchor<'_> {
     fn set_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
         meta_set(self.0, "audit_checkpoint_seq", &cp.seq.to_string())?;
         meta_set(self.0, "audit_checkpoint_hash", &cp.hash)?;
-        meta_set(self.0, "audit_checkpoint_day", &cp.day.format("%Y-%m-%d").to_string())
+        meta_set(
+            self.0,
+            "audit_checkpoint_day",
+            &cp.day.format("%Y-%m-%d").to_string(),
+        )
     }
 }
 
@@ -174,7 +189,13 @@ fn parse_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
     s.map(|s| {
         DateTime::parse_from_rfc3339(&s)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+            .map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
     })
     .transpose()
 }
@@ -224,30 +245,47 @@ fn operator_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(OperatorRow, St
 fn finish_operator((mut op, role, cred): (OperatorRow, String, String)) -> Result<OperatorRow> {
     op.role = Role::from_str(&role)?;
     if cred != "keyfile" && cred != "passphrase" {
-        return Err(Error::Integrity(format!("operator {:?} has an unknown credential kind", op.name)));
+        return Err(Error::Integrity(format!(
+            "operator {:?} has an unknown credential kind",
+            op.name
+        )));
     }
     Ok(op)
 }
 
 /// One operator by name.
 pub fn operator(conn: &Connection, name: &str) -> Result<Option<OperatorRow>> {
-    conn.query_row(&format!("SELECT {OPERATOR_COLS} FROM operators WHERE name = ?1"), [name], operator_from_row)
-        .optional()?
-        .map(finish_operator)
-        .transpose()
+    conn.query_row(
+        &format!("SELECT {OPERATOR_COLS} FROM operators WHERE name = ?1"),
+        [name],
+        operator_from_row,
+    )
+    .optional()?
+    .map(finish_operator)
+    .transpose()
 }
 
 /// Every operator, by name.
 pub fn operators(conn: &Connection) -> Result<Vec<OperatorRow>> {
-    let mut st = conn.prepare(&format!("SELECT {OPERATOR_COLS} FROM operators ORDER BY name"))?;
-    let rows = st.query_map([], operator_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = conn.prepare(&format!(
+        "SELECT {OPERATOR_COLS} FROM operators ORDER BY name"
+    ))?;
+    let rows = st
+        .query_map([], operator_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(finish_operator).collect()
 }
 
 /// Inserts a new operator.
 pub fn insert_operator(conn: &Connection, op: &OperatorRow) -> Result<()> {
     let (cred, salt, m, t, p) = match &op.credential {
-        StoredCredential::Passphrase { salt, params } => ("passphrase", Some(salt.clone()), Some(params.m_kib), Some(params.t), Some(params.p)),
+        StoredCredential::Passphrase { salt, params } => (
+            "passphrase",
+            Some(salt.clone()),
+            Some(params.m_kib),
+            Some(params.t),
+            Some(params.p),
+        ),
         StoredCredential::KeyFile => ("keyfile", None, None, None, None),
     };
     let history: Vec<u8> = op.history.concat();
@@ -276,7 +314,15 @@ pub fn insert_operator(conn: &Connection, op: &OperatorRow) -> Result<()> {
 }
 
 /// Replaces an operator's credential and wrapped keys (passphrase change).
-pub fn update_credential(conn: &Connection, name: &str, salt: &[u8], params: KdfParams, wrapped: &[u8], history: &[[u8; 32]], now: DateTime<Utc>) -> Result<()> {
+pub fn update_credential(
+    conn: &Connection,
+    name: &str,
+    salt: &[u8],
+    params: KdfParams,
+    wrapped: &[u8],
+    history: &[[u8; 32]],
+    now: DateTime<Utc>,
+) -> Result<()> {
     conn.execute(
         "UPDATE operators SET kdf_salt = ?2, kdf_m_kib = ?3, kdf_t = ?4, kdf_p = ?5, wrapped_keys = ?6, history = ?7, passphrase_set_at = ?8 WHERE name = ?1",
         params![name, salt, params.m_kib, params.t, params.p, wrapped, history.concat(), ts(now)],
@@ -295,19 +341,28 @@ pub fn record_failure(conn: &Connection, name: &str, lock: bool, now: DateTime<U
 
 /// Records a successful unlock.
 pub fn record_success(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<()> {
-    conn.execute("UPDATE operators SET failed_unlocks = 0, last_used_at = ?2 WHERE name = ?1", params![name, ts(now)])?;
+    conn.execute(
+        "UPDATE operators SET failed_unlocks = 0, last_used_at = ?2 WHERE name = ?1",
+        params![name, ts(now)],
+    )?;
     Ok(())
 }
 
 /// Clears a lock.
 pub fn unlock_operator(conn: &Connection, name: &str) -> Result<()> {
-    conn.execute("UPDATE operators SET failed_unlocks = 0, locked_at = NULL WHERE name = ?1", [name])?;
+    conn.execute(
+        "UPDATE operators SET failed_unlocks = 0, locked_at = NULL WHERE name = ?1",
+        [name],
+    )?;
     Ok(())
 }
 
 /// Disables an operator and destroys its wrapped keys.
 pub fn disable_operator(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<()> {
-    conn.execute("UPDATE operators SET wrapped_keys = NULL, disabled_at = ?2 WHERE name = ?1", params![name, ts(now)])?;
+    conn.execute(
+        "UPDATE operators SET wrapped_keys = NULL, disabled_at = ?2 WHERE name = ?1",
+        params![name, ts(now)],
+    )?;
     Ok(())
 }
 
@@ -322,7 +377,13 @@ pub struct SealedPii {
 
 /// Inserts or updates an order's status and sealed PII (the minimal order row; `fetch`
 /// fills in the rest).
-pub fn put_order_pii(conn: &Connection, order_id: &str, status: &str, sealed: Option<&SealedPii>, now: DateTime<Utc>) -> Result<()> {
+pub fn put_order_pii(
+    conn: &Connection,
+    order_id: &str,
+    status: &str,
+    sealed: Option<&SealedPii>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let state = if sealed.is_some() { "sealed" } else { "empty" };
     conn.execute(
         "INSERT INTO orders (amazon_order_id, status, pii, pii_version, pii_state, created_at, updated_at)
@@ -343,7 +404,13 @@ pub fn order_pii(conn: &Connection, order_id: &str) -> Result<Option<(Option<Sea
             |r| {
                 let blob: Option<Vec<u8>> = r.get(0)?;
                 let version: i64 = r.get(1)?;
-                Ok((blob.map(|blob| SealedPii { blob, version: version as u64 }), r.get(2)?))
+                Ok((
+                    blob.map(|blob| SealedPii {
+                        blob,
+                        version: version as u64,
+                    }),
+                    r.get(2)?,
+                ))
             },
         )
         .optional()?)
@@ -352,7 +419,11 @@ pub fn order_pii(conn: &Connection, order_id: &str) -> Result<Option<(Option<Sea
 /// The next PII record version for an order (1 for a new one).
 pub fn next_pii_version(conn: &Connection, order_id: &str) -> Result<u64> {
     let v: Option<i64> = conn
-        .query_row("SELECT pii_version FROM orders WHERE amazon_order_id = ?1", [order_id], |r| r.get(0))
+        .query_row(
+            "SELECT pii_version FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(v.map_or(1, |v| v as u64 + 1))
 }
@@ -368,7 +439,9 @@ mod tests {
         assert_eq!(SCHEMA_VERSION, 1);
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
-        let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: u32 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         migrate(&mut c).unwrap(); // idempotent
     }

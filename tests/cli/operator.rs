@@ -9,7 +9,10 @@ impl Shop {
     fn new() -> Shop {
         let d = TestDir::new();
         let owner = d.secret_file("owner", "owner passphrase, long enough\n");
-        let r = run(d.fulfill().args(["init", "--owner", "olga", "--passphrase-file"]).arg(&owner));
+        let r = run(d
+            .fulfill()
+            .args(["init", "--owner", "olga", "--passphrase-file"])
+            .arg(&owner));
         assert_eq!(r.code, 0, "{}", r.stderr);
         Shop { d, owner }
     }
@@ -20,15 +23,37 @@ impl Shop {
         c
     }
 
-    fn add(&self, by: &str, by_pass: &std::path::Path, name: &str, role: &str) -> (Run, std::path::PathBuf) {
-        let p = self.d.secret_file(&format!("{name}.pass"), &format!("{name} passphrase long enough\n"));
-        let r = run(self.as_op(by, by_pass).args(["operator", "add", name, "--role", role, "--new-passphrase-file"]).arg(&p));
+    fn add(
+        &self,
+        by: &str,
+        by_pass: &std::path::Path,
+        name: &str,
+        role: &str,
+    ) -> (Run, std::path::PathBuf) {
+        let p = self.d.secret_file(
+            &format!("{name}.pass"),
+            &format!("{name} passphrase long enough\n"),
+        );
+        let r = run(self
+            .as_op(by, by_pass)
+            .args([
+                "operator",
+                "add",
+                name,
+                "--role",
+                role,
+                "--new-passphrase-file",
+            ])
+            .arg(&p));
         (r, p)
     }
 
     fn audit_text(&self) -> String {
         let mut s = String::new();
-        for e in std::fs::read_dir(self.d.home().join("logs")).unwrap().flatten() {
+        for e in std::fs::read_dir(self.d.home().join("logs"))
+            .unwrap()
+            .flatten()
+        {
             if e.file_name().to_string_lossy().starts_with("audit-") {
                 s.push_str(&std::fs::read_to_string(e.path()).unwrap());
             }
@@ -50,7 +75,10 @@ fn admin_cannot_add_a_packer_but_the_owner_can() {
     let (r, _) = s.add("olga", &s.owner, "pat", "packer");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = s.audit_text();
-    assert!(log.contains(r#""event":"access.denied""#) && log.contains(r#""action":"operator.add""#), "{log}");
+    assert!(
+        log.contains(r#""event":"access.denied""#) && log.contains(r#""action":"operator.add""#),
+        "{log}"
+    );
 }
 
 #[test]
@@ -66,14 +94,25 @@ fn wrong_passphrase_exits_3_and_ten_lock_until_unlocked() {
     let r = run(s.as_op("pat", &packer).args(["operator", "list"]));
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("locked"), "{}", r.stderr);
-    let r = run(s.as_op("olga", &s.owner).args(["operator", "unlock", "pat"]));
+    let r = run(s
+        .as_op("olga", &s.owner)
+        .args(["operator", "unlock", "pat"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     // A packer may not list operators (that is people management), but it can unlock now.
     let r = run(s.as_op("pat", &packer).args(["operator", "list"]));
     assert_eq!(r.code, 3);
-    assert!(r.stderr.contains("may not manage operators"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("may not manage operators"),
+        "{}",
+        r.stderr
+    );
     let log = s.audit_text();
-    for ev in ["unlock.failed", "operator.locked", "operator.unlocked", "unlock.ok"] {
+    for ev in [
+        "unlock.failed",
+        "operator.locked",
+        "operator.unlocked",
+        "unlock.ok",
+    ] {
         assert!(log.contains(&format!(r#""event":"{ev}""#)), "{ev} missing");
     }
 }
@@ -81,7 +120,10 @@ fn wrong_passphrase_exits_3_and_ten_lock_until_unlocked() {
 #[test]
 fn no_passphrase_and_no_tty_exits_3() {
     let s = Shop::new();
-    let r = run(s.d.fulfill().args(["--operator", "olga", "operator", "list"]));
+    let r = run(s
+        .d
+        .fulfill()
+        .args(["--operator", "olga", "operator", "list"]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("--passphrase-file"), "{}", r.stderr);
 }
@@ -89,13 +131,27 @@ fn no_passphrase_and_no_tty_exits_3() {
 #[test]
 fn list_json_field_names_are_pinned() {
     let s = Shop::new();
-    let r = run(s.as_op("olga", &s.owner).args(["operator", "list", "--json"]));
+    let r = run(s
+        .as_op("olga", &s.owner)
+        .args(["operator", "list", "--json"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let obj = v[0].as_object().unwrap();
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["created", "created_by", "credential", "disabled", "last_used", "locked", "name", "role"]);
+    assert_eq!(
+        keys,
+        [
+            "created",
+            "created_by",
+            "credential",
+            "disabled",
+            "last_used",
+            "locked",
+            "name",
+            "role"
+        ]
+    );
     assert_eq!(obj["role"], "owner");
 }
 
@@ -103,14 +159,25 @@ fn list_json_field_names_are_pinned() {
 fn fetcher_key_file_written_private_and_unlocks() {
     let s = Shop::new();
     let kf = s.d.path().join("cron.key");
-    let r = run(s.as_op("olga", &s.owner).args(["operator", "add", "cron", "--role", "fetcher", "--key-file"]).arg(&kf));
+    let r = run(s
+        .as_op("olga", &s.owner)
+        .args(["operator", "add", "cron", "--role", "fetcher", "--key-file"])
+        .arg(&kf));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(std::fs::metadata(&kf).unwrap().len(), 32);
     // The fetcher unlocks with its key file (and is then refused people management).
-    let r = run(s.d.fulfill().args(["--operator", "cron", "--operator-key-file"]).arg(&kf).args(["operator", "list"]));
+    let r = run(s
+        .d
+        .fulfill()
+        .args(["--operator", "cron", "--operator-key-file"])
+        .arg(&kf)
+        .args(["operator", "list"]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("role fetcher"), "{}", r.stderr);
-    assert!(s.audit_text().contains(r#""event":"unlock.ok","operator":"cron""#));
+    assert!(
+        s.audit_text()
+            .contains(r#""event":"unlock.ok","operator":"cron""#)
+    );
 }
 
 #[test]
@@ -118,14 +185,22 @@ fn passwd_and_disable() {
     let s = Shop::new();
     let (_, pat) = s.add("olga", &s.owner, "pat", "packer");
     let newp = s.d.secret_file("pat2", "a brand new passphrase\n");
-    let r = run(s.as_op("pat", &pat).args(["operator", "passwd", "--new-passphrase-file"]).arg(&newp));
+    let r = run(s
+        .as_op("pat", &pat)
+        .args(["operator", "passwd", "--new-passphrase-file"])
+        .arg(&newp));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(run(s.as_op("pat", &pat).args(["operator", "list"])).code, 3);
-    let r = run(s.as_op("olga", &s.owner).args(["operator", "disable", "pat"]));
+    let r = run(s
+        .as_op("olga", &s.owner)
+        .args(["operator", "disable", "pat"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = run(s.as_op("pat", &newp).args(["operator", "list"]));
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("disabled"), "{}", r.stderr);
     let log = s.audit_text();
-    assert!(log.contains(r#""event":"operator.passwd""#) && log.contains(r#""event":"operator.disabled""#));
+    assert!(
+        log.contains(r#""event":"operator.passwd""#)
+            && log.contains(r#""event":"operator.disabled""#)
+    );
 }

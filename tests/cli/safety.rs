@@ -5,7 +5,11 @@ use crate::support::*;
 
 fn init_at(d: &TestDir, home: &std::path::Path) -> (Run, std::path::PathBuf) {
     let pf = d.secret_file("pass", "owner passphrase, long enough\n");
-    let r = run(d.fulfill().env("FULFILL_HOME", home).args(["init", "--owner", "olga", "--passphrase-file"]).arg(&pf));
+    let r = run(d
+        .fulfill()
+        .env("FULFILL_HOME", home)
+        .args(["init", "--owner", "olga", "--passphrase-file"])
+        .arg(&pf));
     (r, pf)
 }
 
@@ -14,7 +18,13 @@ fn group_or_world_accessible_home_or_vault_is_refused_with_exit_5() {
     let d = TestDir::new();
     let (r, pf) = init_at(&d, &d.home());
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let list = || run(d.fulfill().args(["--operator", "olga", "--passphrase-file"]).arg(&pf).args(["operator", "list"]));
+    let list = || {
+        run(d
+            .fulfill()
+            .args(["--operator", "olga", "--passphrase-file"])
+            .arg(&pf)
+            .args(["operator", "list"]))
+    };
     assert_eq!(list().code, 0);
     for (path, bad, good) in [
         (d.home(), 0o755, 0o700),
@@ -44,7 +54,11 @@ fn a_passphrase_file_others_can_read_is_refused() {
     let d = TestDir::new();
     let (_, pf) = init_at(&d, &d.home());
     fs::set_permissions(&pf, fs::Permissions::from_mode(0o644)).unwrap();
-    let r = run(d.fulfill().args(["--operator", "olga", "--passphrase-file"]).arg(&pf).args(["operator", "list"]));
+    let r = run(d
+        .fulfill()
+        .args(["--operator", "olga", "--passphrase-file"])
+        .arg(&pf)
+        .args(["operator", "list"]));
     assert_eq!(r.code, 5, "{}", r.stderr);
 }
 
@@ -63,7 +77,12 @@ fn a_home_in_a_cloud_sync_folder_is_refused() {
     let (r, pf) = init_at(&d, &home);
     assert_eq!(r.code, 0, "{}", r.stderr);
     fs::write(d.path().join("Sync/.stfolder"), "").unwrap();
-    let r = run(d.fulfill().env("FULFILL_HOME", &home).args(["--operator", "olga", "--passphrase-file"]).arg(&pf).args(["operator", "list"]));
+    let r = run(d
+        .fulfill()
+        .env("FULFILL_HOME", &home)
+        .args(["--operator", "olga", "--passphrase-file"])
+        .arg(&pf)
+        .args(["operator", "list"]));
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(r.stderr.contains("Syncthing"), "{}", r.stderr);
 }

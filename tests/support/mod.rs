@@ -24,7 +24,10 @@ pub struct TestDir {
 
 impl TestDir {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("fulfill-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("fulfill-test-")
+            .tempdir()
+            .unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
         TestDir { dir: Some(dir) }
     }
@@ -36,7 +39,13 @@ impl TestDir {
     /// A file readable only by this user (passphrase and key files).
     pub fn secret_file(&self, name: &str, content: &str) -> PathBuf {
         let p = self.path().join(name);
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&p).unwrap();
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&p)
+            .unwrap();
         std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
         p
     }
@@ -60,11 +69,11 @@ impl TestDir {
 
 impl Drop for TestDir {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(d) = self.dir.take() {
-                let p = d.keep();
-                eprintln!("test failed; its files are kept in {}", p.display());
-            }
+        if std::thread::panicking()
+            && let Some(d) = self.dir.take()
+        {
+            let p = d.keep();
+            eprintln!("test failed; its files are kept in {}", p.display());
         }
     }
 }
@@ -77,7 +86,11 @@ pub struct Run {
 }
 
 pub fn run(cmd: &mut Command) -> Run {
-    let Output { status, stdout, stderr } = cmd.output().unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -93,7 +106,15 @@ pub fn t0() -> DateTime<Utc> {
 /// A new home with a vault and its owner `olga`, through the library.
 pub fn new_vault(dir: &TestDir, profile: Profile, sandbox: bool) -> Vault {
     let home = Home::create(&dir.home(), &Environment::system()).unwrap();
-    Vault::create(&home, "olga", Passphrase::new(OWNER_PASS.into()), profile, sandbox, t0()).unwrap()
+    Vault::create(
+        &home,
+        "olga",
+        Passphrase::new(OWNER_PASS.into()),
+        profile,
+        sandbox,
+        t0(),
+    )
+    .unwrap()
 }
 
 /// A passphrase credential.
