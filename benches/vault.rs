@@ -1,0 +1,143 @@
+//! Vault benchmarks: unlock time at the stored Argon2id parameters; sealing and opening
+//! throughput next to a plain rusqlite insert of the same rows without crypto, in one run.
+
+#[path = "common.rs"]
+mod common;
+
+use chrono::Utc;
+use common::{median, report};
+use fulfill::config::Profile;
+use fulfill::home::Home;
+use fulfill::pii::{BuyerPii, Pii};
+use fulfill::safety::Environment;
+use fulfill::vault::key::{Credential, Passphrase};
+use fulfill::vault::{Purpose, Vault, seal};
+
+const N: usize = 2_000;
+
+fn pii(i: usize) -> BuyerPii {
+    BuyerPii {
+        buyer_name: Some(Pii::new(format!("Buyer Name {i}"))),
+        buyer_email: Some(Pii::new(format!("x{i}abcdef@marketplace.amazon.com"))),
+        recipient_name: Some(Pii::new(format!("Recipient Name {i}"))),
+        address_line1: Some(Pii::new(format!("{i} Some Long Street Name"))),
+        address_line2: Some(Pii::new("Apartment 4B".to_string())),
+        city: Some(Pii::new("Springfield".to_string())),
+        state_or_region: Some(Pii::new("IL".to_string())),
+        postal_code: Some(Pii::new("62704".to_string())),
+        phone: Some(Pii::new("+1 555 0100".to_string())),
+        ..Default::default()
+    }
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::create(&dir.path().join("home"), &Environment::system()).unwrap();
+    let pass = "benchmark passphrase, long";
+    let v = Vault::create(
+        &home,
+        "olga",
+        Passphrase::new(pass.into()),
+        Profile::Mws2020,
+        true,
+        Utc::now(),
+    )
+    .unwrap();
+    let now = Utc::now();
+
+    println!("fulfill vault benchmarks (release build, medians)");
+    let d = median(5, || {
+        v.unlock(
+            "olga",
+            &Credential::Passphrase(Passphrase::new(pass.into())),
+            now,
+        )
+        .unwrap();
+    });
+    report("unlock (Argon2id m=64 MiB t=3 p=1)", d, None);
+
+    // Plain rusqlite: the same rows, the PII as plaintext, no crypto.
+    let plain = rusqlite::Connection::open(dir.path().join("plain.db")).unwrap();
+    plain.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE o (id TEXT PRIMARY KEY, status TEXT, pii BLOB)").unwrap();
+    let encoded: Vec<_> = (0..N).map(|i| pii(i).encode()).collect();
+    let mut round = 0;
+    let d = median(5, || {
+        round += 1;
+        let tx = plain.unchecked_transaction().unwrap();
+        for (i, e) in encoded.iter().enumerate() {
+            tx.execute(
+                "INSERT OR REPLACE INTO o VALUES (?1, 'Unshipped', ?2)",
+                rusqlite::params![format!("{round}-{i}"), e.as_slice()],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    });
+    report(
+        "plain rusqlite insert, no crypto",
+        d,
+        Some((N as f64, "orders")),
+    );
+
+    let rows: Vec<BuyerPii> = (0..N).map(pii).collect();
+    let pk = v.pii_public_key().clone();
+    let d = median(5, || {
+        for (i, p) in rows.iter().enumerate() {
+            std::hint::black_box(
+                seal::seal_pii(&pk, v.id(), &format!("111-{i:07}-0000000"), 1, p).unwrap(),
+            );
+        }
+    });
+    report(
+        "HPKE seal only (X25519 + AES-256-GCM)",
+        d,
+        Some((N as f64, "orders")),
+    );
+
+    let mut round = 0;
+    let d = median(5, || {
+        round += 1;
+        v.conn().execute_batch("BEGIN").unwrap();
+        for (i, p) in rows.iter().enumerate() {
+            v.store_order_pii(&format!("{round}-{i:07}"), "Unshipped", Some(p), now)
+                .unwrap();
+        }
+        v.conn().execute_batch("COMMIT").unwrap();
+    });
+    report("seal + store in the vault", d, Some((N as f64, "orders")));
+
+    let s = v
+        .unlock(
+            "olga",
+            &Credential::Passphrase(Passphrase::new(pass.into())),
+            now,
+        )
+        .unwrap();
+    let sk = s.keys().pii_private.as_ref().unwrap();
+    let sealed: Vec<Vec<u8>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, p)| seal::seal_pii(&pk, v.id(), &format!("o{i}"), 1, p).unwrap())
+        .collect();
+    let d = median(5, || {
+        for (i, b) in sealed.iter().enumerate() {
+            std::hint::black_box(seal::open_pii(sk, v.id(), &format!("o{i}"), 1, b).unwrap());
+        }
+    });
+    report("HPKE open only", d, Some((N as f64, "orders")));
+
+    let n_open = 300;
+    let d = median(3, || {
+        for i in 0..n_open {
+            std::hint::black_box(
+                s.open_pii(&format!("1-{i:07}"), Purpose::Label, now)
+                    .unwrap(),
+            );
+        }
+    });
+    report(
+        "open via session (read + open + pii.opened record)",
+        d,
+        Some((n_open as f64, "orders")),
+    );
+}
