@@ -28,7 +28,12 @@ pub struct Global {
     #[arg(long, global = true, env = "FULFILL_OPERATOR", value_name = "NAME")]
     pub operator: Option<String>,
     /// Read the operator's passphrase from FILE (otherwise a prompt on a TTY).
-    #[arg(long, global = true, env = "FULFILL_PASSPHRASE_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "FULFILL_PASSPHRASE_FILE",
+        value_name = "FILE"
+    )]
     pub passphrase_file: Option<PathBuf>,
     /// Unlock with a 32-byte key file instead of a passphrase (service operators).
     #[arg(long, global = true, env = "FULFILL_KEY_FILE", value_name = "FILE")]

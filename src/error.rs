@@ -37,7 +37,9 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// The passphrase or key file did not unlock the operator.
-    #[error("wrong passphrase or key file for operator {operator:?} ({failures} failed attempt(s); locked at {limit})")]
+    #[error(
+        "wrong passphrase or key file for operator {operator:?} ({failures} failed attempt(s); locked at {limit})"
+    )]
     WrongPassphrase {
         /// Operator name.
         operator: String,
@@ -47,7 +49,9 @@ pub enum Error {
         limit: u32,
     },
     /// The operator is locked after too many failures.
-    #[error("operator {0:?} is locked after too many failed unlocks; an owner or admin must run `fulfill operator unlock {0}`")]
+    #[error(
+        "operator {0:?} is locked after too many failed unlocks; an owner or admin must run `fulfill operator unlock {0}`"
+    )]
     Locked(String),
     /// The action is not allowed for this operator (by role, or for lack of a key).
     #[error("denied: {0}")]
@@ -94,7 +98,9 @@ impl From<rusqlite::Error> for Error {
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
                 Error::Integrity(format!("vault database is damaged: {e}"))
             }
-            Some(ErrorCode::DiskFull) => Error::Failed("disk full: the vault could not be written; nothing was changed".into()),
+            Some(ErrorCode::DiskFull) => Error::Failed(
+                "disk full: the vault could not be written; nothing was changed".into(),
+            ),
             _ => Error::Failed(format!("vault database: {e}")),
         }
     }

@@ -197,7 +197,10 @@ mod tests {
             format!("{}", p.phone.as_ref().unwrap()),
             format!("{:#?}", p.city),
         ] {
-            assert!(!text.contains("Zoë") && !text.contains("555") && !text.contains("東京"), "{text}");
+            assert!(
+                !text.contains("Zoë") && !text.contains("555") && !text.contains("東京"),
+                "{text}"
+            );
         }
         assert!(format!("{p:?}").contains(REDACTED));
     }
