@@ -11,7 +11,7 @@ use crate::mws::model::{
     CARRIER_CODES, FeedSubmissionInfo, FulfillmentMessage, ProcessingReport, ProcessingResult,
 };
 use crate::mws::xml::parse_fulfillment_feed;
-use crate::sandbox::data::{SimOrder, fmt_time};
+use crate::sandbox::data::SimOrder;
 
 /// A submitted feed (ground truth).
 #[derive(Debug, Clone)]
@@ -267,6 +267,5 @@ fn apply(
         .all(|it| it.info.quantity_shipped.unwrap_or(0) >= it.info.quantity_ordered);
     o.cancel_at = None;
     o.set_status(if all { "Shipped" } else { "PartiallyShipped" }, at);
-    let _ = fmt_time(at);
     Ok(())
 }
