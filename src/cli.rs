@@ -154,7 +154,10 @@ pub struct SandboxArgs {
     /// Run sandbox time (restore rates, feed delays, order arrival) X times faster.
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
-    /// Faults to inject, e.g. `throttle=0.1,internal=0.05,reset=0.02`.
+    /// Faults to inject: a comma list of KIND=RATE (0..1 per request), KIND@N (the Nth request),
+    /// KIND@N-M (a storm), skew=SECONDS (server clock offset) and delay=SECONDS (for `slow`).
+    /// KIND: throttle, internal, slow, reset, truncate, malformed, corrupt-token.
+    /// Reproducible from --seed. E.g. `throttle=0.1,internal@3,reset@7-9,skew=1200`.
     #[arg(long)]
     pub faults: Option<String>,
 }

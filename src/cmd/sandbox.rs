@@ -1,9 +1,51 @@
 //! `fulfill sandbox`: serve the built-in fake MWS until killed.
 
+use std::io::Write;
+use std::sync::Arc;
+
 use crate::cli::SandboxArgs;
+use crate::clock::ScaledClock;
+use crate::sandbox::{FaultSpec, Sandbox, SandboxConfig};
 use crate::{Error, Exit, Result};
 
-/// Runs the sandbox command.
-pub fn run(_args: &SandboxArgs) -> Result<Exit> {
-    Err(Error::usage("sandbox: not built yet"))
+/// Runs the sandbox command: prints one JSON line (base URL, credentials, time scale), then
+/// serves until the process is killed.
+pub fn run(args: &SandboxArgs) -> Result<Exit> {
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
+        return Err(Error::usage(format!(
+            "sandbox: --time-scale must be a positive number, got {}",
+            args.time_scale
+        )));
+    }
+    let faults = match &args.faults {
+        Some(s) => {
+            FaultSpec::parse(s).map_err(|e| Error::usage(format!("sandbox: --faults: {e}")))?
+        }
+        None => FaultSpec::none(),
+    };
+    let clock = Arc::new(ScaledClock::new(chrono::Utc::now(), args.time_scale));
+    let handle = Sandbox::start(SandboxConfig {
+        addr: args.addr.clone(),
+        orders: args.orders,
+        seed: args.seed,
+        time_scale: args.time_scale,
+        faults,
+        clock,
+    })?;
+    let c = handle.credentials();
+    let line = serde_json::json!({
+        "base_url": handle.base_url(),
+        "seller_id": c.seller_id,
+        "access_key_id": c.access_key_id,
+        "secret_key": c.secret_key,
+        "marketplace_id": c.marketplace_id,
+        "time_scale": args.time_scale,
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    drop(out);
+    loop {
+        std::thread::park();
+    }
 }

@@ -1,0 +1,395 @@
+//! Amazon's quota model: one leaky bucket per action group (MWS.md §2.5, §3.5), `now` injected.
+//!
+//! A bucket holds up to `max` requests and gets one back every `restore` interval; an hourly
+//! quota (Feeds) is a sliding one-hour window. The sandbox enforces it; the client uses the same
+//! model to ask "when may I send next?" ([`Throttle::next_allowed`]) and to correct itself after
+//! a 503 ([`Throttle::on_throttled`]). Time scaling needs no special case: run it on sandbox time.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+
+/// An action group that shares one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionGroup {
+    /// `ListOrders` + `ListOrdersByNextToken`.
+    ListOrders,
+    /// `GetOrder`.
+    GetOrder,
+    /// `ListOrderItems` + `ListOrderItemsByNextToken`.
+    ListOrderItems,
+    /// Orders `GetServiceStatus`.
+    GetServiceStatus,
+    /// `SubmitFeed`.
+    SubmitFeed,
+    /// `GetFeedSubmissionList`, `GetFeedSubmissionCount`, `CancelFeedSubmissions`.
+    GetFeedSubmissionList,
+    /// `GetFeedSubmissionListByNextToken`.
+    GetFeedSubmissionListByNextToken,
+    /// `GetFeedSubmissionResult`.
+    GetFeedSubmissionResult,
+}
+
+/// A quota: burst size, restore interval, optional hourly cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Maximum requests in the bucket.
+    pub max: u32,
+    /// One request comes back per this interval.
+    pub restore: Duration,
+    /// Requests allowed in any hour, if the section has an hourly quota.
+    pub hourly: Option<u32>,
+}
+
+/// One row of the quota table.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaRow {
+    /// The group.
+    pub group: ActionGroup,
+    /// The actions sharing its bucket.
+    pub actions: &'static [&'static str],
+    /// Maximum requests in the bucket.
+    pub max: u32,
+    /// Restore interval in seconds.
+    pub restore_secs: i64,
+    /// Hourly cap, if any.
+    pub hourly: Option<u32>,
+}
+
+const fn row(
+    group: ActionGroup,
+    actions: &'static [&'static str],
+    max: u32,
+    restore_secs: i64,
+    hourly: Option<u32>,
+) -> QuotaRow {
+    QuotaRow {
+        group,
+        actions,
+        max,
+        restore_secs,
+        hourly,
+    }
+}
+
+/// The quota table as data (MWS.md §2.5 and §3.5).
+pub const QUOTAS: &[QuotaRow] = &[
+    row(
+        ActionGroup::ListOrders,
+        &["ListOrders", "ListOrdersByNextToken"],
+        6,
+        60,
+        None,
+    ),
+    row(ActionGroup::GetOrder, &["GetOrder"], 6, 60, None),
+    row(
+        ActionGroup::ListOrderItems,
+        &["ListOrderItems", "ListOrderItemsByNextToken"],
+        30,
+        2,
+        None,
+    ),
+    row(
+        ActionGroup::GetServiceStatus,
+        &["GetServiceStatus"],
+        2,
+        300,
+        None,
+    ),
+    row(ActionGroup::SubmitFeed, &["SubmitFeed"], 15, 120, Some(30)),
+    row(
+        ActionGroup::GetFeedSubmissionList,
+        &[
+            "GetFeedSubmissionList",
+            "GetFeedSubmissionCount",
+            "CancelFeedSubmissions",
+        ],
+        10,
+        45,
+        Some(80),
+    ),
+    row(
+        ActionGroup::GetFeedSubmissionListByNextToken,
+        &["GetFeedSubmissionListByNextToken"],
+        30,
+        2,
+        Some(1800),
+    ),
+    row(
+        ActionGroup::GetFeedSubmissionResult,
+        &["GetFeedSubmissionResult"],
+        15,
+        60,
+        Some(60),
+    ),
+];
+
+impl ActionGroup {
+    /// The group an action belongs to.
+    pub fn of(action: &str) -> Option<ActionGroup> {
+        QUOTAS
+            .iter()
+            .find(|q| q.actions.contains(&action))
+            .map(|q| q.group)
+    }
+
+    /// This group's quota.
+    pub fn quota(self) -> Quota {
+        let q = QUOTAS
+            .iter()
+            .find(|q| q.group == self)
+            .expect("every group is in QUOTAS");
+        Quota {
+            max: q.max,
+            restore: Duration::seconds(q.restore_secs),
+            hourly: q.hourly,
+        }
+    }
+}
+
+/// Why a request may not be sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// The bucket is empty (`RequestThrottled`); a request comes back at this time.
+    Throttled(DateTime<Utc>),
+    /// The hourly quota is used up (`QuotaExceeded`); room again at this time.
+    QuotaExceeded(DateTime<Utc>),
+}
+
+impl Denied {
+    /// When to try again.
+    pub fn retry_at(self) -> DateTime<Utc> {
+        match self {
+            Denied::Throttled(t) | Denied::QuotaExceeded(t) => t,
+        }
+    }
+}
+
+/// One leaky bucket.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    quota: Quota,
+    tokens: u32,
+    /// Time from which the next token is counted.
+    since: DateTime<Utc>,
+    hour: VecDeque<DateTime<Utc>>,
+}
+
+impl Bucket {
+    /// A full bucket at `now`.
+    pub fn new(quota: Quota, now: DateTime<Utc>) -> Self {
+        Bucket {
+            quota,
+            tokens: quota.max,
+            since: now,
+            hour: VecDeque::new(),
+        }
+    }
+
+    fn refill(&mut self, now: DateTime<Utc>) {
+        if now <= self.since {
+            return;
+        }
+        let restore_ms = self.quota.restore.num_milliseconds().max(1);
+        let n = (now - self.since).num_milliseconds() / restore_ms;
+        if n > 0 {
+            self.tokens = (self.tokens as i64 + n).min(self.quota.max as i64) as u32;
+            self.since += Duration::milliseconds(n * restore_ms);
+        }
+        if self.tokens == self.quota.max {
+            self.since = now;
+        }
+        while self
+            .hour
+            .front()
+            .is_some_and(|t| *t + Duration::hours(1) <= now)
+        {
+            self.hour.pop_front();
+        }
+    }
+
+    /// Requests available now.
+    pub fn available(&mut self, now: DateTime<Utc>) -> u32 {
+        self.refill(now);
+        self.tokens
+    }
+
+    /// Takes one request if the quota allows it.
+    pub fn try_take(&mut self, now: DateTime<Utc>) -> Result<(), Denied> {
+        self.refill(now);
+        if let Some(h) = self.quota.hourly
+            && self.hour.len() >= h as usize
+        {
+            let at = self
+                .hour
+                .front()
+                .map(|t| *t + Duration::hours(1))
+                .unwrap_or(now);
+            return Err(Denied::QuotaExceeded(at));
+        }
+        if self.tokens == 0 {
+            return Err(Denied::Throttled(self.since + self.quota.restore));
+        }
+        if self.tokens == self.quota.max {
+            self.since = now;
+        }
+        self.tokens -= 1;
+        if self.quota.hourly.is_some() {
+            self.hour.push_back(now);
+        }
+        Ok(())
+    }
+
+    /// The earliest time a request would be allowed (`now` if one is allowed now).
+    pub fn next_allowed(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.refill(now);
+        let mut at = now;
+        if self.tokens == 0 {
+            at = at.max(self.since + self.quota.restore);
+        }
+        if let Some(h) = self.quota.hourly
+            && self.hour.len() >= h as usize
+            && let Some(first) = self.hour.front()
+        {
+            at = at.max(*first + Duration::hours(1));
+        }
+        at
+    }
+
+    /// Corrects the model after Amazon answered 503: the bucket is empty as of `now`.
+    pub fn on_throttled(&mut self, now: DateTime<Utc>) {
+        self.refill(now);
+        self.tokens = 0;
+        self.since = now;
+    }
+}
+
+/// Buckets for every action group, created full on first use.
+#[derive(Debug, Clone, Default)]
+pub struct Throttle {
+    buckets: HashMap<ActionGroup, Bucket>,
+}
+
+impl Throttle {
+    /// An empty model (every bucket full).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn bucket(&mut self, group: ActionGroup, now: DateTime<Utc>) -> &mut Bucket {
+        self.buckets
+            .entry(group)
+            .or_insert_with(|| Bucket::new(group.quota(), now))
+    }
+
+    /// Takes a request for `action` at `now`; actions without a quota always pass.
+    pub fn try_acquire(&mut self, action: &str, now: DateTime<Utc>) -> Result<(), Denied> {
+        match ActionGroup::of(action) {
+            Some(g) => self.bucket(g, now).try_take(now),
+            None => Ok(()),
+        }
+    }
+
+    /// When a request for `action` may be sent next.
+    pub fn next_allowed(&mut self, action: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        match ActionGroup::of(action) {
+            Some(g) => self.bucket(g, now).next_allowed(now),
+            None => now,
+        }
+    }
+
+    /// Records a 503 `RequestThrottled` for `action`.
+    pub fn on_throttled(&mut self, action: &str, now: DateTime<Utc>) {
+        if let Some(g) = ActionGroup::of(action) {
+            self.bucket(g, now).on_throttled(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        crate::clock::parse_time("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn seventh_list_orders_is_throttled_and_one_returns_per_minute() {
+        let mut th = Throttle::new();
+        let now = t0();
+        for i in 0..6 {
+            assert!(
+                th.try_acquire(
+                    if i % 2 == 0 {
+                        "ListOrders"
+                    } else {
+                        "ListOrdersByNextToken"
+                    },
+                    now
+                )
+                .is_ok()
+            );
+        }
+        assert_eq!(
+            th.try_acquire("ListOrders", now),
+            Err(Denied::Throttled(now + Duration::minutes(1)))
+        );
+        assert_eq!(
+            th.next_allowed("ListOrders", now),
+            now + Duration::minutes(1)
+        );
+        let later = now + Duration::seconds(59);
+        assert!(th.try_acquire("ListOrders", later).is_err());
+        let later = now + Duration::minutes(1);
+        assert!(th.try_acquire("ListOrders", later).is_ok());
+        assert!(th.try_acquire("ListOrders", later).is_err());
+        // Other groups are independent.
+        assert!(th.try_acquire("GetOrder", later).is_ok());
+    }
+
+    #[test]
+    fn bucket_refills_to_max_only() {
+        let mut b = Bucket::new(ActionGroup::ListOrderItems.quota(), t0());
+        for _ in 0..30 {
+            b.try_take(t0()).unwrap();
+        }
+        assert_eq!(b.available(t0() + Duration::seconds(5)), 2);
+        assert_eq!(b.available(t0() + Duration::hours(5)), 30);
+    }
+
+    #[test]
+    fn hourly_quota_caps_submit_feed() {
+        let mut th = Throttle::new();
+        let mut now = t0();
+        let mut ok = 0;
+        for _ in 0..40 {
+            if th.try_acquire("SubmitFeed", now).is_ok() {
+                ok += 1;
+            }
+            now += Duration::minutes(2);
+        }
+        // 15 burst + 1 per 2 min: the hourly cap of 30 bites first.
+        assert_eq!(ok, 30 + 10);
+        let mut th = Throttle::new();
+        for i in 0..30 {
+            th.try_acquire("SubmitFeed", t0() + Duration::seconds(110 * i))
+                .unwrap();
+        }
+        assert!(matches!(
+            th.try_acquire("SubmitFeed", t0() + Duration::seconds(110 * 30)),
+            Err(Denied::QuotaExceeded(_)) | Err(Denied::Throttled(_))
+        ));
+    }
+
+    #[test]
+    fn on_throttled_empties_the_model() {
+        let mut th = Throttle::new();
+        th.on_throttled("GetOrder", t0());
+        assert_eq!(
+            th.next_allowed("GetOrder", t0()),
+            t0() + Duration::minutes(1)
+        );
+        assert_eq!(th.next_allowed("Unknown", t0()), t0());
+    }
+}
