@@ -1,10 +1,12 @@
-//! A minimal HTTP/1.1 server on `std::net`, one request per connection.
+//! The sandbox's HTTP/1.1 transport on `std::net`, one request per connection.
 //!
 //! Why not tiny_http: the `reset` and `truncate` faults need to close a connection in the middle
 //! of a reply, and tiny_http keeps every connection open for the next request with no way to
 //! close it from the handler, so a client would wait for the missing bytes until its timeout.
-//! Owning the socket costs about a hundred lines and no dependency. Every reply carries
-//! `Connection: close`; bodies need a `Content-Length` (clients send one; chunked gets 411).
+//! So the sandbox owns the socket: request heads are parsed by `httparse` (hyper's parser),
+//! and replies are written with `Connection: close`. Bodies need a `Content-Length` (clients
+//! send one; chunked gets 411). This is a test and training server on loopback only; the
+//! client side uses reqwest.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -148,49 +150,49 @@ fn connection(stream: TcpStream, handle: &(dyn Fn(HttpRequest) -> HttpResponse +
 }
 
 fn read_request(r: &mut impl BufRead, w: &mut TcpStream) -> Result<Option<HttpRequest>, u16> {
+    // Read the head (up to the blank line), bounded.
     let mut head = Vec::new();
     loop {
-        let mut line = Vec::new();
         let n = r
             .by_ref()
-            .take(MAX_HEAD as u64)
-            .read_until(b'\n', &mut line)
+            .take((MAX_HEAD - head.len()) as u64)
+            .read_until(b'\n', &mut head)
             .map_err(|_| 400u16)?;
         if n == 0 {
-            return if head.is_empty() { Ok(None) } else { Err(400) };
+            return if head.iter().all(u8::is_ascii_whitespace) {
+                Ok(None)
+            } else {
+                Err(400)
+            };
         }
-        if line == b"\r\n" || line == b"\n" {
-            if head.is_empty() {
+        if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") {
+            if head.iter().all(u8::is_ascii_whitespace) {
+                head.clear(); // blank lines before a request are allowed
                 continue;
             }
             break;
         }
-        head.push(
-            String::from_utf8(line)
-                .map_err(|_| 400u16)?
-                .trim_end()
-                .to_owned(),
-        );
-        if head.iter().map(String::len).sum::<usize>() > MAX_HEAD {
+        if head.len() >= MAX_HEAD {
             return Err(413);
         }
     }
-    let mut parts = head[0].split_whitespace();
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut slots);
+    match parsed.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => return Err(400),
+    }
+    let (Some(method), Some(target)) = (parsed.method, parsed.path) else {
         return Err(400);
     };
-    if !version.starts_with("HTTP/1.") {
-        return Err(400);
-    }
     let mut req = HttpRequest {
         method: method.to_owned(),
         target: target.to_owned(),
         ..Default::default()
     };
-    for h in &head[1..] {
-        let (k, v) = h.split_once(':').ok_or(400u16)?;
-        req.headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    for h in parsed.headers.iter() {
+        let v = std::str::from_utf8(h.value).map_err(|_| 400u16)?;
+        req.headers.push((h.name.to_owned(), v.trim().to_owned()));
     }
     if req
         .header("Transfer-Encoding")
