@@ -54,8 +54,91 @@ pub enum Command {
     /// Manage operators (people and services) and their roles.
     #[command(subcommand)]
     Operator(OperatorCmd),
+    /// Set or show the Amazon MWS credentials (sealed in the vault).
+    #[command(subcommand)]
+    Credentials(CredentialsCmd),
+    /// Pull new and updated merchant-fulfilled orders from Amazon into the vault.
+    Fetch(FetchArgs),
+    /// List stored orders and their items (never PII).
+    Orders(OrdersArgs),
+    /// Show or change `config.toml` (owner or admin; every change is audited).
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Run a local fake MWS on loopback, for tests, training and the demo.
     Sandbox(SandboxArgs),
+}
+
+/// `fulfill credentials ...`.
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCmd {
+    /// Store MWS credentials (owner or admin). Secrets are read from files, never from argv.
+    Set {
+        /// Merchant token (`SellerId`).
+        #[arg(long)]
+        seller_id: String,
+        /// `AWSAccessKeyId`.
+        #[arg(long)]
+        access_key_id: String,
+        /// File holding the MWS secret key.
+        #[arg(long, value_name = "FILE")]
+        secret_key_file: PathBuf,
+        /// Marketplace id to fetch (repeat for several).
+        #[arg(long = "marketplace", value_name = "ID", required = true)]
+        marketplaces: Vec<String>,
+        /// Endpoint base URL, e.g. https://mws.amazonservices.com (http:// only for a loopback
+        /// sandbox from a sandbox home).
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
+        /// File holding an `MWSAuthToken` (delegated access only).
+        #[arg(long, value_name = "FILE")]
+        auth_token_file: Option<PathBuf>,
+        /// Sandbox homes: the sandbox's --time-scale, so the quota model keeps Amazon's ratios.
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+    },
+    /// Show the stored credentials, without the secret.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `fulfill fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// First run only: fetch orders updated since TIME (default: 30 days back).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fulfill orders`.
+#[derive(Debug, Args)]
+pub struct OrdersArgs {
+    /// Only orders in this state (pending, unshipped, labelled, shipped, confirmed,
+    /// confirm_failed, canceled) or with this Amazon status.
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fulfill config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the effective configuration and the policy profile.
+    Show,
+    /// Change one value: `retention.pii_days` or `log.max_days` (never looser than the profile).
+    Set {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
 }
 
 /// Policy profile: the retention and password numbers the home enforces.

@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod fetch;
 pub mod home;
 pub mod logging;
 pub mod mws;
@@ -23,6 +24,21 @@ pub mod vault;
 
 pub use error::{Error, Exit, Result};
 
+/// `println!` for command output that ends quietly when stdout is closed (`fulfill orders |
+/// head`) instead of panicking. Everything it follows has already been committed.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let mut out = ::std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == ::std::io::ErrorKind::BrokenPipe {
+                ::std::process::exit(0);
+            }
+        }
+    }};
+}
+
 /// Runs one command line and returns the exit code to end with.
 pub fn run(cli: cli::Cli) -> Result<Exit> {
     safety::harden_process();
@@ -33,10 +49,17 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
             let _log = logging::init(None, g.verbose);
             cmd::sandbox::run(args)
         }
-        cli::Command::Operator(c) => {
+        command => {
             let ctx = context::Context::open(g)?;
             let _log = logging::init(Some(&ctx.vault.home().logs_dir()), g.verbose);
-            cmd::operator::run(&ctx, c)
+            match command {
+                cli::Command::Operator(c) => cmd::operator::run(&ctx, c),
+                cli::Command::Credentials(c) => cmd::credentials::run(&ctx, c),
+                cli::Command::Fetch(a) => cmd::fetch::run(&ctx, a),
+                cli::Command::Orders(a) => cmd::orders::run(&ctx, a),
+                cli::Command::Config(c) => cmd::config::run(&ctx, c),
+                cli::Command::Init(_) | cli::Command::Sandbox(_) => unreachable!("handled above"),
+            }
         }
     }
 }

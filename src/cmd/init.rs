@@ -42,11 +42,11 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
         return Err(e);
     }
     let kind = if args.sandbox { "sandbox home" } else { "home" };
-    println!(
+    crate::outln!(
         "Created {kind} {} (profile {profile}) with owner {}.",
         root.display(),
         args.owner
     );
-    println!("Next: `fulfill operator add NAME --role packer` for each person.");
+    crate::outln!("Next: `fulfill operator add NAME --role packer` for each person.");
     Ok(Exit::Ok)
 }

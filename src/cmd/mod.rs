@@ -1,5 +1,9 @@
 //! One module per subcommand: orchestration only (no SQL, crypto, HTTP or rendering here).
 
+pub mod config;
+pub mod credentials;
+pub mod fetch;
 pub mod init;
 pub mod operator;
+pub mod orders;
 pub mod sandbox;

@@ -71,7 +71,7 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
                 }
             };
             s.add_operator(name, role, cred, now)?;
-            println!("Added operator {name} ({role}).");
+            crate::outln!("Added operator {name} ({role}).");
         }
         OperatorCmd::List { json } => {
             if !(s.role().can(Capability::ManagePeople) || s.role().can(Capability::Audit)) {
@@ -84,14 +84,18 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
                 .map(OperatorView::from)
                 .collect();
             if *json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&ops).expect("serializes")
                 );
             } else {
-                println!(
+                crate::outln!(
                     "{:<20} {:<8} {:<10} {:<20} {:<20} STATE",
-                    "NAME", "ROLE", "CREDENTIAL", "CREATED", "LAST USED"
+                    "NAME",
+                    "ROLE",
+                    "CREDENTIAL",
+                    "CREATED",
+                    "LAST USED"
                 );
                 for o in ops {
                     let state = if o.disabled {
@@ -101,7 +105,7 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
                     } else {
                         "active"
                     };
-                    println!(
+                    crate::outln!(
                         "{:<20} {:<8} {:<10} {:<20} {:<20} {state}",
                         o.name,
                         o.role,
@@ -114,18 +118,18 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
         }
         OperatorCmd::Disable { name } => {
             s.disable_operator(name, now)?;
-            println!("Disabled operator {name}; its keys are destroyed.");
+            crate::outln!("Disabled operator {name}; its keys are destroyed.");
         }
         OperatorCmd::Passwd {
             new_passphrase_file,
         } => {
             let p = new_passphrase(new_passphrase_file.as_deref(), s.name())?;
             s.change_passphrase(p, now)?;
-            println!("Passphrase changed for {}.", s.name());
+            crate::outln!("Passphrase changed for {}.", s.name());
         }
         OperatorCmd::Unlock { name } => {
             s.unlock_operator(name, now)?;
-            println!("Unlocked operator {name}.");
+            crate::outln!("Unlocked operator {name}.");
         }
     }
     Ok(Exit::Ok)

@@ -3,6 +3,8 @@
 //! Everything here is pure (no HTTP, no persistence, no clock reads): the future client and the
 //! built-in sandbox share it, so both speak exactly the same protocol.
 
+pub mod client;
+pub mod credentials;
 pub mod model;
 pub mod sign;
 pub mod throttle;

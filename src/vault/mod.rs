@@ -6,6 +6,7 @@
 //! log first (fail closed: no record, no action).
 
 pub mod key;
+pub mod orders;
 pub mod seal;
 pub mod store;
 
@@ -22,6 +23,7 @@ use crate::audit::{Event, Outcome};
 use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::home::{Home, create_new_private};
+use crate::mws::credentials::MwsCredentials;
 use crate::pii::BuyerPii;
 use crate::role::{Capability, Role};
 use key::{Credential, KdfParams, KeySet, Passphrase, SecretKey, derive_kek, random_bytes};
@@ -497,6 +499,22 @@ fn history_digest(p: &Passphrase, salt: &[u8]) -> Result<[u8; 32]> {
     Ok(out)
 }
 
+/// Associated data of the sealed MWS credentials.
+fn credentials_aad(vault_id: &str) -> Vec<u8> {
+    format!("fulfill/credentials/v1\0{vault_id}").into_bytes()
+}
+
+/// MWS credentials as stored, with when and by whom.
+#[derive(Debug)]
+pub struct StoredCredentials {
+    /// The credentials.
+    pub credentials: MwsCredentials,
+    /// When they were set.
+    pub updated_at: String,
+    /// Who set them.
+    pub updated_by: String,
+}
+
 /// An unlocked operator: its name, role and the keys its role was given.
 pub struct Session<'v> {
     vault: &'v Vault,
@@ -575,6 +593,50 @@ impl<'v> Session<'v> {
                 now,
             )),
         }
+    }
+
+    /// Seals and stores MWS credentials under the secrets key (owner or admin), recording
+    /// `credentials.changed` (without the secret).
+    pub fn store_credentials(&self, creds: &MwsCredentials, now: DateTime<Utc>) -> Result<()> {
+        self.require(Capability::ManagePeople, "credentials.set", now)?;
+        let key = self.secrets_key("credentials.set", now)?;
+        let sealed = key::aead_seal(key, &credentials_aad(&self.vault.id), &creds.to_plaintext());
+        let ev = Event::new("credentials.changed")
+            .operator(&self.name)
+            .field("seller_id", creds.seller_id.as_str())
+            .field("access_key_id", creds.access_key_id.as_str())
+            .field("endpoint", creds.endpoint.as_str())
+            .field("marketplaces", creds.marketplaces.join(","))
+            .field("auth_token", creds.has_auth_token());
+        self.vault.record_with(&[ev], now, |c| {
+            orders::put_credentials(c, &sealed, &self.name, now)
+        })
+    }
+
+    /// Opens the stored MWS credentials (roles that call Amazon hold the secrets key).
+    pub fn load_credentials(
+        &self,
+        action: &'static str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredCredentials> {
+        let key = self.secrets_key(action, now)?;
+        let (sealed, updated_at, updated_by) =
+            orders::credentials(&self.vault.conn)?.ok_or_else(|| {
+                Error::usage(
+                    "no MWS credentials yet: an owner or admin must run `fulfill credentials set`",
+                )
+            })?;
+        let plain =
+            key::aead_open(key, &credentials_aad(&self.vault.id), &sealed).ok_or_else(|| {
+                Error::Integrity(
+                    "the stored MWS credentials do not open: altered or from another vault".into(),
+                )
+            })?;
+        Ok(StoredCredentials {
+            credentials: MwsCredentials::from_plaintext(&plain)?,
+            updated_at,
+            updated_by,
+        })
     }
 
     /// Opens an order's PII for `purpose`. The opening is recorded (`pii.opened`, with the order

@@ -1,0 +1,123 @@
+//! `fulfill fetch`: the job cron runs every few minutes and a packer runs before a shift.
+//!
+//! On a terminal: a progress line (orders, pages, items, and the wait for the next quota slot
+//! with its time left). Without one: quiet, then one summary line (cron mail stays short).
+//! `--json`: the summary as JSON on stdout.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::FetchArgs;
+use crate::clock::parse_time;
+use crate::context::Context;
+use crate::error::{Error, Exit, Result};
+use crate::fetch::{FetchOptions, FetchReport, Progress, Quiet, fetch};
+use crate::mws::client::{Client, RealTime, SandboxTime, Timebase};
+use crate::role::Capability;
+
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        Bar(pb)
+    }
+}
+
+fn counts(r: &FetchReport) -> String {
+    format!(
+        "{} new, {} updated orders; {} page(s); items for {} order(s)",
+        r.new_orders, r.updated_orders, r.pages, r.orders_with_items
+    )
+}
+
+impl Progress for Bar {
+    fn stored(&mut self, r: &FetchReport) {
+        self.0.set_message(counts(r));
+    }
+    fn waiting(&mut self, action: &str, secs: f64) {
+        self.0.set_message(format!(
+            "waiting {secs:.0}s (Amazon time) for a {action} slot"
+        ));
+    }
+}
+
+/// Runs `fetch`.
+pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
+    let since = args
+        .since
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(Error::Usage)?;
+    let s = ctx.unlock()?;
+    let now = ctx.now();
+    s.require(Capability::Fetch, "fetch", now)?;
+    let creds = s.load_credentials("fetch", now)?.credentials;
+    // Re-check against this home: a real home never talks plain HTTP or runs scaled time.
+    creds.validate(ctx.vault.is_sandbox())?;
+    let time: Arc<dyn Timebase> = if ctx.vault.is_sandbox() {
+        Arc::new(SandboxTime::new(now, creds.time_scale))
+    } else {
+        Arc::new(RealTime)
+    };
+    let mut client = Client::new(creds, time)?;
+    let tty = std::io::stderr().is_terminal() && !args.json;
+    let mut bar = tty.then(Bar::new);
+    let mut quiet = Quiet;
+    let progress: &mut dyn Progress = match bar.as_mut() {
+        Some(b) => b,
+        None => &mut quiet,
+    };
+    let opts = FetchOptions { since };
+    let outcome = fetch(
+        &ctx.vault,
+        s.name(),
+        &mut client,
+        &opts,
+        ctx.clock.as_ref(),
+        progress,
+    );
+    if let Some(b) = bar {
+        b.0.finish_and_clear();
+    }
+    let (report, error) = match outcome {
+        Ok(r) => (r, None),
+        Err((r, e)) => (r, Some(e)),
+    };
+    if args.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+    }
+    match error {
+        None => {
+            if !args.json {
+                let w = report.watermark.as_deref().unwrap_or("none");
+                let missing = if report.pii_missing > 0 {
+                    format!(
+                        "; {} order(s) came without an address and cannot be labelled",
+                        report.pii_missing
+                    )
+                } else {
+                    String::new()
+                };
+                crate::outln!(
+                    "Fetched: {}; up to date as of {w}{missing}.",
+                    counts(&report)
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        Some(Error::Remote(m)) => Err(Error::Remote(format!(
+            "{m}. Saved before stopping: {}; nothing half-written. Run fetch again to continue.",
+            counts(&report)
+        ))),
+        Some(e) => Err(e),
+    }
+}

@@ -1,0 +1,78 @@
+//! `fulfill orders`: stored orders and their items, never PII.
+
+use crate::cli::OrdersArgs;
+use crate::context::Context;
+use crate::error::{Exit, Result};
+use crate::vault::orders::list_orders;
+
+/// Runs `orders` (any operator).
+pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
+    let _s = ctx.unlock()?;
+    let orders = list_orders(ctx.vault.conn(), args.status.as_deref())?;
+    if args.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&orders).expect("serializes")
+        );
+        return Ok(Exit::Ok);
+    }
+    if orders.is_empty() {
+        crate::outln!(
+            "No orders{}.",
+            args.status
+                .as_deref()
+                .map(|s| format!(" with status {s}"))
+                .unwrap_or_default()
+        );
+        return Ok(Exit::Ok);
+    }
+    crate::outln!(
+        "{:<19}  {:<14}  {:<10}  {:<12}  {:<5}  ITEMS",
+        "ORDER",
+        "STATUS",
+        "SHIP BY",
+        "SERVICE",
+        "FLAGS"
+    );
+    for o in &orders {
+        let mut flags = String::new();
+        if o.prime {
+            flags.push('P');
+        }
+        if o.business {
+            flags.push('B');
+        }
+        if o.pii_missing {
+            flags.push('!');
+        }
+        let ship_by = o
+            .ship_by
+            .as_deref()
+            .map(|d| d.get(..10).unwrap_or(d))
+            .unwrap_or("-");
+        let service = o.service_level.as_deref().unwrap_or("-");
+        let items: Vec<String> = o
+            .items
+            .iter()
+            .map(|i| format!("{} x{}", i.sku.as_deref().unwrap_or(&i.asin), i.quantity))
+            .collect();
+        let items = if items.is_empty() {
+            "(not fetched yet)".to_string()
+        } else {
+            items.join(", ")
+        };
+        crate::outln!(
+            "{:<19}  {:<14}  {:<10}  {:<12.12}  {:<5}  {items}",
+            o.order_id,
+            o.status,
+            ship_by,
+            service,
+            flags
+        );
+    }
+    crate::outln!(
+        "\n{} order(s). Flags: P Prime, B business, ! no address from Amazon (cannot be labelled).",
+        orders.len()
+    );
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,347 @@
+//! Fetching merchant-fulfilled orders into the vault.
+//!
+//! **Watermark.** Orders are listed by `LastUpdatedAfter` = the stored watermark. Each page is
+//! stored in its own transaction (upserts are idempotent); the page without a `NextToken`
+//! commits the returned `LastUpdatedBefore` as the next watermark in the same transaction. A
+//! run killed anywhere re-lists from the old watermark: nothing lost, nothing duplicated.
+//!
+//! **Items** are fetched only for orders whose items are not stored (`items_fetched = 0`), one
+//! transaction per order, so they too survive a kill.
+//!
+//! **Pacing.** ListOrders (6, then 1 a minute) and ListOrderItems (30, then 1 every 2 s) have
+//! separate buckets. The loop always sends whichever request the quota model allows soonest,
+//! preferring a listing page on a tie, so item calls run while the listing bucket refills and
+//! the run takes about as long as the slower bucket requires, not the sum of both.
+//!
+//! **Memory.** A page (at most 100 orders) is parsed as it streams in and stored; pending item
+//! work is read from the vault in small batches. Memory does not grow with the order count.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::audit::{Event, Outcome};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::mws::client::{CallError, CallRecord, Client, Observer};
+use crate::mws::model::{Order, OrderItem};
+use crate::mws::xml::{parse_list_order_items, parse_list_orders};
+use crate::vault::Vault;
+use crate::vault::orders::{self, Upsert};
+
+/// What a fetch did (`fetch --json` prints it; field names pinned by a test).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct FetchReport {
+    /// Listing pages stored.
+    pub pages: u64,
+    /// Orders seen for the first time.
+    pub new_orders: u64,
+    /// Orders updated (status changes, PII completed, cancellations).
+    pub updated_orders: u64,
+    /// Orders whose items were fetched.
+    pub orders_with_items: u64,
+    /// HTTP calls made (all attempts).
+    pub calls: u64,
+    /// Calls Amazon answered with a throttle.
+    pub throttled: u64,
+    /// Times the listing restarted from the watermark after `NextTokenCorrupted`.
+    pub restarts: u64,
+    /// The watermark after the run.
+    pub watermark: Option<String>,
+    /// Orders stored without the address a label needs.
+    pub pii_missing: u64,
+}
+
+/// Progress callbacks for people (a progress bar on a terminal).
+pub trait Progress {
+    /// A listing page or an order's items were stored.
+    fn stored(&mut self, _report: &FetchReport) {}
+    /// Waiting for a quota slot or a back-off: `secs` of client time left.
+    fn waiting(&mut self, _action: &str, _secs: f64) {}
+}
+
+/// No progress output.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// Where to start when there is no watermark yet (default: 30 days back).
+    pub since: Option<DateTime<Utc>>,
+}
+
+struct AuditObserver<'a, 'p> {
+    vault: &'a Vault,
+    clock: &'a dyn Clock,
+    operator: &'a str,
+    report: &'a mut FetchReport,
+    progress: &'p mut dyn Progress,
+}
+
+impl Observer for AuditObserver<'_, '_> {
+    fn call(&mut self, rec: &CallRecord) -> Result<()> {
+        self.report.calls += 1;
+        if rec.throttled {
+            self.report.throttled += 1;
+        }
+        let outcome = if rec.error.is_none() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        };
+        let ev = Event::new("mws.call")
+            .operator(self.operator)
+            .outcome(outcome)
+            .field("action", rec.action.as_str())
+            .field("status", rec.status.map(u32::from))
+            .field("latency_ms", rec.latency_ms)
+            .field("request_id", rec.request_id.clone())
+            .field("throttled", rec.throttled)
+            .field("attempt", rec.attempt)
+            .field("error", rec.error.clone());
+        // Audit time is the command's clock; the client's (sandbox) time is only for Amazon.
+        self.vault.record(&[ev], self.clock.now())
+    }
+
+    fn waiting(&mut self, action: &str, until: DateTime<Utc>, now: DateTime<Utc>) {
+        self.progress
+            .waiting(action, (until - now).num_milliseconds() as f64 / 1000.0);
+    }
+}
+
+enum Cursor {
+    Start,
+    Next(String),
+}
+
+/// Fetches new and updated MFN orders and the items of orders that lack them.
+///
+/// Audit records (`mws.call` per attempt, `fetch.run` at the end) are stamped with `clock`,
+/// the command's clock; Amazon's requests use the client's own timebase. On failure the
+/// report still says what was saved.
+///
+pub fn fetch(
+    vault: &Vault,
+    operator: &str,
+    client: &mut Client,
+    opts: &FetchOptions,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+) -> std::result::Result<FetchReport, (FetchReport, Error)> {
+    let mut report = FetchReport::default();
+    let result = run(vault, operator, client, opts, clock, &mut report, progress);
+    let summary = (|| -> Result<()> {
+        report.watermark = orders::watermark(vault.conn())?;
+        report.pii_missing = vault.conn().query_row(
+            "SELECT count(*) FROM orders WHERE pii_missing = 1",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        Ok(())
+    })();
+    let mut ev = Event::new("fetch.run")
+        .operator(operator)
+        .field("pages", report.pages)
+        .field("new_orders", report.new_orders)
+        .field("updated_orders", report.updated_orders)
+        .field("orders_with_items", report.orders_with_items)
+        .field("calls", report.calls)
+        .field("throttled", report.throttled)
+        .field("restarts", report.restarts)
+        .field("watermark", report.watermark.clone());
+    if let Err(e) = &result {
+        ev = ev.outcome(Outcome::Failed).field("error", error_kind(e));
+    }
+    // A failure to record the run must not hide the run's own error.
+    let recorded = vault.record(&[ev], clock.now());
+    match result.and(summary).and(recorded) {
+        Ok(()) => Ok(report),
+        Err(e) => Err((report, e)),
+    }
+}
+
+fn error_kind(e: &Error) -> &'static str {
+    match e.exit() {
+        crate::Exit::Remote => "remote",
+        crate::Exit::Unsafe => "audit_or_integrity",
+        _ => "other",
+    }
+}
+
+fn run(
+    vault: &Vault,
+    operator: &str,
+    client: &mut Client,
+    opts: &FetchOptions,
+    clock: &dyn Clock,
+    report: &mut FetchReport,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let marketplaces: Vec<String> = client.credentials().marketplaces.clone();
+    let mut cursor = Some(Cursor::Start);
+    let mut restarts = 0;
+    loop {
+        let pending_items = orders::orders_missing_items(vault.conn(), 1)?;
+        let list_at = cursor.as_ref().map(|_| client.next_allowed("ListOrders"));
+        let items_at = pending_items
+            .first()
+            .map(|_| client.next_allowed("ListOrderItems"));
+        let do_list = match (list_at, items_at) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(i)) => l <= i,
+        };
+        let mut obs = AuditObserver {
+            vault,
+            clock,
+            operator,
+            report,
+            progress,
+        };
+        if do_list {
+            let c = cursor.take().expect("listing pending");
+            match list_page(vault, client, &c, &marketplaces, opts, &mut obs) {
+                Ok(next) => cursor = next.map(Cursor::Next),
+                Err(CallError::NextTokenCorrupted) => {
+                    restarts += 1;
+                    obs.report.restarts += 1;
+                    if restarts > 3 {
+                        return Err(Error::Remote("Amazon rejected the NextToken three times in a row; the watermark is unchanged, run fetch again".into()));
+                    }
+                    cursor = Some(Cursor::Start);
+                }
+                Err(CallError::Failed(e)) => return Err(e),
+            }
+        } else {
+            let id = &pending_items[0];
+            match fetch_items(vault, client, id, &mut obs) {
+                Ok(()) => {}
+                Err(CallError::NextTokenCorrupted) => {
+                    restarts += 1;
+                    if restarts > 3 {
+                        return Err(Error::Remote(format!(
+                            "Amazon rejected the items NextToken of order {id} repeatedly"
+                        )));
+                    }
+                }
+                Err(CallError::Failed(e)) => return Err(e),
+            }
+        }
+        obs.progress.stored(obs.report);
+    }
+}
+
+/// One listing page: fetch, parse as it streams, store in one transaction (with the
+/// watermark when it is the last page). Returns the next token, if any.
+fn list_page(
+    vault: &Vault,
+    client: &mut Client,
+    cursor: &Cursor,
+    marketplaces: &[String],
+    opts: &FetchOptions,
+    obs: &mut AuditObserver<'_, '_>,
+) -> std::result::Result<Option<String>, CallError> {
+    let (action, params) = match cursor {
+        Cursor::Next(token) => ("ListOrdersByNextToken", vec![("NextToken", token.clone())]),
+        Cursor::Start => {
+            let after = match orders::watermark(vault.conn())? {
+                Some(w) => w,
+                None => crate::mws::sign::timestamp(
+                    opts.since
+                        .unwrap_or_else(|| client.now() - Duration::days(30)),
+                ),
+            };
+            let mut p: Vec<(&str, String)> = vec![
+                ("LastUpdatedAfter", after),
+                ("FulfillmentChannel.Channel.1", "MFN".into()),
+                ("MaxResultsPerPage", "100".into()),
+            ];
+            for (k, m) in MARKETPLACE_KEYS.iter().zip(marketplaces) {
+                p.push((k, m.clone()));
+            }
+            ("ListOrders", p)
+        }
+    };
+    let mut page: Vec<Order> = Vec::with_capacity(100);
+    let result = client.call_orders(action, &params, obs, |r| {
+        page.clear();
+        parse_list_orders(r, |o| {
+            page.push(o);
+            Ok(())
+        })
+    })?;
+    let now = obs.clock.now();
+    let tx = rusqlite::Transaction::new_unchecked(
+        vault.conn(),
+        rusqlite::TransactionBehavior::Immediate,
+    )
+    .map_err(Error::from)?;
+    for o in &page {
+        // The listing asked for MFN only; anything else is not ours to ship.
+        if o.info
+            .fulfillment_channel
+            .as_deref()
+            .is_some_and(|c| c != "MFN")
+        {
+            continue;
+        }
+        match orders::upsert_order(&tx, vault.pii_public_key(), vault.id(), o, now)? {
+            Upsert::New => obs.report.new_orders += 1,
+            Upsert::Updated => obs.report.updated_orders += 1,
+        }
+    }
+    if result.next_token.is_none() {
+        let w = result
+            .last_updated_before
+            .clone()
+            .ok_or_else(|| Error::Remote("Amazon's last ListOrders page carried no LastUpdatedBefore; the watermark is unchanged".into()))?;
+        orders::set_watermark(&tx, &w)?;
+    }
+    tx.commit().map_err(Error::from)?;
+    obs.report.pages += 1;
+    Ok(result.next_token)
+}
+
+/// `MarketplaceId.Id.N` for N = 1..=50 (Amazon's limit; `credentials set` enforces it).
+static MARKETPLACE_KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    (1..=50)
+        .map(|i| &*format!("MarketplaceId.Id.{i}").leak())
+        .collect()
+});
+
+/// All item pages of one order, stored in one transaction.
+fn fetch_items(
+    vault: &Vault,
+    client: &mut Client,
+    order_id: &str,
+    obs: &mut AuditObserver<'_, '_>,
+) -> std::result::Result<(), CallError> {
+    let mut items: Vec<OrderItem> = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let (action, params) = match &token {
+            None => (
+                "ListOrderItems",
+                vec![("AmazonOrderId", order_id.to_string())],
+            ),
+            Some(t) => ("ListOrderItemsByNextToken", vec![("NextToken", t.clone())]),
+        };
+        let page = client.call_orders(action, &params, obs, |r| parse_list_order_items(r))?;
+        items.extend(page.items);
+        match page.next_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    let tx = rusqlite::Transaction::new_unchecked(
+        vault.conn(),
+        rusqlite::TransactionBehavior::Immediate,
+    )
+    .map_err(Error::from)?;
+    orders::store_items(&tx, vault.pii_public_key(), vault.id(), order_id, &items)?;
+    tx.commit().map_err(Error::from)?;
+    obs.report.orders_with_items += 1;
+    Ok(())
+}

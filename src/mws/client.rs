@@ -1,0 +1,525 @@
+//! The MWS transport: signing, the quota model, retries, and one audit record per call.
+//!
+//! - **Throttle-exact.** Before every request the client asks its [`Throttle`] model when the
+//!   action's bucket allows one, and waits until then: it never sends a request its model says
+//!   will be throttled. A 503 `RequestThrottled`/`QuotaExceeded` anyway empties the model's
+//!   bucket (correcting it) and the request waits for the next slot plus jitter.
+//! - **Retries.** 500s, connection failures, timeouts, truncated or malformed bodies are
+//!   retried up to 4 times with back-off (1 s, 4 s, 10 s, 30 s, as Amazon's guide suggests,
+//!   jittered). Other 4xx are not retried. `NextTokenCorrupted` is returned to the caller, which
+//!   restarts from its watermark. `RequestExpired` means our clock is off: a message says so.
+//! - **Time.** All waiting is on a [`Timebase`]: real time in a real home; in a sandbox home the
+//!   sandbox's scaled time, re-synchronised from each reply's `x-mws-timestamp`; in tests a
+//!   manual clock that waiting advances, so nothing sleeps.
+//! - **Audit.** Every attempt is reported to the [`Observer`] (`mws.call`: action, HTTP status,
+//!   latency, request id, throttled, attempt). If it cannot be recorded, the call fails.
+//!
+//! Only idempotent reads go through [`Client::call`]'s retry loop; the feed upload will get its
+//! own path.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngExt;
+
+use super::credentials::MwsCredentials;
+use super::model::ErrorResponse;
+use super::throttle::Throttle;
+use super::xml::{XmlError, parse_error_response};
+use super::{ORDERS_PATH, ORDERS_VERSION, sign};
+use crate::clock::{Clock, ManualClock};
+use crate::error::{Error, Result};
+
+/// Where the client's time comes from and how it waits.
+pub trait Timebase: Send + Sync {
+    /// The time requests are signed with and the quota model runs on.
+    fn now(&self) -> DateTime<Utc>;
+    /// Blocks until `t` (in this timebase).
+    fn wait_until(&self, t: DateTime<Utc>);
+    /// A reply's `x-mws-timestamp`: a sandbox timebase follows it; real time ignores it.
+    fn observe_server_time(&self, _server_now: DateTime<Utc>) {}
+    /// Whether `RequestExpired` can be fixed by following the server's clock (sandbox only).
+    fn follows_server(&self) -> bool {
+        false
+    }
+}
+
+/// Real time: a real home.
+#[derive(Debug, Default)]
+pub struct RealTime;
+
+impl Timebase for RealTime {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    fn wait_until(&self, t: DateTime<Utc>) {
+        if let Ok(d) = (t - Utc::now()).to_std() {
+            std::thread::sleep(d);
+        }
+    }
+}
+
+/// A sandbox's time: runs `scale` times faster than real time from an anchor that each reply's
+/// `x-mws-timestamp` moves, so signing and the quota model agree with the sandbox.
+#[derive(Debug)]
+pub struct SandboxTime {
+    anchor: Mutex<(DateTime<Utc>, Instant)>,
+    scale: f64,
+}
+
+impl SandboxTime {
+    /// Sandbox time starting at `start`, `scale` times faster than real time.
+    pub fn new(start: DateTime<Utc>, scale: f64) -> Self {
+        SandboxTime {
+            anchor: Mutex::new((start, Instant::now())),
+            scale: scale.max(1.0),
+        }
+    }
+}
+
+impl Timebase for SandboxTime {
+    fn now(&self) -> DateTime<Utc> {
+        let (t, at) = *self.anchor.lock().unwrap_or_else(|e| e.into_inner());
+        t + Duration::microseconds((at.elapsed().as_secs_f64() * self.scale * 1e6) as i64)
+    }
+    fn wait_until(&self, t: DateTime<Utc>) {
+        let ahead = (t - self.now()).num_microseconds().unwrap_or(i64::MAX);
+        if ahead > 0 {
+            std::thread::sleep(StdDuration::from_secs_f64(ahead as f64 / 1e6 / self.scale));
+        }
+    }
+    fn observe_server_time(&self, server_now: DateTime<Utc>) {
+        *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = (server_now, Instant::now());
+    }
+    fn follows_server(&self) -> bool {
+        true
+    }
+}
+
+/// Tests: a manual clock shared with an in-process sandbox; waiting advances it.
+#[derive(Debug)]
+pub struct ManualTime(pub Arc<ManualClock>);
+
+impl Timebase for ManualTime {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+    fn wait_until(&self, t: DateTime<Utc>) {
+        if t > self.0.now() {
+            self.0.set(t);
+        }
+    }
+}
+
+/// One attempt, as recorded in the audit log (no PII: no parameters, no bodies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The MWS action.
+    pub action: String,
+    /// HTTP status (`None`: no response, e.g. connection reset).
+    pub status: Option<u16>,
+    /// Time to the response, in milliseconds of real time.
+    pub latency_ms: u64,
+    /// Amazon's request id.
+    pub request_id: Option<String>,
+    /// Amazon answered `RequestThrottled` or `QuotaExceeded`.
+    pub throttled: bool,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Amazon's error code or our failure kind, when the attempt failed.
+    pub error: Option<String>,
+}
+
+/// Receives what the client does.
+pub trait Observer {
+    /// Every attempt. An error aborts the call (the audit log could not record it).
+    fn call(&mut self, rec: &CallRecord) -> Result<()>;
+    /// The client is waiting for a throttle slot or a back-off until `until` (timebase time).
+    fn waiting(&mut self, _action: &str, _until: DateTime<Utc>, _now: DateTime<Utc>) {}
+}
+
+/// Why a call failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// Amazon could not decode the NextToken: restart from the watermark.
+    NextTokenCorrupted,
+    /// Given up: retries used up, a non-retryable error, or the audit log failed.
+    Failed(Error),
+}
+
+impl From<Error> for CallError {
+    fn from(e: Error) -> Self {
+        CallError::Failed(e)
+    }
+}
+
+/// Retry settings.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Back-off before each retry after an error (not counting throttling).
+    pub backoff: Vec<Duration>,
+    /// Most 503 throttled answers tolerated in one call.
+    pub max_throttled: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            backoff: [1, 4, 10, 30].into_iter().map(Duration::seconds).collect(),
+            max_throttled: 20,
+        }
+    }
+}
+
+/// An MWS client for one seller.
+pub struct Client {
+    http: reqwest::blocking::Client,
+    creds: MwsCredentials,
+    time: Arc<dyn Timebase>,
+    throttle: Throttle,
+    policy: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.creds.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Attempt<T> {
+    Done(T),
+    Retry { error: String, throttled: bool },
+}
+
+impl Client {
+    /// A client for `creds` on `time`. HTTPS uses rustls (ring) with TLS 1.2 as the minimum;
+    /// plain HTTP is possible only because the credentials' endpoint was validated for it.
+    pub fn new(creds: MwsCredentials, time: Arc<dyn Timebase>) -> Result<Client> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let https_only = creds.endpoint.starts_with("https://");
+        let http = reqwest::blocking::Client::builder()
+            .user_agent(concat!(
+                "fulfill/",
+                env!("CARGO_PKG_VERSION"),
+                " (Language=Rust; Platform=Linux)"
+            ))
+            .min_tls_version(reqwest::tls::Version::TLS_1_2)
+            .https_only(https_only)
+            .connect_timeout(StdDuration::from_secs(10))
+            .timeout(StdDuration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Failed(format!("cannot set up the HTTPS client: {e}")))?;
+        Ok(Client {
+            http,
+            creds,
+            time,
+            throttle: Throttle::new(),
+            policy: RetryPolicy::default(),
+        })
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The credentials in use.
+    pub fn credentials(&self) -> &MwsCredentials {
+        &self.creds
+    }
+
+    /// The client's current time (sandbox time in a sandbox home).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.time.now()
+    }
+
+    /// When the quota model allows `action` next.
+    pub fn next_allowed(&mut self, action: &str) -> DateTime<Utc> {
+        let now = self.time.now();
+        self.throttle.next_allowed(action, now)
+    }
+
+    /// Calls an Orders action with `params` (besides the common ones) and parses a 200 reply
+    /// with `parse`, streaming. Retries as the module doc says.
+    pub fn call_orders<T>(
+        &mut self,
+        action: &str,
+        params: &[(&str, String)],
+        obs: &mut dyn Observer,
+        mut parse: impl FnMut(&mut dyn BufRead) -> std::result::Result<T, XmlError>,
+    ) -> std::result::Result<T, CallError> {
+        let mut errors = 0usize;
+        let mut throttled = 0u32;
+        let mut attempt = 0u32;
+        let mut resynced = false;
+        loop {
+            attempt += 1;
+            self.wait_for_slot(action, obs);
+            match self.attempt(action, params, attempt, obs, &mut parse, &mut resynced)? {
+                Attempt::Done(t) => return Ok(t),
+                Attempt::Retry {
+                    error,
+                    throttled: was_throttled,
+                } => {
+                    let now = self.time.now();
+                    let wait_until = if was_throttled {
+                        throttled += 1;
+                        if throttled > self.policy.max_throttled {
+                            return Err(CallError::Failed(Error::Remote(format!(
+                                "Amazon kept throttling {action} ({throttled} times) although our quota model allowed it"
+                            ))));
+                        }
+                        // The model now says when; add jitter so several clients do not align.
+                        self.throttle.next_allowed(action, now) + jitter(Duration::seconds(2))
+                    } else if error == "resynced" {
+                        now
+                    } else {
+                        let Some(b) = self.policy.backoff.get(errors).copied() else {
+                            return Err(CallError::Failed(Error::Remote(format!(
+                                "Amazon call {action} failed after {attempt} attempts (last: {error})"
+                            ))));
+                        };
+                        errors += 1;
+                        now + b + jitter(b / 4)
+                    };
+                    obs.waiting(action, wait_until, now);
+                    self.time.wait_until(wait_until);
+                }
+            }
+        }
+    }
+
+    fn wait_for_slot(&mut self, action: &str, obs: &mut dyn Observer) {
+        loop {
+            let now = self.time.now();
+            match self.throttle.try_acquire(action, now) {
+                Ok(()) => return,
+                Err(d) => {
+                    obs.waiting(action, d.retry_at(), now);
+                    self.time.wait_until(d.retry_at());
+                }
+            }
+        }
+    }
+
+    fn attempt<T>(
+        &mut self,
+        action: &str,
+        params: &[(&str, String)],
+        attempt: u32,
+        obs: &mut dyn Observer,
+        parse: &mut dyn FnMut(&mut dyn BufRead) -> std::result::Result<T, XmlError>,
+        resynced: &mut bool,
+    ) -> std::result::Result<Attempt<T>, CallError> {
+        let started = Instant::now();
+        let url = format!("{}{}", self.creds.endpoint, ORDERS_PATH);
+        let host = reqwest::Url::parse(&url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
+            .unwrap_or_default();
+        let ts = sign::timestamp(self.time.now());
+        let mut all: Vec<(&str, String)> = vec![
+            ("AWSAccessKeyId", self.creds.access_key_id.clone()),
+            ("Action", action.to_string()),
+            ("SellerId", self.creds.seller_id.clone()),
+            ("SignatureMethod", sign::SIGNATURE_METHOD.to_string()),
+            ("SignatureVersion", "2".to_string()),
+            ("Timestamp", ts),
+            ("Version", ORDERS_VERSION.to_string()),
+        ];
+        if let Some(t) = self.creds.expose_auth_token() {
+            all.push(("MWSAuthToken", t.to_string()));
+        }
+        all.extend(
+            params
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (*k, v.clone())),
+        );
+        let signature = sign::sign(
+            self.creds.expose_secret_key(),
+            "POST",
+            &host,
+            ORDERS_PATH,
+            all.iter().map(|(k, v)| (*k, v.as_str())),
+        );
+        all.push(("Signature", signature));
+        let body = sign::encode_params(all.iter().map(|(k, v)| (*k, v.as_str())));
+        let mut rec = CallRecord {
+            action: action.to_string(),
+            status: None,
+            latency_ms: 0,
+            request_id: None,
+            throttled: false,
+            attempt,
+            error: None,
+        };
+        let sent = self
+            .http
+            .post(&url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(body)
+            .send();
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                rec.latency_ms = started.elapsed().as_millis() as u64;
+                rec.error = Some(transport_kind(&e).to_string());
+                obs.call(&rec)?;
+                return Ok(Attempt::Retry {
+                    error: transport_kind(&e).to_string(),
+                    throttled: false,
+                });
+            }
+        };
+        rec.status = Some(resp.status().as_u16());
+        rec.request_id = resp
+            .headers()
+            .get("x-mws-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(server_now) = resp
+            .headers()
+            .get("x-mws-timestamp")
+            .and_then(|v| v.to_str().ok())
+            .and_then(super::model::parse_mws_time)
+        {
+            self.time.observe_server_time(server_now);
+        }
+        let status = resp.status().as_u16();
+        if status == 200 {
+            let mut reader = BufReader::new(resp);
+            let parsed = parse(&mut reader);
+            rec.latency_ms = started.elapsed().as_millis() as u64;
+            return match parsed {
+                Ok(t) => {
+                    obs.call(&rec)?;
+                    Ok(Attempt::Done(t))
+                }
+                Err(XmlError::Mws(e)) => self.mws_error(status, e, rec, obs, resynced),
+                Err(e) => {
+                    // A truncated or malformed body: the page is not stored; ask again.
+                    rec.error = Some("malformed_response".into());
+                    obs.call(&rec)?;
+                    Ok(Attempt::Retry {
+                        error: format!("unreadable reply: {e}"),
+                        throttled: false,
+                    })
+                }
+            };
+        }
+        let mut raw = Vec::new();
+        let read = resp.take(1 << 20).read_to_end(&mut raw);
+        rec.latency_ms = started.elapsed().as_millis() as u64;
+        let parsed = read
+            .ok()
+            .and_then(|_| parse_error_response(raw.as_slice()).ok());
+        match parsed {
+            Some(e) => self.mws_error(status, e, rec, obs, resynced),
+            None => {
+                rec.error = Some(format!("http_{status}"));
+                obs.call(&rec)?;
+                if status >= 500 {
+                    Ok(Attempt::Retry {
+                        error: format!("HTTP {status}"),
+                        throttled: false,
+                    })
+                } else {
+                    Err(CallError::Failed(Error::Remote(format!(
+                        "Amazon refused {action}: HTTP {status}"
+                    ))))
+                }
+            }
+        }
+    }
+
+    fn mws_error<T>(
+        &mut self,
+        status: u16,
+        e: ErrorResponse,
+        mut rec: CallRecord,
+        obs: &mut dyn Observer,
+        resynced: &mut bool,
+    ) -> std::result::Result<Attempt<T>, CallError> {
+        let action = rec.action.clone();
+        rec.error = Some(e.code.clone());
+        if rec.request_id.is_none() {
+            rec.request_id = e.request_id.clone();
+        }
+        let throttled = matches!(e.code.as_str(), "RequestThrottled" | "QuotaExceeded");
+        rec.throttled = throttled;
+        obs.call(&rec)?;
+        if throttled {
+            let now = self.time.now();
+            self.throttle.on_throttled(&action, now);
+            return Ok(Attempt::Retry {
+                error: e.code,
+                throttled: true,
+            });
+        }
+        match e.code.as_str() {
+            "NextTokenCorrupted" => Err(CallError::NextTokenCorrupted),
+            "RequestExpired" if self.time.follows_server() && !*resynced => {
+                *resynced = true;
+                Ok(Attempt::Retry {
+                    error: "resynced".into(),
+                    throttled: false,
+                })
+            }
+            "RequestExpired" => Err(CallError::Failed(Error::Remote(format!(
+                "Amazon refused {action}: our clock differs from Amazon's by more than 15 minutes \
+                 (this machine says {}); fix the system clock (enable NTP) and run again",
+                Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+            )))),
+            "InternalError" | "ServiceUnavailable" => Ok(Attempt::Retry {
+                error: e.code,
+                throttled: false,
+            }),
+            _ if status >= 500 => Ok(Attempt::Retry {
+                error: e.code,
+                throttled: false,
+            }),
+            code => Err(CallError::Failed(Error::Remote(format!(
+                "Amazon refused {action}: {code}: {}",
+                one_line(&e.message)
+            )))),
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.len() > 200 {
+        format!("{}…", &s[..s.floor_char_boundary(200)])
+    } else {
+        s
+    }
+}
+
+fn transport_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect_failed"
+    } else {
+        "connection_error"
+    }
+}
+
+fn jitter(max: Duration) -> Duration {
+    let ms = max.num_milliseconds().max(1);
+    Duration::milliseconds(rand::rng().random_range(0..ms))
+}

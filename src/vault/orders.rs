@@ -1,0 +1,383 @@
+//! Orders and items in the store: upsert by `AmazonOrderId`, the local lifecycle, sealed PII.
+//!
+//! Everything here is idempotent: storing the same order or items twice leaves one row, so a
+//! fetch killed at any point and run again loses and duplicates nothing.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::seal::{self, PiiPublicKey};
+use crate::error::Result;
+use crate::mws::model::{Order, OrderItem};
+use crate::pii::BuyerPii;
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    /// A new order.
+    New,
+    /// An existing order changed.
+    Updated,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The local lifecycle after Amazon reports `status`, given where the order stands locally.
+/// Local progress (labelled, shipped, confirmed) is never rolled back by Amazon's view.
+pub fn next_lifecycle(existing: Option<&str>, amazon_status: &str) -> &'static str {
+    let local = existing.unwrap_or("pending");
+    let ahead = matches!(
+        local,
+        "labelled" | "shipped" | "confirmed" | "confirm_failed"
+    );
+    match amazon_status {
+        "Canceled" => "canceled",
+        "Shipped" => match local {
+            "confirmed" => "confirmed",
+            "confirm_failed" => "confirm_failed",
+            _ => "shipped",
+        },
+        "Unshipped" | "PartiallyShipped" if ahead => leak(local),
+        "Unshipped" | "PartiallyShipped" => "unshipped",
+        _ => leak(local),
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    match s {
+        "labelled" => "labelled",
+        "shipped" => "shipped",
+        "confirmed" => "confirmed",
+        "confirm_failed" => "confirm_failed",
+        "canceled" => "canceled",
+        "unshipped" => "unshipped",
+        _ => "pending",
+    }
+}
+
+/// Inserts or updates an order: plain columns as sent, PII sealed with the public key.
+pub fn upsert_order(
+    conn: &Connection,
+    pk: &PiiPublicKey,
+    vault_id: &str,
+    order: &Order,
+    now: DateTime<Utc>,
+) -> Result<Upsert> {
+    let i = &order.info;
+    let existing: Option<(String, String, i64, Option<String>)> = conn
+        .query_row(
+            "SELECT lifecycle, pii_state, pii_version, retention_start FROM orders WHERE amazon_order_id = ?1",
+            [&i.amazon_order_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let lifecycle = next_lifecycle(existing.as_ref().map(|e| e.0.as_str()), &i.order_status);
+    let retention_start = match (lifecycle, existing.as_ref().and_then(|e| e.3.clone())) {
+        (_, Some(t)) => Some(t),
+        ("canceled" | "shipped", None) => Some(ts(now)),
+        _ => None,
+    };
+    let (mut state, mut version) = existing
+        .as_ref()
+        .map_or(("none".to_string(), 0), |e| (e.1.clone(), e.2));
+    let pending = i.order_status == "Pending" || i.order_status == "PendingAvailability";
+    let mut sealed: Option<Vec<u8>> = None;
+    if state != "purged" {
+        if !order.pii.is_empty() {
+            version += 1;
+            sealed = Some(seal::seal_pii(
+                pk,
+                vault_id,
+                &i.amazon_order_id,
+                version as u64,
+                &order.pii,
+            )?);
+            state = "sealed".into();
+        } else if !pending && state == "none" {
+            state = "empty".into();
+        }
+    }
+    let needs_address = matches!(lifecycle, "unshipped" | "labelled");
+    let pii_missing =
+        needs_address && (state == "empty" || (sealed.is_some() && order.pii.is_unaddressable()));
+    let total = i.order_total.as_ref();
+    conn.execute(
+        "INSERT INTO orders (amazon_order_id, status, pii, pii_version, pii_state, created_at, updated_at,
+            purchase_date, last_update_date, fulfillment_channel, sales_channel, marketplace_id, ship_service_level,
+            service_level_category, order_type, ship_country, earliest_ship_date, latest_ship_date,
+            earliest_delivery_date, latest_delivery_date, is_prime, is_business, order_total, order_currency,
+            items_shipped, items_unshipped, lifecycle, pii_missing, retention_start)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+         ON CONFLICT(amazon_order_id) DO UPDATE SET
+            status = excluded.status, pii = COALESCE(excluded.pii, orders.pii), pii_version = excluded.pii_version,
+            pii_state = excluded.pii_state, updated_at = excluded.updated_at, purchase_date = excluded.purchase_date,
+            last_update_date = excluded.last_update_date, fulfillment_channel = excluded.fulfillment_channel,
+            sales_channel = excluded.sales_channel, marketplace_id = excluded.marketplace_id,
+            ship_service_level = excluded.ship_service_level, service_level_category = excluded.service_level_category,
+            order_type = excluded.order_type, ship_country = excluded.ship_country,
+            earliest_ship_date = excluded.earliest_ship_date, latest_ship_date = excluded.latest_ship_date,
+            earliest_delivery_date = excluded.earliest_delivery_date, latest_delivery_date = excluded.latest_delivery_date,
+            is_prime = excluded.is_prime, is_business = excluded.is_business, order_total = excluded.order_total,
+            order_currency = excluded.order_currency, items_shipped = excluded.items_shipped,
+            items_unshipped = excluded.items_unshipped, lifecycle = excluded.lifecycle,
+            pii_missing = excluded.pii_missing, retention_start = excluded.retention_start",
+        params![
+            i.amazon_order_id,
+            i.order_status,
+            sealed,
+            version,
+            state,
+            ts(now),
+            i.purchase_date,
+            i.last_update_date,
+            i.fulfillment_channel,
+            i.sales_channel,
+            i.marketplace_id,
+            i.ship_service_level,
+            i.shipment_service_level_category,
+            i.order_type,
+            i.ship_country_code,
+            i.earliest_ship_date,
+            i.latest_ship_date,
+            i.earliest_delivery_date,
+            i.latest_delivery_date,
+            i.is_prime,
+            i.is_business_order,
+            total.map(|m| m.amount.as_str()),
+            total.map(|m| m.currency_code.as_str()),
+            i.number_of_items_shipped,
+            i.number_of_items_unshipped,
+            lifecycle,
+            pii_missing,
+            retention_start,
+        ],
+    )?;
+    Ok(if existing.is_some() {
+        Upsert::Updated
+    } else {
+        Upsert::New
+    })
+}
+
+/// The id gift messages are sealed under: binds the order and the item.
+fn item_seal_id(order_id: &str, item_id: &str) -> String {
+    format!("{order_id}#{item_id}")
+}
+
+/// Stores an order's items (replacing any earlier copy) and marks its items fetched.
+pub fn store_items(
+    conn: &Connection,
+    pk: &PiiPublicKey,
+    vault_id: &str,
+    order_id: &str,
+    items: &[OrderItem],
+) -> Result<()> {
+    conn.execute(
+        "DELETE FROM order_items WHERE amazon_order_id = ?1",
+        [order_id],
+    )?;
+    let mut st = conn.prepare_cached(
+        "INSERT INTO order_items (amazon_order_id, order_item_id, asin, seller_sku, title, quantity_ordered,
+            quantity_shipped, is_gift, gift_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for it in items {
+        let i = &it.info;
+        let gift = match it.gift_message_text.as_ref().filter(|g| !g.is_empty()) {
+            Some(g) => {
+                let p = BuyerPii {
+                    gift_message: Some(crate::pii::Pii::new(g.expose_pii())),
+                    ..Default::default()
+                };
+                Some(seal::seal_pii(
+                    pk,
+                    vault_id,
+                    &item_seal_id(order_id, &i.order_item_id),
+                    1,
+                    &p,
+                )?)
+            }
+            None => None,
+        };
+        st.execute(params![
+            order_id,
+            i.order_item_id,
+            i.asin,
+            i.seller_sku,
+            i.title,
+            i.quantity_ordered,
+            i.quantity_shipped,
+            i.is_gift,
+            gift
+        ])?;
+    }
+    conn.execute(
+        "UPDATE orders SET items_fetched = 1 WHERE amazon_order_id = ?1",
+        [order_id],
+    )?;
+    Ok(())
+}
+
+/// Up to `limit` orders whose items have not been fetched yet, oldest first.
+pub fn orders_missing_items(conn: &Connection, limit: usize) -> Result<Vec<String>> {
+    let mut st = conn.prepare_cached(
+        "SELECT amazon_order_id FROM orders WHERE items_fetched = 0 ORDER BY purchase_date, amazon_order_id LIMIT ?1",
+    )?;
+    let ids = st
+        .query_map([limit as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(ids)
+}
+
+/// The fetch watermark: Amazon's `LastUpdatedBefore` of the last complete listing.
+pub fn watermark(conn: &Connection) -> Result<Option<String>> {
+    super::store::meta_get(conn, "fetch_watermark")
+}
+
+/// Moves the watermark (in the caller's transaction, with the orders it covers).
+pub fn set_watermark(conn: &Connection, w: &str) -> Result<()> {
+    super::store::meta_set(conn, "fetch_watermark", w)
+}
+
+/// An item as listed (no PII: the gift message stays sealed).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ItemView {
+    /// `OrderItemId`.
+    pub order_item_id: String,
+    /// `ASIN`.
+    pub asin: String,
+    /// `SellerSKU`.
+    pub sku: Option<String>,
+    /// `Title`.
+    pub title: Option<String>,
+    /// `QuantityOrdered`.
+    pub quantity: u32,
+    /// `QuantityShipped`.
+    pub quantity_shipped: Option<u32>,
+    /// A gift (the message itself is PII and not shown).
+    pub is_gift: bool,
+}
+
+/// An order as listed by `fulfill orders` (no PII; field names pinned by a test).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OrderView {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// The local lifecycle state.
+    pub status: String,
+    /// Amazon's `OrderStatus`.
+    pub amazon_status: String,
+    /// `PurchaseDate`.
+    pub purchase_date: Option<String>,
+    /// `LatestShipDate`: ship by.
+    pub ship_by: Option<String>,
+    /// `ShipServiceLevel`.
+    pub service_level: Option<String>,
+    /// `ShipmentServiceLevelCategory`.
+    pub service_category: Option<String>,
+    /// `IsPrime`.
+    pub prime: bool,
+    /// `IsBusinessOrder`.
+    pub business: bool,
+    /// Destination country (not PII on its own).
+    pub ship_country: Option<String>,
+    /// Amazon sent no address a label could use (PII withheld without approval).
+    pub pii_missing: bool,
+    /// PII state: none, sealed, empty, purged.
+    pub pii: String,
+    /// The items.
+    pub items: Vec<ItemView>,
+}
+
+/// Orders (optionally one lifecycle state or Amazon status), newest purchase first.
+pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderView>> {
+    let mut st = conn.prepare(
+        "SELECT amazon_order_id, lifecycle, status, purchase_date, latest_ship_date, ship_service_level,
+            service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state
+         FROM orders WHERE (?1 IS NULL OR lifecycle = ?1 OR lower(status) = lower(?1))
+         ORDER BY purchase_date DESC, amazon_order_id",
+    )?;
+    let mut orders = st
+        .query_map([status], |r| {
+            Ok(OrderView {
+                order_id: r.get(0)?,
+                status: r.get(1)?,
+                amazon_status: r.get(2)?,
+                purchase_date: r.get(3)?,
+                ship_by: r.get(4)?,
+                service_level: r.get(5)?,
+                service_category: r.get(6)?,
+                prime: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
+                business: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+                ship_country: r.get(9)?,
+                pii_missing: r.get(10)?,
+                pii: r.get(11)?,
+                items: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut items = conn.prepare_cached(
+        "SELECT order_item_id, asin, seller_sku, title, quantity_ordered, quantity_shipped, is_gift
+         FROM order_items WHERE amazon_order_id = ?1 ORDER BY order_item_id",
+    )?;
+    for o in &mut orders {
+        o.items = items
+            .query_map([&o.order_id], |r| {
+                Ok(ItemView {
+                    order_item_id: r.get(0)?,
+                    asin: r.get(1)?,
+                    sku: r.get(2)?,
+                    title: r.get(3)?,
+                    quantity: r.get(4)?,
+                    quantity_shipped: r.get(5)?,
+                    is_gift: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(orders)
+}
+
+/// Stores the sealed MWS credentials.
+pub fn put_credentials(
+    conn: &Connection,
+    sealed: &[u8],
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO credentials (id, sealed, updated_at, updated_by) VALUES (1, ?1, ?2, ?3)
+         ON CONFLICT(id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        params![sealed, ts(now), by],
+    )?;
+    Ok(())
+}
+
+/// The sealed MWS credentials, with when and by whom they were set.
+pub fn credentials(conn: &Connection) -> Result<Option<(Vec<u8>, String, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT sealed, updated_at, updated_by FROM credentials WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_never_rolls_back_local_progress() {
+        assert_eq!(next_lifecycle(None, "Pending"), "pending");
+        assert_eq!(next_lifecycle(Some("pending"), "Unshipped"), "unshipped");
+        assert_eq!(next_lifecycle(Some("labelled"), "Unshipped"), "labelled");
+        assert_eq!(next_lifecycle(Some("unshipped"), "Shipped"), "shipped");
+        assert_eq!(next_lifecycle(Some("confirmed"), "Shipped"), "confirmed");
+        assert_eq!(next_lifecycle(Some("labelled"), "Canceled"), "canceled");
+        assert_eq!(next_lifecycle(Some("canceled"), "Pending"), "canceled");
+    }
+}
