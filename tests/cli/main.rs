@@ -3,6 +3,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod config;
+mod credentials;
 mod init;
 mod operator;
 mod safety;
