@@ -66,6 +66,25 @@ pub enum Command {
     Config(ConfigCmd),
     /// Run a local fake MWS on loopback, for tests, training and the demo.
     Sandbox(SandboxArgs),
+    /// The whole flow in a temporary sandbox home, against the built-in sandbox.
+    Demo(DemoArgs),
+}
+
+/// `fulfill demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Orders in the sandbox.
+    #[arg(long, default_value_t = 150)]
+    pub orders: usize,
+    /// Seed for the sandbox's data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Sandbox time runs this much faster than real time (Amazon's quota ratios are kept).
+    #[arg(long, default_value_t = 600.0)]
+    pub time_scale: f64,
+    /// Keep the temporary home afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// `fulfill credentials ...`.

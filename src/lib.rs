@@ -45,6 +45,10 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
     let g = &cli.global;
     match &cli.command {
         cli::Command::Init(args) => cmd::init::run(g, args),
+        cli::Command::Demo(args) => {
+            let _log = logging::init(None, g.verbose);
+            cmd::demo::run(args)
+        }
         cli::Command::Sandbox(args) => {
             let _log = logging::init(None, g.verbose);
             cmd::sandbox::run(args)
@@ -58,7 +62,9 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Fetch(a) => cmd::fetch::run(&ctx, a),
                 cli::Command::Orders(a) => cmd::orders::run(&ctx, a),
                 cli::Command::Config(c) => cmd::config::run(&ctx, c),
-                cli::Command::Init(_) | cli::Command::Sandbox(_) => unreachable!("handled above"),
+                cli::Command::Init(_) | cli::Command::Sandbox(_) | cli::Command::Demo(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod credentials;
+pub mod demo;
 pub mod fetch;
 pub mod init;
 pub mod operator;

@@ -644,6 +644,14 @@ impl<'v> Session<'v> {
         purpose: Purpose,
         now: DateTime<Utc>,
     ) -> Result<BuyerPii> {
+        // The key first: a role without it has nothing to decrypt with, whatever the purpose.
+        let Some(sk) = self.keys.pii_private.as_ref() else {
+            return Err(self.deny(
+                "open_pii",
+                format!("role {} holds no PII key", self.role),
+                now,
+            ));
+        };
         if !purpose.allowed_for(self.role) {
             return Err(self.deny(
                 "open_pii",
@@ -655,13 +663,6 @@ impl<'v> Session<'v> {
                 now,
             ));
         }
-        let Some(sk) = self.keys.pii_private.as_ref() else {
-            return Err(self.deny(
-                "open_pii",
-                format!("role {} holds no PII key", self.role),
-                now,
-            ));
-        };
         let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
             .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
         let Some(sealed) = sealed else {

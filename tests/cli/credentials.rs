@@ -19,7 +19,19 @@ fn set(d: &TestDir, who: &str, pass: &std::path::Path, endpoint: &str) -> Run {
         .fulfill()
         .args(["--operator", who, "--passphrase-file"])
         .arg(pass)
-        .args(["credentials", "set", "--seller-id", "A1SELLER", "--access-key-id", "AKIAEXAMPLE", "--marketplace", "ATVPDKIKX0DER", "--endpoint", endpoint, "--secret-key-file"])
+        .args([
+            "credentials",
+            "set",
+            "--seller-id",
+            "A1SELLER",
+            "--access-key-id",
+            "AKIAEXAMPLE",
+            "--marketplace",
+            "ATVPDKIKX0DER",
+            "--endpoint",
+            endpoint,
+            "--secret-key-file",
+        ])
         .arg(sk))
 }
 
@@ -28,13 +40,29 @@ fn credentials_are_sealed_shown_without_the_secret_and_audited() {
     let (d, owner) = shop(false);
     let r = set(&d, "olga", &owner, "https://mws.amazonservices.com");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = run(d.fulfill().args(["--operator", "olga", "--passphrase-file"]).arg(&owner).args(["credentials", "show", "--json"]));
+    let r = run(d
+        .fulfill()
+        .args(["--operator", "olga", "--passphrase-file"])
+        .arg(&owner)
+        .args(["credentials", "show", "--json"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stdout.contains("ZQXSECRET"), "{}", r.stdout);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["access_key_id", "auth_token", "endpoint", "marketplaces", "seller_id", "time_scale", "updated_at", "updated_by"]);
+    assert_eq!(
+        keys,
+        [
+            "access_key_id",
+            "auth_token",
+            "endpoint",
+            "marketplaces",
+            "seller_id",
+            "time_scale",
+            "updated_at",
+            "updated_by"
+        ]
+    );
     // Sealed: the secret is nowhere in the home's files, and the change is in the audit log.
     assert_eq!(scan_dir(&d.home(), b"ZQXSECRET"), vec![]);
     let log = scan_dir(&d.home().join("logs"), br#""event":"credentials.changed""#);
@@ -57,17 +85,50 @@ fn plain_http_only_for_a_loopback_sandbox_from_a_sandbox_home() {
 #[test]
 fn only_owner_or_admin_set_and_roles_without_the_key_cannot_show() {
     let (d, owner) = shop(false);
-    assert_eq!(set(&d, "olga", &owner, "https://mws.amazonservices.com").code, 0);
+    assert_eq!(
+        set(&d, "olga", &owner, "https://mws.amazonservices.com").code,
+        0
+    );
     for (name, role) in [("pia", "picker"), ("pat", "packer"), ("adam", "admin")] {
         let p = d.secret_file(name, &format!("{name} passphrase long enough\n"));
-        let r = run(d.fulfill().args(["--operator", "olga", "--passphrase-file"]).arg(&owner).args(["operator", "add", name, "--role", role, "--new-passphrase-file"]).arg(&p));
+        let r = run(d
+            .fulfill()
+            .args(["--operator", "olga", "--passphrase-file"])
+            .arg(&owner)
+            .args([
+                "operator",
+                "add",
+                name,
+                "--role",
+                role,
+                "--new-passphrase-file",
+            ])
+            .arg(&p));
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
     let pass = |n: &str| d.path().join(n);
     // A packer holds the secrets key (it calls Amazon) but may not change credentials.
-    assert_eq!(set(&d, "pat", &pass("pat"), "https://mws.amazonservices.com").code, 3);
-    assert_eq!(set(&d, "adam", &pass("adam"), "https://mws-eu.amazonservices.com").code, 0);
-    let show = |n: &str| run(d.fulfill().args(["--operator", n, "--passphrase-file"]).arg(pass(n)).args(["credentials", "show"]));
+    assert_eq!(
+        set(&d, "pat", &pass("pat"), "https://mws.amazonservices.com").code,
+        3
+    );
+    assert_eq!(
+        set(
+            &d,
+            "adam",
+            &pass("adam"),
+            "https://mws-eu.amazonservices.com"
+        )
+        .code,
+        0
+    );
+    let show = |n: &str| {
+        run(d
+            .fulfill()
+            .args(["--operator", n, "--passphrase-file"])
+            .arg(pass(n))
+            .args(["credentials", "show"]))
+    };
     assert_eq!(show("pat").code, 0);
     let r = show("pia");
     assert_eq!(r.code, 3, "{}", r.stderr);

@@ -5,6 +5,7 @@ mod support;
 
 mod config;
 mod credentials;
+mod demo;
 mod init;
 mod operator;
 mod safety;

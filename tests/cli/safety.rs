@@ -86,3 +86,19 @@ fn a_home_in_a_cloud_sync_folder_is_refused() {
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(r.stderr.contains("Syncthing"), "{}", r.stderr);
 }
+
+#[test]
+fn a_tampered_vault_file_is_an_integrity_failure() {
+    let d = TestDir::new();
+    let (r, pf) = init_at(&d, &d.home());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(d.home().join("vault.db"), vec![0x5a; 8192]).unwrap();
+    let r = run(d
+        .fulfill()
+        .args(["--operator", "olga", "--passphrase-file"])
+        .arg(&pf)
+        .args(["operator", "list"]));
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("integrity"), "{}", r.stderr);
+}

@@ -1,0 +1,249 @@
+//! `fulfill demo`: the whole flow in a temporary sandbox home, against the built-in sandbox.
+//!
+//! Everything runs through the same library calls the commands use; nothing is faked but the
+//! marketplace. The home is deleted at the end unless `--keep` is given.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use zeroize::Zeroizing;
+
+use crate::audit::Event;
+use crate::cli::DemoArgs;
+use crate::clock::{Clock, ScaledClock, SystemClock};
+use crate::config::Profile;
+use crate::error::{Error, Exit, Result};
+use crate::fetch::{FetchOptions, Quiet, fetch};
+use crate::home::Home;
+use crate::mws::client::{Client, SandboxTime};
+use crate::mws::credentials::{CredentialsInput, MwsCredentials};
+use crate::role::Role;
+use crate::safety::Environment;
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::vault::key::{Credential, Passphrase, random_bytes};
+use crate::vault::orders::list_orders;
+use crate::vault::{NewCredential, Purpose, Vault};
+
+fn step(n: u32, text: &str) {
+    crate::outln!("\n[{n}] {text}");
+}
+
+/// Runs the demo.
+pub fn run(args: &DemoArgs) -> Result<Exit> {
+    let dir = tempfile::Builder::new().prefix("fulfill-demo-").tempdir()?;
+    let root = dir.path().join("home");
+    let clock = SystemClock;
+    let pass =
+        |who: &str| Passphrase::new(format!("demo {who} {}", hex::encode(random_bytes::<8>())));
+
+    step(
+        1,
+        "Start the built-in sandbox (a local fake MWS with Amazon's quotas, time-scaled)",
+    );
+    let sandbox = Sandbox::start(SandboxConfig {
+        orders: args.orders,
+        seed: args.seed,
+        time_scale: args.time_scale,
+        ..SandboxConfig::new(Arc::new(ScaledClock::new(Utc::now(), args.time_scale)))
+    })?;
+    crate::outln!(
+        "    {} with {} orders, time x{}",
+        sandbox.base_url(),
+        args.orders,
+        args.time_scale
+    );
+
+    step(
+        2,
+        "Create a sandbox home: encrypted vault, owner, audit log",
+    );
+    let home = Home::create(&root, &Environment::system())?;
+    let owner_pass = pass("owner");
+    let owner_secret = owner_pass.expose_secret().to_string();
+    let vault = Vault::create(
+        &home,
+        "olga",
+        owner_pass,
+        Profile::Mws2020,
+        true,
+        clock.now(),
+    )?;
+    crate::outln!("    {} (vault {})", root.display(), vault.id());
+    let owner = vault.unlock(
+        "olga",
+        &Credential::Passphrase(Passphrase::new(owner_secret)),
+        clock.now(),
+    )?;
+
+    step(
+        3,
+        "Add people: a packer, a picker and a cron fetcher (key file)",
+    );
+    let packer_pass = pass("packer");
+    let packer_secret = packer_pass.expose_secret().to_string();
+    owner.add_operator(
+        "pat",
+        Role::Packer,
+        NewCredential::Passphrase(packer_pass),
+        clock.now(),
+    )?;
+    let picker_pass = pass("picker");
+    let picker_secret = picker_pass.expose_secret().to_string();
+    owner.add_operator(
+        "pia",
+        Role::Picker,
+        NewCredential::Passphrase(picker_pass),
+        clock.now(),
+    )?;
+    let key_file = dir.path().join("cron.key");
+    owner.add_operator(
+        "cron",
+        Role::Fetcher,
+        NewCredential::KeyFile(&key_file),
+        clock.now(),
+    )?;
+    for o in vault.operators()? {
+        crate::outln!("    {:<6} {}", o.name, o.role);
+    }
+
+    step(4, "Store the MWS credentials, sealed under the secrets key");
+    let sc = sandbox.credentials();
+    let creds = MwsCredentials::new(
+        CredentialsInput {
+            seller_id: sc.seller_id.clone(),
+            access_key_id: sc.access_key_id.clone(),
+            secret_key: Zeroizing::new(sc.secret_key.clone()),
+            auth_token: None,
+            marketplaces: vec![sc.marketplace_id.clone()],
+            endpoint: sandbox.base_url(),
+            time_scale: args.time_scale,
+        },
+        true,
+    )?;
+    owner.store_credentials(&creds, clock.now())?;
+
+    step(
+        5,
+        "Fetch as cron: every page, every item list, paced by Amazon's quotas",
+    );
+    let cron = vault.unlock(
+        "cron",
+        &Credential::KeyFile(crate::vault::read_key_file(&key_file)?),
+        clock.now(),
+    )?;
+    let creds = cron.load_credentials("fetch", clock.now())?.credentials;
+    let mut client = Client::new(
+        creds,
+        Arc::new(SandboxTime::new(clock.now(), args.time_scale)),
+    )?;
+    let started = std::time::Instant::now();
+    let report = fetch(
+        &vault,
+        "cron",
+        &mut client,
+        &FetchOptions::default(),
+        &clock,
+        &mut Quiet,
+    )
+    .map_err(|(_, e)| e)?;
+    crate::outln!(
+        "    {} new orders in {} page(s), items for {} orders, {} calls, {} throttled, in {:.1}s",
+        report.new_orders,
+        report.pages,
+        report.orders_with_items,
+        report.calls,
+        report.throttled,
+        started.elapsed().as_secs_f64()
+    );
+    crate::outln!(
+        "    cron can seal PII but holds no key to open it: PII key present = {}",
+        cron.keys().pii_private.is_some()
+    );
+
+    step(6, "What a picker sees: orders and items, never PII");
+    let orders = list_orders(vault.conn(), Some("unshipped"))?;
+    for o in orders.iter().take(5) {
+        let items: Vec<String> = o
+            .items
+            .iter()
+            .take(3)
+            .map(|i| format!("{} x{}", i.sku.as_deref().unwrap_or(&i.asin), i.quantity))
+            .collect();
+        let more = if o.items.len() > 3 {
+            format!(" (+{} more)", o.items.len() - 3)
+        } else {
+            String::new()
+        };
+        let ship_by = o
+            .ship_by
+            .as_deref()
+            .map_or("-", |d| d.get(..10).unwrap_or(d));
+        crate::outln!(
+            "    {}  ship by {ship_by}  {}{more}",
+            o.order_id,
+            items.join(", ")
+        );
+    }
+    let Some(target) = orders.iter().find(|o| !o.pii_missing) else {
+        return Err(Error::Failed(
+            "the sandbox produced no unshipped order with an address".into(),
+        ));
+    };
+    let picker = vault.unlock(
+        "pia",
+        &Credential::Passphrase(Passphrase::new(picker_secret)),
+        clock.now(),
+    )?;
+    match picker.open_pii(&target.order_id, Purpose::Label, clock.now()) {
+        Err(e) => crate::outln!("    picker opening PII of {}: {e}", target.order_id),
+        Ok(_) => return Err(Error::Integrity("a picker opened PII".into())),
+    }
+
+    step(
+        7,
+        "A packer opens the address for a label (recorded with its purpose)",
+    );
+    let packer = vault.unlock(
+        "pat",
+        &Credential::Passphrase(Passphrase::new(packer_secret)),
+        clock.now(),
+    )?;
+    let pii = packer.open_pii(&target.order_id, Purpose::Label, clock.now())?;
+    let fields: Vec<&str> = pii.fields().iter().map(|(n, _)| *n).collect();
+    crate::outln!(
+        "    opened {} fields for order {}: {}",
+        fields.len(),
+        target.order_id,
+        fields.join(", ")
+    );
+    crate::outln!(
+        "    (values stay out of this output and every log: {:?})",
+        pii.recipient_name
+    );
+
+    step(8, "Verify the audit log: hash chain anchored in the vault");
+    vault.record(&[Event::new("demo.finished").operator("olga")], clock.now())?;
+    let v = vault.verify_log()?;
+    crate::outln!(
+        "    {} records in {} day file(s); findings: {}",
+        v.records,
+        v.files,
+        v.findings.len()
+    );
+    if !v.findings.is_empty() {
+        return Err(Error::Integrity(
+            "the demo's own audit log does not verify".into(),
+        ));
+    }
+    if args.keep {
+        let kept = dir.keep();
+        crate::outln!(
+            "\nKept the demo home in {} (FULFILL_HOME={}/home).",
+            kept.display(),
+            kept.display()
+        );
+    } else {
+        crate::outln!("\nDone; the demo home is deleted. Run with --keep to look around.");
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,26 @@
+use crate::support::*;
+
+#[test]
+fn demo_runs_the_whole_flow_and_leaves_nothing_behind() {
+    let d = TestDir::new();
+    let r = run(d.fulfill().env("TMPDIR", d.path()).args([
+        "demo",
+        "--orders",
+        "60",
+        "--time-scale",
+        "2000",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("holds no PII key"), "{}", r.stdout);
+    assert!(r.stdout.contains("findings: 0"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("ZQX"),
+        "no PII marker in the demo's output"
+    );
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("fulfill-demo-"))
+        .collect();
+    assert!(left.is_empty(), "the temporary home was deleted");
+}
