@@ -132,14 +132,8 @@ pub fn operator_name(flag: Option<&str>) -> Result<String> {
 
 /// Reads a passphrase file (which must be private to this user).
 pub fn read_passphrase_file(path: &Path) -> Result<Passphrase> {
-    crate::safety::check_private(path)?;
-    let s = std::fs::read_to_string(path).map_err(|e| {
-        Error::usage(format!(
-            "cannot read passphrase file {}: {e}",
-            path.display()
-        ))
-    })?;
-    Ok(Passphrase::new(s))
+    let s = crate::safety::read_private_file(path, "passphrase")?;
+    Ok(Passphrase::new(s.to_string()))
 }
 
 /// The acting operator's credential: a key file, a passphrase file, or a prompt on a TTY.

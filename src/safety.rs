@@ -50,6 +50,19 @@ pub fn check_private(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Reads a secret from a file that must be private to this user (passphrases, keys).
+pub fn read_private_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<String>> {
+    check_private(path)?;
+    fs::read_to_string(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| {
+            Error::usage(format!(
+                "cannot read the {what} file {}: {e}",
+                path.display()
+            ))
+        })
+}
+
 /// One line of `/proc/self/mountinfo`, the parts we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {

@@ -426,20 +426,7 @@ fn when_the_log_cannot_be_written_nothing_happens() {
 #[test]
 fn cli_exits_5_when_the_log_cannot_be_written() {
     let d = TestDir::new();
-    let pf = d.secret_file("pass", &format!("{OWNER_PASS}\n"));
-    let r = run(d
-        .fulfill()
-        .args([
-            "--now",
-            "2026-05-01T00:00:00Z",
-            "init",
-            "--sandbox",
-            "--owner",
-            "olga",
-            "--passphrase-file",
-        ])
-        .arg(&pf));
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pf = d.init_sandbox_at("2026-05-01T00:00:00Z");
     make_log_unwritable(
         &d.home(),
         chrono::NaiveDate::from_ymd_opt(2026, 5, 5).unwrap(),
@@ -537,21 +524,8 @@ fn two_processes_appending_concurrently_leave_one_chain() {
 fn no_pii_reaches_the_logs_or_stderr() {
     let d = TestDir::new();
     let marker = "ZQXLEAKMARK";
-    let pf = d.secret_file("pass", &format!("{OWNER_PASS}\n"));
-    let r = run(d
-        .fulfill()
-        .args([
-            "--now",
-            "2026-03-01T09:00:00Z",
-            "init",
-            "--sandbox",
-            "--owner",
-            "olga",
-            "--passphrase-file",
-        ])
-        .arg(&pf));
-    assert_eq!(r.code, 0);
-    let mut stderr = r.stderr;
+    let pf = d.init_sandbox_at("2026-03-01T09:00:00Z");
+    let mut stderr = String::new();
     {
         let h =
             fulfill::home::Home::open(&d.home(), &fulfill::safety::Environment::system()).unwrap();

@@ -5,17 +5,11 @@ use zeroize::Zeroizing;
 
 use crate::cli::CredentialsCmd;
 use crate::context::Context;
-use crate::error::{Error, Exit, Result};
+use crate::error::{Exit, Result};
 use crate::mws::credentials::{CredentialsInput, MwsCredentials};
 
 fn read_secret(path: &std::path::Path, what: &str) -> Result<Zeroizing<String>> {
-    crate::safety::check_private(path)?;
-    let s = std::fs::read_to_string(path).map_err(|e| {
-        Error::usage(format!(
-            "cannot read the {what} file {}: {e}",
-            path.display()
-        ))
-    })?;
+    let s = crate::safety::read_private_file(path, what)?;
     Ok(Zeroizing::new(s.trim().to_string()))
 }
 

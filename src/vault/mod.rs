@@ -730,44 +730,35 @@ impl<'v> Session<'v> {
             .operator(&self.name)
             .field("name", name)
             .field("role", role.as_str());
-        match cred {
-            NewCredential::Passphrase(p) => {
+        let generated = matches!(cred, NewCredential::KeyFile(_)).then(SecretKey::generate);
+        let (resolved, kind) = match (&cred, &generated) {
+            (NewCredential::Passphrase(p), _) => {
                 p.check_policy(&self.vault.profile.passphrase_policy(), name)?;
-                let row = self.vault.new_operator_row(
-                    name,
-                    role,
-                    &keys,
-                    NewCredentialResolved::Passphrase(&p),
-                    Some(&self.name),
-                    now,
-                )?;
-                self.vault
-                    .record_with(&[event.field("credential", "passphrase")], now, |c| {
-                        store::insert_operator(c, &row)
-                    })
+                (NewCredentialResolved::Passphrase(p), "passphrase")
             }
-            NewCredential::KeyFile(path) => {
-                let k = SecretKey::generate();
-                let row = self.vault.new_operator_row(
-                    name,
-                    role,
-                    &keys,
-                    NewCredentialResolved::KeyFile(&k),
-                    Some(&self.name),
-                    now,
-                )?;
+            (NewCredential::KeyFile(_), Some(k)) => (NewCredentialResolved::KeyFile(k), "keyfile"),
+            (NewCredential::KeyFile(_), None) => unreachable!("a key was generated above"),
+        };
+        let row =
+            self.vault
+                .new_operator_row(name, role, &keys, resolved, Some(&self.name), now)?;
+        let key_file = match (&cred, &generated) {
+            (NewCredential::KeyFile(path), Some(k)) => {
                 create_new_private(path, k.expose_secret())?;
-                let r = self
-                    .vault
-                    .record_with(&[event.field("credential", "keyfile")], now, |c| {
-                        store::insert_operator(c, &row)
-                    });
-                if r.is_err() {
-                    let _ = fs::remove_file(path);
-                }
-                r
+                Some(*path)
             }
+            _ => None,
+        };
+        let r = self
+            .vault
+            .record_with(&[event.field("credential", kind)], now, |c| {
+                store::insert_operator(c, &row)
+            });
+        if let (Err(_), Some(path)) = (&r, key_file) {
+            // The operator was not added: its key file must not outlive the attempt.
+            let _ = fs::remove_file(path);
         }
+        r
     }
 
     fn target(&self, name: &str) -> Result<OperatorRow> {
@@ -775,49 +766,40 @@ impl<'v> Session<'v> {
             .ok_or_else(|| Error::usage(format!("no operator named {name:?}")))
     }
 
+    /// The operator `name`, after checking that this operator may manage it: people managers
+    /// only, and an owner only by an owner.
+    fn managed(&self, name: &str, action: &'static str, now: DateTime<Utc>) -> Result<OperatorRow> {
+        self.require(Capability::ManagePeople, action, now)?;
+        let t = self.target(name)?;
+        if t.role == Role::Owner && self.role != Role::Owner {
+            return Err(self.deny(action, "only an owner may do that to an owner".into(), now));
+        }
+        Ok(t)
+    }
+
     /// Disables an operator and destroys its wrapped keys (owner or admin; an owner only by
     /// an owner, and never yourself).
     pub fn disable_operator(&self, name: &str, now: DateTime<Utc>) -> Result<()> {
-        self.require(Capability::ManagePeople, "operator.disable", now)?;
-        let t = self.target(name)?;
+        let t = self.managed(name, "operator.disable", now)?;
         if name == self.name {
             return Err(Error::usage("you cannot disable yourself"));
         }
-        if t.role == Role::Owner && self.role != Role::Owner {
-            return Err(self.deny(
-                "operator.disable",
-                "only an owner may disable an owner".into(),
-                now,
-            ));
-        }
-        self.vault.record_with(
-            &[Event::new("operator.disabled")
-                .operator(&self.name)
-                .field("name", name)
-                .field("role", t.role.as_str())],
-            now,
-            |c| store::disable_operator(c, name, now),
-        )
+        let ev = Event::new("operator.disabled")
+            .operator(&self.name)
+            .field("name", name)
+            .field("role", t.role.as_str());
+        self.vault
+            .record_with(&[ev], now, |c| store::disable_operator(c, name, now))
     }
 
     /// Clears a lockout (owner or admin).
     pub fn unlock_operator(&self, name: &str, now: DateTime<Utc>) -> Result<()> {
-        self.require(Capability::ManagePeople, "operator.unlock", now)?;
-        let t = self.target(name)?;
-        if t.role == Role::Owner && self.role != Role::Owner {
-            return Err(self.deny(
-                "operator.unlock",
-                "only an owner may unlock an owner".into(),
-                now,
-            ));
-        }
-        self.vault.record_with(
-            &[Event::new("operator.unlocked")
-                .operator(&self.name)
-                .field("name", name)],
-            now,
-            |c| store::unlock_operator(c, name),
-        )
+        self.managed(name, "operator.unlock", now)?;
+        let ev = Event::new("operator.unlocked")
+            .operator(&self.name)
+            .field("name", name);
+        self.vault
+            .record_with(&[ev], now, |c| store::unlock_operator(c, name))
     }
 
     /// Changes this operator's passphrase (rules and, under dpp-2025, history apply).

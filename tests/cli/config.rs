@@ -3,23 +3,8 @@ use crate::support::*;
 #[test]
 fn config_set_is_stricter_only_and_audited() {
     let d = TestDir::new();
-    let owner = d.secret_file("owner", "owner passphrase, long enough\n");
-    assert_eq!(
-        run(d
-            .fulfill()
-            .args(["init", "--owner", "olga", "--passphrase-file"])
-            .arg(&owner))
-        .code,
-        0
-    );
-    let cfg = |args: &[&str]| {
-        run(d
-            .fulfill()
-            .args(["--operator", "olga", "--passphrase-file"])
-            .arg(&owner)
-            .arg("config")
-            .args(args))
-    };
+    let owner = d.init(false);
+    let cfg = |args: &[&str]| run(d.as_op("olga", &owner).arg("config").args(args));
     let r = cfg(&["set", "retention.pii_days", "14"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = cfg(&["set", "retention.pii_days", "45"]);
@@ -49,25 +34,13 @@ fn config_set_is_stricter_only_and_audited() {
 #[test]
 fn a_hand_edited_looser_config_is_refused() {
     let d = TestDir::new();
-    let owner = d.secret_file("owner", "owner passphrase, long enough\n");
-    assert_eq!(
-        run(d
-            .fulfill()
-            .args(["init", "--owner", "olga", "--passphrase-file"])
-            .arg(&owner))
-        .code,
-        0
-    );
+    let owner = d.init(false);
     let p = d.home().join("config.toml");
     let text = std::fs::read_to_string(&p)
         .unwrap()
         .replace("pii_days = 30", "pii_days = 60");
     std::fs::write(&p, text).unwrap();
-    let r = run(d
-        .fulfill()
-        .args(["--operator", "olga", "--passphrase-file"])
-        .arg(&owner)
-        .args(["config", "show"]));
+    let r = run(d.as_op("olga", &owner).args(["config", "show"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("retention.pii_days = 60"), "{}", r.stderr);
 }

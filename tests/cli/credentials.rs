@@ -2,23 +2,14 @@ use crate::support::*;
 
 fn shop(sandbox: bool) -> (TestDir, std::path::PathBuf) {
     let d = TestDir::new();
-    let owner = d.secret_file("owner", "owner passphrase, long enough\n");
-    let mut c = d.fulfill();
-    c.arg("init");
-    if sandbox {
-        c.arg("--sandbox");
-    }
-    let r = run(c.args(["--owner", "olga", "--passphrase-file"]).arg(&owner));
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let owner = d.init(sandbox);
     (d, owner)
 }
 
 fn set(d: &TestDir, who: &str, pass: &std::path::Path, endpoint: &str) -> Run {
     let sk = d.secret_file("sk", "SECRETKEYVALUE/ZQXSECRET+abc\n");
     run(d
-        .fulfill()
-        .args(["--operator", who, "--passphrase-file"])
-        .arg(pass)
+        .as_op(who, pass)
         .args([
             "credentials",
             "set",
@@ -41,9 +32,7 @@ fn credentials_are_sealed_shown_without_the_secret_and_audited() {
     let r = set(&d, "olga", &owner, "https://mws.amazonservices.com");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = run(d
-        .fulfill()
-        .args(["--operator", "olga", "--passphrase-file"])
-        .arg(&owner)
+        .as_op("olga", &owner)
         .args(["credentials", "show", "--json"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stdout.contains("ZQXSECRET"), "{}", r.stdout);
@@ -92,9 +81,7 @@ fn only_owner_or_admin_set_and_roles_without_the_key_cannot_show() {
     for (name, role) in [("pia", "picker"), ("pat", "packer"), ("adam", "admin")] {
         let p = d.secret_file(name, &format!("{name} passphrase long enough\n"));
         let r = run(d
-            .fulfill()
-            .args(["--operator", "olga", "--passphrase-file"])
-            .arg(&owner)
+            .as_op("olga", &owner)
             .args([
                 "operator",
                 "add",
@@ -122,13 +109,7 @@ fn only_owner_or_admin_set_and_roles_without_the_key_cannot_show() {
         .code,
         0
     );
-    let show = |n: &str| {
-        run(d
-            .fulfill()
-            .args(["--operator", n, "--passphrase-file"])
-            .arg(pass(n))
-            .args(["credentials", "show"]))
-    };
+    let show = |n: &str| run(d.as_op(n, &pass(n)).args(["credentials", "show"]));
     assert_eq!(show("pat").code, 0);
     let r = show("pia");
     assert_eq!(r.code, 3, "{}", r.stderr);

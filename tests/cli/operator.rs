@@ -8,19 +8,12 @@ struct Shop {
 impl Shop {
     fn new() -> Shop {
         let d = TestDir::new();
-        let owner = d.secret_file("owner", "owner passphrase, long enough\n");
-        let r = run(d
-            .fulfill()
-            .args(["init", "--owner", "olga", "--passphrase-file"])
-            .arg(&owner));
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        let owner = d.init(false);
         Shop { d, owner }
     }
 
     fn as_op(&self, name: &str, pass: &std::path::Path) -> std::process::Command {
-        let mut c = self.d.fulfill();
-        c.args(["--operator", name, "--passphrase-file"]).arg(pass);
-        c
+        self.d.as_op(name, pass)
     }
 
     fn add(
@@ -49,16 +42,7 @@ impl Shop {
     }
 
     fn audit_text(&self) -> String {
-        let mut s = String::new();
-        for e in std::fs::read_dir(self.d.home().join("logs"))
-            .unwrap()
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().starts_with("audit-") {
-                s.push_str(&std::fs::read_to_string(e.path()).unwrap());
-            }
-        }
-        s
+        self.d.audit_text()
     }
 }
 

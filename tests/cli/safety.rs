@@ -18,13 +18,7 @@ fn group_or_world_accessible_home_or_vault_is_refused_with_exit_5() {
     let d = TestDir::new();
     let (r, pf) = init_at(&d, &d.home());
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let list = || {
-        run(d
-            .fulfill()
-            .args(["--operator", "olga", "--passphrase-file"])
-            .arg(&pf)
-            .args(["operator", "list"]))
-    };
+    let list = || run(d.as_op("olga", &pf).args(["operator", "list"]));
     assert_eq!(list().code, 0);
     for (path, bad, good) in [
         (d.home(), 0o755, 0o700),
@@ -54,11 +48,7 @@ fn a_passphrase_file_others_can_read_is_refused() {
     let d = TestDir::new();
     let (_, pf) = init_at(&d, &d.home());
     fs::set_permissions(&pf, fs::Permissions::from_mode(0o644)).unwrap();
-    let r = run(d
-        .fulfill()
-        .args(["--operator", "olga", "--passphrase-file"])
-        .arg(&pf)
-        .args(["operator", "list"]));
+    let r = run(d.as_op("olga", &pf).args(["operator", "list"]));
     assert_eq!(r.code, 5, "{}", r.stderr);
 }
 
@@ -93,11 +83,7 @@ fn a_tampered_vault_file_is_an_integrity_failure() {
     let (r, pf) = init_at(&d, &d.home());
     assert_eq!(r.code, 0, "{}", r.stderr);
     std::fs::write(d.home().join("vault.db"), vec![0x5a; 8192]).unwrap();
-    let r = run(d
-        .fulfill()
-        .args(["--operator", "olga", "--passphrase-file"])
-        .arg(&pf)
-        .args(["operator", "list"]));
+    let r = run(d.as_op("olga", &pf).args(["operator", "list"]));
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("integrity"), "{}", r.stderr);

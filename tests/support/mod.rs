@@ -67,6 +67,57 @@ impl TestDir {
     }
 }
 
+impl TestDir {
+    /// `fulfill init` with owner `olga` (a sandbox home if asked); returns her passphrase file.
+    pub fn init(&self, sandbox: bool) -> PathBuf {
+        self.init_with(&[], sandbox)
+    }
+
+    /// A sandbox home made at the given `--now`.
+    pub fn init_sandbox_at(&self, now: &str) -> PathBuf {
+        self.init_with(&["--now", now], true)
+    }
+
+    fn init_with(&self, global: &[&str], sandbox: bool) -> PathBuf {
+        let owner = self.secret_file("owner.pass", &format!("{OWNER_PASS}\n"));
+        let mut c = self.fulfill();
+        c.args(global).arg("init");
+        if sandbox {
+            c.arg("--sandbox");
+        }
+        let r = run(c.args(["--owner", "olga", "--passphrase-file"]).arg(&owner));
+        assert_eq!(r.code, 0, "init: {}", r.stderr);
+        owner
+    }
+
+    /// The binary acting as operator `name`, unlocking with passphrase file `pass`.
+    pub fn as_op(&self, name: &str, pass: &Path) -> Command {
+        let mut c = self.fulfill();
+        c.args(["--operator", name, "--passphrase-file"]).arg(pass);
+        c
+    }
+
+    /// Every audit record in the home, as text.
+    pub fn audit_text(&self) -> String {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.home().join("logs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("audit-")
+            })
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| fs::read_to_string(p).unwrap())
+            .collect()
+    }
+}
+
 impl Drop for TestDir {
     fn drop(&mut self) {
         if std::thread::panicking()
