@@ -63,6 +63,7 @@ impl Context {
             Err(e) => return Err(e),
         };
         let vault = Vault::open(&home)?;
+        tracing::debug!(home = %root.display(), vault = vault.id(), profile = %vault.profile(), sandbox = vault.is_sandbox(), "vault opened");
         let clock = clock_for(g.now.as_deref(), vault.is_sandbox())?;
         Ok(Context {
             vault,

@@ -19,20 +19,22 @@ pub struct LogGuard {
 /// Installs the subscriber once per process: level from `RUST_LOG`, else `-v` (warn, info,
 /// debug). Later calls (tests running several commands in one process) change nothing.
 pub fn init(logs_dir: Option<&Path>, verbose: u8) -> LogGuard {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+    // stderr is for people: warnings unless asked (-v info, -vv debug). The file is for
+    // operations: info and up, debug with -vv. RUST_LOG overrides both.
+    let level = |quiet: &str| match verbose {
+        0 => quiet.to_string(),
+        1 => "info".to_string(),
+        _ => "debug".to_string(),
     };
-    let filter = || {
+    let filter = |default: String| {
         EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new(format!("fulfill={level}")))
+            .unwrap_or_else(|_| EnvFilter::new(format!("fulfill={default}")))
     };
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
-        .with_filter(filter());
+        .with_filter(filter(level("warn")));
     match logs_dir {
         Some(dir) => {
             let appender = tracing_appender::rolling::daily(dir, "fulfill.log");
@@ -40,7 +42,7 @@ pub fn init(logs_dir: Option<&Path>, verbose: u8) -> LogGuard {
             let file = fmt::layer()
                 .with_writer(writer)
                 .with_ansi(false)
-                .with_filter(filter());
+                .with_filter(filter(level("info")));
             let ok = tracing_subscriber::registry()
                 .with(stderr)
                 .with(file)

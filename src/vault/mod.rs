@@ -379,6 +379,7 @@ impl Vault {
             let limit = self.profile.lockout_limit();
             let failures = op.failed_unlocks + 1;
             let lock = failures >= limit;
+            tracing::info!(operator = name, failures, locked = lock, "unlock failed");
             let mut events = vec![failed("wrong_credential").field("failures", failures)];
             if lock {
                 events.push(
@@ -406,6 +407,7 @@ impl Vault {
                 "operator {name:?}'s key set does not match its role"
             )));
         }
+        tracing::info!(operator = name, role = op.role.as_str(), "unlocked");
         self.record_with(
             &[Event::new("unlock.ok")
                 .operator(name)
@@ -721,6 +723,11 @@ impl<'v> Session<'v> {
         check_operator_name(name)?;
         if role == Role::Owner {
             return Err(Error::usage("there is one owner, made by `fulfill init`"));
+        }
+        if matches!(cred, NewCredential::KeyFile(_)) && role != Role::Fetcher {
+            return Err(Error::usage(
+                "key files are for the fetcher service; people unlock with a passphrase",
+            ));
         }
         if store::operator(&self.vault.conn, name)?.is_some() {
             return Err(Error::usage(format!("operator {name:?} already exists")));

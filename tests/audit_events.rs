@@ -1,0 +1,161 @@
+//! Every security event the built commands produce, in one flow through the real binary (and
+//! the library for opening PII, which no command does yet), on one intact chain without PII.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use fulfill::clock::ScaledClock;
+use fulfill::home::Home;
+use fulfill::safety::Environment;
+use fulfill::sandbox::{Sandbox, SandboxConfig};
+use fulfill::vault::{Purpose, Vault};
+use support::*;
+
+#[test]
+fn the_flow_records_every_event_on_one_intact_chain() {
+    let d = TestDir::new();
+    let owner = d.init(true);
+    let sandbox = Sandbox::start(SandboxConfig {
+        orders: 40,
+        seed: 9,
+        time_scale: 2000.0,
+        ..SandboxConfig::new(Arc::new(ScaledClock::new(chrono::Utc::now(), 2000.0)))
+    })
+    .unwrap();
+    let ok = |r: Run| assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let add = |name: &str, role: &str| {
+        let p = d.secret_file(
+            &format!("{name}.pass"),
+            &format!("{name} passphrase long enough\n"),
+        );
+        ok(run(d
+            .as_op("olga", &owner)
+            .args([
+                "operator",
+                "add",
+                name,
+                "--role",
+                role,
+                "--new-passphrase-file",
+            ])
+            .arg(&p)));
+        p
+    };
+    let pat = add("pat", "packer");
+    let adam = add("adam", "admin");
+    let key = d.path().join("cron.key");
+    ok(run(d
+        .as_op("olga", &owner)
+        .args(["operator", "add", "cron", "--role", "fetcher", "--key-file"])
+        .arg(&key)));
+
+    let c = sandbox.credentials();
+    let sk = d.secret_file("sk", &c.secret_key);
+    ok(run(d
+        .as_op("olga", &owner)
+        .args([
+            "credentials",
+            "set",
+            "--seller-id",
+            &c.seller_id,
+            "--access-key-id",
+            &c.access_key_id,
+            "--marketplace",
+            &c.marketplace_id,
+        ])
+        .args([
+            "--endpoint",
+            &sandbox.base_url(),
+            "--time-scale",
+            "2000",
+            "--secret-key-file",
+        ])
+        .arg(&sk)));
+    ok(run(d.as_op("adam", &adam).args([
+        "config",
+        "set",
+        "retention.pii_days",
+        "21",
+    ])));
+    ok(run(d
+        .fulfill()
+        .args(["--operator", "cron", "--operator-key-file"])
+        .arg(&key)
+        .arg("fetch")));
+
+    assert_eq!(
+        run(d.as_op("pat", &pat).args(["operator", "list"])).code,
+        3,
+        "access.denied"
+    );
+    let bad = d.secret_file("bad", "not adam's passphrase\n");
+    for _ in 0..10 {
+        assert_eq!(run(d.as_op("adam", &bad).args(["orders"])).code, 3);
+    }
+    ok(run(d
+        .as_op("olga", &owner)
+        .args(["operator", "unlock", "adam"])));
+    let pat2 = d.secret_file("pat2", "pat's second passphrase\n");
+    ok(run(d
+        .as_op("pat", &pat)
+        .args(["operator", "passwd", "--new-passphrase-file"])
+        .arg(&pat2)));
+    ok(run(d
+        .as_op("olga", &owner)
+        .args(["operator", "disable", "pat"])));
+    fs::set_permissions(d.home(), fs::Permissions::from_mode(0o750)).unwrap();
+    assert_eq!(run(d.as_op("olga", &owner).args(["orders"])).code, 5);
+    fs::set_permissions(d.home(), fs::Permissions::from_mode(0o700)).unwrap();
+
+    let home = Home::open(&d.home(), &Environment::system()).unwrap();
+    let v = Vault::open(&home).unwrap();
+    let s = v
+        .unlock("olga", &pass(OWNER_PASS), chrono::Utc::now())
+        .unwrap();
+    let order: String = v
+        .conn()
+        .query_row(
+            "SELECT amazon_order_id FROM orders WHERE pii_state = 'sealed' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    s.open_pii(&order, Purpose::PackingSlip, chrono::Utc::now())
+        .unwrap();
+
+    let log = d.audit_text();
+    for event in [
+        "vault.created",
+        "unlock.ok",
+        "unlock.failed",
+        "operator.locked",
+        "access.denied",
+        "pii.opened",
+        "operator.added",
+        "operator.disabled",
+        "operator.passwd",
+        "operator.unlocked",
+        "credentials.changed",
+        "config.changed",
+        "environment.refused",
+        "mws.call",
+        "fetch.run",
+    ] {
+        assert!(
+            log.contains(&format!(r#""event":"{event}""#)),
+            "no {event} record"
+        );
+    }
+    assert!(log.contains(r#""purpose":"packing_slip""#));
+    let check = v.verify_log().unwrap();
+    assert!(check.findings.is_empty(), "{:?}", check.findings);
+    let marker = sandbox.pii_marker();
+    assert_eq!(scan_dir(&d.home().join("logs"), marker.as_bytes()), vec![]);
+    assert!(
+        count(log.as_bytes(), order.as_bytes()) > 0,
+        "order ids are fine in the log (positive control of the scan)"
+    );
+}
