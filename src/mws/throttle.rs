@@ -306,6 +306,57 @@ impl Throttle {
     }
 }
 
+/// A bucket as persisted between runs (cron starts a new process every few minutes; the
+/// model must remember what the last run used, or the first requests would be throttled).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SavedBucket {
+    /// The group's first action name.
+    group: String,
+    tokens: u32,
+    since: DateTime<Utc>,
+    hour: Vec<DateTime<Utc>>,
+}
+
+impl Throttle {
+    /// The model's state as JSON, to store between runs.
+    pub fn export(&self) -> String {
+        let saved: Vec<SavedBucket> = QUOTAS
+            .iter()
+            .filter_map(|q| {
+                self.buckets.get(&q.group).map(|b| SavedBucket {
+                    group: q.actions[0].to_string(),
+                    tokens: b.tokens,
+                    since: b.since,
+                    hour: b.hour.iter().copied().collect(),
+                })
+            })
+            .collect();
+        serde_json::to_string(&saved).expect("throttle state serializes")
+    }
+
+    /// A model restored from [`Throttle::export`]; unreadable or unknown entries are ignored
+    /// (a full bucket is the fallback, and a 503 corrects it).
+    pub fn import(json: &str) -> Throttle {
+        let mut t = Throttle::new();
+        let saved: Vec<SavedBucket> = serde_json::from_str(json).unwrap_or_default();
+        for s in saved {
+            if let Some(group) = ActionGroup::of(&s.group) {
+                let quota = group.quota();
+                t.buckets.insert(
+                    group,
+                    Bucket {
+                        quota,
+                        tokens: s.tokens.min(quota.max),
+                        since: s.since,
+                        hour: s.hour.into_iter().collect(),
+                    },
+                );
+            }
+        }
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +442,30 @@ mod tests {
             t0() + Duration::minutes(1)
         );
         assert_eq!(th.next_allowed("Unknown", t0()), t0());
+    }
+
+    #[test]
+    fn state_survives_a_restart() {
+        let t0 = crate::clock::parse_time("2026-01-01T00:00:00Z").unwrap();
+        let mut t = Throttle::new();
+        for _ in 0..6 {
+            t.try_acquire("ListOrders", t0).unwrap();
+        }
+        let mut again = Throttle::import(&t.export());
+        assert!(
+            again
+                .try_acquire("ListOrdersByNextToken", t0 + Duration::seconds(59))
+                .is_err()
+        );
+        assert!(
+            again
+                .try_acquire("ListOrders", t0 + Duration::seconds(60))
+                .is_ok()
+        );
+        assert!(
+            Throttle::import("garbage")
+                .try_acquire("ListOrders", t0)
+                .is_ok()
+        );
     }
 }
