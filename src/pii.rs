@@ -5,6 +5,17 @@
 //! bytes on drop. The one way to read it is [`Pii::expose_pii`], a name grep finds.
 //! [`BuyerPii`] is an order's PII fields together; they are sealed and opened as one unit
 //! (`vault::seal`), via the length-prefixed encoding in [`BuyerPii::encode`].
+//!
+//! ```
+//! use fulfill::pii::{BuyerPii, Pii, REDACTED};
+//!
+//! let pii = BuyerPii { recipient_name: Some(Pii::new("Zoë Example")), ..Default::default() };
+//! // However it is formatted, by a log line, an error or a panic, the value stays out.
+//! assert_eq!(format!("{}", pii.recipient_name.as_ref().unwrap()), REDACTED);
+//! assert!(!format!("{pii:?} {:?}", pii.recipient_name).contains("Zoë"));
+//! // Reading it takes a deliberate, greppable call.
+//! assert_eq!(pii.recipient_name.as_ref().unwrap().expose_pii(), "Zoë Example");
+//! ```
 
 use std::fmt;
 
