@@ -337,3 +337,127 @@ pub fn check_against_truth(
 pub fn clock_now(c: &Arc<dyn Clock>) -> DateTime<Utc> {
     c.now()
 }
+
+/// A sandbox home driven through the binary: an in-process sandbox on a `ScaledClock`, the
+/// owner `olga` (passphrase file) and a fetcher `cron` with a key file (no Argon2 per run).
+pub struct CliEnv {
+    pub dir: crate::support::TestDir,
+    pub sb: SandboxHandle,
+    pub pass: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// stdout and stderr of every command run so far (for leak scans).
+    pub output: std::cell::RefCell<Vec<u8>>,
+}
+
+impl CliEnv {
+    pub fn new(orders: usize, seed: u64, scale: f64, faults: &str) -> CliEnv {
+        let dir = crate::support::TestDir::new();
+        let clock = Arc::new(fulfill::clock::ScaledClock::new(Utc::now(), scale));
+        let mut cfg = fulfill::sandbox::SandboxConfig::new(clock);
+        cfg.orders = orders;
+        cfg.seed = seed;
+        cfg.time_scale = scale;
+        cfg.faults = fulfill::sandbox::FaultSpec::parse(faults).unwrap();
+        let sb = fulfill::sandbox::Sandbox::start(cfg).unwrap();
+        let pass = dir.secret_file("owner.pass", crate::support::OWNER_PASS);
+        let key = dir.path().join("cron.key");
+        let env = CliEnv {
+            dir,
+            sb,
+            pass,
+            key,
+            output: Default::default(),
+        };
+        let p = env.pass.to_str().unwrap().to_owned();
+        env.ok(&[
+            "init",
+            "--sandbox",
+            "--owner",
+            "olga",
+            "--passphrase-file",
+            &p,
+        ]);
+        let c = env.sb.credentials();
+        let sk = env.dir.secret_file("mws.secret", &c.secret_key);
+        env.owner(&[
+            "credentials",
+            "set",
+            "--seller-id",
+            &c.seller_id,
+            "--access-key-id",
+            &c.access_key_id,
+            "--secret-key-file",
+            sk.to_str().unwrap(),
+            "--marketplace",
+            &c.marketplace_id,
+            "--endpoint",
+            &env.sb.base_url(),
+            "--time-scale",
+            &scale.to_string(),
+        ]);
+        env.owner(&[
+            "operator",
+            "add",
+            "cron",
+            "--role",
+            "fetcher",
+            "--key-file",
+            env.key.to_str().unwrap(),
+        ]);
+        env
+    }
+
+    pub fn run(&self, args: &[&str]) -> crate::support::Run {
+        let r = crate::support::run(self.dir.fulfill().args(args));
+        let mut out = self.output.borrow_mut();
+        out.extend_from_slice(r.stdout.as_bytes());
+        out.extend_from_slice(r.stderr.as_bytes());
+        r
+    }
+
+    pub fn ok(&self, args: &[&str]) -> crate::support::Run {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "fulfill {args:?}: {}{}", r.stdout, r.stderr);
+        r
+    }
+
+    pub fn owner(&self, args: &[&str]) -> crate::support::Run {
+        let mut a = vec![
+            "--operator",
+            "olga",
+            "--passphrase-file",
+            self.pass.to_str().unwrap(),
+        ];
+        a.extend_from_slice(args);
+        self.ok(&a)
+    }
+
+    /// `fulfill fetch` as the key-file fetcher, not yet run.
+    pub fn fetch_cmd(&self, json: bool) -> std::process::Command {
+        let mut c = self.dir.fulfill();
+        c.args([
+            "--operator",
+            "cron",
+            "--operator-key-file",
+            self.key.to_str().unwrap(),
+            "fetch",
+        ]);
+        if json {
+            c.arg("--json");
+        }
+        c
+    }
+
+    pub fn fetch(&self) -> crate::support::Run {
+        let r = crate::support::run(&mut self.fetch_cmd(true));
+        let mut out = self.output.borrow_mut();
+        out.extend_from_slice(r.stdout.as_bytes());
+        out.extend_from_slice(r.stderr.as_bytes());
+        r
+    }
+
+    /// The vault database, opened directly (after the binary has exited).
+    pub fn db(&self) -> Connection {
+        Connection::open(self.dir.home().join("vault.db")).unwrap()
+    }
+}
