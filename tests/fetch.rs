@@ -198,11 +198,7 @@ fn a_thousand_orders_arrive_exact_throttle_exact_and_later_changes_apply() {
     let c = check_against_truth(e.vault.conn(), &e.sb, Some(&owner), e.now());
     assert!(c.expected >= 750, "{c:?}");
     assert_eq!(c.exact, c.expected, "{c:?}");
-    assert_eq!(
-        c.with_items,
-        ids.len(),
-        "every stored order has its items"
-    );
+    assert_eq!(c.with_items, ids.len(), "every stored order has its items");
     assert!(c.pii_opened > 500, "{c:?}");
     assert_eq!(r1.new_orders as usize, ids.len());
     assert_eq!(r1.orders_with_items as usize, ids.len());
