@@ -229,6 +229,7 @@ pub(crate) fn handle(shared: &Shared, req: &HttpRequest) -> HttpResponse {
         error_code: code,
         fault,
     });
+    shared.served.notify_all();
     HttpResponse {
         status,
         headers,

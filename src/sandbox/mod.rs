@@ -22,7 +22,7 @@ pub mod respond;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
@@ -153,6 +153,8 @@ pub(crate) struct Shared {
     pub(crate) creds: Credentials,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) state: Mutex<State>,
+    /// Notified after each request is logged ([`SandboxHandle::wait_for_requests`]).
+    pub(crate) served: Condvar,
 }
 
 impl Shared {
@@ -223,6 +225,7 @@ impl Sandbox {
                 faults: faults::FaultPlan::new(cfg.faults.clone(), cfg.seed),
                 seq: 0,
             }),
+            served: Condvar::new(),
         }
     }
 }
@@ -301,6 +304,23 @@ impl SandboxHandle {
     /// Ground truth: the requests received so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().requests.clone()
+    }
+
+    /// How many requests the sandbox has logged.
+    pub fn request_count(&self) -> usize {
+        self.shared.lock().requests.len()
+    }
+
+    /// Blocks until at least `n` requests are logged or `timeout` (real time) passes; true if
+    /// they were. Lets a test act at an exact point of a client's run without sleeping.
+    pub fn wait_for_requests(&self, n: usize, timeout: std::time::Duration) -> bool {
+        let st = self.shared.lock();
+        let (st, _) = self
+            .shared
+            .served
+            .wait_timeout_while(st, timeout, |st| st.requests.len() < n)
+            .unwrap_or_else(|e| e.into_inner());
+        st.requests.len() >= n
     }
 
     /// Ground truth: the feeds submitted so far (processed up to now).

@@ -1,0 +1,240 @@
+//! Fetch benchmarks: pacing against Amazon's real quotas (wall time over the minimum the
+//! quotas allow), local ingest (parse + seal + store) next to a plain rusqlite insert, and
+//! the peak RSS of a `fulfill fetch` process (set `FULFILL_BENCH_RSS=10000,100000` to choose
+//! sizes; it needs the release binary: `cargo build --release` first).
+
+#[path = "common.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use fulfill::clock::{Clock, ManualClock, ScaledClock};
+use fulfill::config::Profile;
+use fulfill::fetch::{FetchOptions, Quiet, fetch};
+use fulfill::home::Home;
+use fulfill::mws::client::{Client, SandboxTime};
+use fulfill::mws::credentials::{CredentialsInput, MwsCredentials};
+use fulfill::mws::model::Order;
+use fulfill::mws::{ORDERS_PATH, sign};
+use fulfill::safety::Environment;
+use fulfill::sandbox::api::signed_request;
+use fulfill::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use fulfill::vault::Vault;
+use fulfill::vault::key::Passphrase;
+
+fn vault(dir: &std::path::Path) -> Vault {
+    let home = Home::create(&dir.join("home"), &Environment::system()).unwrap();
+    Vault::create(
+        &home,
+        "olga",
+        Passphrase::new("benchmark passphrase, long".into()),
+        Profile::Mws2020,
+        true,
+        Utc::now(),
+    )
+    .unwrap()
+}
+
+fn creds(sb: &SandboxHandle, scale: f64) -> MwsCredentials {
+    let c = sb.credentials();
+    MwsCredentials::new(
+        CredentialsInput {
+            seller_id: c.seller_id,
+            access_key_id: c.access_key_id,
+            secret_key: zeroize::Zeroizing::new(c.secret_key),
+            auth_token: None,
+            marketplaces: vec![c.marketplace_id],
+            endpoint: sb.base_url(),
+            time_scale: scale,
+        },
+        true,
+    )
+    .unwrap()
+}
+
+fn pacing(orders: usize, scale: f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(Utc::now(), scale));
+    let mut cfg = SandboxConfig::new(clock.clone());
+    cfg.orders = orders;
+    cfg.seed = 5;
+    cfg.time_scale = scale;
+    let sb = Sandbox::start(cfg).unwrap();
+    let mut client = Client::new(
+        creds(&sb, scale),
+        Arc::new(SandboxTime::new(sb.now(), scale)),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let r = fetch(
+        &v,
+        "olga",
+        &mut client,
+        &FetchOptions::default(),
+        clock.as_ref(),
+        &mut Quiet,
+    )
+    .unwrap();
+    let wall = t.elapsed().as_secs_f64() * scale;
+    let log = sb.requests();
+    let lists = log
+        .iter()
+        .filter(|r| {
+            r.action
+                .as_deref()
+                .is_some_and(|a| a.starts_with("ListOrders"))
+        })
+        .count() as f64;
+    let items = log
+        .iter()
+        .filter(|r| {
+            r.action
+                .as_deref()
+                .is_some_and(|a| a.starts_with("ListOrderItems"))
+        })
+        .count() as f64;
+    // ListOrders: 6 at once, then 1 a minute. ListOrderItems: 30 at once, then 1 per 2 s; the
+    // listing overlaps the items, so the slower bucket sets the minimum.
+    let min = ((lists - 6.0).max(0.0) * 60.0).max((items - 30.0).max(0.0) * 2.0);
+    println!(
+        "pacing: {} orders ({} MFN stored), {lists} listing + {items} item calls, {} throttled; \
+         wall {:.0} s (Amazon time, scale {scale}) vs minimum {:.0} s: ratio {:.3}",
+        orders,
+        r.new_orders,
+        r.throttled,
+        wall,
+        min,
+        wall / min
+    );
+}
+
+/// Sandbox-generated ListOrders pages holding `n` orders (AFN included), as raw XML.
+fn pages(n: usize) -> Vec<Vec<u8>> {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut cfg = SandboxConfig::new(clock.clone());
+    cfg.orders = n;
+    cfg.seed = 9;
+    let sb = Sandbox::start(cfg).unwrap();
+    let c = sb.credentials();
+    let host = sb.addr().to_string();
+    let after = sign::timestamp(clock.now() - Duration::days(10));
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        clock.advance(Duration::seconds(61));
+        let mut p: Vec<(&str, &str)> = vec![("SellerId", &c.seller_id), ("Version", "2013-09-01")];
+        match &token {
+            None => {
+                p.push(("Action", "ListOrders"));
+                p.push(("LastUpdatedAfter", &after));
+                p.push(("MarketplaceId.Id.1", &c.marketplace_id));
+            }
+            Some(t) => {
+                p.push(("Action", "ListOrdersByNextToken"));
+                p.push(("NextToken", t));
+            }
+        }
+        let req = signed_request(&c, "POST", &host, ORDERS_PATH, &p, clock.now(), true, None);
+        let r = sb.call(&req);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let (_, res) = fulfill::mws::xml::parse_orders_vec(&r.body[..]).unwrap();
+        out.push(r.body);
+        match res.next_token {
+            Some(t) => token = Some(t),
+            None => return out,
+        }
+    }
+}
+
+fn ingest(n: usize) {
+    let pages = pages(n);
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let now = Utc::now();
+    let t = Instant::now();
+    let mut stored = 0usize;
+    for body in &pages {
+        let mut page: Vec<Order> = Vec::with_capacity(100);
+        fulfill::mws::xml::parse_list_orders(&body[..], |o| {
+            page.push(o);
+            Ok(())
+        })
+        .unwrap();
+        let tx = v.conn().unchecked_transaction().unwrap();
+        for o in &page {
+            fulfill::vault::orders::upsert_order(&tx, v.pii_public_key(), v.id(), o, now).unwrap();
+            stored += 1;
+        }
+        tx.commit().unwrap();
+    }
+    let vault_time = t.elapsed();
+    // The same rows, plain: parse, then insert the fields without crypto.
+    let plain = rusqlite::Connection::open(dir.path().join("plain.db")).unwrap();
+    plain
+        .execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+             CREATE TABLE orders (id TEXT PRIMARY KEY, status TEXT, purchase TEXT, updated TEXT,
+               channel TEXT, total TEXT, name TEXT, line1 TEXT, city TEXT, postal TEXT, email TEXT);",
+        )
+        .unwrap();
+    let t = Instant::now();
+    for body in &pages {
+        let mut page: Vec<Order> = Vec::with_capacity(100);
+        fulfill::mws::xml::parse_list_orders(&body[..], |o| {
+            page.push(o);
+            Ok(())
+        })
+        .unwrap();
+        let tx = plain.unchecked_transaction().unwrap();
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .unwrap();
+            for o in &page {
+                let i = &o.info;
+                let x =
+                    |f: &Option<fulfill::pii::Pii>| f.as_ref().map(|p| p.expose_pii().to_owned());
+                st.execute(rusqlite::params![
+                    i.amazon_order_id,
+                    i.order_status,
+                    i.purchase_date,
+                    i.last_update_date,
+                    i.fulfillment_channel,
+                    i.order_total.as_ref().map(|m| m.amount.clone()),
+                    x(&o.pii.recipient_name),
+                    x(&o.pii.address_line1),
+                    x(&o.pii.city),
+                    x(&o.pii.postal_code),
+                    x(&o.pii.buyer_email),
+                ])
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let plain_time = t.elapsed();
+    common::report(
+        &format!("ingest {stored} orders: parse + seal + store"),
+        vault_time,
+        Some((stored as f64, "orders")),
+    );
+    common::report(
+        &format!("ingest {stored} orders: parse + plain rusqlite"),
+        plain_time,
+        Some((stored as f64, "orders")),
+    );
+}
+
+fn main() {
+    let scale: f64 = std::env::var("FULFILL_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200.0);
+    pacing(1000, scale);
+    ingest(25_000);
+}

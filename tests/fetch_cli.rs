@@ -1,0 +1,190 @@
+//! `fulfill fetch` and `fulfill orders` through the binary, against an in-process sandbox on
+//! a scaled clock (time runs thousands of times faster; nothing sleeps).
+
+#[path = "fetch_support/mod.rs"]
+mod fetch_support;
+mod support;
+
+use fetch_support::{CliEnv, check_against_truth};
+use support::{TestDir, count, run, scan_dir};
+
+#[test]
+fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_output() {
+    let e = CliEnv::new(150, 4, 3000.0, "");
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let mut keys: Vec<&str> = summary
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "calls",
+            "new_orders",
+            "orders_with_items",
+            "pages",
+            "pii_missing",
+            "restarts",
+            "throttled",
+            "updated_orders",
+            "watermark"
+        ]
+    );
+    let c = check_against_truth(&e.db(), &e.sb, None, e.sb.now());
+    assert_eq!(c.exact, c.expected);
+    assert!(c.expected > 90, "{c:?}");
+
+    // `orders --json`: the field names of an order and of an item are pinned.
+    let r = e.run(&[
+        "--operator",
+        "cron",
+        "--operator-key-file",
+        e.key.to_str().unwrap(),
+        "orders",
+        "--json",
+    ]);
+    let r = if r.code == 0 {
+        r
+    } else {
+        // A fetcher may not list orders; the owner can.
+        e.owner(&["orders", "--json"])
+    };
+    let orders: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let orders = orders.as_array().expect("an array of orders");
+    assert_eq!(orders.len() as i64, {
+        e.db()
+            .query_row("SELECT count(*) FROM orders", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    });
+    let keys_of = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys_of(&orders[0]),
+        [
+            "amazon_status",
+            "business",
+            "items",
+            "order_id",
+            "pii",
+            "pii_missing",
+            "prime",
+            "purchase_date",
+            "service_category",
+            "service_level",
+            "ship_by",
+            "ship_country",
+            "status"
+        ]
+    );
+    let item = orders
+        .iter()
+        .find_map(|o| o["items"].as_array().and_then(|i| i.first()))
+        .expect("an order with items");
+    assert_eq!(
+        keys_of(item),
+        [
+            "asin",
+            "is_gift",
+            "order_item_id",
+            "quantity",
+            "quantity_shipped",
+            "sku",
+            "title"
+        ]
+    );
+    // `--status` filters by lifecycle.
+    let r = e.owner(&["orders", "--status", "unshipped", "--json"]);
+    let unshipped: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let unshipped = unshipped.as_array().unwrap();
+    assert!(!unshipped.is_empty() && unshipped.len() < orders.len());
+    assert!(unshipped.iter().all(|o| o["status"] == "unshipped"));
+
+    // No PII marker anywhere in the home (vault.db, -wal, -shm, logs, config) or in anything
+    // the commands printed.
+    let marker = e.sb.pii_marker();
+    let home = e.dir.home();
+    assert!(home.join("vault.db").exists() && home.join("logs").is_dir());
+    assert_eq!(scan_dir(&home, marker.as_bytes()), vec![]);
+    let out = e.output.borrow().clone();
+    assert!(out.len() > 1000);
+    assert_eq!(
+        count(&out, marker.as_bytes()),
+        0,
+        "PII marker in CLI output"
+    );
+    // Positive control: a planted marker in the logs folder is found.
+    std::fs::write(home.join("logs").join("planted"), format!("x{marker}x")).unwrap();
+    assert_eq!(scan_dir(&home, marker.as_bytes()).len(), 1);
+}
+
+#[test]
+fn a_persistent_failure_exits_4_with_one_line_saying_what_was_saved() {
+    let e = CliEnv::new(150, 6, 5000.0, "");
+    // The first page comes through, then every request fails.
+    e.sb.set_faults(
+        fulfill::sandbox::FaultSpec::parse(&format!(
+            "internal@{}-100000",
+            e.sb.request_count() + 3
+        ))
+        .unwrap(),
+        1,
+    );
+    let r = e.fetch();
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    let line = r.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.contains("failed after 5 attempts"), "{line}");
+    assert!(
+        line.contains("Saved before stopping: 100 new, 0 updated orders; 1 page(s)"),
+        "{line}"
+    );
+    let n: i64 = e
+        .db()
+        .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 100);
+}
+
+#[test]
+fn a_real_home_refuses_a_plain_http_endpoint() {
+    let dir = TestDir::new();
+    let p = dir.secret_file("owner.pass", support::OWNER_PASS);
+    let sk = dir.secret_file("mws.secret", "secret-key-value");
+    let r = run(dir.fulfill().args([
+        "init",
+        "--owner",
+        "olga",
+        "--passphrase-file",
+        p.to_str().unwrap(),
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(dir.fulfill().args([
+        "--operator",
+        "olga",
+        "--passphrase-file",
+        p.to_str().unwrap(),
+        "credentials",
+        "set",
+        "--seller-id",
+        "A1EXAMPLE",
+        "--access-key-id",
+        "AKIAEXAMPLE",
+        "--secret-key-file",
+        sk.to_str().unwrap(),
+        "--marketplace",
+        "ATVPDKIKX0DER",
+        "--endpoint",
+        "http://127.0.0.1:9",
+    ]));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("http"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim_end().lines().count(), 1);
+}
