@@ -1,7 +1,6 @@
 //! Fetch benchmarks: pacing against Amazon's real quotas (wall time over the minimum the
-//! quotas allow), local ingest (parse + seal + store) next to a plain rusqlite insert, and
-//! the peak RSS of a `fulfill fetch` process (set `FULFILL_BENCH_RSS=10000,100000` to choose
-//! sizes; it needs the release binary: `cargo build --release` first).
+//! quotas allow), and local ingest (parse + seal + store) next to a plain rusqlite insert.
+//! Peak memory of a `fulfill fetch` process is `benches/fetch_memory.rs`.
 
 #[path = "common.rs"]
 mod common;

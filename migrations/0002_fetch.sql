@@ -29,7 +29,7 @@ ALTER TABLE orders ADD COLUMN items_fetched INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN retention_start TEXT;
 ALTER TABLE orders ADD COLUMN purged_at TEXT;
 
-CREATE INDEX orders_items_pending ON orders (items_fetched) WHERE items_fetched = 0;
+CREATE INDEX orders_items_pending ON orders (purchase_date, amazon_order_id) WHERE items_fetched = 0;
 CREATE INDEX orders_lifecycle ON orders (lifecycle);
 
 CREATE TABLE order_items (

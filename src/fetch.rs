@@ -25,7 +25,10 @@ use crate::error::{Error, Result};
 use crate::mws::client::{CallError, CallRecord, Client, Observer};
 use crate::mws::model::{Order, OrderItem};
 use crate::mws::xml::{parse_list_order_items, parse_list_orders};
-use crate::vault::Vault;
+use crate::vault::{Vault, store};
+
+/// Where the quota model is kept between runs (vault meta).
+const THROTTLE_KEY: &str = "mws_throttle";
 use crate::vault::orders::{self, Upsert};
 
 /// What a fetch did (`fetch --json` prints it; field names pinned by a test).
@@ -130,7 +133,13 @@ pub fn fetch(
     progress: &mut dyn Progress,
 ) -> std::result::Result<FetchReport, (FetchReport, Error)> {
     let mut report = FetchReport::default();
+    // The quota model continues from the last run (cron starts a new process each time), and
+    // is saved again whatever happens, so the next run never sends what would be throttled.
+    if let Ok(Some(saved)) = store::meta_get(vault.conn(), THROTTLE_KEY) {
+        client.restore_throttle_state(&saved);
+    }
     let result = run(vault, operator, client, opts, clock, &mut report, progress);
+    let saved = store::meta_set(vault.conn(), THROTTLE_KEY, &client.throttle_state());
     let summary = (|| -> Result<()> {
         report.watermark = orders::watermark(vault.conn())?;
         report.pii_missing = vault.conn().query_row(
@@ -155,7 +164,7 @@ pub fn fetch(
     }
     // A failure to record the run must not hide the run's own error.
     let recorded = vault.record(&[ev], clock.now());
-    match result.and(summary).and(recorded) {
+    match result.and(summary).and(recorded).and(saved) {
         Ok(()) => Ok(report),
         Err(e) => Err((report, e)),
     }

@@ -537,3 +537,29 @@ fn the_vault_files_and_logs_hold_no_pii() {
     assert!(hits > 0, "the scan would not find a planted marker");
     drop(e.dir);
 }
+
+/// Cron starts a new process for every run: the quota model must carry over, or the next
+/// run's first listing call would meet an empty bucket at Amazon.
+#[test]
+fn a_new_run_remembers_the_quota_the_last_one_used() {
+    let e = env(700, 11, "");
+    e.fetch().unwrap();
+    let used = e.sb.requests().iter().filter(|r| is_list(r)).count();
+    assert!(
+        used >= 6,
+        "the first run used the whole listing bucket ({used} calls)"
+    );
+    // A new process: a new client, no memory but what the vault keeps.
+    let fresh = Client::new(creds_for(&e.sb, 1.0), Arc::new(ManualTime(e.clock.clone()))).unwrap();
+    *e.client.borrow_mut() = fresh;
+    e.fetch().unwrap();
+    let throttled =
+        e.sb.requests()
+            .iter()
+            .filter(|r| r.error_code.as_deref() == Some("RequestThrottled"))
+            .count();
+    assert_eq!(
+        throttled, 0,
+        "the second run waited for the bucket instead of being throttled"
+    );
+}

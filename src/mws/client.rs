@@ -222,6 +222,16 @@ impl Client {
         })
     }
 
+    /// The quota model's state, to keep between runs ([`Throttle::export`]).
+    pub fn throttle_state(&self) -> String {
+        self.throttle.export()
+    }
+
+    /// Continues from a quota model saved by an earlier run ([`Throttle::import`]).
+    pub fn restore_throttle_state(&mut self, saved: &str) {
+        self.throttle = Throttle::import(saved);
+    }
+
     /// Replaces the retry policy.
     pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;

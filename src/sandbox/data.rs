@@ -56,6 +56,14 @@ impl SimOrder {
         });
     }
 
+    /// The next scheduled status change, if any.
+    pub fn next_event(&self) -> Option<DateTime<Utc>> {
+        [self.pending_until, self.cancel_at, self.afn_ship_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
     /// Applies the scheduled status changes due by `now`.
     pub fn advance(&mut self, now: DateTime<Utc>) {
         if let Some(t) = self.pending_until.filter(|t| *t <= now) {

@@ -20,6 +20,8 @@ pub mod feeds;
 pub mod http;
 pub mod respond;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -116,6 +118,9 @@ pub struct RequestRecord {
 pub(crate) struct State {
     pub(crate) orders: Vec<data::SimOrder>,
     pub(crate) index: std::collections::HashMap<String, usize>,
+    /// Scheduled status changes, soonest first: (time, order index). Keeps `refresh` from
+    /// touching every order on every request.
+    pub(crate) events: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
     pub(crate) generator: data::Generator,
     pub(crate) throttle: crate::mws::throttle::Throttle,
     pub(crate) tokens: std::collections::HashMap<String, api::Token>,
@@ -130,12 +135,23 @@ impl State {
     /// Brings orders and feeds up to `now`.
     pub(crate) fn refresh(&mut self, now: DateTime<Utc>, seller_id: &str) {
         for o in self.generator.arrivals(now) {
-            self.index
-                .insert(o.order.info.amazon_order_id.clone(), self.orders.len());
+            let i = self.orders.len();
+            self.index.insert(o.order.info.amazon_order_id.clone(), i);
+            if let Some(t) = o.next_event() {
+                self.events.push(Reverse((t, i)));
+            }
             self.orders.push(o);
         }
-        for o in &mut self.orders {
+        while let Some(Reverse((t, i))) = self.events.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.events.pop();
+            let o = &mut self.orders[i];
             o.advance(now);
+            if let Some(next) = o.next_event() {
+                self.events.push(Reverse((next, i)));
+            }
         }
         let index = &self.index;
         let find = |id: &str| index.get(id).copied();
@@ -210,12 +226,18 @@ impl Sandbox {
             .enumerate()
             .map(|(i, o)| (o.order.info.amazon_order_id.clone(), i))
             .collect();
+        let events = orders
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| o.next_event().map(|t| Reverse((t, i))))
+            .collect();
         Shared {
             creds,
             clock: Arc::clone(&cfg.clock),
             state: Mutex::new(State {
                 orders,
                 index,
+                events,
                 generator,
                 throttle: crate::mws::throttle::Throttle::new(),
                 tokens: Default::default(),
