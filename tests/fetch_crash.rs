@@ -13,12 +13,15 @@ use fetch_support::{CliEnv, check_against_truth, integrity_ok, no_duplicates};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-fn crash_loop(kills: usize, seed: u64) {
-    let e = CliEnv::new(400, seed, 4000.0, "");
+fn crash_loop(orders: usize, kills: usize, seed: u64) {
+    let e = CliEnv::new(orders, seed, 4000.0, "");
     let mut rng = StdRng::seed_from_u64(seed);
     let mut killed = 0;
     let mut finished = 0;
     let mut round = 0;
+    // Kill points range over a whole run: once the backlog is fetched, runs get short, so the
+    // range follows the length of the last run that finished.
+    let mut run_len = 12usize;
     while killed < kills {
         round += 1;
         assert!(
@@ -26,7 +29,7 @@ fn crash_loop(kills: usize, seed: u64) {
             "{killed} kills, {finished} runs finished"
         );
         let base = e.sb.request_count();
-        let k = rng.random_range(1..=12usize);
+        let k = rng.random_range(1..=run_len.max(1));
         let mut child = e
             .fetch_cmd(false)
             .stdout(std::process::Stdio::null())
@@ -45,6 +48,7 @@ fn crash_loop(kills: usize, seed: u64) {
         };
         if exited {
             finished += 1;
+            run_len = e.sb.request_count() - base;
         } else {
             child.kill().unwrap();
             killed += 1;
@@ -85,11 +89,11 @@ fn crash_loop(kills: usize, seed: u64) {
 
 #[test]
 fn fetch_killed_50_times_at_random_points_loses_and_duplicates_nothing() {
-    crash_loop(50, 17);
+    crash_loop(400, 50, 17);
 }
 
 #[test]
 #[ignore = "opt-in long run: FULFILL_LONG=1 cargo test --test fetch_crash -- --ignored"]
 fn fetch_killed_1000_times_loses_and_duplicates_nothing() {
-    crash_loop(1000, 99);
+    crash_loop(2000, 1000, 99);
 }
