@@ -79,6 +79,22 @@ fn pacing(orders: usize, scale: f64) {
     .unwrap();
     let wall = t.elapsed().as_secs_f64() * scale;
     let log = sb.requests();
+    if std::env::var_os("FULFILL_BENCH_DEBUG").is_some() {
+        for (i, r) in log.iter().enumerate() {
+            if r.error_code.is_some() {
+                for q in &log[i.saturating_sub(40)..(i + 2).min(log.len())] {
+                    eprintln!(
+                        "{} {:?} {:?} {}",
+                        q.at.format("%H:%M:%S%.3f"),
+                        q.action,
+                        q.error_code,
+                        q.status
+                    );
+                }
+                eprintln!("--");
+            }
+        }
+    }
     let lists = log
         .iter()
         .filter(|r| {

@@ -9,8 +9,8 @@
 //!   jittered). Other 4xx are not retried. `NextTokenCorrupted` is returned to the caller, which
 //!   restarts from its watermark. `RequestExpired` means our clock is off: a message says so.
 //! - **Time.** All waiting is on a [`Timebase`]: real time in a real home; in a sandbox home the
-//!   sandbox's scaled time, re-synchronised from each reply's `x-mws-timestamp`; in tests a
-//!   manual clock that waiting advances, so nothing sleeps.
+//!   sandbox's scaled time, synchronised from a reply's `x-mws-timestamp` when the sandbox
+//!   says `RequestExpired`; in tests a manual clock that waiting advances, so nothing sleeps.
 //! - **Audit.** Every attempt is reported to the [`Observer`] (`mws.call`: action, HTTP status,
 //!   latency, request id, throttled, attempt). If it cannot be recorded, the call fails.
 //!
@@ -44,6 +44,13 @@ pub trait Timebase: Send + Sync {
     fn follows_server(&self) -> bool {
         false
     }
+    /// The longest a request takes to reach Amazon, in this timebase. Amazon's bucket starts
+    /// its refill clock when a request *arrives*; the quota model anchors there too
+    /// ([`Throttle::try_acquire_sent`]), so a request timed to a slot is never early. It shifts
+    /// the schedule once; it does not slow the rate.
+    fn margin(&self) -> Duration {
+        Duration::zero()
+    }
 }
 
 /// Real time: a real home.
@@ -53,6 +60,9 @@ pub struct RealTime;
 impl Timebase for RealTime {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+    fn margin(&self) -> Duration {
+        Duration::milliseconds(300)
     }
     fn wait_until(&self, t: DateTime<Utc>) {
         if let Ok(d) = (t - Utc::now()).to_std() {
@@ -95,6 +105,10 @@ impl Timebase for SandboxTime {
     }
     fn follows_server(&self) -> bool {
         true
+    }
+    fn margin(&self) -> Duration {
+        // A few milliseconds of loopback transit, in sandbox time.
+        Duration::microseconds((3_000.0 * self.scale) as i64)
     }
 }
 
@@ -285,7 +299,7 @@ impl Client {
                             ))));
                         }
                         // The model now says when; add jitter so several clients do not align.
-                        self.throttle.next_allowed(action, now) + jitter(Duration::seconds(2))
+                        self.next_allowed(action) + jitter(Duration::seconds(2))
                     } else if error == "resynced" {
                         now
                     } else {
@@ -307,7 +321,10 @@ impl Client {
     fn wait_for_slot(&mut self, action: &str, obs: &mut dyn Observer) {
         loop {
             let now = self.time.now();
-            match self.throttle.try_acquire(action, now) {
+            match self
+                .throttle
+                .try_acquire_sent(action, now, self.time.margin())
+            {
                 Ok(()) => return,
                 Err(d) => {
                     obs.waiting(action, d.retry_at(), now);
@@ -401,14 +418,14 @@ impl Client {
             .get("x-mws-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        if let Some(server_now) = resp
+        // Kept for a RequestExpired in a sandbox home. The clock is not re-anchored on every
+        // reply: the varying transit time would jitter it, and the quota model needs a steady
+        // clock (a constant offset from the server's does no harm).
+        let server_now = resp
             .headers()
             .get("x-mws-timestamp")
             .and_then(|v| v.to_str().ok())
-            .and_then(super::model::parse_mws_time)
-        {
-            self.time.observe_server_time(server_now);
-        }
+            .and_then(super::model::parse_mws_time);
         let status = resp.status().as_u16();
         if status == 200 {
             let mut reader = BufReader::new(resp);
@@ -419,7 +436,7 @@ impl Client {
                     obs.call(&rec)?;
                     Ok(Attempt::Done(t))
                 }
-                Err(XmlError::Mws(e)) => self.mws_error(status, e, rec, obs, resynced),
+                Err(XmlError::Mws(e)) => self.mws_error(status, e, rec, obs, resynced, server_now),
                 Err(e) => {
                     // A truncated or malformed body: the page is not stored; ask again.
                     rec.error = Some("malformed_response".into());
@@ -438,7 +455,7 @@ impl Client {
             .ok()
             .and_then(|_| parse_error_response(raw.as_slice()).ok());
         match parsed {
-            Some(e) => self.mws_error(status, e, rec, obs, resynced),
+            Some(e) => self.mws_error(status, e, rec, obs, resynced, server_now),
             None => {
                 rec.error = Some(format!("http_{status}"));
                 obs.call(&rec)?;
@@ -463,6 +480,7 @@ impl Client {
         mut rec: CallRecord,
         obs: &mut dyn Observer,
         resynced: &mut bool,
+        server_now: Option<DateTime<Utc>>,
     ) -> std::result::Result<Attempt<T>, CallError> {
         let action = rec.action.clone();
         rec.error = Some(e.code.clone());
@@ -473,7 +491,8 @@ impl Client {
         rec.throttled = throttled;
         obs.call(&rec)?;
         if throttled {
-            let now = self.time.now();
+            // Amazon's bucket was empty when our request arrived, up to a transit later.
+            let now = self.time.now() + self.time.margin();
             self.throttle.on_throttled(&action, now);
             return Ok(Attempt::Retry {
                 error: e.code,
@@ -482,8 +501,13 @@ impl Client {
         }
         match e.code.as_str() {
             "NextTokenCorrupted" => Err(CallError::NextTokenCorrupted),
-            "RequestExpired" if self.time.follows_server() && !*resynced => {
+            "RequestExpired"
+                if self.time.follows_server() && !*resynced && server_now.is_some() =>
+            {
                 *resynced = true;
+                if let Some(t) = server_now {
+                    self.time.observe_server_time(t);
+                }
                 Ok(Attempt::Retry {
                     error: "resynced".into(),
                     throttled: false,

@@ -216,6 +216,14 @@ impl Bucket {
 
     /// Takes one request if the quota allows it.
     pub fn try_take(&mut self, now: DateTime<Utc>) -> Result<(), Denied> {
+        self.try_take_sent(now, Duration::zero())
+    }
+
+    /// The client's side of [`Bucket::try_take`]: a request sent at `now` reaches Amazon up to
+    /// `transit` later, and Amazon's refill clock starts when the first request of a full
+    /// bucket *arrives*. So the model checks availability at the send time and anchors its
+    /// refill clock at the latest arrival: it can only err on the late side.
+    pub fn try_take_sent(&mut self, now: DateTime<Utc>, transit: Duration) -> Result<(), Denied> {
         self.refill(now);
         if let Some(h) = self.quota.hourly
             && self.hour.len() >= h as usize
@@ -231,7 +239,7 @@ impl Bucket {
             return Err(Denied::Throttled(self.since + self.quota.restore));
         }
         if self.tokens == self.quota.max {
-            self.since = now;
+            self.since = now + transit;
         }
         self.tokens -= 1;
         if self.quota.hourly.is_some() {
@@ -284,8 +292,19 @@ impl Throttle {
 
     /// Takes a request for `action` at `now`; actions without a quota always pass.
     pub fn try_acquire(&mut self, action: &str, now: DateTime<Utc>) -> Result<(), Denied> {
+        self.try_acquire_sent(action, now, Duration::zero())
+    }
+
+    /// The client's [`Throttle::try_acquire`] for a request that reaches Amazon up to
+    /// `transit` after `now` (see [`Bucket::try_take_sent`]).
+    pub fn try_acquire_sent(
+        &mut self,
+        action: &str,
+        now: DateTime<Utc>,
+        transit: Duration,
+    ) -> Result<(), Denied> {
         match ActionGroup::of(action) {
-            Some(g) => self.bucket(g, now).try_take(now),
+            Some(g) => self.bucket(g, now).try_take_sent(now, transit),
             None => Ok(()),
         }
     }
@@ -467,5 +486,31 @@ mod tests {
                 .try_acquire("ListOrders", t0)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_client_anchored_at_arrival_is_never_early_whatever_the_transit() {
+        use rand::{RngExt, SeedableRng};
+        let t0 = crate::clock::parse_time("2026-01-01T00:00:00Z").unwrap();
+        let transit = Duration::milliseconds(600);
+        for group in [ActionGroup::ListOrders, ActionGroup::ListOrderItems] {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            let (mut client, mut server) = (
+                Bucket::new(group.quota(), t0),
+                Bucket::new(group.quota(), t0),
+            );
+            let mut now = t0;
+            for i in 0..300 {
+                while let Err(d) = client.try_take_sent(now, transit) {
+                    now = d.retry_at();
+                }
+                let arrives = now + Duration::milliseconds(rng.random_range(0..=600));
+                assert!(
+                    server.try_take(arrives).is_ok(),
+                    "{group:?} request {i} arrived early at {arrives}"
+                );
+                now += Duration::milliseconds(rng.random_range(0..300));
+            }
+        }
     }
 }
