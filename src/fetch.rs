@@ -27,6 +27,9 @@ use crate::mws::model::{Order, OrderItem};
 use crate::mws::xml::{parse_list_order_items, parse_list_orders};
 use crate::vault::{Vault, store};
 
+/// `NextTokenCorrupted` restarts tolerated in one run before giving up.
+const MAX_RESTARTS: u32 = 3;
+
 /// Where the quota model is kept between runs (vault meta).
 const THROTTLE_KEY: &str = "mws_throttle";
 use crate::vault::orders::{self, Upsert};
@@ -46,7 +49,8 @@ pub struct FetchReport {
     pub calls: u64,
     /// Calls Amazon answered with a throttle.
     pub throttled: u64,
-    /// Times the listing restarted from the watermark after `NextTokenCorrupted`.
+    /// Times a listing (from the watermark) or an item listing restarted after
+    /// `NextTokenCorrupted`.
     pub restarts: u64,
     /// The watermark after the run.
     pub watermark: Option<String>,
@@ -216,8 +220,10 @@ fn run(
                 Err(CallError::NextTokenCorrupted) => {
                     restarts += 1;
                     obs.report.restarts += 1;
-                    if restarts > 3 {
-                        return Err(Error::Remote("Amazon rejected the NextToken three times in a row; the watermark is unchanged, run fetch again".into()));
+                    if restarts > MAX_RESTARTS {
+                        return Err(Error::Remote(format!(
+                            "Amazon rejected a NextToken {restarts} times in this run (NextTokenCorrupted)"
+                        )));
                     }
                     cursor = Some(Cursor::Start);
                 }
@@ -228,10 +234,12 @@ fn run(
             match fetch_items(vault, client, id, &mut obs) {
                 Ok(()) => {}
                 Err(CallError::NextTokenCorrupted) => {
+                    // The order's items are not stored, so the loop asks for them again.
                     restarts += 1;
-                    if restarts > 3 {
+                    obs.report.restarts += 1;
+                    if restarts > MAX_RESTARTS {
                         return Err(Error::Remote(format!(
-                            "Amazon rejected the items NextToken of order {id} repeatedly"
+                            "Amazon rejected a NextToken {restarts} times in this run (last: the items of order {id})"
                         )));
                     }
                 }
