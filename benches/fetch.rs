@@ -14,12 +14,11 @@ use fulfill::config::Profile;
 use fulfill::fetch::{FetchOptions, Quiet, fetch};
 use fulfill::home::Home;
 use fulfill::mws::client::{Client, SandboxTime};
-use fulfill::mws::credentials::{CredentialsInput, MwsCredentials};
 use fulfill::mws::model::Order;
 use fulfill::mws::{ORDERS_PATH, sign};
 use fulfill::safety::Environment;
 use fulfill::sandbox::api::signed_request;
-use fulfill::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use fulfill::sandbox::{Sandbox, SandboxConfig};
 use fulfill::vault::Vault;
 use fulfill::vault::key::Passphrase;
 
@@ -36,23 +35,6 @@ fn vault(dir: &std::path::Path) -> Vault {
     .unwrap()
 }
 
-fn creds(sb: &SandboxHandle, scale: f64) -> MwsCredentials {
-    let c = sb.credentials();
-    MwsCredentials::new(
-        CredentialsInput {
-            seller_id: c.seller_id,
-            access_key_id: c.access_key_id,
-            secret_key: zeroize::Zeroizing::new(c.secret_key),
-            auth_token: None,
-            marketplaces: vec![c.marketplace_id],
-            endpoint: sb.base_url(),
-            time_scale: scale,
-        },
-        true,
-    )
-    .unwrap()
-}
-
 fn pacing(orders: usize, scale: f64) {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
@@ -63,7 +45,7 @@ fn pacing(orders: usize, scale: f64) {
     cfg.time_scale = scale;
     let sb = Sandbox::start(cfg).unwrap();
     let mut client = Client::new(
-        creds(&sb, scale),
+        sb.mws_credentials(scale).unwrap(),
         Arc::new(SandboxTime::new(sb.now(), scale)),
     )
     .unwrap();

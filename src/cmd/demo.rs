@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use zeroize::Zeroizing;
 
 use crate::audit::Event;
 use crate::cli::DemoArgs;
@@ -16,7 +15,6 @@ use crate::error::{Error, Exit, Result};
 use crate::fetch::{FetchOptions, Quiet, fetch};
 use crate::home::Home;
 use crate::mws::client::{Client, SandboxTime};
-use crate::mws::credentials::{CredentialsInput, MwsCredentials};
 use crate::role::Role;
 use crate::safety::Environment;
 use crate::sandbox::{Sandbox, SandboxConfig};
@@ -107,19 +105,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     }
 
     step(4, "Store the MWS credentials, sealed under the secrets key");
-    let sc = sandbox.credentials();
-    let creds = MwsCredentials::new(
-        CredentialsInput {
-            seller_id: sc.seller_id.clone(),
-            access_key_id: sc.access_key_id.clone(),
-            secret_key: Zeroizing::new(sc.secret_key.clone()),
-            auth_token: None,
-            marketplaces: vec![sc.marketplace_id.clone()],
-            endpoint: sandbox.base_url(),
-            time_scale: args.time_scale,
-        },
-        true,
-    )?;
+    let creds = sandbox.mws_credentials(args.time_scale)?;
     owner.store_credentials(&creds, clock.now())?;
 
     step(

@@ -291,6 +291,26 @@ impl SandboxHandle {
         self.shared.creds.clone()
     }
 
+    /// The sandbox's credentials as `credentials set` stores them in a sandbox home.
+    pub fn mws_credentials(
+        &self,
+        time_scale: f64,
+    ) -> Result<crate::mws::credentials::MwsCredentials> {
+        let c = self.credentials();
+        crate::mws::credentials::MwsCredentials::new(
+            crate::mws::credentials::CredentialsInput {
+                seller_id: c.seller_id,
+                access_key_id: c.access_key_id,
+                secret_key: zeroize::Zeroizing::new(c.secret_key),
+                auth_token: None,
+                marketplaces: vec![c.marketplace_id],
+                endpoint: self.base_url(),
+                time_scale,
+            },
+            true,
+        )
+    }
+
     /// The time scale it was started with.
     pub fn time_scale(&self) -> f64 {
         self.time_scale

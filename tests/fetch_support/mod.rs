@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fulfill::clock::Clock;
-use fulfill::mws::credentials::{CredentialsInput, MwsCredentials};
+use fulfill::mws::credentials::MwsCredentials;
 use fulfill::mws::model::parse_mws_time;
 use fulfill::pii::BuyerPii;
 use fulfill::sandbox::{SandboxHandle, SandboxOrder};
@@ -17,20 +17,7 @@ use rusqlite::Connection;
 
 /// The sandbox's credentials as `credentials set` would store them.
 pub fn creds_for(sb: &SandboxHandle, time_scale: f64) -> MwsCredentials {
-    let c = sb.credentials();
-    MwsCredentials::new(
-        CredentialsInput {
-            seller_id: c.seller_id,
-            access_key_id: c.access_key_id,
-            secret_key: zeroize::Zeroizing::new(c.secret_key),
-            auth_token: None,
-            marketplaces: vec![c.marketplace_id],
-            endpoint: sb.base_url(),
-            time_scale,
-        },
-        true,
-    )
-    .unwrap()
+    sb.mws_credentials(time_scale).unwrap()
 }
 
 pub fn t(s: &str) -> DateTime<Utc> {
