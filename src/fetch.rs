@@ -56,6 +56,8 @@ pub struct FetchReport {
     pub watermark: Option<String>,
     /// Orders stored without the address a label needs.
     pub pii_missing: u64,
+    /// Orders whose items Amazon refused this run (retried on the next run).
+    pub items_failed: u64,
 }
 
 /// Progress callbacks for people (a progress bar on a terminal).
@@ -162,6 +164,7 @@ pub fn fetch(
         .field("calls", report.calls)
         .field("throttled", report.throttled)
         .field("restarts", report.restarts)
+        .field("items_failed", report.items_failed)
         .field("watermark", report.watermark.clone());
     if let Err(e) = &result {
         ev = ev.outcome(Outcome::Failed).field("error", error_kind(e));
@@ -194,14 +197,29 @@ fn run(
     let marketplaces: Vec<String> = client.credentials().marketplaces.clone();
     let mut cursor = Some(Cursor::Start);
     let mut restarts = 0;
+    // Orders whose items Amazon refused: one bad order must not block the others.
+    let mut refused: Vec<(String, String)> = Vec::new();
     loop {
-        let pending_items = orders::orders_missing_items(vault.conn(), 1)?;
+        let pending_items: Vec<String> =
+            orders::orders_missing_items(vault.conn(), refused.len() + 1)?
+                .into_iter()
+                .filter(|id| !refused.iter().any(|(r, _)| r == id))
+                .take(1)
+                .collect();
         let list_at = cursor.as_ref().map(|_| client.next_allowed("ListOrders"));
         let items_at = pending_items
             .first()
             .map(|_| client.next_allowed("ListOrderItems"));
         let do_list = match (list_at, items_at) {
-            (None, None) => return Ok(()),
+            (None, None) if refused.is_empty() => return Ok(()),
+            (None, None) => {
+                let (id, why) = &refused[0];
+                return Err(Error::Failed(format!(
+                    "the items of {} order(s) could not be fetched (first: {id}: {why}); \
+                     everything else was saved, and the next run asks again",
+                    refused.len()
+                )));
+            }
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (Some(l), Some(i)) => l <= i,
@@ -227,7 +245,7 @@ fn run(
                     }
                     cursor = Some(Cursor::Start);
                 }
-                Err(CallError::Failed(e)) => return Err(e),
+                Err(CallError::Failed(e) | CallError::Refused(e)) => return Err(e),
             }
         } else {
             let id = &pending_items[0];
@@ -242,6 +260,10 @@ fn run(
                             "Amazon rejected a NextToken {restarts} times in this run (last: the items of order {id})"
                         )));
                     }
+                }
+                Err(CallError::Refused(e)) => {
+                    obs.report.items_failed += 1;
+                    refused.push((id.clone(), e.to_string()));
                 }
                 Err(CallError::Failed(e)) => return Err(e),
             }

@@ -563,3 +563,48 @@ fn a_new_run_remembers_the_quota_the_last_one_used() {
         "the second run waited for the bucket instead of being throttled"
     );
 }
+
+/// An order whose items Amazon refuses (a 4xx for that order) must not block the others:
+/// everything else is fetched, the run ends with exit 1 naming the order, and the order is
+/// asked for again on the next run.
+#[test]
+fn one_order_amazon_refuses_does_not_block_the_others() {
+    let e = env(150, 21, "");
+    // An order the marketplace does not know (as if it had been removed), waiting for items.
+    let mut ghost = e.sb.orders()[0].order.duplicate();
+    ghost.info.amazon_order_id = "999-0000000-0000000".into();
+    ghost.info.purchase_date = "2000-01-01T00:00:00Z".into(); // first in the items queue
+    fulfill::vault::orders::upsert_order(
+        e.vault.conn(),
+        e.vault.pii_public_key(),
+        e.vault.id(),
+        &ghost,
+        e.now(),
+    )
+    .unwrap();
+    let (report, err) = e.fetch().unwrap_err();
+    assert_eq!(err.exit(), Exit::Failed, "{err}");
+    assert!(err.to_string().contains("999-0000000-0000000"), "{err}");
+    assert_eq!(report.items_failed, 1);
+    assert_eq!(
+        e.count("SELECT items_fetched FROM orders WHERE amazon_order_id = '999-0000000-0000000'"),
+        0
+    );
+    // The watermark moved: the listing itself completed.
+    assert!(e.watermark().is_some());
+    // The next run asks again (and fails the same way).
+    let (_, err) = e.fetch().unwrap_err();
+    assert!(err.to_string().contains("999-0000000-0000000"));
+    // Every real order arrived complete, items and all.
+    e.vault
+        .conn()
+        .execute(
+            "DELETE FROM orders WHERE amazon_order_id = '999-0000000-0000000'",
+            [],
+        )
+        .unwrap();
+    let c = check_against_truth(e.vault.conn(), &e.sb, None, e.now());
+    assert_eq!(c.exact, c.expected, "{c:?}");
+    assert!(c.expected > 90);
+    assert_eq!(c.with_items as i64, e.count("SELECT count(*) FROM orders"));
+}

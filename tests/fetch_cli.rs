@@ -25,6 +25,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
         keys,
         [
             "calls",
+            "items_failed",
             "new_orders",
             "orders_with_items",
             "pages",

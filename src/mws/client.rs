@@ -159,6 +159,9 @@ pub trait Observer {
 pub enum CallError {
     /// Amazon could not decode the NextToken: restart from the watermark.
     NextTokenCorrupted,
+    /// Amazon refused this request for what it asked (a 4xx other than the clock or a
+    /// token): not retried; the caller decides whether it concerns one order or the run.
+    Refused(Error),
     /// Given up: retries used up, a non-retryable error, or the audit log failed.
     Failed(Error),
 }
@@ -465,7 +468,7 @@ impl Client {
                         throttled: false,
                     })
                 } else {
-                    Err(CallError::Failed(Error::Remote(format!(
+                    Err(CallError::Refused(Error::Remote(format!(
                         "Amazon refused {action}: HTTP {status}"
                     ))))
                 }
@@ -526,7 +529,7 @@ impl Client {
                 error: e.code,
                 throttled: false,
             }),
-            code => Err(CallError::Failed(Error::Remote(format!(
+            code => Err(CallError::Refused(Error::Remote(format!(
                 "Amazon refused {action}: {code}: {}",
                 one_line(&e.message)
             )))),
