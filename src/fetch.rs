@@ -60,6 +60,15 @@ pub struct FetchReport {
     pub items_failed: u64,
 }
 
+/// A fetch that stopped: what it had saved, and why it stopped.
+#[derive(Debug)]
+pub struct FetchFailure {
+    /// What was saved before stopping.
+    pub report: FetchReport,
+    /// Why it stopped.
+    pub error: Error,
+}
+
 /// Progress callbacks for people (a progress bar on a terminal).
 pub trait Progress {
     /// A listing page or an order's items were stored.
@@ -137,7 +146,7 @@ pub fn fetch(
     opts: &FetchOptions,
     clock: &dyn Clock,
     progress: &mut dyn Progress,
-) -> std::result::Result<FetchReport, (FetchReport, Error)> {
+) -> std::result::Result<FetchReport, Box<FetchFailure>> {
     let mut report = FetchReport::default();
     // The quota model continues from the last run (cron starts a new process each time), and
     // is saved again whatever happens, so the next run never sends what would be throttled.
@@ -173,7 +182,7 @@ pub fn fetch(
     let recorded = vault.record(&[ev], clock.now());
     match result.and(summary).and(recorded).and(saved) {
         Ok(()) => Ok(report),
-        Err(e) => Err((report, e)),
+        Err(error) => Err(Box::new(FetchFailure { report, error })),
     }
 }
 

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use fetch_support::{check_against_truth, creds_for, integrity_ok, no_duplicates, t, vault_items};
+use fulfill::Exit;
 use fulfill::clock::{Clock, ManualClock};
 use fulfill::config::Profile;
-use fulfill::fetch::{FetchOptions, FetchReport, Quiet, fetch};
+use fulfill::fetch::{FetchFailure, FetchOptions, FetchReport, Quiet, fetch};
 use fulfill::mws::client::{Client, ManualTime};
 use fulfill::mws::model::{FulfillmentFeed, FulfillmentItem, FulfillmentMessage};
 use fulfill::mws::{FULFILLMENT_FEED_TYPE, sign, xml};
@@ -23,7 +24,6 @@ use fulfill::sandbox::{
 };
 use fulfill::vault::Vault;
 use fulfill::vault::orders::watermark;
-use fulfill::{Error, Exit};
 use support::{OWNER_PASS, TestDir, count, new_vault, pass, scan_dir, t0};
 
 struct Env {
@@ -34,7 +34,7 @@ struct Env {
     client: std::cell::RefCell<Client>,
 }
 
-type Outcome = Result<FetchReport, (FetchReport, Error)>;
+type Outcome = Result<FetchReport, Box<FetchFailure>>;
 
 fn env(orders: usize, seed: u64, faults: &str) -> Env {
     let dir = TestDir::new();
@@ -359,7 +359,7 @@ fn every_fault_kind_is_retried_to_exact_data() {
     ];
     for (spec, kind) in cases {
         let e = env(260, 5, spec);
-        let r = e.fetch().unwrap_or_else(|(_, err)| panic!("{spec}: {err}"));
+        let r = e.fetch().unwrap_or_else(|f| panic!("{spec}: {}", f.error));
         let log = e.sb.requests();
         if let Some(k) = kind {
             assert!(
@@ -414,7 +414,7 @@ fn persistent_failures_stop_cleanly_and_the_next_run_completes() {
         "reset@1-2000".to_owned(),
     ] {
         let e = env(300, 8, &spec);
-        let (report, err) = e.fetch().unwrap_err();
+        let FetchFailure { report, error: err } = *e.fetch().unwrap_err();
         assert_eq!(err.exit(), Exit::Remote, "{spec}: {err}");
         let msg = err.to_string();
         assert!(msg.contains("after 5 attempts"), "{spec}: {msg}");
@@ -477,7 +477,7 @@ fn persistent_failures_stop_cleanly_and_the_next_run_completes() {
 #[test]
 fn a_clock_off_by_more_than_15_minutes_stops_with_a_message_about_the_clock() {
     let e = env(50, 3, "skew=1200");
-    let (report, err) = e.fetch().unwrap_err();
+    let FetchFailure { report, error: err } = *e.fetch().unwrap_err();
     assert_eq!(err.exit(), Exit::Remote);
     let msg = err.to_string();
     assert!(msg.contains("clock"), "{msg}");
@@ -582,7 +582,7 @@ fn one_order_amazon_refuses_does_not_block_the_others() {
         e.now(),
     )
     .unwrap();
-    let (report, err) = e.fetch().unwrap_err();
+    let FetchFailure { report, error: err } = *e.fetch().unwrap_err();
     assert_eq!(err.exit(), Exit::Failed, "{err}");
     assert!(err.to_string().contains("999-0000000-0000000"), "{err}");
     assert_eq!(report.items_failed, 1);
@@ -593,7 +593,7 @@ fn one_order_amazon_refuses_does_not_block_the_others() {
     // The watermark moved: the listing itself completed.
     assert!(e.watermark().is_some());
     // The next run asks again (and fails the same way).
-    let (_, err) = e.fetch().unwrap_err();
+    let err = e.fetch().unwrap_err().error;
     assert!(err.to_string().contains("999-0000000-0000000"));
     // Every real order arrived complete, items and all.
     e.vault

@@ -131,7 +131,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         &clock,
         &mut Quiet,
     )
-    .map_err(|(_, e)| e)?;
+    .map_err(|f| f.error)?;
     crate::outln!(
         "    {} new orders in {} page(s), items for {} orders, {} calls, {} throttled, in {:.1}s",
         report.new_orders,

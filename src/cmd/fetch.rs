@@ -87,7 +87,7 @@ pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
     }
     let (report, error) = match outcome {
         Ok(r) => (r, None),
-        Err((r, e)) => (r, Some(e)),
+        Err(f) => (f.report, Some(f.error)),
     };
     if args.json {
         crate::outln!(
