@@ -17,14 +17,20 @@ use crate::fetch::{FetchOptions, FetchReport, Progress, Quiet, fetch};
 use crate::mws::client::{Client, RealTime, SandboxTime, Timebase};
 use crate::role::Capability;
 
-struct Bar(ProgressBar);
+struct Bar {
+    pb: ProgressBar,
+    counts: String,
+}
 
 impl Bar {
     fn new() -> Bar {
         let pb = ProgressBar::new_spinner();
         pb.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
-        Bar(pb)
+        Bar {
+            pb,
+            counts: "starting".into(),
+        }
     }
 }
 
@@ -37,11 +43,14 @@ fn counts(r: &FetchReport) -> String {
 
 impl Progress for Bar {
     fn stored(&mut self, r: &FetchReport) {
-        self.0.set_message(counts(r));
+        self.counts = counts(r);
+        self.pb.set_message(self.counts.clone());
     }
     fn waiting(&mut self, action: &str, secs: f64) {
-        self.0.set_message(format!(
-            "waiting {secs:.0}s (Amazon time) for a {action} slot"
+        // Amazon's quota: show what we wait for and how long is left (in Amazon's time).
+        self.pb.set_message(format!(
+            "{} · next {action} slot in {secs:.1}s",
+            self.counts
         ));
     }
 }
@@ -83,7 +92,7 @@ pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
         progress,
     );
     if let Some(b) = bar {
-        b.0.finish_and_clear();
+        b.pb.finish_and_clear();
     }
     let (report, error) = match outcome {
         Ok(r) => (r, None),
