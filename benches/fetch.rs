@@ -1,6 +1,7 @@
 //! Fetch benchmarks: pacing against Amazon's real quotas (wall time over the minimum the
 //! quotas allow), and local ingest (parse + seal + store) next to a plain rusqlite insert.
-//! Peak memory of a `fulfill fetch` process is `benches/fetch_memory.rs`.
+//! Peak memory of a `fulfill fetch` process is `benches/fetch_memory.rs`. Set
+//! `FULFILL_BENCH_DEBUG=1` to print the sandbox's log around any throttled or failed call.
 
 #[path = "common.rs"]
 mod common;
