@@ -22,8 +22,8 @@ use fulfill::sandbox::api::signed_request;
 use fulfill::sandbox::{
     FaultKind, FaultSpec, RequestRecord, Sandbox, SandboxConfig, SandboxHandle,
 };
-use fulfill::vault::Vault;
 use fulfill::vault::orders::watermark;
+use fulfill::vault::{Purpose, Vault};
 use support::{OWNER_PASS, TestDir, count, new_vault, pass, scan_dir, t0};
 
 struct Env {
@@ -607,4 +607,77 @@ fn one_order_amazon_refuses_does_not_block_the_others() {
     assert_eq!(c.exact, c.expected, "{c:?}");
     assert!(c.expected > 90);
     assert_eq!(c.with_items as i64, e.count("SELECT count(*) FROM orders"));
+}
+
+/// Gift messages are PII too: sealed per item, bound to order and item, opened only with the
+/// PII key (for the packing slip), and the opening is recorded.
+#[test]
+fn gift_messages_are_sealed_per_item_and_open_for_the_packing_slip() {
+    let e = env(200, 31, "");
+    e.fetch().unwrap();
+    let truth = e.sb.orders();
+    let (order, item, text) = truth
+        .iter()
+        .filter(|o| o.order.info.fulfillment_channel.as_deref() == Some("MFN"))
+        .flat_map(|o| {
+            o.items.iter().filter_map(move |i| {
+                i.gift_message_text.as_ref().map(|g| {
+                    (
+                        o.order.info.amazon_order_id.clone(),
+                        i.info.order_item_id.clone(),
+                        g.expose_pii().to_string(),
+                    )
+                })
+            })
+        })
+        .find(|(id, _, _)| e.ids().contains(id))
+        .expect("the sandbox made a gift order");
+    assert!(text.contains(&e.sb.pii_marker()));
+    let owner = e.vault.unlock("olga", &pass(OWNER_PASS), e.now()).unwrap();
+    let opened = owner
+        .open_gift_messages(&order, Purpose::PackingSlip, e.now())
+        .unwrap();
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].0, item);
+    assert_eq!(opened[0].1.expose_pii(), text);
+    // Moved to another item, the sealed message no longer opens.
+    e.vault
+        .conn()
+        .execute("UPDATE order_items SET order_item_id = order_item_id || 'X' WHERE amazon_order_id = ?1 AND gift_message IS NOT NULL", [&order])
+        .unwrap();
+    let err = owner
+        .open_gift_messages(&order, Purpose::PackingSlip, e.now())
+        .unwrap_err();
+    assert!(err.to_string().contains(&order), "{err}");
+    // A role without the PII key has nothing to open it with.
+    let s = owner;
+    s.add_operator(
+        "pia",
+        fulfill::role::Role::Picker,
+        fulfill::vault::NewCredential::Passphrase(fulfill::vault::key::Passphrase::new(
+            "picker passphrase long".into(),
+        )),
+        e.now(),
+    )
+    .unwrap();
+    let picker = e
+        .vault
+        .unlock("pia", &pass("picker passphrase long"), e.now())
+        .unwrap();
+    assert_eq!(
+        picker
+            .open_gift_messages(&order, Purpose::PackingSlip, e.now())
+            .unwrap_err()
+            .exit(),
+        Exit::Denied
+    );
+    assert!(count(support_log(&e).as_bytes(), br#""fields":"gift_message""#) >= 1);
+}
+
+fn support_log(e: &Env) -> String {
+    let mut s = String::new();
+    for (_, p) in e.vault.audit_log().day_files().unwrap() {
+        s.push_str(&std::fs::read_to_string(p).unwrap());
+    }
+    s
 }

@@ -24,7 +24,7 @@ use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::home::{Home, create_new_private};
 use crate::mws::credentials::MwsCredentials;
-use crate::pii::BuyerPii;
+use crate::pii::{BuyerPii, Pii};
 use crate::role::{Capability, Role};
 use key::{Credential, KdfParams, KeySet, Passphrase, SecretKey, derive_kek, random_bytes};
 use seal::PiiPublicKey;
@@ -708,6 +708,52 @@ impl<'v> Session<'v> {
             pii_private: copy(&self.keys.pii_private, role.holds_pii_key(), "PII")?,
             secrets: copy(&self.keys.secrets, role.holds_secrets_key(), "secrets")?,
         })
+    }
+
+    /// Opens an order's gift messages (for the packing slip), one per gifted item, recorded
+    /// as one `pii.opened` with the purpose. Like [`Session::open_pii`], a role without the
+    /// PII key has nothing to open them with.
+    pub fn open_gift_messages(
+        &self,
+        order_id: &str,
+        purpose: Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Pii)>> {
+        let Some(sk) = self.keys.pii_private.as_ref() else {
+            return Err(self.deny(
+                "open_pii",
+                format!("role {} holds no PII key", self.role),
+                now,
+            ));
+        };
+        if !purpose.allowed_for(self.role) {
+            return Err(self.deny(
+                "open_pii",
+                format!(
+                    "role {} may not open PII for {}",
+                    self.role,
+                    purpose.as_str()
+                ),
+                now,
+            ));
+        }
+        let mut out = Vec::new();
+        for (item_id, blob) in orders::sealed_gift_messages(&self.vault.conn, order_id)? {
+            let id = orders::item_seal_id(order_id, &item_id);
+            let mut opened = seal::open_pii(sk, &self.vault.id, &id, 1, &blob)?;
+            if let Some(m) = opened.gift_message.take() {
+                out.push((item_id, m));
+            }
+        }
+        self.vault.record(
+            &[Event::new("pii.opened")
+                .operator(&self.name)
+                .field("order_id", order_id)
+                .field("fields", "gift_message")
+                .field("purpose", purpose.as_str())],
+            now,
+        )?;
+        Ok(out)
     }
 
     /// Adds an operator. The acting operator must manage people and hold every key the new

@@ -163,7 +163,7 @@ pub fn upsert_order(
 }
 
 /// The id gift messages are sealed under: binds the order and the item.
-fn item_seal_id(order_id: &str, item_id: &str) -> String {
+pub(crate) fn item_seal_id(order_id: &str, item_id: &str) -> String {
     format!("{order_id}#{item_id}")
 }
 
@@ -218,6 +218,18 @@ pub fn store_items(
         [order_id],
     )?;
     Ok(())
+}
+
+/// An order's sealed gift messages: (`OrderItemId`, sealed blob).
+pub fn sealed_gift_messages(conn: &Connection, order_id: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT order_item_id, gift_message FROM order_items
+         WHERE amazon_order_id = ?1 AND gift_message IS NOT NULL ORDER BY order_item_id",
+    )?;
+    let rows = st
+        .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Up to `limit` orders whose items have not been fetched yet, oldest first.
