@@ -27,23 +27,11 @@ fn the_flow_records_every_event_on_one_intact_chain() {
     .unwrap();
     let ok = |r: Run| assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let add = |name: &str, role: &str| {
-        let p = d.secret_file(
-            &format!("{name}.pass"),
-            &format!("{name} passphrase long enough\n"),
-        );
-        ok(run(d
-            .as_op("olga", &owner)
-            .args([
-                "operator",
-                "add",
-                name,
-                "--role",
-                role,
-                "--new-passphrase-file",
-            ])
-            .arg(&p)));
+        let (r, p) = d.add_operator("olga", &owner, name, role);
+        ok(r);
         p
     };
+
     let pat = add("pat", "packer");
     let adam = add("adam", "admin");
     let key = d.path().join("cron.key");

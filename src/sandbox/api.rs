@@ -121,6 +121,17 @@ impl Params {
         v.sort_by_key(|x| x.0);
         v.into_iter().map(|x| x.1).collect()
     }
+    /// A required list `Name.Member.N` of 1 to 50 values (Amazon's limit for these lists).
+    fn list_required(&self, prefix: &str, what: &str) -> Result<Vec<&str>, Fail> {
+        let v = self.list(prefix);
+        if v.is_empty() {
+            return Err(missing(&format!("{prefix}1")));
+        }
+        if v.len() > 50 {
+            return Err(invalid(format!("At most 50 {what} values are allowed.")));
+        }
+        Ok(v)
+    }
     fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, Fail> {
         match self.get(name) {
             None | Some("") => Ok(None),
@@ -465,13 +476,7 @@ impl Ctx<'_> {
     }
 
     fn list_orders(&self, st: &mut State, p: &Params) -> Reply {
-        let markets = p.list("MarketplaceId.Id.");
-        if markets.is_empty() {
-            return Err(missing("MarketplaceId.Id.1"));
-        }
-        if markets.len() > 50 {
-            return Err(invalid("At most 50 MarketplaceId values are allowed."));
-        }
+        let markets = p.list_required("MarketplaceId.Id.", "MarketplaceId")?;
         self.check_marketplaces(&markets)?;
         let created = p.time("CreatedAfter")?;
         let updated = p.time("LastUpdatedAfter")?;
@@ -654,13 +659,7 @@ impl Ctx<'_> {
     }
 
     fn get_order(&self, st: &mut State, p: &Params) -> Reply {
-        let ids = p.list("AmazonOrderId.Id.");
-        if ids.is_empty() {
-            return Err(missing("AmazonOrderId.Id.1"));
-        }
-        if ids.len() > 50 {
-            return Err(invalid("At most 50 AmazonOrderId values are allowed."));
-        }
+        let ids = p.list_required("AmazonOrderId.Id.", "AmazonOrderId")?;
         let found: Vec<usize> = ids
             .iter()
             .filter_map(|id| st.index.get(*id).copied())

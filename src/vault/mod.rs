@@ -637,6 +637,27 @@ impl<'v> Session<'v> {
         })
     }
 
+    /// The PII private key for `purpose`, or a recorded refusal. The key is checked first: a
+    /// role without it has nothing to decrypt with, whatever the purpose.
+    fn pii_key(&self, purpose: Purpose, now: DateTime<Utc>) -> Result<&SecretKey> {
+        let Some(sk) = self.keys.pii_private.as_ref() else {
+            return Err(self.deny(
+                "open_pii",
+                format!("role {} holds no PII key", self.role),
+                now,
+            ));
+        };
+        if !purpose.allowed_for(self.role) {
+            let why = format!(
+                "role {} may not open PII for {}",
+                self.role,
+                purpose.as_str()
+            );
+            return Err(self.deny("open_pii", why, now));
+        }
+        Ok(sk)
+    }
+
     /// Opens an order's PII for `purpose`. The opening is recorded (`pii.opened`, with the order
     /// and purpose) before the plaintext is returned; a role without the PII private key has
     /// nothing to open it with.
@@ -646,25 +667,7 @@ impl<'v> Session<'v> {
         purpose: Purpose,
         now: DateTime<Utc>,
     ) -> Result<BuyerPii> {
-        // The key first: a role without it has nothing to decrypt with, whatever the purpose.
-        let Some(sk) = self.keys.pii_private.as_ref() else {
-            return Err(self.deny(
-                "open_pii",
-                format!("role {} holds no PII key", self.role),
-                now,
-            ));
-        };
-        if !purpose.allowed_for(self.role) {
-            return Err(self.deny(
-                "open_pii",
-                format!(
-                    "role {} may not open PII for {}",
-                    self.role,
-                    purpose.as_str()
-                ),
-                now,
-            ));
-        }
+        let sk = self.pii_key(purpose, now)?;
         let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
             .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
         let Some(sealed) = sealed else {
@@ -719,24 +722,7 @@ impl<'v> Session<'v> {
         purpose: Purpose,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, Pii)>> {
-        let Some(sk) = self.keys.pii_private.as_ref() else {
-            return Err(self.deny(
-                "open_pii",
-                format!("role {} holds no PII key", self.role),
-                now,
-            ));
-        };
-        if !purpose.allowed_for(self.role) {
-            return Err(self.deny(
-                "open_pii",
-                format!(
-                    "role {} may not open PII for {}",
-                    self.role,
-                    purpose.as_str()
-                ),
-                now,
-            ));
-        }
+        let sk = self.pii_key(purpose, now)?;
         let mut out = Vec::new();
         for (item_id, blob) in orders::sealed_gift_messages(&self.vault.conn, order_id)? {
             let id = orders::item_seal_id(order_id, &item_id);

@@ -79,21 +79,10 @@ fn only_owner_or_admin_set_and_roles_without_the_key_cannot_show() {
         0
     );
     for (name, role) in [("pia", "picker"), ("pat", "packer"), ("adam", "admin")] {
-        let p = d.secret_file(name, &format!("{name} passphrase long enough\n"));
-        let r = run(d
-            .as_op("olga", &owner)
-            .args([
-                "operator",
-                "add",
-                name,
-                "--role",
-                role,
-                "--new-passphrase-file",
-            ])
-            .arg(&p));
+        let (r, _) = d.add_operator("olga", &owner, name, role);
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
-    let pass = |n: &str| d.path().join(n);
+    let pass = |n: &str| d.path().join(format!("{n}.pass"));
     // A packer holds the secrets key (it calls Amazon) but may not change credentials.
     assert_eq!(
         set(&d, "pat", &pass("pat"), "https://mws.amazonservices.com").code,

@@ -23,22 +23,7 @@ impl Shop {
         name: &str,
         role: &str,
     ) -> (Run, std::path::PathBuf) {
-        let p = self.d.secret_file(
-            &format!("{name}.pass"),
-            &format!("{name} passphrase long enough\n"),
-        );
-        let r = run(self
-            .as_op(by, by_pass)
-            .args([
-                "operator",
-                "add",
-                name,
-                "--role",
-                role,
-                "--new-passphrase-file",
-            ])
-            .arg(&p));
-        (r, p)
+        self.d.add_operator(by, by_pass, name, role)
     }
 
     fn audit_text(&self) -> String {

@@ -97,6 +97,27 @@ impl TestDir {
         c
     }
 
+    /// `operator add NAME --role ROLE` run by `by`; the new operator's passphrase file is
+    /// `NAME.pass` (the passphrase: "NAME passphrase long enough").
+    pub fn add_operator(&self, by: &str, by_pass: &Path, name: &str, role: &str) -> (Run, PathBuf) {
+        let p = self.secret_file(
+            &format!("{name}.pass"),
+            &format!("{name} passphrase long enough\n"),
+        );
+        let r = run(self
+            .as_op(by, by_pass)
+            .args([
+                "operator",
+                "add",
+                name,
+                "--role",
+                role,
+                "--new-passphrase-file",
+            ])
+            .arg(&p));
+        (r, p)
+    }
+
     /// Every audit record in the home, as text.
     pub fn audit_text(&self) -> String {
         let mut files: Vec<PathBuf> = fs::read_dir(self.home().join("logs"))
