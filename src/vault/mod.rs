@@ -165,15 +165,9 @@ impl Vault {
         ] {
             store::meta_set(&conn, k, v)?;
         }
-        let vault = Vault {
-            conn,
-            home: home.clone(),
-            id,
-            profile,
-            sandbox,
-            pii_public,
-            audit: AuditLog::new(home.logs_dir()),
-        };
+        drop(conn);
+        // From here the new vault is read back like any other.
+        let vault = Vault::open(home)?;
         let row = vault.new_operator_row(
             owner,
             Role::Owner,
