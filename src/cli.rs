@@ -61,6 +61,12 @@ pub enum Command {
     Fetch(FetchArgs),
     /// List stored orders and their items (never PII).
     Orders(OrdersArgs),
+    /// Record a shipment (packer or owner); its confirmation to Amazon is queued.
+    Ship(ShipArgs),
+    /// Send queued shipment confirmations to Amazon and collect their results.
+    Confirm(ConfirmArgs),
+    /// Destroy PII past its retention (cron, daily; needs no passphrase).
+    Purge(PurgeArgs),
     /// Show or change `config.toml` (owner or admin; every change is audited).
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -142,6 +148,62 @@ pub struct OrdersArgs {
     #[arg(long, value_name = "S")]
     pub status: Option<String>,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fulfill ship`.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// The Amazon order id.
+    #[arg(value_name = "ORDER")]
+    pub order: String,
+    /// Carrier: an Amazon carrier code (USPS, UPS, FedEx, DHL, Royal Mail, ...) or any name.
+    #[arg(long, value_name = "C")]
+    pub carrier: String,
+    /// The carrier's tracking number.
+    #[arg(long, value_name = "T")]
+    pub tracking: String,
+    /// Shipping method (e.g. "Priority Mail").
+    #[arg(long, value_name = "M")]
+    pub method: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fulfill confirm`.
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fulfill purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Show what would be purged; change nothing (the run is still recorded).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Purge this shipped or canceled order's PII now (a buyer's deletion request).
+    #[arg(long, value_name = "ID")]
+    pub order: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fulfill audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Days of audit records to summarise (default: the profile's log window).
+    #[arg(long, value_name = "DAYS")]
+    pub window: Option<u32>,
+    /// Also scan these files or folders for PII (e.g. a Downloads folder); repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub scan: Vec<PathBuf>,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }

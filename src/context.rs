@@ -12,6 +12,7 @@ use crate::cli::Global;
 use crate::clock::{Clock, ManualClock, SystemClock, parse_time};
 use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::mws::client::{Client, RealTime, SandboxTime, Timebase};
 use crate::safety::Environment;
 use crate::vault::key::{Credential, Passphrase};
 use crate::vault::{Session, Vault, read_key_file};
@@ -82,6 +83,21 @@ impl Context {
     /// The acting operator's name: `--operator`, `FULFILL_OPERATOR`, else the OS user.
     pub fn operator_name(&self) -> Result<String> {
         operator_name(self.operator.as_deref())
+    }
+
+    /// An MWS client for session `s` (which must hold the secrets key): real time in a real
+    /// home; the sandbox's scaled time in a sandbox home. `action` names the use in a refusal.
+    pub fn mws_client(&self, s: &Session<'_>, action: &'static str) -> Result<Client> {
+        let now = self.now();
+        let creds = s.load_credentials(action, now)?.credentials;
+        // Re-check against this home: a real home never talks plain HTTP or runs scaled time.
+        creds.validate(self.vault.is_sandbox())?;
+        let time: Arc<dyn Timebase> = if self.vault.is_sandbox() {
+            Arc::new(SandboxTime::new(now, creds.time_scale))
+        } else {
+            Arc::new(RealTime)
+        };
+        Client::new(creds, time)
     }
 
     /// Unlocks the acting operator with its credential.

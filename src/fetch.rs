@@ -25,13 +25,11 @@ use crate::error::{Error, Result};
 use crate::mws::client::{CallError, CallRecord, Client, Observer};
 use crate::mws::model::{Order, OrderItem};
 use crate::mws::xml::{parse_list_order_items, parse_list_orders};
-use crate::vault::{Vault, store};
+use crate::vault::Vault;
 
 /// `NextTokenCorrupted` restarts tolerated in one run before giving up.
 const MAX_RESTARTS: u32 = 3;
 
-/// Where the quota model is kept between runs (vault meta).
-const THROTTLE_KEY: &str = "mws_throttle";
 use crate::vault::orders::{self, Upsert};
 
 /// What a fetch did (`fetch --json` prints it; field names pinned by a test).
@@ -103,21 +101,7 @@ impl Observer for AuditObserver<'_, '_> {
         if rec.throttled {
             self.report.throttled += 1;
         }
-        let outcome = if rec.error.is_none() {
-            Outcome::Ok
-        } else {
-            Outcome::Failed
-        };
-        let ev = Event::new("mws.call")
-            .operator(self.operator)
-            .outcome(outcome)
-            .field("action", rec.action.as_str())
-            .field("status", rec.status.map(u32::from))
-            .field("latency_ms", rec.latency_ms)
-            .field("request_id", rec.request_id.clone())
-            .field("throttled", rec.throttled)
-            .field("attempt", rec.attempt)
-            .field("error", rec.error.clone());
+        let ev = crate::calls::call_event(self.operator, rec);
         // Audit time is the command's clock; the client's (sandbox) time is only for Amazon.
         self.vault.record(&[ev], self.clock.now())
     }
@@ -150,11 +134,9 @@ pub fn fetch(
     let mut report = FetchReport::default();
     // The quota model continues from the last run (cron starts a new process each time), and
     // is saved again whatever happens, so the next run never sends what would be throttled.
-    if let Ok(Some(saved)) = store::meta_get(vault.conn(), THROTTLE_KEY) {
-        client.restore_throttle_state(&saved);
-    }
+    crate::calls::restore_quota(vault, client);
     let result = run(vault, operator, client, opts, clock, &mut report, progress);
-    let saved = store::meta_set(vault.conn(), THROTTLE_KEY, &client.throttle_state());
+    let saved = crate::calls::save_quota(vault, client);
     let summary = (|| -> Result<()> {
         report.watermark = orders::watermark(vault.conn())?;
         report.pii_missing = vault.conn().query_row(

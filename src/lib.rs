@@ -6,10 +6,12 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod confirm;
 pub mod context;
 pub mod error;
 pub mod fetch;
@@ -17,6 +19,7 @@ pub mod home;
 pub mod logging;
 pub mod mws;
 pub mod pii;
+pub mod purge;
 pub mod role;
 pub mod safety;
 pub mod sandbox;
@@ -62,6 +65,9 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Fetch(a) => cmd::fetch::run(&ctx, a),
                 cli::Command::Orders(a) => cmd::orders::run(&ctx, a),
                 cli::Command::Config(c) => cmd::config::run(&ctx, c),
+                cli::Command::Purge(a) => cmd::purge::run(&ctx, a),
+                cli::Command::Ship(a) => cmd::ship::run(&ctx, a),
+                cli::Command::Confirm(a) => cmd::confirm::run(&ctx, a),
                 cli::Command::Init(_) | cli::Command::Sandbox(_) | cli::Command::Demo(_) => {
                     unreachable!("handled above")
                 }

@@ -4,17 +4,14 @@
 //! with its time left). Without one: quiet, then one summary line (cron mail stays short).
 //! `--json`: the summary as JSON on stdout.
 
-use std::io::IsTerminal;
-use std::sync::Arc;
-
 use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
 
 use crate::cli::FetchArgs;
 use crate::clock::parse_time;
 use crate::context::Context;
 use crate::error::{Error, Exit, Result};
 use crate::fetch::{FetchOptions, FetchReport, Progress, Quiet, fetch};
-use crate::mws::client::{Client, RealTime, SandboxTime, Timebase};
 use crate::role::Capability;
 
 struct Bar {
@@ -66,15 +63,7 @@ pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
     let s = ctx.unlock()?;
     let now = ctx.now();
     s.require(Capability::Fetch, "fetch", now)?;
-    let creds = s.load_credentials("fetch", now)?.credentials;
-    // Re-check against this home: a real home never talks plain HTTP or runs scaled time.
-    creds.validate(ctx.vault.is_sandbox())?;
-    let time: Arc<dyn Timebase> = if ctx.vault.is_sandbox() {
-        Arc::new(SandboxTime::new(now, creds.time_scale))
-    } else {
-        Arc::new(RealTime)
-    };
-    let mut client = Client::new(creds, time)?;
+    let mut client = ctx.mws_client(&s, "fetch")?;
     let tty = std::io::stderr().is_terminal() && !args.json;
     let mut bar = tty.then(Bar::new);
     let mut quiet = Quiet;

@@ -1,10 +1,13 @@
 //! One module per subcommand: orchestration only (no SQL, crypto, HTTP or rendering here).
 
 pub mod config;
+pub mod confirm;
 pub mod credentials;
 pub mod demo;
 pub mod fetch;
 pub mod init;
 pub mod operator;
 pub mod orders;
+pub mod purge;
 pub mod sandbox;
+pub mod ship;

@@ -14,8 +14,11 @@
 //! - **Audit.** Every attempt is reported to the [`Observer`] (`mws.call`: action, HTTP status,
 //!   latency, request id, throttled, attempt). If it cannot be recorded, the call fails.
 //!
-//! Only idempotent reads go through [`Client::call`]'s retry loop; the feed upload will get its
-//! own path.
+//! - **Sections.** [`Api::Orders`] and [`Api::Feeds`] share all of the above. A feed upload
+//!   ([`Request::upload`]) is not idempotent: a failure that may have reached Amazon (a reset,
+//!   a timeout, a 5xx) is not retried but returned, so the caller can check what Amazon holds
+//!   before sending again (see [`crate::confirm`]). A throttled upload was refused, so it waits
+//!   and retries. A reply with a `Content-MD5` header (feed results) is checked against it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
@@ -28,7 +31,7 @@ use super::credentials::MwsCredentials;
 use super::model::ErrorResponse;
 use super::throttle::Throttle;
 use super::xml::{XmlError, parse_error_response};
-use super::{ORDERS_PATH, ORDERS_VERSION, sign};
+use super::{FEEDS_VERSION, ORDERS_PATH, ORDERS_VERSION, sign};
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Error, Result};
 
@@ -190,6 +193,66 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The MWS section a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// Orders 2013-09-01.
+    Orders,
+    /// Feeds 2009-01-01 (shipment confirmations).
+    Feeds,
+}
+
+impl Api {
+    /// The request path. Feeds go to `/`, as Amazon's own client libraries send them.
+    fn path(self) -> &'static str {
+        match self {
+            Api::Orders => ORDERS_PATH,
+            Api::Feeds => "/",
+        }
+    }
+
+    fn version(self) -> &'static str {
+        match self {
+            Api::Orders => ORDERS_VERSION,
+            Api::Feeds => FEEDS_VERSION,
+        }
+    }
+
+    /// The parameter naming the seller (Feeds still use the older `Merchant`).
+    fn seller_param(self) -> &'static str {
+        match self {
+            Api::Orders => "SellerId",
+            Api::Feeds => "Merchant",
+        }
+    }
+}
+
+/// One request: the section, the action, its parameters and, for an upload, the body.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The section.
+    pub api: Api,
+    /// The action.
+    pub action: &'a str,
+    /// Parameters besides the common ones (empty values are left out).
+    pub params: Vec<(&'a str, String)>,
+    /// A feed upload: the exact body bytes, sent as `text/xml` with the parameters (and a
+    /// signed `ContentMD5Value`) in the query string.
+    pub upload: Option<&'a [u8]>,
+}
+
+impl<'a> Request<'a> {
+    /// A request without a body.
+    pub fn new(api: Api, action: &'a str, params: Vec<(&'a str, String)>) -> Self {
+        Request {
+            api,
+            action,
+            params,
+            upload: None,
+        }
+    }
+}
+
 /// An MWS client for one seller.
 pub struct Client {
     http: reqwest::blocking::Client,
@@ -278,8 +341,23 @@ impl Client {
         action: &str,
         params: &[(&str, String)],
         obs: &mut dyn Observer,
+        parse: impl FnMut(&mut dyn BufRead) -> std::result::Result<T, XmlError>,
+    ) -> std::result::Result<T, CallError> {
+        self.call(
+            &Request::new(Api::Orders, action, params.to_vec()),
+            obs,
+            parse,
+        )
+    }
+
+    /// Sends `req` and parses a 200 reply with `parse`. Retries as the module doc says.
+    pub fn call<T>(
+        &mut self,
+        req: &Request<'_>,
+        obs: &mut dyn Observer,
         mut parse: impl FnMut(&mut dyn BufRead) -> std::result::Result<T, XmlError>,
     ) -> std::result::Result<T, CallError> {
+        let action = req.action;
         let mut errors = 0usize;
         let mut throttled = 0u32;
         let mut attempt = 0u32;
@@ -287,7 +365,7 @@ impl Client {
         loop {
             attempt += 1;
             self.wait_for_slot(action, obs);
-            match self.attempt(action, params, attempt, obs, &mut parse, &mut resynced)? {
+            match self.attempt(req, attempt, obs, &mut parse, &mut resynced)? {
                 Attempt::Done(t) => return Ok(t),
                 Attempt::Retry {
                     error,
@@ -305,6 +383,11 @@ impl Client {
                         self.next_allowed(action) + jitter(Duration::seconds(2))
                     } else if error == "resynced" {
                         now
+                    } else if req.upload.is_some() {
+                        // It may have arrived: the caller checks before sending it again.
+                        return Err(CallError::Failed(Error::Remote(format!(
+                            "Amazon call {action} failed ({error}); it may or may not have arrived"
+                        ))));
                     } else {
                         let Some(b) = self.policy.backoff.get(errors).copied() else {
                             return Err(CallError::Failed(Error::Remote(format!(
@@ -339,15 +422,16 @@ impl Client {
 
     fn attempt<T>(
         &mut self,
-        action: &str,
-        params: &[(&str, String)],
+        req: &Request<'_>,
         attempt: u32,
         obs: &mut dyn Observer,
         parse: &mut dyn FnMut(&mut dyn BufRead) -> std::result::Result<T, XmlError>,
         resynced: &mut bool,
     ) -> std::result::Result<Attempt<T>, CallError> {
+        let action = req.action;
+        let path = req.api.path();
         let started = Instant::now();
-        let url = format!("{}{}", self.creds.endpoint, ORDERS_PATH);
+        let url = format!("{}{}", self.creds.endpoint, path);
         let host = reqwest::Url::parse(&url)
             .ok()
             .and_then(|u| {
@@ -361,17 +445,20 @@ impl Client {
         let mut all: Vec<(&str, String)> = vec![
             ("AWSAccessKeyId", self.creds.access_key_id.clone()),
             ("Action", action.to_string()),
-            ("SellerId", self.creds.seller_id.clone()),
+            (req.api.seller_param(), self.creds.seller_id.clone()),
             ("SignatureMethod", sign::SIGNATURE_METHOD.to_string()),
             ("SignatureVersion", "2".to_string()),
             ("Timestamp", ts),
-            ("Version", ORDERS_VERSION.to_string()),
+            ("Version", req.api.version().to_string()),
         ];
         if let Some(t) = self.creds.expose_auth_token() {
             all.push(("MWSAuthToken", t.to_string()));
         }
+        if let Some(body) = req.upload {
+            all.push(("ContentMD5Value", sign::content_md5(body)));
+        }
         all.extend(
-            params
+            req.params
                 .iter()
                 .filter(|(_, v)| !v.is_empty())
                 .map(|(k, v)| (*k, v.clone())),
@@ -380,11 +467,11 @@ impl Client {
             self.creds.expose_secret_key(),
             "POST",
             &host,
-            ORDERS_PATH,
+            path,
             all.iter().map(|(k, v)| (*k, v.as_str())),
         );
         all.push(("Signature", signature));
-        let body = sign::encode_params(all.iter().map(|(k, v)| (*k, v.as_str())));
+        let encoded = sign::encode_params(all.iter().map(|(k, v)| (*k, v.as_str())));
         let mut rec = CallRecord {
             action: action.to_string(),
             status: None,
@@ -394,15 +481,23 @@ impl Client {
             attempt,
             error: None,
         };
-        let sent = self
-            .http
-            .post(&url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(body)
-            .send();
+        let sent = match req.upload {
+            Some(body) => self
+                .http
+                .post(format!("{url}?{encoded}"))
+                .header(reqwest::header::CONTENT_TYPE, "text/xml")
+                .body(body.to_vec())
+                .send(),
+            None => self
+                .http
+                .post(&url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                )
+                .body(encoded)
+                .send(),
+        };
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -431,8 +526,25 @@ impl Client {
             .and_then(super::model::parse_mws_time);
         let status = resp.status().as_u16();
         if status == 200 {
-            let mut reader = BufReader::new(resp);
-            let parsed = parse(&mut reader);
+            let md5 = resp
+                .headers()
+                .get("content-md5")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let parsed = match md5 {
+                // A feed result: check the exact bytes before reading them.
+                Some(md5) if req.api == Api::Feeds => {
+                    let mut raw = Vec::new();
+                    match BufReader::new(resp).read_to_end(&mut raw) {
+                        Ok(_) if sign::content_md5(&raw) == md5 => parse(&mut raw.as_slice()),
+                        Ok(_) => Err(XmlError::Malformed(
+                            "the reply does not match its Content-MD5".into(),
+                        )),
+                        Err(e) => Err(XmlError::Malformed(format!("reading the reply: {e}"))),
+                    }
+                }
+                _ => parse(&mut BufReader::new(resp)),
+            };
             rec.latency_ms = started.elapsed().as_millis() as u64;
             return match parsed {
                 Ok(t) => {

@@ -343,6 +343,27 @@ impl SandboxHandle {
             .collect()
     }
 
+    /// The buyer cancels an order now, as Amazon would (only `Pending` or `Unshipped` orders;
+    /// true if it was canceled). For tests and training: a feed confirming it is then refused.
+    pub fn cancel_order(&self, order_id: &str) -> bool {
+        let now = self.now();
+        let mut st = self.shared.lock();
+        st.refresh(now, &self.shared.creds.seller_id);
+        let Some(o) = st
+            .orders
+            .iter_mut()
+            .find(|o| o.order.info.amazon_order_id == order_id)
+        else {
+            return false;
+        };
+        if !matches!(o.order.info.order_status.as_str(), "Pending" | "Unshipped") {
+            return false;
+        }
+        o.cancel_at = None;
+        o.set_status("Canceled", now);
+        true
+    }
+
     /// Ground truth: the requests received so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().requests.clone()

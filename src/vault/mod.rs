@@ -8,6 +8,7 @@
 pub mod key;
 pub mod orders;
 pub mod seal;
+pub mod shipments;
 pub mod store;
 
 use std::fs;

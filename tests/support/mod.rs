@@ -151,6 +151,7 @@ impl Drop for TestDir {
 }
 
 /// The result of running the binary.
+#[derive(Debug)]
 pub struct Run {
     pub code: i32,
     pub stdout: String,

@@ -1,0 +1,74 @@
+//! `fulfill confirm`: send queued shipment confirmations and apply Amazon's verdicts. Cron runs
+//! it next to `fetch`; it makes no call when there is nothing to send or check.
+
+use crate::cli::ConfirmArgs;
+use crate::confirm::{ConfirmReport, confirm};
+use crate::context::Context;
+use crate::error::{Error, Exit, Result};
+use crate::role::Capability;
+use crate::vault::shipments;
+
+/// Runs `confirm`.
+pub fn run(ctx: &Context, args: &ConfirmArgs) -> Result<Exit> {
+    let s = ctx.unlock()?;
+    let now = ctx.now();
+    s.require(Capability::Fetch, "confirm", now)?;
+    let report = if shipments::pending_work(ctx.vault.conn())? {
+        let mut client = ctx.mws_client(&s, "confirm")?;
+        match confirm(&ctx.vault, s.name(), &mut client, ctx.clock.as_ref()) {
+            Ok(r) => r,
+            Err(f) => {
+                print(&f.report, args.json);
+                return Err(f.error);
+            }
+        }
+    } else {
+        ConfirmReport::default()
+    };
+    print(&report, args.json);
+    if report.failed > 0 {
+        return Err(Error::Failed(format!(
+            "Amazon refused {} shipment confirmation(s) (first: {}); fix the carrier or tracking \
+             with `fulfill ship` and they are sent again",
+            report.failed,
+            report
+                .failures
+                .first()
+                .map(|f| format!(
+                    "{}: {}",
+                    f.order_id,
+                    f.message.as_deref().unwrap_or("no reason given")
+                ))
+                .unwrap_or_default()
+        )));
+    }
+    Ok(Exit::Ok)
+}
+
+fn print(r: &ConfirmReport, json: bool) {
+    if json {
+        crate::outln!("{}", serde_json::to_string_pretty(r).expect("serializes"));
+        return;
+    }
+    crate::outln!(
+        "Confirmations: {} feed(s) sent with {} shipment(s){}; {} confirmed, {} refused{}; {} feed(s) still processing at Amazon.",
+        r.feeds_submitted,
+        r.shipments_submitted,
+        if r.feeds_adopted > 0 {
+            format!(
+                ", {} found at Amazon after an interrupted run",
+                r.feeds_adopted
+            )
+        } else {
+            String::new()
+        },
+        r.confirmed,
+        r.failed,
+        if r.requeued > 0 {
+            format!(", {} re-queued (Amazon cancelled their feed)", r.requeued)
+        } else {
+            String::new()
+        },
+        r.feeds_in_flight
+    );
+}

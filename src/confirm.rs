@@ -1,0 +1,384 @@
+//! Shipment confirmation: queued shipments go to Amazon in one `_POST_ORDER_FULFILLMENT_DATA_`
+//! feed per run (SubmitFeed restores one request per two minutes, and Amazon asks for batches),
+//! and each feed's processing report is matched back per `MessageID`.
+//!
+//! **Never twice unnoticed.** A feed is written to the vault (`prepared`) before it is sent,
+//! and marked `submitted` with Amazon's `FeedSubmissionId` when the reply comes. If the run
+//! dies in between, or the upload fails in a way that may have reached Amazon, the next run
+//! lists the recent fulfillment feeds Amazon holds: a feed we do not know, submitted after the
+//! batch was written, is that batch (adopted); if there is none, the same bytes are sent again.
+//! (This assumes this vault is the only sender of fulfillment feeds for the seller.)
+//!
+//! **Verdicts.** A feed can be `_DONE_` with errors, so each message is judged alone: an
+//! `Error` result for its `MessageID` (or for the whole feed) makes the shipment `failed` and
+//! the order `confirm_failed` with Amazon's reason; otherwise it is `confirmed`. A cancelled
+//! feed puts its shipments back in the queue.
+//!
+//! Audit records: `feed.submitted` (feed id, messages, adopted or sent), `feed.result` (the
+//! report's counts), and per order `ship.confirmed` or `ship.confirm_failed`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::audit::{Event, Outcome};
+use crate::calls::AuditedCalls;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::mws::FULFILLMENT_FEED_TYPE;
+use crate::mws::client::{Api, CallError, Client, Request};
+use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, parse_mws_time};
+use crate::mws::xml::{
+    parse_feed_result, parse_feed_submission_list, parse_submit_feed, write_fulfillment_feed,
+};
+use crate::vault::Vault;
+use crate::vault::shipments::{self, Batch, Verdict};
+
+/// How much earlier than a batch was written Amazon's `SubmittedDate` may be and still be that
+/// batch (clock difference between this machine and Amazon).
+const CLOCK_SLACK: Duration = Duration::minutes(15);
+
+/// What a confirmation run did (`confirm --json`; field names pinned by a test).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ConfirmReport {
+    /// Feeds sent this run.
+    pub feeds_submitted: u64,
+    /// Shipments in those feeds.
+    pub shipments_submitted: u64,
+    /// Feeds found at Amazon after an interrupted run and adopted instead of sent again.
+    pub feeds_adopted: u64,
+    /// Feeds whose processing report was applied.
+    pub feeds_done: u64,
+    /// Feeds still being processed by Amazon (checked again next run).
+    pub feeds_in_flight: u64,
+    /// Shipments Amazon confirmed.
+    pub confirmed: u64,
+    /// Shipments Amazon refused (see `failures`).
+    pub failed: u64,
+    /// Shipments put back in the queue because Amazon cancelled their feed.
+    pub requeued: u64,
+    /// HTTP calls made (all attempts).
+    pub calls: u64,
+    /// Calls Amazon throttled.
+    pub throttled: u64,
+    /// Amazon's reason for each refused shipment.
+    pub failures: Vec<Verdict>,
+}
+
+/// A run that stopped on an error, with what it had done.
+#[derive(Debug)]
+pub struct ConfirmFailure {
+    /// What was done before the error.
+    pub report: ConfirmReport,
+    /// The error.
+    pub error: Error,
+}
+
+/// Runs one confirmation pass as `operator`. Audit records are stamped with `clock`; Amazon's
+/// requests use the client's timebase. The quota model continues from and is saved to the
+/// vault. On failure the report still says what was done.
+pub fn confirm(
+    vault: &Vault,
+    operator: &str,
+    client: &mut Client,
+    clock: &dyn Clock,
+) -> std::result::Result<ConfirmReport, Box<ConfirmFailure>> {
+    crate::calls::restore_quota(vault, client);
+    let mut report = ConfirmReport::default();
+    let mut obs = AuditedCalls::new(vault, clock, operator);
+    let result = run(vault, operator, client, clock, &mut obs, &mut report);
+    report.calls = obs.calls;
+    report.throttled = obs.throttled;
+    let saved = crate::calls::save_quota(vault, client);
+    match result.and(saved) {
+        Ok(()) => Ok(report),
+        Err(error) => Err(Box::new(ConfirmFailure { report, error })),
+    }
+}
+
+fn call_err(e: CallError) -> Error {
+    match e {
+        CallError::Refused(e) | CallError::Failed(e) => e,
+        CallError::NextTokenCorrupted => {
+            Error::Remote("Amazon could not read its own NextToken for the feed list".into())
+        }
+    }
+}
+
+fn run(
+    vault: &Vault,
+    operator: &str,
+    client: &mut Client,
+    clock: &dyn Clock,
+    obs: &mut AuditedCalls<'_>,
+    report: &mut ConfirmReport,
+) -> Result<()> {
+    let conn = vault.conn();
+    // 1. Batches that may or may not have reached Amazon.
+    let prepared = shipments::prepared_batches(conn)?;
+    if !prepared.is_empty() {
+        let oldest = prepared
+            .iter()
+            .filter_map(|b| parse_mws_time(&b.created_at))
+            .min()
+            .unwrap_or_else(|| client.now());
+        let mut unknown: Vec<FeedSubmissionInfo> = recent_feeds(client, obs, oldest - CLOCK_SLACK)?
+            .into_iter()
+            .filter(|f| !shipments::known_feed(conn, &f.feed_submission_id).unwrap_or(true))
+            .collect();
+        unknown.sort_by(|a, b| a.submitted_date.cmp(&b.submitted_date));
+        for b in prepared {
+            let written = parse_mws_time(&b.created_at).unwrap_or(oldest);
+            let found = unknown.iter().position(|f| {
+                parse_mws_time(&f.submitted_date).is_some_and(|t| t >= written - CLOCK_SLACK)
+            });
+            match found {
+                Some(i) => {
+                    let f = unknown.remove(i);
+                    mark_submitted(vault, operator, clock, &b, &f, true)?;
+                    report.feeds_adopted += 1;
+                }
+                None => submit(vault, operator, client, clock, obs, &b, report)?,
+            }
+        }
+    }
+    // 2. Everything queued goes in one new feed.
+    let mut messages = shipments::queued_messages(conn)?;
+    if !messages.is_empty() {
+        for m in &mut messages {
+            // Amazon's xsd:dateTime: whole seconds, UTC.
+            if let Some(t) = parse_mws_time(&m.fulfillment_date) {
+                m.fulfillment_date = t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            }
+        }
+        let feed = FulfillmentFeed {
+            merchant_identifier: client.credentials().seller_id.clone(),
+            messages,
+        };
+        let body = write_fulfillment_feed(&feed);
+        let id = shipments::create_batch(conn, &body, &feed.messages, client.now())?;
+        let batch = Batch {
+            id,
+            created_at: crate::audit::format_ts(client.now()),
+            body,
+            feed_id: None,
+            messages: feed.messages.len() as u64,
+        };
+        submit(vault, operator, client, clock, obs, &batch, report)?;
+    }
+    // 3. Reports of feeds in flight.
+    let submitted = shipments::submitted_batches(conn)?;
+    for chunk in submitted.chunks(100) {
+        let ids: Vec<String> = chunk.iter().filter_map(|b| b.feed_id.clone()).collect();
+        let mut params: Vec<(&str, String)> = Vec::new();
+        let keys: Vec<String> = (1..=ids.len())
+            .map(|i| format!("FeedSubmissionIdList.Id.{i}"))
+            .collect();
+        for (k, id) in keys.iter().zip(&ids) {
+            params.push((k.as_str(), id.clone()));
+        }
+        let list = client
+            .call(
+                &Request::new(Api::Feeds, "GetFeedSubmissionList", params),
+                obs,
+                |r| parse_feed_submission_list(r),
+            )
+            .map_err(call_err)?;
+        for b in chunk {
+            let status = list
+                .submissions
+                .iter()
+                .find(|f| Some(&f.feed_submission_id) == b.feed_id.as_ref())
+                .map(|f| f.feed_processing_status.as_str());
+            match status {
+                Some("_DONE_") => apply(vault, operator, client, clock, obs, b, report)?,
+                Some("_CANCELLED_") => {
+                    let feed_id = b.feed_id.clone().unwrap_or_default();
+                    let ev = Event::new("feed.result")
+                        .operator(operator)
+                        .outcome(Outcome::Failed)
+                        .field("feed_id", feed_id)
+                        .field("status", "_CANCELLED_")
+                        .field("requeued", b.messages);
+                    vault.record_with(&[ev], clock.now(), |tx| {
+                        shipments::mark_cancelled(tx, b.id, clock.now())
+                    })?;
+                    report.requeued += b.messages;
+                }
+                _ => report.feeds_in_flight += 1,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fulfillment feeds Amazon holds that were submitted since `from` (every page).
+fn recent_feeds(
+    client: &mut Client,
+    obs: &mut AuditedCalls<'_>,
+    from: DateTime<Utc>,
+) -> Result<Vec<FeedSubmissionInfo>> {
+    let params = vec![
+        ("FeedTypeList.Type.1", FULFILLMENT_FEED_TYPE.to_string()),
+        ("MaxCount", "100".to_string()),
+        ("SubmittedFromDate", crate::mws::sign::timestamp(from)),
+    ];
+    let mut page = client
+        .call(
+            &Request::new(Api::Feeds, "GetFeedSubmissionList", params),
+            obs,
+            |r| parse_feed_submission_list(r),
+        )
+        .map_err(call_err)?;
+    let mut all = std::mem::take(&mut page.submissions);
+    while let (true, Some(token)) = (page.has_next, page.next_token.clone()) {
+        page = client
+            .call(
+                &Request::new(
+                    Api::Feeds,
+                    "GetFeedSubmissionListByNextToken",
+                    vec![("NextToken", token)],
+                ),
+                obs,
+                |r| parse_feed_submission_list(r),
+            )
+            .map_err(call_err)?;
+        all.append(&mut page.submissions);
+    }
+    Ok(all)
+}
+
+fn submit(
+    vault: &Vault,
+    operator: &str,
+    client: &mut Client,
+    clock: &dyn Clock,
+    obs: &mut AuditedCalls<'_>,
+    b: &Batch,
+    report: &mut ConfirmReport,
+) -> Result<()> {
+    let req = Request {
+        api: Api::Feeds,
+        action: "SubmitFeed",
+        params: vec![("FeedType", FULFILLMENT_FEED_TYPE.to_string())],
+        upload: Some(&b.body),
+    };
+    let sent = client.call(&req, obs, |r| parse_submit_feed(r));
+    let info = match sent {
+        Ok(r) => r.info,
+        Err(e) => {
+            let e = call_err(e);
+            let ev = Event::new("feed.submitted")
+                .operator(operator)
+                .outcome(Outcome::Failed)
+                .field("batch", b.id)
+                .field("messages", b.messages)
+                .field("error", "upload_failed");
+            vault.record(&[ev], clock.now())?;
+            return Err(Error::Remote(format!(
+                "{e}. The confirmation feed is saved; the next run checks whether Amazon has it \
+                 before sending it again"
+            )));
+        }
+    };
+    mark_submitted(vault, operator, clock, b, &info, false)?;
+    report.feeds_submitted += 1;
+    report.shipments_submitted += b.messages;
+    Ok(())
+}
+
+fn mark_submitted(
+    vault: &Vault,
+    operator: &str,
+    clock: &dyn Clock,
+    b: &Batch,
+    info: &FeedSubmissionInfo,
+    adopted: bool,
+) -> Result<()> {
+    let ev = Event::new("feed.submitted")
+        .operator(operator)
+        .field("feed_id", info.feed_submission_id.as_str())
+        .field("feed_type", FULFILLMENT_FEED_TYPE)
+        .field("batch", b.id)
+        .field("messages", b.messages)
+        .field("adopted", adopted);
+    vault.record_with(&[ev], clock.now(), |tx| {
+        shipments::mark_submitted(
+            tx,
+            b.id,
+            &info.feed_submission_id,
+            &info.submitted_date,
+            clock.now(),
+        )
+    })
+}
+
+fn apply(
+    vault: &Vault,
+    operator: &str,
+    client: &mut Client,
+    clock: &dyn Clock,
+    obs: &mut AuditedCalls<'_>,
+    b: &Batch,
+    report: &mut ConfirmReport,
+) -> Result<()> {
+    let feed_id = b.feed_id.clone().unwrap_or_default();
+    let processing = client
+        .call(
+            &Request::new(
+                Api::Feeds,
+                "GetFeedSubmissionResult",
+                vec![("FeedSubmissionId", feed_id.clone())],
+            ),
+            obs,
+            |r| {
+                let mut raw = Vec::new();
+                r.read_to_end(&mut raw)
+                    .map_err(|e| crate::mws::xml::XmlError::Malformed(e.to_string()))?;
+                parse_feed_result(&raw)
+            },
+        )
+        .map_err(call_err)?;
+    let now = clock.now();
+    let verdicts = shipments::judge(vault.conn(), b.id, &processing)?;
+    let mut events = vec![
+        Event::new("feed.result")
+            .operator(operator)
+            .field("feed_id", feed_id.as_str())
+            .field("status", processing.status_code.clone())
+            .field("processed", processing.messages_processed)
+            .field("successful", processing.messages_successful)
+            .field("errors", processing.messages_with_error)
+            .field("warnings", processing.messages_with_warning),
+    ];
+    for v in &verdicts {
+        let ev = Event::new(if v.confirmed {
+            "ship.confirmed"
+        } else {
+            "ship.confirm_failed"
+        })
+        .operator(operator)
+        .field("order", v.order_id.as_str())
+        .field("feed_id", feed_id.as_str());
+        events.push(if v.confirmed {
+            ev
+        } else {
+            ev.outcome(Outcome::Failed)
+                .field("code", v.code.clone())
+                .field("reason", v.message.clone())
+        });
+    }
+    // The verdicts and their records land together.
+    vault.record_with(&events, now, |tx| {
+        shipments::apply_verdicts(tx, b.id, &verdicts, now)
+    })?;
+    report.feeds_done += 1;
+    for v in verdicts {
+        if v.confirmed {
+            report.confirmed += 1;
+        } else {
+            report.failed += 1;
+            report.failures.push(v);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Retention: PII is kept only as long as fulfilment needs it (COMPLIANCE R11–R13).
+//!
+//! **The clock.** An order's retention clock starts when it ships or is canceled
+//! (`orders.retention_start`), or, for an order never shipped, at its latest ship date; an
+//! order with neither falls back to its purchase date, then to when the vault first saw it.
+//! PII is due for destruction once `retention.pii_days` (at most the profile's 30) have passed.
+//! [`due_orders`] is the one place that rule lives: `purge` enforces it, `audit` checks it.
+//!
+//! **What a purge destroys**, in one transaction with its `purge.run` record: the sealed PII
+//! blob, every sealed gift message, and then the label files in `spool/` of purged orders.
+//! The non-PII facts stay (order id, dates, items, carrier, tracking) and `purged_at` is set.
+//! `secure_delete` overwrites the freed pages, and a `wal_checkpoint(TRUNCATE)` afterwards
+//! empties the WAL, so no earlier copy of a sealed record survives in the files.
+//!
+//! **Crash safety.** The database step is one transaction; spool files are removed after it
+//! commits, and every run removes the spool files of every purged order, so a purge killed
+//! in between finishes on the next run. Audit day files older than `log.max_days` (never
+//! inside the profile's window) are pruned by the same run, with a checkpoint.
+//!
+//! Purge needs no key: it only deletes, and whoever can write the vault file could delete the
+//! rows anyway. So cron runs it without a passphrase; the record names the OS user.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::audit::Event;
+use crate::error::{Error, Result};
+use crate::mws::model::parse_mws_time;
+use crate::vault::Vault;
+
+/// An order whose PII retention has run out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// When its PII had to be gone.
+    pub deadline: DateTime<Utc>,
+    /// Whether sealed PII or gift messages are still stored.
+    pub holds_pii: bool,
+}
+
+/// When an order's PII must be gone, from its stored facts (see the module doc).
+pub fn deadline(
+    retention_start: Option<&str>,
+    latest_ship_date: Option<&str>,
+    purchase_date: Option<&str>,
+    created_at: &str,
+    pii_days: u32,
+) -> Option<DateTime<Utc>> {
+    [
+        retention_start,
+        latest_ship_date,
+        purchase_date,
+        Some(created_at),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(parse_mws_time)
+    .map(|t| t + Duration::days(i64::from(pii_days)))
+}
+
+/// Orders not yet purged whose deadline is at or before `now`, oldest deadline first.
+pub fn due_orders(conn: &Connection, now: DateTime<Utc>, pii_days: u32) -> Result<Vec<Due>> {
+    let mut st = conn.prepare(
+        "SELECT o.amazon_order_id, o.retention_start, o.latest_ship_date, o.purchase_date, o.created_at,
+                o.pii IS NOT NULL OR EXISTS (SELECT 1 FROM order_items i
+                    WHERE i.amazon_order_id = o.amazon_order_id AND i.gift_message IS NOT NULL)
+         FROM orders o WHERE o.purged_at IS NULL",
+    )?;
+    let mut due = Vec::new();
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, bool>(5)?,
+        ))
+    })?;
+    for row in rows {
+        let (order_id, start, ship_by, purchased, created, holds_pii) = row?;
+        let Some(deadline) = deadline(
+            start.as_deref(),
+            ship_by.as_deref(),
+            purchased.as_deref(),
+            &created,
+            pii_days,
+        ) else {
+            continue;
+        };
+        if deadline <= now {
+            due.push(Due {
+                order_id,
+                deadline,
+                holds_pii,
+            });
+        }
+    }
+    due.sort_by(|a, b| (a.deadline, &a.order_id).cmp(&(b.deadline, &b.order_id)));
+    Ok(due)
+}
+
+/// What to purge.
+#[derive(Debug, Clone)]
+pub struct PurgeOptions {
+    /// Report only; change nothing (the run is still recorded).
+    pub dry_run: bool,
+    /// Purge this one order now, before its deadline (a buyer's deletion request). Refused for
+    /// an order still to be shipped, whose address the label needs.
+    pub order: Option<String>,
+    /// `retention.pii_days`.
+    pub pii_days: u32,
+    /// `log.max_days`.
+    pub log_days: u32,
+}
+
+/// What a purge did (`purge --json`; field names pinned by a test).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// Orders whose PII was destroyed (or would be).
+    pub orders_purged: u64,
+    /// Of those, orders that still held sealed PII or gift messages.
+    pub orders_with_pii: u64,
+    /// Label files removed from `spool/`.
+    pub spool_files_removed: u64,
+    /// Audit day files pruned (older than `log.max_days`).
+    pub log_files_pruned: u64,
+    /// The WAL was checkpointed and truncated (false: a reader held it; the next run retries).
+    pub wal_truncated: bool,
+    /// The purged order ids.
+    pub orders: Vec<String>,
+}
+
+/// Runs a purge at `now` as `operator` and records `purge.run`.
+pub fn purge(
+    vault: &Vault,
+    operator: &str,
+    opts: &PurgeOptions,
+    now: DateTime<Utc>,
+) -> Result<PurgeReport> {
+    let conn = vault.conn();
+    let targets: Vec<Due> = match &opts.order {
+        None => due_orders(conn, now, opts.pii_days)?,
+        Some(id) => vec![one_order(conn, id, now)?],
+    };
+    let mut report = PurgeReport {
+        dry_run: opts.dry_run,
+        orders_purged: targets.len() as u64,
+        orders_with_pii: targets.iter().filter(|d| d.holds_pii).count() as u64,
+        orders: targets.iter().map(|d| d.order_id.clone()).collect(),
+        ..Default::default()
+    };
+    let spool = vault.home().spool_dir();
+    if opts.dry_run {
+        report.spool_files_removed =
+            spool_files_to_remove(conn, &spool, &report.orders)?.len() as u64;
+        vault.record(&[run_event(operator, &report, opts)], now)?;
+        return Ok(report);
+    }
+    vault.record_with(&[run_event(operator, &report, opts)], now, |tx| {
+        let stamp = crate::audit::format_ts(now);
+        let mut orders = tx.prepare(
+            "UPDATE orders SET pii = NULL, pii_state = 'purged', purged_at = ?2, updated_at = ?2
+             WHERE amazon_order_id = ?1",
+        )?;
+        let mut gifts =
+            tx.prepare("UPDATE order_items SET gift_message = NULL WHERE amazon_order_id = ?1")?;
+        for d in &targets {
+            orders.execute((&d.order_id, &stamp))?;
+            gifts.execute([&d.order_id])?;
+        }
+        Ok(())
+    })?;
+    report.wal_truncated = checkpoint(conn)?;
+    for f in spool_files_to_remove(conn, &spool, &[])? {
+        shred(&f)?;
+        report.spool_files_removed += 1;
+    }
+    report.log_files_pruned = vault.prune_log(now, opts.log_days)?.files_removed as u64;
+    Ok(report)
+}
+
+fn run_event(operator: &str, r: &PurgeReport, opts: &PurgeOptions) -> Event {
+    Event::new("purge.run")
+        .operator(operator)
+        .field("dry_run", r.dry_run)
+        .field("orders_purged", r.orders_purged)
+        .field("orders_with_pii", r.orders_with_pii)
+        .field("pii_days", opts.pii_days)
+        .field("order", opts.order.clone())
+}
+
+/// The one order `purge --order` asked for.
+fn one_order(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Due> {
+    let row: Option<(String, Option<String>, bool)> = conn
+        .query_row(
+            "SELECT lifecycle, purged_at, pii IS NOT NULL OR EXISTS (SELECT 1 FROM order_items i
+                 WHERE i.amazon_order_id = o.amazon_order_id AND i.gift_message IS NOT NULL)
+             FROM orders o WHERE amazon_order_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((lifecycle, purged, holds_pii)) = row else {
+        return Err(Error::usage(format!("order {id} is not in the vault")));
+    };
+    if purged.is_some() {
+        return Err(Error::usage(format!("order {id} was already purged")));
+    }
+    if matches!(lifecycle.as_str(), "pending" | "unshipped" | "labelled") {
+        return Err(Error::usage(format!(
+            "order {id} is {lifecycle}: its address is still needed for the label; \
+             ship or cancel it first"
+        )));
+    }
+    Ok(Due {
+        order_id: id.to_string(),
+        deadline: now,
+        holds_pii,
+    })
+}
+
+/// `spool/` files to remove: those of purged orders (and of `also`, for a dry run), named
+/// `ORDERID.*` by the label writer.
+fn spool_files_to_remove(conn: &Connection, spool: &Path, also: &[String]) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(spool) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut purged = conn.prepare_cached(
+        "SELECT 1 FROM orders WHERE amazon_order_id = ?1 AND purged_at IS NOT NULL",
+    )?;
+    let mut out = Vec::new();
+    for e in entries {
+        let path = e?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let order = name.split('.').next().unwrap_or_default();
+        if also.iter().any(|o| o == order) || purged.exists([order])? {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Overwrites a file with zeros, syncs it, then removes it. (On a journaling or copy-on-write
+/// file system the overwrite is best effort; the removal is what counts.)
+fn shred(path: &Path) -> Result<()> {
+    use std::io::Write;
+    let len = std::fs::metadata(path)?.len();
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let zeros = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()?;
+    drop(f);
+    std::fs::remove_file(path)?;
+    Ok(())
+}
+
+/// `wal_checkpoint(TRUNCATE)`: true when the WAL was fully checkpointed and emptied.
+fn checkpoint(conn: &Connection) -> Result<bool> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    Ok(busy == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_starts_at_shipment_then_ship_by_then_purchase() {
+        let d = |s: Option<&str>, l: Option<&str>, p: Option<&str>| {
+            deadline(s, l, p, "2026-01-01T00:00:00.000Z", 30)
+                .unwrap()
+                .to_rfc3339()
+        };
+        assert_eq!(
+            d(
+                Some("2026-03-01T00:00:00Z"),
+                Some("2026-02-01T00:00:00Z"),
+                None
+            ),
+            "2026-03-31T00:00:00+00:00"
+        );
+        assert_eq!(
+            d(
+                None,
+                Some("2026-02-01T00:00:00Z"),
+                Some("2026-01-20T00:00:00Z")
+            ),
+            "2026-03-03T00:00:00+00:00"
+        );
+        assert_eq!(d(None, None, None), "2026-01-31T00:00:00+00:00");
+    }
+}

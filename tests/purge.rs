@@ -1,0 +1,296 @@
+//! `fulfill purge` through the binary: PII past its retention is destroyed from every copy the
+//! tool made (database, WAL, label files), the non-PII facts stay, and the clock is `--now`.
+
+#[path = "fetch_support/mod.rs"]
+mod fetch_support;
+mod support;
+
+use std::collections::HashMap;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use fetch_support::CliEnv;
+use fulfill::mws::model::parse_mws_time;
+use support::{Run, count};
+
+fn at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `purge` as cron: no passphrase, no key.
+fn purge(e: &CliEnv, now: DateTime<Utc>, extra: &[&str]) -> (Run, serde_json::Value) {
+    let n = at(now);
+    let mut a = vec!["--now", n.as_str(), "--operator", "cron", "purge", "--json"];
+    a.extend_from_slice(extra);
+    let r = e.run(&a);
+    let v = serde_json::from_str(&r.stdout).unwrap_or(serde_json::Value::Null);
+    (r, v)
+}
+
+/// Every order's sealed PII blob, by order id.
+fn blobs(e: &CliEnv) -> HashMap<String, Vec<u8>> {
+    let db = e.db();
+    let mut st = db
+        .prepare("SELECT amazon_order_id, pii FROM orders WHERE pii IS NOT NULL")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The order's deadline worked out here, independently of the library: shipment or
+/// cancellation, else latest ship date, else purchase date; plus 30 days.
+fn deadlines(e: &CliEnv) -> HashMap<String, DateTime<Utc>> {
+    let db = e.db();
+    let mut st = db
+        .prepare(
+            "SELECT amazon_order_id, retention_start, latest_ship_date, purchase_date FROM orders",
+        )
+        .unwrap();
+    st.query_map([], |r| {
+        let start: Option<String> = r.get(1)?;
+        let ship_by: Option<String> = r.get(2)?;
+        let bought: Option<String> = r.get(3)?;
+        let t = start
+            .or(ship_by)
+            .or(bought)
+            .expect("every sandbox order has a date");
+        Ok((r.get(0)?, parse_mws_time(&t).unwrap() + Duration::days(30)))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn purged(e: &CliEnv) -> Vec<String> {
+    let db = e.db();
+    let mut st = db
+        .prepare("SELECT amazon_order_id FROM orders WHERE purged_at IS NOT NULL ORDER BY 1")
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// All bytes of the vault's files (database and WAL).
+fn vault_bytes(e: &CliEnv) -> Vec<u8> {
+    let mut all = Vec::new();
+    for f in ["vault.db", "vault.db-wal"] {
+        if let Ok(b) = std::fs::read(e.dir.home().join(f)) {
+            all.extend_from_slice(&b);
+        }
+    }
+    all
+}
+
+fn spool_file(e: &CliEnv, order: &str) -> std::path::PathBuf {
+    let spool = e.dir.home().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let p = spool.join(format!("{order}.zpl"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&p)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"^XA^FDlabel with an address^FS^XZ").unwrap();
+    p
+}
+
+#[test]
+fn purge_destroys_pii_past_retention_everywhere_and_keeps_the_facts() {
+    let e = CliEnv::new(80, 21, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let s = e.sb.now();
+    let s_at = at(s);
+    // A packer ships one order at sandbox time S: its clock starts then.
+    let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+    assert_eq!(r.code, 0);
+    let shipped: String = e
+        .db()
+        .query_row(
+            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND pii_state = 'sealed'
+             ORDER BY amazon_order_id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let r = e.run(&[
+        "--now",
+        &s_at,
+        "--operator",
+        "pat",
+        "--passphrase-file",
+        pat.to_str().unwrap(),
+        "ship",
+        &shipped,
+        "--carrier",
+        "UPS",
+        "--tracking",
+        "1ZTRACK",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let label = spool_file(&e, &shipped);
+    let before = blobs(&e);
+    let due = deadlines(&e);
+    assert!(before.contains_key(&shipped));
+
+    // Day 29 after shipping: the shipped order is kept; exactly the orders past their own
+    // deadline are purged.
+    let t1 = s + Duration::days(29);
+    let (r, v) = purge(&e, t1, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let want: Vec<String> = {
+        let mut w: Vec<String> = due
+            .iter()
+            .filter(|(_, d)| **d <= t1)
+            .map(|(k, _)| k.clone())
+            .collect();
+        w.sort();
+        w
+    };
+    assert_eq!(purged(&e), want);
+    assert!(!want.contains(&shipped));
+    assert!(label.exists(), "its label is still needed");
+    assert_eq!(v["orders_purged"], want.len());
+
+    // A dry run at day 31 reports without changing anything.
+    let t2 = s + Duration::days(31);
+    let (r, v) = purge(&e, t2, &["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        v["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == shipped.as_str())
+    );
+    assert_eq!(v["spool_files_removed"], 1);
+    assert_eq!(purged(&e), want, "dry run changed nothing");
+    assert!(label.exists());
+
+    // Day 31: everything is past its deadline now.
+    let (r, v) = purge(&e, t2, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(v["wal_truncated"], true);
+    assert_eq!(v["spool_files_removed"], 1);
+    assert!(!label.exists(), "the label file is gone");
+    let mut want2: Vec<String> = due
+        .iter()
+        .filter(|(_, d)| **d <= t2)
+        .map(|(k, _)| k.clone())
+        .collect();
+    want2.sort();
+    assert!(want2.contains(&shipped) && want2.len() > want.len());
+    assert_eq!(purged(&e), want2);
+
+    // No copy of any sealed record survives in the database or its WAL.
+    let bytes = vault_bytes(&e);
+    let mut checked = 0;
+    for (id, b) in before.iter().filter(|(id, _)| want2.contains(id)) {
+        let probe = &b[b.len() / 2..b.len() / 2 + 32];
+        assert_eq!(
+            count(&bytes, probe),
+            0,
+            "a piece of {id}'s sealed PII survived"
+        );
+        checked += 1;
+    }
+    assert!(checked > 20, "{checked}");
+    let db = e.db();
+    let left: i64 = db
+        .query_row(
+            "SELECT count(*) FROM orders WHERE purged_at IS NOT NULL AND (pii IS NOT NULL OR pii_state <> 'purged')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0);
+    let gifts: i64 = db
+        .query_row(
+            "SELECT count(*) FROM order_items i JOIN orders o USING (amazon_order_id)
+             WHERE i.gift_message IS NOT NULL AND o.purged_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(gifts, 0);
+    // The facts stay: items, the shipment and its tracking number.
+    let items: i64 = db
+        .query_row("SELECT count(*) FROM order_items", [], |r| r.get(0))
+        .unwrap();
+    assert!(items > 0);
+    let tracking: String = db
+        .query_row(
+            "SELECT tracking FROM shipments WHERE amazon_order_id = ?1",
+            [&shipped],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tracking, "1ZTRACK");
+    drop(db);
+
+    // Recorded each time, on one chain, by the OS-level operator name.
+    let log = e.dir.audit_text();
+    assert_eq!(log.matches("\"event\":\"purge.run\"").count(), 3);
+    assert!(log.contains("\"dry_run\":true"));
+}
+
+#[test]
+fn the_probe_finds_sealed_pii_that_was_not_purged() {
+    // Positive control for the byte probe above: before a purge, the blobs are in the files.
+    let e = CliEnv::new(20, 22, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let before = blobs(&e);
+    assert!(!before.is_empty());
+    let bytes = vault_bytes(&e);
+    for b in before.values() {
+        assert!(count(&bytes, &b[b.len() / 2..b.len() / 2 + 32]) >= 1);
+    }
+}
+
+#[test]
+fn purge_one_order_early_only_once_it_has_shipped() {
+    let e = CliEnv::new(30, 23, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let s = e.sb.now();
+    let unshipped: String = e
+        .db()
+        .query_row(
+            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let (r, _) = purge(&e, s, &["--order", &unshipped]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("still needed"), "{}", r.stderr);
+    let (r, _) = purge(&e, s, &["--order", "000-0000000-0000000"]);
+    assert_eq!(r.code, 2);
+
+    let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+    assert_eq!(r.code, 0);
+    let r = e.run(&[
+        "--operator",
+        "pat",
+        "--passphrase-file",
+        pat.to_str().unwrap(),
+        "ship",
+        &unshipped,
+        "--carrier",
+        "USPS",
+        "--tracking",
+        "94001",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (r, v) = purge(&e, s, &["--order", &unshipped]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(v["orders"], serde_json::json!([unshipped]));
+    assert_eq!(purged(&e), vec![unshipped.clone()]);
+    let (r, _) = purge(&e, s, &["--order", &unshipped]);
+    assert_eq!(r.code, 2, "already purged");
+}
