@@ -67,6 +67,8 @@ pub enum Command {
     Confirm(ConfirmArgs),
     /// Destroy PII past its retention (cron, daily; needs no passphrase).
     Purge(PurgeArgs),
+    /// Compliance report: audit chain, retention, permissions, leak scan (auditor or owner).
+    Audit(AuditArgs),
     /// Show or change `config.toml` (owner or admin; every change is audited).
     #[command(subcommand)]
     Config(ConfigCmd),

@@ -10,12 +10,14 @@ pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
+pub mod compliance;
 pub mod config;
 pub mod confirm;
 pub mod context;
 pub mod error;
 pub mod fetch;
 pub mod home;
+pub mod leak;
 pub mod logging;
 pub mod mws;
 pub mod pii;
@@ -66,6 +68,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Orders(a) => cmd::orders::run(&ctx, a),
                 cli::Command::Config(c) => cmd::config::run(&ctx, c),
                 cli::Command::Purge(a) => cmd::purge::run(&ctx, a),
+                cli::Command::Audit(a) => cmd::audit::run(&ctx, a),
                 cli::Command::Ship(a) => cmd::ship::run(&ctx, a),
                 cli::Command::Confirm(a) => cmd::confirm::run(&ctx, a),
                 cli::Command::Init(_) | cli::Command::Sandbox(_) | cli::Command::Demo(_) => {

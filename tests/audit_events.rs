@@ -1,5 +1,6 @@
-//! Every security event the built commands produce, in one flow through the real binary (and
-//! the library for opening PII, which no command does yet), on one intact chain without PII.
+//! Every security event the commands produce, in one flow through the real binary (and the
+//! library for opening PII, which no command does yet), on one intact chain, with no PII in any
+//! log file or in any process's output.
 
 mod support;
 
@@ -25,6 +26,14 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         ..SandboxConfig::new(Arc::new(ScaledClock::new(chrono::Utc::now(), 2000.0)))
     })
     .unwrap();
+    // Everything every process printed, scanned for PII at the end.
+    let printed = std::cell::RefCell::new(Vec::<u8>::new());
+    let seen = |r: Run| {
+        printed.borrow_mut().extend_from_slice(r.stdout.as_bytes());
+        printed.borrow_mut().extend_from_slice(r.stderr.as_bytes());
+        r
+    };
+    let run = |c: &mut std::process::Command| seen(run(c));
     let ok = |r: Run| assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let add = |name: &str, role: &str| {
         let (r, p) = d.add_operator("olga", &owner, name, role);
@@ -73,6 +82,53 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         .args(["--operator", "cron", "--operator-key-file"])
         .arg(&key)
         .arg("fetch")));
+
+    // A packer ships two orders; the buyer cancels one before Amazon reads the feed; cron
+    // confirms until Amazon's report is in.
+    let unshipped: Vec<String> = {
+        let db = rusqlite::Connection::open(d.home().join("vault.db")).unwrap();
+        let mut st = db
+            .prepare("SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' ORDER BY 1 LIMIT 2")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    for id in &unshipped {
+        ok(run(d.as_op("pat", &pat).args([
+            "ship",
+            id,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            "1Z0001",
+        ])));
+    }
+    assert!(sandbox.cancel_order(&unshipped[1]));
+    let mut confirmed = false;
+    for _ in 0..60 {
+        let r = run(d
+            .fulfill()
+            .args(["--operator", "cron", "--operator-key-file"])
+            .arg(&key)
+            .args(["confirm", "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        if v["feeds_in_flight"] == 0 && v["feeds_done"] == 1 {
+            assert_eq!(r.code, 1, "one confirmation refused: {}", r.stderr);
+            confirmed = true;
+            break;
+        }
+    }
+    assert!(confirmed, "the feed was never processed");
+    ok(run(d.fulfill().args([
+        "--operator",
+        "cron",
+        "purge",
+        "--order",
+        &unshipped[0],
+    ])));
+    ok(run(d.as_op("olga", &owner).args(["audit"])));
 
     assert_eq!(
         run(d.as_op("pat", &pat).args(["operator", "list"])).code,
@@ -131,6 +187,14 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "environment.refused",
         "mws.call",
         "fetch.run",
+        "ship.recorded",
+        "feed.submitted",
+        "feed.result",
+        "ship.confirmed",
+        "ship.confirm_failed",
+        "purge.run",
+        "pii.scanned",
+        "audit.run",
     ] {
         assert!(
             log.contains(&format!(r#""event":"{event}""#)),
@@ -142,6 +206,19 @@ fn the_flow_records_every_event_on_one_intact_chain() {
     assert!(check.findings.is_empty(), "{:?}", check.findings);
     let marker = sandbox.pii_marker();
     assert_eq!(scan_dir(&d.home().join("logs"), marker.as_bytes()), vec![]);
+    assert_eq!(
+        count(&printed.borrow(), marker.as_bytes()),
+        0,
+        "PII in a process's output"
+    );
+    // Positive control: a copy of the logs with one planted value is caught by the same scan.
+    let copy = d.path().join("logs-copy");
+    fs::create_dir(&copy).unwrap();
+    for e in fs::read_dir(d.home().join("logs")).unwrap().flatten() {
+        fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    fs::write(copy.join("planted.log"), format!("x {marker} y")).unwrap();
+    assert_eq!(scan_dir(&copy, marker.as_bytes()).len(), 1);
     assert!(
         count(log.as_bytes(), order.as_bytes()) > 0,
         "order ids are fine in the log (positive control of the scan)"

@@ -1,5 +1,6 @@
 //! One module per subcommand: orchestration only (no SQL, crypto, HTTP or rendering here).
 
+pub mod audit;
 pub mod config;
 pub mod confirm;
 pub mod credentials;

@@ -24,6 +24,7 @@ use crate::audit::{Event, Outcome};
 use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::home::{Home, create_new_private};
+use crate::leak::{LeakScanner, ScannerBuilder};
 use crate::mws::credentials::MwsCredentials;
 use crate::pii::{BuyerPii, Pii};
 use crate::role::{Capability, Role};
@@ -679,6 +680,54 @@ impl<'v> Session<'v> {
             now,
         )?;
         Ok(pii)
+    }
+
+    /// Opens every sealed PII record (orders and gift messages) into a [`LeakScanner`] for
+    /// `fulfill audit` (owner or auditor; values are matched, never shown). Recorded as one
+    /// `pii.scanned` (records opened, values matched) before the scanner is returned.
+    pub fn leak_scanner(&self, now: DateTime<Utc>) -> Result<LeakScanner> {
+        let sk = self.pii_key(Purpose::LeakScan, now)?;
+        let mut b = ScannerBuilder::default();
+        let mut records = 0u64;
+        let conn = &self.vault.conn;
+        let mut st = conn.prepare(
+            "SELECT amazon_order_id, pii, pii_version FROM orders WHERE pii IS NOT NULL",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let blob: Vec<u8> = r.get(1)?;
+            let version: i64 = r.get(2)?;
+            b.add(
+                &id,
+                &seal::open_pii(sk, &self.vault.id, &id, version as u64, &blob)?,
+            );
+            records += 1;
+        }
+        let mut st = conn.prepare(
+            "SELECT amazon_order_id, order_item_id, gift_message FROM order_items WHERE gift_message IS NOT NULL",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let (id, item): (String, String) = (r.get(0)?, r.get(1)?);
+            let blob: Vec<u8> = r.get(2)?;
+            let seal_id = orders::item_seal_id(&id, &item);
+            b.add(
+                &id,
+                &seal::open_pii(sk, &self.vault.id, &seal_id, 1, &blob)?,
+            );
+            records += 1;
+        }
+        let values = b.len();
+        self.vault.record(
+            &[Event::new("pii.scanned")
+                .operator(&self.name)
+                .field("purpose", Purpose::LeakScan.as_str())
+                .field("records", records)
+                .field("values", values)],
+            now,
+        )?;
+        b.build()
     }
 
     /// Checks that this operator may add an operator of `role`, before anyone is asked for a

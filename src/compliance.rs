@@ -1,0 +1,504 @@
+//! `fulfill audit`: the compliance report, mapped to the requirement ids of COMPLIANCE.md.
+//!
+//! Each [`Check`] passes, fails (a finding: exit 1), or informs. What is checked, and how:
+//!
+//! | id | check |
+//! |---|---|
+//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are listed for review |
+//! | R27 | nothing younger than the profile's window was pruned |
+//! | R15 | no order holds PII past its deadline ([`crate::purge::due_orders`]) |
+//! | R20 | every file in `spool/` belongs to an order whose PII may still be kept |
+//! | R21 | the home is not on removable media or in a cloud-sync folder; every file is 0600 and every folder 0700 |
+//! | R26 | no PII value the vault holds appears in the logs, the config, the database files (in plaintext), or any `--scan` path |
+//! | R12 | every endpoint ever configured (from `credentials.changed` records) is HTTPS, or loopback HTTP in a sandbox home |
+//! | R11 | the credentials' age (rotate yearly) |
+//! | R4/R5 | every operator, role and last use; active accounts unused for 90 days |
+//! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (over 200 a day by one operator) |
+//! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose |
+//!
+//! The leak scan needs the PII key (owner or auditor) and is recorded as `pii.scanned`; the run
+//! itself as `audit.run`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::audit::log::Anchor;
+use crate::audit::verify::Finding;
+use crate::audit::{Event, Outcome, Record};
+use crate::error::Result;
+use crate::leak::Leak;
+use crate::safety::Environment;
+use crate::vault::{Session, Vault, store};
+
+/// An account unused this long is flagged (R5).
+const UNUSED_DAYS: i64 = 90;
+/// Credentials older than this are flagged (R11).
+const CREDENTIALS_DAYS: i64 = 365;
+/// Failures (unlock.failed, access.denied) by one operator within an hour that raise an alarm.
+const BURST: usize = 5;
+/// PII openings by one operator in one day that raise an alarm.
+const OPENINGS_PER_DAY: usize = 200;
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Compliant.
+    Pass,
+    /// A finding: someone must act.
+    Fail,
+    /// Facts for the reviewer.
+    Info,
+}
+
+/// One check of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Requirement id(s) in COMPLIANCE.md.
+    pub id: &'static str,
+    /// What is checked.
+    pub title: &'static str,
+    /// The verdict.
+    pub status: Status,
+    /// Lines for people (no PII: order ids, operator names, file names, counts).
+    pub details: Vec<String>,
+}
+
+impl Check {
+    fn new(id: &'static str, title: &'static str) -> Check {
+        Check {
+            id,
+            title,
+            status: Status::Pass,
+            details: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, line: String) {
+        self.status = Status::Fail;
+        self.details.push(line);
+    }
+
+    fn info(mut self) -> Check {
+        if self.status == Status::Pass {
+            self.status = Status::Info;
+        }
+        self
+    }
+}
+
+/// What to audit.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Days of records to summarise.
+    pub window_days: u32,
+    /// `retention.pii_days`.
+    pub pii_days: u32,
+    /// Extra files or folders to scan for PII.
+    pub scan: Vec<PathBuf>,
+}
+
+/// The report (`audit --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// When it was made.
+    pub generated_at: String,
+    /// The vault's policy profile.
+    pub profile: String,
+    /// Days of records summarised.
+    pub window_days: u32,
+    /// Checks that failed.
+    pub findings: usize,
+    /// The audit chain verified.
+    pub chain_intact: bool,
+    /// Records verified.
+    pub records_verified: u64,
+    /// PII values looked for.
+    pub pii_values_scanned: usize,
+    /// Files scanned for them.
+    pub files_scanned: usize,
+    /// Every check.
+    pub checks: Vec<Check>,
+    /// Breaks in the chain, by file, line and seq.
+    pub chain_breaks: Vec<Finding>,
+    /// PII found where it must not be (file, line, order, field; never the value).
+    pub leaks: Vec<Leak>,
+}
+
+/// Runs the audit as `s` (who must be allowed to audit) at `now`. Record it with
+/// [`record_run`].
+pub fn audit(
+    vault: &Vault,
+    s: &Session<'_>,
+    env: &Environment,
+    opts: &AuditOptions,
+    now: DateTime<Utc>,
+) -> Result<AuditReport> {
+    s.require(crate::role::Capability::Audit, "audit", now)?;
+    let home = vault.home();
+    let profile = vault.profile();
+    let mut checks = Vec::new();
+
+    // R25: the chain.
+    let verification = vault.verify_log()?;
+    let records = window_records(vault, now - Duration::days(i64::from(opts.window_days)))?;
+    let mut c = Check::new("R25", "audit log is intact (hash chain, head, checkpoint)");
+    for f in &verification.findings {
+        let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let seq = f.seq.map(|s| format!(" seq {s}")).unwrap_or_default();
+        c.fail(format!("{}{line}{seq}: {}", f.file, f.message));
+    }
+    let recovered: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.event == "audit.recovered")
+        .collect();
+    for r in &recovered {
+        c.details.push(format!(
+            "review: seq {} at {} adopted records written before an interrupted run; if nothing \
+             crashed then, the vault's head was rolled back",
+            r.seq, r.ts
+        ));
+    }
+    c.details.push(format!(
+        "{} records in {} day file(s) verified",
+        verification.records, verification.files
+    ));
+    checks.push(c);
+
+    // R27: retention of the log itself.
+    let mut c = Check::new("R27", "audit log kept for the whole window");
+    let cutoff = now.date_naive() - chrono::Days::new(u64::from(profile.min_log_days()));
+    match store::MetaAnchor(vault.conn()).checkpoint()? {
+        Some(cp) if cp.day >= cutoff => c.fail(format!(
+            "day files up to {} were pruned, inside the {}-day window (since {cutoff})",
+            cp.day,
+            profile.min_log_days()
+        )),
+        Some(cp) => c.details.push(format!(
+            "pruned up to {} (outside the {}-day window); the chain resumes at seq {}",
+            cp.day,
+            profile.min_log_days(),
+            cp.seq + 1
+        )),
+        None => c.details.push(format!(
+            "nothing pruned; records since {}",
+            verification.first_ts.as_deref().unwrap_or("the start")
+        )),
+    }
+    checks.push(c);
+
+    // R15: PII retention.
+    let mut c = Check::new("R15", "no PII kept past its retention");
+    let due = crate::purge::due_orders(vault.conn(), now, opts.pii_days)?;
+    for d in due.iter().filter(|d| d.holds_pii) {
+        c.fail(format!(
+            "order {}: PII kept past {} (run `fulfill purge`)",
+            d.order_id,
+            crate::audit::format_ts(d.deadline)
+        ));
+    }
+    let purged: i64 = vault.conn().query_row(
+        "SELECT count(*) FROM orders WHERE purged_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    c.details.push(format!(
+        "{purged} order(s) purged so far; limit {} days",
+        opts.pii_days
+    ));
+    checks.push(c);
+
+    // R20: label files.
+    let mut c = Check::new("R20", "label files only for orders whose PII may be kept");
+    let spool = home.spool_dir();
+    let mut spool_files = 0;
+    if let Ok(entries) = std::fs::read_dir(&spool) {
+        for e in entries.flatten() {
+            spool_files += 1;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let order = name.split('.').next().unwrap_or_default();
+            let state: Option<Option<String>> = vault
+                .conn()
+                .query_row(
+                    "SELECT purged_at FROM orders WHERE amazon_order_id = ?1",
+                    [order],
+                    |r| r.get(0),
+                )
+                .ok();
+            match state {
+                None => c.fail(format!("spool/{name} belongs to no order in the vault")),
+                Some(Some(_)) => c.fail(format!("spool/{name}: its order was purged")),
+                Some(None) if due.iter().any(|d| d.order_id == order) => {
+                    c.fail(format!("spool/{name}: its order is past retention"))
+                }
+                Some(None) => {}
+            }
+        }
+    }
+    c.details
+        .push(format!("{spool_files} label file(s) in spool/"));
+    checks.push(c);
+
+    // R21: where the home lies, and its permissions.
+    let mut c = Check::new(
+        "R21",
+        "home on a fixed disk, not synced, private to this user",
+    );
+    if let Err(e) = env.check_location(home.root()) {
+        c.fail(e.to_string());
+    }
+    let mut stack = vec![home.root().to_path_buf()];
+    let mut checked = 0;
+    while let Some(p) = stack.pop() {
+        checked += 1;
+        if let Err(e) = crate::safety::check_private(&p) {
+            c.fail(e.to_string());
+        }
+        if p.is_dir()
+            && let Ok(entries) = std::fs::read_dir(&p)
+        {
+            stack.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    c.details
+        .push(format!("{checked} file(s) and folder(s) checked"));
+    checks.push(c);
+
+    // R26: leak scan.
+    let mut c = Check::new(
+        "R26",
+        "no PII in logs, config, database files or scanned paths",
+    );
+    let scanner = s.leak_scanner(now)?;
+    let mut targets: Vec<PathBuf> = vec![
+        home.logs_dir(),
+        home.config_path(),
+        home.vault_path(),
+        home.root().join("vault.db-wal"),
+        home.root().join("vault.db-shm"),
+    ];
+    targets.extend(opts.scan.iter().cloned());
+    let mut leaks = Vec::new();
+    let mut files_scanned = 0;
+    for t in targets.iter().filter(|t| t.exists()) {
+        let (mut l, unreadable, n) = scanner.scan_tree(t);
+        files_scanned += n;
+        leaks.append(&mut l);
+        for (p, why) in unreadable {
+            c.fail(format!("{}: could not be scanned: {why}", p.display()));
+        }
+    }
+    for l in &leaks {
+        c.fail(format!(
+            "{} line {}: the {} of order {}",
+            l.file.display(),
+            l.line,
+            l.field,
+            l.order_id
+        ));
+    }
+    c.details.push(format!(
+        "{} PII value(s) looked for in {files_scanned} file(s)",
+        scanner.patterns()
+    ));
+    let pii_values = scanner.patterns();
+    drop(scanner);
+    checks.push(c);
+
+    // R12: endpoints, from every credentials change the log holds.
+    let all = window_records(vault, DateTime::<Utc>::MIN_UTC)?;
+    let mut c = Check::new("R12", "Amazon is reached over TLS only");
+    let mut endpoints = 0;
+    for r in all.iter().filter(|r| r.event == "credentials.changed") {
+        if let Some(ep) = r.fields.get("endpoint").and_then(|v| v.as_str()) {
+            endpoints += 1;
+            if let Err(e) = crate::mws::credentials::check_endpoint(ep, vault.is_sandbox()) {
+                c.fail(format!("seq {}: {e}", r.seq));
+            }
+        }
+    }
+    c.details.push(format!(
+        "{endpoints} endpoint setting(s) checked; every call also re-checks it and requires TLS 1.2+"
+    ));
+    checks.push(c);
+
+    // R11: credential age.
+    let mut c = Check::new("R11", "MWS credentials rotated within a year");
+    match crate::vault::orders::credentials(vault.conn())? {
+        None => c.details.push("no credentials stored".into()),
+        Some((_, updated_at, by)) => {
+            let age = crate::mws::model::parse_mws_time(&updated_at).map(|t| (now - t).num_days());
+            match age {
+                Some(d) if d > CREDENTIALS_DAYS => {
+                    c.fail(format!("set {d} days ago by {by}; rotate them"))
+                }
+                Some(d) => c.details.push(format!("set {d} day(s) ago by {by}")),
+                None => c.details.push(format!("set at {updated_at} by {by}")),
+            }
+        }
+    }
+    checks.push(c);
+
+    // R4/R5: operators.
+    let mut c = Check::new(
+        "R4/R5",
+        "named operators, reviewed; none unused for 90 days",
+    );
+    for op in vault.operators()? {
+        let last = op.last_used_at.unwrap_or(op.created_at);
+        let state = if op.disabled_at.is_some() {
+            "disabled"
+        } else if op.locked_at.is_some() {
+            "locked"
+        } else {
+            "active"
+        };
+        let line = format!(
+            "{} ({}, {state}): last used {}",
+            op.name,
+            op.role,
+            op.last_used_at
+                .map_or("never".to_string(), crate::audit::format_ts)
+        );
+        if state != "disabled" && now - last > Duration::days(UNUSED_DAYS) {
+            c.fail(format!(
+                "{line}: unused for {UNUSED_DAYS}+ days; disable it"
+            ));
+        } else {
+            c.details.push(line);
+        }
+    }
+    checks.push(c);
+
+    // R6/R28: intrusion attempts and alarms.
+    let mut c = Check::new("R6/R28", "failed unlocks, denials and unusual activity");
+    let mut failures: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
+    let mut openings: BTreeMap<(&str, String), usize> = BTreeMap::new();
+    for r in &records {
+        let op = r.operator.as_deref().unwrap_or("-");
+        let t = crate::mws::model::parse_mws_time(&r.ts);
+        match r.event.as_str() {
+            "unlock.failed" | "access.denied" => failures.entry(op).or_default().extend(t),
+            "pii.opened" => {
+                *openings
+                    .entry((op, r.ts.chars().take(10).collect()))
+                    .or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    for (op, times) in &failures {
+        let burst = times
+            .windows(BURST)
+            .find(|w| w[BURST - 1] - w[0] <= Duration::hours(1));
+        match burst {
+            Some(w) => c.fail(format!(
+                "{op}: {BURST} failed unlocks or denials within an hour from {}",
+                crate::audit::format_ts(w[0])
+            )),
+            None => c.details.push(format!(
+                "{op}: {} failed unlock(s) or denial(s)",
+                times.len()
+            )),
+        }
+    }
+    for ((op, day), n) in &openings {
+        if *n > OPENINGS_PER_DAY {
+            c.fail(format!("{op} opened PII {n} times on {day}"));
+        }
+    }
+    checks.push(c.info());
+
+    // R2/R24: what was recorded.
+    let mut c = Check::new("R2/R24", "every access, change and API call recorded");
+    let mut by_event: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut purposes: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &records {
+        *by_event.entry(r.event.as_str()).or_default() += 1;
+        if r.event == "pii.opened" {
+            let p = r
+                .fields
+                .get("purpose")
+                .and_then(|v| v.as_str())
+                .unwrap_or("none");
+            *purposes.entry(p).or_default() += 1;
+        }
+    }
+    for (p, n) in &purposes {
+        if !matches!(*p, "label" | "packing_slip" | "buy_shipping") {
+            c.fail(format!("{n} PII opening(s) with purpose {p:?}"));
+        }
+    }
+    let summary: Vec<String> = by_event.iter().map(|(e, n)| format!("{e} {n}")).collect();
+    c.details.push(format!(
+        "last {} days: {}",
+        opts.window_days,
+        if summary.is_empty() {
+            "no records".into()
+        } else {
+            summary.join(", ")
+        }
+    ));
+    checks.push(c.info());
+
+    let findings = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let report = AuditReport {
+        generated_at: crate::audit::format_ts(now),
+        profile: profile.to_string(),
+        window_days: opts.window_days,
+        findings,
+        chain_intact: verification.findings.is_empty(),
+        records_verified: verification.records,
+        pii_values_scanned: pii_values,
+        files_scanned,
+        checks,
+        chain_breaks: verification.findings,
+        leaks,
+    };
+    Ok(report)
+}
+
+/// Records the run (`audit.run`). Separate from [`audit`] so a report on a broken log is
+/// still shown when the record cannot be appended.
+pub fn record_run(
+    vault: &Vault,
+    s: &Session<'_>,
+    report: &AuditReport,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let ev = Event::new("audit.run")
+        .operator(s.name())
+        .outcome(if report.findings == 0 {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        })
+        .field("findings", report.findings)
+        .field("chain_intact", report.chain_intact)
+        .field("leaks", report.leaks.len())
+        .field("window_days", report.window_days);
+    vault.record(&[ev], now)
+}
+
+/// Readable records of the day files from `since`'s day on (unreadable lines are the chain
+/// check's business).
+fn window_records(vault: &Vault, since: DateTime<Utc>) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for (day, path) in vault.audit_log().day_files()? {
+        if day < since.date_naive() {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        out.extend(
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+                .filter(|r| crate::mws::model::parse_mws_time(&r.ts).is_some_and(|t| t >= since)),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,264 @@
+//! `fulfill audit` through the binary: a clean home passes; leaks, overdue PII, stray label
+//! files, loose permissions, bursts of failures and a tampered log are each found and named,
+//! and the report itself never shows a PII value.
+
+#[path = "fetch_support/mod.rs"]
+mod fetch_support;
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use fetch_support::CliEnv;
+use support::{Run, count};
+
+fn at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+struct Env {
+    e: CliEnv,
+    auditor: std::path::PathBuf,
+}
+
+fn env(seed: u64) -> Env {
+    let e = CliEnv::new(40, seed, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (r, auditor) = e.dir.add_operator("olga", &e.pass, "aud", "auditor");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    Env { e, auditor }
+}
+
+impl Env {
+    fn audit(&self, global: &[&str], args: &[&str]) -> (Run, serde_json::Value) {
+        let mut a = global.to_vec();
+        a.extend_from_slice(&["--operator", "aud", "--passphrase-file"]);
+        a.push(self.auditor.to_str().unwrap());
+        a.extend_from_slice(&["audit", "--json"]);
+        a.extend_from_slice(args);
+        let r = self.e.run(&a);
+        let v = serde_json::from_str(&r.stdout).unwrap_or(serde_json::Value::Null);
+        (r, v)
+    }
+
+    fn check<'a>(&self, v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no check {id}"))
+    }
+
+    /// One recipient name the vault holds, from the sandbox's ground truth.
+    fn a_name(&self) -> (String, String) {
+        let db = self.e.db();
+        let id: String = db
+            .query_row(
+                "SELECT amazon_order_id FROM orders WHERE pii IS NOT NULL LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let truth = self.e.sb.orders();
+        let o = truth
+            .iter()
+            .find(|o| o.order.info.amazon_order_id == id)
+            .unwrap();
+        let name = o
+            .order
+            .pii
+            .recipient_name
+            .as_ref()
+            .unwrap()
+            .expose_pii()
+            .to_string();
+        (id, name)
+    }
+}
+
+#[test]
+fn a_clean_home_passes_and_the_run_is_recorded() {
+    let t = env(31);
+    let (r, v) = t.audit(&[], &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(v["findings"], 0);
+    assert_eq!(v["chain_intact"], true);
+    assert!(v["pii_values_scanned"].as_u64().unwrap() > 20, "{v}");
+    assert!(v["files_scanned"].as_u64().unwrap() >= 3);
+    for c in v["checks"].as_array().unwrap() {
+        assert_ne!(c["status"], "fail", "{c}");
+    }
+    let log = t.e.dir.audit_text();
+    assert!(log.contains("\"event\":\"audit.run\""));
+    assert!(log.contains("\"event\":\"pii.scanned\""));
+    // The text report has every requirement id.
+    let mut a = vec!["--operator", "aud", "--passphrase-file"];
+    a.push(t.auditor.to_str().unwrap());
+    a.push("audit");
+    let r = t.e.run(&a);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for id in [
+        "R25", "R27", "R15", "R20", "R21", "R26", "R12", "R11", "R4/R5", "R6/R28", "R2/R24",
+    ] {
+        assert!(
+            r.stdout.contains(&format!("[{id}]")),
+            "{id} missing:\n{}",
+            r.stdout
+        );
+    }
+    // Only an auditor or the owner may audit.
+    let (r, pat) = t.e.dir.add_operator("olga", &t.e.pass, "pat", "packer");
+    assert_eq!(r.code, 0);
+    let r = t.e.run(&[
+        "--operator",
+        "pat",
+        "--passphrase-file",
+        pat.to_str().unwrap(),
+        "audit",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+}
+
+#[test]
+fn leaks_stray_files_loose_permissions_and_bursts_are_found_without_showing_pii() {
+    let t = env(32);
+    let (order, name) = t.a_name();
+    let home = t.e.dir.home();
+    // A PII value copied into a diagnostic log, and a label saved to a Downloads folder.
+    let diag = home.join("logs").join("fulfill.log.2026-01-01");
+    std::fs::write(&diag, format!("line one\nshipping to {name} now\n")).unwrap();
+    std::fs::set_permissions(&diag, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let downloads = t.e.dir.path().join("Downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    std::fs::write(
+        downloads.join("label.txt"),
+        format!("TO: {}\n", name.to_uppercase()),
+    )
+    .unwrap();
+    // A label file no order owns, and a log file others can read.
+    let spool = home.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(spool.join("999-9999999-9999999.pdf"), b"%PDF").unwrap();
+    std::fs::set_permissions(
+        spool.join("999-9999999-9999999.pdf"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // Five wrong passphrases for one operator within minutes.
+    let wrong =
+        t.e.dir
+            .secret_file("wrong.pass", "not the passphrase at all");
+    for _ in 0..5 {
+        let r = t.e.run(&[
+            "--operator",
+            "aud",
+            "--passphrase-file",
+            wrong.to_str().unwrap(),
+            "orders",
+        ]);
+        assert_eq!(r.code, 3);
+    }
+    let day_file = std::fs::read_dir(home.join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit-")
+        })
+        .unwrap();
+
+    let (r, v) = t.audit(&[], &["--scan", downloads.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(v["chain_intact"], true);
+    let leaks = v["leaks"].as_array().unwrap();
+    assert_eq!(leaks.len(), 2, "{leaks:?}");
+    assert!(leaks.iter().any(|l| {
+        l["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("fulfill.log.2026-01-01")
+            && l["line"] == 2
+    }));
+    assert!(
+        leaks
+            .iter()
+            .any(|l| l["file"].as_str().unwrap().ends_with("label.txt") && l["line"] == 1)
+    );
+    assert!(leaks.iter().all(|l| l["order_id"] == order.as_str()
+        && (l["field"] == "recipient_name" || l["field"] == "buyer_name")));
+    assert_eq!(t.check(&v, "R26")["status"], "fail");
+    assert_eq!(t.check(&v, "R20")["status"], "fail");
+    assert_eq!(t.check(&v, "R6/R28")["status"], "fail");
+    assert_eq!(t.check(&v, "R21")["status"], "pass");
+    // The report names where, never what.
+    assert_eq!(count(r.stdout.as_bytes(), name.as_bytes()), 0);
+    assert_eq!(count(r.stderr.as_bytes(), name.as_bytes()), 0);
+
+    // A day file made readable by others is a finding.
+    std::fs::set_permissions(&day_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (r, v) = t.audit(&[], &[]);
+    assert_eq!(r.code, 1);
+    let r21 = t.check(&v, "R21");
+    assert_eq!(r21["status"], "fail");
+    assert!(
+        r21["details"]
+            .to_string()
+            .contains("group- or world-accessible"),
+        "{r21}"
+    );
+}
+
+#[test]
+fn pii_past_retention_is_a_finding_until_purged() {
+    let t = env(33);
+    let later = at(t.e.sb.now() + Duration::days(45));
+    let (r, v) = t.audit(&["--now", &later], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r15 = t.check(&v, "R15");
+    assert_eq!(r15["status"], "fail");
+    assert!(
+        r15["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("run `fulfill purge`")
+    );
+    let r = t.e.run(&["--now", &later, "--operator", "cron", "purge"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (_, v) = t.audit(&["--now", &later], &[]);
+    assert_eq!(t.check(&v, "R15")["status"], "pass", "{v}");
+}
+
+#[test]
+fn a_tampered_log_exits_5_naming_file_and_line() {
+    let t = env(34);
+    let logs = t.e.dir.home().join("logs");
+    let day = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit-")
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(&day).unwrap();
+    // Rewrite the third record's operator: a well-formed edit the hash chain must catch.
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[2] = lines[2].replacen("\"operator\":\"olga\"", "\"operator\":\"eve\"", 1);
+    assert_ne!(lines[2], text.lines().nth(2).unwrap(), "the edit applies");
+    std::fs::write(&day, lines.join("\n") + "\n").unwrap();
+    let (r, v) = t.audit(&[], &[]);
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(v["chain_intact"], false);
+    let b = &v["chain_breaks"][0];
+    assert_eq!(b["line"], 3, "{b}");
+    assert!(b["file"].as_str().unwrap().starts_with("audit-"));
+    assert_eq!(t.check(&v, "R25")["status"], "fail");
+}
