@@ -1,4 +1,6 @@
-//! Shipment confirmation: queued shipments go to Amazon in one `_POST_ORDER_FULFILLMENT_DATA_`
+//! Shipments: [`ship`] records one (packer or owner), and [`confirm`] reports them to Amazon.
+//!
+//! Confirmation: queued shipments go to Amazon in one `_POST_ORDER_FULFILLMENT_DATA_`
 //! feed per run (SubmitFeed restores one request per two minutes, and Amazon asks for batches),
 //! and each feed's processing report is matched back per `MessageID`.
 //!
@@ -30,8 +32,26 @@ use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, parse_mws_time};
 use crate::mws::xml::{
     parse_feed_result, parse_feed_submission_list, parse_submit_feed, write_fulfillment_feed,
 };
-use crate::vault::Vault;
-use crate::vault::shipments::{self, Batch, Verdict};
+use crate::role::Capability;
+use crate::vault::shipments::{self, Batch, NewShipment, Recorded, Verdict};
+use crate::vault::{Session, Vault};
+
+/// Records a shipment as `s` (packer or owner) with its `ship.recorded` record: the order
+/// becomes `shipped`, its retention clock starts, and its confirmation is queued.
+pub fn ship(s: &Session<'_>, new: &NewShipment, now: DateTime<Utc>) -> Result<Recorded> {
+    s.require(Capability::Ship, "ship", now)?;
+    let (code, name) = shipments::carrier_fields(&new.carrier);
+    let ev = Event::new("ship.recorded")
+        .operator(s.name())
+        .field("order", new.order_id.as_str())
+        .field("carrier_code", code)
+        .field("carrier_name", name)
+        .field("tracking", new.tracking.trim())
+        .field("method", new.method.clone());
+    s.vault().record_with(&[ev], now, |tx| {
+        shipments::record_shipment(tx, new, s.name(), now)
+    })
+}
 
 /// How much earlier than a batch was written Amazon's `SubmittedDate` may be and still be that
 /// batch (clock difference between this machine and Amazon).

@@ -5,21 +5,24 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{Duration, Utc};
 
 use crate::audit::Event;
 use crate::cli::DemoArgs;
-use crate::clock::{Clock, ScaledClock, SystemClock};
-use crate::config::Profile;
+use crate::clock::{Clock, ManualClock, ScaledClock, SystemClock};
+use crate::compliance::{AuditOptions, audit, record_run};
+use crate::config::{Config, Profile};
 use crate::error::{Error, Exit, Result};
 use crate::fetch::{FetchOptions, Quiet, fetch};
 use crate::home::Home;
 use crate::mws::client::{Client, SandboxTime};
+use crate::purge::{PurgeOptions, purge};
 use crate::role::Role;
 use crate::safety::Environment;
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::vault::key::{Credential, Passphrase, random_bytes};
 use crate::vault::orders::list_orders;
+use crate::vault::shipments::NewShipment;
 use crate::vault::{NewCredential, Purpose, Vault};
 
 fn step(n: u32, text: &str) {
@@ -58,6 +61,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     let home = Home::create(&root, &Environment::system())?;
     let owner_pass = pass("owner");
     let owner_secret = owner_pass.expose_secret().to_string();
+    let owner_again = owner_secret.clone();
     let vault = Vault::create(
         &home,
         "olga",
@@ -207,19 +211,132 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         pii.recipient_name
     );
 
-    step(8, "Verify the audit log: hash chain anchored in the vault");
-    vault.record(&[Event::new("demo.finished").operator("olga")], clock.now())?;
-    let v = vault.verify_log()?;
-    crate::outln!(
-        "    {} records in {} day file(s); findings: {}",
-        v.records,
-        v.files,
-        v.findings.len()
+    step(
+        8,
+        "The packer ships three orders; the buyer of one cancels before Amazon reads the feed",
     );
-    if !v.findings.is_empty() {
-        return Err(Error::Integrity(
-            "the demo's own audit log does not verify".into(),
-        ));
+    let to_ship: Vec<String> = orders
+        .iter()
+        .filter(|o| !o.pii_missing)
+        .take(3)
+        .map(|o| o.order_id.clone())
+        .collect();
+    for (id, (carrier, tracking)) in to_ship.iter().zip([
+        ("UPS", "1Z999AA10123456784"),
+        ("USPS", "9400111899223197428490"),
+        ("Bob's Vans", "BV-000042"),
+    ]) {
+        let new = NewShipment {
+            order_id: id.clone(),
+            carrier: carrier.into(),
+            tracking: tracking.into(),
+            method: None,
+        };
+        crate::confirm::ship(&packer, &new, clock.now())?;
+        crate::outln!("    shipped {id} via {carrier}, tracking {tracking}");
+    }
+    if let Some(last) = to_ship.last() {
+        sandbox.cancel_order(last);
+    }
+
+    step(
+        9,
+        "Cron confirms: one fulfillment feed, then Amazon's verdict per order",
+    );
+    let mut client = Client::new(
+        cron.load_credentials("confirm", clock.now())?.credentials,
+        Arc::new(SandboxTime::new(clock.now(), args.time_scale)),
+    )?;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let r =
+            crate::confirm::confirm(&vault, "cron", &mut client, &clock).map_err(|f| f.error)?;
+        if r.feeds_submitted > 0 {
+            crate::outln!("    sent 1 feed with {} shipment(s)", r.shipments_submitted);
+        }
+        for f in &r.failures {
+            crate::outln!(
+                "    {} refused by Amazon: {}",
+                f.order_id,
+                f.message.as_deref().unwrap_or("no reason")
+            );
+        }
+        if r.feeds_done > 0 {
+            crate::outln!(
+                "    {} confirmed, {} refused (after {runs} cron run(s) while Amazon processed it)",
+                r.confirmed,
+                r.failed
+            );
+            break;
+        }
+        if runs > 100 {
+            return Err(Error::Remote("the sandbox never processed the feed".into()));
+        }
+    }
+
+    step(
+        10,
+        "31 days later: cron purges PII past retention, keeping the facts",
+    );
+    let later = ManualClock::new(clock.now() + Duration::days(31));
+    let cfg = Config::for_profile(vault.profile());
+    let purged = purge(
+        &vault,
+        "cron",
+        &PurgeOptions {
+            dry_run: false,
+            order: None,
+            pii_days: cfg.retention.pii_days,
+            log_days: cfg.log.max_days,
+        },
+        later.now(),
+    )?;
+    crate::outln!(
+        "    PII of {} order(s) destroyed; WAL truncated: {}; orders and shipments kept",
+        purged.orders_purged,
+        purged.wal_truncated
+    );
+
+    step(
+        11,
+        "The owner audits: chain, retention, permissions, and a scan of every log for every PII value",
+    );
+    let owner = vault.unlock(
+        "olga",
+        &Credential::Passphrase(Passphrase::new(owner_again)),
+        later.now(),
+    )?;
+    let report = audit(
+        &vault,
+        &owner,
+        &Environment::system(),
+        &AuditOptions {
+            window_days: vault.profile().min_log_days(),
+            pii_days: cfg.retention.pii_days,
+            scan: Vec::new(),
+        },
+        later.now(),
+    )?;
+    record_run(&vault, &owner, &report, later.now())?;
+    for c in &report.checks {
+        crate::outln!(
+            "    {:<4} [{}] {}",
+            format!("{:?}", c.status).to_uppercase(),
+            c.id,
+            c.title
+        );
+    }
+    crate::outln!(
+        "    {} record(s) verified, {} PII value(s) looked for in {} file(s); findings: {}",
+        report.records_verified,
+        report.pii_values_scanned,
+        report.files_scanned,
+        report.findings
+    );
+    vault.record(&[Event::new("demo.finished").operator("olga")], later.now())?;
+    if report.findings > 0 || !report.chain_intact {
+        return Err(Error::Integrity("the demo's own audit has findings".into()));
     }
     if args.keep {
         let kept = dir.keep();

@@ -1,35 +1,22 @@
 //! `fulfill ship ORDER --carrier C --tracking T [--method M]`: record a shipment (packer or
 //! owner). The confirmation is queued; `fulfill confirm` (cron) sends it to Amazon in a batch.
 
-use crate::audit::Event;
 use crate::cli::ShipArgs;
 use crate::context::Context;
 use crate::error::{Exit, Result};
-use crate::role::Capability;
 use crate::vault::shipments::{self, NewShipment, Recorded};
 
 /// Runs `ship`.
 pub fn run(ctx: &Context, args: &ShipArgs) -> Result<Exit> {
     let s = ctx.unlock()?;
     let now = ctx.now();
-    s.require(Capability::Ship, "ship", now)?;
     let new = NewShipment {
         order_id: args.order.clone(),
         carrier: args.carrier.clone(),
         tracking: args.tracking.clone(),
         method: args.method.clone(),
     };
-    let (code, name) = shipments::carrier_fields(&new.carrier);
-    let ev = Event::new("ship.recorded")
-        .operator(s.name())
-        .field("order", new.order_id.as_str())
-        .field("carrier_code", code)
-        .field("carrier_name", name)
-        .field("tracking", new.tracking.trim())
-        .field("method", new.method.clone());
-    let recorded = ctx.vault.record_with(&[ev], now, |tx| {
-        shipments::record_shipment(tx, &new, s.name(), now)
-    })?;
+    let recorded = crate::confirm::ship(&s, &new, now)?;
     let view = shipments::shipment(ctx.vault.conn(), &new.order_id)?;
     if args.json {
         crate::outln!(

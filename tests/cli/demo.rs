@@ -13,6 +13,14 @@ fn demo_runs_the_whole_flow_and_leaves_nothing_behind() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("holds no PII key"), "{}", r.stdout);
     assert!(r.stdout.contains("findings: 0"), "{}", r.stdout);
+    for step in [
+        "sent 1 feed with 3 shipment(s)",
+        "2 confirmed, 1 refused",
+        "destroyed; WAL truncated: true",
+    ] {
+        assert!(r.stdout.contains(step), "{step}:\n{}", r.stdout);
+    }
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
     assert!(
         !r.stdout.contains("ZQX"),
         "no PII marker in the demo's output"
