@@ -88,7 +88,10 @@ fn the_flow_records_every_event_on_one_intact_chain() {
     let unshipped: Vec<String> = {
         let db = rusqlite::Connection::open(d.home().join("vault.db")).unwrap();
         let mut st = db
-            .prepare("SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' ORDER BY 1 LIMIT 2")
+            .prepare(
+                "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped'
+                 AND status = 'Unshipped' ORDER BY amazon_order_id LIMIT 2",
+            )
             .unwrap();
         st.query_map([], |r| r.get(0))
             .unwrap()

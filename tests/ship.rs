@@ -28,6 +28,23 @@ fn unshipped(e: &CliEnv, n: usize) -> Vec<String> {
     ids.into_iter().take(n).collect()
 }
 
+/// An unshipped order of which Amazon has shipped nothing (so the buyer can cancel it), not
+/// one of `except`.
+fn cancellable(e: &CliEnv, except: &[String]) -> String {
+    let db = e.db();
+    let mut st = db
+        .prepare(
+            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND status = 'Unshipped'
+             AND items_fetched = 1 AND pii_state = 'sealed' ORDER BY amazon_order_id DESC",
+        )
+        .unwrap();
+    st.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|id| !except.contains(id))
+        .expect("an order the buyer can cancel")
+}
+
 fn lifecycle(e: &CliEnv, id: &str) -> String {
     e.db()
         .query_row(
@@ -96,7 +113,9 @@ fn ship(e: &CliEnv, pass: &std::path::Path, args: &[&str]) -> Run {
 fn shipments_are_batched_into_one_feed_and_judged_per_order() {
     let e = CliEnv::new(60, 11, 3000.0, "");
     assert_eq!(e.fetch().code, 0);
-    let ids = unshipped(&e, 3);
+    let mut ids = unshipped(&e, 2);
+    // The third is one the buyer can still cancel (nothing of it shipped yet).
+    ids.push(cancellable(&e, &ids));
     let pat = packer(&e);
 
     let r = ship(

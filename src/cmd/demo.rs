@@ -215,12 +215,20 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         8,
         "The packer ships three orders; the buyer of one cancels before Amazon reads the feed",
     );
-    let to_ship: Vec<String> = orders
+    // The buyer can cancel only an order nothing of which has shipped: ship such a one last.
+    let addressable: Vec<_> = orders.iter().filter(|o| !o.pii_missing).collect();
+    let cancel = addressable
         .iter()
-        .filter(|o| !o.pii_missing)
-        .take(3)
+        .rev()
+        .find(|o| o.amazon_status == "Unshipped")
+        .map(|o| o.order_id.clone());
+    let mut to_ship: Vec<String> = addressable
+        .iter()
         .map(|o| o.order_id.clone())
+        .filter(|id| Some(id) != cancel.as_ref())
+        .take(if cancel.is_some() { 2 } else { 3 })
         .collect();
+    to_ship.extend(cancel.clone());
     for (id, (carrier, tracking)) in to_ship.iter().zip([
         ("UPS", "1Z999AA10123456784"),
         ("USPS", "9400111899223197428490"),
@@ -235,8 +243,10 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         crate::confirm::ship(&packer, &new, clock.now())?;
         crate::outln!("    shipped {id} via {carrier}, tracking {tracking}");
     }
-    if let Some(last) = to_ship.last() {
-        sandbox.cancel_order(last);
+    if let Some(id) = &cancel
+        && sandbox.cancel_order(id)
+    {
+        crate::outln!("    the buyer of {id} cancels it");
     }
 
     step(
