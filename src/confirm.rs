@@ -30,7 +30,8 @@ use crate::mws::FULFILLMENT_FEED_TYPE;
 use crate::mws::client::{Api, CallError, Client, Request};
 use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, parse_mws_time};
 use crate::mws::xml::{
-    parse_feed_result, parse_feed_submission_list, parse_submit_feed, write_fulfillment_feed,
+    XmlError, parse_feed_result, parse_feed_submission_list, parse_submit_feed,
+    write_fulfillment_feed,
 };
 use crate::role::Capability;
 use crate::vault::shipments::{self, Batch, NewShipment, Recorded, Verdict};
@@ -103,12 +104,19 @@ pub fn confirm(
     clock: &dyn Clock,
 ) -> std::result::Result<ConfirmReport, Box<ConfirmFailure>> {
     crate::calls::restore_quota(vault, client);
-    let mut report = ConfirmReport::default();
-    let mut obs = AuditedCalls::new(vault, clock, operator);
-    let result = run(vault, operator, client, clock, &mut obs, &mut report);
-    report.calls = obs.calls;
-    report.throttled = obs.throttled;
-    let saved = crate::calls::save_quota(vault, client);
+    let mut pass = Pass {
+        vault,
+        operator,
+        clock,
+        obs: AuditedCalls::new(vault, clock, operator),
+        client,
+        report: ConfirmReport::default(),
+    };
+    let result = pass.run();
+    let mut report = pass.report;
+    report.calls = pass.obs.calls;
+    report.throttled = pass.obs.throttled;
+    let saved = crate::calls::save_quota(vault, pass.client);
     match result.and(saved) {
         Ok(()) => Ok(report),
         Err(error) => Err(Box::new(ConfirmFailure { report, error })),
@@ -124,24 +132,48 @@ fn call_err(e: CallError) -> Error {
     }
 }
 
-fn run(
-    vault: &Vault,
-    operator: &str,
-    client: &mut Client,
-    clock: &dyn Clock,
-    obs: &mut AuditedCalls<'_>,
-    report: &mut ConfirmReport,
-) -> Result<()> {
-    let conn = vault.conn();
-    // 1. Batches that may or may not have reached Amazon.
-    let prepared = shipments::prepared_batches(conn)?;
-    if !prepared.is_empty() {
+/// One confirmation pass: what it works with and what it has done.
+struct Pass<'a, 'c> {
+    vault: &'a Vault,
+    operator: &'a str,
+    clock: &'a dyn Clock,
+    obs: AuditedCalls<'a>,
+    client: &'c mut Client,
+    report: ConfirmReport,
+}
+
+impl Pass<'_, '_> {
+    fn run(&mut self) -> Result<()> {
+        self.reconcile()?;
+        self.send_queued()?;
+        self.collect()
+    }
+
+    /// A feeds-section call through the audited client.
+    fn call<T>(
+        &mut self,
+        req: &Request<'_>,
+        parse: impl FnMut(&mut dyn std::io::BufRead) -> std::result::Result<T, XmlError>,
+    ) -> Result<T> {
+        self.client
+            .call(req, &mut self.obs, parse)
+            .map_err(call_err)
+    }
+
+    /// 1. Batches that may or may not have reached Amazon: adopt or send again.
+    fn reconcile(&mut self) -> Result<()> {
+        let conn = self.vault.conn();
+        let prepared = shipments::prepared_batches(conn)?;
+        if prepared.is_empty() {
+            return Ok(());
+        }
         let oldest = prepared
             .iter()
             .filter_map(|b| parse_mws_time(&b.created_at))
             .min()
-            .unwrap_or_else(|| client.now());
-        let mut unknown: Vec<FeedSubmissionInfo> = recent_feeds(client, obs, oldest - CLOCK_SLACK)?
+            .unwrap_or_else(|| self.client.now());
+        let mut unknown: Vec<FeedSubmissionInfo> = self
+            .recent_feeds(oldest - CLOCK_SLACK)?
             .into_iter()
             .filter(|f| !shipments::known_feed(conn, &f.feed_submission_id).unwrap_or(true))
             .collect();
@@ -154,16 +186,21 @@ fn run(
             match found {
                 Some(i) => {
                     let f = unknown.remove(i);
-                    mark_submitted(vault, operator, clock, &b, &f, true)?;
-                    report.feeds_adopted += 1;
+                    self.mark_submitted(&b, &f, true)?;
+                    self.report.feeds_adopted += 1;
                 }
-                None => submit(vault, operator, client, clock, obs, &b, report)?,
+                None => self.submit(&b)?,
             }
         }
+        Ok(())
     }
-    // 2. Everything queued goes in one new feed.
-    let mut messages = shipments::queued_messages(conn)?;
-    if !messages.is_empty() {
+
+    /// 2. Everything queued goes in one new feed.
+    fn send_queued(&mut self) -> Result<()> {
+        let mut messages = shipments::queued_messages(self.vault.conn())?;
+        if messages.is_empty() {
+            return Ok(());
+        }
         for m in &mut messages {
             // Amazon's xsd:dateTime: whole seconds, UTC.
             if let Some(t) = parse_mws_time(&m.fulfillment_date) {
@@ -171,234 +208,196 @@ fn run(
             }
         }
         let feed = FulfillmentFeed {
-            merchant_identifier: client.credentials().seller_id.clone(),
+            merchant_identifier: self.client.credentials().seller_id.clone(),
             messages,
         };
         let body = write_fulfillment_feed(&feed);
-        let id = shipments::create_batch(conn, &body, &feed.messages, client.now())?;
-        let batch = Batch {
+        let written = self.client.now();
+        let id = shipments::create_batch(self.vault.conn(), &body, &feed.messages, written)?;
+        self.submit(&Batch {
             id,
-            created_at: crate::audit::format_ts(client.now()),
+            created_at: crate::audit::format_ts(written),
             body,
             feed_id: None,
             messages: feed.messages.len() as u64,
-        };
-        submit(vault, operator, client, clock, obs, &batch, report)?;
+        })
     }
-    // 3. Reports of feeds in flight.
-    let submitted = shipments::submitted_batches(conn)?;
-    for chunk in submitted.chunks(100) {
-        let ids: Vec<String> = chunk.iter().filter_map(|b| b.feed_id.clone()).collect();
-        let mut params: Vec<(&str, String)> = Vec::new();
-        let keys: Vec<String> = (1..=ids.len())
-            .map(|i| format!("FeedSubmissionIdList.Id.{i}"))
-            .collect();
-        for (k, id) in keys.iter().zip(&ids) {
-            params.push((k.as_str(), id.clone()));
-        }
-        let list = client
-            .call(
-                &Request::new(Api::Feeds, "GetFeedSubmissionList", params),
-                obs,
-                |r| parse_feed_submission_list(r),
-            )
-            .map_err(call_err)?;
-        for b in chunk {
-            let status = list
-                .submissions
+
+    /// 3. The status of every feed in flight; the reports of those done.
+    fn collect(&mut self) -> Result<()> {
+        let submitted = shipments::submitted_batches(self.vault.conn())?;
+        for chunk in submitted.chunks(100) {
+            let keys: Vec<String> = (1..=chunk.len())
+                .map(|i| format!("FeedSubmissionIdList.Id.{i}"))
+                .collect();
+            let params = keys
                 .iter()
-                .find(|f| Some(&f.feed_submission_id) == b.feed_id.as_ref())
-                .map(|f| f.feed_processing_status.as_str());
-            match status {
-                Some("_DONE_") => apply(vault, operator, client, clock, obs, b, report)?,
-                Some("_CANCELLED_") => {
-                    let feed_id = b.feed_id.clone().unwrap_or_default();
-                    let ev = Event::new("feed.result")
-                        .operator(operator)
-                        .outcome(Outcome::Failed)
-                        .field("feed_id", feed_id)
-                        .field("status", "_CANCELLED_")
-                        .field("requeued", b.messages);
-                    vault.record_with(&[ev], clock.now(), |tx| {
-                        shipments::mark_cancelled(tx, b.id, clock.now())
-                    })?;
-                    report.requeued += b.messages;
+                .zip(chunk)
+                .map(|(k, b)| (k.as_str(), b.feed_id.clone().unwrap_or_default()))
+                .collect();
+            let list = self.call(
+                &Request::new(Api::Feeds, "GetFeedSubmissionList", params),
+                |r| parse_feed_submission_list(r),
+            )?;
+            for b in chunk {
+                let status = list
+                    .submissions
+                    .iter()
+                    .find(|f| Some(&f.feed_submission_id) == b.feed_id.as_ref())
+                    .map(|f| f.feed_processing_status.as_str());
+                match status {
+                    Some("_DONE_") => self.apply(b)?,
+                    Some("_CANCELLED_") => self.requeue(b)?,
+                    _ => self.report.feeds_in_flight += 1,
                 }
-                _ => report.feeds_in_flight += 1,
             }
         }
+        Ok(())
     }
-    Ok(())
-}
 
-/// Fulfillment feeds Amazon holds that were submitted since `from` (every page).
-fn recent_feeds(
-    client: &mut Client,
-    obs: &mut AuditedCalls<'_>,
-    from: DateTime<Utc>,
-) -> Result<Vec<FeedSubmissionInfo>> {
-    let params = vec![
-        ("FeedTypeList.Type.1", FULFILLMENT_FEED_TYPE.to_string()),
-        ("MaxCount", "100".to_string()),
-        ("SubmittedFromDate", crate::mws::sign::timestamp(from)),
-    ];
-    let mut page = client
-        .call(
+    /// Fulfillment feeds Amazon holds that were submitted since `from` (every page).
+    fn recent_feeds(&mut self, from: DateTime<Utc>) -> Result<Vec<FeedSubmissionInfo>> {
+        let params = vec![
+            ("FeedTypeList.Type.1", FULFILLMENT_FEED_TYPE.to_string()),
+            ("MaxCount", "100".to_string()),
+            ("SubmittedFromDate", crate::mws::sign::timestamp(from)),
+        ];
+        let mut page = self.call(
             &Request::new(Api::Feeds, "GetFeedSubmissionList", params),
-            obs,
             |r| parse_feed_submission_list(r),
-        )
-        .map_err(call_err)?;
-    let mut all = std::mem::take(&mut page.submissions);
-    while let (true, Some(token)) = (page.has_next, page.next_token.clone()) {
-        page = client
-            .call(
-                &Request::new(
-                    Api::Feeds,
-                    "GetFeedSubmissionListByNextToken",
-                    vec![("NextToken", token)],
-                ),
-                obs,
-                |r| parse_feed_submission_list(r),
-            )
-            .map_err(call_err)?;
-        all.append(&mut page.submissions);
-    }
-    Ok(all)
-}
-
-fn submit(
-    vault: &Vault,
-    operator: &str,
-    client: &mut Client,
-    clock: &dyn Clock,
-    obs: &mut AuditedCalls<'_>,
-    b: &Batch,
-    report: &mut ConfirmReport,
-) -> Result<()> {
-    let req = Request {
-        api: Api::Feeds,
-        action: "SubmitFeed",
-        params: vec![("FeedType", FULFILLMENT_FEED_TYPE.to_string())],
-        upload: Some(&b.body),
-    };
-    let sent = client.call(&req, obs, |r| parse_submit_feed(r));
-    let info = match sent {
-        Ok(r) => r.info,
-        Err(e) => {
-            let e = call_err(e);
-            let ev = Event::new("feed.submitted")
-                .operator(operator)
-                .outcome(Outcome::Failed)
-                .field("batch", b.id)
-                .field("messages", b.messages)
-                .field("error", "upload_failed");
-            vault.record(&[ev], clock.now())?;
-            return Err(Error::Remote(format!(
-                "{e}. The confirmation feed is saved; the next run checks whether Amazon has it \
-                 before sending it again"
-            )));
-        }
-    };
-    mark_submitted(vault, operator, clock, b, &info, false)?;
-    report.feeds_submitted += 1;
-    report.shipments_submitted += b.messages;
-    Ok(())
-}
-
-fn mark_submitted(
-    vault: &Vault,
-    operator: &str,
-    clock: &dyn Clock,
-    b: &Batch,
-    info: &FeedSubmissionInfo,
-    adopted: bool,
-) -> Result<()> {
-    let ev = Event::new("feed.submitted")
-        .operator(operator)
-        .field("feed_id", info.feed_submission_id.as_str())
-        .field("feed_type", FULFILLMENT_FEED_TYPE)
-        .field("batch", b.id)
-        .field("messages", b.messages)
-        .field("adopted", adopted);
-    vault.record_with(&[ev], clock.now(), |tx| {
-        shipments::mark_submitted(
-            tx,
-            b.id,
-            &info.feed_submission_id,
-            &info.submitted_date,
-            clock.now(),
-        )
-    })
-}
-
-fn apply(
-    vault: &Vault,
-    operator: &str,
-    client: &mut Client,
-    clock: &dyn Clock,
-    obs: &mut AuditedCalls<'_>,
-    b: &Batch,
-    report: &mut ConfirmReport,
-) -> Result<()> {
-    let feed_id = b.feed_id.clone().unwrap_or_default();
-    let processing = client
-        .call(
-            &Request::new(
+        )?;
+        let mut all = std::mem::take(&mut page.submissions);
+        while let (true, Some(token)) = (page.has_next, page.next_token.clone()) {
+            let req = Request::new(
                 Api::Feeds,
-                "GetFeedSubmissionResult",
-                vec![("FeedSubmissionId", feed_id.clone())],
-            ),
-            obs,
-            |r| {
-                let mut raw = Vec::new();
-                r.read_to_end(&mut raw)
-                    .map_err(|e| crate::mws::xml::XmlError::Malformed(e.to_string()))?;
-                parse_feed_result(&raw)
-            },
-        )
-        .map_err(call_err)?;
-    let now = clock.now();
-    let verdicts = shipments::judge(vault.conn(), b.id, &processing)?;
-    let mut events = vec![
-        Event::new("feed.result")
-            .operator(operator)
-            .field("feed_id", feed_id.as_str())
-            .field("status", processing.status_code.clone())
-            .field("processed", processing.messages_processed)
-            .field("successful", processing.messages_successful)
-            .field("errors", processing.messages_with_error)
-            .field("warnings", processing.messages_with_warning),
-    ];
-    for v in &verdicts {
-        let ev = Event::new(if v.confirmed {
-            "ship.confirmed"
-        } else {
-            "ship.confirm_failed"
-        })
-        .operator(operator)
-        .field("order", v.order_id.as_str())
-        .field("feed_id", feed_id.as_str());
-        events.push(if v.confirmed {
-            ev
-        } else {
-            ev.outcome(Outcome::Failed)
-                .field("code", v.code.clone())
-                .field("reason", v.message.clone())
-        });
-    }
-    // The verdicts and their records land together.
-    vault.record_with(&events, now, |tx| {
-        shipments::apply_verdicts(tx, b.id, &verdicts, now)
-    })?;
-    report.feeds_done += 1;
-    for v in verdicts {
-        if v.confirmed {
-            report.confirmed += 1;
-        } else {
-            report.failed += 1;
-            report.failures.push(v);
+                "GetFeedSubmissionListByNextToken",
+                vec![("NextToken", token)],
+            );
+            page = self.call(&req, |r| parse_feed_submission_list(r))?;
+            all.append(&mut page.submissions);
         }
+        Ok(all)
     }
-    Ok(())
+
+    fn submit(&mut self, b: &Batch) -> Result<()> {
+        let req = Request {
+            api: Api::Feeds,
+            action: "SubmitFeed",
+            params: vec![("FeedType", FULFILLMENT_FEED_TYPE.to_string())],
+            upload: Some(&b.body),
+        };
+        let info = match self.call(&req, |r| parse_submit_feed(r)) {
+            Ok(r) => r.info,
+            Err(e) => {
+                let ev = Event::new("feed.submitted")
+                    .operator(self.operator)
+                    .outcome(Outcome::Failed)
+                    .field("batch", b.id)
+                    .field("messages", b.messages)
+                    .field("error", "upload_failed");
+                self.vault.record(&[ev], self.clock.now())?;
+                return Err(Error::Remote(format!(
+                    "{e}. The confirmation feed is saved; the next run checks whether Amazon \
+                     has it before sending it again"
+                )));
+            }
+        };
+        self.mark_submitted(b, &info, false)?;
+        self.report.feeds_submitted += 1;
+        self.report.shipments_submitted += b.messages;
+        Ok(())
+    }
+
+    fn mark_submitted(&self, b: &Batch, info: &FeedSubmissionInfo, adopted: bool) -> Result<()> {
+        let ev = Event::new("feed.submitted")
+            .operator(self.operator)
+            .field("feed_id", info.feed_submission_id.as_str())
+            .field("feed_type", FULFILLMENT_FEED_TYPE)
+            .field("batch", b.id)
+            .field("messages", b.messages)
+            .field("adopted", adopted);
+        let now = self.clock.now();
+        self.vault.record_with(&[ev], now, |tx| {
+            shipments::mark_submitted(
+                tx,
+                b.id,
+                &info.feed_submission_id,
+                &info.submitted_date,
+                now,
+            )
+        })
+    }
+
+    /// Amazon cancelled the feed: its shipments go back in the queue.
+    fn requeue(&mut self, b: &Batch) -> Result<()> {
+        let ev = Event::new("feed.result")
+            .operator(self.operator)
+            .outcome(Outcome::Failed)
+            .field("feed_id", b.feed_id.clone())
+            .field("status", "_CANCELLED_")
+            .field("requeued", b.messages);
+        let now = self.clock.now();
+        self.vault
+            .record_with(&[ev], now, |tx| shipments::mark_cancelled(tx, b.id, now))?;
+        self.report.requeued += b.messages;
+        Ok(())
+    }
+
+    /// Reads a done feed's report and applies its verdicts, with their records, in one step.
+    fn apply(&mut self, b: &Batch) -> Result<()> {
+        let feed_id = b.feed_id.clone().unwrap_or_default();
+        let req = Request::new(
+            Api::Feeds,
+            "GetFeedSubmissionResult",
+            vec![("FeedSubmissionId", feed_id.clone())],
+        );
+        let processing = self.call(&req, |r| {
+            let mut raw = Vec::new();
+            r.read_to_end(&mut raw)
+                .map_err(|e| XmlError::Malformed(e.to_string()))?;
+            parse_feed_result(&raw)
+        })?;
+        let now = self.clock.now();
+        let verdicts = shipments::judge(self.vault.conn(), b.id, &processing)?;
+        let mut events = vec![
+            Event::new("feed.result")
+                .operator(self.operator)
+                .field("feed_id", feed_id.as_str())
+                .field("status", processing.status_code.clone())
+                .field("processed", processing.messages_processed)
+                .field("successful", processing.messages_successful)
+                .field("errors", processing.messages_with_error)
+                .field("warnings", processing.messages_with_warning),
+        ];
+        for v in &verdicts {
+            let ev = Event::new(if v.confirmed {
+                "ship.confirmed"
+            } else {
+                "ship.confirm_failed"
+            })
+            .operator(self.operator)
+            .field("order", v.order_id.as_str())
+            .field("feed_id", feed_id.as_str());
+            events.push(if v.confirmed {
+                ev
+            } else {
+                ev.outcome(Outcome::Failed)
+                    .field("code", v.code.clone())
+                    .field("reason", v.message.clone())
+            });
+        }
+        self.vault.record_with(&events, now, |tx| {
+            shipments::apply_verdicts(tx, b.id, &verdicts, now)
+        })?;
+        self.report.feeds_done += 1;
+        for v in verdicts {
+            if v.confirmed {
+                self.report.confirmed += 1;
+            } else {
+                self.report.failed += 1;
+                self.report.failures.push(v);
+            }
+        }
+        Ok(())
+    }
 }

@@ -77,6 +77,23 @@ impl Env {
     }
 }
 
+/// The first audit day file of the home.
+fn first_day_file(e: &CliEnv) -> std::path::PathBuf {
+    let mut days: Vec<_> = std::fs::read_dir(e.dir.home().join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit-")
+        })
+        .collect();
+    days.sort();
+    days.remove(0)
+}
+
 #[test]
 fn a_clean_home_passes_and_the_run_is_recorded() {
     let t = env(31);
@@ -160,17 +177,7 @@ fn leaks_stray_files_loose_permissions_and_bursts_are_found_without_showing_pii(
         ]);
         assert_eq!(r.code, 3);
     }
-    let day_file = std::fs::read_dir(home.join("logs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("audit-")
-        })
-        .unwrap();
+    let day_file = first_day_file(&t.e);
 
     let (r, v) = t.audit(&[], &["--scan", downloads.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
@@ -236,18 +243,7 @@ fn pii_past_retention_is_a_finding_until_purged() {
 #[test]
 fn a_tampered_log_exits_5_naming_file_and_line() {
     let t = env(34);
-    let logs = t.e.dir.home().join("logs");
-    let day = std::fs::read_dir(&logs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("audit-")
-        })
-        .unwrap();
+    let day = first_day_file(&t.e);
     let text = std::fs::read_to_string(&day).unwrap();
     // Rewrite the third record's operator: a well-formed edit the hash chain must catch.
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();

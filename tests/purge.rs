@@ -6,7 +6,7 @@ mod fetch_support;
 mod support;
 
 use std::collections::HashMap;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use fetch_support::CliEnv;
@@ -89,16 +89,10 @@ fn spool_file(e: &CliEnv, order: &str) -> std::path::PathBuf {
     let spool = e.dir.home().join("spool");
     std::fs::create_dir_all(&spool).unwrap();
     std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let p = spool.join(format!("{order}.zpl"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&p)
-        .unwrap();
-    std::io::Write::write_all(&mut f, b"^XA^FDlabel with an address^FS^XZ").unwrap();
-    p
+    e.dir.secret_file(
+        &format!("home/spool/{order}.zpl"),
+        "^XA^FDlabel with an address^FS^XZ",
+    )
 }
 
 #[test]
