@@ -61,6 +61,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// List stored orders and their items (never PII).
     Orders(OrdersArgs),
+    /// Print shipping labels (packer or owner): to a raw TCP printer, a file, or spool/.
+    Label(LabelArgs),
     /// Record a shipment (packer or owner); its confirmation to Amazon is queued.
     Ship(ShipArgs),
     /// Send queued shipment confirmations to Amazon and collect their results.
@@ -150,6 +152,50 @@ pub struct OrdersArgs {
     #[arg(long, value_name = "S")]
     pub status: Option<String>,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Label formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabelFormat {
+    /// Zebra ZPL II (the printer draws text and barcode).
+    Zpl,
+    /// PDF (not built yet).
+    Pdf,
+}
+
+/// Label printer resolutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DpiArg {
+    /// 203 dpi (8 dots/mm).
+    #[value(name = "203")]
+    D203,
+    /// 300 dpi (12 dots/mm).
+    #[value(name = "300")]
+    D300,
+}
+
+/// `fulfill label`.
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// The Amazon order ids.
+    #[arg(value_name = "ORDER", required = true)]
+    pub orders: Vec<String>,
+    /// Label format.
+    #[arg(long, value_enum, default_value = "zpl")]
+    pub format: LabelFormat,
+    /// Printer resolution, dots per inch.
+    #[arg(long, value_enum, default_value = "203")]
+    pub dpi: DpiArg,
+    /// Send to a raw TCP label printer: tcp://HOST:PORT (usually port 9100).
+    #[arg(long, value_name = "URI", conflicts_with = "out")]
+    pub to: Option<String>,
+    /// Write all labels to FILE (0600; tracked and destroyed by `purge` with the order's PII).
+    /// Default: one file per order in the home's spool/.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print what was done as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -238,6 +238,23 @@ pub fn audit(
             }
         }
     }
+    for (path, order) in crate::vault::labels::files_of_purged(vault.conn())? {
+        if path.exists() {
+            c.fail(format!(
+                "{}: a label of purged order {order}",
+                path.display()
+            ));
+        }
+    }
+    let overdue: Vec<String> = due.iter().map(|d| d.order_id.clone()).collect();
+    for (path, order) in crate::vault::labels::files_of(vault.conn(), &overdue)? {
+        if path.exists() && !path.starts_with(&spool) {
+            c.fail(format!(
+                "{}: a label of order {order}, past retention",
+                path.display()
+            ));
+        }
+    }
     c.details
         .push(format!("{spool_files} label file(s) in spool/"));
     checks.push(c);

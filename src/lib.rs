@@ -17,6 +17,7 @@ pub mod context;
 pub mod error;
 pub mod fetch;
 pub mod home;
+pub mod label;
 pub mod leak;
 pub mod logging;
 pub mod mws;
@@ -69,6 +70,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Config(c) => cmd::config::run(&ctx, c),
                 cli::Command::Purge(a) => cmd::purge::run(&ctx, a),
                 cli::Command::Audit(a) => cmd::audit::run(&ctx, a),
+                cli::Command::Label(a) => cmd::label::run(&ctx, a),
                 cli::Command::Ship(a) => cmd::ship::run(&ctx, a),
                 cli::Command::Confirm(a) => cmd::confirm::run(&ctx, a),
                 cli::Command::Init(_) | cli::Command::Sandbox(_) | cli::Command::Demo(_) => {

@@ -7,7 +7,8 @@
 //! [`due_orders`] is the one place that rule lives: `purge` enforces it, `audit` checks it.
 //!
 //! **What a purge destroys**, in one transaction with its `purge.run` record: the sealed PII
-//! blob, every sealed gift message, and then the label files in `spool/` of purged orders.
+//! blob, every sealed gift message; then the label files of purged orders, in `spool/` and
+//! wherever `label --out` wrote them (tracked per order).
 //! The non-PII facts stay (order id, dates, items, carrier, tracking) and `purged_at` is set.
 //! `secure_delete` overwrites the freed pages, and a `wal_checkpoint(TRUNCATE)` afterwards
 //! empties the WAL, so no earlier copy of a sealed record survives in the files.
@@ -29,7 +30,7 @@ use serde::Serialize;
 use crate::audit::Event;
 use crate::error::{Error, Result};
 use crate::mws::model::parse_mws_time;
-use crate::vault::Vault;
+use crate::vault::{Vault, labels};
 
 /// An order whose PII retention has run out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,8 +128,8 @@ pub struct PurgeReport {
     pub orders_purged: u64,
     /// Of those, orders that still held sealed PII or gift messages.
     pub orders_with_pii: u64,
-    /// Label files removed from `spool/`.
-    pub spool_files_removed: u64,
+    /// Label files destroyed: in `spool/`, and those written elsewhere (`label --out`).
+    pub label_files_removed: u64,
     /// Audit day files pruned (older than `log.max_days`).
     pub log_files_pruned: u64,
     /// The WAL was checkpointed and truncated (false: a reader held it; the next run retries).
@@ -158,8 +159,16 @@ pub fn purge(
     };
     let spool = vault.home().spool_dir();
     if opts.dry_run {
-        report.spool_files_removed =
-            spool_files_to_remove(conn, &spool, &report.orders)?.len() as u64;
+        let mut files = spool_files_to_remove(conn, &spool, &report.orders)?;
+        files.extend(
+            labels::files_of(conn, &report.orders)?
+                .into_iter()
+                .map(|(p, _)| p)
+                .filter(|p| p.exists()),
+        );
+        files.sort();
+        files.dedup();
+        report.label_files_removed = files.len() as u64;
         vault.record(&[run_event(operator, &report, opts)], now)?;
         return Ok(report);
     }
@@ -180,7 +189,16 @@ pub fn purge(
     report.wal_truncated = checkpoint(conn)?;
     for f in spool_files_to_remove(conn, &spool, &[])? {
         shred(&f)?;
-        report.spool_files_removed += 1;
+        report.label_files_removed += 1;
+    }
+    // Label files written elsewhere, tracked per order (a spool file already shredded is
+    // simply forgotten).
+    for (f, order) in labels::files_of_purged(conn)? {
+        if f.exists() {
+            shred(&f)?;
+            report.label_files_removed += 1;
+        }
+        labels::untrack(conn, &f, &order)?;
     }
     report.log_files_pruned = vault.prune_log(now, opts.log_days)?.files_removed as u64;
     Ok(report)

@@ -98,6 +98,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
             .map(Result::unwrap)
             .collect()
     };
+    ok(run(d.as_op("pat", &pat).args(["label", &unshipped[0]])));
     for id in &unshipped {
         ok(run(d.as_op("pat", &pat).args([
             "ship",
@@ -190,6 +191,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "environment.refused",
         "mws.call",
         "fetch.run",
+        "label.printed",
         "ship.recorded",
         "feed.submitted",
         "feed.result",

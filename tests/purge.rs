@@ -163,7 +163,7 @@ fn purge_destroys_pii_past_retention_everywhere_and_keeps_the_facts() {
             .iter()
             .any(|o| o == shipped.as_str())
     );
-    assert_eq!(v["spool_files_removed"], 1);
+    assert_eq!(v["label_files_removed"], 1);
     assert_eq!(purged(&e), want, "dry run changed nothing");
     assert!(label.exists());
 
@@ -171,7 +171,7 @@ fn purge_destroys_pii_past_retention_everywhere_and_keeps_the_facts() {
     let (r, v) = purge(&e, t2, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(v["wal_truncated"], true);
-    assert_eq!(v["spool_files_removed"], 1);
+    assert_eq!(v["label_files_removed"], 1);
     assert!(!label.exists(), "the label file is gone");
     let mut want2: Vec<String> = due
         .iter()

@@ -15,6 +15,7 @@ use crate::config::{Config, Profile};
 use crate::error::{Error, Exit, Result};
 use crate::fetch::{FetchOptions, Quiet, fetch};
 use crate::home::Home;
+use crate::label::{Destination, Dpi, LabelRequest};
 use crate::mws::client::{Client, SandboxTime};
 use crate::purge::{PurgeOptions, purge};
 use crate::role::Role;
@@ -191,25 +192,31 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
 
     step(
         7,
-        "A packer opens the address for a label (recorded with its purpose)",
+        "A packer prints a label: the address is opened (recorded with its purpose) into ZPL",
     );
     let packer = vault.unlock(
         "pat",
         &Credential::Passphrase(Passphrase::new(packer_secret)),
         clock.now(),
     )?;
-    let pii = packer.open_pii(&target.order_id, Purpose::Label, clock.now())?;
-    let fields: Vec<&str> = pii.fields().iter().map(|(n, _)| *n).collect();
-    crate::outln!(
-        "    opened {} fields for order {}: {}",
-        fields.len(),
-        target.order_id,
-        fields.join(", ")
-    );
-    crate::outln!(
-        "    (values stay out of this output and every log: {:?})",
-        pii.recipient_name
-    );
+    let printed = crate::label::print(
+        &packer,
+        &Environment::system(),
+        &LabelRequest {
+            orders: vec![target.order_id.clone()],
+            dpi: Dpi::D203,
+            destination: Destination::Spool,
+        },
+        clock.now(),
+    )?;
+    for p in &printed {
+        let size = std::fs::metadata(&p.target).map(|m| m.len()).unwrap_or(0);
+        crate::outln!(
+            "    label for {} in spool/ ({size} bytes of ZPL, mode 0600, tracked for purge)",
+            p.order_id
+        );
+    }
+    crate::outln!("    (the address is in the label only: never in this output or any log)");
 
     step(
         8,
@@ -303,8 +310,9 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         later.now(),
     )?;
     crate::outln!(
-        "    PII of {} order(s) destroyed; WAL truncated: {}; orders and shipments kept",
+        "    PII of {} order(s) destroyed, {} label file(s) shredded; WAL truncated: {}; orders and shipments kept",
         purged.orders_purged,
+        purged.label_files_removed,
         purged.wal_truncated
     );
 

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod demo;
 pub mod fetch;
 pub mod init;
+pub mod label;
 pub mod operator;
 pub mod orders;
 pub mod purge;

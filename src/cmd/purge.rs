@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
         "{verb} the PII of {} order(s) (older than {} days); {} label file(s) {}; {} audit day file(s) pruned{}.",
         report.orders_purged,
         opts.pii_days,
-        report.spool_files_removed,
+        report.label_files_removed,
         if report.dry_run {
             "to remove"
         } else {

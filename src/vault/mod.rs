@@ -6,6 +6,7 @@
 //! log first (fail closed: no record, no action).
 
 pub mod key;
+pub mod labels;
 pub mod orders;
 pub mod seal;
 pub mod shipments;

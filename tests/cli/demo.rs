@@ -16,7 +16,7 @@ fn demo_runs_the_whole_flow_and_leaves_nothing_behind() {
     for step in [
         "sent 1 feed with 3 shipment(s)",
         "2 confirmed, 1 refused",
-        "destroyed; WAL truncated: true",
+        "label file(s) shredded; WAL truncated: true",
     ] {
         assert!(r.stdout.contains(step), "{step}:\n{}", r.stdout);
     }

@@ -1,0 +1,37 @@
+//! `fulfill label ORDER... [--format zpl] [--dpi 203|300] [--to tcp://HOST:PORT | --out FILE]`.
+
+use crate::cli::{DpiArg, LabelArgs, LabelFormat};
+use crate::context::Context;
+use crate::error::{Error, Exit, Result};
+use crate::label::{Destination, Dpi, LabelRequest, print};
+use crate::safety::Environment;
+
+/// Runs `label`.
+pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
+    if args.format == LabelFormat::Pdf {
+        return Err(Error::usage(
+            "PDF labels are not built yet; use --format zpl (the default)",
+        ));
+    }
+    let req = LabelRequest {
+        orders: args.orders.clone(),
+        dpi: match args.dpi {
+            DpiArg::D203 => Dpi::D203,
+            DpiArg::D300 => Dpi::D300,
+        },
+        destination: Destination::parse(args.to.as_deref(), args.out.as_deref())?,
+    };
+    let s = ctx.unlock()?;
+    let printed = print(&s, &Environment::system(), &req, ctx.now())?;
+    if args.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&printed).expect("serializes")
+        );
+        return Ok(Exit::Ok);
+    }
+    for p in &printed {
+        crate::outln!("Label for {} -> {} {}", p.order_id, p.destination, p.target);
+    }
+    Ok(Exit::Ok)
+}

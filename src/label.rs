@@ -1,0 +1,435 @@
+//! Shipping labels: a 4 × 6 inch ZPL label (ship-to block, the order id as a Code 128 barcode,
+//! the service level), and where it goes.
+//!
+//! **Rendering.** ZPL needs no crate: the printer draws the text and the `^BC` barcode itself.
+//! Every text field goes through `^FH` hex escapes, so a `^` or `~` in an address cannot
+//! inject printer commands. `^CI28` makes the printer read UTF-8. The label is built in a
+//! zeroizing buffer. PDF (`--format pdf`) needs an embedded font and is not built yet.
+//!
+//! **Destinations** ([`Destination`]): a raw TCP printer (`tcp://HOST:PORT`, port 9100 on
+//! most label printers), a file the operator names, or by default `spool/ORDERID.zpl`. Every
+//! file is written 0600, refused on removable media or in a cloud-sync folder, and tracked
+//! per order in the vault so `purge` destroys it with the order's PII (COMPLIANCE R20).
+
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::audit::{Event, Outcome};
+use crate::error::{Error, Result};
+use crate::pii::{BuyerPii, Pii};
+use crate::role::Capability;
+use crate::safety::Environment;
+use crate::vault::{Purpose, Session, labels};
+
+/// Printer resolutions the label is laid out for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dpi {
+    /// 8 dots per mm.
+    D203,
+    /// 12 dots per mm.
+    D300,
+}
+
+impl Dpi {
+    fn dots(self) -> u32 {
+        match self {
+            Dpi::D203 => 203,
+            Dpi::D300 => 300,
+        }
+    }
+
+    /// Scales a 203-dpi coordinate.
+    fn s(self, v: u32) -> u32 {
+        v * self.dots() / 203
+    }
+}
+
+/// What a label shows besides the address (no PII).
+#[derive(Debug, Clone, Default)]
+pub struct LabelFacts {
+    /// `AmazonOrderId` (printed and as the barcode).
+    pub order_id: String,
+    /// `ShipServiceLevel`.
+    pub service_level: Option<String>,
+    /// Destination country code.
+    pub country: Option<String>,
+    /// Items, e.g. "SKU-1 x2".
+    pub items: Vec<String>,
+}
+
+/// Appends `text` as `^FH` field data: `_`, `^`, `~` as `_XX` hex, control characters as
+/// spaces, everything else as is. Written straight into `out`, so no PII copy is left behind.
+fn push_field(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '_' => out.push_str("_5F"),
+            '^' => out.push_str("_5E"),
+            '~' => out.push_str("_7E"),
+            '\\' => out.push_str("_5C"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends one text field: `^FO` at (x, y), font height `h`, the escaped text.
+fn push_text(out: &mut String, dpi: Dpi, (x, y): (u32, u32), h: u32, parts: &[&str]) {
+    out.push_str(&format!(
+        "^FO{},{}^A0N,{h},{h}^FB{},1,0,L^FH^FD",
+        dpi.s(x),
+        dpi.s(y),
+        dpi.s(770 - x),
+        h = dpi.s(h)
+    ));
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        push_field(out, p);
+    }
+    out.push_str("^FS\n");
+}
+
+fn value(p: &Option<Pii>) -> Option<&str> {
+    p.as_ref()
+        .map(Pii::expose_pii)
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Renders one label. Refuses an order without a recipient or first address line.
+pub fn render_zpl(facts: &LabelFacts, pii: &BuyerPii, dpi: Dpi) -> Result<Zeroizing<Vec<u8>>> {
+    if pii.is_unaddressable() {
+        return Err(Error::usage(format!(
+            "order {} has no address Amazon released; it cannot be labelled",
+            facts.order_id
+        )));
+    }
+    // Sized so it never reallocates (a reallocation would leave an unzeroized copy).
+    let mut z = Zeroizing::new(String::with_capacity(16 * 1024));
+    let s = |v| dpi.s(v);
+    z.push_str(&format!("^XA^CI28^PW{}^LL{}\n", s(812), s(1218)));
+    push_text(&mut z, dpi, (40, 40), 28, &["SHIP TO:"]);
+    let city: Vec<&str> = [
+        value(&pii.city),
+        value(&pii.state_or_region),
+        value(&pii.postal_code),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let lines: [Vec<&str>; 9] = [
+        value(&pii.recipient_name).into_iter().collect(),
+        value(&pii.address_line1).into_iter().collect(),
+        value(&pii.address_line2).into_iter().collect(),
+        value(&pii.address_line3).into_iter().collect(),
+        value(&pii.district).into_iter().collect(),
+        value(&pii.county).into_iter().collect(),
+        city,
+        facts.country.as_deref().into_iter().collect(),
+        value(&pii.phone).into_iter().collect(),
+    ];
+    let mut y = 90;
+    for l in lines.iter().filter(|l| !l.is_empty()) {
+        push_text(&mut z, dpi, (40, y), 40, l);
+        y += 50;
+    }
+    z.push_str(&format!("^FO{},{}^GB{},3,3^FS\n", s(40), s(620), s(730)));
+    z.push_str(&format!(
+        "^FO{},{}^BY{}^BCN,{},Y,N,N^FD",
+        s(60),
+        s(660),
+        if dpi == Dpi::D300 { 4 } else { 3 },
+        s(160)
+    ));
+    push_field(&mut z, &facts.order_id);
+    z.push_str("^FS\n");
+    let mut y = 900;
+    if let Some(level) = &facts.service_level {
+        push_text(&mut z, dpi, (40, y), 34, &["Service:", level]);
+        y += 50;
+    }
+    for item in facts.items.iter().take(5) {
+        push_text(&mut z, dpi, (40, y), 26, &[item]);
+        y += 36;
+    }
+    z.push_str("^XZ\n");
+    Ok(Zeroizing::new(z.as_bytes().to_vec()))
+}
+
+/// Where labels go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// `spool/ORDERID.zpl` in the home (the default).
+    Spool,
+    /// A file the operator named (all labels of the run, one after another).
+    File(PathBuf),
+    /// A raw TCP label printer.
+    Printer(String),
+}
+
+impl Destination {
+    /// From `--to URI` / `--out FILE`.
+    pub fn parse(to: Option<&str>, out: Option<&Path>) -> Result<Destination> {
+        match (to, out) {
+            (Some(_), Some(_)) => Err(Error::usage("give --to or --out, not both")),
+            (None, Some(f)) => Ok(Destination::File(f.to_path_buf())),
+            (None, None) => Ok(Destination::Spool),
+            (Some(uri), None) => {
+                let addr = uri.strip_prefix("tcp://").ok_or_else(|| {
+                    Error::usage(format!(
+                        "--to {uri:?}: only raw TCP printers are supported, as tcp://HOST:PORT"
+                    ))
+                })?;
+                if !addr.contains(':') {
+                    return Err(Error::usage(format!(
+                        "--to {uri:?}: give the port too (label printers listen on 9100)"
+                    )));
+                }
+                Ok(Destination::Printer(addr.to_string()))
+            }
+        }
+    }
+
+    /// What the audit record says.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Destination::Spool => "spool",
+            Destination::File(_) => "file",
+            Destination::Printer(_) => "printer",
+        }
+    }
+}
+
+/// What to print.
+#[derive(Debug, Clone)]
+pub struct LabelRequest {
+    /// The orders, in order.
+    pub orders: Vec<String>,
+    /// The printer's resolution.
+    pub dpi: Dpi,
+    /// Where the labels go.
+    pub destination: Destination,
+}
+
+/// One label printed (`label --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Printed {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// `spool`, `file` or `printer`.
+    pub destination: &'static str,
+    /// The file's absolute path, or the printer's address.
+    pub target: String,
+}
+
+/// Prints the labels of `req.orders` as `s` (packer or owner, who hold the PII key).
+///
+/// Every order is checked before any address is opened; each opening is recorded
+/// (`pii.opened`, purpose `label`); each label is recorded (`label.printed`, with where it
+/// went) in the same transaction that tracks its file and moves an unshipped order to
+/// `labelled`. A file whose record cannot be written is removed again.
+pub fn print(
+    s: &Session<'_>,
+    env: &Environment,
+    req: &LabelRequest,
+    now: DateTime<Utc>,
+) -> Result<Vec<Printed>> {
+    s.require(Capability::Ship, "label", now)?;
+    let vault = s.vault();
+    let facts = req
+        .orders
+        .iter()
+        .map(|o| labels::facts(vault.conn(), o))
+        .collect::<Result<Vec<_>>>()?;
+    // Where it goes is checked before any address is opened.
+    let target = match &req.destination {
+        Destination::Spool => {
+            let spool = vault.home().spool_dir();
+            if !spool.exists() {
+                std::fs::DirBuilder::new().mode(0o700).create(&spool)?;
+            }
+            env.check_location(&spool)?;
+            spool
+        }
+        Destination::File(p) => out_path(env, p)?,
+        Destination::Printer(_) => PathBuf::new(),
+    };
+    let mut rendered = Vec::with_capacity(facts.len());
+    for f in &facts {
+        let pii = s.open_pii(&f.order_id, Purpose::Label, now)?;
+        rendered.push(render_zpl(f, &pii, req.dpi)?);
+    }
+    let printed = |order: &str, t: &str| Printed {
+        order_id: order.to_string(),
+        destination: req.destination.kind(),
+        target: t.to_string(),
+    };
+    let event = |p: &Printed| {
+        Event::new("label.printed")
+            .operator(s.name())
+            .field("order", p.order_id.as_str())
+            .field("format", "zpl")
+            .field("dpi", req.dpi.dots())
+            .field("destination", p.destination)
+            .field("target", p.target.as_str())
+    };
+    let mut out = Vec::new();
+    match &req.destination {
+        Destination::Spool => {
+            for (f, z) in facts.iter().zip(&rendered) {
+                let path = target.join(format!("{}.zpl", f.order_id));
+                let p = printed(&f.order_id, &path.to_string_lossy());
+                write_tracked(s, &[(p.clone(), event(&p))], &path, z, now)?;
+                out.push(p);
+            }
+        }
+        Destination::File(_) => {
+            let mut all =
+                Zeroizing::new(Vec::with_capacity(rendered.iter().map(|z| z.len()).sum()));
+            for z in &rendered {
+                all.extend_from_slice(z);
+            }
+            let t = target.to_string_lossy();
+            let ps: Vec<(Printed, Event)> = facts
+                .iter()
+                .map(|f| {
+                    let p = printed(&f.order_id, &t);
+                    let e = event(&p);
+                    (p, e)
+                })
+                .collect();
+            write_tracked(s, &ps, &target, &all, now)?;
+            out.extend(ps.into_iter().map(|(p, _)| p));
+        }
+        Destination::Printer(addr) => {
+            for (f, z) in facts.iter().zip(&rendered) {
+                let p = printed(&f.order_id, addr);
+                // Recorded before it is sent: a label never prints unrecorded.
+                vault.record_with(&[event(&p)], now, |tx| {
+                    labels::track(tx, None, &f.order_id, s.name(), now)
+                })?;
+                if let Err(e) = send_to_printer(addr, z) {
+                    let failed = Event::new("label.failed")
+                        .operator(s.name())
+                        .outcome(Outcome::Failed)
+                        .field("order", f.order_id.as_str())
+                        .field("target", addr.as_str());
+                    vault.record(&[failed], now)?;
+                    return Err(e);
+                }
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` (0600, atomically) and records and tracks it for every order in
+/// `labels`; removes the file again if the records cannot be written.
+fn write_tracked(
+    s: &Session<'_>,
+    labels: &[(Printed, Event)],
+    path: &Path,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    crate::home::write_private(path, bytes)?;
+    let events: Vec<Event> = labels.iter().map(|(_, e)| e.clone()).collect();
+    let recorded = s.vault().record_with(&events, now, |tx| {
+        for (p, _) in labels {
+            labels::track(tx, Some(&p.target), &p.order_id, s.name(), now)?;
+        }
+        Ok(())
+    });
+    if recorded.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    recorded
+}
+
+/// An `--out FILE` path made absolute, refused on removable media or in a cloud-sync folder.
+fn out_path(env: &Environment, p: &Path) -> Result<PathBuf> {
+    let name = p
+        .file_name()
+        .ok_or_else(|| Error::usage(format!("--out {}: not a file name", p.display())))?;
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let parent = std::fs::canonicalize(&parent)
+        .map_err(|e| Error::usage(format!("--out {}: {e}", p.display())))?;
+    env.check_location(&parent)?;
+    Ok(parent.join(name))
+}
+
+/// Sends bytes to a raw TCP printer (5 s to connect, 30 s to write).
+pub fn send_to_printer(addr: &str, bytes: &[u8]) -> Result<()> {
+    let fail = |e: std::io::Error| Error::Failed(format!("printer {addr}: {e}"));
+    let sock = addr
+        .to_socket_addrs()
+        .map_err(fail)?
+        .next()
+        .ok_or_else(|| Error::Failed(format!("printer {addr}: no such address")))?;
+    let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(5)).map_err(fail)?;
+    s.set_write_timeout(Some(Duration::from_secs(30)))
+        .map_err(fail)?;
+    s.write_all(bytes).and_then(|()| s.flush()).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pii() -> BuyerPii {
+        BuyerPii {
+            recipient_name: Some(Pii::new("Zoë ^XZ~JR_Evil")),
+            address_line1: Some(Pii::new("1 Main St")),
+            city: Some(Pii::new("Springfield")),
+            state_or_region: Some(Pii::new("IL")),
+            postal_code: Some(Pii::new("62704")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn printer_commands_in_an_address_are_escaped() {
+        let facts = LabelFacts {
+            order_id: "111-2223334-4455566".into(),
+            ..Default::default()
+        };
+        let z = render_zpl(&facts, &pii(), Dpi::D203).unwrap();
+        let text = String::from_utf8(z.to_vec()).unwrap();
+        assert!(text.contains("Zoë _5EXZ_7EJR_5FEvil"), "{text}");
+        assert_eq!(text.matches("^XZ").count(), 1, "only the label's own end");
+        assert!(text.contains("^BCN,160,Y,N,N^FD111-2223334-4455566^FS"));
+        assert!(text.contains("Springfield IL 62704"));
+        let big =
+            String::from_utf8(render_zpl(&facts, &pii(), Dpi::D300).unwrap().to_vec()).unwrap();
+        assert!(big.contains("^PW1200^LL1800"), "{big}");
+    }
+
+    #[test]
+    fn an_order_without_an_address_is_refused() {
+        let facts = LabelFacts::default();
+        assert!(render_zpl(&facts, &BuyerPii::default(), Dpi::D203).is_err());
+    }
+
+    #[test]
+    fn destinations_parse() {
+        assert_eq!(Destination::parse(None, None).unwrap(), Destination::Spool);
+        assert_eq!(
+            Destination::parse(Some("tcp://10.0.0.5:9100"), None).unwrap(),
+            Destination::Printer("10.0.0.5:9100".into())
+        );
+        assert!(Destination::parse(Some("lpr://x"), None).is_err());
+        assert!(Destination::parse(Some("tcp://x"), None).is_err());
+        assert!(Destination::parse(Some("tcp://x:1"), Some(Path::new("f"))).is_err());
+    }
+}

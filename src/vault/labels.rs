@@ -1,0 +1,126 @@
+//! Label files in the store: what a label shows besides the address, and every file written,
+//! tracked per order (the flow is in [`crate::label`]; destruction in [`crate::purge`]).
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::label::LabelFacts;
+
+/// An order's lifecycle, purge time, missing-address flag, service level and country.
+type LabelRow = (String, Option<String>, bool, Option<String>, Option<String>);
+
+/// The non-PII facts of a label, after checking the order can be labelled now.
+pub fn facts(conn: &Connection, order_id: &str) -> Result<LabelFacts> {
+    let row: Option<LabelRow> = conn
+        .query_row(
+            "SELECT lifecycle, purged_at, pii_missing, ship_service_level, ship_country
+             FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let Some((lifecycle, purged, pii_missing, service_level, country)) = row else {
+        return Err(Error::usage(format!(
+            "order {order_id} is not in the vault; run `fulfill fetch` first"
+        )));
+    };
+    if purged.is_some() {
+        return Err(Error::usage(format!(
+            "order {order_id} was purged: its address is gone"
+        )));
+    }
+    if pii_missing {
+        return Err(Error::usage(format!(
+            "order {order_id} came without an address from Amazon; it cannot be labelled"
+        )));
+    }
+    if !matches!(lifecycle.as_str(), "unshipped" | "labelled" | "shipped") {
+        return Err(Error::usage(format!(
+            "order {order_id} is {lifecycle} and cannot be labelled"
+        )));
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT COALESCE(seller_sku, asin), quantity_ordered FROM order_items
+         WHERE amazon_order_id = ?1 ORDER BY order_item_id",
+    )?;
+    let items = st
+        .query_map([order_id], |r| {
+            Ok(format!(
+                "{} x{}",
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(LabelFacts {
+        order_id: order_id.to_string(),
+        service_level,
+        country,
+        items,
+    })
+}
+
+/// Records that `path` holds the label of `order_id`, and moves an unshipped order to
+/// `labelled`.
+pub fn track(
+    conn: &Connection,
+    path: Option<&str>,
+    order_id: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let ts = crate::audit::format_ts(now);
+    if let Some(p) = path {
+        conn.execute(
+            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(path, amazon_order_id) DO UPDATE SET written_at = excluded.written_at,
+                written_by = excluded.written_by",
+            params![p, order_id, ts, by],
+        )?;
+    }
+    conn.execute(
+        "UPDATE orders SET lifecycle = 'labelled', updated_at = ?2
+         WHERE amazon_order_id = ?1 AND lifecycle = 'unshipped'",
+        params![order_id, ts],
+    )?;
+    Ok(())
+}
+
+/// Tracked label files of purged orders (to destroy), as (path, order id).
+pub fn files_of_purged(conn: &Connection) -> Result<Vec<(PathBuf, String)>> {
+    let mut st = conn.prepare(
+        "SELECT l.path, l.amazon_order_id FROM label_files l JOIN orders o USING (amazon_order_id)
+         WHERE o.purged_at IS NOT NULL ORDER BY l.path",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Tracked label files of these orders, as (path, order id).
+pub fn files_of(conn: &Connection, orders: &[String]) -> Result<Vec<(PathBuf, String)>> {
+    let mut st = conn
+        .prepare_cached("SELECT path FROM label_files WHERE amazon_order_id = ?1 ORDER BY path")?;
+    let mut out = Vec::new();
+    for o in orders {
+        for p in st.query_map([o], |r| r.get::<_, String>(0))? {
+            out.push((PathBuf::from(p?), o.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Forgets a destroyed file.
+pub fn untrack(conn: &Connection, path: &std::path::Path, order_id: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM label_files WHERE path = ?1 AND amazon_order_id = ?2",
+        params![path.to_string_lossy(), order_id],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! `fulfill label` through the binary: labels go to spool/, a named file or a raw TCP printer;
+//! each opening and each label is recorded; every file is 0600, tracked, refused in a
+//! cloud-sync folder, and destroyed by `purge` with the order's PII.
+
+#[path = "fetch_support/mod.rs"]
+mod fetch_support;
+mod support;
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+
+use chrono::{Duration, SecondsFormat};
+use fetch_support::CliEnv;
+use support::{Run, count, scan_dir};
+
+struct Env {
+    e: CliEnv,
+    pat: std::path::PathBuf,
+}
+
+impl Env {
+    fn new(seed: u64) -> Env {
+        let e = CliEnv::new(40, seed, 3000.0, "");
+        assert_eq!(e.fetch().code, 0);
+        let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        Env { e, pat }
+    }
+
+    fn as_pat(&self, args: &[&str]) -> Run {
+        let mut a = vec![
+            "--operator",
+            "pat",
+            "--passphrase-file",
+            self.pat.to_str().unwrap(),
+        ];
+        a.extend_from_slice(args);
+        self.e.run(&a)
+    }
+
+    /// Addressable unshipped orders.
+    fn orders(&self, n: usize) -> Vec<String> {
+        let db = self.e.db();
+        let mut st = db
+            .prepare(
+                "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND pii_state = 'sealed'
+                 AND pii_missing = 0 AND items_fetched = 1 ORDER BY amazon_order_id LIMIT ?1",
+            )
+            .unwrap();
+        let ids: Vec<String> = st
+            .query_map([n as i64], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids.len(), n);
+        ids
+    }
+
+    fn lifecycle(&self, id: &str) -> String {
+        self.e
+            .db()
+            .query_row(
+                "SELECT lifecycle FROM orders WHERE amazon_order_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn labels_go_to_spool_a_file_or_a_printer_and_purge_destroys_the_files() {
+    let t = Env::new(41);
+    let ids = t.orders(3);
+    let marker = t.e.sb.pii_marker();
+
+    // spool/ (the default)
+    let r = t.as_pat(&["label", &ids[0]]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let spooled = t.e.dir.home().join("spool").join(format!("{}.zpl", ids[0]));
+    let zpl = std::fs::read_to_string(&spooled).unwrap();
+    assert!(
+        zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"),
+        "{zpl}"
+    );
+    assert!(
+        zpl.contains(&format!("^FD{}^FS", ids[0])),
+        "the order id barcode"
+    );
+    assert!(
+        count(zpl.as_bytes(), marker.as_bytes()) > 0,
+        "the label carries the address"
+    );
+    assert_eq!(mode(&spooled), 0o600);
+    assert_eq!(t.lifecycle(&ids[0]), "labelled");
+
+    // --out FILE, at 300 dpi
+    let out_dir = t.e.dir.path().join("labels");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("b.zpl");
+    let r = t.as_pat(&[
+        "label",
+        &ids[1],
+        "--dpi",
+        "300",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["destination"], "file");
+    assert_eq!(
+        v[0]["target"],
+        out.canonicalize().unwrap().to_str().unwrap()
+    );
+    assert_eq!(mode(&out), 0o600);
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("^PW1200^LL1800")
+    );
+
+    // --to tcp://: a raw printer on loopback
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let printer = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        got
+    });
+    let r = t.as_pat(&["label", &ids[2], "--to", &format!("tcp://{addr}")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = String::from_utf8(printer.join().unwrap()).unwrap();
+    assert!(got.contains(&format!("^FD{}^FS", ids[2])), "{got}");
+
+    // Recorded: one opening (purpose label) and one label per order; no address in any log
+    // or in what the commands printed.
+    let log = t.e.dir.audit_text();
+    assert_eq!(log.matches("\"event\":\"label.printed\"").count(), 3);
+    assert_eq!(log.matches("\"purpose\":\"label\"").count(), 3);
+    assert!(log.contains("\"destination\":\"printer\""));
+    assert_eq!(
+        scan_dir(&t.e.dir.home().join("logs"), marker.as_bytes()),
+        vec![]
+    );
+    assert_eq!(count(&t.e.output.borrow(), marker.as_bytes()), 0);
+
+    // Shipped and purged early: both files are destroyed, wherever they were.
+    for id in &ids[..2] {
+        assert_eq!(
+            t.as_pat(&["ship", id, "--carrier", "UPS", "--tracking", "1Z1"])
+                .code,
+            0
+        );
+        let r =
+            t.e.run(&["--operator", "cron", "purge", "--order", id, "--json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["label_files_removed"], 1, "{v}");
+    }
+    assert!(!spooled.exists());
+    assert!(!out.exists());
+}
+
+#[test]
+fn labels_are_refused_without_the_key_in_a_synced_folder_or_for_bad_orders() {
+    let t = Env::new(42);
+    let id = t.orders(1).remove(0);
+    let (r, pia) = t.e.dir.add_operator("olga", &t.e.pass, "pia", "picker");
+    assert_eq!(r.code, 0);
+    let r = t.e.run(&[
+        "--operator",
+        "pia",
+        "--passphrase-file",
+        pia.to_str().unwrap(),
+        "label",
+        &id,
+    ]);
+    assert_eq!(r.code, 3, "a picker: {}", r.stderr);
+
+    let synced = t.e.dir.path().join("Dropbox");
+    std::fs::create_dir(&synced).unwrap();
+    let r = t.as_pat(&[
+        "label",
+        &id,
+        "--out",
+        synced.join("x.zpl").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("cloud-sync"), "{}", r.stderr);
+    assert!(!synced.join("x.zpl").exists());
+
+    assert_eq!(t.as_pat(&["label", &id, "--format", "pdf"]).code, 2);
+    assert_eq!(t.as_pat(&["label", "000-0000000-0000000"]).code, 2);
+    assert_eq!(t.as_pat(&["label", &id, "--to", "lpr://printer"]).code, 2);
+    assert_eq!(t.lifecycle(&id), "unshipped", "nothing was printed");
+    let log = t.e.dir.audit_text();
+    assert!(!log.contains("\"event\":\"label.printed\""));
+    assert!(
+        !log.contains("\"purpose\":\"label\""),
+        "no address opened for a refused label"
+    );
+}
+
+#[test]
+fn audit_flags_a_label_file_kept_past_retention_until_purge() {
+    let t = Env::new(43);
+    let id = t.orders(1).remove(0);
+    let out = t.e.dir.path().join("kept.zpl");
+    assert_eq!(
+        t.as_pat(&["label", &id, "--out", out.to_str().unwrap()])
+            .code,
+        0
+    );
+    let (r, aud) = t.e.dir.add_operator("olga", &t.e.pass, "aud", "auditor");
+    assert_eq!(r.code, 0);
+    let later = (t.e.sb.now() + Duration::days(60)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let audit = || {
+        let r = t.e.run(&[
+            "--now",
+            &later,
+            "--operator",
+            "aud",
+            "--passphrase-file",
+            aud.to_str().unwrap(),
+            "audit",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let r20 = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "R20")
+            .unwrap()
+            .clone();
+        (r.code, r20)
+    };
+    let (code, r20) = audit();
+    assert_eq!(code, 1);
+    assert_eq!(r20["status"], "fail");
+    assert!(r20["details"].to_string().contains("kept.zpl"), "{r20}");
+    let r = t.e.run(&["--now", &later, "--operator", "cron", "purge"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!out.exists());
+    let (_, r20) = audit();
+    assert_eq!(r20["status"], "pass", "{r20}");
+}
