@@ -63,6 +63,8 @@ pub enum Command {
     Orders(OrdersArgs),
     /// Print shipping labels (packer or owner): to a raw TCP printer, a file, or spool/.
     Label(LabelArgs),
+    /// Packing station: scan an order to print its label, scan the tracking number to ship it.
+    Station(StationArgs),
     /// Record a shipment (packer or owner); its confirmation to Amazon is queued.
     Ship(ShipArgs),
     /// Send queued shipment confirmations to Amazon and collect their results.
@@ -198,6 +200,26 @@ pub struct LabelArgs {
     /// Print what was done as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `fulfill station`.
+#[derive(Debug, Args)]
+pub struct StationArgs {
+    /// Carrier for every shipment of the shift.
+    #[arg(long, value_name = "C")]
+    pub carrier: String,
+    /// Shipping method for every shipment of the shift.
+    #[arg(long, value_name = "M")]
+    pub method: Option<String>,
+    /// The label printer: tcp://HOST:PORT (default: label files in the home's spool/).
+    #[arg(long, value_name = "URI")]
+    pub to: Option<String>,
+    /// Printer resolution, dots per inch.
+    #[arg(long, value_enum, default_value = "203")]
+    pub dpi: DpiArg,
+    /// Ask for the passphrase again after this many minutes without a scan.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=480))]
+    pub idle_minutes: u32,
 }
 
 /// `fulfill ship`.

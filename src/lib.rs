@@ -26,6 +26,7 @@ pub mod purge;
 pub mod role;
 pub mod safety;
 pub mod sandbox;
+pub mod station;
 pub mod vault;
 
 pub use error::{Error, Exit, Result};
@@ -72,6 +73,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Audit(a) => cmd::audit::run(&ctx, a),
                 cli::Command::Label(a) => cmd::label::run(&ctx, a),
                 cli::Command::Ship(a) => cmd::ship::run(&ctx, a),
+                cli::Command::Station(a) => cmd::station::run(&ctx, a),
                 cli::Command::Confirm(a) => cmd::confirm::run(&ctx, a),
                 cli::Command::Init(_) | cli::Command::Sandbox(_) | cli::Command::Demo(_) => {
                     unreachable!("handled above")

@@ -13,3 +13,4 @@ pub mod orders;
 pub mod purge;
 pub mod sandbox;
 pub mod ship;
+pub mod station;

@@ -1,0 +1,142 @@
+//! `fulfill station`: one unlock, then scan an order (label), scan its tracking number
+//! (shipment); bad scans are answered and the shift goes on; an idle station locks.
+
+#[path = "fetch_support/mod.rs"]
+mod fetch_support;
+mod support;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use chrono::Duration;
+use fetch_support::CliEnv;
+use fulfill::config::Profile;
+use fulfill::label::{Destination, Dpi, LabelRequest};
+use fulfill::safety::Environment;
+use fulfill::station::{Scan, Station, StationConfig};
+use support::{OWNER_PASS, TestDir, new_vault, pass, t0};
+
+#[test]
+fn a_shift_labels_and_ships_scan_by_scan() {
+    let e = CliEnv::new(40, 51, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+    assert_eq!(r.code, 0);
+    let ids: Vec<String> = {
+        let db = e.db();
+        let mut st = db
+            .prepare(
+                "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND pii_state = 'sealed'
+                 AND pii_missing = 0 ORDER BY amazon_order_id LIMIT 2",
+            )
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let scans = format!(
+        "{a}\n1ZTRACKA\nLONE-TRACKING\n000-0000000-0000000\n{b}\n1ZTRACKB\ndone\nnot read\n",
+        a = ids[0],
+        b = ids[1]
+    );
+    let mut child = e
+        .dir
+        .fulfill()
+        .args([
+            "--operator",
+            "pat",
+            "--passphrase-file",
+            pat.to_str().unwrap(),
+        ])
+        .args(["station", "--carrier", "UPS", "--method", "Ground"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scans.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "two scans failed:\n{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[1].starts_with(&format!("label printed for {}", ids[0])),
+        "{stdout}"
+    );
+    assert!(lines[2].starts_with(&format!("shipped {} (tracking 1ZTRACKA)", ids[0])));
+    assert!(lines[3].starts_with("scan an order first"));
+    assert!(lines[4].starts_with("error: order 000-0000000-0000000 is not in the vault"));
+    assert!(lines[5].starts_with(&format!("label printed for {}", ids[1])));
+    assert!(lines[6].starts_with(&format!("shipped {}", ids[1])));
+    assert_eq!(lines[7], "Shift over: 2 shipped, 2 failed scan(s).");
+
+    let db = e.db();
+    for (id, t) in ids.iter().zip(["1ZTRACKA", "1ZTRACKB"]) {
+        let (lifecycle, tracking, method): (String, String, String) = db
+            .query_row(
+                "SELECT o.lifecycle, s.tracking, s.method FROM orders o JOIN shipments s USING (amazon_order_id)
+                 WHERE amazon_order_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (lifecycle.as_str(), tracking.as_str(), method.as_str()),
+            ("shipped", t, "Ground")
+        );
+        assert!(
+            e.dir
+                .home()
+                .join("spool")
+                .join(format!("{id}.zpl"))
+                .exists()
+        );
+    }
+    // One unlock for the whole shift.
+    let log = e.dir.audit_text();
+    let pat_unlocks = log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"unlock.ok\"") && l.contains("\"operator\":\"pat\""))
+        .count();
+    assert_eq!(pat_unlocks, 1);
+}
+
+#[test]
+fn an_idle_station_locks_before_the_next_scan() {
+    let d = TestDir::new();
+    let v = new_vault(&d, Profile::Mws2020, true);
+    let s = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    let cfg = StationConfig {
+        carrier: "UPS".into(),
+        method: None,
+        label: LabelRequest {
+            orders: Vec::new(),
+            dpi: Dpi::D203,
+            destination: Destination::Spool,
+        },
+        idle: Duration::minutes(15),
+    };
+    let env = Environment::system();
+    let mut st = Station::new(cfg, t0());
+    // A scan 10 minutes in is served (no order yet: a tracking number alone).
+    assert!(matches!(
+        st.scan(&s, &env, "1Z1", t0() + Duration::minutes(10)),
+        Scan::NoOrder
+    ));
+    // 16 minutes after the last scan: locked, until unlocked again.
+    let late = t0() + Duration::minutes(26);
+    assert!(matches!(st.scan(&s, &env, "1Z2", late), Scan::Locked));
+    assert!(matches!(st.scan(&s, &env, "1Z2", late), Scan::Locked));
+    st.unlocked(late);
+    assert!(matches!(st.scan(&s, &env, "1Z2", late), Scan::NoOrder));
+    assert!(matches!(
+        st.scan(&s, &env, "done", late + Duration::hours(5)),
+        Scan::Done
+    ));
+}
