@@ -98,14 +98,38 @@ impl ScannerBuilder {
         Ok(LeakScanner {
             ac,
             owners: self.owners,
+            longest: self.patterns.iter().map(|p| p.len()).max().unwrap_or(0),
         })
     }
 }
+
+/// Bytes read at a time when scanning a file.
+const CHUNK: usize = 8 << 20;
 
 /// Finds PII values in bytes and files. Its `Debug` shows only the pattern count.
 pub struct LeakScanner {
     ac: AhoCorasick,
     owners: Vec<(String, &'static str)>,
+    /// The longest value, in bytes.
+    longest: usize,
+}
+
+fn count_lines(b: &[u8]) -> usize {
+    b.iter().filter(|c| **c == b'\n').count()
+}
+
+/// Fills `buf` unless the input ends first; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 impl fmt::Debug for LeakScanner {
@@ -146,30 +170,71 @@ impl LeakScanner {
         })
     }
 
-    /// Scans one file.
+    /// Scans one file, in chunks: memory stays bounded however large the file.
     pub fn scan_file(&self, path: &Path) -> Result<Vec<Leak>> {
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
+        let f = std::fs::File::open(path)
             .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?;
+        self.scan_reader(f, CHUNK)
+            .map(|hits| {
+                hits.into_iter()
+                    .map(|(offset, line, i)| {
+                        let (order, field) = &self.owners[i];
+                        Leak {
+                            file: path.to_path_buf(),
+                            line,
+                            offset,
+                            order_id: order.clone(),
+                            field,
+                        }
+                    })
+                    .collect()
+            })
+            .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))
+    }
+
+    /// Every match in `r` as (offset, line, pattern index), reading `chunk` bytes at a time.
+    /// The last `longest - 1` bytes of a chunk are kept for the next, so a value that
+    /// straddles two chunks is found once, as in one pass over the whole input.
+    fn scan_reader(
+        &self,
+        mut r: impl Read,
+        chunk: usize,
+    ) -> std::io::Result<Vec<(usize, usize, usize)>> {
+        let keep = self.longest.saturating_sub(1);
+        let mut buf: Vec<u8> = Vec::with_capacity(chunk + keep);
+        let mut base = 0; // file offset of buf[0]
         let mut line = 1;
-        let mut counted = 0;
         let mut out = Vec::new();
-        for (offset, order, field) in self.scan_bytes(&bytes) {
-            line += bytes[counted..offset]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count();
-            counted = offset;
-            out.push(Leak {
-                file: path.to_path_buf(),
-                line,
-                offset,
-                order_id: order.to_string(),
-                field,
-            });
+        loop {
+            let before = buf.len();
+            buf.resize(before + chunk, 0);
+            let n = read_full(&mut r, &mut buf[before..])?;
+            buf.truncate(before + n);
+            let eof = n < chunk;
+            // Matches must start before `limit`: later ones may not be whole yet.
+            let limit = if eof {
+                buf.len()
+            } else {
+                buf.len().saturating_sub(keep)
+            };
+            let mut counted = 0;
+            let mut resume = limit;
+            for m in self.ac.find_iter(&buf[..]) {
+                if m.start() >= limit {
+                    break;
+                }
+                line += count_lines(&buf[counted..m.start()]);
+                counted = m.start();
+                out.push((base + m.start(), line, m.pattern().as_usize()));
+                resume = resume.max(m.end());
+            }
+            if eof {
+                return Ok(out);
+            }
+            line += count_lines(&buf[counted..resume]);
+            buf.drain(..resume);
+            base += resume;
         }
-        Ok(out)
     }
 
     /// Scans every regular file under `root` (a file or a folder, recursively; symbolic links
@@ -247,6 +312,32 @@ mod tests {
             ]
         );
         assert!(!format!("{s:?}").contains("Marker"));
+    }
+
+    #[test]
+    fn chunked_scans_find_what_one_pass_finds() {
+        let s = scanner();
+        let mut text = Vec::new();
+        for i in 0..300 {
+            text.extend_from_slice(format!("line {i} ").as_bytes());
+            if i % 37 == 0 {
+                text.extend_from_slice(b"to zo\xc3\xab marker-smith");
+            }
+            if i % 53 == 0 {
+                text.extend_from_slice(b" +1 555 0100");
+            }
+            text.push(b'\n');
+        }
+        let whole: Vec<(usize, usize)> = s.scan_bytes(&text).map(|(o, _, _)| (o, 0)).collect();
+        for chunk in [1, 5, 16, 17, 64, 1000, 1 << 20] {
+            let hits = s.scan_reader(&text[..], chunk).unwrap();
+            let offsets: Vec<(usize, usize)> = hits.iter().map(|h| (h.0, 0)).collect();
+            assert_eq!(offsets, whole, "chunk {chunk}");
+            for (offset, line, _) in hits {
+                assert_eq!(line, 1 + count_lines(&text[..offset]), "chunk {chunk}");
+            }
+        }
+        assert_eq!(whole.len(), 9 + 6);
     }
 
     #[test]
