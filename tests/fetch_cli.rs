@@ -82,6 +82,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
             "service_level",
             "ship_by",
             "ship_country",
+            "shipment",
             "status"
         ]
     );

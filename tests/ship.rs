@@ -213,6 +213,31 @@ fn shipments_are_batched_into_one_feed_and_judged_per_order() {
     }
     assert_eq!(lifecycle(&e, &ids[2]), "confirm_failed");
 
+    // `orders` shows each shipment and Amazon's reason for a refusal.
+    let r = e.owner(&["orders", "--json"]);
+    let orders: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let find = |id: &str| {
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["order_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find(&ids[0])["shipment"]["state"], "confirmed");
+    assert_eq!(find(&ids[0])["shipment"]["tracking"], "1Z999AA10123456784");
+    let refused = find(&ids[2]);
+    assert_eq!(refused["status"], "confirm_failed");
+    assert!(
+        refused["shipment"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("canceled")
+    );
+    let r = e.owner(&["orders"]);
+    assert!(r.stdout.contains("SHIPMENTS"), "{}", r.stdout);
+
     // A confirmed order cannot be shipped again; a refused one can be corrected.
     let r = ship(&e, &pat, &[&ids[0], "--carrier", "UPS", "--tracking", "X"]);
     assert_eq!(r.code, 2, "{}", r.stderr);

@@ -70,6 +70,26 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
             flags
         );
     }
+    let shipped: Vec<_> = orders
+        .iter()
+        .filter_map(|o| o.shipment.as_ref().map(|s| (o, s)))
+        .collect();
+    if !shipped.is_empty() {
+        crate::outln!("\nSHIPMENTS");
+    }
+    for (o, sh) in shipped {
+        crate::outln!(
+            "{:<19}  {} {}, confirmation {}{}",
+            o.order_id,
+            sh.carrier,
+            sh.tracking,
+            sh.state,
+            sh.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
     crate::outln!(
         "\n{} order(s). Flags: P Prime, B business, ! no address from Amazon (cannot be labelled).",
         orders.len()

@@ -301,6 +301,8 @@ pub struct OrderView {
     pub pii: String,
     /// The items.
     pub items: Vec<ItemView>,
+    /// The shipment, once recorded (carrier, tracking, confirmation state, Amazon's error).
+    pub shipment: Option<super::shipments::ShipmentView>,
 }
 
 /// Orders (optionally one lifecycle state or Amazon status), newest purchase first.
@@ -327,6 +329,7 @@ pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderV
                 pii_missing: r.get(10)?,
                 pii: r.get(11)?,
                 items: Vec::new(),
+                shipment: None,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -335,6 +338,7 @@ pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderV
          FROM order_items WHERE amazon_order_id = ?1 ORDER BY order_item_id",
     )?;
     for o in &mut orders {
+        o.shipment = super::shipments::shipment(conn, &o.order_id)?;
         o.items = items
             .query_map([&o.order_id], |r| {
                 Ok(ItemView {
