@@ -40,9 +40,17 @@ pub fn restore_quota(vault: &Vault, client: &mut Client) {
     }
 }
 
-/// Saves the quota model for the next run.
+/// Saves the quota model for the next run: the groups this run used, over what is stored (a
+/// `fetch` and a `confirm` running side by side each keep the other's use).
 pub fn save_quota(vault: &Vault, client: &Client) -> Result<()> {
-    store::meta_set(vault.conn(), THROTTLE_KEY, &client.throttle_state())
+    let tx = rusqlite::Transaction::new_unchecked(
+        vault.conn(),
+        rusqlite::TransactionBehavior::Immediate,
+    )?;
+    let stored = store::meta_get(&tx, THROTTLE_KEY)?.unwrap_or_else(|| "[]".into());
+    store::meta_set(&tx, THROTTLE_KEY, &client.merged_throttle_state(&stored))?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// An [`Observer`] that records every attempt and counts calls and throttles.

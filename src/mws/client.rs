@@ -307,6 +307,12 @@ impl Client {
         self.throttle.export()
     }
 
+    /// `stored` with this client's state for the quota groups it used
+    /// ([`Throttle::merge_into`]).
+    pub fn merged_throttle_state(&self, stored: &str) -> String {
+        self.throttle.merge_into(stored)
+    }
+
     /// Continues from a quota model saved by an earlier run ([`Throttle::import`]).
     pub fn restore_throttle_state(&mut self, saved: &str) {
         self.throttle = Throttle::import(saved);

@@ -276,6 +276,8 @@ impl Bucket {
 #[derive(Debug, Clone, Default)]
 pub struct Throttle {
     buckets: HashMap<ActionGroup, Bucket>,
+    /// Groups this model sent or was throttled in (what [`Throttle::merge_into`] writes).
+    touched: std::collections::HashSet<ActionGroup>,
 }
 
 impl Throttle {
@@ -304,7 +306,13 @@ impl Throttle {
         transit: Duration,
     ) -> Result<(), Denied> {
         match ActionGroup::of(action) {
-            Some(g) => self.bucket(g, now).try_take_sent(now, transit),
+            Some(g) => {
+                let taken = self.bucket(g, now).try_take_sent(now, transit);
+                if taken.is_ok() {
+                    self.touched.insert(g);
+                }
+                taken
+            }
             None => Ok(()),
         }
     }
@@ -321,6 +329,7 @@ impl Throttle {
     pub fn on_throttled(&mut self, action: &str, now: DateTime<Utc>) {
         if let Some(g) = ActionGroup::of(action) {
             self.bucket(g, now).on_throttled(now);
+            self.touched.insert(g);
         }
     }
 }
@@ -351,6 +360,19 @@ impl Throttle {
             })
             .collect();
         serde_json::to_string(&saved).expect("throttle state serializes")
+    }
+
+    /// `stored` (another process's [`Throttle::export`], saved since this model was restored)
+    /// with this model's state for the groups it used. Cron runs `fetch` and `confirm` side
+    /// by side: each writes back only what it consumed, so neither erases the other's use.
+    pub fn merge_into(&self, stored: &str) -> String {
+        let mut merged = Throttle::import(stored);
+        for g in &self.touched {
+            if let Some(b) = self.buckets.get(g) {
+                merged.buckets.insert(*g, b.clone());
+            }
+        }
+        merged.export()
     }
 
     /// A model restored from [`Throttle::export`]; unreadable or unknown entries are ignored
@@ -450,6 +472,25 @@ mod tests {
             th.try_acquire("SubmitFeed", t0() + Duration::seconds(110 * 30)),
             Err(Denied::QuotaExceeded(_)) | Err(Denied::Throttled(_))
         ));
+    }
+
+    #[test]
+    fn two_processes_saving_keep_each_others_use() {
+        let start = Throttle::new().export();
+        let mut fetch = Throttle::import(&start);
+        let mut confirm = Throttle::import(&start);
+        for _ in 0..6 {
+            fetch.try_acquire("ListOrders", t0()).unwrap();
+        }
+        confirm.try_acquire("SubmitFeed", t0()).unwrap();
+        let after_confirm = confirm.merge_into(&start);
+        let after_fetch = fetch.merge_into(&after_confirm);
+        let mut both = Throttle::import(&after_fetch);
+        assert!(both.try_acquire("ListOrders", t0()).is_err(), "fetch's use kept");
+        for _ in 0..14 {
+            both.try_acquire("SubmitFeed", t0()).unwrap();
+        }
+        assert!(both.try_acquire("SubmitFeed", t0()).is_err(), "confirm's use kept");
     }
 
     #[test]
