@@ -200,6 +200,8 @@ pub enum Api {
     Orders,
     /// Feeds 2009-01-01 (shipment confirmations).
     Feeds,
+    /// Merchant Fulfillment 2015-06-01 (buying labels).
+    MerchantFulfillment,
 }
 
 impl Api {
@@ -208,6 +210,7 @@ impl Api {
         match self {
             Api::Orders => ORDERS_PATH,
             Api::Feeds => "/",
+            Api::MerchantFulfillment => super::merchant::MF_PATH,
         }
     }
 
@@ -215,13 +218,14 @@ impl Api {
         match self {
             Api::Orders => ORDERS_VERSION,
             Api::Feeds => FEEDS_VERSION,
+            Api::MerchantFulfillment => super::merchant::MF_VERSION,
         }
     }
 
     /// The parameter naming the seller (Feeds still use the older `Merchant`).
     fn seller_param(self) -> &'static str {
         match self {
-            Api::Orders => "SellerId",
+            Api::Orders | Api::MerchantFulfillment => "SellerId",
             Api::Feeds => "Merchant",
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod merchant;
 pub mod model;
 pub mod sign;
 pub mod throttle;

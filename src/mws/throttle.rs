@@ -28,6 +28,16 @@ pub enum ActionGroup {
     GetFeedSubmissionListByNextToken,
     /// `GetFeedSubmissionResult`.
     GetFeedSubmissionResult,
+    /// Merchant Fulfillment `GetEligibleShippingServices`.
+    GetEligibleShippingServices,
+    /// Merchant Fulfillment `GetAdditionalSellerInputs`.
+    GetAdditionalSellerInputs,
+    /// Merchant Fulfillment `CreateShipment`.
+    CreateShipment,
+    /// Merchant Fulfillment `GetShipment`.
+    GetShipment,
+    /// Merchant Fulfillment `CancelShipment`.
+    CancelShipment,
 }
 
 /// A quota: burst size, restore interval, optional hourly cap.
@@ -50,8 +60,8 @@ pub struct QuotaRow {
     pub actions: &'static [&'static str],
     /// Maximum requests in the bucket.
     pub max: u32,
-    /// Restore interval in seconds.
-    pub restore_secs: i64,
+    /// Restore interval in milliseconds (Merchant Fulfillment restores 5 a second).
+    pub restore_ms: i64,
     /// Hourly cap, if any.
     pub hourly: Option<u32>,
 }
@@ -60,14 +70,14 @@ const fn row(
     group: ActionGroup,
     actions: &'static [&'static str],
     max: u32,
-    restore_secs: i64,
+    restore_ms: i64,
     hourly: Option<u32>,
 ) -> QuotaRow {
     QuotaRow {
         group,
         actions,
         max,
-        restore_secs,
+        restore_ms,
         hourly,
     }
 }
@@ -78,25 +88,31 @@ pub const QUOTAS: &[QuotaRow] = &[
         ActionGroup::ListOrders,
         &["ListOrders", "ListOrdersByNextToken"],
         6,
-        60,
+        60000,
         None,
     ),
-    row(ActionGroup::GetOrder, &["GetOrder"], 6, 60, None),
+    row(ActionGroup::GetOrder, &["GetOrder"], 6, 60000, None),
     row(
         ActionGroup::ListOrderItems,
         &["ListOrderItems", "ListOrderItemsByNextToken"],
         30,
-        2,
+        2000,
         None,
     ),
     row(
         ActionGroup::GetServiceStatus,
         &["GetServiceStatus"],
         2,
-        300,
+        300000,
         None,
     ),
-    row(ActionGroup::SubmitFeed, &["SubmitFeed"], 15, 120, Some(30)),
+    row(
+        ActionGroup::SubmitFeed,
+        &["SubmitFeed"],
+        15,
+        120000,
+        Some(30),
+    ),
     row(
         ActionGroup::GetFeedSubmissionList,
         &[
@@ -105,22 +121,52 @@ pub const QUOTAS: &[QuotaRow] = &[
             "CancelFeedSubmissions",
         ],
         10,
-        45,
+        45000,
         Some(80),
     ),
     row(
         ActionGroup::GetFeedSubmissionListByNextToken,
         &["GetFeedSubmissionListByNextToken"],
         30,
-        2,
+        2000,
         Some(1800),
     ),
     row(
         ActionGroup::GetFeedSubmissionResult,
         &["GetFeedSubmissionResult"],
         15,
-        60,
+        60000,
         Some(60),
+    ),
+    // Merchant Fulfillment: 10 each, 5 restored per second.
+    row(
+        ActionGroup::GetEligibleShippingServices,
+        &["GetEligibleShippingServices"],
+        10,
+        200,
+        None,
+    ),
+    row(
+        ActionGroup::GetAdditionalSellerInputs,
+        &["GetAdditionalSellerInputs"],
+        10,
+        200,
+        None,
+    ),
+    row(
+        ActionGroup::CreateShipment,
+        &["CreateShipment"],
+        10,
+        200,
+        None,
+    ),
+    row(ActionGroup::GetShipment, &["GetShipment"], 10, 200, None),
+    row(
+        ActionGroup::CancelShipment,
+        &["CancelShipment"],
+        10,
+        200,
+        None,
     ),
 ];
 
@@ -141,7 +187,7 @@ impl ActionGroup {
             .expect("every group is in QUOTAS");
         Quota {
             max: q.max,
-            restore: Duration::seconds(q.restore_secs),
+            restore: Duration::milliseconds(q.restore_ms),
             hourly: q.hourly,
         }
     }
@@ -486,11 +532,17 @@ mod tests {
         let after_confirm = confirm.merge_into(&start);
         let after_fetch = fetch.merge_into(&after_confirm);
         let mut both = Throttle::import(&after_fetch);
-        assert!(both.try_acquire("ListOrders", t0()).is_err(), "fetch's use kept");
+        assert!(
+            both.try_acquire("ListOrders", t0()).is_err(),
+            "fetch's use kept"
+        );
         for _ in 0..14 {
             both.try_acquire("SubmitFeed", t0()).unwrap();
         }
-        assert!(both.try_acquire("SubmitFeed", t0()).is_err(), "confirm's use kept");
+        assert!(
+            both.try_acquire("SubmitFeed", t0()).is_err(),
+            "confirm's use kept"
+        );
     }
 
     #[test]

@@ -38,29 +38,29 @@ impl From<XmlError> for crate::Error {
 
 /// A small element tree for one record; text is zeroized when dropped (it may be PII).
 #[derive(Default)]
-struct Node {
-    name: String,
-    text: Zeroizing<String>,
-    children: Vec<Node>,
+pub(super) struct Node {
+    pub(super) name: String,
+    pub(super) text: Zeroizing<String>,
+    pub(super) children: Vec<Node>,
 }
 
 impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
+    pub(super) fn child(&self, name: &str) -> Option<&Node> {
         self.children.iter().find(|c| c.name == name)
     }
-    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+    pub(super) fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
-    fn text_of(&self, name: &str) -> Option<String> {
+    pub(super) fn text_of(&self, name: &str) -> Option<String> {
         self.child(name).map(|c| c.text.trim().to_owned())
     }
-    fn text_or_empty(&self, name: &str) -> String {
+    pub(super) fn text_or_empty(&self, name: &str) -> String {
         self.text_of(name).unwrap_or_default()
     }
     fn num<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
         self.text_of(name).and_then(|t| t.parse().ok())
     }
-    fn boolean(&self, name: &str) -> Option<bool> {
+    pub(super) fn boolean(&self, name: &str) -> Option<bool> {
         self.text_of(name)
             .and_then(|t| match t.to_ascii_lowercase().as_str() {
                 "true" => Some(true),
@@ -68,7 +68,7 @@ impl Node {
                 _ => None,
             })
     }
-    fn money(&self, name: &str) -> Option<Money> {
+    pub(super) fn money(&self, name: &str) -> Option<Money> {
         self.child(name).map(|m| Money {
             currency_code: m.text_or_empty("CurrencyCode"),
             amount: m.text_or_empty("Amount"),
@@ -208,7 +208,7 @@ impl<R: BufRead> Stream<R> {
 }
 
 /// Reads a whole (small) document as a tree; an `ErrorResponse` becomes [`XmlError::Mws`].
-fn document<R: BufRead>(input: R) -> Result<Node, XmlError> {
+pub(super) fn document<R: BufRead>(input: R) -> Result<Node, XmlError> {
     let mut s = Stream::new(input);
     let (name, empty) = s.root()?;
     let root = if empty {
@@ -260,12 +260,12 @@ pub fn parse_error_response<R: BufRead>(input: R) -> Result<ErrorResponse, XmlEr
     }
 }
 
-fn request_id(root: &Node) -> Option<String> {
+pub(super) fn request_id(root: &Node) -> Option<String> {
     root.child("ResponseMetadata")
         .and_then(|m| m.text_of("RequestId").or_else(|| m.text_of("RequestID")))
 }
 
-fn expect_root(root: &Node, names: &[&str]) -> Result<(), XmlError> {
+pub(super) fn expect_root(root: &Node, names: &[&str]) -> Result<(), XmlError> {
     if names.contains(&root.name.as_str()) {
         Ok(())
     } else {
