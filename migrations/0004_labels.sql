@@ -1,5 +1,8 @@
--- 0004: label files the tool wrote (COMPLIANCE R20): every copy is tracked per order so that
--- `purge` destroys it with the order's PII, wherever the operator asked for it.
+-- 0004: labels. Label files the tool wrote (COMPLIANCE R20) are tracked per order so that
+-- `purge` destroys them with the order's PII, wherever the operator asked for them; a label
+-- bought from Amazon (Merchant Fulfillment) keeps its ShipmentId.
+
+ALTER TABLE shipments ADD COLUMN amazon_shipment_id TEXT;
 
 CREATE TABLE label_files (
     path            TEXT NOT NULL,

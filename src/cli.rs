@@ -65,6 +65,8 @@ pub enum Command {
     Label(LabelArgs),
     /// Packing station: scan an order to print its label, scan the tracking number to ship it.
     Station(StationArgs),
+    /// Buy a label from Amazon (Merchant Fulfillment): quote without --service, buy with it.
+    Buy(BuyArgs),
     /// Record a shipment (packer or owner); its confirmation to Amazon is queued.
     Ship(ShipArgs),
     /// Send queued shipment confirmations to Amazon and collect their results.
@@ -220,6 +222,48 @@ pub struct StationArgs {
     /// Ask for the passphrase again after this many minutes without a scan.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=480))]
     pub idle_minutes: u32,
+}
+
+/// Delivery confirmation for a bought label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExperienceArg {
+    /// Delivery confirmation without signature.
+    NoSignature,
+    /// Signature on delivery.
+    Signature,
+    /// Adult signature on delivery.
+    AdultSignature,
+    /// No tracking.
+    NoTracking,
+}
+
+/// `fulfill buy`.
+#[derive(Debug, Args)]
+pub struct BuyArgs {
+    /// The Amazon order id.
+    #[arg(value_name = "ORDER")]
+    pub order: String,
+    /// The package: LxWxH with in or cm (10x8x4in, 30x20x10cm), or a carrier box token.
+    #[arg(long, value_name = "DIMS")]
+    pub package: String,
+    /// The weight: 12oz, 1.5lb, 800g or 1.2kg.
+    #[arg(long, value_name = "W")]
+    pub weight: String,
+    /// Buy this service (a ShippingServiceId from the quote); without it, only quote.
+    #[arg(long, value_name = "ID")]
+    pub service: Option<String>,
+    /// Delivery confirmation.
+    #[arg(long, value_enum, default_value = "no-signature")]
+    pub experience: ExperienceArg,
+    /// Send the label to a raw TCP printer: tcp://HOST:PORT.
+    #[arg(long, value_name = "URI", conflicts_with = "out")]
+    pub to: Option<String>,
+    /// Write the label to FILE (tracked and destroyed by `purge`). Default: spool/.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the quote or the purchase as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fulfill ship`.

@@ -112,6 +112,9 @@ pub struct Config {
     /// Audit log retention.
     #[serde(default)]
     pub log: LogConfig,
+    /// The seller's ship-from address, for labels bought from Amazon (`fulfill buy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_from: Option<crate::mws::merchant::ShipFrom>,
 }
 
 /// `[retention]`.
@@ -152,6 +155,7 @@ impl Config {
             log: LogConfig {
                 max_days: p.min_log_days(),
             },
+            ship_from: None,
         }
     }
 
@@ -193,8 +197,12 @@ impl Config {
         )
     }
 
-    /// Sets one key (`retention.pii_days`, `log.max_days`) and validates the result.
+    /// Sets one key (`retention.pii_days`, `log.max_days`, `ship_from.FIELD`) and validates the
+    /// result.
     pub fn set(&mut self, key: &str, value: &str, p: Profile) -> Result<()> {
+        if let Some(field) = key.strip_prefix("ship_from.") {
+            return self.set_ship_from(field, value);
+        }
         let n: u32 = value
             .parse()
             .map_err(|_| Error::usage(format!("{key}: {value:?} is not a whole number of days")))?;
@@ -203,13 +211,91 @@ impl Config {
             "log.max_days" => self.log.max_days = n,
             _ => {
                 return Err(Error::usage(format!(
-                    "unknown config key {key:?} (known: retention.pii_days, log.max_days)"
+                    "unknown config key {key:?} (known: retention.pii_days, log.max_days, ship_from.{})",
+                    SHIP_FROM_FIELDS.join("|")
                 )));
             }
         }
         self.validate(p)
     }
+
+    fn set_ship_from(&mut self, field: &str, value: &str) -> Result<()> {
+        let value = value.trim().to_string();
+        if value.chars().any(char::is_control) || value.len() > 180 {
+            return Err(Error::usage(format!(
+                "ship_from.{field}: at most 180 printable characters"
+            )));
+        }
+        let f = self.ship_from.get_or_insert_with(Default::default);
+        let opt = |v: String| (!v.is_empty()).then_some(v);
+        match field {
+            "name" if value.chars().count() > 30 => {
+                return Err(Error::usage(
+                    "ship_from.name: Amazon takes at most 30 characters",
+                ));
+            }
+            "name" => f.name = value,
+            "address_line1" => f.address_line1 = value,
+            "address_line2" => f.address_line2 = opt(value),
+            "city" => f.city = value,
+            "state" => f.state = opt(value),
+            "postal_code" => f.postal_code = value,
+            "country" if value.len() != 2 || !value.chars().all(|c| c.is_ascii_uppercase()) => {
+                return Err(Error::usage(
+                    "ship_from.country: an ISO 3166 alpha-2 code such as US",
+                ));
+            }
+            "country" => f.country = value,
+            "email" => f.email = value,
+            "phone" => f.phone = value,
+            _ => {
+                return Err(Error::usage(format!(
+                    "unknown ship_from field {field:?} (known: {})",
+                    SHIP_FROM_FIELDS.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ship-from address, refused with what is missing when incomplete.
+    pub fn ship_from(&self) -> Result<&crate::mws::merchant::ShipFrom> {
+        let f = self.ship_from.as_ref().ok_or_else(|| {
+            Error::usage(
+                "no ship-from address: an owner or admin sets it with `fulfill config set ship_from.FIELD VALUE`",
+            )
+        })?;
+        for (name, v) in [
+            ("name", &f.name),
+            ("address_line1", &f.address_line1),
+            ("city", &f.city),
+            ("postal_code", &f.postal_code),
+            ("country", &f.country),
+            ("email", &f.email),
+            ("phone", &f.phone),
+        ] {
+            if v.trim().is_empty() {
+                return Err(Error::usage(format!(
+                    "ship-from address incomplete: set ship_from.{name} with `fulfill config set`"
+                )));
+            }
+        }
+        Ok(f)
+    }
 }
+
+/// The fields of `[ship_from]`.
+pub const SHIP_FROM_FIELDS: &[&str] = &[
+    "name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "email",
+    "phone",
+];
 
 #[cfg(test)]
 mod tests {
@@ -228,6 +314,37 @@ mod tests {
             "90 days is below dpp-2025's 365"
         );
         Config::for_profile(d).validate(d).unwrap();
+    }
+
+    #[test]
+    fn ship_from_is_set_field_by_field_and_checked_before_use() {
+        let p = Profile::Mws2020;
+        let mut c = Config::for_profile(p);
+        assert!(c.ship_from().is_err());
+        for (k, v) in [
+            ("name", "Acme Warehouse"),
+            ("address_line1", "10 Jay St"),
+            ("city", "Brooklyn"),
+            ("state", "NY"),
+            ("postal_code", "11201"),
+            ("country", "US"),
+            ("email", "ship@acme.example"),
+        ] {
+            c.set(&format!("ship_from.{k}"), v, p).unwrap();
+        }
+        assert!(
+            c.ship_from()
+                .unwrap_err()
+                .to_string()
+                .contains("ship_from.phone")
+        );
+        c.set("ship_from.phone", "7181231234", p).unwrap();
+        assert_eq!(c.ship_from().unwrap().city, "Brooklyn");
+        assert!(c.set("ship_from.country", "usa", p).is_err());
+        assert!(c.set("ship_from.name", &"x".repeat(31), p).is_err());
+        assert!(c.set("ship_from.planet", "Mars", p).is_err());
+        let back: Config = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]

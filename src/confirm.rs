@@ -125,7 +125,7 @@ pub fn confirm(
 
 fn call_err(e: CallError) -> Error {
     match e {
-        CallError::Refused(e) | CallError::Failed(e) => e,
+        CallError::Refused(e, _) | CallError::Failed(e) => e,
         CallError::NextTokenCorrupted => {
             Error::Remote("Amazon could not read its own NextToken for the feed list".into())
         }
@@ -285,6 +285,7 @@ impl Pass<'_, '_> {
             action: "SubmitFeed",
             params: vec![("FeedType", FULFILLMENT_FEED_TYPE.to_string())],
             upload: Some(&b.body),
+            once: true,
         };
         let info = match self.call(&req, |r| parse_submit_feed(r)) {
             Ok(r) => r.info,

@@ -236,7 +236,7 @@ fn run(
                     }
                     cursor = Some(Cursor::Start);
                 }
-                Err(CallError::Failed(e) | CallError::Refused(e)) => return Err(e),
+                Err(CallError::Failed(e) | CallError::Refused(e, _)) => return Err(e),
             }
         } else {
             let id = &pending_items[0];
@@ -252,7 +252,7 @@ fn run(
                         )));
                     }
                 }
-                Err(CallError::Refused(e)) => {
+                Err(CallError::Refused(e, _)) => {
                     obs.report.items_failed += 1;
                     refused.push((id.clone(), e.to_string()));
                 }

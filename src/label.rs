@@ -249,79 +249,112 @@ pub fn print(
         .map(|o| labels::facts(vault.conn(), o))
         .collect::<Result<Vec<_>>>()?;
     // Where it goes is checked before any address is opened.
-    let target = match &req.destination {
+    let target = prepare(s, env, &req.destination)?;
+    let mut rendered = Vec::with_capacity(facts.len());
+    for f in &facts {
+        let pii = s.open_pii(&f.order_id, Purpose::Label, now)?;
+        rendered.push((f.order_id.clone(), render_zpl(f, &pii, req.dpi)?));
+    }
+    let how = Rendering {
+        ext: "zpl",
+        format: "zpl",
+        dpi: Some(req.dpi.dots()),
+    };
+    deliver(s, &req.destination, &target, &rendered, &how, now)
+}
+
+/// Checks a destination and returns its folder (spool, created 0700) or file path.
+pub(crate) fn prepare(s: &Session<'_>, env: &Environment, dest: &Destination) -> Result<PathBuf> {
+    match dest {
         Destination::Spool => {
-            let spool = vault.home().spool_dir();
+            let spool = s.vault().home().spool_dir();
             if !spool.exists() {
                 std::fs::DirBuilder::new().mode(0o700).create(&spool)?;
             }
             env.check_location(&spool)?;
-            spool
+            Ok(spool)
         }
-        Destination::File(p) => out_path(env, p)?,
-        Destination::Printer(_) => PathBuf::new(),
-    };
-    let mut rendered = Vec::with_capacity(facts.len());
-    for f in &facts {
-        let pii = s.open_pii(&f.order_id, Purpose::Label, now)?;
-        rendered.push(render_zpl(f, &pii, req.dpi)?);
+        Destination::File(p) => out_path(env, p),
+        Destination::Printer(_) => Ok(PathBuf::new()),
     }
+}
+
+/// What the label files are.
+pub(crate) struct Rendering {
+    /// File extension in spool/.
+    pub(crate) ext: &'static str,
+    /// Format in the record.
+    pub(crate) format: &'static str,
+    /// Resolution, when the tool rendered it.
+    pub(crate) dpi: Option<u32>,
+}
+
+/// Sends finished labels (order id, bytes) to `dest` (`target` from [`prepare`]), each
+/// recorded as `label.printed` and tracked; see [`print`].
+pub(crate) fn deliver(
+    s: &Session<'_>,
+    dest: &Destination,
+    target: &Path,
+    files: &[(String, Zeroizing<Vec<u8>>)],
+    how: &Rendering,
+    now: DateTime<Utc>,
+) -> Result<Vec<Printed>> {
     let printed = |order: &str, t: &str| Printed {
         order_id: order.to_string(),
-        destination: req.destination.kind(),
+        destination: dest.kind(),
         target: t.to_string(),
     };
     let event = |p: &Printed| {
         Event::new("label.printed")
             .operator(s.name())
             .field("order", p.order_id.as_str())
-            .field("format", "zpl")
-            .field("dpi", req.dpi.dots())
+            .field("format", how.format)
+            .field("dpi", how.dpi)
             .field("destination", p.destination)
             .field("target", p.target.as_str())
     };
     let mut out = Vec::new();
-    match &req.destination {
+    match dest {
         Destination::Spool => {
-            for (f, z) in facts.iter().zip(&rendered) {
-                let path = target.join(format!("{}.zpl", f.order_id));
-                let p = printed(&f.order_id, &path.to_string_lossy());
+            for (order, z) in files {
+                let path = target.join(format!("{order}.{}", how.ext));
+                let p = printed(order, &path.to_string_lossy());
                 write_tracked(s, &[(p.clone(), event(&p))], &path, z, now)?;
                 out.push(p);
             }
         }
         Destination::File(_) => {
             let mut all =
-                Zeroizing::new(Vec::with_capacity(rendered.iter().map(|z| z.len()).sum()));
-            for z in &rendered {
+                Zeroizing::new(Vec::with_capacity(files.iter().map(|(_, z)| z.len()).sum()));
+            for (_, z) in files {
                 all.extend_from_slice(z);
             }
             let t = target.to_string_lossy();
-            let ps: Vec<(Printed, Event)> = facts
+            let ps: Vec<(Printed, Event)> = files
                 .iter()
-                .map(|f| {
-                    let p = printed(&f.order_id, &t);
+                .map(|(order, _)| {
+                    let p = printed(order, &t);
                     let e = event(&p);
                     (p, e)
                 })
                 .collect();
-            write_tracked(s, &ps, &target, &all, now)?;
+            write_tracked(s, &ps, target, &all, now)?;
             out.extend(ps.into_iter().map(|(p, _)| p));
         }
         Destination::Printer(addr) => {
-            for (f, z) in facts.iter().zip(&rendered) {
-                let p = printed(&f.order_id, addr);
+            for (order, z) in files {
+                let p = printed(order, addr);
                 // Recorded before it is sent: a label never prints unrecorded.
-                vault.record_with(&[event(&p)], now, |tx| {
-                    labels::track(tx, None, &f.order_id, s.name(), now)
+                s.vault().record_with(&[event(&p)], now, |tx| {
+                    labels::track(tx, None, order, s.name(), now)
                 })?;
                 if let Err(e) = send_to_printer(addr, z) {
                     let failed = Event::new("label.failed")
                         .operator(s.name())
                         .outcome(Outcome::Failed)
-                        .field("order", f.order_id.as_str())
+                        .field("order", order.as_str())
                         .field("target", addr.as_str());
-                    vault.record(&[failed], now)?;
+                    s.vault().record(&[failed], now)?;
                     return Err(e);
                 }
                 out.push(p);

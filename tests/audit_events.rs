@@ -90,7 +90,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         let mut st = db
             .prepare(
                 "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped'
-                 AND status = 'Unshipped' ORDER BY amazon_order_id LIMIT 2",
+                 AND status = 'Unshipped' AND pii_missing = 0 AND pii_state = 'sealed' ORDER BY amazon_order_id LIMIT 2",
             )
             .unwrap();
         st.query_map([], |r| r.get(0))
@@ -99,6 +99,42 @@ fn the_flow_records_every_event_on_one_intact_chain() {
             .collect()
     };
     ok(run(d.as_op("pat", &pat).args(["label", &unshipped[0]])));
+    // A label bought from Amazon for a third order (the owner sets the ship-from address).
+    for (k, v) in [
+        ("name", "Acme"),
+        ("address_line1", "10 Jay St"),
+        ("city", "Brooklyn"),
+        ("postal_code", "11201"),
+        ("country", "US"),
+        ("email", "ship@acme.example"),
+        ("phone", "7181231234"),
+    ] {
+        ok(run(d.as_op("olga", &owner).args([
+            "config",
+            "set",
+            &format!("ship_from.{k}"),
+            v,
+        ])));
+    }
+    let third: String = rusqlite::Connection::open(d.home().join("vault.db"))
+        .unwrap()
+        .query_row(
+            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND status = 'Unshipped'
+             AND items_fetched = 1 AND pii_missing = 0 ORDER BY amazon_order_id LIMIT 1 OFFSET 2",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    ok(run(d.as_op("pat", &pat).args([
+        "buy",
+        &third,
+        "--package",
+        "10x8x4in",
+        "--weight",
+        "1lb",
+        "--service",
+        "UPS_PTP_GND",
+    ])));
     for id in &unshipped {
         ok(run(d.as_op("pat", &pat).args([
             "ship",
@@ -192,6 +228,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "mws.call",
         "fetch.run",
         "label.printed",
+        "label.bought",
         "ship.recorded",
         "feed.submitted",
         "feed.result",

@@ -164,7 +164,7 @@ pub enum CallError {
     NextTokenCorrupted,
     /// Amazon refused this request for what it asked (a 4xx other than the clock or a
     /// token): not retried; the caller decides whether it concerns one order or the run.
-    Refused(Error),
+    Refused(Error, Option<Box<ErrorResponse>>),
     /// Given up: retries used up, a non-retryable error, or the audit log failed.
     Failed(Error),
 }
@@ -243,6 +243,9 @@ pub struct Request<'a> {
     /// A feed upload: the exact body bytes, sent as `text/xml` with the parameters (and a
     /// signed `ContentMD5Value`) in the query string.
     pub upload: Option<&'a [u8]>,
+    /// Not idempotent (an upload, a label purchase): after a failure that may have reached
+    /// Amazon it is not retried but returned, for the caller to check what Amazon holds.
+    pub once: bool,
 }
 
 impl<'a> Request<'a> {
@@ -253,6 +256,7 @@ impl<'a> Request<'a> {
             action,
             params,
             upload: None,
+            once: false,
         }
     }
 }
@@ -393,7 +397,7 @@ impl Client {
                         self.next_allowed(action) + jitter(Duration::seconds(2))
                     } else if error == "resynced" {
                         now
-                    } else if req.upload.is_some() {
+                    } else if req.once || req.upload.is_some() {
                         // It may have arrived: the caller checks before sending it again.
                         return Err(CallError::Failed(Error::Remote(format!(
                             "Amazon call {action} failed ({error}); it may or may not have arrived"
@@ -590,9 +594,10 @@ impl Client {
                         throttled: false,
                     })
                 } else {
-                    Err(CallError::Refused(Error::Remote(format!(
-                        "Amazon refused {action}: HTTP {status}"
-                    ))))
+                    Err(CallError::Refused(
+                        Error::Remote(format!("Amazon refused {action}: HTTP {status}")),
+                        None,
+                    ))
                 }
             }
         }
@@ -651,10 +656,13 @@ impl Client {
                 error: e.code,
                 throttled: false,
             }),
-            code => Err(CallError::Refused(Error::Remote(format!(
-                "Amazon refused {action}: {code}: {}",
-                one_line(&e.message)
-            )))),
+            code => Err(CallError::Refused(
+                Error::Remote(format!(
+                    "Amazon refused {action}: {code}: {}",
+                    one_line(&e.message)
+                )),
+                Some(Box::new(e.clone())),
+            )),
         }
     }
 }

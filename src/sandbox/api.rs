@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::RngExt;
 
+use crate::mws::merchant::{MF_NS, MF_PATH, MF_VERSION};
 use crate::mws::model::parse_mws_time;
 use crate::mws::throttle::Denied;
 use crate::mws::{
@@ -55,14 +56,14 @@ pub enum Token {
 }
 
 #[derive(Debug)]
-struct Fail {
+pub(super) struct Fail {
     status: u16,
     kind: &'static str,
     code: &'static str,
     message: String,
 }
 
-fn fail(status: u16, code: &'static str, message: impl Into<String>) -> Fail {
+pub(super) fn fail(status: u16, code: &'static str, message: impl Into<String>) -> Fail {
     Fail {
         status,
         kind: "Sender",
@@ -71,11 +72,11 @@ fn fail(status: u16, code: &'static str, message: impl Into<String>) -> Fail {
     }
 }
 
-fn invalid(message: impl Into<String>) -> Fail {
+pub(super) fn invalid(message: impl Into<String>) -> Fail {
     fail(400, "InvalidParameterValue", message)
 }
 
-fn missing(name: &str) -> Fail {
+pub(super) fn missing(name: &str) -> Fail {
     fail(
         400,
         "MissingParameter",
@@ -86,6 +87,7 @@ fn missing(name: &str) -> Fail {
 enum Section {
     Orders,
     Feeds,
+    MerchantFulfillment,
 }
 
 impl Section {
@@ -93,20 +95,21 @@ impl Section {
         match self {
             Section::Orders => ORDERS_NS,
             Section::Feeds => FEEDS_NS,
+            Section::MerchantFulfillment => MF_NS,
         }
     }
 }
 
-struct Params(Vec<(String, String)>);
+pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-    fn req(&self, name: &str) -> Result<&str, Fail> {
+    pub(super) fn req(&self, name: &str) -> Result<&str, Fail> {
         self.get(name)
             .filter(|v| !v.is_empty())
             .ok_or_else(|| missing(name))
@@ -140,6 +143,11 @@ impl Params {
                 .map_err(|_| invalid(format!("{name} {v:?} is not an ISO 8601 date-time."))),
         }
     }
+}
+
+/// A random UUID-shaped id (request ids, shipment ids).
+pub(super) fn uuid(st: &mut State) -> String {
+    request_id(st)
 }
 
 fn request_id(st: &mut State) -> String {
@@ -181,6 +189,7 @@ pub(crate) fn handle(shared: &Shared, req: &HttpRequest) -> HttpResponse {
     let section = match req.path() {
         ORDERS_PATH => Some(Section::Orders),
         "/" | FEEDS_PATH => Some(Section::Feeds),
+        MF_PATH => Some(Section::MerchantFulfillment),
         _ => None,
     };
     let params = parse_params(req);
@@ -352,6 +361,7 @@ fn run(
     }
     let (version, seller) = match section {
         Section::Orders => (ORDERS_VERSION, p.get("SellerId")),
+        Section::MerchantFulfillment => (MF_VERSION, p.get("SellerId")),
         Section::Feeds => (FEEDS_VERSION, p.get("Merchant").or(p.get("SellerId"))),
     };
     if p.get("Version") != Some(version) {
@@ -361,7 +371,7 @@ fn run(
     }
     match seller {
         None => {
-            return Err(missing(if matches!(section, Section::Orders) {
+            return Err(missing(if !matches!(section, Section::Feeds) {
                 "SellerId"
             } else {
                 "Merchant"
@@ -392,6 +402,10 @@ fn run(
                 | "GetFeedSubmissionList"
                 | "GetFeedSubmissionListByNextToken"
                 | "GetFeedSubmissionResult"
+        ),
+        Section::MerchantFulfillment => matches!(
+            action,
+            "GetEligibleShippingServices" | "CreateShipment" | "GetShipment" | "CancelShipment"
         ),
     };
     if !known {
@@ -439,6 +453,10 @@ fn run(
             }),
             Vec::new(),
         )),
+        "GetEligibleShippingServices" | "CreateShipment" | "GetShipment" | "CancelShipment" => {
+            super::shipping::handle(action, st, p, now, &shared.creds.seller_id)
+                .map(|body| (respond::envelope(action, MF_NS, rid, body), Vec::new()))
+        }
         "SubmitFeed" => ctx.submit_feed(st, req, p),
         "GetFeedSubmissionList" => ctx.feed_list(st, p),
         "GetFeedSubmissionListByNextToken" => ctx.feed_list_by_token(st, p),

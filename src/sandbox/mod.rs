@@ -19,6 +19,7 @@ pub mod faults;
 pub mod feeds;
 pub mod http;
 pub mod respond;
+pub mod shipping;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -129,6 +130,7 @@ pub(crate) struct State {
     pub(crate) requests: Vec<RequestRecord>,
     pub(crate) faults: faults::FaultPlan,
     pub(crate) seq: u64,
+    pub(crate) shipping: shipping::Shipping,
 }
 
 impl State {
@@ -246,6 +248,7 @@ impl Sandbox {
                 requests: Vec::new(),
                 faults: faults::FaultPlan::new(cfg.faults.clone(), cfg.seed),
                 seq: 0,
+                shipping: shipping::Shipping::default(),
             }),
             served: Condvar::new(),
         }
@@ -362,6 +365,25 @@ impl SandboxHandle {
         o.cancel_at = None;
         o.set_status("Canceled", now);
         true
+    }
+
+    /// Ground truth: labels bought through Merchant Fulfillment, as (ShipmentId, order id,
+    /// tracking, status).
+    pub fn labels_bought(&self) -> Vec<(String, String, String, String)> {
+        self.shared
+            .lock()
+            .shipping
+            .shipments
+            .iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    s.order_id.clone(),
+                    s.tracking.clone(),
+                    s.status.clone(),
+                )
+            })
+            .collect()
     }
 
     /// Ground truth: the requests received so far.

@@ -121,6 +121,47 @@ pub fn record_shipment(
     Ok(outcome)
 }
 
+/// Records a label bought through Merchant Fulfillment: Amazon confirmed the shipment when it
+/// sold the label, so it is `confirmed` at once and no feed carries it.
+pub fn record_bought(
+    conn: &Connection,
+    s: &NewShipment,
+    shipment_id: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (code, name) = carrier_fields(&s.carrier);
+    conn.execute(
+        "INSERT INTO shipments (amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at,
+            shipped_by, state, amazon_shipment_id, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'confirmed', ?8, ?6)
+         ON CONFLICT(amazon_order_id) DO UPDATE SET carrier_code = excluded.carrier_code,
+            carrier_name = excluded.carrier_name, tracking = excluded.tracking, method = excluded.method,
+            shipped_at = excluded.shipped_at, shipped_by = excluded.shipped_by, state = 'confirmed',
+            amazon_shipment_id = excluded.amazon_shipment_id, batch_id = NULL, message_id = NULL,
+            result_code = NULL, result_message = NULL, updated_at = excluded.updated_at",
+        params![s.order_id, code, name, s.tracking, s.method, ts(now), by, shipment_id],
+    )?;
+    conn.execute(
+        "UPDATE orders SET lifecycle = 'confirmed', retention_start = COALESCE(retention_start, ?2),
+            updated_at = ?2 WHERE amazon_order_id = ?1",
+        params![s.order_id, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// The Merchant Fulfillment `ShipmentId` of the label bought for an order, if any.
+pub fn amazon_shipment_id(conn: &Connection, order_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT amazon_shipment_id FROM shipments WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
 /// Queued shipments as feed messages (`MessageID` 1..n in order id order).
 pub fn queued_messages(conn: &Connection) -> Result<Vec<FulfillmentMessage>> {
     let mut st = conn.prepare(

@@ -77,6 +77,12 @@ pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes a meta value (absent is fine).
+pub fn meta_delete(conn: &Connection, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+    Ok(())
+}
+
 /// Reads a required meta value.
 pub fn meta_required(conn: &Connection, key: &str) -> Result<String> {
     meta_get(conn, key)?.ok_or_else(|| {

@@ -1,0 +1,111 @@
+//! `fulfill buy ORDER --package DIMS --weight W [--service ID] [--to URI | --out FILE]`: quote
+//! or buy a label from Amazon (see [`crate::buy`]).
+
+use crate::buy::{BuyRequest, buy, quote};
+use crate::cli::{BuyArgs, ExperienceArg};
+use crate::config::Config;
+use crate::context::Context;
+use crate::error::{Error, Exit, Result};
+use crate::label::Destination;
+use crate::mws::merchant::{Package, Weight};
+use crate::safety::Environment;
+
+/// Runs `buy`.
+pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
+    let req = BuyRequest {
+        order_id: args.order.clone(),
+        package: Package::parse(&args.package).map_err(Error::Usage)?,
+        weight: Weight::parse(&args.weight).map_err(Error::Usage)?,
+        experience: match args.experience {
+            ExperienceArg::NoSignature => "DeliveryConfirmationWithoutSignature",
+            ExperienceArg::Signature => "DeliveryConfirmationWithSignature",
+            ExperienceArg::AdultSignature => "DeliveryConfirmationWithAdultSignature",
+            ExperienceArg::NoTracking => "NoTracking",
+        },
+    };
+    let dest = Destination::parse(args.to.as_deref(), args.out.as_deref())?;
+    let cfg = Config::load(&ctx.vault.home().config_path(), ctx.vault.profile())?;
+    let from = cfg.ship_from()?.clone();
+    let s = ctx.unlock()?;
+    let mut client = ctx.mws_client(&s, "buy")?;
+    let clock = ctx.clock.as_ref();
+    let Some(service) = &args.service else {
+        let q = quote(&s, &mut client, clock, &req, &from)?;
+        if args.json {
+            crate::outln!("{}", serde_json::to_string_pretty(&q).expect("serializes"));
+            return Ok(Exit::Ok);
+        }
+        crate::outln!(
+            "{:<24}  {:<8}  {:>10}  {:<10}  NAME",
+            "SERVICE",
+            "CARRIER",
+            "RATE",
+            "BY"
+        );
+        for o in &q.offers {
+            let rate = o
+                .rate
+                .as_ref()
+                .map_or("-".to_string(), |(c, a)| format!("{a} {c}"));
+            let by = o
+                .latest_delivery
+                .as_deref()
+                .map_or("-", |d| d.get(..10).unwrap_or(d));
+            crate::outln!(
+                "{:<24}  {:<8}  {:>10}  {:<10}  {}",
+                o.service_id,
+                o.carrier,
+                rate,
+                by,
+                o.service_name
+            );
+        }
+        for (id, code, why) in &q.rejected {
+            crate::outln!("not offered: {id} ({code}: {why})");
+        }
+        if !q.terms_not_accepted.is_empty() {
+            crate::outln!(
+                "accept the carrier terms in Seller Central first: {}",
+                q.terms_not_accepted.join(", ")
+            );
+        }
+        crate::outln!("\nBuy one with --service SERVICE.");
+        return Ok(Exit::Ok);
+    };
+    let b = buy(
+        &s,
+        &Environment::system(),
+        &mut client,
+        clock,
+        &req,
+        &from,
+        service,
+        &dest,
+    )?;
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&b).expect("serializes"));
+        return Ok(Exit::Ok);
+    }
+    crate::outln!(
+        "{} {} via {} {} (tracking {}){}; Amazon has confirmed the shipment.",
+        if b.reprint {
+            "Fetched again the label bought earlier for"
+        } else if b.recovered {
+            "Found the label already bought for"
+        } else {
+            "Bought the label for"
+        },
+        b.order_id,
+        b.carrier,
+        b.service_id,
+        b.tracking,
+        b.rate
+            .as_ref()
+            .map(|(c, a)| format!(" for {a} {c}"))
+            .unwrap_or_default()
+    );
+    for p in &b.printed {
+        crate::outln!("Label -> {} {}", p.destination, p.target);
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,253 @@
+//! `fulfill buy` through the binary against the sandbox's Merchant Fulfillment: quote, buy,
+//! print, the order confirmed without a feed; a purchase whose reply was lost is found, not
+//! bought twice; a bought label can be fetched again.
+
+#[path = "fetch_support/mod.rs"]
+mod fetch_support;
+mod support;
+
+use std::io::Read;
+
+use fetch_support::CliEnv;
+use fulfill::sandbox::FaultSpec;
+use support::{Run, count, scan_dir};
+
+struct Env {
+    e: CliEnv,
+    pat: std::path::PathBuf,
+}
+
+impl Env {
+    fn new(seed: u64, scale: f64) -> Env {
+        let e = CliEnv::new(40, seed, scale, "");
+        assert_eq!(e.fetch().code, 0);
+        for (k, v) in [
+            ("name", "Acme Warehouse"),
+            ("address_line1", "10 Jay St"),
+            ("city", "Brooklyn"),
+            ("state", "NY"),
+            ("postal_code", "11201"),
+            ("country", "US"),
+            ("email", "ship@acme.example"),
+            ("phone", "7181231234"),
+        ] {
+            e.owner(&["config", "set", &format!("ship_from.{k}"), v]);
+        }
+        let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        Env { e, pat }
+    }
+
+    fn buy(&self, global: &[&str], args: &[&str]) -> Run {
+        let mut a = global.to_vec();
+        a.extend_from_slice(&[
+            "--operator",
+            "pat",
+            "--passphrase-file",
+            self.pat.to_str().unwrap(),
+            "buy",
+        ]);
+        a.extend_from_slice(args);
+        self.e.run(&a)
+    }
+
+    /// Unshipped orders Amazon has shipped nothing of, with items.
+    fn orders(&self, n: usize) -> Vec<String> {
+        let db = self.e.db();
+        let mut st = db
+            .prepare(
+                "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND status = 'Unshipped'
+                 AND items_fetched = 1 AND pii_state = 'sealed' ORDER BY amazon_order_id LIMIT ?1",
+            )
+            .unwrap();
+        let ids: Vec<String> = st
+            .query_map([n as i64], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids.len(), n);
+        ids
+    }
+
+    fn lifecycle(&self, id: &str) -> (String, Option<String>) {
+        self.e
+            .db()
+            .query_row(
+                "SELECT o.lifecycle, s.amazon_shipment_id FROM orders o LEFT JOIN shipments s USING (amazon_order_id)
+                 WHERE amazon_order_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+}
+
+const PARCEL: [&str; 4] = ["--package", "10x8x4in", "--weight", "12oz"];
+
+#[test]
+fn quote_buy_print_and_the_order_is_confirmed_without_a_feed() {
+    let t = Env::new(61, 3000.0);
+    let id = t.orders(1).remove(0);
+
+    let mut args = vec![id.as_str()];
+    args.extend_from_slice(&PARCEL);
+    let r = t.buy(&[], &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("UPS_PTP_GND") && r.stdout.contains("USPS_PTP_PRI"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("not offered: FEDEX_PTP_HOME_DELIVERY"),
+        "{}",
+        r.stdout
+    );
+    assert!(t.e.sb.labels_bought().is_empty(), "a quote buys nothing");
+
+    args.extend_from_slice(&["--service", "UPS_PTP_GND", "--json"]);
+    let r = t.buy(&[], &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let tracking = v["tracking"].as_str().unwrap().to_string();
+    assert!(tracking.starts_with("1Z"), "{v}");
+    assert_eq!(v["recovered"], false);
+    let bought = t.e.sb.labels_bought();
+    assert_eq!(bought.len(), 1);
+    assert_eq!(
+        (bought[0].1.as_str(), bought[0].2.as_str()),
+        (id.as_str(), tracking.as_str())
+    );
+    assert_eq!(v["shipment_id"], bought[0].0.as_str());
+
+    // The label Amazon made: decoded, checked, in spool/ as ZPL with the tracking barcode and
+    // the address (the only place the address is).
+    let path = v["printed"][0]["target"].as_str().unwrap();
+    assert!(path.ends_with(&format!("spool/{id}.zpl")), "{path}");
+    let mut zpl = String::new();
+    std::fs::File::open(path)
+        .unwrap()
+        .read_to_string(&mut zpl)
+        .unwrap();
+    assert!(zpl.contains(&tracking), "{zpl}");
+    let marker = t.e.sb.pii_marker();
+    assert!(count(zpl.as_bytes(), marker.as_bytes()) > 0);
+    assert_eq!(
+        scan_dir(&t.e.dir.home().join("logs"), marker.as_bytes()),
+        vec![]
+    );
+    assert_eq!(count(&t.e.output.borrow(), marker.as_bytes()), 0);
+
+    // Confirmed by the purchase: Amazon shows it shipped, and confirm has nothing to send.
+    assert_eq!(
+        t.lifecycle(&id),
+        ("confirmed".to_string(), Some(bought[0].0.clone()))
+    );
+    let truth = t.e.sb.orders();
+    let o = truth
+        .iter()
+        .find(|o| o.order.info.amazon_order_id == id)
+        .unwrap();
+    assert_eq!(o.order.info.order_status, "Shipped");
+    let before = t.e.sb.request_count();
+    let r = t.e.run(&[
+        "--operator",
+        "cron",
+        "--operator-key-file",
+        t.e.key.to_str().unwrap(),
+        "confirm",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(t.e.sb.request_count(), before, "no feed for a bought label");
+
+    // Buying again fetches the same label (a reprint), never a second purchase.
+    let r = t.buy(&[], &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["reprint"], true);
+    assert_eq!(v["tracking"], tracking.as_str());
+    assert_eq!(t.e.sb.labels_bought().len(), 1);
+
+    let log = t.e.dir.audit_text();
+    assert_eq!(log.matches("\"event\":\"label.bought\"").count(), 1);
+    assert_eq!(log.matches("\"event\":\"label.printed\"").count(), 2);
+    assert!(log.contains("\"action\":\"CreateShipment\""));
+}
+
+#[test]
+fn a_purchase_whose_reply_was_lost_is_found_not_bought_twice() {
+    let t = Env::new(62, 300.0);
+    let id = t.orders(1).remove(0);
+    // Quote is the next request, CreateShipment the one after: its reply is lost (`reset`:
+    // the sandbox sells the label, then closes the connection).
+    let next = t.e.sb.request_count() + 2;
+    t.e.sb
+        .set_faults(FaultSpec::parse(&format!("reset@{next}")).unwrap(), 1);
+    let now =
+        t.e.sb
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut args = vec![id.as_str()];
+    args.extend_from_slice(&PARCEL);
+    args.extend_from_slice(&["--service", "USPS_PTP_PRI", "--json"]);
+    let r = t.buy(&["--now", &now], &args);
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("never bought twice"), "{}", r.stderr);
+    assert_eq!(t.e.sb.labels_bought().len(), 1, "the sandbox did sell it");
+    assert_eq!(t.lifecycle(&id).0, "unshipped");
+
+    let r = t.buy(&[], &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["recovered"], true, "{v}");
+    assert_eq!(t.e.sb.labels_bought().len(), 1, "not bought twice");
+    assert_eq!(v["shipment_id"], t.e.sb.labels_bought()[0].0.as_str());
+    assert_eq!(t.lifecycle(&id).0, "confirmed");
+}
+
+#[test]
+fn bad_parcels_missing_ship_from_and_roles_are_refused() {
+    let t = Env::new(63, 3000.0);
+    let id = t.orders(1).remove(0);
+    assert_eq!(
+        t.buy(&[], &[&id, "--package", "10x8in", "--weight", "12oz"])
+            .code,
+        2
+    );
+    assert_eq!(
+        t.buy(&[], &[&id, "--package", "10x8x4in", "--weight", "12"])
+            .code,
+        2
+    );
+    let r = t.buy(
+        &[],
+        &[
+            &id,
+            "--package",
+            "10x8x4in",
+            "--weight",
+            "12oz",
+            "--service",
+            "DHL_NOPE",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not offered"), "{}", r.stderr);
+    let (r, pia) = t.e.dir.add_operator("olga", &t.e.pass, "pia", "picker");
+    assert_eq!(r.code, 0);
+    let r = t.e.run(&[
+        "--operator",
+        "pia",
+        "--passphrase-file",
+        pia.to_str().unwrap(),
+        "buy",
+        &id,
+        "--package",
+        "10x8x4in",
+        "--weight",
+        "12oz",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(t.e.sb.labels_bought().is_empty());
+}
