@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 
 use crate::audit::Event;
+use crate::buy::BuyRequest;
 use crate::cli::DemoArgs;
 use crate::clock::{Clock, ManualClock, ScaledClock, SystemClock};
 use crate::compliance::{AuditOptions, audit, record_run};
@@ -17,6 +18,7 @@ use crate::fetch::{FetchOptions, Quiet, fetch};
 use crate::home::Home;
 use crate::label::{Destination, Dpi, LabelRequest};
 use crate::mws::client::{Client, SandboxTime};
+use crate::mws::merchant::{Package, ShipFrom, Weight};
 use crate::purge::{PurgeOptions, purge};
 use crate::role::Role;
 use crate::safety::Environment;
@@ -258,6 +260,65 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
 
     step(
         9,
+        "The packer buys a label from Amazon for another order: Amazon confirms that one itself",
+    );
+    if let Some(o) = orders.iter().find(|o| {
+        o.amazon_status == "Unshipped" && !to_ship.contains(&o.order_id) && !o.items.is_empty()
+    }) {
+        let mut client = Client::new(
+            packer.load_credentials("buy", clock.now())?.credentials,
+            Arc::new(SandboxTime::new(clock.now(), args.time_scale)),
+        )?;
+        let from = ShipFrom {
+            name: "Demo Warehouse".into(),
+            address_line1: "10 Jay St".into(),
+            city: "Brooklyn".into(),
+            state: Some("NY".into()),
+            postal_code: "11201".into(),
+            country: "US".into(),
+            email: "ship@demo.example".into(),
+            phone: "7181231234".into(),
+            ..Default::default()
+        };
+        let req = BuyRequest {
+            order_id: o.order_id.clone(),
+            package: Package::parse("10x8x4in").map_err(Error::Usage)?,
+            weight: Weight::parse("12oz").map_err(Error::Usage)?,
+            experience: "DeliveryConfirmationWithoutSignature",
+        };
+        let quote = crate::buy::quote(&packer, &mut client, &clock, &req, &from)?;
+        for q in &quote.offers {
+            let rate = q
+                .rate
+                .as_ref()
+                .map_or(String::new(), |(c, a)| format!("{a} {c}"));
+            crate::outln!(
+                "    offer {:<14} {:>10}  {}",
+                q.service_id,
+                rate,
+                q.service_name
+            );
+        }
+        let b = crate::buy::buy(
+            &packer,
+            &Environment::system(),
+            &mut client,
+            &clock,
+            &req,
+            &from,
+            "UPS_PTP_GND",
+            &Destination::Spool,
+        )?;
+        crate::outln!(
+            "    bought {} for {}: tracking {}, label (checksum verified) in spool/; confirmed by Amazon",
+            b.service_id,
+            b.order_id,
+            b.tracking
+        );
+    }
+
+    step(
+        10,
         "Cron confirms: one fulfillment feed, then Amazon's verdict per order",
     );
     let mut client = Client::new(
@@ -293,7 +354,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     }
 
     step(
-        10,
+        11,
         "31 days later: cron purges PII past retention, keeping the facts",
     );
     let later = ManualClock::new(clock.now() + Duration::days(31));
@@ -317,7 +378,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     );
 
     step(
-        11,
+        12,
         "The owner audits: chain, retention, permissions, and a scan of every log for every PII value",
     );
     let owner = vault.unlock(

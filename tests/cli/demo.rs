@@ -14,6 +14,7 @@ fn demo_runs_the_whole_flow_and_leaves_nothing_behind() {
     assert!(r.stdout.contains("holds no PII key"), "{}", r.stdout);
     assert!(r.stdout.contains("findings: 0"), "{}", r.stdout);
     for step in [
+        "label (checksum verified) in spool/; confirmed by Amazon",
         "sent 1 feed with 3 shipment(s)",
         "2 confirmed, 1 refused",
         "label file(s) shredded; WAL truncated: true",
