@@ -180,6 +180,18 @@ pub enum DpiArg {
     D300,
 }
 
+/// Where labels go (`label`, `buy`).
+#[derive(Debug, Args)]
+pub struct LabelOutput {
+    /// Send to a raw TCP label printer: tcp://HOST:PORT (usually port 9100).
+    #[arg(long, value_name = "URI", conflicts_with = "out")]
+    pub to: Option<String>,
+    /// Write to FILE (0600; tracked and destroyed by `purge` with the order's PII).
+    /// Default: one file per order in the home's spool/.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 /// `fulfill label`.
 #[derive(Debug, Args)]
 pub struct LabelArgs {
@@ -192,13 +204,9 @@ pub struct LabelArgs {
     /// Printer resolution, dots per inch.
     #[arg(long, value_enum, default_value = "203")]
     pub dpi: DpiArg,
-    /// Send to a raw TCP label printer: tcp://HOST:PORT (usually port 9100).
-    #[arg(long, value_name = "URI", conflicts_with = "out")]
-    pub to: Option<String>,
-    /// Write all labels to FILE (0600; tracked and destroyed by `purge` with the order's PII).
-    /// Default: one file per order in the home's spool/.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    /// Where the labels go.
+    #[command(flatten)]
+    pub output: LabelOutput,
     /// Print what was done as JSON.
     #[arg(long)]
     pub json: bool,
@@ -255,12 +263,9 @@ pub struct BuyArgs {
     /// Delivery confirmation.
     #[arg(long, value_enum, default_value = "no-signature")]
     pub experience: ExperienceArg,
-    /// Send the label to a raw TCP printer: tcp://HOST:PORT.
-    #[arg(long, value_name = "URI", conflicts_with = "out")]
-    pub to: Option<String>,
-    /// Write the label to FILE (tracked and destroyed by `purge`). Default: spool/.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    /// Where the label goes.
+    #[command(flatten)]
+    pub output: LabelOutput,
     /// Print the quote or the purchase as JSON.
     #[arg(long)]
     pub json: bool,

@@ -79,19 +79,7 @@ impl Env {
 
 /// The first audit day file of the home.
 fn first_day_file(e: &CliEnv) -> std::path::PathBuf {
-    let mut days: Vec<_> = std::fs::read_dir(e.dir.home().join("logs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("audit-")
-        })
-        .collect();
-    days.sort();
-    days.remove(0)
+    e.dir.audit_day_files().remove(0)
 }
 
 #[test]

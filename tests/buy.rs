@@ -53,20 +53,10 @@ impl Env {
 
     /// Unshipped orders Amazon has shipped nothing of, with items.
     fn orders(&self, n: usize) -> Vec<String> {
-        let db = self.e.db();
-        let mut st = db
-            .prepare(
-                "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND status = 'Unshipped'
-                 AND items_fetched = 1 AND pii_state = 'sealed' ORDER BY amazon_order_id LIMIT ?1",
-            )
-            .unwrap();
-        let ids: Vec<String> = st
-            .query_map([n as i64], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(ids.len(), n);
-        ids
+        self.e.order_ids(
+            "lifecycle = 'unshipped' AND status = 'Unshipped' AND items_fetched = 1 AND pii_state = 'sealed'",
+            n,
+        )
     }
 
     fn lifecycle(&self, id: &str) -> (String, Option<String>) {

@@ -28,32 +28,15 @@ impl Env {
     }
 
     fn as_pat(&self, args: &[&str]) -> Run {
-        let mut a = vec![
-            "--operator",
-            "pat",
-            "--passphrase-file",
-            self.pat.to_str().unwrap(),
-        ];
-        a.extend_from_slice(args);
-        self.e.run(&a)
+        self.e.run_as("pat", &self.pat, args)
     }
 
     /// Addressable unshipped orders.
     fn orders(&self, n: usize) -> Vec<String> {
-        let db = self.e.db();
-        let mut st = db
-            .prepare(
-                "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND pii_state = 'sealed'
-                 AND pii_missing = 0 AND items_fetched = 1 ORDER BY amazon_order_id LIMIT ?1",
-            )
-            .unwrap();
-        let ids: Vec<String> = st
-            .query_map([n as i64], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(ids.len(), n);
-        ids
+        self.e.order_ids(
+            "lifecycle = 'unshipped' AND pii_state = 'sealed' AND pii_missing = 0 AND items_fetched = 1",
+            n,
+        )
     }
 
     fn lifecycle(&self, id: &str) -> String {

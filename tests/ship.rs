@@ -12,20 +12,10 @@ use support::Run;
 
 /// Unshipped MFN orders the vault holds with their items, by order id.
 fn unshipped(e: &CliEnv, n: usize) -> Vec<String> {
-    let db = e.db();
-    let mut st = db
-        .prepare(
-            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND items_fetched = 1
-             AND fulfillment_channel = 'MFN' AND pii_state = 'sealed' ORDER BY amazon_order_id",
-        )
-        .unwrap();
-    let ids: Vec<String> = st
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert!(ids.len() >= n, "only {} unshipped orders", ids.len());
-    ids.into_iter().take(n).collect()
+    e.order_ids(
+        "lifecycle = 'unshipped' AND items_fetched = 1 AND fulfillment_channel = 'MFN' AND pii_state = 'sealed'",
+        n,
+    )
 }
 
 /// An unshipped order of which Amazon has shipped nothing (so the buyer can cancel it), not
@@ -98,15 +88,9 @@ fn packer(e: &CliEnv) -> std::path::PathBuf {
 }
 
 fn ship(e: &CliEnv, pass: &std::path::Path, args: &[&str]) -> Run {
-    let mut a = vec![
-        "--operator",
-        "pat",
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-        "ship",
-    ];
+    let mut a = vec!["ship"];
     a.extend_from_slice(args);
-    e.run(&a)
+    e.run_as("pat", pass, &a)
 }
 
 #[test]

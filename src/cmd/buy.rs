@@ -23,7 +23,7 @@ pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
             ExperienceArg::NoTracking => "NoTracking",
         },
     };
-    let dest = Destination::parse(args.to.as_deref(), args.out.as_deref())?;
+    let dest = Destination::parse(args.output.to.as_deref(), args.output.out.as_deref())?;
     let cfg = Config::load(&ctx.vault.home().config_path(), ctx.vault.profile())?;
     let from = cfg.ship_from()?.clone();
     let s = ctx.unlock()?;

@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
             DpiArg::D203 => Dpi::D203,
             DpiArg::D300 => Dpi::D300,
         },
-        destination: Destination::parse(args.to.as_deref(), args.out.as_deref())?,
+        destination: Destination::parse(args.output.to.as_deref(), args.output.out.as_deref())?,
     };
     let s = ctx.unlock()?;
     let printed = print(&s, &Environment::system(), &req, ctx.now())?;

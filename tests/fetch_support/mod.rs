@@ -443,6 +443,35 @@ impl CliEnv {
         r
     }
 
+    /// The binary as operator `name` unlocking with passphrase file `pass`, with `args`.
+    pub fn run_as(&self, name: &str, pass: &std::path::Path, args: &[&str]) -> crate::support::Run {
+        let mut a = vec![
+            "--operator",
+            name,
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ];
+        a.extend_from_slice(args);
+        self.run(&a)
+    }
+
+    /// Up to `n` order ids matching the SQL condition `filter`, by id; asserts there are `n`.
+    pub fn order_ids(&self, filter: &str, n: usize) -> Vec<String> {
+        let db = self.db();
+        let mut st = db
+            .prepare(&format!(
+                "SELECT amazon_order_id FROM orders WHERE {filter} ORDER BY amazon_order_id LIMIT ?1"
+            ))
+            .unwrap();
+        let ids: Vec<String> = st
+            .query_map([n as i64], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids.len(), n, "orders where {filter}");
+        ids
+    }
+
     /// The vault database, opened directly (after the binary has exited).
     pub fn db(&self) -> Connection {
         Connection::open(self.dir.home().join("vault.db")).unwrap()

@@ -118,8 +118,8 @@ impl TestDir {
         (r, p)
     }
 
-    /// Every audit record in the home, as text.
-    pub fn audit_text(&self) -> String {
+    /// The home's audit day files, oldest first.
+    pub fn audit_day_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = fs::read_dir(self.home().join("logs"))
             .unwrap()
             .flatten()
@@ -133,6 +133,11 @@ impl TestDir {
             .collect();
         files.sort();
         files
+    }
+
+    /// Every audit record in the home, as text.
+    pub fn audit_text(&self) -> String {
+        self.audit_day_files()
             .iter()
             .map(|p| fs::read_to_string(p).unwrap())
             .collect()
