@@ -83,6 +83,8 @@ pub struct ConfirmReport {
     pub throttled: u64,
     /// Amazon's reason for each refused shipment.
     pub failures: Vec<Verdict>,
+    /// Another `confirm` was running: this one did nothing (the next run carries on).
+    pub already_running: bool,
 }
 
 /// A run that stopped on an error, with what it had done.
@@ -103,6 +105,22 @@ pub fn confirm(
     client: &mut Client,
     clock: &dyn Clock,
 ) -> std::result::Result<ConfirmReport, Box<ConfirmFailure>> {
+    // One run at a time: two overlapping runs would put the same shipments in two feeds.
+    let _lock = match vault.home().try_run_lock("confirm") {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Ok(ConfirmReport {
+                already_running: true,
+                ..Default::default()
+            });
+        }
+        Err(error) => {
+            return Err(Box::new(ConfirmFailure {
+                report: ConfirmReport::default(),
+                error,
+            }));
+        }
+    };
     crate::calls::restore_quota(vault, client);
     let mut pass = Pass {
         vault,

@@ -136,10 +136,38 @@ impl Home {
         self.root.join("spool")
     }
 
+    /// Takes the home's `NAME.lock` without waiting, for a job that must not run twice at once
+    /// (two overlapping cron runs). `None`: another process holds it. Released on drop.
+    pub fn try_run_lock(&self, name: &str) -> Result<Option<RunLock>> {
+        let path = self.root.join(format!("{name}.lock"));
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::Failed(format!("cannot open {}: {e}", path.display())))?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(RunLock { _file: f })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(Error::Failed(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
     /// Writes a file in the home atomically (temp file, fsync, rename), mode 0600.
     pub fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         write_private(path, bytes)
     }
+}
+
+/// A held [`Home::try_run_lock`].
+#[derive(Debug)]
+pub struct RunLock {
+    _file: fs::File,
 }
 
 /// Writes `bytes` to `path` atomically with mode 0600 (temp file, fsync, rename).

@@ -287,4 +287,12 @@ fn purge_one_order_early_only_once_it_has_shipped() {
     assert_eq!(purged(&e), vec![unshipped.clone()]);
     let (r, _) = purge(&e, s, &["--order", &unshipped]);
     assert_eq!(r.code, 2, "already purged");
+
+    // A run killed after its commit but before shredding leaves a label file behind: the next
+    // run, with nothing new to purge, destroys it.
+    let left = spool_file(&e, &unshipped);
+    let (r, v) = purge(&e, s, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(v["label_files_removed"], 1);
+    assert!(!left.exists());
 }

@@ -362,3 +362,29 @@ fn an_upload_amazon_never_took_is_sent_again() {
     assert_eq!(e.sb.feeds().len(), 1);
     assert_eq!(lifecycle(&e, &id), "confirmed");
 }
+
+/// Two overlapping runs (a slow one and cron's next) must not put the same shipments in two
+/// feeds: the second finds the first's lock and does nothing.
+#[test]
+fn an_overlapping_confirm_run_does_nothing() {
+    let e = CliEnv::new(30, 15, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let id = unshipped(&e, 1).remove(0);
+    let pat = packer(&e);
+    assert_eq!(
+        ship(&e, &pat, &[&id, "--carrier", "UPS", "--tracking", "1Z5"]).code,
+        0
+    );
+    let home =
+        fulfill::home::Home::open(&e.dir.home(), &fulfill::safety::Environment::system()).unwrap();
+    let held = home.try_run_lock("confirm").unwrap().expect("free");
+    let before = e.sb.request_count();
+    let (r, v) = confirm(&e);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(v["already_running"], true);
+    assert_eq!(e.sb.request_count(), before, "no call made");
+    drop(held);
+    let runs = confirm_until_done(&e);
+    assert_eq!(runs[0].1["feeds_submitted"], 1);
+    assert_eq!(e.sb.feeds().len(), 1);
+}

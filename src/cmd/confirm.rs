@@ -50,6 +50,10 @@ fn print(r: &ConfirmReport, json: bool) {
         crate::outln!("{}", serde_json::to_string_pretty(r).expect("serializes"));
         return;
     }
+    if r.already_running {
+        crate::outln!("Another confirm is running; nothing done (the next run carries on).");
+        return;
+    }
     crate::outln!(
         "Confirmations: {} feed(s) sent with {} shipment(s){}; {} confirmed, {} refused{}; {} feed(s) still processing at Amazon.",
         r.feeds_submitted,
