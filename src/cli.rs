@@ -165,7 +165,7 @@ pub struct OrdersArgs {
 pub enum LabelFormat {
     /// Zebra ZPL II (the printer draws text and barcode).
     Zpl,
-    /// PDF (not built yet).
+    /// PDF, 4 x 6 in, built-in Helvetica (Latin-1 addresses only).
     Pdf,
 }
 

@@ -4,7 +4,9 @@
 //! **Rendering.** ZPL needs no crate: the printer draws the text and the `^BC` barcode itself.
 //! Every text field goes through `^FH` hex escapes, so a `^` or `~` in an address cannot
 //! inject printer commands. `^CI28` makes the printer read UTF-8. The label is built in a
-//! zeroizing buffer. PDF (`--format pdf`) needs an embedded font and is not built yet.
+//! zeroizing buffer. A PDF label (`--format pdf`) uses the built-in Helvetica, so it shows
+//! Latin-1 text only (a non-Latin address is refused with a pointer to ZPL, whose printer
+//! draws any script); its Code 128 barcode is drawn from the `code128` crate's bars.
 //!
 //! **Destinations** ([`Destination`]): a raw TCP printer (`tcp://HOST:PORT`, port 9100 on
 //! most label printers), a file the operator names, or by default `spool/ORDERID.zpl`. Every
@@ -163,6 +165,140 @@ pub fn render_zpl(facts: &LabelFacts, pii: &BuyerPii, dpi: Dpi) -> Result<Zeroiz
     Ok(Zeroizing::new(z.as_bytes().to_vec()))
 }
 
+/// Label file formats the tool renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Zebra ZPL II: the printer draws text (any script, `^CI28`) and the barcode.
+    Zpl,
+    /// PDF with the built-in Helvetica (Latin-1 text only) and a drawn Code 128 barcode.
+    Pdf,
+}
+
+impl Format {
+    fn ext(self) -> &'static str {
+        match self {
+            Format::Zpl => "zpl",
+            Format::Pdf => "pdf",
+        }
+    }
+}
+
+/// A text line in WinAnsi bytes for the built-in font (Latin-1 only).
+fn win_ansi(text: &str, order_id: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len()));
+    for c in text.chars() {
+        match c as u32 {
+            0x20..=0x7E | 0xA0..=0xFF => out.push(c as u32 as u8),
+            _ if c.is_control() => out.push(b' '),
+            _ => {
+                return Err(Error::usage(format!(
+                    "the address of order {order_id} has characters the PDF label's built-in font \
+                     cannot show; print it with --format zpl (the printer draws any script)"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Renders one label as a 4 × 6 inch PDF page. Refuses an order without an address, or one
+/// whose address is not Latin-1 (the built-in font has no other glyphs; ZPL has).
+///
+/// pdf-writer's own buffers are not zeroized; the finished file is.
+pub fn render_pdf(facts: &LabelFacts, pii: &BuyerPii) -> Result<Zeroizing<Vec<u8>>> {
+    use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
+    if pii.is_unaddressable() {
+        return Err(Error::usage(format!(
+            "order {} has no address Amazon released; it cannot be labelled",
+            facts.order_id
+        )));
+    }
+    let (w, h) = (288.0_f32, 432.0_f32);
+    let mut content = Content::new();
+    let text = |content: &mut Content, x: f32, y: f32, size: f32, line: &str| -> Result<()> {
+        let bytes = win_ansi(line, &facts.order_id)?;
+        content.begin_text();
+        content.set_font(Name(b"F1"), size);
+        content.next_line(x, y);
+        content.show(Str(&bytes));
+        content.end_text();
+        Ok(())
+    };
+    text(&mut content, 18.0, h - 30.0, 10.0, "SHIP TO:")?;
+    let city: Vec<&str> = [
+        value(&pii.city),
+        value(&pii.state_or_region),
+        value(&pii.postal_code),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let city = Zeroizing::new(city.join(" "));
+    let lines = [
+        value(&pii.recipient_name),
+        value(&pii.address_line1),
+        value(&pii.address_line2),
+        value(&pii.address_line3),
+        value(&pii.district),
+        value(&pii.county),
+        Some(city.as_str()).filter(|c| !c.is_empty()),
+        facts.country.as_deref(),
+        value(&pii.phone),
+    ];
+    let mut y = h - 52.0;
+    for l in lines.into_iter().flatten() {
+        text(&mut content, 18.0, y, 14.0, l)?;
+        y -= 18.0;
+    }
+    // The order id as Code 128, 1 pt per module, above its text.
+    let code = code128::Code128::encode(facts.order_id.as_bytes());
+    let module = ((w - 36.0) / code.len() as f32).min(1.5);
+    for bar in code.bar_coordinates() {
+        content.rect(
+            18.0 + bar.x as f32 * module,
+            150.0,
+            f32::from(bar.width) * module,
+            60.0,
+        );
+    }
+    content.fill_nonzero();
+    text(&mut content, 18.0, 136.0, 10.0, &facts.order_id)?;
+    if let Some(level) = &facts.service_level {
+        text(
+            &mut content,
+            18.0,
+            110.0,
+            11.0,
+            &format!("Service: {level}"),
+        )?;
+    }
+    for (i, item) in facts.items.iter().take(5).enumerate() {
+        text(&mut content, 18.0, 92.0 - 12.0 * i as f32, 9.0, item)?;
+    }
+    let stream = Zeroizing::new(content.finish().into_vec());
+    let (catalog, tree, page, font, body) = (
+        Ref::new(1),
+        Ref::new(2),
+        Ref::new(3),
+        Ref::new(4),
+        Ref::new(5),
+    );
+    let mut pdf = Pdf::new();
+    pdf.catalog(catalog).pages(tree);
+    pdf.pages(tree).kids([page]).count(1);
+    let mut p = pdf.page(page);
+    p.media_box(Rect::new(0.0, 0.0, w, h));
+    p.parent(tree);
+    p.contents(body);
+    p.resources().fonts().pair(Name(b"F1"), font);
+    p.finish();
+    pdf.type1_font(font)
+        .base_font(Name(b"Helvetica"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.stream(body, &stream);
+    Ok(Zeroizing::new(pdf.finish()))
+}
+
 /// Where labels go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
@@ -212,7 +348,9 @@ impl Destination {
 pub struct LabelRequest {
     /// The orders, in order.
     pub orders: Vec<String>,
-    /// The printer's resolution.
+    /// ZPL or PDF.
+    pub format: Format,
+    /// The printer's resolution (ZPL).
     pub dpi: Dpi,
     /// Where the labels go.
     pub destination: Destination,
@@ -253,12 +391,16 @@ pub fn print(
     let mut rendered = Vec::with_capacity(facts.len());
     for f in &facts {
         let pii = s.open_pii(&f.order_id, Purpose::Label, now)?;
-        rendered.push((f.order_id.clone(), render_zpl(f, &pii, req.dpi)?));
+        let file = match req.format {
+            Format::Zpl => render_zpl(f, &pii, req.dpi)?,
+            Format::Pdf => render_pdf(f, &pii)?,
+        };
+        rendered.push((f.order_id.clone(), file));
     }
     let how = Rendering {
-        ext: "zpl",
-        format: "zpl",
-        dpi: Some(req.dpi.dots()),
+        ext: req.format.ext(),
+        format: req.format.ext(),
+        dpi: (req.format == Format::Zpl).then(|| req.dpi.dots()),
     };
     deliver(s, &req.destination, &target, &rendered, &how, now)
 }
@@ -446,6 +588,34 @@ mod tests {
         let big =
             String::from_utf8(render_zpl(&facts, &pii(), Dpi::D300).unwrap().to_vec()).unwrap();
         assert!(big.contains("^PW1200^LL1800"), "{big}");
+    }
+
+    #[test]
+    fn a_pdf_label_has_the_address_in_win_ansi_and_one_rectangle_per_bar() {
+        let facts = LabelFacts {
+            order_id: "111-2223334-4455566".into(),
+            service_level: Some("Std".into()),
+            ..Default::default()
+        };
+        let pdf = render_pdf(&facts, &pii()).unwrap();
+        assert!(pdf.starts_with(b"%PDF-"));
+        let has = |needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
+        // ë is one WinAnsi byte (0xEB): in a hex string, or octal-escaped in a literal one.
+        assert!(has(b"5A6FEB") || has(br"Zo\353"), "ë as one WinAnsi byte");
+        assert!(has(b"/WinAnsiEncoding"));
+        let bars = code128::Code128::encode(facts.order_id.as_bytes())
+            .bars()
+            .count();
+        let rects = pdf.windows(3).filter(|w| w == b" re").count();
+        assert_eq!(rects, bars);
+        let greek = BuyerPii {
+            recipient_name: Some(Pii::new("Ζωή Παπαδοπούλου")),
+            address_line1: Some(Pii::new("Οδός Ερμού 15")),
+            ..Default::default()
+        };
+        let e = render_pdf(&facts, &greek).unwrap_err().to_string();
+        assert!(e.contains("--format zpl"), "{e}");
+        assert!(!e.contains("Ζωή"), "no PII in the error");
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! address lines, tax info and gift messages, ASCII case-insensitively, each at least
 //! [`MIN_LEN`] bytes long. City, region, postcode and country are left out: alone they are not
 //! PII (R1), and short values such as a 5-digit postcode occur by chance in any log full of hex
-//! hashes, which would bury real leaks under false ones. Values are matched as they are stored;
-//! a copy re-encoded (JSON `\u` escapes, base64, compressed) is not found.
+//! hashes, which would bury real leaks under false ones. Values are matched as they are stored,
+//! and as fulfill's own PDF labels write Latin-1 text (WinAnsi hex); a copy re-encoded
+//! otherwise (JSON `\u` escapes, base64, compressed) is not found.
 //!
 //! **Memory.** The matcher holds the pattern bytes while it lives; `aho-corasick` cannot zeroize
 //! them on drop. The scanner lives only for one audit run, in a process that cannot dump core.
@@ -48,6 +49,8 @@ pub struct ScannerBuilder {
     patterns: Vec<zeroize::Zeroizing<String>>,
     /// Digests of the values already added (lowercased), to look for each value once.
     seen: std::collections::HashSet<[u8; 32]>,
+    /// Distinct values (each may have more than one pattern).
+    values: usize,
     owners: Vec<(String, &'static str)>,
 }
 
@@ -72,20 +75,27 @@ impl ScannerBuilder {
                     .into(),
                 )
             {
+                self.values += 1;
                 self.patterns.push(zeroize::Zeroizing::new(v.to_string()));
                 self.owners.push((order.to_string(), field));
+                // fulfill's own PDF labels write Latin-1 text as WinAnsi hex strings.
+                if v.chars().all(|c| (c as u32) < 0x100) {
+                    let hex: String = v.chars().map(|c| format!("{:02X}", c as u32)).collect();
+                    self.patterns.push(zeroize::Zeroizing::new(hex));
+                    self.owners.push((order.to_string(), field));
+                }
             }
         }
     }
 
     /// How many values were collected.
     pub fn len(&self) -> usize {
-        self.patterns.len()
+        self.values
     }
 
     /// True when no value was collected.
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.values == 0
     }
 
     /// Builds the scanner.
@@ -97,6 +107,7 @@ impl ScannerBuilder {
             .map_err(|e| Error::Failed(format!("cannot build the leak matcher: {e}")))?;
         Ok(LeakScanner {
             ac,
+            values: self.values,
             owners: self.owners,
             longest: self.patterns.iter().map(|p| p.len()).max().unwrap_or(0),
         })
@@ -109,6 +120,7 @@ const CHUNK: usize = 8 << 20;
 /// Finds PII values in bytes and files. Its `Debug` shows only the pattern count.
 pub struct LeakScanner {
     ac: AhoCorasick,
+    values: usize,
     owners: Vec<(String, &'static str)>,
     /// The longest value, in bytes.
     longest: usize,
@@ -134,7 +146,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 impl fmt::Debug for LeakScanner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LeakScanner {{ patterns: {} }}", self.owners.len())
+        write!(f, "LeakScanner {{ values: {} }}", self.values)
     }
 }
 
@@ -156,7 +168,7 @@ pub struct Leak {
 impl LeakScanner {
     /// How many values it looks for.
     pub fn patterns(&self) -> usize {
-        self.owners.len()
+        self.values
     }
 
     /// Every value found in `bytes`, as (offset, order id, field).

@@ -179,7 +179,6 @@ fn labels_are_refused_without_the_key_in_a_synced_folder_or_for_bad_orders() {
     assert!(r.stderr.contains("cloud-sync"), "{}", r.stderr);
     assert!(!synced.join("x.zpl").exists());
 
-    assert_eq!(t.as_pat(&["label", &id, "--format", "pdf"]).code, 2);
     assert_eq!(t.as_pat(&["label", "000-0000000-0000000"]).code, 2);
     assert_eq!(t.as_pat(&["label", &id, "--to", "lpr://printer"]).code, 2);
     assert_eq!(t.lifecycle(&id), "unshipped", "nothing was printed");
@@ -234,4 +233,85 @@ fn audit_flags_a_label_file_kept_past_retention_until_purge() {
     assert!(!out.exists());
     let (_, r20) = audit();
     assert_eq!(r20["status"], "pass", "{r20}");
+}
+
+#[test]
+fn pdf_labels_for_latin_addresses_and_a_pointer_to_zpl_for_others() {
+    let t = Env::new(44);
+    let latin = t.e.order_ids(
+        "lifecycle = 'unshipped' AND pii_state = 'sealed' AND pii_missing = 0 AND ship_country IN ('US', 'FR', 'DE')",
+        1,
+    );
+    let r = t.as_pat(&["label", &latin[0], "--format", "pdf"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pdf = std::fs::read(
+        t.e.dir
+            .home()
+            .join("spool")
+            .join(format!("{}.pdf", latin[0])),
+    )
+    .unwrap();
+    assert!(
+        pdf.starts_with(b"%PDF-") && pdf.ends_with(b"%%EOF"),
+        "a whole PDF"
+    );
+    let truth = t.e.sb.orders();
+    let o = truth
+        .iter()
+        .find(|o| o.order.info.amazon_order_id == latin[0])
+        .unwrap();
+    let name = o.order.pii.recipient_name.as_ref().unwrap().expose_pii();
+    // As the PDF writes a WinAnsi string: a literal with octal escapes, or hex.
+    let bytes: Vec<u8> = name.chars().map(|c| c as u32 as u8).collect();
+    let literal: Vec<u8> = bytes
+        .iter()
+        .flat_map(|b| match b {
+            b'(' | b')' | b'\\' => vec![b'\\', *b],
+            b' '..=b'~' => vec![*b],
+            _ => format!("\\{b:03o}").into_bytes(),
+        })
+        .collect();
+    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    assert!(
+        count(&pdf, &literal) > 0 || count(&pdf, hex.as_bytes()) > 0,
+        "the name, in WinAnsi: {hex}"
+    );
+    assert!(t.e.dir.audit_text().contains("\"format\":\"pdf\""));
+    // A copy saved elsewhere is a leak, and the audit's scan finds it in the PDF's encoding.
+    let downloads = t.e.dir.path().join("Downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    std::fs::write(downloads.join("label.pdf"), &pdf).unwrap();
+    let r = t.e.run(&[
+        "--operator",
+        "olga",
+        "--passphrase-file",
+        t.e.pass.to_str().unwrap(),
+        "audit",
+        "--json",
+        "--scan",
+        downloads.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        v["leaks"].as_array().unwrap().iter().any(|l| {
+            l["file"].as_str().unwrap().ends_with("label.pdf") && l["order_id"] == latin[0].as_str()
+        }),
+        "{}",
+        v["leaks"]
+    );
+
+    let other = t.e.order_ids(
+        "lifecycle = 'unshipped' AND pii_state = 'sealed' AND pii_missing = 0 AND ship_country IN ('RU', 'GR', 'JP', 'AE')",
+        1,
+    );
+    let r = t.as_pat(&["label", &other[0], "--format", "pdf"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--format zpl"), "{}", r.stderr);
+    assert!(
+        !t.e.dir
+            .home()
+            .join("spool")
+            .join(format!("{}.pdf", other[0]))
+            .exists()
+    );
 }

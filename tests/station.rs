@@ -11,7 +11,7 @@ use std::process::Stdio;
 use chrono::Duration;
 use fetch_support::CliEnv;
 use fulfill::config::Profile;
-use fulfill::label::{Destination, Dpi, LabelRequest};
+use fulfill::label::{Destination, Dpi, Format, LabelRequest};
 use fulfill::safety::Environment;
 use fulfill::station::{Scan, Station, StationConfig};
 use support::{OWNER_PASS, TestDir, new_vault, pass, t0};
@@ -117,6 +117,7 @@ fn an_idle_station_locks_before_the_next_scan() {
         method: None,
         label: LabelRequest {
             orders: Vec::new(),
+            format: Format::Zpl,
             dpi: Dpi::D203,
             destination: Destination::Spool,
         },

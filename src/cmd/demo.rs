@@ -16,7 +16,7 @@ use crate::config::{Config, Profile};
 use crate::error::{Error, Exit, Result};
 use crate::fetch::{FetchOptions, Quiet, fetch};
 use crate::home::Home;
-use crate::label::{Destination, Dpi, LabelRequest};
+use crate::label::{Destination, Dpi, Format, LabelRequest};
 use crate::mws::client::{Client, SandboxTime};
 use crate::mws::merchant::{Package, ShipFrom, Weight};
 use crate::purge::{PurgeOptions, purge};
@@ -206,6 +206,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         &Environment::system(),
         &LabelRequest {
             orders: vec![target.order_id.clone()],
+            format: Format::Zpl,
             dpi: Dpi::D203,
             destination: Destination::Spool,
         },

@@ -2,19 +2,18 @@
 
 use crate::cli::{DpiArg, LabelArgs, LabelFormat};
 use crate::context::Context;
-use crate::error::{Error, Exit, Result};
-use crate::label::{Destination, Dpi, LabelRequest, print};
+use crate::error::{Exit, Result};
+use crate::label::{Destination, Dpi, Format, LabelRequest, print};
 use crate::safety::Environment;
 
 /// Runs `label`.
 pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
-    if args.format == LabelFormat::Pdf {
-        return Err(Error::usage(
-            "PDF labels are not built yet; use --format zpl (the default)",
-        ));
-    }
     let req = LabelRequest {
         orders: args.orders.clone(),
+        format: match args.format {
+            LabelFormat::Zpl => Format::Zpl,
+            LabelFormat::Pdf => Format::Pdf,
+        },
         dpi: match args.dpi {
             DpiArg::D203 => Dpi::D203,
             DpiArg::D300 => Dpi::D300,

@@ -9,7 +9,7 @@ use chrono::Duration;
 use crate::cli::{DpiArg, StationArgs};
 use crate::context::Context;
 use crate::error::{Error, Exit, Result};
-use crate::label::{Destination, Dpi, LabelRequest};
+use crate::label::{Destination, Dpi, Format, LabelRequest};
 use crate::safety::Environment;
 use crate::station::{Scan, Station, StationConfig};
 
@@ -17,6 +17,7 @@ use crate::station::{Scan, Station, StationConfig};
 pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
     let label = LabelRequest {
         orders: Vec::new(),
+        format: Format::Zpl,
         dpi: match args.dpi {
             DpiArg::D203 => Dpi::D203,
             DpiArg::D300 => Dpi::D300,
