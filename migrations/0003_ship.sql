@@ -12,8 +12,9 @@ CREATE TABLE shipments (
     shipped_at      TEXT NOT NULL,
     shipped_by      TEXT NOT NULL,
     -- queued: waiting for a feed; submitted: in a feed Amazon accepted; confirmed / failed: the
-    -- processing report's verdict for its message.
-    state           TEXT NOT NULL CHECK (state IN ('queued', 'submitted', 'confirmed', 'failed')),
+    -- processing report's verdict for its message; cancelled: a bought label was cancelled
+    -- (refund asked), so the order waits for a new shipment.
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'submitted', 'confirmed', 'failed', 'cancelled')),
     batch_id        INTEGER REFERENCES feed_batches (id),
     message_id      INTEGER,
     result_code     TEXT,

@@ -265,6 +265,79 @@ pub fn buy(
     })
 }
 
+/// A cancelled label (`buy --cancel --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Cancelled {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// The cancelled `ShipmentId`.
+    pub shipment_id: String,
+    /// Amazon's status now (`RefundPending`).
+    pub status: String,
+    /// Label files destroyed.
+    pub label_files_removed: u64,
+}
+
+/// Cancels the label bought for `order_id` (a refund is asked; Amazon refuses once the
+/// carrier has scanned the parcel). The order goes back to `unshipped`, so a new label can be
+/// bought or a shipment recorded, and the void label's files are destroyed.
+pub fn cancel(
+    s: &Session<'_>,
+    client: &mut Client,
+    clock: &dyn Clock,
+    order_id: &str,
+) -> Result<Cancelled> {
+    let now = clock.now();
+    s.require(Capability::Ship, "buy.cancel", now)?;
+    let conn = s.vault().conn();
+    let id = shipments::amazon_shipment_id(conn, order_id)?.ok_or_else(|| {
+        Error::usage(format!(
+            "no label bought from Amazon is in force for order {order_id}"
+        ))
+    })?;
+    crate::calls::restore_quota(s.vault(), client);
+    let mut obs = AuditedCalls::new(s.vault(), clock, s.name());
+    let req = Request::new(
+        Api::MerchantFulfillment,
+        "CancelShipment",
+        vec![("ShipmentId", id.clone())],
+    );
+    let result = client.call(&req, &mut obs, |r| parse_shipment(r));
+    crate::calls::save_quota(s.vault(), client)?;
+    let status = match result {
+        Ok(sh) => sh.status,
+        // Cancelled by an earlier run whose reply was lost.
+        Err(CallError::Refused(_, Some(e)))
+            if e.code == "InvalidState" && e.message.contains("RefundPending") =>
+        {
+            "RefundPending".to_string()
+        }
+        Err(e) => return Err(call_err(e)),
+    };
+    let ev = Event::new("label.cancelled")
+        .operator(s.name())
+        .field("order", order_id)
+        .field("shipment_id", id.as_str())
+        .field("status", status.as_str());
+    s.vault().record_with(&[ev], now, |tx| {
+        shipments::record_cancelled(tx, order_id, now)
+    })?;
+    let mut removed = 0;
+    for (path, order) in crate::vault::labels::files_of(conn, &[order_id.to_string()])? {
+        if path.exists() {
+            crate::purge::shred(&path)?;
+            removed += 1;
+        }
+        crate::vault::labels::untrack(conn, &path, &order)?;
+    }
+    Ok(Cancelled {
+        order_id: order_id.to_string(),
+        shipment_id: id,
+        status,
+        label_files_removed: removed,
+    })
+}
+
 fn get_shipment(client: &mut Client, obs: &mut AuditedCalls<'_>, id: String) -> Result<Shipment> {
     let get = Request::new(
         Api::MerchantFulfillment,

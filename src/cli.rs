@@ -252,11 +252,14 @@ pub struct BuyArgs {
     #[arg(value_name = "ORDER")]
     pub order: String,
     /// The package: LxWxH with in or cm (10x8x4in, 30x20x10cm), or a carrier box token.
-    #[arg(long, value_name = "DIMS")]
-    pub package: String,
+    #[arg(long, value_name = "DIMS", required_unless_present = "cancel")]
+    pub package: Option<String>,
     /// The weight: 12oz, 1.5lb, 800g or 1.2kg.
-    #[arg(long, value_name = "W")]
-    pub weight: String,
+    #[arg(long, value_name = "W", required_unless_present = "cancel")]
+    pub weight: Option<String>,
+    /// Cancel the label bought for ORDER (Amazon refunds it unless the carrier scanned it).
+    #[arg(long, conflicts_with_all = ["package", "weight", "service"])]
+    pub cancel: bool,
     /// Buy this service (a ShippingServiceId from the quote); without it, only quote.
     #[arg(long, value_name = "ID")]
     pub service: Option<String>,

@@ -272,7 +272,7 @@ fn spool_files_to_remove(conn: &Connection, spool: &Path, also: &[String]) -> Re
 
 /// Overwrites a file with zeros, syncs it, then removes it. (On a journaling or copy-on-write
 /// file system the overwrite is best effort; the removal is what counts.)
-fn shred(path: &Path) -> Result<()> {
+pub(crate) fn shred(path: &Path) -> Result<()> {
     use std::io::Write;
     let len = std::fs::metadata(path)?.len();
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;

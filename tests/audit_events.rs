@@ -135,6 +135,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "--service",
         "UPS_PTP_GND",
     ])));
+    ok(run(d.as_op("pat", &pat).args(["buy", &third, "--cancel"])));
     for id in &unshipped {
         ok(run(d.as_op("pat", &pat).args([
             "ship",
@@ -229,6 +230,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "fetch.run",
         "label.printed",
         "label.bought",
+        "label.cancelled",
         "ship.recorded",
         "feed.submitted",
         "feed.result",

@@ -163,6 +163,35 @@ fn quote_buy_print_and_the_order_is_confirmed_without_a_feed() {
     assert_eq!(log.matches("\"event\":\"label.bought\"").count(), 1);
     assert_eq!(log.matches("\"event\":\"label.printed\"").count(), 2);
     assert!(log.contains("\"action\":\"CreateShipment\""));
+
+    // A mis-bought label is cancelled (refund asked): its file is destroyed, the order is
+    // unshipped again, and a new label can be bought.
+    let r = t.buy(&[], &[&id, "--cancel", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let c: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(c["status"], "RefundPending");
+    assert_eq!(c["label_files_removed"], 1);
+    assert!(!std::path::Path::new(path).exists());
+    assert_eq!(t.lifecycle(&id).0, "unshipped");
+    assert_eq!(t.e.sb.labels_bought()[0].3, "RefundPending");
+    let mut again = vec![id.as_str()];
+    again.extend_from_slice(&PARCEL);
+    again.extend_from_slice(&["--service", "USPS_PTP_PRI", "--json"]);
+    let r = t.buy(&[], &again);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (v["reprint"].clone(), v["recovered"].clone()),
+        (false.into(), false.into())
+    );
+    assert_eq!(t.e.sb.labels_bought().len(), 2);
+    assert_eq!(t.lifecycle(&id).0, "confirmed");
+    assert_eq!(t.buy(&[], &["000-0000000-0000000", "--cancel"]).code, 2);
+    assert!(
+        t.e.dir
+            .audit_text()
+            .contains("\"event\":\"label.cancelled\"")
+    );
 }
 
 #[test]

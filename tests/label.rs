@@ -188,6 +188,16 @@ fn labels_are_refused_without_the_key_in_a_synced_folder_or_for_bad_orders() {
         !log.contains("\"purpose\":\"label\""),
         "no address opened for a refused label"
     );
+
+    // A printer that does not answer: the label was recorded, then its failure.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let r = t.as_pat(&["label", &id, "--to", &format!("tcp://{closed}")]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("printer"), "{}", r.stderr);
+    assert!(t.e.dir.audit_text().contains("\"event\":\"label.failed\""));
 }
 
 #[test]

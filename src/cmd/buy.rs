@@ -12,10 +12,31 @@ use crate::safety::Environment;
 
 /// Runs `buy`.
 pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
+    if args.cancel {
+        let s = ctx.unlock()?;
+        let mut client = ctx.mws_client(&s, "buy")?;
+        let c = crate::buy::cancel(&s, &mut client, ctx.clock.as_ref(), &args.order)?;
+        if args.json {
+            crate::outln!("{}", serde_json::to_string_pretty(&c).expect("serializes"));
+        } else {
+            crate::outln!(
+                "Cancelled the label of {} (shipment {}, {}); {} label file(s) destroyed. The order is unshipped again.",
+                c.order_id,
+                c.shipment_id,
+                c.status,
+                c.label_files_removed
+            );
+        }
+        return Ok(Exit::Ok);
+    }
+    let required = |v: &Option<String>, what: &str| {
+        v.clone()
+            .ok_or_else(|| Error::usage(format!("--{what} is required")))
+    };
     let req = BuyRequest {
         order_id: args.order.clone(),
-        package: Package::parse(&args.package).map_err(Error::Usage)?,
-        weight: Weight::parse(&args.weight).map_err(Error::Usage)?,
+        package: Package::parse(&required(&args.package, "package")?).map_err(Error::Usage)?,
+        weight: Weight::parse(&required(&args.weight, "weight")?).map_err(Error::Usage)?,
         experience: match args.experience {
             ExperienceArg::NoSignature => "DeliveryConfirmationWithoutSignature",
             ExperienceArg::Signature => "DeliveryConfirmationWithSignature",

@@ -99,7 +99,14 @@ fn details(st: &State, p: &Params) -> Result<Details, Fail> {
         ));
     }
     let status = o.order.info.order_status.as_str();
-    if !matches!(status, "Unshipped" | "PartiallyShipped") {
+    // After CancelShipment the order still shows Shipped, and a new label may be bought.
+    let relabel = status == "Shipped"
+        && st
+            .shipping
+            .shipments
+            .iter()
+            .any(|s| s.order_id == order_id && s.status == "RefundPending");
+    if !matches!(status, "Unshipped" | "PartiallyShipped") && !relabel {
         return Err(fail(
             404,
             "InvalidState",
@@ -414,9 +421,30 @@ pub(super) fn handle(
                     ));
                 }
                 s.status = "RefundPending".into();
+                // Its items may go on a new label (the order keeps showing Shipped).
+                let (order, items) = (s.order_id.clone(), s.items.clone());
+                if let Some(&i) = st.index.get(&order) {
+                    for (item, q) in items {
+                        if let Some(it) = st.orders[i]
+                            .items
+                            .iter_mut()
+                            .find(|it| it.info.order_item_id == item)
+                        {
+                            let shipped = it.info.quantity_shipped.get_or_insert(0);
+                            *shipped = shipped.saturating_sub(q);
+                        }
+                    }
+                }
             }
+            let s = st
+                .shipping
+                .shipments
+                .iter()
+                .find(|s| s.id == id)
+                .expect("found above")
+                .clone();
             let with_label = s.status == "Purchased";
-            Ok(shipment_body(s.clone(), with_label))
+            Ok(shipment_body(s, with_label))
         }
     }
 }

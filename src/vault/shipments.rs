@@ -150,11 +150,26 @@ pub fn record_bought(
     Ok(())
 }
 
+/// A bought label was cancelled (refund asked): the order waits for a new shipment, and its
+/// retention clock starts again when it ships.
+pub fn record_cancelled(conn: &Connection, order_id: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE shipments SET state = 'cancelled', updated_at = ?2 WHERE amazon_order_id = ?1",
+        params![order_id, ts(now)],
+    )?;
+    conn.execute(
+        "UPDATE orders SET lifecycle = 'unshipped', retention_start = NULL, updated_at = ?2
+         WHERE amazon_order_id = ?1",
+        params![order_id, ts(now)],
+    )?;
+    Ok(())
+}
+
 /// The Merchant Fulfillment `ShipmentId` of the label bought for an order, if any.
 pub fn amazon_shipment_id(conn: &Connection, order_id: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(
-            "SELECT amazon_shipment_id FROM shipments WHERE amazon_order_id = ?1",
+            "SELECT amazon_shipment_id FROM shipments WHERE amazon_order_id = ?1 AND state = 'confirmed'",
             [order_id],
             |r| r.get::<_, Option<String>>(0),
         )
