@@ -140,13 +140,7 @@ impl Home {
     /// (two overlapping cron runs). `None`: another process holds it. Released on drop.
     pub fn try_run_lock(&self, name: &str) -> Result<Option<RunLock>> {
         let path = self.root.join(format!("{name}.lock"));
-        let f = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
+        let f = open_lock_file(&path)
             .map_err(|e| Error::Failed(format!("cannot open {}: {e}", path.display())))?;
         match f.try_lock() {
             Ok(()) => Ok(Some(RunLock { _file: f })),
@@ -162,6 +156,17 @@ impl Home {
     pub fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         write_private(path, bytes)
     }
+}
+
+/// Opens (creating, 0600) a file used only for its lock.
+pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
 }
 
 /// A held [`Home::try_run_lock`].

@@ -105,6 +105,27 @@ fn value(p: &Option<Pii>) -> Option<&str> {
         .filter(|v| !v.trim().is_empty())
 }
 
+/// The ship-to block, line by line, each line as its parts (city, region and postcode share
+/// one line); empty lines are left out.
+fn address_lines<'a>(facts: &'a LabelFacts, pii: &'a BuyerPii) -> Vec<Vec<&'a str>> {
+    let one = |p: &'a Option<Pii>| value(p).into_iter().collect::<Vec<_>>();
+    let lines = vec![
+        one(&pii.recipient_name),
+        one(&pii.address_line1),
+        one(&pii.address_line2),
+        one(&pii.address_line3),
+        one(&pii.district),
+        one(&pii.county),
+        [&pii.city, &pii.state_or_region, &pii.postal_code]
+            .into_iter()
+            .filter_map(value)
+            .collect(),
+        facts.country.as_deref().into_iter().collect(),
+        one(&pii.phone),
+    ];
+    lines.into_iter().filter(|l| !l.is_empty()).collect()
+}
+
 /// Renders one label. Refuses an order without a recipient or first address line.
 pub fn render_zpl(facts: &LabelFacts, pii: &BuyerPii, dpi: Dpi) -> Result<Zeroizing<Vec<u8>>> {
     if pii.is_unaddressable() {
@@ -118,27 +139,8 @@ pub fn render_zpl(facts: &LabelFacts, pii: &BuyerPii, dpi: Dpi) -> Result<Zeroiz
     let s = |v| dpi.s(v);
     z.push_str(&format!("^XA^CI28^PW{}^LL{}\n", s(812), s(1218)));
     push_text(&mut z, dpi, (40, 40), 28, &["SHIP TO:"]);
-    let city: Vec<&str> = [
-        value(&pii.city),
-        value(&pii.state_or_region),
-        value(&pii.postal_code),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let lines: [Vec<&str>; 9] = [
-        value(&pii.recipient_name).into_iter().collect(),
-        value(&pii.address_line1).into_iter().collect(),
-        value(&pii.address_line2).into_iter().collect(),
-        value(&pii.address_line3).into_iter().collect(),
-        value(&pii.district).into_iter().collect(),
-        value(&pii.county).into_iter().collect(),
-        city,
-        facts.country.as_deref().into_iter().collect(),
-        value(&pii.phone).into_iter().collect(),
-    ];
     let mut y = 90;
-    for l in lines.iter().filter(|l| !l.is_empty()) {
+    for l in &address_lines(facts, pii) {
         push_text(&mut z, dpi, (40, y), 40, l);
         y += 50;
     }
@@ -225,29 +227,10 @@ pub fn render_pdf(facts: &LabelFacts, pii: &BuyerPii) -> Result<Zeroizing<Vec<u8
         Ok(())
     };
     text(&mut content, 18.0, h - 30.0, 10.0, "SHIP TO:")?;
-    let city: Vec<&str> = [
-        value(&pii.city),
-        value(&pii.state_or_region),
-        value(&pii.postal_code),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let city = Zeroizing::new(city.join(" "));
-    let lines = [
-        value(&pii.recipient_name),
-        value(&pii.address_line1),
-        value(&pii.address_line2),
-        value(&pii.address_line3),
-        value(&pii.district),
-        value(&pii.county),
-        Some(city.as_str()).filter(|c| !c.is_empty()),
-        facts.country.as_deref(),
-        value(&pii.phone),
-    ];
     let mut y = h - 52.0;
-    for l in lines.into_iter().flatten() {
-        text(&mut content, 18.0, y, 14.0, l)?;
+    for parts in address_lines(facts, pii) {
+        let line = Zeroizing::new(parts.join(" "));
+        text(&mut content, 18.0, y, 14.0, &line)?;
         y -= 18.0;
     }
     // The order id as Code 128, 1 pt per module, above its text.

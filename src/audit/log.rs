@@ -69,14 +69,7 @@ impl AuditLog {
     /// Takes the exclusive cross-process append lock (blocks until it is free).
     pub fn lock(&self) -> Result<AppendLock> {
         let path = self.dir.join("audit.lock");
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| log_err("open", &path, e))?;
+        let f = crate::home::open_lock_file(&path).map_err(|e| log_err("open", &path, e))?;
         f.lock().map_err(|e| log_err("lock", &path, e))?;
         Ok(AppendLock { _file: f })
     }
