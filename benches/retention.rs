@@ -10,7 +10,6 @@ use chrono::{Duration, Utc};
 use common::{median, report};
 use fulfill::config::Profile;
 use fulfill::home::Home;
-use fulfill::pii::{BuyerPii, Pii};
 use fulfill::purge::{PurgeOptions, purge};
 use fulfill::safety::Environment;
 use fulfill::vault::Vault;
@@ -18,19 +17,6 @@ use fulfill::vault::key::{Credential, Passphrase};
 
 const ORDERS: usize = 10_000;
 const LOG_MIB: usize = 256;
-
-fn pii(i: usize) -> BuyerPii {
-    BuyerPii {
-        buyer_name: Some(Pii::new(format!("Buyer Name {i}"))),
-        buyer_email: Some(Pii::new(format!("x{i}abcdef@marketplace.amazon.com"))),
-        recipient_name: Some(Pii::new(format!("Recipient Name {i}"))),
-        address_line1: Some(Pii::new(format!("{i} Some Long Street Name"))),
-        city: Some(Pii::new("Springfield".to_string())),
-        postal_code: Some(Pii::new("62704".to_string())),
-        phone: Some(Pii::new(format!("+1 555 {i:07}"))),
-        ..Default::default()
-    }
-}
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,8 +35,13 @@ fn main() {
     println!("fulfill retention benchmarks (release build, medians)");
     v.conn().execute_batch("BEGIN").unwrap();
     for i in 0..ORDERS {
-        v.store_order_pii(&format!("111-{i:07}-0000000"), "Shipped", Some(&pii(i)), t0)
-            .unwrap();
+        v.store_order_pii(
+            &format!("111-{i:07}-0000000"),
+            "Shipped",
+            Some(&common::sample_pii(i)),
+            t0,
+        )
+        .unwrap();
     }
     v.conn().execute_batch("COMMIT").unwrap();
     let s = v

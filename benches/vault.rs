@@ -8,27 +8,12 @@ use chrono::Utc;
 use common::{median, report};
 use fulfill::config::Profile;
 use fulfill::home::Home;
-use fulfill::pii::{BuyerPii, Pii};
+use fulfill::pii::BuyerPii;
 use fulfill::safety::Environment;
 use fulfill::vault::key::{Credential, Passphrase};
 use fulfill::vault::{Purpose, Vault, seal};
 
 const N: usize = 2_000;
-
-fn pii(i: usize) -> BuyerPii {
-    BuyerPii {
-        buyer_name: Some(Pii::new(format!("Buyer Name {i}"))),
-        buyer_email: Some(Pii::new(format!("x{i}abcdef@marketplace.amazon.com"))),
-        recipient_name: Some(Pii::new(format!("Recipient Name {i}"))),
-        address_line1: Some(Pii::new(format!("{i} Some Long Street Name"))),
-        address_line2: Some(Pii::new("Apartment 4B".to_string())),
-        city: Some(Pii::new("Springfield".to_string())),
-        state_or_region: Some(Pii::new("IL".to_string())),
-        postal_code: Some(Pii::new("62704".to_string())),
-        phone: Some(Pii::new("+1 555 0100".to_string())),
-        ..Default::default()
-    }
-}
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,7 +44,7 @@ fn main() {
     // Plain rusqlite: the same rows, the PII as plaintext, no crypto.
     let plain = rusqlite::Connection::open(dir.path().join("plain.db")).unwrap();
     plain.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE o (id TEXT PRIMARY KEY, status TEXT, pii BLOB)").unwrap();
-    let encoded: Vec<_> = (0..N).map(|i| pii(i).encode()).collect();
+    let encoded: Vec<_> = (0..N).map(|i| common::sample_pii(i).encode()).collect();
     let mut round = 0;
     let d = median(5, || {
         round += 1;
@@ -79,7 +64,7 @@ fn main() {
         Some((N as f64, "orders")),
     );
 
-    let rows: Vec<BuyerPii> = (0..N).map(pii).collect();
+    let rows: Vec<BuyerPii> = (0..N).map(common::sample_pii).collect();
     let pk = v.pii_public_key().clone();
     let d = median(5, || {
         for (i, p) in rows.iter().enumerate() {
