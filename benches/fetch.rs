@@ -147,6 +147,17 @@ fn pages(n: usize) -> Vec<Vec<u8>> {
     }
 }
 
+/// One `ListOrders` page, parsed as the fetch engine streams it.
+fn parse_page(body: &[u8]) -> Vec<Order> {
+    let mut page: Vec<Order> = Vec::with_capacity(100);
+    fulfill::mws::xml::parse_list_orders(body, |o| {
+        page.push(o);
+        Ok(())
+    })
+    .unwrap();
+    page
+}
+
 fn ingest(n: usize) {
     let pages = pages(n);
     let dir = tempfile::tempdir().unwrap();
@@ -155,12 +166,7 @@ fn ingest(n: usize) {
     let t = Instant::now();
     let mut stored = 0usize;
     for body in &pages {
-        let mut page: Vec<Order> = Vec::with_capacity(100);
-        fulfill::mws::xml::parse_list_orders(&body[..], |o| {
-            page.push(o);
-            Ok(())
-        })
-        .unwrap();
+        let page = parse_page(body);
         let tx = v.conn().unchecked_transaction().unwrap();
         for o in &page {
             fulfill::vault::orders::upsert_order(&tx, v.pii_public_key(), v.id(), o, now).unwrap();
@@ -180,12 +186,7 @@ fn ingest(n: usize) {
         .unwrap();
     let t = Instant::now();
     for body in &pages {
-        let mut page: Vec<Order> = Vec::with_capacity(100);
-        fulfill::mws::xml::parse_list_orders(&body[..], |o| {
-            page.push(o);
-            Ok(())
-        })
-        .unwrap();
+        let page = parse_page(body);
         let tx = plain.unchecked_transaction().unwrap();
         {
             let mut st = tx

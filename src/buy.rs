@@ -69,13 +69,6 @@ pub struct Bought {
     pub printed: Vec<Printed>,
 }
 
-fn call_err(e: CallError) -> Error {
-    match e {
-        CallError::Refused(e, _) | CallError::Failed(e) => e,
-        CallError::NextTokenCorrupted => Error::Remote("unexpected NextTokenCorrupted".into()),
-    }
-}
-
 /// The order's items still to ship, as `(OrderItemId, quantity)`.
 fn items(s: &Session<'_>, order_id: &str) -> Result<Vec<(String, u32)>> {
     let conn = s.vault().conn();
@@ -146,7 +139,7 @@ fn eligible(
             obs,
             |r| parse_eligible(r),
         )
-        .map_err(call_err)
+        .map_err(Error::from)
 }
 
 /// Quotes the order's label (packer or owner).
@@ -237,11 +230,6 @@ pub fn buy(
     };
     let how = Rendering {
         ext: label.extension(),
-        format: match label.extension() {
-            "pdf" => "pdf",
-            "png" => "png",
-            _ => "zpl",
-        },
         dpi: None,
     };
     let printed = deliver(
@@ -312,7 +300,7 @@ pub fn cancel(
         {
             "RefundPending".to_string()
         }
-        Err(e) => return Err(call_err(e)),
+        Err(e) => return Err(e.into()),
     };
     let ev = Event::new("label.cancelled")
         .operator(s.name())
@@ -346,7 +334,7 @@ fn get_shipment(client: &mut Client, obs: &mut AuditedCalls<'_>, id: String) -> 
     );
     client
         .call(&get, obs, |r| parse_shipment(r))
-        .map_err(call_err)
+        .map_err(Error::from)
 }
 
 /// Where an unfinished purchase is noted (vault meta), per order.
@@ -432,7 +420,7 @@ fn purchase(
         Err(e) => {
             // Amazon refused it: nothing was bought, the note goes.
             crate::vault::store::meta_delete(s.vault().conn(), &intent_key(order_id))?;
-            Err(call_err(e))
+            Err(e.into())
         }
     }
 }

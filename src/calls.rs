@@ -2,8 +2,7 @@
 //! the quota model kept in the vault between runs (cron starts a new process each time, so the
 //! next run must never send what Amazon would throttle).
 
-use chrono::DateTime;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::audit::{Event, Outcome};
 use crate::clock::Clock;
@@ -15,7 +14,7 @@ use crate::vault::{Vault, store};
 const THROTTLE_KEY: &str = "mws_throttle";
 
 /// The `mws.call` record of one attempt (no parameters, no bodies: no PII).
-pub fn call_event(operator: &str, rec: &CallRecord) -> Event {
+fn call_event(operator: &str, rec: &CallRecord) -> Event {
     let outcome = if rec.error.is_none() {
         Outcome::Ok
     } else {
@@ -77,6 +76,13 @@ impl<'a> AuditedCalls<'a> {
     }
 }
 
+impl AuditedCalls<'_> {
+    /// The command's clock (what the records are stamped with).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
 impl Observer for AuditedCalls<'_> {
     fn call(&mut self, rec: &CallRecord) -> Result<()> {
         self.calls += 1;
@@ -85,6 +91,4 @@ impl Observer for AuditedCalls<'_> {
         self.vault
             .record(&[call_event(self.operator, rec)], self.clock.now())
     }
-
-    fn waiting(&mut self, _action: &str, _until: DateTime<Utc>, _now: DateTime<Utc>) {}
 }

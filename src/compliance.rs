@@ -144,18 +144,20 @@ pub fn audit(
 
     // R25: the chain.
     let verification = vault.verify_log()?;
-    let records = window_records(vault, now - Duration::days(i64::from(opts.window_days)))?;
+    // Every readable record, read once: the window's for the summaries, all for R12.
+    let all = readable_records(vault)?;
+    let since = now - Duration::days(i64::from(opts.window_days));
+    let records: Vec<&Record> = all
+        .iter()
+        .filter(|r| crate::mws::model::parse_mws_time(&r.ts).is_some_and(|t| t >= since))
+        .collect();
     let mut c = Check::new("R25", "audit log is intact (hash chain, head, checkpoint)");
     for f in &verification.findings {
         let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
         let seq = f.seq.map(|s| format!(" seq {s}")).unwrap_or_default();
         c.fail(format!("{}{line}{seq}: {}", f.file, f.message));
     }
-    let recovered: Vec<&Record> = records
-        .iter()
-        .filter(|r| r.event == "audit.recovered")
-        .collect();
-    for r in &recovered {
+    for r in records.iter().filter(|r| r.event == "audit.recovered") {
         c.details.push(format!(
             "review: seq {} at {} adopted records written before an interrupted run; if nothing \
              crashed then, the vault's head was rolled back",
@@ -326,7 +328,6 @@ pub fn audit(
     checks.push(c);
 
     // R12: endpoints, from every credentials change the log holds.
-    let all = window_records(vault, DateTime::<Utc>::MIN_UTC)?;
     let mut c = Check::new("R12", "Amazon is reached over TLS only");
     let mut endpoints = 0;
     for r in all.iter().filter(|r| r.event == "credentials.changed") {
@@ -500,21 +501,17 @@ pub fn record_run(
     vault.record(&[ev], now)
 }
 
-/// Readable records of the day files from `since`'s day on (unreadable lines are the chain
-/// check's business).
-fn window_records(vault: &Vault, since: DateTime<Utc>) -> Result<Vec<Record>> {
+/// Every readable record of the day files present (unreadable lines are the chain check's
+/// business).
+fn readable_records(vault: &Vault) -> Result<Vec<Record>> {
     let mut out = Vec::new();
-    for (day, path) in vault.audit_log().day_files()? {
-        if day < since.date_naive() {
-            continue;
-        }
+    for (_, path) in vault.audit_log().day_files()? {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
         out.extend(
             text.lines()
-                .filter_map(|l| serde_json::from_str::<Record>(l).ok())
-                .filter(|r| crate::mws::model::parse_mws_time(&r.ts).is_some_and(|t| t >= since)),
+                .filter_map(|l| serde_json::from_str::<Record>(l).ok()),
         );
     }
     Ok(out)

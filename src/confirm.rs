@@ -27,7 +27,7 @@ use crate::calls::AuditedCalls;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::mws::FULFILLMENT_FEED_TYPE;
-use crate::mws::client::{Api, CallError, Client, Request};
+use crate::mws::client::{Api, Client, Request};
 use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, parse_mws_time};
 use crate::mws::xml::{
     XmlError, parse_feed_result, parse_feed_submission_list, parse_submit_feed,
@@ -141,15 +141,6 @@ pub fn confirm(
     }
 }
 
-fn call_err(e: CallError) -> Error {
-    match e {
-        CallError::Refused(e, _) | CallError::Failed(e) => e,
-        CallError::NextTokenCorrupted => {
-            Error::Remote("Amazon could not read its own NextToken for the feed list".into())
-        }
-    }
-}
-
 /// One confirmation pass: what it works with and what it has done.
 struct Pass<'a, 'c> {
     vault: &'a Vault,
@@ -175,7 +166,7 @@ impl Pass<'_, '_> {
     ) -> Result<T> {
         self.client
             .call(req, &mut self.obs, parse)
-            .map_err(call_err)
+            .map_err(Error::from)
     }
 
     /// 1. Batches that may or may not have reached Amazon: adopt or send again.

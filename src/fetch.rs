@@ -20,6 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{Event, Outcome};
+use crate::calls::AuditedCalls;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::mws::client::{CallError, CallRecord, Client, Observer};
@@ -87,10 +88,9 @@ pub struct FetchOptions {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// The shared call recorder, plus the run's counts and the progress line.
 struct AuditObserver<'a, 'p> {
-    vault: &'a Vault,
-    clock: &'a dyn Clock,
-    operator: &'a str,
+    calls: AuditedCalls<'a>,
     report: &'a mut FetchReport,
     progress: &'p mut dyn Progress,
 }
@@ -98,12 +98,8 @@ struct AuditObserver<'a, 'p> {
 impl Observer for AuditObserver<'_, '_> {
     fn call(&mut self, rec: &CallRecord) -> Result<()> {
         self.report.calls += 1;
-        if rec.throttled {
-            self.report.throttled += 1;
-        }
-        let ev = crate::calls::call_event(self.operator, rec);
-        // Audit time is the command's clock; the client's (sandbox) time is only for Amazon.
-        self.vault.record(&[ev], self.clock.now())
+        self.report.throttled += u64::from(rec.throttled);
+        self.calls.call(rec)
     }
 
     fn waiting(&mut self, action: &str, until: DateTime<Utc>, now: DateTime<Utc>) {
@@ -216,9 +212,7 @@ fn run(
             (Some(l), Some(i)) => l <= i,
         };
         let mut obs = AuditObserver {
-            vault,
-            clock,
-            operator,
+            calls: AuditedCalls::new(vault, clock, operator),
             report,
             progress,
         };
@@ -302,7 +296,7 @@ fn list_page(
             Ok(())
         })
     })?;
-    let now = obs.clock.now();
+    let now = obs.calls.now();
     let tx = rusqlite::Transaction::new_unchecked(
         vault.conn(),
         rusqlite::TransactionBehavior::Immediate,

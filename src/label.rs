@@ -39,6 +39,15 @@ pub enum Dpi {
     D300,
 }
 
+impl From<crate::cli::DpiArg> for Dpi {
+    fn from(d: crate::cli::DpiArg) -> Self {
+        match d {
+            crate::cli::DpiArg::D203 => Dpi::D203,
+            crate::cli::DpiArg::D300 => Dpi::D300,
+        }
+    }
+}
+
 impl Dpi {
     fn dots(self) -> u32 {
         match self {
@@ -382,7 +391,6 @@ pub fn print(
     }
     let how = Rendering {
         ext: req.format.ext(),
-        format: req.format.ext(),
         dpi: (req.format == Format::Zpl).then(|| req.dpi.dots()),
     };
     deliver(s, &req.destination, &target, &rendered, &how, now)
@@ -406,10 +414,8 @@ pub(crate) fn prepare(s: &Session<'_>, env: &Environment, dest: &Destination) ->
 
 /// What the label files are.
 pub(crate) struct Rendering {
-    /// File extension in spool/.
+    /// File extension in spool/, and the format in the record (`zpl`, `pdf`, `png`).
     pub(crate) ext: &'static str,
-    /// Format in the record.
-    pub(crate) format: &'static str,
     /// Resolution, when the tool rendered it.
     pub(crate) dpi: Option<u32>,
 }
@@ -433,7 +439,7 @@ pub(crate) fn deliver(
         Event::new("label.printed")
             .operator(s.name())
             .field("order", p.order_id.as_str())
-            .field("format", how.format)
+            .field("format", how.ext)
             .field("dpi", how.dpi)
             .field("destination", p.destination)
             .field("target", p.target.as_str())

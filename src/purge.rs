@@ -63,14 +63,16 @@ pub fn deadline(
     .map(|t| t + Duration::days(i64::from(pii_days)))
 }
 
+/// SQL for "order `o` still holds sealed PII or a sealed gift message".
+const HOLDS_PII: &str = "(o.pii IS NOT NULL OR EXISTS (SELECT 1 FROM order_items i
+    WHERE i.amazon_order_id = o.amazon_order_id AND i.gift_message IS NOT NULL))";
+
 /// Orders not yet purged whose deadline is at or before `now`, oldest deadline first.
 pub fn due_orders(conn: &Connection, now: DateTime<Utc>, pii_days: u32) -> Result<Vec<Due>> {
-    let mut st = conn.prepare(
+    let mut st = conn.prepare(&format!(
         "SELECT o.amazon_order_id, o.retention_start, o.latest_ship_date, o.purchase_date, o.created_at,
-                o.pii IS NOT NULL OR EXISTS (SELECT 1 FROM order_items i
-                    WHERE i.amazon_order_id = o.amazon_order_id AND i.gift_message IS NOT NULL)
-         FROM orders o WHERE o.purged_at IS NULL",
-    )?;
+                {HOLDS_PII} FROM orders o WHERE o.purged_at IS NULL"
+    ))?;
     let mut due = Vec::new();
     let rows = st.query_map([], |r| {
         Ok((
@@ -218,9 +220,9 @@ fn run_event(operator: &str, r: &PurgeReport, opts: &PurgeOptions) -> Event {
 fn one_order(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Due> {
     let row: Option<(String, Option<String>, bool)> = conn
         .query_row(
-            "SELECT lifecycle, purged_at, pii IS NOT NULL OR EXISTS (SELECT 1 FROM order_items i
-                 WHERE i.amazon_order_id = o.amazon_order_id AND i.gift_message IS NOT NULL)
-             FROM orders o WHERE amazon_order_id = ?1",
+            &format!(
+                "SELECT o.lifecycle, o.purged_at, {HOLDS_PII} FROM orders o WHERE o.amazon_order_id = ?1"
+            ),
             [id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )

@@ -1,9 +1,9 @@
 //! `fulfill label ORDER... [--format zpl] [--dpi 203|300] [--to tcp://HOST:PORT | --out FILE]`.
 
-use crate::cli::{DpiArg, LabelArgs, LabelFormat};
+use crate::cli::{LabelArgs, LabelFormat};
 use crate::context::Context;
 use crate::error::{Exit, Result};
-use crate::label::{Destination, Dpi, Format, LabelRequest, print};
+use crate::label::{Destination, Format, LabelRequest, print};
 use crate::safety::Environment;
 
 /// Runs `label`.
@@ -14,10 +14,7 @@ pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
             LabelFormat::Zpl => Format::Zpl,
             LabelFormat::Pdf => Format::Pdf,
         },
-        dpi: match args.dpi {
-            DpiArg::D203 => Dpi::D203,
-            DpiArg::D300 => Dpi::D300,
-        },
+        dpi: args.dpi.into(),
         destination: Destination::parse(args.output.to.as_deref(), args.output.out.as_deref())?,
     };
     let s = ctx.unlock()?;

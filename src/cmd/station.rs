@@ -6,10 +6,10 @@ use std::io::BufRead;
 
 use chrono::Duration;
 
-use crate::cli::{DpiArg, StationArgs};
+use crate::cli::StationArgs;
 use crate::context::Context;
 use crate::error::{Error, Exit, Result};
-use crate::label::{Destination, Dpi, Format, LabelRequest};
+use crate::label::{Destination, Format, LabelRequest};
 use crate::safety::Environment;
 use crate::station::{Scan, Station, StationConfig};
 
@@ -18,10 +18,7 @@ pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
     let label = LabelRequest {
         orders: Vec::new(),
         format: Format::Zpl,
-        dpi: match args.dpi {
-            DpiArg::D203 => Dpi::D203,
-            DpiArg::D300 => Dpi::D300,
-        },
+        dpi: args.dpi.into(),
         destination: Destination::parse(args.to.as_deref(), None)?,
     };
     let cfg = StationConfig {

@@ -169,6 +169,18 @@ pub enum CallError {
     Failed(Error),
 }
 
+impl From<CallError> for Error {
+    /// For callers with no restart to make: a corrupted `NextToken` is then an Amazon failure.
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Refused(e, _) | CallError::Failed(e) => e,
+            CallError::NextTokenCorrupted => {
+                Error::Remote("Amazon could not read its own NextToken".into())
+            }
+        }
+    }
+}
+
 impl From<Error> for CallError {
     fn from(e: Error) -> Self {
         CallError::Failed(e)

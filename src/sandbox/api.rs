@@ -173,6 +173,20 @@ fn new_token(st: &mut State, t: Token) -> String {
     s
 }
 
+/// The end of the page of `ids` starting at `offset`, and a `NextToken` for the rest (made by
+/// `rest(ids, next offset)`) when there is more.
+fn page_token(
+    st: &mut State,
+    ids: &[String],
+    offset: usize,
+    page: usize,
+    rest: impl FnOnce(Vec<String>, usize) -> Token,
+) -> (usize, Option<String>) {
+    let end = (offset + page).min(ids.len());
+    let token = (end < ids.len()).then(|| new_token(st, rest(ids.to_vec(), end)));
+    (end, token)
+}
+
 /// Handles one request: the whole pipeline, never panicking on input.
 pub(crate) fn handle(shared: &Shared, req: &HttpRequest) -> HttpResponse {
     let now = shared.clock.now();
@@ -623,17 +637,11 @@ impl Ctx<'_> {
         page: usize,
         before: (&'static str, String),
     ) -> Reply {
-        let end = (offset + page).min(ids.len());
-        let token = (end < ids.len()).then(|| {
-            new_token(
-                st,
-                Token::Orders {
-                    ids: ids.clone(),
-                    offset: end,
-                    page,
-                    before: before.clone(),
-                },
-            )
+        let (end, token) = page_token(st, &ids, offset, page, |ids, offset| Token::Orders {
+            ids,
+            offset,
+            page,
+            before: before.clone(),
         });
         let orders = &st.orders;
         let index = &st.index;
@@ -851,16 +859,10 @@ impl Ctx<'_> {
         offset: usize,
         page: usize,
     ) -> Reply {
-        let end = (offset + page).min(ids.len());
-        let token = (end < ids.len()).then(|| {
-            new_token(
-                st,
-                Token::Feeds {
-                    ids: ids.clone(),
-                    offset: end,
-                    page,
-                },
-            )
+        let (end, token) = page_token(st, &ids, offset, page, |ids, offset| Token::Feeds {
+            ids,
+            offset,
+            page,
         });
         let infos: Vec<_> = ids[offset..end]
             .iter()

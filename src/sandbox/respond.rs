@@ -9,15 +9,20 @@ use crate::mws::model::{FeedSubmissionInfo, Money, OrderItem, ProcessingReport};
 use crate::mws::xml::text_element as el;
 use crate::sandbox::data::SimOrder;
 
-type W = Writer<Vec<u8>>;
-type Io = std::io::Result<()>;
+pub(super) type W = Writer<Vec<u8>>;
+pub(super) type Io = std::io::Result<()>;
 
-fn start(w: &mut W, name: &str) -> Io {
+pub(super) fn start(w: &mut W, name: &str) -> Io {
     w.write_event(Event::Start(BytesStart::new(name)))
 }
 
-fn end(w: &mut W, name: &str) -> Io {
+pub(super) fn end(w: &mut W, name: &str) -> Io {
     w.write_event(Event::End(BytesEnd::new(name)))
+}
+
+/// An empty element, `<name/>`.
+pub(super) fn empty(w: &mut W, name: &str) -> Io {
+    w.write_event(Event::Empty(BytesStart::new(name)))
 }
 
 fn opt(w: &mut W, name: &str, v: Option<&str>) -> Io {
@@ -31,7 +36,7 @@ fn boolean(w: &mut W, name: &str, v: Option<bool>) -> Io {
     opt(w, name, v.map(|b| if b { "true" } else { "false" }))
 }
 
-fn money(w: &mut W, name: &str, m: Option<&Money>) -> Io {
+pub(super) fn money(w: &mut W, name: &str, m: Option<&Money>) -> Io {
     if let Some(m) = m {
         start(w, name)?;
         el(w, "CurrencyCode", &m.currency_code)?;

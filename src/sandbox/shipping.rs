@@ -12,15 +12,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, Utc};
 use md5::{Digest, Md5};
-use quick_xml::Writer;
 use rand::RngExt;
 
 use super::State;
 use super::api::{Fail, Params, fail, invalid, missing};
+use super::data::fmt_time;
+use super::respond::{self, Io, W, empty, end, start};
+use crate::mws::model::Money;
 use crate::mws::xml::text_element as el;
 
-type W = Writer<Vec<u8>>;
-type Io = std::io::Result<()>;
 /// Writes a response body.
 pub(super) type Body = Box<dyn FnOnce(&mut W) -> Io>;
 
@@ -284,16 +284,16 @@ pub(super) fn handle(
                     el(w, "ShippingServiceName", name)?;
                     el(w, "ShippingServiceOfferId", offer)?;
                     money(w, "Rate", *c)?;
-                    el(w, "ShipDate", &fmt(now))?;
+                    el(w, "ShipDate", &fmt_time(now))?;
                     el(
                         w,
                         "EarliestEstimatedDeliveryDate",
-                        &fmt(now + Duration::days(*days)),
+                        &fmt_time(now + Duration::days(*days)),
                     )?;
                     el(
                         w,
                         "LatestEstimatedDeliveryDate",
-                        &fmt(now + Duration::days(days + 2)),
+                        &fmt_time(now + Duration::days(days + 2)),
                     )?;
                     start(w, "AvailableLabelFormats")?;
                     el(w, "LabelFormat", "ZPL203")?;
@@ -505,7 +505,7 @@ fn shipment_body(s: SimShipment, with_label: bool) -> Body {
         el(
             w,
             "EarliestEstimatedDeliveryDate",
-            &fmt(s.created + Duration::days(days)),
+            &fmt_time(s.created + Duration::days(days)),
         )?;
         end(w, "ShippingService")?;
         if with_label {
@@ -525,36 +525,19 @@ fn shipment_body(s: SimShipment, with_label: bool) -> Body {
         }
         el(w, "Status", &s.status)?;
         el(w, "TrackingId", &s.tracking)?;
-        el(w, "CreatedDate", &fmt(s.created))?;
+        el(w, "CreatedDate", &fmt_time(s.created))?;
         end(w, "Shipment")
     })
 }
 
-fn fmt(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
-fn start(w: &mut W, name: &str) -> Io {
-    w.write_event(quick_xml::events::Event::Start(
-        quick_xml::events::BytesStart::new(name),
-    ))
-}
-
-fn end(w: &mut W, name: &str) -> Io {
-    w.write_event(quick_xml::events::Event::End(
-        quick_xml::events::BytesEnd::new(name),
-    ))
-}
-
-fn empty(w: &mut W, name: &str) -> Io {
-    w.write_event(quick_xml::events::Event::Empty(
-        quick_xml::events::BytesStart::new(name),
-    ))
-}
-
+/// A USD amount from cents.
 fn money(w: &mut W, name: &str, c: u64) -> Io {
-    start(w, name)?;
-    el(w, "CurrencyCode", "USD")?;
-    el(w, "Amount", &amount(c))?;
-    end(w, name)
+    respond::money(
+        w,
+        name,
+        Some(&Money {
+            currency_code: "USD".into(),
+            amount: amount(c),
+        }),
+    )
 }

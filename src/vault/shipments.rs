@@ -415,14 +415,15 @@ pub struct ShipmentView {
 
 /// One order's shipment.
 pub fn shipment(conn: &Connection, order_id: &str) -> Result<Option<ShipmentView>> {
+    // Cached: `orders` asks once per listed order.
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT s.amazon_order_id, COALESCE(s.carrier_code, s.carrier_name), s.tracking, s.method,
                 s.state, b.feed_id, s.result_code || ': ' || s.result_message
              FROM shipments s LEFT JOIN feed_batches b ON b.id = s.batch_id
              WHERE s.amazon_order_id = ?1",
-            [order_id],
-            |r| {
+        )?
+        .query_row([order_id], |r| {
                 Ok(ShipmentView {
                     order_id: r.get(0)?,
                     carrier: r.get(1)?,
@@ -432,8 +433,7 @@ pub fn shipment(conn: &Connection, order_id: &str) -> Result<Option<ShipmentView
                     feed_id: r.get(5)?,
                     error: r.get(6)?,
                 })
-            },
-        )
+            })
         .optional()?)
 }
 
