@@ -345,46 +345,32 @@ fn checks_like_amazons() {
     req2.headers[0].1 = host.clone();
     assert_eq!(code_of(&e.sb.call(&req2).body), "SignatureDoesNotMatch");
 
+    // A signed form POST to Orders as `c` at time `t`.
+    let post = |c: &fulfill::sandbox::Credentials, t| {
+        e.sb.call(&signed_request(
+            c,
+            "POST",
+            &host,
+            ORDERS_PATH,
+            &p,
+            t,
+            true,
+            None,
+        ))
+    };
     // Wrong secret, unknown key, stale timestamp.
     let mut bad = creds.clone();
     bad.secret_key.push('x');
-    let r = e.sb.call(&signed_request(
-        &bad,
-        "POST",
-        &host,
-        ORDERS_PATH,
-        &p,
-        e.clock.now(),
-        true,
-        None,
-    ));
+    let r = post(&bad, e.clock.now());
     assert_eq!(code_of(&r.body), "SignatureDoesNotMatch");
     let mut bad = creds.clone();
     bad.access_key_id = "AKIAUNKNOWN".into();
-    let r = e.sb.call(&signed_request(
-        &bad,
-        "POST",
-        &host,
-        ORDERS_PATH,
-        &p,
-        e.clock.now(),
-        true,
-        None,
-    ));
+    let r = post(&bad, e.clock.now());
     assert_eq!(
         (r.status, code_of(&r.body)),
         (403, "InvalidAccessKeyId".into())
     );
-    let r = e.sb.call(&signed_request(
-        &creds,
-        "POST",
-        &host,
-        ORDERS_PATH,
-        &p,
-        e.clock.now() - Duration::minutes(16),
-        true,
-        None,
-    ));
+    let r = post(&creds, e.clock.now() - Duration::minutes(16));
     assert_eq!((r.status, code_of(&r.body)), (400, "RequestExpired".into()));
     // Requests that reach the quota check use up the ListOrders bucket: let it refill.
     e.clock.advance(Duration::minutes(10));
