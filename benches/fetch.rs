@@ -36,6 +36,17 @@ fn vault(dir: &std::path::Path) -> Vault {
     .unwrap()
 }
 
+fn owner(v: &Vault) -> fulfill::vault::Session<'_> {
+    v.unlock(
+        "olga",
+        &fulfill::vault::key::Credential::Passphrase(Passphrase::new(
+            "benchmark passphrase, long".into(),
+        )),
+        Utc::now(),
+    )
+    .unwrap()
+}
+
 fn pacing(orders: usize, scale: f64) {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
@@ -51,9 +62,9 @@ fn pacing(orders: usize, scale: f64) {
     )
     .unwrap();
     let t = Instant::now();
+    let owner = owner(&v);
     let r = fetch(
-        &v,
-        "olga",
+        &owner,
         &mut client,
         &FetchOptions::default(),
         clock.as_ref(),
@@ -163,13 +174,14 @@ fn ingest(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
     let now = Utc::now();
+    let pk = owner(&v).pii_public_key();
     let t = Instant::now();
     let mut stored = 0usize;
     for body in &pages {
         let page = parse_page(body);
         let tx = v.conn().unchecked_transaction().unwrap();
         for o in &page {
-            fulfill::vault::orders::upsert_order(&tx, v.pii_public_key(), v.id(), o, now).unwrap();
+            fulfill::vault::orders::upsert_order(&tx, &pk, v.id(), o, now).unwrap();
             stored += 1;
         }
         tx.commit().unwrap();

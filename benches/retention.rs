@@ -33,15 +33,23 @@ fn main() {
     )
     .unwrap();
     println!("fulfill retention benchmarks (release build, medians)");
-    v.conn().execute_batch("BEGIN").unwrap();
-    for i in 0..ORDERS {
-        v.store_order_pii(
-            &format!("111-{i:07}-0000000"),
-            "Shipped",
-            Some(&common::sample_pii(i)),
+    let owner = v
+        .unlock(
+            "olga",
+            &fulfill::vault::key::Credential::Passphrase(Passphrase::new(pass.into())),
             t0,
         )
         .unwrap();
+    v.conn().execute_batch("BEGIN").unwrap();
+    for i in 0..ORDERS {
+        owner
+            .store_order_pii(
+                &format!("111-{i:07}-0000000"),
+                "Shipped",
+                Some(&common::sample_pii(i)),
+                t0,
+            )
+            .unwrap();
     }
     v.conn().execute_batch("COMMIT").unwrap();
     let s = v

@@ -39,6 +39,13 @@ fn main() {
         )
         .unwrap();
     });
+    let owner = v
+        .unlock(
+            "olga",
+            &Credential::Passphrase(Passphrase::new(pass.into())),
+            now,
+        )
+        .unwrap();
     report("unlock (Argon2id m=64 MiB t=3 p=1)", d, None);
 
     // Plain rusqlite: the same rows, the PII as plaintext, no crypto.
@@ -65,7 +72,7 @@ fn main() {
     );
 
     let rows: Vec<BuyerPii> = (0..N).map(common::sample_pii).collect();
-    let pk = v.pii_public_key().clone();
+    let pk = owner.pii_public_key();
     let d = median(5, || {
         for (i, p) in rows.iter().enumerate() {
             std::hint::black_box(
@@ -84,7 +91,8 @@ fn main() {
         round += 1;
         v.conn().execute_batch("BEGIN").unwrap();
         for (i, p) in rows.iter().enumerate() {
-            v.store_order_pii(&format!("{round}-{i:07}"), "Unshipped", Some(p), now)
+            owner
+                .store_order_pii(&format!("{round}-{i:07}"), "Unshipped", Some(p), now)
                 .unwrap();
         }
         v.conn().execute_batch("COMMIT").unwrap();

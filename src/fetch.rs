@@ -26,7 +26,8 @@ use crate::error::{Error, Result};
 use crate::mws::client::{CallError, CallRecord, Client, Observer};
 use crate::mws::model::{Order, OrderItem};
 use crate::mws::xml::{parse_list_order_items, parse_list_orders};
-use crate::vault::Vault;
+use crate::vault::seal::PiiPublicKey;
+use crate::vault::{Session, Vault};
 
 /// `NextTokenCorrupted` restarts tolerated in one run before giving up.
 const MAX_RESTARTS: u32 = 3;
@@ -120,18 +121,29 @@ enum Cursor {
 /// report still says what was saved.
 ///
 pub fn fetch(
-    vault: &Vault,
-    operator: &str,
+    session: &Session<'_>,
     client: &mut Client,
     opts: &FetchOptions,
     clock: &dyn Clock,
     progress: &mut dyn Progress,
 ) -> std::result::Result<FetchReport, Box<FetchFailure>> {
+    let (vault, operator) = (session.vault(), session.name());
+    // PII is sealed to the public key the operator's key set authenticates, never to a row.
+    let pk = session.pii_public_key();
     let mut report = FetchReport::default();
     // The quota model continues from the last run (cron starts a new process each time), and
     // is saved again whatever happens, so the next run never sends what would be throttled.
     crate::calls::restore_quota(vault, client);
-    let result = run(vault, operator, client, opts, clock, &mut report, progress);
+    let result = run(
+        vault,
+        &pk,
+        operator,
+        client,
+        opts,
+        clock,
+        &mut report,
+        progress,
+    );
     let saved = crate::calls::save_quota(vault, client);
     let summary = (|| -> Result<()> {
         report.watermark = orders::watermark(vault.conn())?;
@@ -172,8 +184,10 @@ fn error_kind(e: &Error) -> &'static str {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     vault: &Vault,
+    pk: &PiiPublicKey,
     operator: &str,
     client: &mut Client,
     opts: &FetchOptions,
@@ -218,7 +232,7 @@ fn run(
         };
         if do_list {
             let c = cursor.take().expect("listing pending");
-            match list_page(vault, client, &c, &marketplaces, opts, &mut obs) {
+            match list_page(vault, pk, client, &c, &marketplaces, opts, &mut obs) {
                 Ok(next) => cursor = next.map(Cursor::Next),
                 Err(CallError::NextTokenCorrupted) => {
                     restarts += 1;
@@ -234,7 +248,7 @@ fn run(
             }
         } else {
             let id = &pending_items[0];
-            match fetch_items(vault, client, id, &mut obs) {
+            match fetch_items(vault, pk, client, id, &mut obs) {
                 Ok(()) => {}
                 Err(CallError::NextTokenCorrupted) => {
                     // The order's items are not stored, so the loop asks for them again.
@@ -261,6 +275,7 @@ fn run(
 /// watermark when it is the last page). Returns the next token, if any.
 fn list_page(
     vault: &Vault,
+    pk: &PiiPublicKey,
     client: &mut Client,
     cursor: &Cursor,
     marketplaces: &[String],
@@ -311,7 +326,7 @@ fn list_page(
         {
             continue;
         }
-        match orders::upsert_order(&tx, vault.pii_public_key(), vault.id(), o, now)? {
+        match orders::upsert_order(&tx, pk, vault.id(), o, now)? {
             Upsert::New => obs.report.new_orders += 1,
             Upsert::Updated => obs.report.updated_orders += 1,
         }
@@ -338,6 +353,7 @@ static MARKETPLACE_KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::Laz
 /// All item pages of one order, stored in one transaction.
 fn fetch_items(
     vault: &Vault,
+    pk: &PiiPublicKey,
     client: &mut Client,
     order_id: &str,
     obs: &mut AuditObserver<'_, '_>,
@@ -364,7 +380,7 @@ fn fetch_items(
         rusqlite::TransactionBehavior::Immediate,
     )
     .map_err(Error::from)?;
-    orders::store_items(&tx, vault.pii_public_key(), vault.id(), order_id, &items)?;
+    orders::store_items(&tx, pk, vault.id(), order_id, &items)?;
     tx.commit().map_err(Error::from)?;
     obs.report.orders_with_items += 1;
     Ok(())

@@ -1,6 +1,7 @@
 //! Roles and what they may do.
 //!
-//! Two kinds of rule live here. *Keys* ([`Role::holds_pii_key`], [`Role::holds_secrets_key`])
+//! Two kinds of rule live here. *Keys* ([`Role::holds_pii_key`], [`Role::holds_secrets_key`],
+//! [`Role::holds_log_key`])
 //! decide which wrapped keys an operator receives, so a role without the PII key cannot open
 //! PII however the code around it is changed. *Capabilities* ([`Capability`]) are checks for
 //! actions that need no key (managing people, auditing); they fail closed with an
@@ -81,12 +82,17 @@ impl Role {
         matches!(self, Role::Owner | Role::Packer | Role::Auditor)
     }
 
-    /// Whether this role's key set holds the secrets key (MWS credentials).
+    /// Whether this role's key set holds the secrets private key, which opens the Amazon
+    /// credentials: the roles that call Amazon. An admin sets credentials by sealing them to
+    /// the secrets public key, and cannot read them back.
     pub fn holds_secrets_key(self) -> bool {
-        matches!(
-            self,
-            Role::Owner | Role::Fetcher | Role::Packer | Role::Admin
-        )
+        matches!(self, Role::Owner | Role::Fetcher | Role::Packer)
+    }
+
+    /// Whether this role's key set holds the audit log's first MAC key, which verifies every
+    /// record's MAC: the roles that audit.
+    pub fn holds_log_key(self) -> bool {
+        matches!(self, Role::Owner | Role::Auditor)
     }
 
     /// Whether this role may do `cap`.
@@ -141,7 +147,7 @@ mod tests {
             (Role::Picker, (false, false, false, false, false, false)),
             (Role::Packer, (true, true, false, true, true, false)),
             (Role::Fetcher, (false, true, false, true, false, false)),
-            (Role::Admin, (false, true, true, false, false, false)),
+            (Role::Admin, (false, false, true, false, false, false)),
             (Role::Auditor, (true, false, false, false, false, true)),
         ];
         for (r, w) in want {

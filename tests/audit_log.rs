@@ -370,17 +370,18 @@ fn make_log_unwritable(home: &Path, day: chrono::NaiveDate) -> PathBuf {
 fn when_the_log_cannot_be_written_nothing_happens() {
     let d = TestDir::new();
     let v = new_vault(&d, Profile::Mws2020, true);
-    v.store_order_pii(
-        "111-0000001-0000001",
-        "Unshipped",
-        Some(&BuyerPii {
-            recipient_name: Some(Pii::new("ZQXFAIL")),
-            ..Default::default()
-        }),
-        t0(),
-    )
-    .unwrap();
     let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    owner
+        .store_order_pii(
+            "111-0000001-0000001",
+            "Unshipped",
+            Some(&BuyerPii {
+                recipient_name: Some(Pii::new("ZQXFAIL")),
+                ..Default::default()
+            }),
+            t0(),
+        )
+        .unwrap();
     let later = t0() + Duration::days(1);
     make_log_unwritable(&d.home(), later.date_naive());
     let head = head_of(&v);
@@ -530,6 +531,7 @@ fn no_pii_reaches_the_logs_or_stderr() {
         let h =
             fulfill::home::Home::open(&d.home(), &fulfill::safety::Environment::system()).unwrap();
         let v = Vault::open(&h).unwrap();
+        let sealer = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
         for i in 0..20 {
             let pii = BuyerPii {
                 buyer_name: Some(Pii::new(format!("{marker} buyer {i}"))),
@@ -539,13 +541,14 @@ fn no_pii_reaches_the_logs_or_stderr() {
                 buyer_email: Some(Pii::new(format!("{marker}{i}@example.invalid"))),
                 ..Default::default()
             };
-            v.store_order_pii(
-                &format!("111-{i:07}-0000000"),
-                "Unshipped",
-                Some(&pii),
-                t0(),
-            )
-            .unwrap();
+            sealer
+                .store_order_pii(
+                    &format!("111-{i:07}-0000000"),
+                    "Unshipped",
+                    Some(&pii),
+                    t0(),
+                )
+                .unwrap();
         }
         let s = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
         for i in 0..20 {

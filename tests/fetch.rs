@@ -57,9 +57,12 @@ fn env(orders: usize, seed: u64, faults: &str) -> Env {
 
 impl Env {
     fn fetch(&self) -> Outcome {
+        let owner = self
+            .vault
+            .unlock("olga", &pass(OWNER_PASS), self.clock.now())
+            .unwrap();
         fetch(
-            &self.vault,
-            "olga",
+            &owner,
             &mut self.client.borrow_mut(),
             &FetchOptions::default(),
             self.clock.as_ref(),
@@ -576,7 +579,10 @@ fn one_order_amazon_refuses_does_not_block_the_others() {
     ghost.info.purchase_date = "2000-01-01T00:00:00Z".into(); // first in the items queue
     fulfill::vault::orders::upsert_order(
         e.vault.conn(),
-        e.vault.pii_public_key(),
+        &e.vault
+            .unlock("olga", &pass(OWNER_PASS), e.now())
+            .unwrap()
+            .pii_public_key(),
         e.vault.id(),
         &ghost,
         e.now(),

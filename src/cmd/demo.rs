@@ -131,8 +131,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     )?;
     let started = std::time::Instant::now();
     let report = fetch(
-        &vault,
-        "cron",
+        &cron,
         &mut client,
         &FetchOptions::default(),
         &clock,

@@ -72,14 +72,7 @@ pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
         None => &mut quiet,
     };
     let opts = FetchOptions { since };
-    let outcome = fetch(
-        &ctx.vault,
-        s.name(),
-        &mut client,
-        &opts,
-        ctx.clock.as_ref(),
-        progress,
-    );
+    let outcome = fetch(&s, &mut client, &opts, ctx.clock.as_ref(), progress);
     if let Some(b) = bar {
         b.pb.finish_and_clear();
     }

@@ -5,13 +5,15 @@
 //! ```text
 //! passphrase --Argon2id(salt, m, t, p)--> KEK ─┐        key file (32 bytes) = KEK ─┐
 //!                                              └─ AES-256-GCM wraps the operator's KeySet
-//! KeySet = { PII private key (X25519) if the role opens PII,
-//!            secrets key (AES-256) if the role calls Amazon }
+//! KeySet = { vault facts (id, profile, sandbox flag, PII and secrets public keys),
+//!            PII private key (X25519) if the role opens PII,
+//!            secrets private key (X25519) if the role calls Amazon,
+//!            log key (the audit log's first MAC key) if the role audits }
 //! ```
 //!
-//! The wrapped key set's associated data binds the vault id, the operator's name and its role,
-//! so a wrapped set copied to another operator, or a role edited in the database, fails to
-//! unwrap. Raw key bytes are reachable only through `expose_secret`, a name grep finds.
+//! The wrapped key set's associated data binds the operator's name and its role, so a wrapped
+//! set copied to another operator, or a role edited in the database, fails to unwrap; the vault
+//! facts inside it authenticate everything the keys depend on ([`VaultFacts`]). Raw key bytes are reachable only through `expose_secret`, a name grep finds.
 
 use std::fmt;
 
@@ -253,19 +255,124 @@ pub fn aead_open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing
         .map(Zeroizing::new)
 }
 
+/// The vault-wide facts every key depends on, as an operator's key set authenticates them.
+///
+/// The vault's `meta` table holds plain copies (a cron `purge` needs the profile without a
+/// key), but nothing that decides who can read PII is taken from there: `fetch` seals to the
+/// PII public key it unwrapped, an admin seals credentials to the secrets public key it
+/// unwrapped, and an unlock whose facts differ from `meta` is refused as tampering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultFacts {
+    /// The vault id (bound into every sealed record).
+    pub vault_id: String,
+    /// The policy profile's name (`mws-2020`, `dpp-2025`).
+    pub profile: String,
+    /// Whether this is a sandbox home (loopback endpoints, `--now`).
+    pub sandbox: bool,
+    /// The public half of the PII key pair (X25519): what `fetch` seals to.
+    pub pii_public: [u8; 32],
+    /// The public half of the secrets key pair (X25519): what credentials are sealed to.
+    pub secrets_public: [u8; 32],
+}
+
+impl VaultFacts {
+    /// The names of the facts that differ between `self` (authenticated) and `other` (as
+    /// stated in `meta`), for a refusal message.
+    pub fn differences(&self, other: &VaultFacts) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        if self.vault_id != other.vault_id {
+            d.push("vault_id");
+        }
+        if self.profile != other.profile {
+            d.push("profile");
+        }
+        if self.sandbox != other.sandbox {
+            d.push("sandbox");
+        }
+        if self.pii_public != other.pii_public {
+            d.push("pii_public_key");
+        }
+        // All zero: a key set upgraded from version 1 by a role that never held the secrets
+        // key, before its public half was known; such a role never seals credentials.
+        if self.secrets_public != [0; 32] && self.secrets_public != other.secrets_public {
+            d.push("secrets_public_key");
+        }
+        d
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        for s in [self.vault_id.as_bytes(), self.profile.as_bytes()] {
+            out.push(s.len() as u8);
+            out.extend_from_slice(s);
+        }
+        out.push(u8::from(self.sandbox));
+        out.extend_from_slice(&self.pii_public);
+        out.extend_from_slice(&self.secrets_public);
+    }
+
+    fn decode_from(b: &[u8]) -> Option<(VaultFacts, &[u8])> {
+        let text = |b: &[u8]| -> Option<(String, usize)> {
+            let n = *b.first()? as usize;
+            let s = std::str::from_utf8(b.get(1..1 + n)?).ok()?;
+            Some((s.to_string(), 1 + n))
+        };
+        let (vault_id, n1) = text(b)?;
+        let (profile, n2) = text(b.get(n1..)?)?;
+        let rest = b.get(n1 + n2..)?;
+        let sandbox = match *rest.first()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let pii_public: [u8; 32] = rest.get(1..33)?.try_into().ok()?;
+        let secrets_public: [u8; 32] = rest.get(33..65)?.try_into().ok()?;
+        Some((
+            VaultFacts {
+                vault_id,
+                profile,
+                sandbox,
+                pii_public,
+                secrets_public,
+            },
+            rest.get(65..)?,
+        ))
+    }
+}
+
 /// The keys an unlocked operator holds. What is absent cannot be used: there is no key to use.
 #[derive(Debug, Default)]
 pub struct KeySet {
     /// The X25519 private half of the vault's PII key pair.
     pub pii_private: Option<SecretKey>,
-    /// The AES-256 key that seals MWS credentials.
+    /// The X25519 private half of the secrets key pair, which opens the Amazon credentials
+    /// (in a version 1 set: the AES-256 key that sealed them, the same 32 bytes).
     pub secrets: Option<SecretKey>,
+    /// The first key of the audit log's forward-secure MAC chain: whoever holds it can check
+    /// every record's MAC (owner and auditor).
+    pub log_key: Option<SecretKey>,
+    /// The authenticated vault facts; `None` only in a version 1 set (before facts were bound).
+    pub facts: Option<VaultFacts>,
 }
+
+/// Key set encodings: 1 (keys only) and 2 (vault facts, then keys).
+const KEYSET_V1: u8 = 1;
+const KEYSET_V2: u8 = 2;
 
 impl KeySet {
     fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(vec![1u8]);
-        for (tag, k) in [(1u8, &self.pii_private), (2u8, &self.secrets)] {
+        let mut out = Zeroizing::new(Vec::with_capacity(256));
+        match &self.facts {
+            Some(f) => {
+                out.push(KEYSET_V2);
+                f.encode_into(&mut out);
+            }
+            None => out.push(KEYSET_V1),
+        }
+        for (tag, k) in [
+            (1u8, &self.pii_private),
+            (2u8, &self.secrets),
+            (3u8, &self.log_key),
+        ] {
             if let Some(k) = k {
                 out.push(tag);
                 out.extend_from_slice(k.expose_secret());
@@ -275,11 +382,17 @@ impl KeySet {
     }
 
     fn decode(b: &[u8]) -> Option<KeySet> {
-        let (&v, mut rest) = b.split_first()?;
-        if v != 1 {
-            return None;
-        }
+        let (&v, rest) = b.split_first()?;
         let mut ks = KeySet::default();
+        let mut rest = match v {
+            KEYSET_V1 => rest,
+            KEYSET_V2 => {
+                let (facts, r) = VaultFacts::decode_from(rest)?;
+                ks.facts = Some(facts);
+                r
+            }
+            _ => return None,
+        };
         while let Some((&tag, r)) = rest.split_first() {
             let mut key: [u8; 32] = r.get(..32)?.try_into().ok()?;
             let k = Some(SecretKey::from_bytes(key));
@@ -287,6 +400,7 @@ impl KeySet {
             match tag {
                 1 => ks.pii_private = k,
                 2 => ks.secrets = k,
+                3 if v == KEYSET_V2 => ks.log_key = k,
                 _ => return None,
             }
             rest = &r[32..];
@@ -304,6 +418,12 @@ impl KeySet {
         let plain = aead_open(kek, aad, wrapped)?;
         KeySet::decode(&plain)
     }
+
+    /// A copy of one key, for handing on.
+    pub fn copy_key(k: &Option<SecretKey>) -> Option<SecretKey> {
+        k.as_ref()
+            .map(|k| SecretKey::from_bytes(*k.expose_secret()))
+    }
 }
 
 #[cfg(test)]
@@ -314,8 +434,8 @@ mod tests {
     fn keyset_wraps_and_refuses_wrong_kek_or_aad() {
         let kek = SecretKey::generate();
         let ks = KeySet {
-            pii_private: None,
             secrets: Some(SecretKey::generate()),
+            ..KeySet::default()
         };
         let w = ks.wrap(&kek, b"vault|bob|admin");
         let back = KeySet::unwrap(&kek, b"vault|bob|admin", &w).unwrap();
@@ -326,6 +446,42 @@ mod tests {
         );
         assert!(KeySet::unwrap(&SecretKey::generate(), b"vault|bob|admin", &w).is_none());
         assert!(KeySet::unwrap(&kek, b"vault|bob|owner", &w).is_none());
+    }
+
+    #[test]
+    fn a_v2_keyset_carries_its_facts_and_refuses_trailing_garbage() {
+        let kek = SecretKey::generate();
+        let facts = VaultFacts {
+            vault_id: "ab".repeat(16),
+            profile: "dpp-2025".into(),
+            sandbox: true,
+            pii_public: [7; 32],
+            secrets_public: [9; 32],
+        };
+        let ks = KeySet {
+            pii_private: Some(SecretKey::generate()),
+            secrets: None,
+            log_key: Some(SecretKey::generate()),
+            facts: Some(facts.clone()),
+        };
+        let w = ks.wrap(&kek, b"aad");
+        let back = KeySet::unwrap(&kek, b"aad", &w).unwrap();
+        assert_eq!(back.facts.as_ref(), Some(&facts));
+        assert!(back.secrets.is_none() && back.log_key.is_some() && back.pii_private.is_some());
+        let mut other = facts.clone();
+        other.pii_public = [8; 32];
+        other.sandbox = false;
+        assert_eq!(facts.differences(&other), vec!["sandbox", "pii_public_key"]);
+        let mut enc = ks.encode().to_vec();
+        enc.push(1);
+        assert!(
+            KeySet::decode(&enc).is_none(),
+            "a truncated key after the facts"
+        );
+        // A version 1 set cannot carry a log key (tag 3 did not exist).
+        let mut v1 = vec![KEYSET_V1, 3];
+        v1.extend_from_slice(&[0; 32]);
+        assert!(KeySet::decode(&v1).is_none());
     }
 
     #[test]

@@ -29,7 +29,9 @@ use crate::leak::{LeakScanner, ScannerBuilder};
 use crate::mws::credentials::MwsCredentials;
 use crate::pii::{BuyerPii, Pii};
 use crate::role::{Capability, Role};
-use key::{Credential, KdfParams, KeySet, Passphrase, SecretKey, derive_kek, random_bytes};
+use key::{
+    Credential, KdfParams, KeySet, Passphrase, SecretKey, VaultFacts, derive_kek, random_bytes,
+};
 use seal::PiiPublicKey;
 use store::{MetaAnchor, OperatorRow, SealedPii, StoredCredential};
 
@@ -81,8 +83,18 @@ pub struct Vault {
     id: String,
     profile: Profile,
     sandbox: bool,
-    pii_public: PiiPublicKey,
+    /// The plain copies of the vault facts in `meta`: compared with each unlocked key set's
+    /// authenticated copy, never used to seal.
+    meta_facts: MetaFacts,
     audit: AuditLog,
+}
+
+/// The vault facts as the `meta` table states them (unauthenticated).
+#[derive(Debug, Clone)]
+struct MetaFacts {
+    pii_public: [u8; 32],
+    /// Absent in a vault made before the secrets key became a key pair.
+    secrets_public: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -94,9 +106,22 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-/// Associated data of an operator's wrapped key set.
-fn keyset_aad(vault_id: &str, name: &str, role: Role) -> Vec<u8> {
+/// Associated data of an operator's wrapped key set (version 2: the vault id is inside, among
+/// the authenticated facts, so a changed `meta.vault_id` is told apart from a wrong passphrase).
+fn keyset_aad(name: &str, role: Role) -> Vec<u8> {
+    format!("fulfill/keyset/v2\0{name}\0{}", role.as_str()).into_bytes()
+}
+
+/// Associated data of a version 1 key set, which bound the vault id from `meta`.
+fn keyset_aad_v1(vault_id: &str, name: &str, role: Role) -> Vec<u8> {
     format!("fulfill/keyset/v1\0{vault_id}\0{name}\0{}", role.as_str()).into_bytes()
+}
+
+fn hex32(s: &str, what: &str) -> Result<[u8; 32]> {
+    hex::decode(s)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .ok_or_else(|| Error::Integrity(format!("the vault's {what} is not a valid key")))
 }
 
 /// Operator names: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `-`.
@@ -155,15 +180,29 @@ impl Vault {
         store::migrate(&mut conn)?;
         let id = hex::encode(random_bytes::<16>());
         let (pii_private, pii_public) = seal::generate_keypair();
+        let (secrets_private, secrets_public) = seal::generate_keypair();
+        let facts = VaultFacts {
+            vault_id: id.clone(),
+            profile: profile.as_str().to_string(),
+            sandbox,
+            pii_public: *pii_public.as_bytes(),
+            secrets_public: *secrets_public.as_bytes(),
+        };
         let keys = KeySet {
             pii_private: Some(pii_private),
-            secrets: Some(SecretKey::generate()),
+            secrets: Some(secrets_private),
+            log_key: Some(SecretKey::generate()),
+            facts: Some(facts),
         };
         for (k, v) in [
             ("vault_id", id.as_str()),
             ("profile", profile.as_str()),
             ("sandbox", if sandbox { "true" } else { "false" }),
             ("pii_public_key", &hex::encode(pii_public.as_bytes())),
+            (
+                "secrets_public_key",
+                &hex::encode(secrets_public.as_bytes()),
+            ),
             ("created_at", &now.to_rfc3339()),
         ] {
             store::meta_set(&conn, k, v)?;
@@ -206,16 +245,22 @@ impl Vault {
         let id = store::meta_required(&conn, "vault_id")?;
         let profile: Profile = store::meta_required(&conn, "profile")?.parse()?;
         let sandbox = store::meta_required(&conn, "sandbox")? == "true";
-        let pk = hex::decode(store::meta_required(&conn, "pii_public_key")?)
-            .map_err(|_| Error::Integrity("the vault's PII public key is not valid hex".into()))?;
-        let pii_public = PiiPublicKey::from_bytes(&pk)?;
+        let meta_facts = MetaFacts {
+            pii_public: hex32(
+                &store::meta_required(&conn, "pii_public_key")?,
+                "PII public key",
+            )?,
+            secrets_public: store::meta_get(&conn, "secrets_public_key")?
+                .map(|h| hex32(&h, "secrets public key"))
+                .transpose()?,
+        };
         Ok(Vault {
             conn,
             home: home.clone(),
             id,
             profile,
             sandbox,
-            pii_public,
+            meta_facts,
             audit: AuditLog::new(home.logs_dir()),
         })
     }
@@ -305,29 +350,16 @@ impl Vault {
         Ok(report)
     }
 
-    /// The PII public key.
-    pub fn pii_public_key(&self) -> &PiiPublicKey {
-        &self.pii_public
-    }
-
-    /// Seals an order's PII with the public key alone and stores it (any operator may, since
-    /// no private key is involved). `None` or an all-empty `pii` stores the order as `empty`.
-    pub fn store_order_pii(
-        &self,
-        order_id: &str,
-        status: &str,
-        pii: Option<&BuyerPii>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let version = store::next_pii_version(&self.conn, order_id)?;
-        let sealed = match pii.filter(|p| !p.is_empty()) {
-            Some(p) => Some(SealedPii {
-                blob: seal::seal_pii(&self.pii_public, &self.id, order_id, version, p)?,
-                version,
-            }),
-            None => None,
-        };
-        store::put_order_pii(&self.conn, order_id, status, sealed.as_ref(), now)
+    /// The vault facts as `meta` states them: what an unlocked key set is compared with.
+    /// `None` for a field `meta` does not have.
+    fn stated_facts(&self) -> VaultFacts {
+        VaultFacts {
+            vault_id: self.id.clone(),
+            profile: self.profile.as_str().to_string(),
+            sandbox: self.sandbox,
+            pii_public: self.meta_facts.pii_public,
+            secrets_public: self.meta_facts.secrets_public.unwrap_or([0; 32]),
+        }
     }
 
     /// Every operator.
@@ -367,9 +399,9 @@ impl Vault {
             }
             _ => None,
         };
-        let aad = keyset_aad(&self.id, name, op.role);
-        let keys = match (kek, &op.wrapped_keys) {
-            (Some(kek), Some(w)) => KeySet::unwrap(&kek, &aad, w),
+        let keys = match (&kek, &op.wrapped_keys) {
+            (Some(kek), Some(w)) => KeySet::unwrap(kek, &keyset_aad(name, op.role), w)
+                .or_else(|| KeySet::unwrap(kek, &keyset_aad_v1(&self.id, name, op.role), w)),
             _ => None,
         };
         let Some(keys) = keys else {
@@ -397,27 +429,89 @@ impl Vault {
                 }
             });
         };
+        let (keys, upgraded) = match keys.facts {
+            Some(_) => (keys, None),
+            None => self.upgrade_keyset(name, op.role, keys, kek.as_ref())?,
+        };
+        let facts = keys
+            .facts
+            .clone()
+            .expect("a key set has facts after the upgrade");
+        let differ = facts.differences(&self.stated_facts());
+        if !differ.is_empty() {
+            let ev = Event::new("vault.tampered")
+                .operator(name)
+                .outcome(Outcome::Denied)
+                .field("facts", differ.join(","));
+            self.record(&[ev], now)?;
+            return Err(Error::Integrity(format!(
+                "the vault's {} differ from what operator {name:?}'s key set authenticates: \
+                 changed outside fulfill; nothing was done (an owner or auditor should run `fulfill audit`)",
+                differ.join(", ")
+            )));
+        }
         if keys.pii_private.is_some() != op.role.holds_pii_key()
             || keys.secrets.is_some() != op.role.holds_secrets_key()
+            || (upgraded.is_none() && keys.log_key.is_some() != op.role.holds_log_key())
         {
             return Err(Error::Integrity(format!(
                 "operator {name:?}'s key set does not match its role"
             )));
         }
         tracing::info!(operator = name, role = op.role.as_str(), "unlocked");
-        self.record_with(
-            &[Event::new("unlock.ok")
+        let mut events = vec![
+            Event::new("unlock.ok")
                 .operator(name)
-                .field("role", op.role.as_str())],
-            now,
-            |c| store::record_success(c, name, now),
-        )?;
+                .field("role", op.role.as_str()),
+        ];
+        if upgraded.is_some() {
+            events.push(
+                Event::new("keyset.upgraded")
+                    .operator(name)
+                    .field("version", 2u32),
+            );
+        }
+        self.record_with(&events, now, |c| {
+            if let Some(w) = &upgraded {
+                store::set_wrapped_keys(c, name, w)?;
+                if self.meta_facts.secrets_public.is_none() && facts.secrets_public != [0; 32] {
+                    store::meta_set(c, "secrets_public_key", &hex::encode(facts.secrets_public))?;
+                }
+            }
+            store::record_success(c, name, now)
+        })?;
         Ok(Session {
             vault: self,
             name: name.to_string(),
             role: op.role,
+            facts,
             keys,
         })
+    }
+
+    /// Turns a version 1 key set (no facts inside) into a version 2 one: the facts are taken
+    /// from `meta` as they are now (trust on first use, recorded as `keyset.upgraded`), the
+    /// secrets public key is derived from the private half where the operator holds it, and an
+    /// admin's copy of the secrets key is dropped (admins set credentials, never read them).
+    /// Returns the set and its new wrapping, stored by the caller with the unlock.
+    fn upgrade_keyset(
+        &self,
+        name: &str,
+        role: Role,
+        mut keys: KeySet,
+        kek: Option<&SecretKey>,
+    ) -> Result<(KeySet, Option<Vec<u8>>)> {
+        let mut facts = self.stated_facts();
+        if let (None, Some(sk)) = (self.meta_facts.secrets_public, &keys.secrets) {
+            facts.secrets_public = seal::public_of(sk)?;
+        }
+        if !role.holds_secrets_key() {
+            keys.secrets = None;
+        }
+        keys.facts = Some(facts);
+        let kek = kek.expect("a key set was unwrapped, so there is a KEK");
+        let wrapped = keys.wrap(kek, &keyset_aad(name, role));
+        Ok((keys, Some(wrapped)))
     }
 
     fn new_operator_row(
@@ -429,7 +523,7 @@ impl Vault {
         by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<OperatorRow> {
-        let aad = keyset_aad(&self.id, name, role);
+        let aad = keyset_aad(name, role);
         let (credential, kek, history_salt, history) = match cred {
             NewCredentialResolved::Passphrase(p) => {
                 let salt = random_bytes::<16>().to_vec();
@@ -494,6 +588,9 @@ fn history_digest(p: &Passphrase, salt: &[u8]) -> Result<[u8; 32]> {
     Ok(out)
 }
 
+/// HPKE `info` of sealed credentials.
+const CREDENTIALS_INFO: &[u8] = b"fulfill/credentials/v2";
+
 /// Associated data of the sealed MWS credentials.
 fn credentials_aad(vault_id: &str) -> Vec<u8> {
     format!("fulfill/credentials/v1\0{vault_id}").into_bytes()
@@ -515,6 +612,8 @@ pub struct Session<'v> {
     vault: &'v Vault,
     name: String,
     role: Role,
+    /// The vault facts this operator's key set authenticates (never read from `meta`).
+    facts: VaultFacts,
     keys: KeySet,
 }
 
@@ -541,6 +640,38 @@ impl<'v> Session<'v> {
     /// The keys this operator holds.
     pub fn keys(&self) -> &KeySet {
         &self.keys
+    }
+
+    /// The vault facts this operator's key set authenticates.
+    pub fn facts(&self) -> &VaultFacts {
+        &self.facts
+    }
+
+    /// The PII public key to seal to: the authenticated copy, never the `meta` row.
+    pub fn pii_public_key(&self) -> PiiPublicKey {
+        PiiPublicKey::from_bytes(&self.facts.pii_public).expect("32 bytes")
+    }
+
+    /// Seals an order's PII with the authenticated public key alone and stores it (any
+    /// operator may, since no private key is involved). `None` or an all-empty `pii` stores the
+    /// order as `empty`.
+    pub fn store_order_pii(
+        &self,
+        order_id: &str,
+        status: &str,
+        pii: Option<&BuyerPii>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let conn = &self.vault.conn;
+        let version = store::next_pii_version(conn, order_id)?;
+        let sealed = match pii.filter(|p| !p.is_empty()) {
+            Some(p) => Some(SealedPii {
+                blob: seal::seal_pii(&self.pii_public_key(), &self.vault.id, order_id, version, p)?,
+                version,
+            }),
+            None => None,
+        };
+        store::put_order_pii(conn, order_id, status, sealed.as_ref(), now)
     }
 
     /// The vault.
@@ -590,12 +721,17 @@ impl<'v> Session<'v> {
         }
     }
 
-    /// Seals and stores MWS credentials under the secrets key (owner or admin), recording
+    /// Seals and stores MWS credentials to the secrets public key (owner or admin: sealing
+    /// needs no private key, so an admin sets credentials it can never read back), recording
     /// `credentials.changed` (without the secret).
     pub fn store_credentials(&self, creds: &MwsCredentials, now: DateTime<Utc>) -> Result<()> {
         self.require(Capability::ManagePeople, "credentials.set", now)?;
-        let key = self.secrets_key("credentials.set", now)?;
-        let sealed = key::aead_seal(key, &credentials_aad(&self.vault.id), &creds.to_plaintext());
+        let sealed = seal::seal_to(
+            &self.facts.secrets_public,
+            CREDENTIALS_INFO,
+            &credentials_aad(&self.vault.id),
+            &creds.to_plaintext(),
+        )?;
         let ev = Event::new("credentials.changed")
             .operator(&self.name)
             .field("seller_id", creds.seller_id.as_str())
@@ -621,8 +757,12 @@ impl<'v> Session<'v> {
                     "no MWS credentials yet: an owner or admin must run `fulfill credentials set`",
                 )
             })?;
-        let plain =
-            key::aead_open(key, &credentials_aad(&self.vault.id), &sealed).ok_or_else(|| {
+        let aad = credentials_aad(&self.vault.id);
+        // Sealed to the secrets public key; or, set before that, AES-256-GCM under the same
+        // 32 bytes (a version 1 vault's symmetric secrets key).
+        let plain = seal::open_from(key, CREDENTIALS_INFO, &aad, &sealed)
+            .or_else(|| key::aead_open(key, &aad, &sealed))
+            .ok_or_else(|| {
                 Error::Integrity(
                     "the stored MWS credentials do not open: altered or from another vault".into(),
                 )
@@ -755,6 +895,8 @@ impl<'v> Session<'v> {
         Ok(KeySet {
             pii_private: copy(&self.keys.pii_private, role.holds_pii_key(), "PII")?,
             secrets: copy(&self.keys.secrets, role.holds_secrets_key(), "secrets")?,
+            log_key: copy(&self.keys.log_key, role.holds_log_key(), "audit log")?,
+            facts: Some(self.facts.clone()),
         })
     }
 
@@ -914,9 +1056,7 @@ impl<'v> Session<'v> {
         }
         let salt = random_bytes::<16>().to_vec();
         let kek = derive_kek(&new, &salt, KdfParams::MIN)?;
-        let wrapped = self
-            .keys
-            .wrap(&kek, &keyset_aad(&self.vault.id, &self.name, self.role));
+        let wrapped = self.keys.wrap(&kek, &keyset_aad(&self.name, self.role));
         self.vault.record_with(
             &[Event::new("operator.passwd")
                 .operator(&self.name)

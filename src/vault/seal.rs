@@ -58,6 +58,55 @@ pub fn generate_keypair() -> (SecretKey, PiiPublicKey) {
     (SecretKey::from_bytes(skb), PiiPublicKey(pkb))
 }
 
+/// The public half of an X25519 private key (the secrets key of a version 1 vault, whose public
+/// half was never stored).
+pub fn public_of(sk: &SecretKey) -> Result<[u8; 32]> {
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(sk.expose_secret())
+        .map_err(|_| Error::Integrity("a stored private key is invalid".into()))?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&<Kem as hpke::Kem>::sk_to_pk(&sk).to_bytes());
+    Ok(out)
+}
+
+/// Seals `plain` to an X25519 public key (HPKE base mode, the same suite as PII), binding
+/// `info` and `aad`. Layout as for PII: `0x01 || enc || ciphertext || tag`.
+pub fn seal_to(pk: &[u8; 32], info: &[u8], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(pk)
+        .map_err(|_| Error::Integrity("a vault public key is invalid".into()))?;
+    let (enc, ct) =
+        hpke::single_shot_seal::<AesGcm256, HkdfSha256, Kem>(&OpModeS::Base, &pk, info, plain, aad)
+            .map_err(|e| Error::Failed(format!("sealing: {e}")))?;
+    let mut out = Vec::with_capacity(1 + ENC_LEN + ct.len());
+    out.push(VERSION);
+    out.extend_from_slice(&enc.to_bytes());
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens [`seal_to`]'s output; `None` when the key, `info`, `aad` or the bytes do not match.
+pub fn open_from(
+    sk: &SecretKey,
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    if sealed.len() < 1 + ENC_LEN + 16 || sealed[0] != VERSION {
+        return None;
+    }
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[1..1 + ENC_LEN]).ok()?;
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(sk.expose_secret()).ok()?;
+    hpke::single_shot_open::<AesGcm256, HkdfSha256, Kem>(
+        &OpModeR::Base,
+        &sk,
+        &enc,
+        info,
+        &sealed[1 + ENC_LEN..],
+        aad,
+    )
+    .ok()
+    .map(zeroize::Zeroizing::new)
+}
+
 /// The associated data of an order's sealed PII.
 fn aad(vault_id: &str, order_id: &str, version: u64) -> Vec<u8> {
     let mut a = Vec::with_capacity(64);
@@ -158,6 +207,22 @@ mod tests {
         }
         let (other, _) = generate_keypair();
         assert!(open_pii(&other, "v1", "111-1111111-1111111", 1, &s).is_err());
+    }
+
+    #[test]
+    fn sealed_boxes_open_only_with_the_private_half_and_the_same_binding() {
+        let (sk, pk) = generate_keypair();
+        assert_eq!(&public_of(&sk).unwrap(), pk.as_bytes());
+        let b = seal_to(pk.as_bytes(), b"info", b"aad", b"secret bytes").unwrap();
+        assert_eq!(
+            &open_from(&sk, b"info", b"aad", &b).unwrap()[..],
+            b"secret bytes"
+        );
+        assert!(open_from(&sk, b"info", b"other", &b).is_none());
+        assert!(open_from(&sk, b"other", b"aad", &b).is_none());
+        let (other, _) = generate_keypair();
+        assert!(open_from(&other, b"info", b"aad", &b).is_none());
+        assert!(open_from(&sk, b"info", b"aad", &b[..20]).is_none());
     }
 
     #[test]

@@ -341,6 +341,15 @@ pub fn update_credential(
     Ok(())
 }
 
+/// Replaces an operator's wrapped keys under the same credential (a key set upgrade).
+pub fn set_wrapped_keys(conn: &Connection, name: &str, wrapped: &[u8]) -> Result<()> {
+    conn.execute(
+        "UPDATE operators SET wrapped_keys = ?2 WHERE name = ?1",
+        params![name, wrapped],
+    )?;
+    Ok(())
+}
+
 /// Records a failed unlock; locks the operator when `lock` is set. Returns the new count.
 pub fn record_failure(conn: &Connection, name: &str, lock: bool, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
