@@ -9,7 +9,7 @@ use std::process::Command;
 
 use chrono::Duration;
 use fulfill::audit::log::{Anchor, AuditLog};
-use fulfill::audit::verify::{FindingKind, verify};
+use fulfill::audit::verify::{FindingKind, Sealing, verify_sealed};
 use fulfill::audit::{Event, GENESIS, Head, Outcome, Record, day_file_name};
 use fulfill::config::Profile;
 use fulfill::error::Error;
@@ -95,6 +95,7 @@ fn join_lines(ls: &[Vec<u8>]) -> Vec<u8> {
 fn ten_thousand_random_mutations_are_all_detected_and_located() {
     let d = TestDir::new();
     let v = new_vault(&d, Profile::Mws2020, true);
+    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     populate(&v, 60, 4);
     let head = head_of(&v);
     let original = load(&d.home().join("logs"));
@@ -105,9 +106,21 @@ fn ten_thousand_random_mutations_are_all_detected_and_located() {
         tempfile::tempdir().unwrap()
     };
     let scratch = scratch_root.path();
+    // Verified as the owner does: with the log's first key, the forward-secure MACs too, and
+    // the writer's key file beside the day files.
+    let key_file = fs::read(d.home().join("logs/audit.key")).unwrap();
+    let check = |files: &[(String, Vec<u8>)], h: &Head| {
+        write_all(scratch, files);
+        fs::write(scratch.join("audit.key"), &key_file).unwrap();
+        let sealing = Sealing {
+            first_key: owner.keys().log_key.as_ref().unwrap(),
+            now: t0() + Duration::days(5),
+            window_days: 90,
+        };
+        verify_sealed(&AuditLog::new(scratch), h, None, Some(sealing)).unwrap()
+    };
     // The unmutated copy verifies clean: the detector is not just always-on.
-    write_all(scratch, &original);
-    let clean = verify(&AuditLog::new(scratch), &head, None).unwrap();
+    let clean = check(&original, &head);
     assert!(clean.findings.is_empty(), "{:?}", clean.findings);
     assert_eq!(clean.records, head.seq);
 
@@ -217,8 +230,7 @@ fn ten_thousand_random_mutations_are_all_detected_and_located() {
                 format!("roll the vault's head back to seq {k}")
             }
         };
-        write_all(scratch, &files);
-        let res = verify(&AuditLog::new(scratch), &h, None).unwrap();
+        let res = check(&files, &h);
         assert!(
             !res.findings.is_empty(),
             "mutation {i} ({what}) went undetected"

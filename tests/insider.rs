@@ -170,3 +170,291 @@ fn an_admin_sets_credentials_it_cannot_read() {
     let r = e.fetch();
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+// ---- The audit log against an insider: every tamper case as data ----------------------------
+
+use std::path::Path;
+
+use fulfill::audit::Record;
+use support::{TestDir, run};
+
+/// A sandbox home with records on three days (2026-03-01..03): three unlocks as the owner a day.
+struct LogHome {
+    dir: TestDir,
+    pass: std::path::PathBuf,
+    /// The writer's key file as it was after day 2 (an insider's copy).
+    key_after_day2: Vec<u8>,
+}
+
+const DAYS: [&str; 3] = [
+    "2026-03-01T09:00:00Z",
+    "2026-03-02T09:00:00Z",
+    "2026-03-03T09:00:00Z",
+];
+const AUDIT_AT: &str = "2026-03-04T09:00:00Z";
+
+fn log_home() -> LogHome {
+    let dir = TestDir::new();
+    let pass = dir.init_sandbox_at(DAYS[0]);
+    let mut key_after_day2 = Vec::new();
+    for (i, day) in DAYS.iter().enumerate() {
+        for _ in 0..3 {
+            let r = run(dir
+                .as_op("olga", &pass)
+                .args(["--now", day, "operator", "list"]));
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+        if i == 1 {
+            key_after_day2 = std::fs::read(dir.home().join("logs/audit.key")).unwrap();
+        }
+    }
+    LogHome {
+        dir,
+        pass,
+        key_after_day2,
+    }
+}
+
+fn day_file(h: &LogHome, i: usize) -> std::path::PathBuf {
+    h.dir
+        .home()
+        .join(format!("logs/audit-{}.jsonl", &DAYS[i][..10]))
+}
+
+fn records(path: &Path) -> Vec<Record> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn write_records(path: &Path, recs: &[Record]) {
+    let text: String = recs.iter().map(|r| r.to_line() + "\n").collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn vault_db(h: &LogHome) -> rusqlite::Connection {
+    rusqlite::Connection::open(h.dir.home().join("vault.db")).unwrap()
+}
+
+fn set_head(h: &LogHome, r: &Record) {
+    let db = vault_db(h);
+    for (k, v) in [
+        ("audit_head_seq", r.seq.to_string()),
+        ("audit_head_hash", r.hash.clone().unwrap()),
+    ] {
+        db.execute(
+            "UPDATE meta SET value = ?2 WHERE key = ?1",
+            rusqlite::params![k, v],
+        )
+        .unwrap();
+    }
+}
+
+/// What an insider does after an edit: re-number and re-chain every record of every day file,
+/// re-hash, "seal" each with the only key there is on disk (the key file's), move the head.
+fn rechain(h: &LogHome) {
+    let key: [u8; 32] = std::fs::read(h.dir.home().join("logs/audit.key")).unwrap()[12..]
+        .try_into()
+        .unwrap();
+    let mut prev = fulfill::audit::GENESIS.to_string();
+    let mut seq = 0;
+    let mut last = None;
+    for i in 0..DAYS.len() {
+        let p = day_file(h, i);
+        if !p.exists() {
+            continue;
+        }
+        let mut recs = records(&p);
+        for r in &mut recs {
+            seq += 1;
+            r.seq = seq;
+            r.prev = prev.clone();
+            r.hash = None;
+            r.mac = None;
+            let hash = r.compute_hash();
+            r.mac = Some(fulfill::audit::fss::mac(&key, &hash));
+            r.hash = Some(hash.clone());
+            prev = hash;
+            last = Some(r.clone());
+        }
+        write_records(&p, &recs);
+    }
+    set_head(h, &last.unwrap());
+}
+
+type Mutation = fn(&LogHome);
+
+/// Each tamper case of the review (and a few more), with what `audit` must say about it.
+const CASES: &[(&str, Mutation, &[&str])] = &[
+    (
+        "delete every unlock.ok of day 2 and re-chain",
+        |h| {
+            let p = day_file(h, 1);
+            let recs: Vec<Record> = records(&p)
+                .into_iter()
+                .filter(|r| r.event != "unlock.ok")
+                .collect();
+            write_records(&p, &recs);
+            rechain(h);
+        },
+        &["forward-secure MAC"],
+    ),
+    (
+        "rewrite a record of day 1 and re-chain from it",
+        |h| {
+            let p = day_file(h, 0);
+            let mut recs = records(&p);
+            recs[1].operator = Some("somebody-else".into());
+            write_records(&p, &recs);
+            rechain(h);
+        },
+        &["forward-secure MAC"],
+    ),
+    (
+        "cut the tail and roll the head back",
+        |h| {
+            let p = day_file(h, 2);
+            let mut recs = records(&p);
+            recs.truncate(recs.len() - 2);
+            write_records(&p, &recs);
+            set_head(h, recs.last().unwrap());
+        },
+        &["moved on", "no MAC in a sealed log"],
+    ),
+    (
+        "delete two day files behind a checkpoint dated 2020",
+        |h| {
+            let last = records(&day_file(h, 1)).pop().unwrap();
+            std::fs::remove_file(day_file(h, 0)).unwrap();
+            std::fs::remove_file(day_file(h, 1)).unwrap();
+            let db = vault_db(h);
+            for (k, v) in [
+                ("audit_checkpoint_seq", last.seq.to_string()),
+                ("audit_checkpoint_hash", last.hash.clone().unwrap()),
+                ("audit_checkpoint_day", "2020-01-01".to_string()),
+            ] {
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    rusqlite::params![k, v],
+                )
+                .unwrap();
+            }
+        },
+        &["the checkpoint says days up to 2020-01-01 were pruned"],
+    ),
+    (
+        "delete two day files behind a checkpoint that tells their day",
+        |h| {
+            let last = records(&day_file(h, 1)).pop().unwrap();
+            std::fs::remove_file(day_file(h, 0)).unwrap();
+            std::fs::remove_file(day_file(h, 1)).unwrap();
+            let db = vault_db(h);
+            for (k, v) in [
+                ("audit_checkpoint_seq", last.seq.to_string()),
+                ("audit_checkpoint_hash", last.hash.clone().unwrap()),
+                ("audit_checkpoint_day", DAYS[1][..10].to_string()),
+            ] {
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    rusqlite::params![k, v],
+                )
+                .unwrap();
+            }
+        },
+        &["inside the 90-day window"],
+    ),
+    (
+        "strip every MAC",
+        |h| {
+            for i in 0..DAYS.len() {
+                let p = day_file(h, i);
+                let mut recs = records(&p);
+                for r in &mut recs {
+                    r.mac = None;
+                }
+                write_records(&p, &recs);
+            }
+        },
+        &["no MAC in a sealed log", "key file"],
+    ),
+    (
+        "put back an older copy of the key file",
+        |h| std::fs::write(h.dir.home().join("logs/audit.key"), &h.key_after_day2).unwrap(),
+        &["older copy"],
+    ),
+    (
+        "delete the key file",
+        |h| std::fs::remove_file(h.dir.home().join("logs/audit.key")).unwrap(),
+        &["key file is missing"],
+    ),
+];
+
+fn audit(h: &LogHome) -> support::Run {
+    run(h
+        .dir
+        .as_op("olga", &h.pass)
+        .args(["--now", AUDIT_AT, "audit", "--window", "30"]))
+}
+
+#[test]
+fn every_log_tamper_case_is_reported_by_audit_with_exit_5() {
+    let base = log_home();
+    // Control: the untouched log passes, so each case below fails for its mutation alone.
+    let r = audit(&base);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for (what, mutate, says) in CASES {
+        let h = log_home();
+        mutate(&h);
+        let r = audit(&h);
+        assert_eq!(r.code, 5, "{what}: {}{}", r.stdout, r.stderr);
+        assert!(
+            says.iter().any(|s| r.stdout.contains(s)),
+            "{what}: expected one of {says:?} in\n{}",
+            r.stdout
+        );
+        // Once `audit` has found the break, its own records are left unsealed, and every
+        // other command refuses to write to the log (exit 5) until it is dealt with.
+        let r = run(h
+            .dir
+            .as_op("olga", &h.pass)
+            .args(["--now", AUDIT_AT, "operator", "list"]));
+        if !what.contains("delete the key file") {
+            assert_eq!(r.code, 5, "{what}: a normal command went on: {}", r.stderr);
+        }
+        // (Without the key file and with an unsealed last record, a writer cannot tell the
+        // log from one made before sealing; the owner's or auditor's `audit` can.)
+    }
+}
+
+/// A record slipped into the file (sealed with the key on disk, so its MAC is valid) and
+/// adopted by the next command as if a crash had left it: `audit` reports it as a finding.
+#[test]
+fn an_adopted_record_is_a_finding_not_a_note() {
+    let h = log_home();
+    let p = day_file(&h, 2);
+    let mut recs = records(&p);
+    let last = recs.last().unwrap().clone();
+    let key_file = std::fs::read(h.dir.home().join("logs/audit.key")).unwrap();
+    let key: [u8; 32] = key_file[12..].try_into().unwrap();
+    let mut forged = last.clone();
+    forged.seq = last.seq + 1;
+    forged.prev = last.hash.clone().unwrap();
+    forged.event = "operator.disabled".into();
+    forged.hash = None;
+    forged.mac = None;
+    let hash = forged.compute_hash();
+    forged.mac = Some(fulfill::audit::fss::mac(&key, &hash));
+    forged.hash = Some(hash);
+    recs.push(forged);
+    write_records(&p, &recs);
+    let r = run(h
+        .dir
+        .as_op("olga", &h.pass)
+        .args(["--now", AUDIT_AT, "operator", "list"]));
+    assert_eq!(r.code, 0, "a crash-like leftover is adopted: {}", r.stderr);
+    let r = audit(&h);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("adopted records"), "{}", r.stdout);
+}

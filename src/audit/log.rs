@@ -7,10 +7,17 @@
 //! - **Durability.** Each record is written with one `write` on an `O_APPEND` file and
 //!   `fdatasync`ed before the vault's head is advanced in the caller's transaction. If the
 //!   write fails, the caller's transaction rolls back: no record, no action (fail closed).
+//! - **Sealing.** Each record is MAC'd with the current forward-secure key ([`super::fss`]),
+//!   which then moves on; the key file is overwritten after the record's fsync.
 //! - **Crash recovery, never silent.** A crash between the fsync and the commit leaves records
 //!   beyond the vault's head; the next append adopts them only if they continue the chain
-//!   exactly, and records an `audit.recovered` event saying so. A torn last line (a crash
-//!   mid-write) is terminated with a newline and left in place for verification to report.
+//!   exactly, and records an `audit.recovered` event saying so (which `audit` reports as a
+//!   finding: a rolled-back head looks the same). A torn last line (a crash mid-write) is
+//!   terminated with a newline and left in place for verification to report.
+//! - **Every writer checks before it trusts the head.** The newest day file must hold the
+//!   vault's head record (or records continuing it), and the key file must be for the record
+//!   after it; otherwise the command is refused with exit 5 (records removed, head rolled back,
+//!   key file deleted), except `audit` and `purge`, which append anyway ([`AuditLog::tolerate_breaks`]).
 //! - **Day files** are named by UTC date, never going backwards: a record whose clock is behind
 //!   the head's day goes into the head's day file.
 //!
@@ -24,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::fss::KeyState;
 use super::{Checkpoint, Event, Head, Record, day_file_name, parse_day_file_name};
 use crate::error::{Error, Result};
 
@@ -43,6 +51,13 @@ pub trait Anchor {
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     dir: PathBuf,
+    /// Whether a log that fails the writers' check is appended to anyway (`audit`, which is
+    /// there to report it, and `purge`, whose deletions must not wait), instead of refused.
+    tolerant: std::cell::Cell<bool>,
+    /// Set once a tolerated check failed: this process's records are then left unsealed, so
+    /// the log's last record stays unsealed and every later writer refuses until the break is
+    /// dealt with (a tolerated append must not make a broken log look whole again).
+    tainted: std::cell::Cell<bool>,
 }
 
 /// Proof that the caller holds the cross-process append lock.
@@ -58,7 +73,35 @@ fn log_err(what: &str, path: &Path, e: std::io::Error) -> Error {
 impl AuditLog {
     /// The log in `dir` (normally `HOME/logs`).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        AuditLog { dir: dir.into() }
+        AuditLog {
+            dir: dir.into(),
+            tolerant: std::cell::Cell::new(false),
+            tainted: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Appends to a log that fails the writers' check instead of refusing (see the field).
+    pub fn tolerate_breaks(&self) {
+        self.tolerant.set(true);
+    }
+
+    /// Leaves this process's further records unsealed, so that every later writer refuses:
+    /// for `audit` once it has found the log broken.
+    pub fn taint(&self) {
+        self.tainted.set(true);
+    }
+
+    /// Refuses with exit 5, unless this log tolerates breaks (then the append goes on from
+    /// the vault's head, and verification reports the break).
+    fn broken(&self, what: String) -> Result<()> {
+        if self.tolerant.get() {
+            tracing::warn!(problem = %what, "audit log check failed; appending anyway");
+            self.tainted.set(true);
+            return Ok(());
+        }
+        Err(Error::Integrity(format!(
+            "audit log: {what}; nothing was done (an owner or auditor should run `fulfill audit`)"
+        )))
     }
 
     /// The folder.
@@ -99,7 +142,27 @@ impl AuditLog {
         let day = head
             .day
             .map_or(now.date_naive(), |d| d.max(now.date_naive()));
-        let rec = Record::from_event(event, head.seq + 1, now, &head.hash);
+        let mut rec = Record::from_event(event, head.seq + 1, now, &head.hash);
+        if let Some(prev) = head.day.filter(|d| *d != day) {
+            // The first record of a day file names the day before it, so a checkpoint that
+            // claims those days were pruned is checked against a sealed record's own word.
+            rec.fields.insert(
+                "prev_day".into(),
+                serde_json::Value::from(prev.format("%Y-%m-%d").to_string()),
+            );
+            rec.hash = Some(rec.compute_hash());
+        }
+        let mut state = KeyState::load(&self.dir)?.filter(|_| !self.tainted.get());
+        if let Some(st) = state.as_mut() {
+            let hash = rec.hash.clone().expect("hash set");
+            match st.seal(rec.seq, &hash) {
+                Some(m) => rec.mac = Some(m),
+                None => self.broken(format!(
+                    "its key has moved past seq {} (now at seq {}): records were removed or the head was rolled back",
+                    rec.seq, st.next_seq
+                ))?,
+            }
+        }
         let mut line = rec.to_line();
         line.push('\n');
         let path = self.dir.join(day_file_name(day));
@@ -112,6 +175,9 @@ impl AuditLog {
         f.write_all(line.as_bytes())
             .and_then(|()| f.sync_data())
             .map_err(|e| log_err("write", &path, e))?;
+        if let (Some(st), Some(_)) = (state.as_mut(), &rec.mac) {
+            st.advance_past(rec.seq)?;
+        }
         Ok(Head {
             seq: rec.seq,
             hash: rec.hash.expect("hash set"),
@@ -129,6 +195,12 @@ impl AuditLog {
     /// Anything else is left for verification to report; appends continue from the head.
     pub fn recover(&self, lock: &AppendLock, head: Head, now: DateTime<Utc>) -> Result<Head> {
         let Some((_, path)) = self.day_files()?.pop() else {
+            if head.seq > 0 {
+                self.broken(format!(
+                    "no day files, but the vault's head is seq {}: the log was deleted",
+                    head.seq
+                ))?;
+            }
             return Ok(head);
         };
         // Fast path: the last line is the head.
@@ -140,6 +212,7 @@ impl AuditLog {
                 && r.seq == head.seq
                 && r.hash.as_deref() == Some(head.hash.as_str())
             {
+                self.check_key(&head, r.mac.is_some())?;
                 return Ok(head);
             }
         }
@@ -164,19 +237,56 @@ impl AuditLog {
         if tail.len() == 64 * 1024 && !lines.is_empty() {
             lines.remove(0);
         }
+        // The head's own record, then records that continue it exactly (a crash after their
+        // fsync, before the commit). Any other record after the head's is a rewrite.
+        let mut seen_head = head.seq == 0;
+        let mut last_seq = 0;
+        let mut sealed = false;
+        let mut stray: Option<u64> = None;
         for l in lines {
             let Ok(r) = serde_json::from_str::<Record>(l) else {
                 continue;
             };
+            last_seq = r.seq;
+            sealed = r.mac.is_some();
             let valid = r.hash.as_deref() == Some(r.compute_hash().as_str()) && r.to_line() == l;
-            if valid && r.seq == adopted.seq + 1 && r.prev == adopted.hash {
+            if r.seq == head.seq && r.hash.as_deref() == Some(head.hash.as_str()) {
+                seen_head = true;
+            } else if valid
+                && (seen_head || adopted.seq == head.seq)
+                && r.seq == adopted.seq + 1
+                && r.prev == adopted.hash
+            {
+                // (Without the head's record in this file: the first record of a new day
+                // file, continuing a head that is in the day before.)
+                seen_head = true;
                 adopted = Head {
                     seq: r.seq,
                     hash: r.hash.clone().unwrap_or_default(),
                     day: day.or(adopted.day),
                 };
+            } else if r.seq > head.seq || seen_head {
+                stray.get_or_insert(r.seq);
             }
         }
+        if let Some(seq) = stray {
+            self.broken(format!(
+                "record seq {seq} in {} does not continue the chain from the vault's head (seq {})",
+                path.display(),
+                head.seq
+            ))?;
+        } else if !seen_head && last_seq < head.seq {
+            self.broken(format!(
+                "the log ends at seq {last_seq} but the vault's head is seq {}: records were removed",
+                head.seq
+            ))?;
+        } else if !seen_head {
+            self.broken(format!(
+                "the vault's head (seq {}) is not in the log: the head or the log was rewritten",
+                head.seq
+            ))?;
+        }
+        self.check_key(&adopted, sealed)?;
         if adopted.seq == head.seq && !torn {
             return Ok(head);
         }
@@ -197,6 +307,32 @@ impl AuditLog {
             ev = ev.field("torn_line_terminated", true);
         }
         self.append(lock, &adopted, &ev, now)
+    }
+
+    /// The writers' check of the key file against the head: the key must be for the record
+    /// after the head (or the head itself, after a crash before the key moved on; never
+    /// earlier, since the key file is fsynced after each record), and a sealed log must have
+    /// its key file.
+    fn check_key(&self, head: &Head, last_sealed: bool) -> Result<()> {
+        match KeyState::load(&self.dir)? {
+            Some(st) if st.next_seq > head.seq + 1 => self.broken(format!(
+                "its key has moved on to seq {} but the vault's head is seq {}: records were removed or the head was rolled back",
+                st.next_seq, head.seq
+            )),
+            Some(st) if st.next_seq < head.seq => self.broken(format!(
+                "its key file is for seq {} but the log goes on to seq {}: it was put back from an older copy",
+                st.next_seq, head.seq
+            )),
+            Some(_) if !last_sealed && head.seq > 0 => self.broken(format!(
+                "its last record (seq {}) is not sealed",
+                head.seq
+            )),
+            None if last_sealed => self.broken(format!(
+                "its key file {} is missing",
+                self.dir.join(super::fss::KEY_FILE).display()
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes day files older than `keep_days` before `now` and moves the checkpoint past

@@ -10,8 +10,12 @@
 //!
 //! Record format (pinned by a test): `{"seq":N,"ts":"…Z","event":"…","operator":"…",
 //! "outcome":"…",<event fields, sorted>,"prev":"<hex>","hash":"<hex>"}` where `hash` is
-//! SHA-256 over `prev` followed by the record's canonical bytes (the same JSON without `hash`).
+//! SHA-256 over `prev` followed by the record's canonical bytes (the same JSON without `hash`
+//! and `mac`). `mac` is the forward-secure seal over `hash` ([`fss`]); `prev_day` (a field) is
+//! the previous record's day on the first record of a day file, so a pruning checkpoint can be
+//! checked against the records' own dates.
 
+pub mod fss;
 pub mod log;
 pub mod verify;
 
@@ -78,7 +82,9 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 }
 
 /// Field names the record itself uses.
-const RESERVED: &[&str] = &["seq", "ts", "event", "operator", "outcome", "prev", "hash"];
+const RESERVED: &[&str] = &[
+    "seq", "ts", "event", "operator", "outcome", "prev", "hash", "mac", "prev_day",
+];
 
 /// A security event to record.
 #[derive(Debug, Clone)]
@@ -152,6 +158,9 @@ pub struct Record {
     /// SHA-256 over `prev` and the canonical bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// The forward-secure MAC over `hash` ([`fss`]); absent in records written before sealing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 impl Record {
@@ -169,15 +178,17 @@ impl Record {
                 .collect(),
             prev: prev.to_string(),
             hash: None,
+            mac: None,
         };
         r.hash = Some(r.compute_hash());
         r
     }
 
-    /// The canonical bytes: the record's JSON without `hash`.
+    /// The canonical bytes: the record's JSON without `hash` and `mac`.
     pub fn canonical(&self) -> Vec<u8> {
         let mut c = self.clone();
         c.hash = None;
+        c.mac = None;
         serde_json::to_vec(&c).expect("record serializes")
     }
 

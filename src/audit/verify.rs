@@ -11,9 +11,13 @@ use std::io::{BufRead, BufReader};
 
 use serde::Serialize;
 
+use chrono::{DateTime, Utc};
+
+use super::fss::{KEY_FILE, KeyState, Verifier};
 use super::log::AuditLog;
 use super::{Checkpoint, GENESIS, Head, Record};
 use crate::error::Result;
+use crate::vault::key::SecretKey;
 
 /// What kind of break a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,6 +43,17 @@ pub enum FindingKind {
     HeadMismatch,
     /// A record in a day file older than its own timestamp.
     WrongDay,
+    /// A record whose forward-secure MAC does not verify (forged or rewritten by someone who
+    /// did not hold that record's key, which is gone from the machine).
+    BadMac,
+    /// A record without a MAC in a sealed log (the seal was stripped).
+    Unsealed,
+    /// The writer's key file does not match the chain (replaced, missing, or moved on past
+    /// the last record: records were cut from the end).
+    KeyFile,
+    /// The pruning checkpoint is not what the first record after it says, or claims days
+    /// inside the profile's window.
+    Checkpoint,
 }
 
 /// One break in the chain.
@@ -71,13 +86,37 @@ pub struct Verification {
     pub findings: Vec<Finding>,
 }
 
+/// What a keyed verification also checks: every record's forward-secure MAC, the writer's key
+/// file, and a checkpoint against the window.
+pub struct Sealing<'k> {
+    /// The log's first key (owner and auditor hold it).
+    pub first_key: &'k SecretKey,
+    /// The time of the verification.
+    pub now: DateTime<Utc>,
+    /// The profile's log window in days: nothing younger may have been pruned.
+    pub window_days: u32,
+}
+
 /// Walks every day file and checks the chain from the checkpoint (or genesis) to the head.
 pub fn verify(
     log: &AuditLog,
     head: &Head,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<Verification> {
+    verify_sealed(log, head, checkpoint, None)
+}
+
+/// [`verify`], and with `sealing` every record's MAC, the key file and the checkpoint.
+pub fn verify_sealed(
+    log: &AuditLog,
+    head: &Head,
+    checkpoint: Option<&Checkpoint>,
+    sealing: Option<Sealing<'_>>,
+) -> Result<Verification> {
     let mut v = Verification::default();
+    let mut macs = sealing.as_ref().map(|s| Verifier::new(s.first_key));
+    let mut sealed_from: Option<u64> = None;
+    let mut first_after_checkpoint = checkpoint.is_some();
     let (mut exp_seq, mut exp_prev) = match checkpoint {
         Some(cp) => (cp.seq + 1, cp.hash.clone()),
         None => (1, GENESIS.to_string()),
@@ -198,6 +237,57 @@ pub fn verify(
                     ),
                 );
             }
+            if let (Some(m), Some(s)) = (macs.as_mut(), sealing.as_ref()) {
+                match &rec.mac {
+                    Some(mac) => {
+                        sealed_from.get_or_insert(seq);
+                        if !m.check(s.first_key, seq, &claimed, mac) {
+                            finding(
+                                FindingKind::BadMac,
+                                Some(seq),
+                                format!(
+                                    "{file}:{lineno}: record seq {seq} does not carry its forward-secure MAC (forged or rewritten)"
+                                ),
+                            );
+                        }
+                    }
+                    // A verifier holds the first key only of a vault sealed from its first
+                    // record, so every record must carry a MAC.
+                    None => finding(
+                        FindingKind::Unsealed,
+                        Some(seq),
+                        format!(
+                            "{file}:{lineno}: record seq {seq} has no MAC in a sealed log (its seal was stripped)"
+                        ),
+                    ),
+                }
+                if first_after_checkpoint && let Some(cp) = checkpoint {
+                    let cp_day = cp.day.format("%Y-%m-%d").to_string();
+                    let said = rec.fields.get("prev_day").and_then(|d| d.as_str());
+                    if rec.mac.is_some() && said != Some(cp_day.as_str()) {
+                        finding(
+                            FindingKind::Checkpoint,
+                            Some(seq),
+                            format!(
+                                "{file}:{lineno}: the checkpoint says days up to {cp_day} were pruned, but record seq {seq} says the record before it was of {}",
+                                said.unwrap_or("the same day")
+                            ),
+                        );
+                    }
+                    let limit = s.now.date_naive() - chrono::Days::new(u64::from(s.window_days));
+                    if cp.day >= limit {
+                        finding(
+                            FindingKind::Checkpoint,
+                            Some(seq),
+                            format!(
+                                "records of {cp_day} and before were removed, inside the {}-day window the log must be kept",
+                                s.window_days
+                            ),
+                        );
+                    }
+                }
+            }
+            first_after_checkpoint = false;
             v.records += 1;
             if v.first_ts.is_none() {
                 v.first_ts = Some(rec.ts.clone());
@@ -207,6 +297,9 @@ pub fn verify(
             exp_prev = claimed.clone();
             last = Some((file.clone(), lineno, seq, claimed));
         }
+    }
+    if let Some(s) = &sealing {
+        check_key_file(log, s, last.as_ref().map(|l| l.2), sealed_from, &mut v)?;
     }
     match last {
         None if head.seq > checkpoint.map_or(0, |c| c.seq) => v.findings.push(Finding {
@@ -243,4 +336,56 @@ pub fn verify(
         }
     }
     Ok(v)
+}
+
+/// The writer's key file against the chain: it must hold the right key for its sequence
+/// number, and that number must be the last record's or the one after it.
+fn check_key_file(
+    log: &AuditLog,
+    s: &Sealing<'_>,
+    last_seq: Option<u64>,
+    sealed_from: Option<u64>,
+    v: &mut Verification,
+) -> Result<()> {
+    let mut push = |message: String| {
+        v.findings.push(Finding {
+            kind: FindingKind::KeyFile,
+            file: KEY_FILE.to_string(),
+            line: None,
+            seq: last_seq,
+            message,
+        })
+    };
+    let state = match KeyState::load(log.dir()) {
+        Ok(st) => st,
+        Err(e) => {
+            push(format!("the writer's key file cannot be read: {e}"));
+            return Ok(());
+        }
+    };
+    match state {
+        None if sealed_from.is_some() => {
+            push("the writer's key file is missing from a sealed log".into())
+        }
+        None => {}
+        Some(st) if !Verifier::check_state(s.first_key, &st) => push(format!(
+            "the writer's key file does not hold the key of seq {}: it was replaced",
+            st.next_seq
+        )),
+        Some(st) => {
+            let last = last_seq.unwrap_or(0);
+            if st.next_seq < last {
+                push(format!(
+                    "the writer's key file is for seq {} but the log goes on to seq {last}: it was put back from an older copy",
+                    st.next_seq
+                ));
+            } else if st.next_seq > last + 1 {
+                push(format!(
+                    "the writer's key has moved on to seq {} but the log ends at seq {last}: records were removed from the end",
+                    st.next_seq
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -57,6 +57,10 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> Result<Exit> {
             }
         );
     }
+    if !report.chain_intact {
+        // The log stays broken for every writer (exit 5) until someone deals with it.
+        ctx.vault.audit_log().taint();
+    }
     record_run(&ctx.vault, &s, &report, now)?;
     Ok(if !report.chain_intact {
         Exit::Unsafe

@@ -208,6 +208,11 @@ impl Vault {
             store::meta_set(&conn, k, v)?;
         }
         drop(conn);
+        // The audit log's first key, before the first record: every record is sealed.
+        crate::audit::fss::KeyState::create(
+            &home.logs_dir(),
+            keys.log_key.as_ref().expect("made above"),
+        )?;
         // From here the new vault is read back like any other.
         let vault = Vault::open(home)?;
         let row = vault.new_operator_row(
@@ -326,10 +331,17 @@ impl Vault {
         Ok(out)
     }
 
-    /// Verifies the audit log against the head and checkpoint this vault keeps.
+    /// Verifies the audit log's hash chain against the head and checkpoint this vault keeps
+    /// (no key: the forward-secure MACs are checked by [`Session::verify_log`]).
     pub fn verify_log(&self) -> Result<Verification> {
         let anchor = MetaAnchor(&self.conn);
         crate::audit::verify::verify(&self.audit, &anchor.head()?, anchor.checkpoint()?.as_ref())
+    }
+
+    /// Appends to a log that fails the writers' check instead of refusing: for `audit`, which
+    /// reports the break, and `purge`, whose deletions must not wait for it.
+    pub fn tolerate_log_breaks(&self) {
+        self.audit.tolerate_breaks();
     }
 
     /// Prunes audit day files older than `keep_days` (never fewer than the profile's window).
@@ -640,6 +652,29 @@ impl<'v> Session<'v> {
     /// The keys this operator holds.
     pub fn keys(&self) -> &KeySet {
         &self.keys
+    }
+
+    /// Verifies the audit log: the hash chain and, when this operator holds the log key
+    /// (owner, auditor), every record's forward-secure MAC, the writer's key file, and the
+    /// checkpoint against the profile's window.
+    pub fn verify_log(&self, now: DateTime<Utc>) -> Result<Verification> {
+        let v = self.vault;
+        let anchor = MetaAnchor(&v.conn);
+        let sealing = self
+            .keys
+            .log_key
+            .as_ref()
+            .map(|k| crate::audit::verify::Sealing {
+                first_key: k,
+                now,
+                window_days: v.profile.min_log_days(),
+            });
+        crate::audit::verify::verify_sealed(
+            &v.audit,
+            &anchor.head()?,
+            anchor.checkpoint()?.as_ref(),
+            sealing,
+        )
     }
 
     /// The vault facts this operator's key set authenticates.
