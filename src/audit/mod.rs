@@ -15,6 +15,7 @@
 //! the previous record's day on the first record of a day file, so a pruning checkpoint can be
 //! checked against the records' own dates.
 
+pub mod anchor;
 pub mod fss;
 pub mod log;
 pub mod verify;
