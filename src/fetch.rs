@@ -397,6 +397,15 @@ fn fetch_items(
             Some(t) => ("ListOrderItemsByNextToken", vec![("NextToken", t.clone())]),
         };
         let page = client.call_orders(action, &params, obs, |r| parse_list_order_items(r))?;
+        // Items are stored under the order asked for: a reply about another order is refused.
+        if let Some(other) = page.amazon_order_id.as_deref().filter(|o| *o != order_id) {
+            return Err(CallError::Refused(
+                Error::Remote(format!(
+                    "the reply to {action} for order {order_id} is about order {other}"
+                )),
+                None,
+            ));
+        }
         items.extend(page.items);
         match page.next_token {
             Some(t) => token = Some(t),

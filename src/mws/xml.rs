@@ -1098,7 +1098,8 @@ mod tests {
                 matches!(&e, XmlError::Malformed(m) if m.contains("deeper than 64")),
                 "{e}"
             );
-            let docs: Vec<(&str, fn(&[u8]) -> Result<(), XmlError>)> = vec![
+            type Parse = fn(&[u8]) -> Result<(), XmlError>;
+            let docs: Vec<(&str, Parse)> = vec![
                 ("ListOrderItemsResponse", |b| {
                     parse_list_order_items(b).map(drop)
                 }),
