@@ -284,6 +284,7 @@ fn twenty_thousand_nested_elements_are_malformed_not_a_crash() {
 
 const GOOD: &str = "111-2393723-1586760";
 const GOOD_BAD_ITEMS: &str = "111-2393723-1586762";
+const GOOD_OTHER_ITEMS: &str = "111-2393723-1586763";
 const HOSTILE_SKU: &str = "SKU-\u{1b}[2J\u{1b}]0;pwned\u{7}-\u{202e}lave";
 
 fn order_xml(id: &str) -> String {
@@ -318,12 +319,15 @@ fn orders_with_hostile_ids_are_refused_alone_and_remote_text_never_reaches_the_t
         let body = if b.contains("Action=ListOrderItems") {
             if b.contains(&format!("AmazonOrderId={GOOD}")) {
                 items_xml(GOOD, "68828574383266")
+            } else if b.contains(&format!("AmazonOrderId={GOOD_OTHER_ITEMS}")) {
+                // Items of another order, to be stored under this one.
+                items_xml(GOOD, "12345678901234")
             } else {
                 items_xml(GOOD_BAD_ITEMS, "../../etc/shadow")
             }
         } else {
             format!(
-                "<ListOrdersResponse><ListOrdersResult><Orders>{}{}{}{}</Orders>\
+                "<ListOrdersResponse><ListOrdersResult><Orders>{}{}{}{}{}</Orders>\
                  <LastUpdatedBefore>2026-03-01T09:00:00Z</LastUpdatedBefore></ListOrdersResult>\
                  <ResponseMetadata><RequestId>88faca76-b600-46d2-b53c-0c8c4533e43a</RequestId>\
                  </ResponseMetadata></ListOrdersResponse>",
@@ -331,6 +335,7 @@ fn orders_with_hostile_ids_are_refused_alone_and_remote_text_never_reaches_the_t
                 order_xml("../../etc/passwd"),
                 order_xml("111-2393723-1586761\u{1b}[2J"),
                 order_xml(GOOD_BAD_ITEMS),
+                order_xml(GOOD_OTHER_ITEMS),
             )
         };
         reply(c, "200 OK", body.as_bytes());
@@ -344,13 +349,13 @@ fn orders_with_hostile_ids_are_refused_alone_and_remote_text_never_reaches_the_t
         "{line}"
     );
     assert!(
-        line.contains("the items of 1 order(s) could not be fetched"),
+        line.contains("the items of 2 order(s) could not be fetched"),
         "{line}"
     );
     assert!(line.contains("OrderItemId"), "{line}");
 
     // The good orders are stored, the bad ones are not; the good one has its items.
-    assert_eq!(home.order_ids(), [GOOD, GOOD_BAD_ITEMS]);
+    assert_eq!(home.order_ids(), [GOOD, GOOD_BAD_ITEMS, GOOD_OTHER_ITEMS]);
     assert!(home.watermark().is_some());
     let db = home.db();
     let items: Vec<(String, String, i64)> = db
@@ -364,14 +369,16 @@ fn orders_with_hostile_ids_are_refused_alone_and_remote_text_never_reaches_the_t
         .map(Result::unwrap)
         .collect();
     assert_eq!(items, [(GOOD.to_string(), "68828574383266".to_string(), 1)]);
-    let fetched: i64 = db
-        .query_row(
-            "SELECT items_fetched FROM orders WHERE amazon_order_id = ?1",
-            [GOOD_BAD_ITEMS],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(fetched, 0, "asked again on the next run");
+    for id in [GOOD_BAD_ITEMS, GOOD_OTHER_ITEMS] {
+        let fetched: i64 = db
+            .query_row(
+                "SELECT items_fetched FROM orders WHERE amazon_order_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(fetched, 0, "{id}: asked again on the next run");
+    }
     drop(db);
 
     // No bad id anywhere in the home, in a file's bytes or its name. Positive control: the

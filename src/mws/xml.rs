@@ -513,8 +513,11 @@ where
                         let v = Some(node.text.trim().to_owned());
                         match node.name.as_str() {
                             "NextToken" => out.next_token = v,
-                            "CreatedBefore" => out.created_before = v,
-                            "LastUpdatedBefore" => out.last_updated_before = v,
+                            // Watermarks are stored and printed: only a real time is kept.
+                            "CreatedBefore" => out.created_before = v.filter(|t| is_time(t)),
+                            "LastUpdatedBefore" => {
+                                out.last_updated_before = v.filter(|t| is_time(t))
+                            }
                             _ => {}
                         }
                     }
@@ -536,6 +539,14 @@ where
             }
         }
     }
+}
+
+/// A watermark Amazon may send: an MWS time made of the characters times are written with.
+fn is_time(t: &str) -> bool {
+    t.len() <= 40
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-:.+%".contains(&b))
+        && parse_mws_time(t).is_some()
 }
 
 /// Parses the same documents as [`parse_list_orders`] into a vector.
@@ -1179,6 +1190,12 @@ mod tests {
                 .all(|b| !b.to_string().contains('\u{1b}'))
         );
         assert!(res.last_updated_before.is_some() && res.request_id.is_some());
+        // A watermark that is not a time is not kept (the last page then carries none).
+        let text = String::from_utf8(body)
+            .unwrap()
+            .replace("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z\u{1b}[2J");
+        let (_, res) = parse_orders_vec(text.as_bytes()).unwrap();
+        assert_eq!(res.last_updated_before, None);
     }
 
     #[test]
