@@ -790,3 +790,21 @@ fn jitter(max: Duration) -> Duration {
     let ms = max.num_milliseconds().max(1);
     Duration::milliseconds(rand::rng().random_range(0..ms))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_lets_exactly_the_cap_through_and_stops_one_byte_later() {
+        let mut exact = Capped::new(&[7u8; 100][..], 100);
+        let mut out = Vec::new();
+        assert_eq!(exact.read_to_end(&mut out).unwrap(), 100);
+        assert!(!exact.over);
+        let mut over = Capped::new(std::io::repeat(b'A'), 100);
+        let mut out = Vec::new();
+        assert!(over.read_to_end(&mut out).is_err());
+        assert!(over.over && out.len() <= 101, "{}", out.len());
+        assert!(over.read(&mut [0; 8]).is_err(), "stays refused");
+    }
+}

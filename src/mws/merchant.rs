@@ -289,9 +289,9 @@ fn offer(n: &Node) -> Offer {
         service_id: shown(n.text_or_empty("ShippingServiceId")),
         service_name: shown(n.text_or_empty("ShippingServiceName")),
         offer_id: n.text_or_empty("ShippingServiceOfferId"),
-        rate: money_pair(n.money("Rate")),
-        earliest_delivery: n.text_of("EarliestEstimatedDeliveryDate"),
-        latest_delivery: n.text_of("LatestEstimatedDeliveryDate"),
+        rate: money_pair(n.money("Rate")).map(|(c, a)| (shown(c), shown(a))),
+        earliest_delivery: n.text_of("EarliestEstimatedDeliveryDate").map(shown),
+        latest_delivery: n.text_of("LatestEstimatedDeliveryDate").map(shown),
         label_formats: n
             .child("AvailableLabelFormats")
             .map(|f| {
@@ -517,5 +517,70 @@ mod tests {
         assert_eq!(Weight::parse("1.25kg").unwrap().value, "1250");
         assert!(Weight::parse("12").is_err());
         assert!(Weight::parse("-3oz").is_err());
+    }
+
+    fn label_of(bytes: &[u8]) -> (String, String) {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(bytes).unwrap();
+        let gz = gz.finish().unwrap();
+        (STANDARD.encode(gz), STANDARD.encode(Md5::digest(bytes)))
+    }
+
+    #[test]
+    fn a_gzip_bomb_label_is_refused_and_a_real_size_label_decodes() {
+        let (c, sum) = label_of(&vec![0u8; (MAX_LABEL_BYTES + 1) as usize]);
+        assert!(c.len() < 100_000, "the bomb is small on the wire");
+        let e = decode_label(&c, &sum).unwrap_err();
+        assert!(e.to_string().contains("inflates to more than"), "{e}");
+        let (c, sum) = label_of(b"^XA^FDlabel^FS^XZ");
+        assert_eq!(&decode_label(&c, &sum).unwrap()[..], b"^XA^FDlabel^FS^XZ");
+    }
+
+    #[test]
+    fn offers_and_shipments_are_sanitised_and_checked() {
+        let esc = "\u{1b}[2J\u{202e}";
+        let body = format!(
+            "<GetEligibleShippingServicesResponse><GetEligibleShippingServicesResult>\
+             <ShippingServiceList><ShippingService><CarrierName>UPS{esc}</CarrierName>\
+             <ShippingServiceName>Ground{esc}</ShippingServiceName>\
+             <ShippingServiceId>UPS_PTP_GND</ShippingServiceId>\
+             <Rate><CurrencyCode>USD{esc}</CurrencyCode><Amount>1{esc}</Amount></Rate>\
+             <LatestEstimatedDeliveryDate>2026{esc}</LatestEstimatedDeliveryDate>\
+             </ShippingService></ShippingServiceList><RejectedShippingServiceList>\
+             <RejectedShippingService><ShippingServiceId>X</ShippingServiceId>\
+             <RejectionReasonCode>C</RejectionReasonCode>\
+             <RejectionReasonMessage>why{esc}{}</RejectionReasonMessage>\
+             </RejectedShippingService></RejectedShippingServiceList>\
+             </GetEligibleShippingServicesResult></GetEligibleShippingServicesResponse>",
+            "x".repeat(5000)
+        );
+        let e = parse_eligible(body.as_bytes()).unwrap();
+        let text = format!("{e:?}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text}"
+        );
+        assert!(e.offers[0].carrier.starts_with("UPS\u{FFFD}"));
+        assert!(e.rejected[0].2.chars().count() <= crate::term::MAX_QUOTE);
+
+        let shipment = |id: &str, order: &str| {
+            format!(
+                "<CreateShipmentResponse><CreateShipmentResult><Shipment>\
+                 <ShipmentId>{id}</ShipmentId><AmazonOrderId>{order}</AmazonOrderId>\
+                 <Status>Purchased</Status></Shipment></CreateShipmentResult>\
+                 </CreateShipmentResponse>"
+            )
+        };
+        let good = "6825f31a-c814-4d33-80f5-79ae46e6627d";
+        let s = parse_shipment(shipment(good, "111-2393723-1586761").as_bytes()).unwrap();
+        assert_eq!(s.shipment_id, good);
+        for (id, order) in [
+            ("../../label", "111-2393723-1586761"),
+            (good, "../../etc/passwd"),
+        ] {
+            let e = parse_shipment(shipment(id, order).as_bytes()).unwrap_err();
+            assert!(matches!(e, XmlError::BadId(_)), "{e}");
+        }
     }
 }
