@@ -13,6 +13,11 @@
 //! preferring a listing page on a tie, so item calls run while the listing bucket refills and
 //! the run takes about as long as the slower bucket requires, not the sum of both.
 //!
+//! **Hostile replies.** An order whose `AmazonOrderId` is not Amazon's format is refused by
+//! the parser ([`crate::mws::ids`]): never stored, counted in `orders_refused`, and the run
+//! ends with exit 1 after storing the rest of the page. An item page with a bad `OrderItemId`
+//! fails its order the same way (`items_failed`; asked again on the next run).
+//!
 //! **Memory.** A page (at most 100 orders) is parsed as it streams in and stored; pending item
 //! work is read from the vault in small batches. Memory does not grow with the order count.
 
@@ -58,6 +63,9 @@ pub struct FetchReport {
     pub pii_missing: u64,
     /// Orders whose items Amazon refused this run (retried on the next run).
     pub items_failed: u64,
+    /// Orders refused because Amazon's reply named them with an id not in Amazon's format
+    /// (not stored).
+    pub orders_refused: u64,
 }
 
 /// A fetch that stopped: what it had saved, and why it stopped.
@@ -164,6 +172,7 @@ pub fn fetch(
         .field("throttled", report.throttled)
         .field("restarts", report.restarts)
         .field("items_failed", report.items_failed)
+        .field("orders_refused", report.orders_refused)
         .field("watermark", report.watermark.clone());
     if let Err(e) = &result {
         ev = ev.outcome(Outcome::Failed).field("error", error_kind(e));
@@ -200,6 +209,8 @@ fn run(
     let mut restarts = 0;
     // Orders whose items Amazon refused: one bad order must not block the others.
     let mut refused: Vec<(String, String)> = Vec::new();
+    // Orders the listing named with a malformed id: refused alone, the rest stored.
+    let mut bad_orders: Vec<crate::mws::ids::BadId> = Vec::new();
     loop {
         let pending_items: Vec<String> =
             orders::orders_missing_items(vault.conn(), refused.len() + 1)?
@@ -212,11 +223,28 @@ fn run(
             .first()
             .map(|_| client.next_allowed("ListOrderItems"));
         let do_list = match (list_at, items_at) {
-            (None, None) if refused.is_empty() => return Ok(()),
+            (None, None) if refused.is_empty() && bad_orders.is_empty() => return Ok(()),
+            (None, None) if refused.is_empty() => {
+                return Err(Error::Failed(format!(
+                    "{} order(s) were refused and not stored because Amazon's reply named them \
+                     with an id not in Amazon's format (first: {}); everything else was saved",
+                    bad_orders.len(),
+                    bad_orders[0]
+                )));
+            }
             (None, None) => {
                 let (id, why) = &refused[0];
+                let also = if bad_orders.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} order(s) were refused for an id not in Amazon's format (first: {})",
+                        bad_orders.len(),
+                        bad_orders[0]
+                    )
+                };
                 return Err(Error::Failed(format!(
-                    "the items of {} order(s) could not be fetched (first: {id}: {why}); \
+                    "the items of {} order(s) could not be fetched (first: {id}: {why}){also}; \
                      everything else was saved, and the next run asks again",
                     refused.len()
                 )));
@@ -232,7 +260,16 @@ fn run(
         };
         if do_list {
             let c = cursor.take().expect("listing pending");
-            match list_page(vault, pk, client, &c, &marketplaces, opts, &mut obs) {
+            match list_page(
+                vault,
+                pk,
+                client,
+                &c,
+                &marketplaces,
+                opts,
+                &mut obs,
+                &mut bad_orders,
+            ) {
                 Ok(next) => cursor = next.map(Cursor::Next),
                 Err(CallError::NextTokenCorrupted) => {
                     restarts += 1;
@@ -273,6 +310,7 @@ fn run(
 
 /// One listing page: fetch, parse as it streams, store in one transaction (with the
 /// watermark when it is the last page). Returns the next token, if any.
+#[allow(clippy::too_many_arguments)]
 fn list_page(
     vault: &Vault,
     pk: &PiiPublicKey,
@@ -281,6 +319,7 @@ fn list_page(
     marketplaces: &[String],
     opts: &FetchOptions,
     obs: &mut AuditObserver<'_, '_>,
+    bad_orders: &mut Vec<crate::mws::ids::BadId>,
 ) -> std::result::Result<Option<String>, CallError> {
     let (action, params) = match cursor {
         Cursor::Next(token) => ("ListOrdersByNextToken", vec![("NextToken", token.clone())]),
@@ -340,6 +379,13 @@ fn list_page(
     }
     tx.commit().map_err(Error::from)?;
     obs.report.pages += 1;
+    // A page listed again (after a restart) does not count its refusals twice.
+    for bad in result.refused {
+        if !bad_orders.contains(&bad) {
+            obs.report.orders_refused += 1;
+            bad_orders.push(bad);
+        }
+    }
     Ok(result.next_token)
 }
 
@@ -369,6 +415,15 @@ fn fetch_items(
             Some(t) => ("ListOrderItemsByNextToken", vec![("NextToken", t.clone())]),
         };
         let page = client.call_orders(action, &params, obs, |r| parse_list_order_items(r))?;
+        // Items are stored under the order asked for: a reply about another order is refused.
+        if let Some(other) = page.amazon_order_id.as_deref().filter(|o| *o != order_id) {
+            return Err(CallError::Refused(
+                Error::Remote(format!(
+                    "the reply to {action} for order {order_id} is about order {other}"
+                )),
+                None,
+            ));
+        }
         items.extend(page.items);
         match page.next_token {
             Some(t) => token = Some(t),

@@ -28,6 +28,7 @@ pub mod role;
 pub mod safety;
 pub mod sandbox;
 pub mod station;
+pub mod term;
 pub mod vault;
 
 pub use error::{Error, Exit, Result};

@@ -9,7 +9,8 @@ fn main() -> ExitCode {
     match fulfill::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("fulfill: {e}");
+            // Errors may quote remote text: never let it drive the terminal.
+            eprintln!("fulfill: {}", fulfill::term::clean(&e.to_string()));
             e.exit().into()
         }
     }

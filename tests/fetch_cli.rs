@@ -27,6 +27,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
             "calls",
             "items_failed",
             "new_orders",
+            "orders_refused",
             "orders_with_items",
             "pages",
             "pii_missing",

@@ -1,5 +1,10 @@
 //! Every recorded, documented and mocked MWS response parses with the client's parsers, and the
 //! signing and MD5 vectors verify.
+//!
+//! The mocks and recordings mask identifiers (`String`, `FILTERED`), which the parsers refuse
+//! (`mws::ids`): the content tests read them through [`realistic`], which puts well-formed ids
+//! in their place, and one test checks that the masked originals are refused. Property tests
+//! feed every parser arbitrary bytes and mutated fixtures: no panic.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,12 +27,63 @@ fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
+/// Masked identifiers in the fixtures: (element, placeholders, a well-formed id for the n-th).
+type Mask = (&'static str, &'static [&'static str], fn(usize) -> String);
+const MASKS: &[Mask] = &[
+    ("AmazonOrderId", &["FILTERED", "String"], |n| {
+        format!("111-0000000-{n:07}")
+    }),
+    ("ReplacedOrderId", &["String"], |n| {
+        format!("112-0000000-{n:07}")
+    }),
+    ("OrderItemId", &["String"], |n| format!("{:014}", n)),
+    ("ShipmentId", &["String"], |n| {
+        format!("00000000-0000-4000-8000-{n:012}")
+    }),
+    ("FeedSubmissionId", &["string", "String"], |n| n.to_string()),
+    ("RequestId", &["string", "String"], |n| {
+        format!("00000000-0000-4000-9000-{n:012}")
+    }),
+    ("RequestID", &["string", "String"], |n| {
+        format!("00000000-0000-4000-9000-{n:012}")
+    }),
+];
+
+/// The fixture with every masked identifier replaced by a distinct well-formed one.
+fn realistic(bytes: &[u8]) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return bytes.to_vec();
+    };
+    let mut text = text.to_owned();
+    let mut n = 0;
+    for (tag, placeholders, make) in MASKS {
+        for p in *placeholders {
+            let from = format!("<{tag}>{p}</{tag}>");
+            while let Some(i) = text.find(&from) {
+                n += 1;
+                text.replace_range(i..i + from.len(), &format!("<{tag}>{}</{tag}>", make(n)));
+            }
+        }
+    }
+    text.into_bytes()
+}
+
+fn masked(bytes: &[u8], tags: &[&str]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    MASKS.iter().any(|(tag, placeholders, _)| {
+        tags.contains(tag)
+            && placeholders
+                .iter()
+                .any(|p| text.contains(&format!("<{tag}>{p}</{tag}>")))
+    })
+}
+
 #[test]
 fn every_orders_fixture_parses() {
     let mut seen = 0;
     for p in files("orders") {
         let n = name(&p);
-        let bytes = fs::read(&p).unwrap();
+        let bytes = realistic(&fs::read(&p).unwrap());
         if n.starts_with("ListOrders") || n.starts_with("GetOrder") {
             let (orders, res) =
                 xml::parse_orders_vec(&bytes[..]).unwrap_or_else(|e| panic!("{n}: {e}"));
@@ -65,9 +121,10 @@ fn every_orders_fixture_parses() {
 
 #[test]
 fn recorded_details_come_through() {
-    let bytes =
-        fs::read(Path::new(FIXTURES).join("orders/ListOrdersResponse.recorded-sg-2020.xml"))
-            .unwrap();
+    let bytes = realistic(
+        &fs::read(Path::new(FIXTURES).join("orders/ListOrdersResponse.recorded-sg-2020.xml"))
+            .unwrap(),
+    );
     let mut statuses = Vec::new();
     let res = xml::parse_list_orders(&bytes[..], |o| {
         statuses.push(o.info.order_status.clone());
@@ -143,7 +200,7 @@ fn every_error_fixture_parses_with_either_request_id_spelling() {
 fn every_feeds_fixture_parses() {
     for p in files("feeds") {
         let n = name(&p);
-        let bytes = fs::read(&p).unwrap();
+        let bytes = realistic(&fs::read(&p).unwrap());
         if n.starts_with("SubmitFeedResponse") {
             let r = xml::parse_submit_feed(&bytes[..]).unwrap_or_else(|e| panic!("{n}: {e}"));
             assert!(!r.info.feed_submission_id.is_empty(), "{n}");
@@ -167,7 +224,10 @@ fn every_feeds_fixture_parses() {
             }
         } else if n.starts_with("ErrorResponse") {
             let e = xml::parse_error_response(&bytes[..]).unwrap_or_else(|e| panic!("{n}: {e}"));
-            assert_eq!(e.request_id.as_deref(), Some("string"));
+            assert_eq!(
+                e.request_id.as_deref(),
+                Some("00000000-0000-4000-9000-000000000001")
+            );
         } else {
             panic!("unclassified fixture {n}");
         }
@@ -266,7 +326,7 @@ fn merchant_fulfillment_fixtures_parse_and_the_recorded_label_checks_out() {
     let mut seen = 0;
     for p in files("merchant-fulfillment") {
         let n = name(&p);
-        let bytes = fs::read(&p).unwrap();
+        let bytes = realistic(&fs::read(&p).unwrap());
         if n.starts_with("GetEligibleShippingServicesResponse") {
             let e = merchant::parse_eligible(&bytes[..]).unwrap_or_else(|e| panic!("{n}: {e}"));
             assert!(!e.offers.is_empty(), "{n}");
@@ -310,12 +370,220 @@ fn merchant_fulfillment_fixtures_parse_and_the_recorded_label_checks_out() {
     }
     assert_eq!(seen, 11);
     // A label whose bytes do not match the checksum is refused.
-    let recorded = fs::read_to_string(
-        Path::new(FIXTURES)
-            .join("merchant-fulfillment/CreateShipmentResponse.recorded-us-2018.xml"),
-    )
+    let recorded = String::from_utf8(realistic(
+        &fs::read(
+            Path::new(FIXTURES)
+                .join("merchant-fulfillment/CreateShipmentResponse.recorded-us-2018.xml"),
+        )
+        .unwrap(),
+    ))
     .unwrap();
     let tampered = recorded.replace("tE6a4rwXSn39Rs/3hhkIeg==", "AAAAAAAAAAAAAAAAAAAAAA==");
     let s = merchant::parse_shipment(tampered.as_bytes()).unwrap();
     assert!(s.label.unwrap().is_err());
+}
+
+/// The masked originals: an order is refused alone, an item page, a shipment reply or a feed
+/// reply fails, a request id is dropped. Their realistic twins parse (the tests above).
+#[test]
+fn masked_identifiers_are_refused() {
+    let mut refused = (0, 0, 0, 0);
+    for dir in ["orders", "feeds", "merchant-fulfillment"] {
+        for p in files(dir) {
+            let n = name(&p);
+            let bytes = fs::read(&p).unwrap();
+            if !n.ends_with(".xml") {
+                continue;
+            }
+            if (n.starts_with("ListOrders") || n.starts_with("GetOrder"))
+                && masked(&bytes, &["AmazonOrderId", "ReplacedOrderId"])
+            {
+                let (orders, res) = xml::parse_orders_vec(&bytes[..]).unwrap();
+                assert!(!res.refused.is_empty(), "{n}");
+                assert!(
+                    orders
+                        .iter()
+                        .all(|o| !o.info.amazon_order_id.contains("String")
+                            && !o.info.amazon_order_id.contains("FILTERED")),
+                    "{n}"
+                );
+                refused.0 += res.refused.len();
+            } else if n.starts_with("ListOrderItems") && masked(&bytes, &["OrderItemId"]) {
+                let e = xml::parse_list_order_items(&bytes[..]).unwrap_err();
+                assert!(matches!(e, XmlError::BadId(_)), "{n}: {e}");
+                refused.1 += 1;
+            } else if n.contains("ShipmentResponse")
+                && masked(&bytes, &["ShipmentId", "AmazonOrderId"])
+            {
+                let e = fulfill::mws::merchant::parse_shipment(&bytes[..]).unwrap_err();
+                assert!(matches!(e, XmlError::BadId(_)), "{n}: {e}");
+                refused.2 += 1;
+            } else if (n.starts_with("SubmitFeed") || n.starts_with("GetFeedSubmissionList"))
+                && masked(&bytes, &["FeedSubmissionId"])
+            {
+                let e = if n.starts_with("SubmitFeed") {
+                    xml::parse_submit_feed(&bytes[..]).map(drop).unwrap_err()
+                } else {
+                    xml::parse_feed_submission_list(&bytes[..])
+                        .map(drop)
+                        .unwrap_err()
+                };
+                assert!(matches!(e, XmlError::BadId(_)), "{n}: {e}");
+                refused.3 += 1;
+            }
+        }
+    }
+    assert!(refused.0 >= 10, "{refused:?}");
+    assert!(
+        refused.1 >= 2 && refused.2 >= 4 && refused.3 >= 2,
+        "{refused:?}"
+    );
+    let mock = fs::read(Path::new(FIXTURES).join("feeds/ErrorResponse.amazon-mock.xml")).unwrap();
+    assert_eq!(
+        xml::parse_error_response(&mock[..]).unwrap().request_id,
+        None
+    );
+}
+
+/// Every MWS parser the client (or the sandbox) runs on remote bytes.
+fn every_parser(bytes: &[u8]) {
+    use fulfill::mws::merchant;
+    let _ = xml::parse_orders_vec(bytes);
+    let _ = xml::parse_list_orders(bytes, |_| Ok(()));
+    let _ = xml::parse_list_order_items(bytes);
+    let _ = xml::parse_error_response(bytes);
+    let _ = xml::parse_submit_feed(bytes);
+    let _ = xml::parse_feed_submission_list(bytes);
+    let _ = xml::parse_feed_result(bytes);
+    let _ = xml::parse_processing_report(bytes);
+    let _ = xml::parse_flat_file_report(&String::from_utf8_lossy(bytes));
+    let _ = xml::parse_fulfillment_feed(bytes);
+    let _ = merchant::parse_eligible(bytes);
+    let _ = merchant::parse_shipment(bytes);
+    let text = String::from_utf8_lossy(bytes);
+    let _ = merchant::decode_label(&text, &text);
+}
+
+fn all_fixtures() -> Vec<Vec<u8>> {
+    ["orders", "feeds", "merchant-fulfillment", "errors"]
+        .iter()
+        .flat_map(|d| files(d))
+        .map(|p| realistic(&fs::read(p).unwrap()))
+        .collect()
+}
+
+static FIXTURE_BYTES: std::sync::LazyLock<Vec<Vec<u8>>> = std::sync::LazyLock::new(all_fixtures);
+
+/// One edit of a fixture.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(usize, u8),
+    Insert(usize, Vec<u8>),
+    Delete(usize, usize),
+    Duplicate(usize, usize),
+    Truncate(usize),
+}
+
+fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
+    use proptest::prelude::*;
+    let markup = prop::sample::select(vec![
+        b"<".to_vec(),
+        b">".to_vec(),
+        b"</".to_vec(),
+        b"<a>".to_vec(),
+        b"&amp;".to_vec(),
+        b"&#0;".to_vec(),
+        b"&bogus;".to_vec(),
+        b"<![CDATA[".to_vec(),
+        b"<!DOCTYPE x [<!ENTITY e \"e\">]>".to_vec(),
+        "\u{1b}[2J\u{202e}".as_bytes().to_vec(),
+        b"\xff\xfe".to_vec(),
+        b"<Order><AmazonOrderId>../../etc/passwd</AmazonOrderId></Order>".to_vec(),
+    ]);
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
+        (
+            any::<usize>(),
+            prop_oneof![markup, prop::collection::vec(any::<u8>(), 0..16)]
+        )
+            .prop_map(|(i, v)| Mutation::Insert(i, v)),
+        (any::<usize>(), 0usize..64).prop_map(|(i, n)| Mutation::Delete(i, n)),
+        (any::<usize>(), 0usize..256).prop_map(|(i, n)| Mutation::Duplicate(i, n)),
+        any::<usize>().prop_map(Mutation::Truncate),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
+    let at = |i: usize, len: usize| if len == 0 { 0 } else { i % (len + 1) };
+    match m {
+        Mutation::Flip(i, b) if !bytes.is_empty() => {
+            let i = i % bytes.len();
+            bytes[i] ^= b | 1;
+        }
+        Mutation::Flip(..) => {}
+        Mutation::Insert(i, v) => {
+            let i = at(*i, bytes.len());
+            bytes.splice(i..i, v.iter().copied());
+        }
+        Mutation::Delete(i, n) => {
+            let i = at(*i, bytes.len());
+            let end = (i + n).min(bytes.len());
+            bytes.drain(i..end);
+        }
+        Mutation::Duplicate(i, n) => {
+            let i = at(*i, bytes.len());
+            let end = (i + n).min(bytes.len());
+            let copy = bytes[i..end].to_vec();
+            bytes.splice(end..end, copy);
+        }
+        Mutation::Truncate(i) => {
+            let i = at(*i, bytes.len());
+            bytes.truncate(i);
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn no_parser_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        every_parser(&bytes);
+        // The same bytes behind a plausible root, so they reach past the root check.
+        for root in ["ListOrdersResponse", "ListOrderItemsResponse", "AmazonEnvelope", "CreateShipmentResponse"] {
+            let mut doc = format!("<{root}>").into_bytes();
+            doc.extend_from_slice(&bytes);
+            doc.extend_from_slice(format!("</{root}>").as_bytes());
+            every_parser(&doc);
+        }
+    }
+
+    #[test]
+    fn no_parser_panics_on_mutated_fixtures(
+        pick in proptest::prelude::any::<proptest::sample::Index>(),
+        edits in proptest::collection::vec(mutation(), 1..8),
+    ) {
+        let fixtures = &*FIXTURE_BYTES;
+        let mut bytes = fixtures[pick.index(fixtures.len())].clone();
+        for m in &edits {
+            apply(&mut bytes, m);
+        }
+        every_parser(&bytes);
+    }
+}
+
+/// Positive control for the property tests: unmutated fixtures do reach the parsers' success
+/// paths (so "no panic" is not just "every input fails at the first byte").
+#[test]
+fn the_property_tests_start_from_fixtures_that_parse() {
+    let ok = FIXTURE_BYTES
+        .iter()
+        .filter(|b| {
+            xml::parse_orders_vec(&b[..]).is_ok()
+                || xml::parse_list_order_items(&b[..]).is_ok()
+                || xml::parse_feed_result(b).is_ok()
+                || fulfill::mws::merchant::parse_shipment(&b[..]).is_ok()
+        })
+        .count();
+    assert!(ok >= 20, "{ok}");
 }

@@ -1,8 +1,14 @@
 //! `fulfill orders`: stored orders and their items, never PII.
+//!
+//! Every stored value came from Amazon (or whatever answered in its place), so each one goes
+//! through [`crate::term`] before it reaches the terminal: escape sequences and bidi overrides
+//! are shown as U+FFFD, Amazon's error texts are cut short. `--json` escapes the same
+//! characters as `\uXXXX`, so a decoder reads back exactly what is stored.
 
 use crate::cli::OrdersArgs;
 use crate::context::Context;
 use crate::error::{Exit, Result};
+use crate::term::{self, clean};
 use crate::vault::orders::list_orders;
 
 /// Runs `orders` (any operator).
@@ -10,10 +16,7 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
     let _s = ctx.unlock()?;
     let orders = list_orders(ctx.vault.conn(), args.status.as_deref())?;
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&orders).expect("serializes")
-        );
+        crate::outln!("{}", term::json_pretty(&orders));
         return Ok(Exit::Ok);
     }
     if orders.is_empty() {
@@ -21,7 +24,7 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
             "No orders{}.",
             args.status
                 .as_deref()
-                .map(|s| format!(" with status {s}"))
+                .map(|s| format!(" with status {}", clean(s)))
                 .unwrap_or_default()
         );
         return Ok(Exit::Ok);
@@ -54,7 +57,10 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
         let items: Vec<String> = o
             .items
             .iter()
-            .map(|i| format!("{} x{}", i.sku.as_deref().unwrap_or(&i.asin), i.quantity))
+            .map(|i| {
+                let sku = i.sku.as_deref().unwrap_or(&i.asin);
+                format!("{} x{}", term::quote(sku, 40), i.quantity)
+            })
             .collect();
         let items = if items.is_empty() {
             "(not fetched yet)".to_string()
@@ -63,10 +69,10 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
         };
         crate::outln!(
             "{:<19}  {:<14}  {:<10}  {:<12.12}  {:<5}  {items}",
-            o.order_id,
-            o.status,
-            ship_by,
-            service,
+            clean(&o.order_id),
+            clean(&o.status),
+            clean(ship_by),
+            clean(service),
             flags
         );
     }
@@ -80,13 +86,13 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
     for (o, sh) in shipped {
         crate::outln!(
             "{:<19}  {} {}, confirmation {}{}",
-            o.order_id,
-            sh.carrier,
-            sh.tracking,
-            sh.state,
+            clean(&o.order_id),
+            term::quote(&sh.carrier, 40),
+            term::quote(&sh.tracking, 40),
+            clean(&sh.state),
             sh.error
                 .as_deref()
-                .map(|e| format!(": {e}"))
+                .map(|e| format!(": {}", term::one_line(e)))
                 .unwrap_or_default()
         );
     }

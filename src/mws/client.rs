@@ -19,6 +19,13 @@
 //!   a timeout, a 5xx) is not retried but returned, so the caller can check what Amazon holds
 //!   before sending again (see [`crate::confirm`]). A throttled upload was refused, so it waits
 //!   and retries. A reply with a `Content-MD5` header (feed results) is checked against it.
+//!
+//! - **Hostile replies.** Redirects are never followed (a 3xx would re-send the signed request
+//!   elsewhere): a 3xx is a remote error. Every body is read through a cap ([`MAX_BODY`]; error
+//!   bodies 1 MiB): a reply over it is a remote error at once, not retried, and nothing from it
+//!   reaches the caller. A reply naming an id that is not Amazon's format
+//!   ([`super::ids`]) is refused for that request (for a request that may have taken effect,
+//!   it is reported as "may have arrived"). Remote text in errors is sanitised and cut short.
 
 use std::io::{BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
@@ -28,12 +35,58 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngExt;
 
 use super::credentials::MwsCredentials;
+use super::ids;
 use super::model::ErrorResponse;
 use super::throttle::Throttle;
 use super::xml::{XmlError, parse_error_response};
 use super::{FEEDS_VERSION, ORDERS_PATH, ORDERS_VERSION, sign};
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Error, Result};
+use crate::term;
+
+/// Largest reply body read (a full `ListOrders` page is about 300 KB; a label reply a few MB).
+pub const MAX_BODY: u64 = 16 << 20;
+/// Largest error body read.
+const MAX_ERROR_BODY: u64 = 1 << 20;
+
+/// Reads at most `cap` bytes of `inner`; past that, fails and remembers it did.
+struct Capped<R> {
+    inner: R,
+    read: u64,
+    cap: u64,
+    over: bool,
+}
+
+impl<R: Read> Capped<R> {
+    fn new(inner: R, cap: u64) -> Self {
+        Capped {
+            inner,
+            read: 0,
+            cap,
+            over: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read > self.cap {
+            self.over = true;
+        }
+        if self.over {
+            return Err(std::io::Error::other("the reply exceeds its size limit"));
+        }
+        // One byte past the cap tells "exactly the cap" from "more".
+        let room = (self.cap + 1 - self.read).min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..room])?;
+        self.read += n as u64;
+        if self.read > self.cap {
+            self.over = true;
+            return Err(std::io::Error::other("the reply exceeds its size limit"));
+        }
+        Ok(n)
+    }
+}
 
 /// Where the client's time comes from and how it waits.
 pub trait Timebase: Send + Sync {
@@ -309,6 +362,8 @@ impl Client {
             ))
             .min_tls_version(reqwest::tls::Version::TLS_1_2)
             .https_only(https_only)
+            // A redirect would re-send the signed request (and its parameters) elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(StdDuration::from_secs(10))
             .timeout(StdDuration::from_secs(60))
             .build()
@@ -537,11 +592,12 @@ impl Client {
             }
         };
         rec.status = Some(resp.status().as_u16());
-        rec.request_id = resp
-            .headers()
-            .get("x-mws-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        rec.request_id = ids::request_id(
+            resp.headers()
+                .get("x-mws-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        );
         // Kept for a RequestExpired in a sandbox home. The clock is not re-anchored on every
         // reply: the varying transit time would jitter it, and the quota model needs a steady
         // clock (a constant offset from the server's does no harm).
@@ -551,17 +607,28 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(super::model::parse_mws_time);
         let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            rec.latency_ms = started.elapsed().as_millis() as u64;
+            rec.error = Some(format!("http_{status}"));
+            obs.call(&rec)?;
+            return Err(CallError::Failed(Error::Remote(format!(
+                "the endpoint answered {action} with a redirect (HTTP {status}); redirects are \
+                 never followed, so nothing was sent on and nothing stored: check the \
+                 credentials' endpoint"
+            ))));
+        }
         if status == 200 {
             let md5 = resp
                 .headers()
                 .get("content-md5")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let mut body = BufReader::new(Capped::new(resp, MAX_BODY));
             let parsed = match md5 {
                 // A feed result: check the exact bytes before reading them.
                 Some(md5) if req.api == Api::Feeds => {
                     let mut raw = Vec::new();
-                    match BufReader::new(resp).read_to_end(&mut raw) {
+                    match body.read_to_end(&mut raw) {
                         Ok(_) if sign::content_md5(&raw) == md5 => parse(&mut raw.as_slice()),
                         Ok(_) => Err(XmlError::Malformed(
                             "the reply does not match its Content-MD5".into(),
@@ -569,28 +636,54 @@ impl Client {
                         Err(e) => Err(XmlError::Malformed(format!("reading the reply: {e}"))),
                     }
                 }
-                _ => parse(&mut BufReader::new(resp)),
+                _ => parse(&mut body),
             };
             rec.latency_ms = started.elapsed().as_millis() as u64;
+            if body.get_ref().over {
+                // Whatever was parsed is dropped here: the caller stores nothing of it.
+                drop(parsed);
+                rec.error = Some("reply_too_large".into());
+                obs.call(&rec)?;
+                return Err(CallError::Failed(Error::Remote(format!(
+                    "the reply to {action} is larger than {} MiB; it was not read further and \
+                     nothing from it was stored",
+                    MAX_BODY >> 20
+                ))));
+            }
             return match parsed {
                 Ok(t) => {
                     obs.call(&rec)?;
                     Ok(Attempt::Done(t))
                 }
                 Err(XmlError::Mws(e)) => self.mws_error(status, e, rec, obs, resynced, server_now),
+                Err(XmlError::BadId(bad)) => {
+                    rec.error = Some("bad_identifier".into());
+                    obs.call(&rec)?;
+                    if req.once || req.upload.is_some() {
+                        Err(CallError::Failed(Error::Remote(format!(
+                            "the reply to {action} was refused: {bad}; the request may or may \
+                             not have taken effect"
+                        ))))
+                    } else {
+                        Err(CallError::Refused(
+                            Error::Remote(format!("the reply to {action} was refused: {bad}")),
+                            None,
+                        ))
+                    }
+                }
                 Err(e) => {
                     // A truncated or malformed body: the page is not stored; ask again.
                     rec.error = Some("malformed_response".into());
                     obs.call(&rec)?;
                     Ok(Attempt::Retry {
-                        error: format!("unreadable reply: {e}"),
+                        error: format!("unreadable reply: {}", term::one_line(&e.to_string())),
                         throttled: false,
                     })
                 }
             };
         }
         let mut raw = Vec::new();
-        let read = resp.take(1 << 20).read_to_end(&mut raw);
+        let read = resp.take(MAX_ERROR_BODY).read_to_end(&mut raw);
         rec.latency_ms = started.elapsed().as_millis() as u64;
         let parsed = read
             .ok()
@@ -680,12 +773,7 @@ impl Client {
 }
 
 fn one_line(s: &str) -> String {
-    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.len() > 200 {
-        format!("{}…", &s[..s.floor_char_boundary(200)])
-    } else {
-        s
-    }
+    term::one_line(s)
 }
 
 fn transport_kind(e: &reqwest::Error) -> &'static str {
@@ -701,4 +789,22 @@ fn transport_kind(e: &reqwest::Error) -> &'static str {
 fn jitter(max: Duration) -> Duration {
     let ms = max.num_milliseconds().max(1);
     Duration::milliseconds(rand::rng().random_range(0..ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_lets_exactly_the_cap_through_and_stops_one_byte_later() {
+        let mut exact = Capped::new(&[7u8; 100][..], 100);
+        let mut out = Vec::new();
+        assert_eq!(exact.read_to_end(&mut out).unwrap(), 100);
+        assert!(!exact.over);
+        let mut over = Capped::new(std::io::repeat(b'A'), 100);
+        let mut out = Vec::new();
+        assert!(over.read_to_end(&mut out).is_err());
+        assert!(over.over && out.len() <= 101, "{}", out.len());
+        assert!(over.read(&mut [0; 8]).is_err(), "stays refused");
+    }
 }

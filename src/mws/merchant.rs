@@ -9,7 +9,11 @@
 //!   label itself.
 //! - The label: `Contents` is base64 of a gzip stream; the file inside must match `Checksum`
 //!   (base64 MD5 of the decompressed file), checked before anything is printed. It is kept in a
-//!   zeroizing buffer: it shows the buyer's address.
+//!   zeroizing buffer: it shows the buyer's address. Decompression stops at
+//!   [`MAX_LABEL_BYTES`] (a gzip bomb is refused, not inflated).
+//! - A reply whose `ShipmentId` or `AmazonOrderId` is not Amazon's format is refused as a whole
+//!   ([`crate::mws::ids`]); carrier and service names and rejection messages are sanitised for
+//!   the terminal as they are read ([`crate::term`]).
 
 use std::io::{BufRead, Read};
 
@@ -18,8 +22,13 @@ use base64::engine::general_purpose::STANDARD;
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
+use super::ids;
 use super::model::Money;
 use super::xml::{Node, XmlError, document, expect_root, request_id};
+use crate::term;
+
+/// Largest label file accepted after decompression (real labels are tens of kilobytes).
+pub const MAX_LABEL_BYTES: u64 = 8 << 20;
 
 /// Merchant Fulfillment path.
 pub const MF_PATH: &str = "/MerchantFulfillment/2015-06-01";
@@ -269,20 +278,25 @@ fn money_pair(m: Option<Money>) -> Option<(String, String)> {
     m.map(|m| (m.currency_code, m.amount))
 }
 
+/// Remote display text: sanitised, cut short.
+fn shown(s: String) -> String {
+    term::quote(&s, 200)
+}
+
 fn offer(n: &Node) -> Offer {
     Offer {
-        carrier: n.text_or_empty("CarrierName"),
-        service_id: n.text_or_empty("ShippingServiceId"),
-        service_name: n.text_or_empty("ShippingServiceName"),
+        carrier: shown(n.text_or_empty("CarrierName")),
+        service_id: shown(n.text_or_empty("ShippingServiceId")),
+        service_name: shown(n.text_or_empty("ShippingServiceName")),
         offer_id: n.text_or_empty("ShippingServiceOfferId"),
-        rate: money_pair(n.money("Rate")),
-        earliest_delivery: n.text_of("EarliestEstimatedDeliveryDate"),
-        latest_delivery: n.text_of("LatestEstimatedDeliveryDate"),
+        rate: money_pair(n.money("Rate")).map(|(c, a)| (shown(c), shown(a))),
+        earliest_delivery: n.text_of("EarliestEstimatedDeliveryDate").map(shown),
+        latest_delivery: n.text_of("LatestEstimatedDeliveryDate").map(shown),
         label_formats: n
             .child("AvailableLabelFormats")
             .map(|f| {
                 f.children("LabelFormat")
-                    .map(|l| l.text.trim().to_string())
+                    .map(|l| shown(l.text.trim().to_string()))
                     .collect()
             })
             .unwrap_or_default(),
@@ -292,7 +306,7 @@ fn offer(n: &Node) -> Offer {
 fn carriers(n: Option<&Node>, item: &str) -> Vec<String> {
     n.map(|l| {
         l.children(item)
-            .map(|c| c.text_or_empty("CarrierName"))
+            .map(|c| shown(c.text_or_empty("CarrierName")))
             .collect()
     })
     .unwrap_or_default()
@@ -316,9 +330,9 @@ pub fn parse_eligible<R: BufRead>(input: R) -> Result<Eligible, XmlError> {
                 l.children("RejectedShippingService")
                     .map(|x| {
                         (
-                            x.text_or_empty("ShippingServiceId"),
-                            x.text_or_empty("RejectionReasonCode"),
-                            x.text_or_empty("RejectionReasonMessage"),
+                            shown(x.text_or_empty("ShippingServiceId")),
+                            shown(x.text_or_empty("RejectionReasonCode")),
+                            term::one_line(&x.text_or_empty("RejectionReasonMessage")),
                         )
                     })
                     .collect()
@@ -396,10 +410,17 @@ pub fn decode_label(contents: &str, checksum: &str) -> Result<Zeroizing<Vec<u8>>
             .decode(contents.trim())
             .map_err(|e| XmlError::Unexpected(format!("label contents are not base64: {e}")))?,
     );
-    let mut out = Zeroizing::new(Vec::with_capacity(gz.len() * 4));
+    let mut out = Zeroizing::new(Vec::with_capacity(gz.len().saturating_mul(4).min(1 << 20)));
     flate2::read::GzDecoder::new(&gz[..])
+        .take(MAX_LABEL_BYTES + 1)
         .read_to_end(&mut out)
         .map_err(|e| XmlError::Unexpected(format!("label contents are not gzip: {e}")))?;
+    if out.len() as u64 > MAX_LABEL_BYTES {
+        return Err(XmlError::Unexpected(format!(
+            "the label inflates to more than {} MiB",
+            MAX_LABEL_BYTES >> 20
+        )));
+    }
     let sum = STANDARD.encode(Md5::digest(&out[..]));
     if sum != checksum.trim() {
         return Err(XmlError::Unexpected(
@@ -426,6 +447,10 @@ pub fn parse_shipment<R: BufRead>(input: R) -> Result<Shipment, XmlError> {
         .find(|c| c.name.ends_with("Result"))
         .and_then(|r| r.child("Shipment"))
         .ok_or_else(|| XmlError::Unexpected("no Shipment in the response".into()))?;
+    let shipment_id = s.text_or_empty("ShipmentId");
+    ids::shipment_id(&shipment_id)?;
+    let order_id = s.text_or_empty("AmazonOrderId");
+    ids::order_id(&order_id)?;
     let label = match s.child("Label").and_then(|l| l.child("FileContents")) {
         Some(fc) => fc
             .child("Contents")
@@ -440,10 +465,13 @@ pub fn parse_shipment<R: BufRead>(input: R) -> Result<Shipment, XmlError> {
         None => None,
     };
     Ok(Shipment {
-        shipment_id: s.text_or_empty("ShipmentId"),
-        order_id: s.text_or_empty("AmazonOrderId"),
-        status: s.text_or_empty("Status"),
-        tracking_id: s.text_of("TrackingId").filter(|t| !t.is_empty()),
+        shipment_id,
+        order_id,
+        status: shown(s.text_or_empty("Status")),
+        tracking_id: s
+            .text_of("TrackingId")
+            .filter(|t| !t.is_empty())
+            .map(|t| term::quote(&t, 64)),
         service: s.child("ShippingService").map(offer).unwrap_or_default(),
         label,
         request_id: request_id(&root),
@@ -489,5 +517,70 @@ mod tests {
         assert_eq!(Weight::parse("1.25kg").unwrap().value, "1250");
         assert!(Weight::parse("12").is_err());
         assert!(Weight::parse("-3oz").is_err());
+    }
+
+    fn label_of(bytes: &[u8]) -> (String, String) {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(bytes).unwrap();
+        let gz = gz.finish().unwrap();
+        (STANDARD.encode(gz), STANDARD.encode(Md5::digest(bytes)))
+    }
+
+    #[test]
+    fn a_gzip_bomb_label_is_refused_and_a_real_size_label_decodes() {
+        let (c, sum) = label_of(&vec![0u8; (MAX_LABEL_BYTES + 1) as usize]);
+        assert!(c.len() < 100_000, "the bomb is small on the wire");
+        let e = decode_label(&c, &sum).unwrap_err();
+        assert!(e.to_string().contains("inflates to more than"), "{e}");
+        let (c, sum) = label_of(b"^XA^FDlabel^FS^XZ");
+        assert_eq!(&decode_label(&c, &sum).unwrap()[..], b"^XA^FDlabel^FS^XZ");
+    }
+
+    #[test]
+    fn offers_and_shipments_are_sanitised_and_checked() {
+        let esc = "\u{1b}[2J\u{202e}";
+        let body = format!(
+            "<GetEligibleShippingServicesResponse><GetEligibleShippingServicesResult>\
+             <ShippingServiceList><ShippingService><CarrierName>UPS{esc}</CarrierName>\
+             <ShippingServiceName>Ground{esc}</ShippingServiceName>\
+             <ShippingServiceId>UPS_PTP_GND</ShippingServiceId>\
+             <Rate><CurrencyCode>USD{esc}</CurrencyCode><Amount>1{esc}</Amount></Rate>\
+             <LatestEstimatedDeliveryDate>2026{esc}</LatestEstimatedDeliveryDate>\
+             </ShippingService></ShippingServiceList><RejectedShippingServiceList>\
+             <RejectedShippingService><ShippingServiceId>X</ShippingServiceId>\
+             <RejectionReasonCode>C</RejectionReasonCode>\
+             <RejectionReasonMessage>why{esc}{}</RejectionReasonMessage>\
+             </RejectedShippingService></RejectedShippingServiceList>\
+             </GetEligibleShippingServicesResult></GetEligibleShippingServicesResponse>",
+            "x".repeat(5000)
+        );
+        let e = parse_eligible(body.as_bytes()).unwrap();
+        let text = format!("{e:?}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text}"
+        );
+        assert!(e.offers[0].carrier.starts_with("UPS\u{FFFD}"));
+        assert!(e.rejected[0].2.chars().count() <= crate::term::MAX_QUOTE);
+
+        let shipment = |id: &str, order: &str| {
+            format!(
+                "<CreateShipmentResponse><CreateShipmentResult><Shipment>\
+                 <ShipmentId>{id}</ShipmentId><AmazonOrderId>{order}</AmazonOrderId>\
+                 <Status>Purchased</Status></Shipment></CreateShipmentResult>\
+                 </CreateShipmentResponse>"
+            )
+        };
+        let good = "6825f31a-c814-4d33-80f5-79ae46e6627d";
+        let s = parse_shipment(shipment(good, "111-2393723-1586761").as_bytes()).unwrap();
+        assert_eq!(s.shipment_id, good);
+        for (id, order) in [
+            ("../../label", "111-2393723-1586761"),
+            (good, "../../etc/passwd"),
+        ] {
+            let e = parse_shipment(shipment(id, order).as_bytes()).unwrap_err();
+            assert!(matches!(e, XmlError::BadId(_)), "{e}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod ids;
 pub mod merchant;
 pub mod model;
 pub mod sign;

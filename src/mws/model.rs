@@ -182,6 +182,8 @@ pub struct ListOrdersResult {
     pub last_updated_before: Option<String>,
     /// Number of `<Order>` elements handed to the callback.
     pub order_count: usize,
+    /// Orders refused because an identifier is not Amazon's (never handed to the callback).
+    pub refused: Vec<crate::mws::ids::BadId>,
     /// `ResponseMetadata/RequestId`.
     pub request_id: Option<String>,
 }

@@ -4,6 +4,14 @@
 //! ignore elements they do not know (Amazon added elements without notice). `ListOrders` hands
 //! each `<Order>` to a callback as soon as it is read, so memory stays flat however long the
 //! page. A body whose root is `ErrorResponse` parses to [`XmlError::Mws`] whatever was asked for.
+//!
+//! **Hostile input.** Every parser reads through one [`Stream`], which refuses a document
+//! nested deeper than [`MAX_DEPTH`] or holding more than [`MAX_ELEMENTS`] elements (a clean
+//! [`XmlError::Malformed`], never a stack overflow or a runaway tree). Identifiers pass
+//! [`crate::mws::ids`]: an order with a bad `AmazonOrderId` is refused alone (listed in
+//! [`ListOrdersResult::refused`], never handed on), an item with a bad `OrderItemId` fails its
+//! page, a bad feed submission id fails the reply, and a bad request id is dropped. Amazon's
+//! error messages and feed result messages are sanitised ([`crate::term`]) as they are read.
 
 use std::io::{BufRead, Write};
 
@@ -13,8 +21,21 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::mws::ids::{self, BadId};
 use crate::mws::model::*;
 use crate::pii::{BuyerPii, Pii};
+use crate::term;
+
+/// Deepest element nesting any MWS reply may have (real replies stay under 10).
+pub const MAX_DEPTH: usize = 64;
+/// Most elements in one reply (a full `ListOrders` page has about 6,000).
+pub const MAX_ELEMENTS: usize = 250_000;
+/// Most `<Order>` elements in one listing page (Amazon sends at most 100).
+pub const MAX_ORDERS_PER_PAGE: usize = 100;
+/// Most `<OrderItem>` elements in one item page (Amazon sends at most 100).
+pub const MAX_ITEMS_PER_PAGE: usize = 100;
+/// Longest feed result message kept (characters).
+const MAX_RESULT_TEXT: usize = 1000;
 
 /// Why a body did not parse.
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +49,25 @@ pub enum XmlError {
     /// The body is an MWS `ErrorResponse`.
     #[error("MWS error {}: {}", .0.code, .0.message)]
     Mws(ErrorResponse),
+    /// Well-formed, but an identifier that matters for the whole reply is not Amazon's.
+    #[error("{0}")]
+    BadId(#[from] BadId),
 }
 
 impl From<XmlError> for crate::Error {
     fn from(e: XmlError) -> Self {
-        crate::Error::Remote(e.to_string())
+        crate::Error::Remote(term::one_line(&e.to_string()))
     }
+}
+
+/// A message that quotes remote bytes: sanitised and cut short.
+fn malformed(msg: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed(term::one_line(&msg.to_string()))
+}
+
+/// A remote element name, safe to quote.
+fn shown(name: &str) -> String {
+    term::quote(name, 64)
 }
 
 /// A small element tree for one record; text is zeroized when dropped (it may be PII).
@@ -98,6 +132,10 @@ impl TapZero for Pii {
 struct Stream<R: BufRead> {
     reader: Reader<R>,
     buf: Vec<u8>,
+    /// Elements open now.
+    depth: usize,
+    /// Elements read so far.
+    elements: usize,
 }
 
 impl<R: BufRead> Drop for Stream<R> {
@@ -128,7 +166,28 @@ impl<R: BufRead> Stream<R> {
         Stream {
             reader,
             buf: Vec::new(),
+            depth: 0,
+            elements: 0,
         }
+    }
+
+    /// Counts an element opened (`nested`: it has content) against the caps.
+    fn opened(&mut self, nested: bool) -> Result<(), XmlError> {
+        self.elements += 1;
+        if self.elements > MAX_ELEMENTS {
+            return Err(XmlError::Malformed(format!(
+                "more than {MAX_ELEMENTS} elements in one reply"
+            )));
+        }
+        if nested {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(XmlError::Malformed(format!(
+                    "elements nested deeper than {MAX_DEPTH}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn next(&mut self) -> Result<Ev, XmlError> {
@@ -137,22 +196,31 @@ impl<R: BufRead> Stream<R> {
             let ev = self
                 .reader
                 .read_event_into(&mut self.buf)
-                .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                .map_err(malformed)?;
             return Ok(match ev {
-                Event::Start(e) => Ev::Start(local(e.name().as_ref())),
-                Event::Empty(e) => Ev::Empty(local(e.name().as_ref())),
-                Event::End(_) => Ev::End,
+                Event::Start(e) => {
+                    let name = local(e.name().as_ref());
+                    self.opened(true)?;
+                    Ev::Start(name)
+                }
+                Event::Empty(e) => {
+                    let name = local(e.name().as_ref());
+                    self.opened(false)?;
+                    Ev::Empty(name)
+                }
+                Event::End(_) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    Ev::End
+                }
                 Event::Text(t) => Ev::Text(t.xml10_content().into_owned()),
                 Event::CData(t) => Ev::Text(t.xml10_content().into_owned()),
                 Event::GeneralRef(r) => {
                     let resolved = match r.resolve_char_ref() {
                         Ok(Some(c)) => c.to_string(),
                         Ok(None) => resolve_predefined_entity(&r)
-                            .ok_or_else(|| {
-                                XmlError::Malformed(format!("unknown entity &{};", &*r))
-                            })?
+                            .ok_or_else(|| malformed(format!("unknown entity &{};", &*r)))?
                             .to_owned(),
-                        Err(e) => return Err(XmlError::Malformed(e.to_string())),
+                        Err(e) => return Err(malformed(e)),
                     };
                     Ev::Text(resolved)
                 }
@@ -183,7 +251,7 @@ impl<R: BufRead> Stream<R> {
                 Ev::Eof => {
                     return Err(XmlError::Malformed(format!(
                         "unexpected end of input inside <{}>",
-                        node.name
+                        shown(&node.name)
                     )));
                 }
             }
@@ -240,11 +308,12 @@ fn error_from(root: &Node) -> ErrorResponse {
     let e = root.child("Error");
     ErrorResponse {
         error_type: e.map(|e| e.text_or_empty("Type")).unwrap_or_default(),
-        code: e.map(|e| e.text_or_empty("Code")).unwrap_or_default(),
-        message: e.map(|e| e.text_or_empty("Message")).unwrap_or_default(),
-        request_id: root
-            .text_of("RequestID")
-            .or_else(|| root.text_of("RequestId")),
+        code: term::quote(&e.map(|e| e.text_or_empty("Code")).unwrap_or_default(), 64),
+        message: term::one_line(&e.map(|e| e.text_or_empty("Message")).unwrap_or_default()),
+        request_id: ids::request_id(
+            root.text_of("RequestID")
+                .or_else(|| root.text_of("RequestId")),
+        ),
     }
 }
 
@@ -255,14 +324,16 @@ pub fn parse_error_response<R: BufRead>(input: R) -> Result<ErrorResponse, XmlEr
         Err(e) => Err(e),
         Ok(root) => Err(XmlError::Unexpected(format!(
             "<{}> is not an ErrorResponse",
-            root.name
+            shown(&root.name)
         ))),
     }
 }
 
 pub(super) fn request_id(root: &Node) -> Option<String> {
-    root.child("ResponseMetadata")
-        .and_then(|m| m.text_of("RequestId").or_else(|| m.text_of("RequestID")))
+    ids::request_id(
+        root.child("ResponseMetadata")
+            .and_then(|m| m.text_of("RequestId").or_else(|| m.text_of("RequestID"))),
+    )
 }
 
 pub(super) fn expect_root(root: &Node, names: &[&str]) -> Result<(), XmlError> {
@@ -272,9 +343,19 @@ pub(super) fn expect_root(root: &Node, names: &[&str]) -> Result<(), XmlError> {
         Err(XmlError::Unexpected(format!(
             "expected <{}>, got <{}>",
             names.join("> or <"),
-            root.name
+            shown(&root.name)
         )))
     }
+}
+
+/// The order, or why it is refused: its `AmazonOrderId` (or `ReplacedOrderId`) is not
+/// Amazon's. Checked before any PII is taken out of the tree.
+fn checked_order(n: Node) -> Result<Order, BadId> {
+    ids::order_id(n.text_or_empty("AmazonOrderId").as_str())?;
+    if let Some(r) = n.text_of("ReplacedOrderId").filter(|r| !r.is_empty()) {
+        ids::order_id(&r)?;
+    }
+    Ok(order_from(n))
 }
 
 fn order_from(mut n: Node) -> Order {
@@ -389,29 +470,42 @@ where
     ];
     if !roots.contains(&root.as_str()) {
         return Err(XmlError::Unexpected(format!(
-            "<{root}> is not an Orders list response"
+            "<{}> is not an Orders list response",
+            shown(&root)
         )));
     }
     let mut out = ListOrdersResult::default();
     if empty {
         return Ok(out);
     }
-    // Path of open elements below the root.
+    // Path of open elements below the root (its depth is capped by the stream).
     let mut path: Vec<String> = Vec::new();
+    let mut seen = 0usize;
     loop {
         match s.next()? {
             Ev::Start(n) => {
                 let parent = path.last().map(String::as_str);
                 match parent {
                     Some("Orders") if n == "Order" => {
+                        seen += 1;
+                        if seen > MAX_ORDERS_PER_PAGE {
+                            return Err(XmlError::Malformed(format!(
+                                "more than {MAX_ORDERS_PER_PAGE} orders in one page"
+                            )));
+                        }
                         let node = s.node(n)?;
-                        out.order_count += 1;
-                        on_order(order_from(node))?;
+                        match checked_order(node) {
+                            Ok(order) => {
+                                out.order_count += 1;
+                                on_order(order)?;
+                            }
+                            Err(bad) => out.refused.push(bad),
+                        }
                     }
                     Some("ResponseMetadata") => {
                         let node = s.node(n)?;
                         if node.name == "RequestId" || node.name == "RequestID" {
-                            out.request_id = Some(node.text.trim().to_owned());
+                            out.request_id = ids::request_id(Some(node.text.trim().to_owned()));
                         }
                     }
                     Some(p) if path.len() == 1 && p.ends_with("Result") && n != "Orders" => {
@@ -419,8 +513,11 @@ where
                         let v = Some(node.text.trim().to_owned());
                         match node.name.as_str() {
                             "NextToken" => out.next_token = v,
-                            "CreatedBefore" => out.created_before = v,
-                            "LastUpdatedBefore" => out.last_updated_before = v,
+                            // Watermarks are stored and printed: only a real time is kept.
+                            "CreatedBefore" => out.created_before = v.filter(|t| is_time(t)),
+                            "LastUpdatedBefore" => {
+                                out.last_updated_before = v.filter(|t| is_time(t))
+                            }
                             _ => {}
                         }
                     }
@@ -436,11 +533,20 @@ where
             }
             Ev::Eof => {
                 return Err(XmlError::Malformed(format!(
-                    "unexpected end of input inside <{root}>"
+                    "unexpected end of input inside <{}>",
+                    shown(&root)
                 )));
             }
         }
     }
+}
+
+/// A watermark Amazon may send: an MWS time made of the characters times are written with.
+fn is_time(t: &str) -> bool {
+    t.len() <= 40
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-:.+%".contains(&b))
+        && parse_mws_time(t).is_some()
 }
 
 /// Parses the same documents as [`parse_list_orders`] into a vector.
@@ -478,8 +584,21 @@ pub fn parse_list_order_items<R: BufRead>(input: R) -> Result<ListOrderItemsResu
     let mut result = root.children.swap_remove(pos);
     out.next_token = result.text_of("NextToken");
     out.amazon_order_id = result.text_of("AmazonOrderId");
+    if let Some(id) = &out.amazon_order_id {
+        ids::order_id(id)?;
+    }
     if let Some(items) = result.children.iter_mut().find(|c| c.name == "OrderItems") {
-        for n in std::mem::take(&mut items.children) {
+        let items = std::mem::take(&mut items.children);
+        if items.iter().filter(|n| n.name == "OrderItem").count() > MAX_ITEMS_PER_PAGE {
+            return Err(XmlError::Malformed(format!(
+                "more than {MAX_ITEMS_PER_PAGE} items in one page"
+            )));
+        }
+        // One bad item id fails the page (and so its order): no item of it is handed on.
+        for n in items.iter().filter(|n| n.name == "OrderItem") {
+            ids::order_item_id(n.text_or_empty("OrderItemId").as_str())?;
+        }
+        for n in items {
             if n.name == "OrderItem" {
                 out.items.push(item_from(n));
             }
@@ -488,15 +607,17 @@ pub fn parse_list_order_items<R: BufRead>(input: R) -> Result<ListOrderItemsResu
     Ok(out)
 }
 
-fn feed_info(n: &Node) -> FeedSubmissionInfo {
-    FeedSubmissionInfo {
-        feed_submission_id: n.text_or_empty("FeedSubmissionId"),
+fn feed_info(n: &Node) -> Result<FeedSubmissionInfo, XmlError> {
+    let id = n.text_or_empty("FeedSubmissionId");
+    ids::feed_submission_id(&id)?;
+    Ok(FeedSubmissionInfo {
+        feed_submission_id: id,
         feed_type: n.text_or_empty("FeedType"),
         submitted_date: n.text_or_empty("SubmittedDate"),
         feed_processing_status: n.text_or_empty("FeedProcessingStatus"),
         started_processing_date: n.text_of("StartedProcessingDate"),
         completed_processing_date: n.text_of("CompletedProcessingDate"),
-    }
+    })
 }
 
 /// Parses `SubmitFeedResponse`.
@@ -510,7 +631,7 @@ pub fn parse_submit_feed<R: BufRead>(input: R) -> Result<SubmitFeedResult, XmlEr
             XmlError::Unexpected("SubmitFeedResponse without FeedSubmissionInfo".into())
         })?;
     Ok(SubmitFeedResult {
-        info: feed_info(info),
+        info: feed_info(info)?,
         request_id: request_id(&root),
     })
 }
@@ -532,7 +653,10 @@ pub fn parse_feed_submission_list<R: BufRead>(input: R) -> Result<FeedSubmission
     if let Some(r) = root.children.iter().find(|c| c.name.ends_with("Result")) {
         out.next_token = r.text_of("NextToken").filter(|t| !t.is_empty());
         out.has_next = r.boolean("HasNext").unwrap_or(false);
-        out.submissions = r.children("FeedSubmissionInfo").map(feed_info).collect();
+        out.submissions = r
+            .children("FeedSubmissionInfo")
+            .map(feed_info)
+            .collect::<Result<_, _>>()?;
     }
     Ok(out)
 }
@@ -578,13 +702,20 @@ pub fn parse_processing_report<R: BufRead>(input: R) -> Result<ProcessingReport,
         out.results.push(ProcessingResult {
             message_id: r.num("MessageID"),
             result_code: r.text_or_empty("ResultCode"),
-            result_message_code: r.text_of("ResultMessageCode"),
-            result_description: r.text_or_empty("ResultDescription"),
-            amazon_order_id: extra.and_then(|a| a.text_of("AmazonOrderID")),
+            result_message_code: r.text_of("ResultMessageCode").map(|c| term::quote(&c, 64)),
+            result_description: result_text(&r.text_or_empty("ResultDescription")),
+            amazon_order_id: extra
+                .and_then(|a| a.text_of("AmazonOrderID"))
+                .filter(|id| ids::is_valid(ids::IdKind::Order, id)),
             sku: extra.and_then(|a| a.text_of("SKU")),
         });
     }
     Ok(out)
+}
+
+/// A feed result message as kept: sanitised, cut to a sane length.
+fn result_text(s: &str) -> String {
+    term::quote(s, MAX_RESULT_TEXT)
 }
 
 /// Parses the tab-separated flat-file processing summary.
@@ -635,8 +766,10 @@ pub fn parse_flat_file_report(text: &str) -> Result<ProcessingReport, XmlError> 
             let result = ProcessingResult {
                 message_id: get(rec).and_then(|r| r.parse().ok()),
                 result_code: get(kind).unwrap_or_default(),
-                result_message_code: get(code).filter(|c| !c.is_empty()),
-                result_description: get(msg).unwrap_or_default(),
+                result_message_code: get(code)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| term::quote(&c, 64)),
+                result_description: result_text(&get(msg).unwrap_or_default()),
                 amazon_order_id: None,
                 sku: get(sku).filter(|s| !s.is_empty()),
             };
@@ -932,7 +1065,7 @@ mod tests {
 
     #[test]
     fn entities_and_char_refs_resolve() {
-        let xml = "<ListOrdersResponse xmlns=\"x\"><ListOrdersResult><Orders><Order><AmazonOrderId>1</AmazonOrderId>\
+        let xml = "<ListOrdersResponse xmlns=\"x\"><ListOrdersResult><Orders><Order><AmazonOrderId>111-0000000-0000001</AmazonOrderId>\
 <ShippingAddress><Name>A &amp; B &#233;&#x4E2D;</Name></ShippingAddress></Order></Orders></ListOrdersResult></ListOrdersResponse>";
         let (orders, res) = parse_orders_vec(xml.as_bytes()).unwrap();
         assert_eq!(res.order_count, 1);
@@ -944,12 +1077,188 @@ mod tests {
 
     #[test]
     fn truncated_and_broken_bodies_are_errors_not_panics() {
-        let xml = b"<ListOrdersResponse><ListOrdersResult><Orders><Order><AmazonOrderId>1</AmazonOrderId></Order>";
+        let xml = b"<ListOrdersResponse><ListOrdersResult><Orders><Order><AmazonOrderId>111-0000000-0000001</AmazonOrderId></Order>";
         for cut in 0..xml.len() {
             assert!(parse_orders_vec(&xml[..cut]).is_err());
         }
         assert!(
             parse_orders_vec(&b"<ListOrdersResponse><a></b></ListOrdersResponse>"[..]).is_err()
         );
+    }
+
+    fn nested(root: &str, inner: &str, depth: usize) -> Vec<u8> {
+        let mut x = format!("<{root}>{inner}");
+        x.push_str(&"<a>".repeat(depth));
+        x.push_str(&"</a>".repeat(depth));
+        x.push_str(&format!("</{root}>"));
+        x.into_bytes()
+    }
+
+    /// Each parser meets 20,000 nested elements on its own thread with a small stack: a
+    /// recursive descent would overflow it; the depth cap answers "malformed" first.
+    #[test]
+    fn deep_nesting_is_malformed_in_every_parser() {
+        let run = || {
+            let orders = nested(
+                "ListOrdersResponse",
+                "<ListOrdersResult><Orders><Order>",
+                20_000,
+            );
+            let e = parse_orders_vec(&orders[..]).unwrap_err();
+            assert!(
+                matches!(&e, XmlError::Malformed(m) if m.contains("deeper than 64")),
+                "{e}"
+            );
+            type Parse = fn(&[u8]) -> Result<(), XmlError>;
+            let docs: Vec<(&str, Parse)> = vec![
+                ("ListOrderItemsResponse", |b| {
+                    parse_list_order_items(b).map(drop)
+                }),
+                ("SubmitFeedResponse", |b| parse_submit_feed(b).map(drop)),
+                ("GetFeedSubmissionListResponse", |b| {
+                    parse_feed_submission_list(b).map(drop)
+                }),
+                ("AmazonEnvelope", |b| parse_feed_result(b).map(drop)),
+                ("AmazonEnvelope", |b| parse_fulfillment_feed(b).map(drop)),
+                ("ErrorResponse", |b| parse_error_response(b).map(drop)),
+                ("GetEligibleShippingServicesResponse", |b| {
+                    crate::mws::merchant::parse_eligible(b).map(drop)
+                }),
+                ("CreateShipmentResponse", |b| {
+                    crate::mws::merchant::parse_shipment(b).map(drop)
+                }),
+            ];
+            for (root, parse) in docs {
+                let e = parse(&nested(root, "", 20_000)).unwrap_err();
+                assert!(
+                    matches!(&e, XmlError::Malformed(m) if m.contains("deeper than 64")),
+                    "{root}: {e}"
+                );
+                // Positive control: a shallow document gets past the depth check.
+                let ok = parse(&nested(root, "", 10));
+                assert!(
+                    !matches!(&ok, Err(XmlError::Malformed(m)) if m.contains("deeper")),
+                    "{root}"
+                );
+            }
+        };
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn order(id: &str) -> String {
+        format!(
+            "<Order><AmazonOrderId>{id}</AmazonOrderId><OrderStatus>Unshipped</OrderStatus>\
+             <ShippingAddress><Name>N</Name></ShippingAddress></Order>"
+        )
+    }
+
+    fn page(orders: &[String]) -> Vec<u8> {
+        format!(
+            "<ListOrdersResponse><ListOrdersResult><Orders>{}</Orders>\
+             <LastUpdatedBefore>2026-01-01T00:00:00Z</LastUpdatedBefore></ListOrdersResult>\
+             <ResponseMetadata><RequestId>88faca76-b600-46d2-b53c-0c8c4533e43a</RequestId>\
+             </ResponseMetadata></ListOrdersResponse>",
+            orders.concat()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn an_order_with_a_bad_id_is_refused_alone() {
+        let body = page(&[
+            order("111-2393723-1586760"),
+            order("../../etc/passwd"),
+            order("111-2393723-1586761\u{1b}[2J"),
+            order("111-2393723-1586762"),
+        ]);
+        let (orders, res) = parse_orders_vec(&body[..]).unwrap();
+        let ids: Vec<&str> = orders
+            .iter()
+            .map(|o| o.info.amazon_order_id.as_str())
+            .collect();
+        assert_eq!(ids, ["111-2393723-1586760", "111-2393723-1586762"]);
+        assert_eq!(res.order_count, 2);
+        assert_eq!(res.refused.len(), 2);
+        assert!(
+            res.refused
+                .iter()
+                .all(|b| !b.to_string().contains('\u{1b}'))
+        );
+        assert!(res.last_updated_before.is_some() && res.request_id.is_some());
+        // A watermark that is not a time is not kept (the last page then carries none).
+        let text = String::from_utf8(body)
+            .unwrap()
+            .replace("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z\u{1b}[2J");
+        let (_, res) = parse_orders_vec(text.as_bytes()).unwrap();
+        assert_eq!(res.last_updated_before, None);
+    }
+
+    #[test]
+    fn too_many_orders_or_elements_in_a_page_are_malformed() {
+        let full: Vec<String> = (0..100)
+            .map(|i| order(&format!("111-0000000-{i:07}")))
+            .collect();
+        assert_eq!(parse_orders_vec(&page(&full)[..]).unwrap().0.len(), 100);
+        let mut over = full.clone();
+        over.push(order("111-0000001-0000000"));
+        let e = parse_orders_vec(&page(&over)[..]).unwrap_err();
+        assert!(matches!(&e, XmlError::Malformed(m) if m.contains("orders in one page")));
+        let flat = format!(
+            "<ListOrdersResponse>{}</ListOrdersResponse>",
+            "<x/>".repeat(MAX_ELEMENTS + 1)
+        );
+        let e = parse_orders_vec(flat.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&e, XmlError::Malformed(m) if m.contains("elements")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_item_id_fails_the_item_page() {
+        let items = |id: &str| {
+            format!(
+                "<ListOrderItemsResponse><ListOrderItemsResult><AmazonOrderId>111-2393723-1586760\
+                 </AmazonOrderId><OrderItems><OrderItem><OrderItemId>68828574383266</OrderItemId>\
+                 <QuantityOrdered>1</QuantityOrdered></OrderItem><OrderItem><OrderItemId>{id}\
+                 </OrderItemId><QuantityOrdered>1</QuantityOrdered></OrderItem></OrderItems>\
+                 </ListOrderItemsResult></ListOrderItemsResponse>"
+            )
+        };
+        assert_eq!(
+            parse_list_order_items(items("12345678901234").as_bytes())
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
+        let e = parse_list_order_items(items("../x").as_bytes()).unwrap_err();
+        assert!(
+            matches!(&e, XmlError::BadId(b) if b.kind == ids::IdKind::OrderItem),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn remote_text_in_errors_is_sanitised_and_short() {
+        let msg = format!("bad\u{1b}[2J\u{202e} {}", "x".repeat(5000));
+        let body = format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Invalid\u{1b}</Code>\
+             <Message>{msg}</Message></Error><RequestID>String</RequestID></ErrorResponse>"
+        );
+        let e = parse_error_response(body.as_bytes()).unwrap();
+        assert!(!e.message.chars().any(crate::term::is_unsafe));
+        assert!(!e.code.chars().any(crate::term::is_unsafe));
+        assert!(e.message.chars().count() <= crate::term::MAX_QUOTE);
+        assert_eq!(e.request_id, None);
+        let e: crate::Error = parse_orders_vec(&b"<R\x1b></R\x1b>"[..])
+            .unwrap_err()
+            .into();
+        assert!(!e.to_string().contains('\u{1b}'), "{e}");
     }
 }
