@@ -46,8 +46,10 @@ use super::{
     CONFIRM_PREFIX, CONFIRM_SUFFIX, GET_ORDER_PREFIX, INCLUDED_DATA, SEARCH_ORDERS_PATH,
     is_order_id, op,
 };
-pub use crate::mws::client::{CallRecord, ManualTime, Observer, RealTime, RetryPolicy, SandboxTime, Timebase};
 use crate::error::{Error, Result};
+pub use crate::mws::client::{
+    CallRecord, ManualTime, Observer, RealTime, RetryPolicy, SandboxTime, Timebase,
+};
 
 /// The `User-Agent` every request sends (SP-API.md §1.1).
 pub const USER_AGENT: &str = concat!(
@@ -379,7 +381,9 @@ impl Client {
                 }
                 Outcome::Denied(status, errs) => {
                     if reauthed {
-                        let why = errs.map(|e| e.summary()).unwrap_or_else(|| format!("HTTP {status}"));
+                        let why = errs
+                            .map(|e| e.summary())
+                            .unwrap_or_else(|| format!("HTTP {status}"));
                         return Err(CallError::Failed(Error::Remote(format!(
                             "Amazon denied {operation} (HTTP {status}, {why}): the app's authorisation or role does not cover it; re-authorise the app in Seller Central (with the Direct-to-Consumer Shipping role) and run again"
                         ))));
@@ -479,7 +483,8 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
         {
-            self.throttle.observe_rate(req.operation, rate, self.time.now());
+            self.throttle
+                .observe_rate(req.operation, rate, self.time.now());
         }
         let mut body = Zeroizing::new(Vec::new());
         let read = resp.take(MAX_BODY as u64 + 1).read_to_end(&mut body);
@@ -506,7 +511,13 @@ impl Client {
         let errs = model::parse_errors(&body);
         rec.error = Some(
             errs.as_ref()
-                .map(|e| e.code().chars().filter(|c| c.is_ascii_alphanumeric()).take(40).collect())
+                .map(|e| {
+                    e.code()
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric())
+                        .take(40)
+                        .collect()
+                })
                 .filter(|c: &String| !c.is_empty())
                 .unwrap_or_else(|| format!("http_{status}")),
         );
@@ -535,7 +546,8 @@ impl Client {
 
 fn mentions_token(e: &ErrorList) -> bool {
     e.errors.iter().any(|e| {
-        let t = format!("{} {}", e.message, e.details.as_deref().unwrap_or("")).to_ascii_lowercase();
+        let t =
+            format!("{} {}", e.message, e.details.as_deref().unwrap_or("")).to_ascii_lowercase();
         t.contains("pagination token") || t.contains("paginationtoken") || t.contains("nexttoken")
     })
 }

@@ -42,9 +42,7 @@ impl Region {
             "na" => Ok(Region::Na),
             "eu" => Ok(Region::Eu),
             "fe" => Ok(Region::Fe),
-            _ => Err(Error::usage(format!(
-                "--region {s:?}: use na, eu or fe"
-            ))),
+            _ => Err(Error::usage(format!("--region {s:?}: use na, eu or fe"))),
         }
     }
 }
@@ -240,9 +238,7 @@ mod tests {
         SpApiCredentials::new(input(Some("http://127.0.0.1:9"), lo), true).unwrap();
         assert!(SpApiCredentials::new(input(Some("http://127.0.0.1:9"), lo), false).is_err());
         assert!(SpApiCredentials::new(input(None, lo), false).is_err());
-        assert!(
-            SpApiCredentials::new(input(Some("http://10.1.1.1:9"), None), true).is_err()
-        );
+        assert!(SpApiCredentials::new(input(Some("http://10.1.1.1:9"), None), true).is_err());
         assert!(Region::parse("xx").is_err());
         assert_eq!(Region::parse("FE").unwrap(), Region::Fe);
     }
@@ -252,7 +248,10 @@ mod tests {
         let c = SpApiCredentials::new(input(None, None), false).unwrap();
         let dbg = format!("{c:?}");
         assert!(dbg.contains("A1SELLER"), "positive control: {dbg}");
-        assert!(!dbg.contains("SECRETMARK") && !dbg.contains("REFRESHMARK"), "{dbg}");
+        assert!(
+            !dbg.contains("SECRETMARK") && !dbg.contains("REFRESHMARK"),
+            "{dbg}"
+        );
         let back = SpApiCredentials::from_plaintext(&c.to_plaintext()).unwrap();
         assert_eq!(back.expose_client_secret(), "cs-SECRETMARK");
         assert_eq!(back.expose_refresh_token(), "Atzr|REFRESHMARK");

@@ -527,8 +527,15 @@ impl WireOrder {
         if self.created_time.is_empty() || self.last_updated_time.is_empty() {
             return Err("createdTime or lastUpdatedTime is missing".into());
         }
-        if let Some(bad) = self.order_items.iter().position(|i| !is_item_id(&i.order_item_id)) {
-            return Err(format!("item {} has an order item id that is not digits", bad + 1));
+        if let Some(bad) = self
+            .order_items
+            .iter()
+            .position(|i| !is_item_id(&i.order_item_id))
+        {
+            return Err(format!(
+                "item {} has an order item id that is not digits",
+                bad + 1
+            ));
         }
         let mut p = BuyerPii::default();
         let mut purchase_order_number = None;
@@ -706,7 +713,11 @@ impl ErrorList {
             return "no error detail".into();
         };
         let mut s = format!("{}: {}", e.code, e.message);
-        if let Some(d) = e.details.as_deref().filter(|d| !d.is_empty() && *d != e.message) {
+        if let Some(d) = e
+            .details
+            .as_deref()
+            .filter(|d| !d.is_empty() && *d != e.message)
+        {
             s.push_str(&format!(" ({d})"));
         }
         let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -821,7 +832,9 @@ impl ConfirmShipmentRequest {
             return Err("marketplaceId is required".into());
         }
         if !d.package_reference_id.bytes().all(|b| b.is_ascii_digit())
-            || d.package_reference_id.parse::<u64>().map_or(true, |n| n == 0)
+            || d.package_reference_id
+                .parse::<u64>()
+                .map_or(true, |n| n == 0)
         {
             return Err("PackageReferenceId: is invalid, must be a positive numeric value".into());
         }
@@ -891,8 +904,14 @@ mod tests {
         assert_eq!(p.next_token.as_deref(), Some("abc"));
         assert_eq!(p.rejected.len(), 3);
         assert_eq!(p.rejected[0].order_id, None);
-        assert_eq!(p.rejected[1].order_id.as_deref(), Some("111-1234567-7654321"));
-        assert_eq!(p.rejected[2].order_id.as_deref(), Some("111-1234567-0000000"));
+        assert_eq!(
+            p.rejected[1].order_id.as_deref(),
+            Some("111-1234567-7654321")
+        );
+        assert_eq!(
+            p.rejected[2].order_id.as_deref(),
+            Some("111-1234567-0000000")
+        );
         for r in &p.rejected {
             assert!(!r.reason.contains("MARK"), "{}", r.reason);
         }
@@ -916,7 +935,10 @@ mod tests {
         let (code, name) = carrier("fedex");
         assert_eq!((code.as_str(), name), ("FedEx", None));
         let (code, name) = carrier("Bob's Couriers");
-        assert_eq!((code.as_str(), name.as_deref()), ("Other", Some("Bob's Couriers")));
+        assert_eq!(
+            (code.as_str(), name.as_deref()),
+            ("Other", Some("Bob's Couriers"))
+        );
         let mut r = ConfirmShipmentRequest {
             marketplace_id: "ATVPDKIKX0DER".into(),
             package_detail: PackageDetail {

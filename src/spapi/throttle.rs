@@ -146,7 +146,11 @@ impl Throttle {
     }
 
     /// Takes a request for `operation` at `now`; operations without a plan always pass.
-    pub fn try_acquire(&mut self, operation: &str, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+    pub fn try_acquire(
+        &mut self,
+        operation: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DateTime<Utc>> {
         let Some(b) = self.bucket(operation, now) else {
             return Ok(());
         };
@@ -229,7 +233,9 @@ impl Throttle {
         let list: Vec<SavedBucket> = serde_json::from_str(saved).unwrap_or_default();
         let mut t = Throttle::new();
         for s in list {
-            let Some(p) = plan(&s.operation) else { continue };
+            let Some(p) = plan(&s.operation) else {
+                continue;
+            };
             if !(s.rate.is_finite() && s.rate > 0.0 && s.tokens.is_finite()) {
                 continue;
             }
@@ -285,10 +291,7 @@ mod tests {
         let mut t = Throttle::new();
         let now = t0();
         t.on_throttled(op::GET_ORDER, now);
-        assert_eq!(
-            (t.next_allowed(op::GET_ORDER, now) - now).num_seconds(),
-            2
-        );
+        assert_eq!((t.next_allowed(op::GET_ORDER, now) - now).num_seconds(), 2);
         t.observe_rate(op::GET_ORDER, 0.25, now);
         assert_eq!(t.rate(op::GET_ORDER), Some(0.25));
         t.observe_rate(op::GET_ORDER, f64::NAN, now);
