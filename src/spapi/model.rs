@@ -177,12 +177,18 @@ pub enum FulfilledBy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PackageStatus {
-    /// Handed to the carrier, not yet delivered.
+    /// Being prepared, before the carrier has it.
+    Pending,
+    /// Handed to the carrier.
+    Shipped,
+    /// Moving in the carrier's network.
     InTransit,
     /// Delivered: the retention anchor under `dpp-2025`.
     Delivered,
     /// Not delivered (lost, returned, ...).
     Undeliverable,
+    /// Canceled.
+    Cancelled,
     /// Any other value.
     #[serde(other)]
     Other,
