@@ -430,7 +430,7 @@ fn confirm_body(o: &SandboxOrder, reference: &str) -> ConfirmShipmentRequest {
 fn rejected(v: Verdict) -> (String, String) {
     match v {
         Verdict::Rejected { code, reason } => (code, reason),
-        Verdict::Accepted => panic!("expected a rejection"),
+        v => panic!("expected a rejection, got {v:?}"),
     }
 }
 
@@ -541,6 +541,35 @@ fn confirm_shipment_verdicts_and_packages_reaching_delivered() {
         "{why}"
     );
     assert_eq!(e.sb.confirmations().len(), 2);
+}
+
+#[test]
+fn a_confirmation_whose_reply_was_lost_is_a_duplicate_not_a_failure() {
+    let e = env(200, 17, "");
+    let mut c = e.client();
+    let mut rec = Rec::default();
+    let truth = e.sb.orders();
+    let o = truth
+        .iter()
+        .find(|o| {
+            o.order.info.order_status == "Unshipped"
+                && o.order.info.fulfillment_channel.as_deref() == Some("MFN")
+        })
+        .unwrap();
+    let id = o.order.info.amazon_order_id.clone();
+    // Request 1 is the LWA token; request 2 confirms, and its reply is lost.
+    e.sb.set_faults(FaultSpec::parse("reset@2").unwrap(), 1);
+    let v = c
+        .confirm_shipment(&id, &confirm_body(o, "1"), &mut rec)
+        .unwrap();
+    assert!(matches!(v, Verdict::Duplicate { .. }), "{v:?}");
+    assert_eq!(e.sb.confirmations().len(), 1, "confirmed once");
+    // Without a lost reply the same answer is a plain rejection (positive control).
+    let (_, why) = rejected(
+        c.confirm_shipment(&id, &confirm_body(o, "1"), &mut rec)
+            .unwrap(),
+    );
+    assert!(why.contains("already fulfilled"), "{why}");
 }
 
 #[test]

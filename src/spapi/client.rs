@@ -111,11 +111,20 @@ impl SearchQuery {
     }
 }
 
-/// Amazon's verdict on one `confirmShipment`.
+/// Amazon's verdict on one `confirmShipment`. `confirmShipment` is retried after a reset or a
+/// 5xx like any call; if the retry is then refused as already done, that is
+/// [`Verdict::Duplicate`], not a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// 204: the package is confirmed.
     Accepted,
+    /// An earlier attempt of this call may have reached Amazon (a reset, a timeout, a 5xx),
+    /// and Amazon now says the package or order is already confirmed: most likely by that
+    /// attempt. `reason` is Amazon's answer.
+    Duplicate {
+        /// Amazon's reason, one line.
+        reason: String,
+    },
     /// Amazon refused it; `reason` is its `code: message`, one line.
     Rejected {
         /// Amazon's error code (`InvalidInput`, `NotFound`, ...).
@@ -149,13 +158,12 @@ pub(crate) fn request_id(h: &reqwest::header::HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-struct Req<'a> {
+struct Req {
     method: reqwest::Method,
     operation: &'static str,
     path: String,
     query: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
-    _p: std::marker::PhantomData<&'a ()>,
 }
 
 enum Outcome<T> {
@@ -173,6 +181,9 @@ pub struct Client {
     throttle: Throttle,
     policy: RetryPolicy,
     lwa: Lwa,
+    /// The current call sent a request that may have reached Amazon without a definite answer
+    /// (a reset, a timeout, a 5xx, a cut-off reply).
+    maybe_done: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -206,6 +217,7 @@ impl Client {
             throttle: Throttle::new(),
             policy: RetryPolicy::default(),
             lwa: Lwa::new(),
+            maybe_done: false,
         })
     }
 
@@ -281,7 +293,6 @@ impl Client {
             path: SEARCH_ORDERS_PATH.into(),
             query,
             body: None,
-            _p: Default::default(),
         };
         match self.call(&req, obs, model::parse_search_orders) {
             Err(CallError::Refused(_, Some(e)))
@@ -310,7 +321,6 @@ impl Client {
             path: format!("{GET_ORDER_PREFIX}{order_id}"),
             query: vec![("includedData", INCLUDED_DATA.into())],
             body: None,
-            _p: Default::default(),
         };
         self.call(&req, obs, model::parse_get_order)
     }
@@ -341,10 +351,14 @@ impl Client {
             path: format!("{CONFIRM_PREFIX}{order_id}{CONFIRM_SUFFIX}"),
             query: Vec::new(),
             body: Some(body.to_json()),
-            _p: Default::default(),
         };
         match self.call(&req, obs, |_| Ok(())) {
             Ok(()) => Ok(Verdict::Accepted),
+            Err(CallError::Refused(_, Some(e))) if self.maybe_done && says_already_done(&e) => {
+                Ok(Verdict::Duplicate {
+                    reason: e.summary(),
+                })
+            }
             Err(CallError::Refused(_, Some(e))) => Ok(Verdict::Rejected {
                 code: e.code().to_string(),
                 reason: e.summary(),
@@ -355,11 +369,12 @@ impl Client {
 
     fn call<T>(
         &mut self,
-        req: &Req<'_>,
+        req: &Req,
         obs: &mut dyn Observer,
         mut parse: impl FnMut(&[u8]) -> std::result::Result<T, ParseError>,
     ) -> std::result::Result<T, CallError> {
         let operation = req.operation;
+        self.maybe_done = false;
         let (mut errors, mut throttled, mut attempt) = (0usize, 0u32, 0u32);
         let mut reauthed = false;
         loop {
@@ -425,7 +440,7 @@ impl Client {
 
     fn attempt<T>(
         &mut self,
-        req: &Req<'_>,
+        req: &Req,
         attempt: u32,
         obs: &mut dyn Observer,
         parse: &mut impl FnMut(&[u8]) -> std::result::Result<T, ParseError>,
@@ -470,6 +485,8 @@ impl Client {
                 rec.latency_ms = started.elapsed().as_millis() as u64;
                 rec.error = Some(transport_kind(&e).into());
                 obs.call(&rec)?;
+                // A refused connection never reached Amazon; anything else may have.
+                self.maybe_done |= !e.is_connect();
                 return Ok(Outcome::Retry(transport_kind(&e).into()));
             }
         };
@@ -492,6 +509,7 @@ impl Client {
         if read.is_err() {
             rec.error = Some("truncated_response".into());
             obs.call(&rec)?;
+            self.maybe_done = true;
             return Ok(Outcome::Retry("the reply was cut off".into()));
         }
         if (200..300).contains(&status) {
@@ -504,6 +522,7 @@ impl Client {
                     // A truncated or malformed page is not used; ask again.
                     rec.error = Some("malformed_response".into());
                     obs.call(&rec)?;
+                    self.maybe_done = true;
                     Ok(Outcome::Retry(format!("unreadable reply: {e}")))
                 }
             };
@@ -529,7 +548,10 @@ impl Client {
                 Ok(Outcome::Throttled)
             }
             401 | 403 => Ok(Outcome::Denied(status, errs)),
-            s if s >= 500 => Ok(Outcome::Retry(format!("HTTP {s}"))),
+            s if s >= 500 => {
+                self.maybe_done = true;
+                Ok(Outcome::Retry(format!("HTTP {s}")))
+            }
             s => {
                 let why = errs
                     .as_ref()
@@ -542,6 +564,23 @@ impl Client {
             }
         }
     }
+}
+
+/// Amazon says the package or the order was confirmed already.
+fn says_already_done(e: &ErrorList) -> bool {
+    e.errors.iter().any(|e| {
+        let t = format!(
+            "{} {} {}",
+            e.code,
+            e.message,
+            e.details.as_deref().unwrap_or("")
+        )
+        .to_ascii_lowercase();
+        t.contains("already fulfilled")
+            || t.contains("already shipped")
+            || t.contains("already used")
+            || t.contains("packagetoupdatenotfound")
+    })
 }
 
 fn mentions_token(e: &ErrorList) -> bool {
