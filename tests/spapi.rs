@@ -9,7 +9,7 @@ use fulfill::clock::{Clock, ManualClock, parse_time};
 use fulfill::mws::client::{CallRecord, ManualTime, Observer};
 use fulfill::mws::model::parse_mws_time;
 use fulfill::sandbox::spapi::{SpSandbox, SpSandboxHandle};
-use fulfill::sandbox::{FaultSpec, SandboxConfig, SandboxOrder};
+use fulfill::sandbox::{FaultSpec, HttpRequest, HttpResponse, SandboxConfig, SandboxOrder};
 use fulfill::spapi::client::{CallError, Client, SearchQuery, Verdict};
 use fulfill::spapi::model::{ConfirmItem, ConfirmShipmentRequest, PackageDetail, PackageStatus};
 use fulfill::spapi::op;
@@ -638,4 +638,266 @@ fn no_token_secret_or_pii_in_any_error_or_record() {
     let leaked = format!("{:?}", creds);
     assert!(secrets.iter().any(|s| leaked.contains(s)));
     let _: HashSet<&str> = HashSet::new();
+}
+
+// ---- the sandbox's own checks, in-process ----
+
+fn form_token(e: &Env) -> String {
+    let c = e.sb.credentials();
+    let body = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={}&client_secret={}",
+        enc(&c.refresh_token),
+        enc(&c.lwa_client_id),
+        enc(&c.lwa_client_secret)
+    );
+    let r = e.sb.call(&HttpRequest {
+        method: "POST".into(),
+        target: "/auth/o2/token".into(),
+        headers: vec![(
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        body: body.into_bytes(),
+    });
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["expires_in"], 3600);
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+fn enc(s: &str) -> String {
+    fulfill::mws::sign::percent_encode(s)
+}
+
+fn get(e: &Env, target: &str, token: Option<&str>) -> (u16, serde_json::Value, HttpResponse) {
+    let mut headers = vec![("User-Agent".to_string(), "fulfill-test/1".to_string())];
+    if let Some(t) = token {
+        headers.push(("x-amz-access-token".into(), t.into()));
+    }
+    let r = e.sb.call(&HttpRequest {
+        method: "GET".into(),
+        target: target.into(),
+        headers,
+        body: Vec::new(),
+    });
+    let v = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+    (r.status, v, r)
+}
+
+#[test]
+fn the_sandbox_checks_what_amazon_checks() {
+    let e = env(100, 18, "");
+    let tok = form_token(&e);
+    let base = "/orders/2026-01-01/orders?marketplaceIds=ATVPDKIKX0DER";
+    let after = "lastUpdatedAfter=2026-02-27T00:00:00Z";
+    // Positive control.
+    let (s, v, r) = get(&e, &format!("{base}&{after}"), Some(&tok));
+    assert_eq!(s, 200, "{v}");
+    assert!(r.header("x-amzn-RequestId").is_some());
+    assert_eq!(r.header("x-amzn-RateLimit-Limit"), Some("0.0056"));
+    assert!(v["lastUpdatedBefore"].is_string());
+    let bad = |target: String, token: Option<&str>, status: u16, needle: &str| {
+        let (s, v, _) = get(&e, &target, token);
+        assert_eq!(s, status, "{target}: {v}");
+        let text = v.to_string();
+        assert!(text.contains(needle), "{target}: {text}");
+    };
+    bad(format!("{base}&{after}"), None, 403, "no access token");
+    bad(
+        format!("{base}&{after}"),
+        Some("Atza|forged"),
+        403,
+        "revoked, malformed or invalid",
+    );
+    bad(
+        format!("/orders/2026-01-01/orders?{after}"),
+        Some(&tok),
+        400,
+        "marketplaceIds is required",
+    );
+    bad(format!("{base}"), Some(&tok), 400, "Exactly one of");
+    bad(
+        format!("{base}&{after}&createdAfter=2026-02-27T00:00:00Z"),
+        Some(&tok),
+        400,
+        "Exactly one of",
+    );
+    bad(
+        format!("{base}&{after}&createdBefore=2026-02-28T00:00:00Z"),
+        Some(&tok),
+        400,
+        "only be used with createdAfter",
+    );
+    let recent = chrono::SecondsFormat::Secs;
+    let too_recent = (e.clock.now() - Duration::seconds(60)).to_rfc3339_opts(recent, true);
+    bad(
+        format!("{base}&{after}&lastUpdatedBefore={too_recent}"),
+        Some(&tok),
+        400,
+        "at least 2 minutes",
+    );
+    bad(
+        format!("{base}&{after}&maxResultsPerPage=0"),
+        Some(&tok),
+        400,
+        "between 1 and 100",
+    );
+    bad(
+        format!("{base}&{after}&fulfilledBy=NOBODY"),
+        Some(&tok),
+        400,
+        "fulfilledBy",
+    );
+    bad(
+        format!("{base}&{after}&includedData=EVERYTHING"),
+        Some(&tok),
+        400,
+        "includedData",
+    );
+    bad(
+        format!("{base}&lastUpdatedAfter=yesterday"),
+        Some(&tok),
+        400,
+        "ISO 8601",
+    );
+    bad(
+        format!("{base}&{after}&paginationToken=nope"),
+        Some(&tok),
+        400,
+        "pagination token is invalid",
+    );
+    bad(
+        "/orders/2026-01-01/orders/123".into(),
+        Some(&tok),
+        400,
+        "Invalid orderId",
+    );
+    bad(
+        "/orders/2026-01-01/orders/999-9999999-9999999".into(),
+        Some(&tok),
+        404,
+        "NotFound",
+    );
+    bad("/nowhere".into(), Some(&tok), 404, "NotFound");
+    // A User-Agent is required.
+    let r = e.sb.call(&HttpRequest {
+        method: "GET".into(),
+        target: format!("{base}&{after}"),
+        headers: vec![("x-amz-access-token".into(), tok.clone())],
+        body: Vec::new(),
+    });
+    assert_eq!(r.status, 400);
+    // LWA: wrong secret, wrong refresh token, wrong grant.
+    let c = e.sb.credentials();
+    for (body, status, code) in [
+        (
+            format!(
+                "grant_type=refresh_token&refresh_token={}&client_id={}&client_secret=x",
+                enc(&c.refresh_token),
+                enc(&c.lwa_client_id)
+            ),
+            401,
+            "invalid_client",
+        ),
+        (
+            format!(
+                "grant_type=refresh_token&refresh_token=Atzr%7Cx&client_id={}&client_secret={}",
+                enc(&c.lwa_client_id),
+                enc(&c.lwa_client_secret)
+            ),
+            400,
+            "invalid_grant",
+        ),
+        (
+            "grant_type=password".to_string(),
+            400,
+            "unsupported_grant_type",
+        ),
+    ] {
+        let r = e.sb.call(&HttpRequest {
+            method: "POST".into(),
+            target: "/auth/o2/token".into(),
+            headers: vec![(
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: body.into_bytes(),
+        });
+        assert_eq!(r.status, status);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"], code);
+    }
+    // The usage plan: a full bucket (refilled over an hour; refused requests count too) holds
+    // 20, then 429 QuotaExceeded.
+    e.clock.advance(Duration::hours(1));
+    let tok = form_token(&e);
+    for _ in 0..20 {
+        assert_eq!(get(&e, &format!("{base}&{after}"), Some(&tok)).0, 200);
+    }
+    let (s, v, _) = get(&e, &format!("{base}&{after}"), Some(&tok));
+    assert_eq!(
+        (s, v["errors"][0]["code"].as_str()),
+        (429, Some("QuotaExceeded"))
+    );
+    e.clock.advance(Duration::seconds(180));
+    assert_eq!(get(&e, &format!("{base}&{after}"), Some(&tok)).0, 200);
+    // Access tokens expire after an hour of sandbox time.
+    e.clock.advance(Duration::minutes(61));
+    let (s, v, _) = get(
+        &e,
+        "/orders/2026-01-01/orders/999-9999999-9999999",
+        Some(&tok),
+    );
+    assert_eq!(s, 403);
+    assert!(v.to_string().contains("has expired"), "{v}");
+}
+
+#[test]
+fn fulfill_sandbox_api_sp_api_prints_its_connection_line() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fulfill"))
+        .args([
+            "sandbox",
+            "--api",
+            "sp-api",
+            "--orders",
+            "5",
+            "--seed",
+            "3",
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    for k in [
+        "base_url",
+        "token_url",
+        "lwa_client_id",
+        "lwa_client_secret",
+        "refresh_token",
+        "seller_id",
+        "marketplace_id",
+    ] {
+        assert!(
+            v[k].as_str().is_some_and(|s| !s.is_empty()),
+            "{k} in {line}"
+        );
+    }
+    assert!(
+        v["base_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    assert!(v["token_url"].as_str().unwrap().ends_with("/auth/o2/token"));
 }
