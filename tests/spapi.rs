@@ -715,7 +715,7 @@ fn the_sandbox_checks_what_amazon_checks() {
         400,
         "marketplaceIds is required",
     );
-    bad(format!("{base}"), Some(&tok), 400, "Exactly one of");
+    bad(base.to_string(), Some(&tok), 400, "Exactly one of");
     bad(
         format!("{base}&{after}&createdAfter=2026-02-27T00:00:00Z"),
         Some(&tok),
