@@ -274,6 +274,129 @@ impl Order {
     }
 }
 
+impl Order {
+    /// The order as the MWS model describes it (what the vault stores today), its items, and
+    /// its packages (for the retention anchor: [`Order::delivered`], and `deliver_by` for the
+    /// latest delivery date Amazon gave). PII moves, it is not copied. Statuses take their MWS
+    /// spelling ([`FulfillmentStatus::mws_status`]); `ItemPrice` is the unit price times the
+    /// quantity, as MWS sent it.
+    pub fn into_mws(
+        self,
+    ) -> (
+        crate::mws::model::Order,
+        Vec<crate::mws::model::OrderItem>,
+        Vec<Package>,
+    ) {
+        use crate::mws::model as m;
+        let shipped: u32 = self.items.iter().filter_map(|i| i.quantity_fulfilled).sum();
+        let ordered: u32 = self.items.iter().map(|i| i.quantity_ordered).sum();
+        let money = |x: &Money| m::Money {
+            currency_code: x.currency_code.clone(),
+            amount: x.amount.clone(),
+        };
+        let is_prime = self.is_prime();
+        let is_business = self.is_business();
+        let info = m::OrderInfo {
+            amazon_order_id: self.order_id,
+            purchase_date: self.created_time,
+            last_update_date: self.last_updated_time,
+            order_status: self.fulfillment_status.mws_status().to_string(),
+            fulfillment_channel: self.fulfilled_by.and_then(|f| match f {
+                FulfilledBy::Merchant => Some("MFN".to_string()),
+                FulfilledBy::Amazon => Some("AFN".to_string()),
+                FulfilledBy::Other => None,
+            }),
+            sales_channel: self.marketplace_name,
+            ship_service_level: self.service_level.clone(),
+            shipment_service_level_category: self.service_level,
+            ship_country_code: self.ship_country_code,
+            address_type: self.address_type.map(|t| {
+                let mut c = t.to_ascii_lowercase();
+                if let Some(f) = c.get_mut(0..1) {
+                    f.make_ascii_uppercase();
+                }
+                c
+            }),
+            order_total: self.grand_total.as_ref().map(money),
+            number_of_items_shipped: Some(shipped),
+            number_of_items_unshipped: Some(ordered.saturating_sub(shipped)),
+            marketplace_id: self.marketplace_id,
+            earliest_ship_date: self.ship_by.earliest_date_time,
+            latest_ship_date: self.ship_by.latest_date_time,
+            earliest_delivery_date: self.deliver_by.earliest_date_time,
+            latest_delivery_date: self.deliver_by.latest_date_time,
+            is_business_order: Some(is_business),
+            purchase_order_number: self.purchase_order_number,
+            is_prime: Some(is_prime),
+            ..m::OrderInfo::default()
+        };
+        let items = self
+            .items
+            .into_iter()
+            .map(|i| {
+                let total = i.unit_price.as_ref().and_then(|u| {
+                    times(&u.amount, i.quantity_ordered).map(|amount| m::Money {
+                        currency_code: u.currency_code.clone(),
+                        amount,
+                    })
+                });
+                m::OrderItem {
+                    info: m::OrderItemInfo {
+                        asin: i.asin.unwrap_or_default(),
+                        seller_sku: i.seller_sku,
+                        order_item_id: i.order_item_id,
+                        title: i.title,
+                        quantity_ordered: i.quantity_ordered,
+                        quantity_shipped: i.quantity_fulfilled,
+                        item_price: total,
+                        shipping_price: None,
+                        is_gift: Some(i.gift_message.is_some() || i.gift_wrap_level.is_some()),
+                        gift_wrap_level: i.gift_wrap_level,
+                        condition_id: i.condition.map(|c| {
+                            let mut c = c.to_ascii_lowercase();
+                            if let Some(f) = c.get_mut(0..1) {
+                                f.make_ascii_uppercase();
+                            }
+                            c
+                        }),
+                    },
+                    gift_message_text: i.gift_message,
+                }
+            })
+            .collect();
+        (
+            m::Order {
+                info,
+                pii: self.pii,
+            },
+            items,
+            self.packages,
+        )
+    }
+}
+
+/// `amount` (a decimal string) times `n`, with the same number of decimals; `None` if it is
+/// not a plain decimal.
+fn times(amount: &str, n: u32) -> Option<String> {
+    let (int, frac) = amount.split_once('.').unwrap_or((amount, ""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 6
+        || int.len() > 12
+    {
+        return None;
+    }
+    let scale = 10u128.pow(frac.len() as u32);
+    let v: u128 = format!("{int}{frac}").parse().ok()?;
+    let t = v * u128::from(n);
+    Some(if frac.is_empty() {
+        t.to_string()
+    } else {
+        format!("{}.{:0w$}", t / scale, t % scale, w = frac.len())
+    })
+}
+
 /// One `orderItems[]` entry.
 #[derive(Debug)]
 pub struct OrderItem {
@@ -831,6 +954,42 @@ pub fn carrier(name: &str) -> (String, Option<String>) {
 }
 
 impl ConfirmShipmentRequest {
+    /// One package of an order, in domain terms: package number `package` (1 for the first
+    /// package of the order; sent as the string Amazon wants), the carrier as the seller names
+    /// it (mapped by [`carrier`]), the ship time and the (order item id, quantity) pairs.
+    pub fn package(
+        marketplace_id: &str,
+        package: u32,
+        carrier_name: &str,
+        shipping_method: Option<&str>,
+        tracking_number: &str,
+        ship_date: chrono::DateTime<chrono::Utc>,
+        items: &[(String, u32)],
+    ) -> Self {
+        let (carrier_code, carrier_name) = carrier(carrier_name);
+        ConfirmShipmentRequest {
+            marketplace_id: marketplace_id.to_string(),
+            package_detail: PackageDetail {
+                package_reference_id: package.to_string(),
+                carrier_code,
+                carrier_name,
+                shipping_method: shipping_method.map(str::to_string),
+                tracking_number: tracking_number.to_string(),
+                ship_date: ship_date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                ship_from_supply_source_id: None,
+                order_items: items
+                    .iter()
+                    .map(|(id, q)| ConfirmItem {
+                        order_item_id: id.clone(),
+                        quantity: *q,
+                        transparency_codes: Vec::new(),
+                    })
+                    .collect(),
+            },
+            cod_collection_method: None,
+        }
+    }
+
     /// Checks what Amazon checks before sending (the sandbox uses the same rules).
     pub fn validate(&self) -> Result<(), String> {
         let d = &self.package_detail;
@@ -925,6 +1084,45 @@ mod tests {
     }
 
     #[test]
+    fn into_mws_keeps_the_fields_the_vault_stores() {
+        let body = br#"{"order":{"orderId":"111-1234567-1234567","createdTime":"2026-01-01T00:00:00Z",
+          "lastUpdatedTime":"2026-01-02T00:00:00Z","programs":["PRIME"],
+          "salesChannel":{"marketplaceId":"ATVPDKIKX0DER","marketplaceName":"Amazon.com"},
+          "fulfillment":{"fulfillmentStatus":"PARTIALLY_SHIPPED","fulfilledBy":"MERCHANT",
+            "deliverByWindow":{"latestDateTime":"2026-01-09T00:00:00Z"}},
+          "recipient":{"deliveryAddress":{"name":"N","addressLine1":"L1","addressType":"COMMERCIAL"}},
+          "orderItems":[
+            {"orderItemId":"1","quantityOrdered":3,"product":{"asin":"B0","price":{"unitPrice":{"amount":"19.99","currencyCode":"USD"}},"condition":{"conditionType":"NEW"}},
+             "fulfillment":{"quantityFulfilled":1,"quantityUnfulfilled":2,"packing":{"giftOption":{"giftMessage":"G"}}}},
+            {"orderItemId":"2","quantityOrdered":1,"product":{"price":{"unitPrice":{"amount":"5980","currencyCode":"JPY"}}}}]}}"#;
+        let (o, items, _) = parse_get_order(body).unwrap().into_mws();
+        assert_eq!(o.info.order_status, "PartiallyShipped");
+        assert_eq!(o.info.fulfillment_channel.as_deref(), Some("MFN"));
+        assert_eq!(o.info.address_type.as_deref(), Some("Commercial"));
+        assert_eq!(
+            o.info.latest_delivery_date.as_deref(),
+            Some("2026-01-09T00:00:00Z")
+        );
+        assert_eq!(
+            (
+                o.info.number_of_items_shipped,
+                o.info.number_of_items_unshipped
+            ),
+            (Some(1), Some(3))
+        );
+        assert_eq!(o.info.is_prime, Some(true));
+        assert_eq!(o.pii.recipient_name.as_ref().unwrap().expose_pii(), "N");
+        assert_eq!(items[0].info.item_price.as_ref().unwrap().amount, "59.97");
+        assert_eq!(items[0].info.condition_id.as_deref(), Some("New"));
+        assert_eq!(
+            items[0].gift_message_text.as_ref().unwrap().expose_pii(),
+            "G"
+        );
+        assert_eq!(items[1].info.item_price.as_ref().unwrap().amount, "5980");
+        assert_eq!(times("1e5", 2), None);
+    }
+
+    #[test]
     fn caps_and_errors_never_quote_input() {
         let deep = "[".repeat(MAX_DEPTH + 1);
         assert_eq!(check_body(deep.as_bytes()), Err(ParseError::TooDeep));
@@ -964,6 +1162,17 @@ mod tests {
             cod_collection_method: None,
         };
         r.validate().unwrap();
+        let t = crate::clock::parse_time("2026-01-01T00:00:00Z").unwrap();
+        let same = ConfirmShipmentRequest::package(
+            "ATVPDKIKX0DER",
+            1,
+            "Bob's Couriers",
+            None,
+            "1Z999",
+            t,
+            &[("123".to_string(), 1)],
+        );
+        assert_eq!(same, r);
         let json: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
         assert_eq!(json["packageDetail"]["packageReferenceId"], "1");
         assert!(json["packageDetail"].get("shippingMethod").is_none());
