@@ -381,6 +381,22 @@ fn an_expired_or_damaged_pagination_token_restarts_from_the_watermark() {
 }
 
 #[test]
+fn a_sandbox_timebase_follows_the_sandboxs_clock() {
+    let e = env(20, 19, "");
+    let wrong = e.clock.now() - Duration::days(1);
+    let mut c = Client::new(
+        e.sb.spapi_credentials(1.0).unwrap(),
+        Arc::new(fulfill::mws::client::SandboxTime::new(wrong, 1.0)),
+    )
+    .unwrap();
+    assert!(c.now() < e.clock.now() - Duration::hours(23));
+    let id = e.sb.orders()[0].order.info.amazon_order_id.clone();
+    c.get_order(&id, &mut Rec::default()).unwrap();
+    let off = (c.now() - e.clock.now()).num_seconds().abs();
+    assert!(off < 5, "{off} s off the sandbox's clock");
+}
+
+#[test]
 fn the_rate_amazon_reports_is_adopted() {
     let e = env(20, 14, "");
     e.sb.set_rate_limit(op::GET_ORDER, 0.1);

@@ -384,6 +384,7 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
     let seq = st.seq;
     let fault = st.faults.decide(seq);
     let slow_delay = st.faults.spec().slow_delay;
+    let skew = st.faults.spec().skew_secs;
     st.refresh(now, &sp.base.creds.seller_id);
     let rid = super::api::uuid(&mut st);
     let mut s = sp.lock();
@@ -430,9 +431,14 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
         }
         _ => {}
     }
+    let server_now = now + Duration::seconds(skew);
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         ("x-amzn-RequestId".to_string(), rid),
+        (
+            "Date".to_string(),
+            server_now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        ),
     ];
     if let Some(rate) = operation.and_then(|o| s.throttle.rate(o))
         && operation != Some(op::LWA_TOKEN)

@@ -14,6 +14,8 @@
 //!   sleeps in tests (`ManualTime` advances the shared clock). Other 4xx are Amazon's verdict
 //!   ([`CallError::Refused`]). An expired pagination token is
 //!   [`CallError::PaginationExpired`]: restart from the watermark.
+//! - **Time.** All waiting is on the [`Timebase`] (real time; a sandbox home's scaled time,
+//!   which follows the sandbox's `Date` header once; a manual clock in tests).
 //! - **Transport.** Blocking reqwest with rustls, TLS 1.2 at least, **no redirects**,
 //!   connect/read timeouts, replies capped at [`MAX_BODY`] and parsed only after the size and
 //!   depth checks. `x-amzn-RequestId` is captured.
@@ -184,6 +186,8 @@ pub struct Client {
     /// The current call sent a request that may have reached Amazon without a definite answer
     /// (a reset, a timeout, a 5xx, a cut-off reply).
     maybe_done: bool,
+    /// A sandbox timebase has followed the server's `Date` once.
+    synced: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -218,6 +222,7 @@ impl Client {
             policy: RetryPolicy::default(),
             lwa: Lwa::new(),
             maybe_done: false,
+            synced: false,
         })
     }
 
@@ -494,6 +499,19 @@ impl Client {
         let status = resp.status().as_u16();
         rec.status = Some(status);
         rec.request_id = request_id(resp.headers());
+        if !self.synced && self.time.follows_server() {
+            // A sandbox home: follow the sandbox's clock once (its `Date`, as Amazon sends
+            // one), so the usage-plan model and token expiry run on the server's time.
+            if let Some(t) = resp
+                .headers()
+                .get("Date")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            {
+                self.time.observe_server_time(t.with_timezone(&Utc));
+                self.synced = true;
+            }
+        }
         if let Some(rate) = resp
             .headers()
             .get("x-amzn-RateLimit-Limit")
