@@ -387,6 +387,24 @@ fn sandbox_replies_have_amazons_shape() {
 
 // ---- never panic ----
 
+static FUZZ: std::sync::OnceLock<(SpSandboxHandle, String)> = std::sync::OnceLock::new();
+
+fn fuzz_init() -> &'static (SpSandboxHandle, String) {
+    FUZZ.get_or_init(|| {
+        let (_, sb) = sandbox();
+        let t = access_token(&sb);
+        (sb, t)
+    })
+}
+
+fn fuzz_sandbox() -> &'static SpSandboxHandle {
+    &fuzz_init().0
+}
+
+fn fuzz_token() -> &'static str {
+    &fuzz_init().1
+}
+
 fn fixture_bodies() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for op in [
@@ -431,6 +449,39 @@ proptest! {
         all_parsers(&b);
         let n = cut.index(b.len() + 1);
         all_parsers(&b[..n]);
+    }
+
+    #[test]
+    fn the_sandbox_never_panics_on_any_request(
+        method in prop::sample::select(vec!["GET", "POST", "PUT", "DELETE"]),
+        path in prop::sample::select(vec![
+            "/orders/2026-01-01/orders",
+            "/orders/2026-01-01/orders/111-1111111-1111111",
+            "/orders/2026-01-01/orders/%zz",
+            "/orders/v0/orders/111-1111111-1111111/shipmentConfirmation",
+            "/orders/v0/orders//shipmentConfirmation",
+            "/auth/o2/token",
+            "/",
+        ]),
+        query in r"[a-zA-Z=&%0-9:,+._-]{0,80}",
+        body in proptest::collection::vec(any::<u8>(), 0..300),
+        with_token in any::<bool>(),
+    ) {
+        let sb = fuzz_sandbox();
+        let mut headers = vec![
+            ("User-Agent".to_string(), "fuzz/1".to_string()),
+            ("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()),
+        ];
+        if with_token {
+            headers.push(("x-amz-access-token".into(), fuzz_token().into()));
+        }
+        let r = sb.call(&HttpRequest {
+            method: method.into(),
+            target: format!("{path}?{query}"),
+            headers,
+            body,
+        });
+        prop_assert!((200..600).contains(&r.status));
     }
 
     #[test]

@@ -390,7 +390,6 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
     let mut s = sp.lock();
     let (route, operation) = route(req);
     let query = crate::mws::sign::parse_query(req.query(), true);
-    let mut corrupt_token = false;
     let reply = match (&route, &query) {
         (Route::Unknown, _) => err(404, "NotFound", "Resource not found.", None),
         (_, None) => invalid("The query string has a malformed percent-encoded parameter."),
@@ -405,10 +404,10 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
                 Some(r) => r,
                 None => match route {
                     Route::Search => {
-                        corrupt_token = fault == Some(FaultKind::CorruptToken);
-                        search(&sp.creds, &mut st, &mut s, q, now, corrupt_token)
+                        let corrupt = fault == Some(FaultKind::CorruptToken);
+                        search(&sp.creds, &mut st, &mut s, q, now, corrupt)
                     }
-                    Route::Get(id) => get_order(&sp.creds, &st, &s, id, q, now),
+                    Route::Get(id) => get_order(&st, &s, id, q, now),
                     Route::Confirm(id) => confirm(&sp.creds, &mut st, &mut s, id, req, now),
                     Route::Token | Route::Unknown => unreachable!("handled above"),
                 },
@@ -449,7 +448,6 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
         (Route::Token, _) | (_, None) => Vec::new(),
         (_, Some(q)) => q,
     };
-    let _ = corrupt_token;
     st.requests.push(RequestRecord {
         seq,
         at: now,
@@ -848,15 +846,7 @@ fn search(
     ok_json(&Value::Object(out))
 }
 
-fn get_order(
-    creds: &SpSandboxCredentials,
-    st: &State,
-    s: &SpState,
-    id: &str,
-    q: &Query,
-    now: DateTime<Utc>,
-) -> Reply {
-    let _ = creds;
+fn get_order(st: &State, s: &SpState, id: &str, q: &Query, now: DateTime<Utc>) -> Reply {
     if !is_order_id(id) {
         return invalid("Invalid orderId: it must look like 123-1234567-1234567.");
     }
