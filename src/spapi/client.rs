@@ -18,7 +18,8 @@
 //!   which follows the sandbox's `Date` header once; a manual clock in tests).
 //! - **Transport.** Blocking reqwest with rustls, TLS 1.2 at least, **no redirects**,
 //!   connect/read timeouts, replies capped at [`MAX_BODY`] and parsed only after the size and
-//!   depth checks. `x-amzn-RequestId` is captured.
+//!   depth checks (a reply over either is refused, not retried). `x-amzn-RequestId` is
+//!   captured. The access token header is marked sensitive.
 //! - **Audit.** Every attempt (and every LWA refresh) is reported to the [`Observer`] as a
 //!   [`CallRecord`]: operation, HTTP status, latency, request id, throttled, attempt, error
 //!   kind. Never a token, a parameter or a body. If it cannot be recorded, the call fails.
@@ -464,10 +465,19 @@ impl Client {
             url.query_pairs_mut()
                 .extend_pairs(req.query.iter().map(|(k, v)| (*k, v.as_str())));
         }
+        let mut token_header =
+            reqwest::header::HeaderValue::from_str(token.as_str()).map_err(|_| {
+                Error::Remote(
+                    "Login with Amazon sent an access token that is not a valid header value"
+                        .into(),
+                )
+            })?;
+        // Kept out of reqwest's `Debug` output.
+        token_header.set_sensitive(true);
         let mut rb = self
             .http
             .request(req.method.clone(), url)
-            .header("x-amz-access-token", token.as_str())
+            .header("x-amz-access-token", token_header)
             .header("Accept", "application/json");
         if let Some(b) = &req.body {
             rb = rb
@@ -535,6 +545,15 @@ impl Client {
                 Ok(t) => {
                     obs.call(&rec)?;
                     Ok(Outcome::Done(t))
+                }
+                Err(e @ (ParseError::TooLarge | ParseError::TooDeep)) => {
+                    // Asking again would get the same: refuse it.
+                    rec.error = Some("oversized_response".into());
+                    obs.call(&rec)?;
+                    Err(CallError::Failed(Error::Remote(format!(
+                        "Amazon's reply to {} was refused: {e}",
+                        req.operation
+                    ))))
                 }
                 Err(e) => {
                     // A truncated or malformed page is not used; ask again.
