@@ -197,6 +197,15 @@ fn pii_arrives_in_pii_types_and_withheld_fields_are_absent() {
     }
     // Pending orders come without PII, as Amazon sends them.
     assert!(page.orders.iter().any(|o| o.pii.is_empty()));
+    // A recipient without a name (PII withheld) is an order like any other, flagged
+    // unaddressable by the PII type.
+    let nameless: Vec<_> = page
+        .orders
+        .iter()
+        .filter(|o| o.pii.recipient_name.is_none() && o.pii.city.is_some())
+        .collect();
+    assert!(!nameless.is_empty());
+    assert!(nameless.iter().all(|o| o.pii.is_unaddressable()));
 }
 
 #[test]

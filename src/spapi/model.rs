@@ -1124,6 +1124,10 @@ mod tests {
 
     #[test]
     fn caps_and_errors_never_quote_input() {
+        assert_eq!(
+            check_body(&vec![b' '; MAX_BODY + 1]),
+            Err(ParseError::TooLarge)
+        );
         let deep = "[".repeat(MAX_DEPTH + 1);
         assert_eq!(check_body(deep.as_bytes()), Err(ParseError::TooDeep));
         assert!(check_body("[".repeat(MAX_DEPTH).as_bytes()).is_ok());
