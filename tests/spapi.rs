@@ -424,6 +424,17 @@ fn the_rate_amazon_reports_is_adopted() {
     let mut next = e.client();
     next.restore_throttle_state(&c.throttle_state());
     assert_eq!(next.throttle_state(), c.throttle_state());
+    // Past the burst the client paces at the reported rate, so Amazon never refuses it.
+    let start = e.clock.now();
+    for _ in 0..35 {
+        c.get_order(&id, &mut Rec::default()).unwrap();
+    }
+    let refused = e.sb.requests().iter().filter(|r| r.status == 429).count();
+    assert_eq!(refused, 0);
+    assert!(
+        e.clock.now() - start >= Duration::seconds(50),
+        "paced at 0.1/s past the burst"
+    );
 }
 
 fn confirm_body(o: &SandboxOrder, reference: &str) -> ConfirmShipmentRequest {
