@@ -152,7 +152,10 @@ fn pages_over_1000_orders_exactly_with_every_parameter_resent() {
     for (k, v) in [
         ("fulfilledBy", "MERCHANT"),
         ("marketplaceIds", "ATVPDKIKX0DER"),
-        ("includedData", "RECIPIENT,BUYER,FULFILLMENT,PACKAGES"),
+        (
+            "includedData",
+            "RECIPIENT,BUYER,FULFILLMENT,PACKAGES,PROCEEDS",
+        ),
     ] {
         assert!(p.contains(&(k.to_string(), v.to_string())), "{k} in {p:?}");
     }
@@ -936,4 +939,57 @@ fn fulfill_sandbox_api_sp_api_prints_its_connection_line() {
             .starts_with("http://127.0.0.1:")
     );
     assert!(v["token_url"].as_str().unwrap().ends_with("/auth/o2/token"));
+}
+
+#[test]
+fn into_mws_matches_the_sandboxs_ground_truth() {
+    let e = env(300, 20, "");
+    let mut c = e.client();
+    let page = c
+        .search_orders(
+            &SearchQuery::since(t0() - Duration::days(4)),
+            None,
+            &mut Rec::default(),
+        )
+        .unwrap();
+    let truth = e.sb.orders();
+    let mut compared = 0;
+    for o in page.orders {
+        let (m, items, _) = o.into_mws();
+        let t = truth
+            .iter()
+            .find(|t| t.order.info.amazon_order_id == m.info.amazon_order_id)
+            .unwrap();
+        assert_eq!(m.info.order_status, t.order.info.order_status);
+        assert_eq!(m.info.fulfillment_channel.as_deref(), Some("MFN"));
+        assert_eq!(m.info.order_total, t.order.info.order_total);
+        let ours: Vec<_> = items
+            .iter()
+            .map(|i| {
+                (
+                    i.info.order_item_id.clone(),
+                    i.info.quantity_ordered,
+                    i.info.item_price.clone(),
+                )
+            })
+            .collect();
+        let want: Vec<_> = t
+            .items
+            .iter()
+            .map(|i| {
+                (
+                    i.info.order_item_id.clone(),
+                    i.info.quantity_ordered,
+                    i.info.item_price.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(ours, want);
+        if m.info.order_status == "Unshipped" {
+            assert!(m.pii.postal_code == t.order.pii.postal_code);
+            assert!(m.pii.address_line1 == t.order.pii.address_line1);
+        }
+        compared += 1;
+    }
+    assert!(compared > 50, "{compared}");
 }

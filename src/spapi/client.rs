@@ -270,7 +270,7 @@ impl Client {
     }
 
     /// One `searchOrders` page: orders updated since the watermark, merchant-fulfilled, with
-    /// recipient, buyer, fulfilment and packages. `pagination_token` is the previous page's
+    /// recipient, buyer, fulfilment, packages and proceeds. `pagination_token` is the previous page's
     /// `next_token`; every other parameter is sent unchanged with it.
     pub fn search_orders(
         &mut self,
@@ -310,7 +310,7 @@ impl Client {
         }
     }
 
-    /// `getOrder`: one order with recipient, buyer, fulfilment and packages.
+    /// `getOrder`: one order with recipient, buyer, fulfilment, packages and proceeds.
     pub fn get_order(
         &mut self,
         order_id: &str,

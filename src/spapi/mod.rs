@@ -23,8 +23,10 @@ pub const CONFIRM_SUFFIX: &str = "/shipmentConfirmation";
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
 /// The path of the LWA token endpoint (the sandbox serves it too).
 pub const LWA_TOKEN_PATH: &str = "/auth/o2/token";
-/// What fulfill asks `searchOrders` and `getOrder` to include.
-pub const INCLUDED_DATA: &str = "RECIPIENT,BUYER,FULFILLMENT,PACKAGES";
+/// What fulfill asks `searchOrders` and `getOrder` to include: the ship-to address, the
+/// buyer, the fulfilment status and windows, the packages (the `DELIVERED` retention anchor),
+/// and the proceeds (the order total, which MWS orders carry too).
+pub const INCLUDED_DATA: &str = "RECIPIENT,BUYER,FULFILLMENT,PACKAGES,PROCEEDS";
 
 /// Operation names, as the usage plans, the audit log and the sandbox name them.
 pub mod op {
