@@ -444,8 +444,23 @@ pub struct SandboxArgs {
     /// KIND@N-M (a storm), skew=SECONDS (server clock offset) and delay=SECONDS (for `slow`).
     /// KIND: throttle, internal, slow, reset, truncate, malformed, corrupt-token.
     /// Reproducible from --seed. E.g. `throttle=0.1,internal@3,reset@7-9,skew=1200`.
+    /// SP-API only: expired-token.
     #[arg(long)]
     pub faults: Option<String>,
+    /// Which Amazon API to serve: MWS, or the Selling Partner API (LWA, Orders 2026-01-01,
+    /// confirmShipment).
+    #[arg(long, value_enum, default_value_t = SandboxApi::Mws)]
+    pub api: SandboxApi,
+}
+
+/// `fulfill sandbox --api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxApi {
+    /// Amazon MWS (Orders 2013-09-01, Feeds, Merchant Fulfillment).
+    Mws,
+    /// The Selling Partner API.
+    #[value(name = "sp-api")]
+    SpApi,
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub mod purge;
 pub mod role;
 pub mod safety;
 pub mod sandbox;
+pub mod spapi;
 pub mod station;
 pub mod term;
 pub mod vault;

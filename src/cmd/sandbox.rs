@@ -1,10 +1,12 @@
-//! `fulfill sandbox`: serve the built-in fake MWS until killed.
+//! `fulfill sandbox`: serve the built-in fake MWS (or, with `--api sp-api`, the fake Selling
+//! Partner API) until killed.
 
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::cli::SandboxArgs;
+use crate::cli::{SandboxApi, SandboxArgs};
 use crate::clock::ScaledClock;
+use crate::sandbox::spapi::SpSandbox;
 use crate::sandbox::{FaultSpec, Sandbox, SandboxConfig};
 use crate::{Error, Exit, Result};
 
@@ -24,23 +26,47 @@ pub fn run(args: &SandboxArgs) -> Result<Exit> {
         None => FaultSpec::none(),
     };
     let clock = Arc::new(ScaledClock::new(chrono::Utc::now(), args.time_scale));
-    let handle = Sandbox::start(SandboxConfig {
+    let cfg = SandboxConfig {
         addr: args.addr.clone(),
         orders: args.orders,
         seed: args.seed,
         time_scale: args.time_scale,
         faults,
         clock,
-    })?;
-    let c = handle.credentials();
-    let line = serde_json::json!({
-        "base_url": handle.base_url(),
-        "seller_id": c.seller_id,
-        "access_key_id": c.access_key_id,
-        "secret_key": c.secret_key,
-        "marketplace_id": c.marketplace_id,
-        "time_scale": args.time_scale,
-    });
+    };
+    // Kept alive (the server thread stops when its handle drops).
+    let (_mws, _sp, line);
+    match args.api {
+        SandboxApi::Mws => {
+            let handle = Sandbox::start(cfg)?;
+            let c = handle.credentials();
+            line = serde_json::json!({
+                "base_url": handle.base_url(),
+                "seller_id": c.seller_id,
+                "access_key_id": c.access_key_id,
+                "secret_key": c.secret_key,
+                "marketplace_id": c.marketplace_id,
+                "time_scale": args.time_scale,
+            });
+            (_mws, _sp) = (Some(handle), None);
+        }
+        SandboxApi::SpApi => {
+            let handle = SpSandbox::start(cfg)?;
+            let c = handle.credentials();
+            line = serde_json::json!({
+                "api": "sp-api",
+                "base_url": handle.base_url(),
+                "token_url": handle.token_url(),
+                "lwa_client_id": c.lwa_client_id,
+                "lwa_client_secret": c.lwa_client_secret,
+                "refresh_token": c.refresh_token,
+                "seller_id": c.seller_id,
+                "marketplace_id": c.marketplace_id,
+                "time_scale": args.time_scale,
+            });
+            (_mws, _sp) = (None, Some(handle));
+        }
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;
     out.flush()?;

@@ -13,11 +13,14 @@
 //! (500 `InternalError`, the action is not carried out), `slow` (correct reply after `delay`),
 //! `reset` (the action is carried out but the connection is closed without a reply),
 //! `truncate` (status and headers promise the whole body, half of it is sent, then the
-//! connection closes), `malformed` (200 with a body that is not well-formed XML) and
+//! connection closes), `malformed` (200 with a body that is not well-formed XML),
 //! `corrupt-token` (the `NextToken` in the reply is damaged, so using it gives
-//! `NextTokenCorrupted`). At most one fault hits a request: the first rule that fires, in the
-//! order written. Every rate rule draws from a seeded RNG on every request, so a run with the
-//! same seed and the same requests sees the same faults.
+//! `NextTokenCorrupted`; on the SP-API sandbox the `nextToken` is damaged and refused) and
+//! `expired-token` (SP-API sandbox only: 403, the access token has expired). At most one
+//! fault hits a request: the first rule that fires, in the order written. On the SP-API
+//! sandbox `throttle` is a 429 `QuotaExceeded` and `internal` a 500 `InternalFailure`. Every
+//! rate rule draws from a seeded RNG on every request, so a run with the same seed and the same
+//! requests sees the same faults.
 //! Example: `throttle=0.1,internal@3,reset@7-9,skew=1200`.
 
 use std::fmt;
@@ -44,6 +47,8 @@ pub enum FaultKind {
     Malformed,
     /// A damaged `NextToken`.
     CorruptToken,
+    /// SP-API: 403, "The access token you provided has expired".
+    ExpiredToken,
 }
 
 impl FaultKind {
@@ -56,6 +61,7 @@ impl FaultKind {
         ("truncate", FaultKind::Truncate),
         ("malformed", FaultKind::Malformed),
         ("corrupt-token", FaultKind::CorruptToken),
+        ("expired-token", FaultKind::ExpiredToken),
     ];
 
     /// The kind's name in the grammar.

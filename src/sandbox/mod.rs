@@ -20,6 +20,7 @@ pub mod feeds;
 pub mod http;
 pub mod respond;
 pub mod shipping;
+pub mod spapi;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

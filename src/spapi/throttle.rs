@@ -1,0 +1,307 @@
+//! SP-API usage plans as data: one token bucket per operation (SP-API.md §1.8), `now` injected.
+//!
+//! A bucket holds up to `burst` requests and refills at `rate` per second, continuously. The
+//! sandbox enforces it; the client asks it "when may I send next?" ([`Throttle::next_allowed`]),
+//! adopts the rate Amazon reports in `x-amzn-RateLimit-Limit` ([`Throttle::observe_rate`]) and
+//! empties the bucket after a 429 ([`Throttle::on_throttled`]). The state is JSON
+//! ([`Throttle::export`], [`Throttle::import`], [`Throttle::merge_into`]) so a caller can keep it
+//! between cron runs, as the MWS model is kept.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::op;
+
+/// One operation's usage plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsagePlan {
+    /// The operation.
+    pub operation: &'static str,
+    /// Requests restored per second.
+    pub rate: f64,
+    /// Bucket size.
+    pub burst: u32,
+}
+
+/// The usage plans of the operations fulfill calls (SP-API.md §1.8).
+pub const USAGE_PLANS: &[UsagePlan] = &[
+    UsagePlan {
+        operation: op::SEARCH_ORDERS,
+        rate: 0.0056,
+        burst: 20,
+    },
+    UsagePlan {
+        operation: op::GET_ORDER,
+        rate: 0.5,
+        burst: 30,
+    },
+    UsagePlan {
+        operation: op::CONFIRM_SHIPMENT,
+        rate: 2.0,
+        burst: 10,
+    },
+];
+
+/// The plan for `operation`, if it has one.
+pub fn plan(operation: &str) -> Option<UsagePlan> {
+    USAGE_PLANS
+        .iter()
+        .find(|p| p.operation == operation)
+        .copied()
+}
+
+/// One token bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: DateTime<Utc>,
+}
+
+fn secs(d: Duration) -> f64 {
+    d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
+}
+
+impl Bucket {
+    /// A full bucket for `plan` at `now`.
+    pub fn new(plan: UsagePlan, now: DateTime<Utc>) -> Self {
+        Bucket {
+            rate: plan.rate,
+            burst: plan.burst as f64,
+            tokens: plan.burst as f64,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, now: DateTime<Utc>) {
+        if now > self.at {
+            self.tokens = (self.tokens + secs(now - self.at) * self.rate).min(self.burst);
+            self.at = now;
+        }
+    }
+
+    /// Requests available at `now` (fractional).
+    pub fn available(&mut self, now: DateTime<Utc>) -> f64 {
+        self.refill(now);
+        self.tokens
+    }
+
+    /// The rate in force.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Takes one request, or says when one will be there.
+    pub fn try_take(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(self.next_allowed(now))
+        }
+    }
+
+    /// The earliest time a request is allowed (`now` if one is).
+    pub fn next_allowed(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            return now;
+        }
+        let wait = (1.0 - self.tokens) / self.rate.max(1e-6);
+        // Round up to the microsecond so the bucket really holds one then.
+        self.at + Duration::microseconds((wait * 1e6).ceil() as i64 + 1)
+    }
+
+    /// Amazon answered 429: its bucket was empty at `now`.
+    pub fn on_throttled(&mut self, now: DateTime<Utc>) {
+        self.refill(now);
+        self.tokens = 0.0;
+        self.at = self.at.max(now);
+    }
+}
+
+/// Buckets for every planned operation, created full on first use.
+#[derive(Debug, Clone, Default)]
+pub struct Throttle {
+    buckets: HashMap<String, Bucket>,
+    touched: HashSet<String>,
+}
+
+impl Throttle {
+    /// An empty model (every bucket full).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn bucket(&mut self, operation: &str, now: DateTime<Utc>) -> Option<&mut Bucket> {
+        let p = plan(operation)?;
+        Some(
+            self.buckets
+                .entry(operation.to_string())
+                .or_insert_with(|| Bucket::new(p, now)),
+        )
+    }
+
+    /// Takes a request for `operation` at `now`; operations without a plan always pass.
+    pub fn try_acquire(
+        &mut self,
+        operation: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DateTime<Utc>> {
+        let Some(b) = self.bucket(operation, now) else {
+            return Ok(());
+        };
+        let r = b.try_take(now);
+        if r.is_ok() {
+            self.touched.insert(operation.to_string());
+        }
+        r
+    }
+
+    /// When a request for `operation` may be sent next.
+    pub fn next_allowed(&mut self, operation: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.bucket(operation, now)
+            .map_or(now, |b| b.next_allowed(now))
+    }
+
+    /// Records a 429 for `operation`.
+    pub fn on_throttled(&mut self, operation: &str, now: DateTime<Utc>) {
+        if let Some(b) = self.bucket(operation, now) {
+            b.on_throttled(now);
+            self.touched.insert(operation.to_string());
+        }
+    }
+
+    /// Adopts the rate Amazon reported in `x-amzn-RateLimit-Limit` (ignored unless it is a
+    /// positive number up to 1,000 per second).
+    pub fn observe_rate(&mut self, operation: &str, rate: f64, now: DateTime<Utc>) {
+        if !(rate.is_finite() && rate > 0.0 && rate <= 1000.0) {
+            return;
+        }
+        if let Some(b) = self.bucket(operation, now) {
+            b.refill(now);
+            b.rate = rate;
+            self.touched.insert(operation.to_string());
+        }
+    }
+
+    /// The rate in force for `operation` (the plan's until Amazon says otherwise).
+    pub fn rate(&self, operation: &str) -> Option<f64> {
+        self.buckets
+            .get(operation)
+            .map(|b| b.rate)
+            .or_else(|| plan(operation).map(|p| p.rate))
+    }
+
+    /// Requests available for `operation` at `now`.
+    pub fn available(&mut self, operation: &str, now: DateTime<Utc>) -> Option<f64> {
+        self.bucket(operation, now).map(|b| b.available(now))
+    }
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedBucket {
+    operation: String,
+    rate: f64,
+    tokens: f64,
+    at: DateTime<Utc>,
+}
+
+impl Throttle {
+    /// The model's state as JSON, to store between runs.
+    pub fn export(&self) -> String {
+        let mut saved: Vec<SavedBucket> = self
+            .buckets
+            .iter()
+            .map(|(op, b)| SavedBucket {
+                operation: op.clone(),
+                rate: b.rate,
+                tokens: b.tokens,
+                at: b.at,
+            })
+            .collect();
+        saved.sort_by(|a, b| a.operation.cmp(&b.operation));
+        serde_json::to_string(&saved).expect("throttle state serializes")
+    }
+
+    /// Reads [`Throttle::export`]'s output; anything unreadable or unknown is dropped (its
+    /// bucket starts full, and a 429 corrects it).
+    pub fn import(saved: &str) -> Throttle {
+        let list: Vec<SavedBucket> = serde_json::from_str(saved).unwrap_or_default();
+        let mut t = Throttle::new();
+        for s in list {
+            let Some(p) = plan(&s.operation) else {
+                continue;
+            };
+            if !(s.rate.is_finite() && s.rate > 0.0 && s.tokens.is_finite()) {
+                continue;
+            }
+            t.buckets.insert(
+                s.operation,
+                Bucket {
+                    rate: s.rate,
+                    burst: p.burst as f64,
+                    tokens: s.tokens.clamp(0.0, p.burst as f64),
+                    at: s.at,
+                },
+            );
+        }
+        t
+    }
+
+    /// `stored` with this model's state for the operations it used (so `fetch` and `confirm`
+    /// running side by side do not erase each other's use).
+    pub fn merge_into(&self, stored: &str) -> String {
+        let mut merged = Throttle::import(stored);
+        for op in &self.touched {
+            if let Some(b) = self.buckets.get(op) {
+                merged.buckets.insert(op.clone(), b.clone());
+            }
+        }
+        merged.export()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        crate::clock::parse_time("2026-03-01T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn burst_then_rate() {
+        let mut t = Throttle::new();
+        let now = t0();
+        for _ in 0..10 {
+            t.try_acquire(op::CONFIRM_SHIPMENT, now).unwrap();
+        }
+        let next = t.try_acquire(op::CONFIRM_SHIPMENT, now).unwrap_err();
+        assert!((next - now).num_milliseconds() >= 500 && (next - now).num_milliseconds() < 502);
+        t.try_acquire(op::CONFIRM_SHIPMENT, next).unwrap();
+        assert!(t.try_acquire("lwaToken", now).is_ok());
+    }
+
+    #[test]
+    fn throttled_header_and_persistence() {
+        let mut t = Throttle::new();
+        let now = t0();
+        t.on_throttled(op::GET_ORDER, now);
+        assert_eq!((t.next_allowed(op::GET_ORDER, now) - now).num_seconds(), 2);
+        t.observe_rate(op::GET_ORDER, 0.25, now);
+        assert_eq!(t.rate(op::GET_ORDER), Some(0.25));
+        t.observe_rate(op::GET_ORDER, f64::NAN, now);
+        assert_eq!(t.rate(op::GET_ORDER), Some(0.25));
+        let saved = t.export();
+        let mut back = Throttle::import(&saved);
+        assert_eq!(back.rate(op::GET_ORDER), Some(0.25));
+        assert!(back.try_acquire(op::GET_ORDER, now).is_err());
+        let merged = Throttle::new().merge_into(&saved);
+        assert_eq!(Throttle::import(&merged).rate(op::GET_ORDER), Some(0.25));
+        assert!(Throttle::import("garbage").export() == "[]");
+    }
+}
