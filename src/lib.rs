@@ -22,6 +22,7 @@ pub mod label;
 pub mod leak;
 pub mod logging;
 pub mod mws;
+pub mod picklist;
 pub mod pii;
 pub mod purge;
 pub mod role;
@@ -61,6 +62,8 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
             let _log = logging::init(None, g.verbose);
             cmd::sandbox::run(args)
         }
+        cli::Command::Completions(args) => cmd::completions::run(args),
+        cli::Command::Man => cmd::man::run(),
         command => {
             let ctx = context::Context::open(g)?;
             let _log = logging::init(Some(&ctx.vault.home().logs_dir()), g.verbose);
@@ -77,7 +80,13 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Ship(a) => cmd::ship::run(&ctx, a),
                 cli::Command::Station(a) => cmd::station::run(&ctx, a),
                 cli::Command::Confirm(a) => cmd::confirm::run(&ctx, a),
-                cli::Command::Init(_) | cli::Command::Sandbox(_) | cli::Command::Demo(_) => {
+                cli::Command::Picklist(a) => cmd::picklist::run(&ctx, a),
+                cli::Command::Sku(c) => cmd::sku::run(&ctx, c),
+                cli::Command::Init(_)
+                | cli::Command::Sandbox(_)
+                | cli::Command::Demo(_)
+                | cli::Command::Completions(_)
+                | cli::Command::Man => {
                     unreachable!("handled above")
                 }
             }
