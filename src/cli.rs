@@ -82,7 +82,7 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// The whole flow in a temporary sandbox home, against the built-in sandbox.
     Demo(DemoArgs),
-    /// Pick list: every SKU to pick, its quantity and its orders, by bin (any operator; no PII).
+    /// Pick list: each SKU to pick, its quantity and orders, by bin (any operator; no PII).
     Picklist(PicklistArgs),
     /// SKU data the seller keeps: bin locations for the pick list.
     #[command(subcommand)]
