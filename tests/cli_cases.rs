@@ -15,7 +15,10 @@ fn fulfill(args: &[&str]) -> std::process::Output {
 #[test]
 fn cli_cases() {
     trycmd::TestCases::new()
-        .register_bin("fulfill", std::path::Path::new(env!("CARGO_BIN_EXE_fulfill")))
+        .register_bin(
+            "fulfill",
+            std::path::Path::new(env!("CARGO_BIN_EXE_fulfill")),
+        )
         .case("tests/cmd/*.toml");
 }
 
@@ -70,7 +73,10 @@ fn bash_completion_names_every_subcommand() {
         let out = fulfill(&["completions", shell]);
         assert!(out.status.success(), "{shell}");
         let s = String::from_utf8(out.stdout).unwrap();
-        assert!(s.contains("picklist") && s.contains("set-location"), "{shell}");
+        assert!(
+            s.contains("picklist") && s.contains("set-location"),
+            "{shell}"
+        );
     }
 }
 
@@ -86,7 +92,9 @@ fn the_man_page_is_roff_naming_every_command() {
         .position(|l| l.starts_with(".TH fulfill 1 "))
         .expect("a .TH fulfill 1 title line");
     assert!(
-        lines[..th].iter().all(|l| l.starts_with(".ie ") || l.starts_with(".el ")),
+        lines[..th]
+            .iter()
+            .all(|l| l.starts_with(".ie ") || l.starts_with(".el ")),
         "only conditionals before .TH"
     );
     for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SUBCOMMANDS"] {
@@ -110,7 +118,12 @@ fn the_man_page_is_roff_naming_every_command() {
         .spawn()
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
         let r = child.wait_with_output().unwrap();
         assert!(r.status.success());
         assert_eq!(String::from_utf8_lossy(&r.stderr), "", "groff warnings");

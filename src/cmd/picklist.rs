@@ -19,8 +19,7 @@ pub fn run(ctx: &Context, args: &PicklistArgs) -> Result<Exit> {
         PickStatusArg::Labelled => (&["labelled"], "labelled"),
         PickStatusArg::Open => (&["unshipped", "labelled"], "unshipped and labelled"),
     };
-    if args.format == PicklistFormat::Pdf && args.out.is_none() && std::io::stdout().is_terminal()
-    {
+    if args.format == PicklistFormat::Pdf && args.out.is_none() && std::io::stdout().is_terminal() {
         return Err(Error::usage(
             "picklist: a PDF goes to a file or a pipe: add --out FILE or pipe it to lp",
         ));
@@ -28,9 +27,7 @@ pub fn run(ctx: &Context, args: &PicklistArgs) -> Result<Exit> {
     let list = pick_list(ctx.vault.conn(), states)?;
     let heading = Heading {
         status: status.into(),
-        generated: ctx
-            .now()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        generated: ctx.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     let bytes = match args.format {
         PicklistFormat::Text => render_text(&list, &heading).into_bytes(),
