@@ -129,3 +129,67 @@ fn the_man_page_is_roff_naming_every_command() {
         assert_eq!(String::from_utf8_lossy(&r.stderr), "", "groff warnings");
     }
 }
+
+/// The command line of an example, parsed by the real CLI definition.
+fn parses(line: &str) {
+    use clap::Parser;
+    let args: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(args[0].rsplit('/').next(), Some("fulfill"), "{line}");
+    if let Err(e) = fulfill::cli::Cli::try_parse_from(&args) {
+        panic!("{line}: {e}");
+    }
+}
+
+#[test]
+fn the_examples_run_commands_the_cli_has_and_the_units_are_hardened() {
+    let crontab = std::fs::read_to_string("examples/cron/crontab").unwrap();
+    let jobs: Vec<&str> = crontab
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.contains('='))
+        .collect();
+    assert_eq!(jobs.len(), 3, "fetch, confirm, purge");
+    for job in &jobs {
+        let fields: Vec<&str> = job.split_whitespace().collect();
+        assert!(fields.len() > 5, "{job}");
+        parses(&fields[5..].join(" "));
+    }
+    for (cmd, every) in [("fetch", "*/5"), ("confirm", "2-59/5"), ("purge", "17")] {
+        assert!(
+            jobs.iter()
+                .any(|j| j.starts_with(every) && j.ends_with(&format!("fulfill {cmd}"))),
+            "{cmd}"
+        );
+    }
+    assert!(crontab.contains("FULFILL_KEY_FILE=") && crontab.contains("FULFILL_OPERATOR=cron"));
+
+    for cmd in ["fetch", "confirm", "purge"] {
+        let unit =
+            std::fs::read_to_string(format!("examples/systemd/fulfill-{cmd}.service")).unwrap();
+        let exec = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .expect("ExecStart");
+        parses(exec);
+        assert!(exec.ends_with(&format!(" {cmd}")), "{exec}");
+        for key in [
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "PrivateTmp=yes",
+            "UMask=0077",
+            "LimitCORE=0",
+            "Type=oneshot",
+        ] {
+            assert!(unit.lines().any(|l| l == key), "{cmd}: no {key}");
+        }
+        assert_eq!(
+            unit.contains("LoadCredential=cron.key:"),
+            cmd != "purge",
+            "{cmd}: only fetch and confirm need the key file"
+        );
+        let timer =
+            std::fs::read_to_string(format!("examples/systemd/fulfill-{cmd}.timer")).unwrap();
+        assert!(timer.contains("OnCalendar=") && timer.contains("WantedBy=timers.target"));
+    }
+    // Positive control: a command the CLI does not have is caught.
+    assert!(std::panic::catch_unwind(|| parses("fulfill frobnicate")).is_err());
+}
