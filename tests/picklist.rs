@@ -14,6 +14,9 @@ use support::count;
 /// What a pick list should say for one SKU: units and orders.
 type Want = BTreeMap<String, (u64, BTreeSet<String>)>;
 
+/// An item's SKU, quantity ordered and quantity shipped.
+type ItemFacts = (Option<String>, u32, Option<u32>);
+
 /// The pick list the vault's items call for, computed independently of the command: items of
 /// orders in `states`, ordered minus shipped, control characters dropped from the SKU.
 fn expected(e: &CliEnv, states: &[&str]) -> Want {
@@ -82,7 +85,7 @@ fn a_picker_gets_exact_sums_by_bin_in_every_format_and_never_pii() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 
     // What was fetched is what Amazon (the sandbox) has: every stored item's SKU and quantities.
-    let truth: HashMap<(String, String), (Option<String>, u32, Option<u32>)> =
+    let truth: HashMap<(String, String), ItemFacts> =
         e.sb.orders()
             .into_iter()
             .flat_map(|o| {
@@ -100,16 +103,16 @@ fn a_picker_gets_exact_sums_by_bin_in_every_format_and_never_pii() {
             })
             .collect();
     let db = e.db();
-    let stored: Vec<(String, String, Option<String>, u32, Option<u32>)> = db
+    let stored: Vec<(String, String, ItemFacts)> = db
         .prepare("SELECT amazon_order_id, order_item_id, seller_sku, quantity_ordered, quantity_shipped FROM order_items")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, (r.get(2)?, r.get(3)?, r.get(4)?))))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert!(stored.len() > 60, "{} items", stored.len());
-    for (o, i, sku, q, s) in &stored {
-        assert_eq!(truth[&(o.clone(), i.clone())], (sku.clone(), *q, *s));
+    for (o, i, facts) in &stored {
+        assert_eq!(&truth[&(o.clone(), i.clone())], facts);
     }
     // The sandbox gives every order its own SKUs; a real catalogue sells the same SKU to many
     // buyers. Pool two thirds of the items into seven SKUs, ship one unit of a multi-unit item
