@@ -96,13 +96,24 @@ fn main() -> fulfill::Result<()> {
     );
 
     // The orders as stored: ids, states and items; never PII.
+    let mut listing = String::new();
     for o in list_orders(vault.conn(), None)? {
         let items: Vec<String> = o
             .items
             .iter()
             .map(|i| format!("{} x{}", i.sku.as_deref().unwrap_or(&i.asin), i.quantity))
             .collect();
-        println!("{}  {:<10}  {}", o.order_id, o.status, items.join(", "));
+        listing.push_str(&format!(
+            "{}  {:<10}  {}\n",
+            o.order_id,
+            o.status,
+            items.join(", ")
+        ));
     }
+    // Every value the sandbox makes up as PII carries a marker: it must not be in the listing.
+    if listing.contains(&sandbox.pii_marker()) {
+        return Err(fulfill::Error::Integrity("PII in the order listing".into()));
+    }
+    print!("{listing}");
     Ok(())
 }
