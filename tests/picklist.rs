@@ -199,8 +199,18 @@ fn a_picker_gets_exact_sums_by_bin_in_every_format_and_never_pii() {
         })
         .collect();
     let mut sorted = rest.clone();
-    sorted.sort_unstable();
-    assert_eq!(rest, sorted, "unbinned SKUs by SKU");
+    sorted.sort_by(|a, b| fulfill::vault::skus::natural_cmp(a, b));
+    assert_eq!(rest, sorted, "unbinned SKUs by SKU, numbers by value");
+    // The sandbox's own SKUs are SKU-<order serial>-<n>: by serial as a number, not as text.
+    let serials: Vec<u32> = rest
+        .iter()
+        .filter_map(|s| s.strip_prefix("SKU-")?.split('-').next()?.parse().ok())
+        .collect();
+    assert!(serials.is_sorted(), "{serials:?}");
+    assert!(
+        serials.iter().any(|&n| n < 10) && serials.iter().any(|&n| n >= 10),
+        "{serials:?}"
+    );
     assert!(rest.contains(&"ODD-[31m-Zoë"), "the escape is stripped");
 
     // Text: the same lines, no escape character reaches the terminal.

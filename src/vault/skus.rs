@@ -3,6 +3,7 @@
 //! Nothing here reads a PII column: the pick list is built from `order_items` (SKU, ASIN,
 //! quantities) and the order's lifecycle only, so any operator, the picker included, may run it.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -83,7 +84,47 @@ pub struct PickLine {
     pub orders: Vec<String>,
 }
 
-/// A pick list: its lines sorted by bin (SKUs without one last), then SKU.
+/// Compares shelf codes and SKUs as people read them: runs of digits by their value, so
+/// `A-2` comes before `A-10`; otherwise character by character.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    fn runs(s: &str) -> impl Iterator<Item = (bool, &str)> {
+        let mut rest = s;
+        std::iter::from_fn(move || {
+            let first = rest.chars().next()?;
+            let digit = first.is_ascii_digit();
+            let end = rest
+                .find(|c: char| c.is_ascii_digit() != digit)
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(end);
+            rest = tail;
+            Some((digit, run))
+        })
+    }
+    let (mut x, mut y) = (runs(a), runs(b));
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some((true, p)), Some((true, q))) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                let o = p.len().cmp(&q.len()).then_with(|| p.cmp(q));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            (Some((_, p)), Some((_, q))) => {
+                let o = p.cmp(q);
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+        }
+    }
+}
+
+/// A pick list: its lines sorted by bin (SKUs without one last), then SKU, both in
+/// [`natural_cmp`] order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PickList {
     /// The lines.
@@ -104,7 +145,7 @@ pub fn pick_list(conn: &Connection, lifecycles: &[&str]) -> Result<PickList> {
          JOIN orders o ON o.amazon_order_id = i.amazon_order_id
          LEFT JOIN sku_locations l ON l.sku = COALESCE(i.seller_sku, i.asin)
          WHERE o.lifecycle IN (SELECT value FROM json_each(?1)) AND todo > 0
-         ORDER BY l.bin IS NULL, l.bin, sku, i.amazon_order_id",
+         ORDER BY sku, i.amazon_order_id",
     )?;
     let rows = st.query_map([&states], |r| {
         Ok((
@@ -135,6 +176,12 @@ pub fn pick_list(conn: &Connection, lifecycles: &[&str]) -> Result<PickList> {
         }
         orders.insert(order);
     }
+    lines.sort_by(|a, b| match (&a.bin, &b.bin) {
+        (Some(x), Some(y)) => natural_cmp(x, y).then_with(|| natural_cmp(&a.sku, &b.sku)),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => natural_cmp(&a.sku, &b.sku),
+    });
     let orders_without_items = conn.query_row(
         "SELECT count(*) FROM orders WHERE items_fetched = 0
          AND lifecycle IN (SELECT value FROM json_each(?1))",
@@ -146,4 +193,39 @@ pub fn pick_list(conn: &Connection, lifecycles: &[&str]) -> Result<PickList> {
         orders: orders.len(),
         orders_without_items,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_reads_numbers_as_numbers() {
+        let mut v = vec!["A-10", "A-2", "B-1", "A-02b", "a-1", "A-2", "A10", "A-01"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        // "A10" before "A-…": the text runs "A" and "A-" differ first.
+        assert_eq!(
+            v,
+            ["A10", "A-01", "A-2", "A-2", "A-02b", "A-10", "B-1", "a-1"]
+        );
+        assert_eq!(natural_cmp("SKU-9-1", "SKU-10-0"), Ordering::Less);
+        // Leading zeros tie on value, then fall back to the text so the order is total.
+        assert_eq!(natural_cmp("A-02", "A-2"), "A-02".cmp("A-2"));
+    }
+
+    #[test]
+    fn locations_are_checked() {
+        assert!(check_location("SKU-1", "A-01").is_ok());
+        for (sku, bin) in [
+            ("", "A"),
+            ("S", ""),
+            ("S", " A"),
+            ("S", "A\tB"),
+            ("S\u{1b}", "A"),
+        ] {
+            assert!(check_location(sku, bin).is_err(), "{sku:?} {bin:?}");
+        }
+        assert!(check_location(&"x".repeat(41), "A").is_err());
+        assert!(check_location(&"x".repeat(40), &"b".repeat(32)).is_ok());
+    }
 }
