@@ -89,8 +89,16 @@ pub enum Command {
     Sku(SkuCmd),
     /// Print a shell completion script to stdout (needs no home).
     Completions(CompletionsArgs),
-    /// Print the man page (roff) to stdout (needs no home).
-    Man,
+    /// Print the man page (roff) to stdout, or write every page to a folder (needs no home).
+    Man(ManArgs),
+}
+
+/// `fulfill man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write fulfill.1 and one page per subcommand (fulfill-init.1, ...) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// Shells `fulfill completions` writes for.

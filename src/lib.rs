@@ -63,7 +63,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
             cmd::sandbox::run(args)
         }
         cli::Command::Completions(args) => cmd::completions::run(args),
-        cli::Command::Man => cmd::man::run(),
+        cli::Command::Man(args) => cmd::man::run(args),
         command => {
             let ctx = context::Context::open(g)?;
             let _log = logging::init(Some(&ctx.vault.home().logs_dir()), g.verbose);
@@ -86,7 +86,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 | cli::Command::Sandbox(_)
                 | cli::Command::Demo(_)
                 | cli::Command::Completions(_)
-                | cli::Command::Man => {
+                | cli::Command::Man(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -110,6 +110,26 @@ fn the_man_page_is_roff_naming_every_command() {
         let name = format!("fulfill\\-{}(1)", s.replace('-', "\\-"));
         assert!(page.contains(&name), "man page does not name {s}");
     }
+    assert!(!page.contains("fulfill\\-help(1)"), "no page for `help`");
+    // --out-dir writes every page the top one refers to, and the subcommands' own.
+    let dir = tempfile::tempdir().unwrap();
+    let out = fulfill(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("fulfill.1")).unwrap(),
+        page.as_bytes()
+    );
+    for s in &subs {
+        let p = dir.path().join(format!("fulfill-{s}.1"));
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(text.contains(&format!(".TH fulfill-{s} 1 ")), "{s}");
+    }
+    assert!(dir.path().join("fulfill-sku-set-location.1").exists());
+    assert!(!dir.path().join("fulfill-help.1").exists());
     // When groff is installed, it formats the page without a single warning.
     if let Ok(mut child) = Command::new("groff")
         .args(["-man", "-Tutf8", "-ww", "-z"])
