@@ -82,6 +82,102 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// The whole flow in a temporary sandbox home, against the built-in sandbox.
     Demo(DemoArgs),
+    /// Pick list: each SKU to pick, its quantity and orders, by bin (any operator; no PII).
+    Picklist(PicklistArgs),
+    /// SKU data the seller keeps: bin locations for the pick list.
+    #[command(subcommand)]
+    Sku(SkuCmd),
+    /// Print a shell completion script to stdout (needs no home).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write every page to a folder (needs no home).
+    Man(ManArgs),
+}
+
+/// `fulfill man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write fulfill.1 and one page per subcommand (fulfill-init.1, ...) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Shells `fulfill completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// GNU Bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// `fulfill completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+/// Which orders a pick list is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PickStatusArg {
+    /// Orders waiting for a label.
+    Unshipped,
+    /// Orders with a label printed, not shipped yet.
+    Labelled,
+    /// Both: everything not shipped yet.
+    Open,
+}
+
+/// Pick list formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PicklistFormat {
+    /// Plain text columns.
+    Text,
+    /// A paginated PDF (built-in Helvetica).
+    Pdf,
+    /// CSV: bin, sku, quantity, orders.
+    Csv,
+}
+
+/// Paper sizes for printed lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PaperArg {
+    /// US Letter, 8.5 x 11 in.
+    Letter,
+    /// ISO A4, 210 x 297 mm.
+    A4,
+}
+
+/// `fulfill picklist`.
+#[derive(Debug, Args)]
+pub struct PicklistArgs {
+    /// The orders to pick for.
+    #[arg(long, value_enum, default_value = "unshipped")]
+    pub status: PickStatusArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PicklistFormat,
+    /// Paper size of the PDF.
+    #[arg(long, value_enum, default_value = "letter")]
+    pub paper: PaperArg,
+    /// Write to FILE (0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `fulfill sku ...`.
+#[derive(Debug, Subcommand)]
+pub enum SkuCmd {
+    /// Set the bin location of a SKU (owner or admin; audited).
+    SetLocation {
+        /// The seller SKU, as Amazon lists it.
+        sku: String,
+        /// The bin, shelf or aisle code (up to 32 characters).
+        bin: String,
+    },
 }
 
 /// `fulfill demo`.

@@ -22,6 +22,7 @@ pub mod label;
 pub mod leak;
 pub mod logging;
 pub mod mws;
+pub mod picklist;
 pub mod pii;
 pub mod purge;
 pub mod role;
@@ -63,6 +64,8 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
             let _log = logging::init(None, g.verbose);
             cmd::sandbox::run(args)
         }
+        cli::Command::Completions(args) => cmd::completions::run(args),
+        cli::Command::Man(args) => cmd::man::run(args),
         command => {
             let ctx = context::Context::open(g)?;
             if matches!(command, cli::Command::Purge(_) | cli::Command::Audit(_)) {
@@ -84,7 +87,13 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Ship(a) => cmd::ship::run(&ctx, a),
                 cli::Command::Station(a) => cmd::station::run(&ctx, a),
                 cli::Command::Confirm(a) => cmd::confirm::run(&ctx, a),
-                cli::Command::Init(_) | cli::Command::Sandbox(_) | cli::Command::Demo(_) => {
+                cli::Command::Picklist(a) => cmd::picklist::run(&ctx, a),
+                cli::Command::Sku(c) => cmd::sku::run(&ctx, c),
+                cli::Command::Init(_)
+                | cli::Command::Sandbox(_)
+                | cli::Command::Demo(_)
+                | cli::Command::Completions(_)
+                | cli::Command::Man(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -77,6 +77,12 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "retention.pii_days",
         "21",
     ])));
+    ok(run(d.as_op("adam", &adam).args([
+        "sku",
+        "set-location",
+        "SKU-1-0",
+        "A-01",
+    ])));
     ok(run(d
         .fulfill()
         .args(["--operator", "cron", "--operator-key-file"])
@@ -225,6 +231,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "operator.unlocked",
         "credentials.changed",
         "config.changed",
+        "sku.location_changed",
         "environment.refused",
         "mws.call",
         "fetch.run",

@@ -10,6 +10,7 @@ pub mod labels;
 pub mod orders;
 pub mod seal;
 pub mod shipments;
+pub mod skus;
 pub mod store;
 
 use std::fs;
