@@ -82,8 +82,7 @@ fn main() -> fulfill::Result<()> {
     let creds = cron.load_credentials("fetch", clock.now())?.credentials;
     let mut client = Client::new(creds, Arc::new(SandboxTime::new(clock.now(), TIME_SCALE)))?;
     let report = fetch(
-        &vault,
-        "cron",
+        &cron,
         &mut client,
         &FetchOptions::default(),
         &clock,

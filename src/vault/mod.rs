@@ -331,9 +331,11 @@ impl Vault {
         tx.commit()?;
         // The head also goes where no operator can rewrite it (best effort; `audit --anchors`
         // checks what the system log saw).
-        if let Err(e) =
-            crate::audit::anchor::send(Path::new(crate::audit::anchor::SYSLOG_SOCKET), &self.id, &head)
-        {
+        if let Err(e) = crate::audit::anchor::send(
+            Path::new(crate::audit::anchor::SYSLOG_SOCKET),
+            &self.id,
+            &head,
+        ) {
             tracing::debug!(error = %e, "chain head not sent to the system log");
         }
         Ok(out)
