@@ -519,6 +519,18 @@ pub enum OperatorCmd {
         /// Operator name.
         name: String,
     },
+    /// Give an owner a new passphrase (and clear its lockout) with the recovery key `init`
+    /// showed; needs no unlock.
+    Recover {
+        /// The owner's name.
+        name: String,
+        /// A file (mode 0600) holding the recovery key.
+        #[arg(long, value_name = "FILE")]
+        recovery_key_file: PathBuf,
+        /// Read the new passphrase from FILE (otherwise a prompt, asked twice).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+    },
 }
 
 /// `fulfill sandbox`.

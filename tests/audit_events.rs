@@ -197,6 +197,27 @@ fn the_flow_records_every_event_on_one_intact_chain() {
     ok(run(d
         .as_op("olga", &owner)
         .args(["operator", "disable", "pat"])));
+    // The owner, back in with the recovery key shown at init.
+    ok(run(d
+        .fulfill()
+        .args(["operator", "recover", "olga", "--recovery-key-file"])
+        .arg(d.path().join("recovery.key"))
+        .arg("--new-passphrase-file")
+        .arg(&owner)));
+    // A vault fact edited outside the tool is refused and recorded.
+    let db = rusqlite::Connection::open(d.home().join("vault.db")).unwrap();
+    db.execute(
+        "UPDATE meta SET value = 'dpp-2025' WHERE key = 'profile'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(run(d.as_op("olga", &owner).args(["orders"])).code, 5);
+    db.execute(
+        "UPDATE meta SET value = 'mws-2020' WHERE key = 'profile'",
+        [],
+    )
+    .unwrap();
+    drop(db);
     fs::set_permissions(d.home(), fs::Permissions::from_mode(0o750)).unwrap();
     assert_eq!(run(d.as_op("olga", &owner).args(["orders"])).code, 5);
     fs::set_permissions(d.home(), fs::Permissions::from_mode(0o700)).unwrap();
@@ -229,6 +250,8 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "operator.disabled",
         "operator.passwd",
         "operator.unlocked",
+        "operator.recovered",
+        "vault.tampered",
         "credentials.changed",
         "config.changed",
         "sku.location_changed",

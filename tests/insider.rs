@@ -458,3 +458,102 @@ fn an_adopted_record_is_a_finding_not_a_note() {
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("adopted records"), "{}", r.stdout);
 }
+
+// ---- Recovery and lockout ---------------------------------------------------------------
+
+fn recovery_key_from(init_stdout: &str) -> String {
+    init_stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Recovery key for"))
+        .nth(1)
+        .expect("init shows the recovery key")
+        .trim()
+        .to_string()
+}
+
+/// Someone typing wrong passphrases locks the only owner; the recovery key shown once at
+/// `init` gets her back in with a new passphrase, and a wrong recovery key does nothing.
+#[test]
+fn the_only_owner_locked_by_wrong_passphrases_recovers_with_the_recovery_key() {
+    let dir = TestDir::new();
+    let pass = dir.secret_file("owner.pass", support::OWNER_PASS);
+    let r = run(dir
+        .fulfill()
+        .args(["init", "--sandbox", "--owner", "olga", "--passphrase-file"])
+        .arg(&pass));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key = recovery_key_from(&r.stdout);
+    assert_eq!(key.len(), 71, "{key}");
+    let wrong = dir.secret_file("wrong.pass", "not the passphrase at all");
+    let mut last = run(dir.as_op("olga", &wrong).args(["operator", "list"]));
+    for _ in 0..12 {
+        last = run(dir.as_op("olga", &wrong).args(["operator", "list"]));
+    }
+    assert_eq!(last.code, 3);
+    assert!(last.stderr.contains("locked"), "{}", last.stderr);
+    let r = run(dir.as_op("olga", &pass).args(["operator", "list"]));
+    assert_eq!(
+        r.code, 3,
+        "locked even with the right passphrase: {}",
+        r.stderr
+    );
+
+    let new_pass = dir.secret_file("new.pass", "a brand new owner passphrase");
+    let bad_key = dir.secret_file("bad.key", &"00".repeat(32));
+    let recover = |k: &std::path::Path| {
+        run(dir
+            .fulfill()
+            .args(["operator", "recover", "olga", "--recovery-key-file"])
+            .arg(k)
+            .arg("--new-passphrase-file")
+            .arg(&new_pass))
+    };
+    let r = recover(&bad_key);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(!r.stderr.contains(&key[..8]));
+    let good_key = dir.secret_file("recovery.key", &key);
+    let r = recover(&good_key);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(dir.as_op("olga", &new_pass).args(["operator", "list"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(dir.as_op("olga", &pass).args(["operator", "list"]));
+    assert_eq!(r.code, 3, "the old passphrase no longer opens anything");
+    let log = dir.audit_text();
+    assert!(log.contains(r#""event":"operator.recovered""#), "{log}");
+    assert!(log.contains(r#""reason":"wrong_recovery_key""#), "{log}");
+    assert!(
+        !log.contains(&key[..17]),
+        "the recovery key is never logged"
+    );
+}
+
+/// Random key files cannot lock the fetcher out (a 32-byte key cannot be guessed): every
+/// failure is logged, the fetcher is never locked, and the right key file still works.
+#[test]
+fn random_key_files_never_lock_the_fetcher() {
+    let e = CliEnv::new(5, 14, 3000.0, "");
+    let bogus = e.dir.path().join("bogus.key");
+    std::fs::write(&bogus, [7u8; 32]).unwrap();
+    std::fs::set_permissions(&bogus, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    for _ in 0..12 {
+        let r = e.run(&[
+            "--operator",
+            "cron",
+            "--operator-key-file",
+            bogus.to_str().unwrap(),
+            "orders",
+        ]);
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        assert!(!r.stderr.contains("is locked"), "{}", r.stderr);
+    }
+    let log = e.dir.audit_text();
+    assert_eq!(
+        log.matches(r#""event":"unlock.failed","operator":"cron""#)
+            .count(),
+        12,
+        "every failure is logged"
+    );
+    assert!(!log.contains(r#""event":"operator.locked","operator":"cron""#));
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}

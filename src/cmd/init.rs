@@ -19,32 +19,51 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
     pass.check_policy(&profile.passphrase_policy(), &args.owner)?;
     let existed = root.exists();
     let home = Home::create(&root, &Environment::system())?;
-    let made = (|| -> Result<()> {
+    let made = (|| -> Result<_> {
         write_private(
             &home.config_path(),
             Config::for_profile(profile).to_toml().as_bytes(),
         )?;
-        Vault::create(&home, &args.owner, pass, profile, args.sandbox, clock.now())?;
-        Ok(())
+        let (_, recovery) = Vault::create_with_recovery(
+            &home,
+            &args.owner,
+            pass,
+            profile,
+            args.sandbox,
+            clock.now(),
+        )?;
+        Ok(recovery)
     })();
-    if let Err(e) = made {
-        // Leave nothing half-made: the folder was new (or empty) a moment ago.
-        let _ = if existed {
-            std::fs::read_dir(&root).map(|rd| {
-                for e in rd.flatten() {
-                    let _ = std::fs::remove_dir_all(e.path())
-                        .or_else(|_| std::fs::remove_file(e.path()));
-                }
-            })
-        } else {
-            std::fs::remove_dir_all(&root)
-        };
-        return Err(e);
-    }
+    let recovery = match made {
+        Ok(r) => r,
+        Err(e) => {
+            // Leave nothing half-made: the folder was new (or empty) a moment ago.
+            let _ = if existed {
+                std::fs::read_dir(&root).map(|rd| {
+                    for e in rd.flatten() {
+                        let _ = std::fs::remove_dir_all(e.path())
+                            .or_else(|_| std::fs::remove_file(e.path()));
+                    }
+                })
+            } else {
+                std::fs::remove_dir_all(&root)
+            };
+            return Err(e);
+        }
+    };
     let kind = if args.sandbox { "sandbox home" } else { "home" };
     crate::outln!(
         "Created {kind} {} (profile {profile}) with owner {}.",
         root.display(),
+        args.owner
+    );
+    // Shown once, never stored in the clear: it alone lets the owner back in after a lost
+    // passphrase or a lockout by someone typing wrong ones.
+    crate::outln!(
+        "Recovery key for {} (shown once; write it down and keep it offline):\n  {}\n\
+         With it, `fulfill operator recover {} --recovery-key-file FILE` sets a new passphrase.",
+        args.owner,
+        crate::vault::key::format_recovery_key(&recovery).as_str(),
         args.owner
     );
     crate::outln!("Next: `fulfill operator add NAME --role packer` for each person.");

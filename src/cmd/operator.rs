@@ -1,4 +1,4 @@
-//! `fulfill operator`: add, list, disable, passwd, unlock.
+//! `fulfill operator`: add, list, disable, passwd, unlock, recover.
 
 use serde::Serialize;
 
@@ -52,9 +52,24 @@ impl From<&OperatorRow> for OperatorView {
 
 /// Runs an `operator` subcommand.
 pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
+    if let OperatorCmd::Recover {
+        name,
+        recovery_key_file,
+        new_passphrase_file,
+    } = cmd
+    {
+        // No unlock: the recovery key stands in for the passphrase that is lost or locked.
+        let text = crate::safety::read_private_file(recovery_key_file, "recovery key")?;
+        let key = crate::vault::key::parse_recovery_key(&text)?;
+        let p = new_passphrase(new_passphrase_file.as_deref(), name)?;
+        ctx.vault.recover_owner(name, &key, p, ctx.now())?;
+        crate::outln!("Owner {name} has a new passphrase and is unlocked.");
+        return Ok(Exit::Ok);
+    }
     let s = ctx.unlock()?;
     let now = ctx.now();
     match cmd {
+        OperatorCmd::Recover { .. } => unreachable!("handled above"),
         OperatorCmd::Add {
             name,
             role,

@@ -99,6 +99,33 @@ impl fmt::Debug for Passphrase {
     }
 }
 
+/// Shows a recovery key as 8 dash-separated groups of 8 hex digits (written down once).
+pub fn format_recovery_key(k: &SecretKey) -> Zeroizing<String> {
+    let hexed = Zeroizing::new(hex::encode(k.expose_secret()));
+    let mut out = Zeroizing::new(String::with_capacity(71));
+    for (i, c) in hexed.chars().enumerate() {
+        if i > 0 && i % 8 == 0 {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Reads a recovery key as [`format_recovery_key`] shows it (dashes and white space ignored).
+pub fn parse_recovery_key(s: &str) -> Result<SecretKey> {
+    let digits: Zeroizing<String> = Zeroizing::new(
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect(),
+    );
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(digits.as_bytes(), &mut bytes[..]).map_err(|_| {
+        Error::usage("a recovery key is 64 hex digits (dashes and spaces are ignored)")
+    })?;
+    Ok(SecretKey(bytes))
+}
+
 /// How an operator proves who it is.
 #[derive(Debug)]
 pub enum Credential {
@@ -535,6 +562,17 @@ mod tests {
             .check_policy(&strict, "alice")
             .unwrap();
         assert_eq!(Passphrase::new("abc\r\n".into()).expose_secret(), "abc");
+    }
+
+    #[test]
+    fn a_recovery_key_reads_back_as_shown() {
+        let k = SecretKey::generate();
+        let shown = format_recovery_key(&k);
+        assert_eq!(shown.len(), 71);
+        let back = parse_recovery_key(&format!("  {}\n", shown.to_uppercase())).unwrap();
+        assert_eq!(back.expose_secret(), k.expose_secret());
+        assert!(parse_recovery_key("abc").is_err());
+        assert!(parse_recovery_key(&"zz".repeat(32)).is_err());
     }
 
     #[test]

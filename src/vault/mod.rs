@@ -168,6 +168,20 @@ impl Vault {
         sandbox: bool,
         now: DateTime<Utc>,
     ) -> Result<Vault> {
+        Self::create_with_recovery(home, owner, pass, profile, sandbox, now).map(|(v, _)| v)
+    }
+
+    /// [`Vault::create`], returning the owner's recovery key too: shown once (`init` prints it),
+    /// it sets a new passphrase and clears a lockout ([`Vault::recover_owner`]), so nobody can
+    /// lock the owner out for good by typing wrong passphrases.
+    pub fn create_with_recovery(
+        home: &Home,
+        owner: &str,
+        pass: Passphrase,
+        profile: Profile,
+        sandbox: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Vault, SecretKey)> {
         check_operator_name(owner)?;
         pass.check_policy(&profile.passphrase_policy(), owner)?;
         let path = home.vault_path();
@@ -224,6 +238,8 @@ impl Vault {
             None,
             now,
         )?;
+        let recovery = SecretKey::generate();
+        let recovery_wrapped = keys.wrap(&recovery, &recovery_aad(owner));
         vault.record_with(
             &[
                 Event::new("vault.created")
@@ -234,12 +250,16 @@ impl Vault {
                 Event::new("operator.added")
                     .operator(owner)
                     .field("name", owner)
-                    .field("role", "owner"),
+                    .field("role", "owner")
+                    .field("recovery_key", true),
             ],
             now,
-            |c| store::insert_operator(c, &row),
+            |c| {
+                store::insert_operator(c, &row)?;
+                store::put_recovery(c, owner, &recovery_wrapped, now)
+            },
         )?;
-        Ok(vault)
+        Ok((vault, recovery))
     }
 
     /// Opens the vault of a home that passed its safety checks.
@@ -408,7 +428,10 @@ impl Vault {
             self.record(&[failed("disabled")], now)?;
             return Err(Error::Denied(format!("operator {name:?} is disabled")));
         }
-        if op.locked_at.is_some() {
+        let key_file = matches!(op.credential, StoredCredential::KeyFile);
+        // A key file is 32 random bytes: guessing cannot succeed, so a key-file operator is
+        // never locked (random key files must not stop cron); its failures are logged.
+        if op.locked_at.is_some() && !key_file {
             self.record(&[failed("locked")], now)?;
             return Err(Error::Locked(name.to_string()));
         }
@@ -429,7 +452,12 @@ impl Vault {
         let Some(keys) = keys else {
             let limit = self.profile.lockout_limit();
             let failures = op.failed_unlocks + 1;
-            let lock = failures >= limit;
+            let lock = failures >= limit && !key_file;
+            if key_file && failures > limit {
+                // Past the limit each wrong key file costs a second: a flood of attempts
+                // cannot fill the log faster than that, and the right key still works.
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
             tracing::info!(operator = name, failures, locked = lock, "unlock failed");
             let mut events = vec![failed("wrong_credential").field("failures", failures)];
             if lock {
@@ -443,6 +471,10 @@ impl Vault {
             self.record_with(&events, now, |c| store::record_failure(c, name, lock, now))?;
             return Err(if lock {
                 Error::Locked(name.to_string())
+            } else if key_file {
+                Error::Denied(format!(
+                    "wrong key file for operator {name:?} ({failures} failed attempt(s), each logged; key-file operators are never locked)"
+                ))
             } else {
                 Error::WrongPassphrase {
                     operator: name.to_string(),
@@ -594,6 +626,71 @@ impl Vault {
 enum NewCredentialResolved<'a> {
     Passphrase(&'a Passphrase),
     KeyFile(&'a SecretKey),
+}
+
+/// Associated data of the owner's key set wrapped under the recovery key.
+fn recovery_aad(name: &str) -> Vec<u8> {
+    format!("fulfill/recovery/v1\0{name}").into_bytes()
+}
+
+impl Vault {
+    /// Sets a new passphrase for owner `name` with the recovery key shown at `init`, and
+    /// clears its lockout and failure count (`operator.recovered`). A wrong recovery key is
+    /// recorded like a wrong passphrase, but never locks anyone.
+    pub fn recover_owner(
+        &self,
+        name: &str,
+        recovery: &SecretKey,
+        new: Passphrase,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let op = store::operator(&self.conn, name)?
+            .filter(|o| o.role == Role::Owner && o.disabled_at.is_none())
+            .ok_or_else(|| {
+                Error::usage(format!("{name:?} is not an active owner of this vault"))
+            })?;
+        let keys = store::recovery(&self.conn, name)?
+            .and_then(|w| KeySet::unwrap(recovery, &recovery_aad(name), &w));
+        let Some(keys) = keys else {
+            self.record(
+                &[Event::new("unlock.failed")
+                    .operator(name)
+                    .outcome(Outcome::Failed)
+                    .field("reason", "wrong_recovery_key")],
+                now,
+            )?;
+            return Err(Error::Denied(format!(
+                "that recovery key does not open owner {name:?}'s keys"
+            )));
+        };
+        let facts = keys.facts.clone().unwrap_or_else(|| self.stated_facts());
+        let differ = facts.differences(&self.stated_facts());
+        if !differ.is_empty() {
+            self.record(
+                &[Event::new("vault.tampered")
+                    .operator(name)
+                    .outcome(Outcome::Denied)
+                    .field("facts", differ.join(","))],
+                now,
+            )?;
+            return Err(Error::Integrity(format!(
+                "the vault's {} differ from what the recovery key authenticates: changed outside fulfill",
+                differ.join(", ")
+            )));
+        }
+        new.check_policy(&self.profile.passphrase_policy(), name)?;
+        let salt = random_bytes::<16>().to_vec();
+        let kek = derive_kek(&new, &salt, KdfParams::MIN)?;
+        let wrapped = keys.wrap(&kek, &keyset_aad(name, Role::Owner));
+        let ev = Event::new("operator.recovered")
+            .operator(name)
+            .field("name", name)
+            .field("was_locked", op.locked_at.is_some());
+        self.record_with(&[ev], now, |c| {
+            store::update_credential(c, name, &salt, KdfParams::MIN, &wrapped, &op.history, now)?;
+            store::unlock_operator(c, name)
+        })
+    }
 }
 
 /// The passphrase-history digest: Argon2id under the operator's history salt.

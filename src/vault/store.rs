@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_ship.sql"),
     include_str!("../../migrations/0004_labels.sql"),
     include_str!("../../migrations/0005_sku_locations.sql"),
+    include_str!("../../migrations/0007_recovery.sql"),
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -354,10 +355,36 @@ pub fn set_wrapped_keys(conn: &Connection, name: &str, wrapped: &[u8]) -> Result
 /// Records a failed unlock; locks the operator when `lock` is set. Returns the new count.
 pub fn record_failure(conn: &Connection, name: &str, lock: bool, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
-        "UPDATE operators SET failed_unlocks = failed_unlocks + 1, locked_at = CASE WHEN ?2 THEN ?3 ELSE locked_at END WHERE name = ?1",
+        "UPDATE operators SET failed_unlocks = failed_unlocks + 1, last_failed_at = ?3, locked_at = CASE WHEN ?2 THEN ?3 ELSE locked_at END WHERE name = ?1",
         params![name, lock, ts(now)],
     )?;
     Ok(())
+}
+
+/// Stores the owner's recovery wrapping.
+pub fn put_recovery(
+    conn: &Connection,
+    name: &str,
+    wrapped: &[u8],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO owner_recovery (name, wrapped, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(name) DO UPDATE SET wrapped = excluded.wrapped, created_at = excluded.created_at",
+        params![name, wrapped, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// The owner's recovery wrapping, if one was made.
+pub fn recovery(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row(
+            "SELECT wrapped FROM owner_recovery WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Records a successful unlock.
@@ -457,7 +484,7 @@ mod tests {
     fn schema_version_is_pinned() {
         // Changing this number means a migration was added: bump it deliberately, and never
         // edit a migration that has landed.
-        assert_eq!(SCHEMA_VERSION, 5);
+        assert_eq!(SCHEMA_VERSION, 6);
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         let v: u32 = c

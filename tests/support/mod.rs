@@ -87,6 +87,15 @@ impl TestDir {
         }
         let r = run(c.args(["--owner", "olga", "--passphrase-file"]).arg(&owner));
         assert_eq!(r.code, 0, "init: {}", r.stderr);
+        // The recovery key init shows once, kept as `recovery.key` beside the home.
+        if let Some(k) = r
+            .stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("Recovery key for"))
+            .nth(1)
+        {
+            self.secret_file("recovery.key", k.trim());
+        }
         owner
     }
 
