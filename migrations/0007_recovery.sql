@@ -1,4 +1,4 @@
--- 0007: owner recovery and key-file unlock throttling. Migrations are only ever added.
+-- 0007: owner recovery, key-file unlock throttling, TOTP replay protection. Migrations are only ever added.
 
 -- The owner's key set wrapped a second time, under a recovery key shown once at `init`
 -- (AES-256-GCM, AAD = "fulfill/recovery/v1", name). Whoever holds the recovery key can set a
@@ -12,3 +12,6 @@ CREATE TABLE owner_recovery (
 -- When an operator last failed to unlock: key-file operators are never locked (a 32-byte key
 -- cannot be guessed), but failed attempts past the limit are slowed and logged.
 ALTER TABLE operators ADD COLUMN last_failed_at TEXT;
+
+-- The last TOTP time step an operator used: a one-time code is accepted once (RFC 6238 §5.2).
+ALTER TABLE operators ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;

@@ -35,6 +35,10 @@ pub struct Global {
         value_name = "FILE"
     )]
     pub passphrase_file: Option<PathBuf>,
+    /// Read the one-time code (TOTP) of an operator with a second factor from FILE
+    /// (otherwise a prompt on a TTY).
+    #[arg(long, global = true, env = "FULFILL_TOTP_FILE", value_name = "FILE")]
+    pub totp_file: Option<PathBuf>,
     /// Unlock with a 32-byte key file instead of a passphrase (service operators).
     #[arg(long, global = true, env = "FULFILL_KEY_FILE", value_name = "FILE")]
     pub operator_key_file: Option<PathBuf>,
@@ -518,6 +522,13 @@ pub enum OperatorCmd {
     Unlock {
         /// Operator name.
         name: String,
+    },
+    /// Enrol a second factor (TOTP) for yourself: shows a QR code for an authenticator app,
+    /// then asks for a code from it (required for people under dpp-2025).
+    TotpEnroll {
+        /// Read the confirming code from FILE (otherwise a prompt, or a line on stdin).
+        #[arg(long, value_name = "FILE")]
+        code_file: Option<PathBuf>,
     },
     /// Give an owner a new passphrase (and clear its lockout) with the recovery key `init`
     /// showed; needs no unlock.

@@ -35,6 +35,12 @@ impl Profile {
         30
     }
 
+    /// Whether people (passphrase operators) must have a second factor (TOTP): the policy of
+    /// 2025 asks MFA on every user account.
+    pub fn requires_totp(self) -> bool {
+        matches!(self, Profile::Dpp2025)
+    }
+
     /// The shortest audit logs may be kept, in days.
     pub fn min_log_days(self) -> u32 {
         match self {

@@ -26,6 +26,7 @@ pub struct Context {
     operator: Option<String>,
     passphrase_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
+    totp_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Context {
@@ -72,6 +73,7 @@ impl Context {
             operator: g.operator.clone(),
             passphrase_file: g.passphrase_file.clone(),
             key_file: g.operator_key_file.clone(),
+            totp_file: g.totp_file.clone(),
         })
     }
 
@@ -100,15 +102,30 @@ impl Context {
         Client::new(creds, time)
     }
 
-    /// Unlocks the acting operator with its credential.
+    /// Unlocks the acting operator with its credential (and its one-time code, when it has a
+    /// second factor). A person the profile requires a second factor of, who has none, is
+    /// refused: only `operator totp-enroll` works then ([`Context::unlock_to_enrol`]).
     pub fn unlock(&self) -> Result<Session<'_>> {
+        let s = self.unlock_to_enrol()?;
+        if s.needs_second_factor() {
+            return Err(Error::Denied(format!(
+                "under the {} profile every person needs a second factor: run `fulfill operator totp-enroll` first",
+                self.vault.profile()
+            )));
+        }
+        Ok(s)
+    }
+
+    /// [`Context::unlock`] without the second-factor requirement: for enrolling one.
+    pub fn unlock_to_enrol(&self) -> Result<Session<'_>> {
         let name = self.operator_name()?;
         let cred = credential(
             self.key_file.as_deref(),
             self.passphrase_file.as_deref(),
             &name,
         )?;
-        self.vault.unlock(&name, &cred, self.now())
+        let code = || one_time_code(self.totp_file.as_deref(), &name);
+        self.vault.unlock_with(&name, &cred, &code, self.now())
     }
 }
 
@@ -172,6 +189,20 @@ pub fn credential(
     Err(Error::Denied(
         "no passphrase: pass --passphrase-file FILE (or set FULFILL_PASSPHRASE_FILE), or run on a terminal".into(),
     ))
+}
+
+/// A one-time code: from a private file, or asked on a TTY.
+pub fn one_time_code(file: Option<&Path>, name: &str) -> Result<zeroize::Zeroizing<String>> {
+    if let Some(p) = file {
+        return crate::safety::read_private_file(p, "one-time code");
+    }
+    if std::io::stdin().is_terminal() {
+        let c = rpassword::prompt_password(format!("One-time code for {name}: "))?;
+        return Ok(zeroize::Zeroizing::new(c));
+    }
+    Err(Error::Denied(format!(
+        "operator {name:?} has a second factor: pass --totp-file FILE (or set FULFILL_TOTP_FILE), or run on a terminal"
+    )))
 }
 
 /// A new passphrase: from a file, or asked twice on a TTY.

@@ -237,6 +237,11 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         .unwrap();
     s.open_pii(&order, Purpose::PackingSlip, chrono::Utc::now())
         .unwrap();
+    // A second factor, enrolled with the code an authenticator would show.
+    let (secret, _url) = s.begin_totp().unwrap();
+    let now = chrono::Utc::now();
+    let code = fulfill::vault::totp::code_at(&secret, "olga", now).unwrap();
+    s.confirm_totp(secret, &code, now).unwrap();
 
     let log = d.audit_text();
     for event in [
@@ -251,6 +256,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "operator.passwd",
         "operator.unlocked",
         "operator.recovered",
+        "operator.totp_enrolled",
         "vault.tampered",
         "credentials.changed",
         "config.changed",

@@ -557,3 +557,104 @@ fn random_key_files_never_lock_the_fetcher() {
     let r = e.fetch();
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+// ---- Second factor ------------------------------------------------------------------------
+
+/// Under dpp-2025 a person cannot work without a second factor; enrolment shows a QR code and
+/// an otpauth link, a code from the "authenticator" confirms it, and from then on each unlock
+/// needs a fresh code: a wrong one and a reused one are refused and logged.
+#[test]
+fn dpp_2025_people_need_a_totp_code_and_each_code_works_once() {
+    use std::io::{BufRead, Write};
+    let dir = TestDir::new();
+    let t0 = "2026-03-01T10:00:00Z";
+    let pass = dir.secret_file("owner.pass", support::OWNER_PASS);
+    let r = run(dir
+        .fulfill()
+        .args(["--now", t0, "init", "--sandbox", "--profile", "dpp-2025"])
+        .args(["--owner", "olga", "--passphrase-file"])
+        .arg(&pass));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let at = |t: &str| {
+        run(dir
+            .as_op("olga", &pass)
+            .args(["--now", t, "operator", "list"]))
+    };
+    let r = at(t0);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("second factor"), "{}", r.stderr);
+
+    // Enrol, answering the prompt the way a person with an authenticator app would.
+    let mut child = dir
+        .as_op("olga", &pass)
+        .args(["--now", t0, "operator", "totp-enroll"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut shown = String::new();
+    let url = loop {
+        let mut l = String::new();
+        assert!(
+            out.read_line(&mut l).unwrap() > 0,
+            "no otpauth link in {shown}"
+        );
+        shown.push_str(&l);
+        if l.starts_with("otpauth://") {
+            break l.trim().to_string();
+        }
+    };
+    assert!(
+        shown.contains('█') || shown.contains('▀'),
+        "a QR code is drawn"
+    );
+    let app = totp_rs::Totp::from_url(&url).unwrap();
+    let code_at = |t: &str| {
+        app.generate(fulfill::clock::parse_time(t).unwrap().timestamp() as u64)
+            .to_string()
+    };
+    writeln!(child.stdin.take().unwrap(), "{}", code_at(t0)).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+
+    let t1 = "2026-03-01T10:01:00Z";
+    let code_file = |c: &str| dir.secret_file("code", c);
+    let with_code = |t: &str, c: &str| {
+        let f = code_file(c);
+        run(dir
+            .as_op("olga", &pass)
+            .args(["--now", t, "--totp-file"])
+            .arg(&f)
+            .arg("operator")
+            .arg("list"))
+    };
+    let r = at(t1);
+    assert_eq!(r.code, 3, "no code, no unlock: {}", r.stderr);
+    let r = with_code(t1, "000000");
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("one-time code"), "{}", r.stderr);
+    let r = with_code(t1, &code_at(t1));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = with_code(t1, &code_at(t1));
+    assert_eq!(r.code, 3, "a code works once: {}", r.stderr);
+    let log = dir.audit_text();
+    for ev in [
+        r#""event":"operator.totp_enrolled""#,
+        r#""reason":"wrong_totp""#,
+        r#""reason":"totp_reused""#,
+    ] {
+        assert!(log.contains(ev), "{ev}");
+    }
+    assert!(
+        !log.contains(
+            url.split("secret=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap()
+        )
+    );
+}

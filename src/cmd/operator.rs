@@ -1,4 +1,6 @@
-//! `fulfill operator`: add, list, disable, passwd, unlock, recover.
+//! `fulfill operator`: add, list, disable, passwd, unlock, recover, totp-enroll.
+
+use std::io::IsTerminal;
 
 use serde::Serialize;
 
@@ -66,10 +68,15 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
         crate::outln!("Owner {name} has a new passphrase and is unlocked.");
         return Ok(Exit::Ok);
     }
+    if let OperatorCmd::TotpEnroll { code_file } = cmd {
+        return enrol_totp(ctx, code_file.as_deref());
+    }
     let s = ctx.unlock()?;
     let now = ctx.now();
     match cmd {
-        OperatorCmd::Recover { .. } => unreachable!("handled above"),
+        OperatorCmd::Recover { .. } | OperatorCmd::TotpEnroll { .. } => {
+            unreachable!("handled above")
+        }
         OperatorCmd::Add {
             name,
             role,
@@ -147,5 +154,31 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
             crate::outln!("Unlocked operator {name}.");
         }
     }
+    Ok(Exit::Ok)
+}
+
+/// `operator totp-enroll`: a fresh secret shown as a QR code (and its `otpauth://` URL), then
+/// a code from the authenticator to prove it has it.
+fn enrol_totp(ctx: &Context, code_file: Option<&std::path::Path>) -> Result<Exit> {
+    let s = ctx.unlock_to_enrol()?;
+    let (secret, url) = s.begin_totp()?;
+    crate::outln!(
+        "Scan this with an authenticator app (or enter the link), then give the code it shows.\n{}\n{}",
+        crate::vault::totp::qr_for_terminal(&url)?.as_str(),
+        url.as_str()
+    );
+    let code = match code_file {
+        Some(p) => crate::safety::read_private_file(p, "one-time code")?,
+        None if std::io::stdin().is_terminal() => {
+            zeroize::Zeroizing::new(rpassword::prompt_password("Code from the app: ")?)
+        }
+        None => {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+    };
+    s.confirm_totp(secret, &code, ctx.now())?;
+    crate::outln!("Second factor enrolled for {}.", s.name());
     Ok(Exit::Ok)
 }

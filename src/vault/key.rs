@@ -8,7 +8,8 @@
 //! KeySet = { vault facts (id, profile, sandbox flag, PII and secrets public keys),
 //!            PII private key (X25519) if the role opens PII,
 //!            secrets private key (X25519) if the role calls Amazon,
-//!            log key (the audit log's first MAC key) if the role audits }
+//!            log key (the audit log's first MAC key) if the role audits,
+//!            TOTP secret once the operator enrolled a second factor }
 //! ```
 //!
 //! The wrapped key set's associated data binds the operator's name and its role, so a wrapped
@@ -87,6 +88,14 @@ impl Passphrase {
         {
             return Err(Error::usage(
                 "passphrase must not contain the operator's name",
+            ));
+        }
+        // On top of the length rule, a real estimator (zxcvbn): a long passphrase made of a
+        // keyboard walk, a repeated word or the operator's name is still refused.
+        let estimate = zxcvbn::zxcvbn(&self.0, &[operator, "fulfill", "amazon"]);
+        if estimate.score() < zxcvbn::Score::Three {
+            return Err(Error::usage(
+                "passphrase is too easy to guess: use four or more unrelated words",
             ));
         }
         Ok(())
@@ -377,6 +386,8 @@ pub struct KeySet {
     /// The first key of the audit log's forward-secure MAC chain: whoever holds it can check
     /// every record's MAC (owner and auditor).
     pub log_key: Option<SecretKey>,
+    /// The operator's TOTP secret (its second factor), once enrolled.
+    pub totp: Option<SecretKey>,
     /// The authenticated vault facts; `None` only in a version 1 set (before facts were bound).
     pub facts: Option<VaultFacts>,
 }
@@ -399,6 +410,7 @@ impl KeySet {
             (1u8, &self.pii_private),
             (2u8, &self.secrets),
             (3u8, &self.log_key),
+            (4u8, &self.totp),
         ] {
             if let Some(k) = k {
                 out.push(tag);
@@ -428,6 +440,7 @@ impl KeySet {
                 1 => ks.pii_private = k,
                 2 => ks.secrets = k,
                 3 if v == KEYSET_V2 => ks.log_key = k,
+                4 if v == KEYSET_V2 => ks.totp = k,
                 _ => return None,
             }
             rest = &r[32..];
@@ -489,6 +502,7 @@ mod tests {
             pii_private: Some(SecretKey::generate()),
             secrets: None,
             log_key: Some(SecretKey::generate()),
+            totp: None,
             facts: Some(facts.clone()),
         };
         let w = ks.wrap(&kek, b"aad");
@@ -562,6 +576,23 @@ mod tests {
             .check_policy(&strict, "alice")
             .unwrap();
         assert_eq!(Passphrase::new("abc\r\n".into()).expose_secret(), "abc");
+    }
+
+    #[test]
+    fn long_but_guessable_passphrases_are_refused_by_the_estimator() {
+        let lax = crate::config::Profile::Mws2020.passphrase_policy();
+        for weak in [
+            "aaaaaaaaaaaaaaaa",
+            "qwertyuiopasdfgh",
+            "passwordpassword",
+            "1234567890123",
+        ] {
+            let e = Passphrase::new(weak.into()).check_policy(&lax, "olga");
+            assert!(e.is_err(), "{weak}");
+        }
+        Passphrase::new("owner passphrase, long enough".into())
+            .check_policy(&lax, "olga")
+            .unwrap();
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod seal;
 pub mod shipments;
 pub mod skus;
 pub mod store;
+pub mod totp;
 
 use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
@@ -207,6 +208,7 @@ impl Vault {
             pii_private: Some(pii_private),
             secrets: Some(secrets_private),
             log_key: Some(SecretKey::generate()),
+            totp: None,
             facts: Some(facts),
         };
         for (k, v) in [
@@ -409,9 +411,23 @@ impl Vault {
         store::operators(&self.conn)
     }
 
-    /// Unlocks an operator. A wrong credential counts a failure (and locks the operator at the
-    /// profile's limit); every attempt is recorded.
+    /// Unlocks an operator that has no second factor (an enrolled one is refused: use
+    /// [`Vault::unlock_with`]).
     pub fn unlock(&self, name: &str, cred: &Credential, now: DateTime<Utc>) -> Result<Session<'_>> {
+        self.unlock_with(name, cred, &|| Err(no_code(name)), now)
+    }
+
+    /// Unlocks an operator. A wrong credential counts a failure (and locks the operator at the
+    /// profile's limit); every attempt is recorded. An operator with a second factor is then
+    /// asked for a one-time code through `code` (called only then); a wrong or reused code
+    /// counts as a failure too.
+    pub fn unlock_with(
+        &self,
+        name: &str,
+        cred: &Credential,
+        code: &dyn Fn() -> Result<zeroize::Zeroizing<String>>,
+        now: DateTime<Utc>,
+    ) -> Result<Session<'_>> {
         let failed = |reason: &'static str| {
             Event::new("unlock.failed")
                 .operator(name)
@@ -450,38 +466,7 @@ impl Vault {
             _ => None,
         };
         let Some(keys) = keys else {
-            let limit = self.profile.lockout_limit();
-            let failures = op.failed_unlocks + 1;
-            let lock = failures >= limit && !key_file;
-            if key_file && failures > limit {
-                // Past the limit each wrong key file costs a second: a flood of attempts
-                // cannot fill the log faster than that, and the right key still works.
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-            tracing::info!(operator = name, failures, locked = lock, "unlock failed");
-            let mut events = vec![failed("wrong_credential").field("failures", failures)];
-            if lock {
-                events.push(
-                    Event::new("operator.locked")
-                        .operator(name)
-                        .outcome(Outcome::Denied)
-                        .field("failures", failures),
-                );
-            }
-            self.record_with(&events, now, |c| store::record_failure(c, name, lock, now))?;
-            return Err(if lock {
-                Error::Locked(name.to_string())
-            } else if key_file {
-                Error::Denied(format!(
-                    "wrong key file for operator {name:?} ({failures} failed attempt(s), each logged; key-file operators are never locked)"
-                ))
-            } else {
-                Error::WrongPassphrase {
-                    operator: name.to_string(),
-                    failures,
-                    limit,
-                }
-            });
+            return Err(self.count_failure(&op, "wrong_credential", now)?);
         };
         let (keys, upgraded) = match keys.facts {
             Some(_) => (keys, None),
@@ -512,6 +497,18 @@ impl Vault {
                 "operator {name:?}'s key set does not match its role"
             )));
         }
+        let mut totp_step = None;
+        if let Some(secret) = &keys.totp {
+            let c = code()?;
+            match totp::check(secret, name, &c, now) {
+                Some(step) if step > store::totp_last_step(&self.conn, name)? => {
+                    totp_step = Some(step)
+                }
+                Some(_) => return Err(self.count_failure(&op, "totp_reused", now)?),
+                None => return Err(self.count_failure(&op, "wrong_totp", now)?),
+            }
+        }
+        let needs_second_factor = self.profile.requires_totp() && !key_file && keys.totp.is_none();
         tracing::info!(operator = name, role = op.role.as_str(), "unlocked");
         let mut events = vec![
             Event::new("unlock.ok")
@@ -532,6 +529,9 @@ impl Vault {
                     store::meta_set(c, "secrets_public_key", &hex::encode(facts.secrets_public))?;
                 }
             }
+            if let Some(step) = totp_step {
+                store::set_totp_last_step(c, name, step)?;
+            }
             store::record_success(c, name, now)
         })?;
         Ok(Session {
@@ -540,6 +540,62 @@ impl Vault {
             role: op.role,
             facts,
             keys,
+            kek: kek.expect("a key set was unwrapped, so there is a KEK"),
+            needs_second_factor,
+        })
+    }
+
+    /// Counts and records a failed unlock (`reason`), locking a passphrase operator at the
+    /// profile's limit; returns the error to end the attempt with.
+    fn count_failure(
+        &self,
+        op: &OperatorRow,
+        reason: &'static str,
+        now: DateTime<Utc>,
+    ) -> Result<Error> {
+        let name = op.name.as_str();
+        let key_file = matches!(op.credential, StoredCredential::KeyFile);
+        let failed = |reason: &'static str| {
+            Event::new("unlock.failed")
+                .operator(name)
+                .outcome(Outcome::Failed)
+                .field("reason", reason)
+        };
+        let limit = self.profile.lockout_limit();
+        let failures = op.failed_unlocks + 1;
+        let lock = failures >= limit && !key_file;
+        if key_file && failures > limit {
+            // Past the limit each wrong key file costs a second: a flood of attempts
+            // cannot fill the log faster than that, and the right key still works.
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        tracing::info!(operator = name, failures, locked = lock, "unlock failed");
+        let mut events = vec![failed(reason).field("failures", failures)];
+        if lock {
+            events.push(
+                Event::new("operator.locked")
+                    .operator(name)
+                    .outcome(Outcome::Denied)
+                    .field("failures", failures),
+            );
+        }
+        self.record_with(&events, now, |c| store::record_failure(c, name, lock, now))?;
+        Ok(if lock {
+            Error::Locked(name.to_string())
+        } else if reason != "wrong_credential" {
+            Error::Denied(format!(
+                "wrong or already used one-time code for operator {name:?} ({failures} failed attempt(s); locked at {limit})"
+            ))
+        } else if key_file {
+            Error::Denied(format!(
+                "wrong key file for operator {name:?} ({failures} failed attempt(s), each logged; key-file operators are never locked)"
+            ))
+        } else {
+            Error::WrongPassphrase {
+                operator: name.to_string(),
+                failures,
+                limit,
+            }
         })
     }
 
@@ -626,6 +682,12 @@ impl Vault {
 enum NewCredentialResolved<'a> {
     Passphrase(&'a Passphrase),
     KeyFile(&'a SecretKey),
+}
+
+fn no_code(name: &str) -> Error {
+    Error::Denied(format!(
+        "operator {name:?} has a second factor: give the one-time code on the terminal or with --totp-file FILE"
+    ))
 }
 
 /// Associated data of the owner's key set wrapped under the recovery key.
@@ -734,6 +796,11 @@ pub struct Session<'v> {
     /// The vault facts this operator's key set authenticates (never read from `meta`).
     facts: VaultFacts,
     keys: KeySet,
+    /// The key that wraps `keys` (kept to re-wrap them when a second factor is enrolled).
+    kek: SecretKey,
+    /// A person without a second factor under a profile that requires one: only enrolment
+    /// may follow ([`Session::needs_second_factor`]).
+    needs_second_factor: bool,
 }
 
 impl std::fmt::Debug for Session<'_> {
@@ -782,6 +849,49 @@ impl<'v> Session<'v> {
             anchor.checkpoint()?.as_ref(),
             sealing,
         )
+    }
+
+    /// Whether this person must enrol a second factor before doing anything else (the
+    /// profile requires one and it has none). The caller refuses every other action.
+    pub fn needs_second_factor(&self) -> bool {
+        self.needs_second_factor
+    }
+
+    /// A fresh TOTP secret and the `otpauth://` URL to show (nothing is stored yet).
+    pub fn begin_totp(&self) -> Result<(SecretKey, zeroize::Zeroizing<String>)> {
+        if matches!(self.role, Role::Fetcher) {
+            return Err(Error::usage(
+                "a key-file service operator has no second factor: its key file is the secret",
+            ));
+        }
+        let secret = SecretKey::generate();
+        let url = totp::otpauth_url(&secret, &self.name)?;
+        Ok((secret, url))
+    }
+
+    /// Enrols `secret` as this operator's second factor once `code` proves the authenticator
+    /// has it: the key set is wrapped again with the secret inside (`operator.totp_enrolled`).
+    pub fn confirm_totp(&self, secret: SecretKey, code: &str, now: DateTime<Utc>) -> Result<()> {
+        let Some(step) = totp::check(&secret, &self.name, code, now) else {
+            return Err(Error::usage(
+                "that code does not match: check the authenticator's clock and enrol again",
+            ));
+        };
+        let keys = KeySet {
+            pii_private: KeySet::copy_key(&self.keys.pii_private),
+            secrets: KeySet::copy_key(&self.keys.secrets),
+            log_key: KeySet::copy_key(&self.keys.log_key),
+            totp: Some(secret),
+            facts: self.keys.facts.clone(),
+        };
+        let wrapped = keys.wrap(&self.kek, &keyset_aad(&self.name, self.role));
+        let ev = Event::new("operator.totp_enrolled")
+            .operator(&self.name)
+            .field("name", self.name.as_str());
+        self.vault.record_with(&[ev], now, |c| {
+            store::set_wrapped_keys(c, &self.name, &wrapped)?;
+            store::set_totp_last_step(c, &self.name, step)
+        })
     }
 
     /// The vault facts this operator's key set authenticates.
@@ -1038,6 +1148,7 @@ impl<'v> Session<'v> {
             pii_private: copy(&self.keys.pii_private, role.holds_pii_key(), "PII")?,
             secrets: copy(&self.keys.secrets, role.holds_secrets_key(), "secrets")?,
             log_key: copy(&self.keys.log_key, role.holds_log_key(), "audit log")?,
+            totp: None,
             facts: Some(self.facts.clone()),
         })
     }

@@ -387,6 +387,25 @@ pub fn recovery(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
         .optional()?)
 }
 
+/// The last TOTP step operator `name` used (0: none).
+pub fn totp_last_step(conn: &Connection, name: &str) -> Result<u64> {
+    let v: i64 = conn.query_row(
+        "SELECT totp_last_step FROM operators WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(v).unwrap_or(0))
+}
+
+/// Remembers the TOTP step just used, so its code is not accepted again.
+pub fn set_totp_last_step(conn: &Connection, name: &str, step: u64) -> Result<()> {
+    conn.execute(
+        "UPDATE operators SET totp_last_step = ?2 WHERE name = ?1",
+        params![name, i64::try_from(step).unwrap_or(i64::MAX)],
+    )?;
+    Ok(())
+}
+
 /// Records a successful unlock.
 pub fn record_success(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
