@@ -221,7 +221,11 @@ pub fn audit(
         for e in entries.flatten() {
             spool_files += 1;
             let name = e.file_name().to_string_lossy().into_owned();
-            let order = name.split('.').next().unwrap_or_default();
+            // Tracked (today's generated names), else named after the order (older versions).
+            let tracked = crate::vault::labels::order_of_path(vault.conn(), &e.path())?;
+            let order = tracked
+                .as_deref()
+                .unwrap_or_else(|| name.split('.').next().unwrap_or_default());
             let state: Option<Option<String>> = vault
                 .conn()
                 .query_row(
@@ -240,20 +244,22 @@ pub fn audit(
             }
         }
     }
-    for (path, order) in crate::vault::labels::files_of_purged(vault.conn())? {
-        if path.exists() {
+    for t in crate::vault::labels::files_of_purged(vault.conn())? {
+        if t.path.exists() {
             c.fail(format!(
-                "{}: a label of purged order {order}",
-                path.display()
+                "{}: a label of purged order {}",
+                t.path.display(),
+                t.order_id
             ));
         }
     }
     let overdue: Vec<String> = due.iter().map(|d| d.order_id.clone()).collect();
-    for (path, order) in crate::vault::labels::files_of(vault.conn(), &overdue)? {
-        if path.exists() && !path.starts_with(&spool) {
+    for t in crate::vault::labels::files_of(vault.conn(), &overdue)? {
+        if t.path.exists() && !t.path.starts_with(&spool) {
             c.fail(format!(
-                "{}: a label of order {order}, past retention",
-                path.display()
+                "{}: a label of order {}, past retention",
+                t.path.display(),
+                t.order_id
             ));
         }
     }

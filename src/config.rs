@@ -188,6 +188,24 @@ impl Config {
         Ok(cfg)
     }
 
+    /// [`Config::load`], or the profile's own numbers when the file is missing, unreadable or
+    /// invalid, with why (for jobs that must run whatever became of the file: `purge`). The
+    /// profile's numbers are the loosest the policy allows, never looser.
+    pub fn load_or_profile(path: &Path, p: Profile) -> (Self, Option<&'static str>) {
+        let why = match std::fs::read_to_string(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing",
+            Err(_) => "unreadable",
+            Ok(text) => match toml::from_str::<Config>(&text) {
+                Err(_) => "invalid",
+                Ok(cfg) => match cfg.validate(p) {
+                    Ok(()) => return (cfg, None),
+                    Err(_) => "looser than the profile",
+                },
+            },
+        };
+        (Config::for_profile(p), Some(why))
+    }
+
     /// The file's text, with a header explaining the rule.
     pub fn to_toml(&self) -> String {
         format!(

@@ -294,7 +294,7 @@ pub fn render_pdf(facts: &LabelFacts, pii: &BuyerPii) -> Result<Zeroizing<Vec<u8
 /// Where labels go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    /// `spool/ORDERID.zpl` in the home (the default).
+    /// `spool/RANDOM.zpl` in the home (the default).
     Spool,
     /// A file the operator named (all labels of the run, one after another).
     File(PathBuf),
@@ -448,7 +448,9 @@ pub(crate) fn deliver(
     match dest {
         Destination::Spool => {
             for (order, z) in files {
-                let path = target.join(format!("{order}.{}", how.ext));
+                // Named by the tool, never after the order id Amazon sent: tracked in the
+                // vault, which is how purge and audit find it.
+                let path = target.join(format!("{}.{}", spool_name(), how.ext));
                 let p = printed(order, &path.to_string_lossy());
                 write_tracked(s, &[(p.clone(), event(&p))], &path, z, now)?;
                 out.push(p);
@@ -495,6 +497,11 @@ pub(crate) fn deliver(
     Ok(out)
 }
 
+/// A fresh `spool/` file name: 128 random bits in hex.
+fn spool_name() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Writes `bytes` to `path` (0600, atomically) and records and tracks it for every order in
 /// `labels`; removes the file again if the records cannot be written.
 fn write_tracked(
@@ -504,11 +511,11 @@ fn write_tracked(
     bytes: &[u8],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    crate::home::write_private(path, bytes)?;
+    let id = crate::home::write_identified(path, bytes)?;
     let events: Vec<Event> = labels.iter().map(|(_, e)| e.clone()).collect();
     let recorded = s.vault().record_with(&events, now, |tx| {
         for (p, _) in labels {
-            labels::track(tx, Some(&p.target), &p.order_id, s.name(), now)?;
+            labels::track(tx, Some((&p.target, id)), &p.order_id, s.name(), now)?;
         }
         Ok(())
     });
