@@ -4,7 +4,7 @@
 //!
 //! | id | check |
 //! |---|---|
-//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are listed for review |
+//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are listed for review; the vault database passes `PRAGMA quick_check` (damage exits 5) |
 //! | R27 | nothing younger than the profile's window was pruned |
 //! | R15 | no order holds PII past its deadline ([`crate::purge::due_orders`]) |
 //! | R20 | every file in `spool/` belongs to an order whose PII may still be kept |
@@ -114,6 +114,8 @@ pub struct AuditReport {
     pub findings: usize,
     /// The audit chain verified.
     pub chain_intact: bool,
+    /// The vault database passed `PRAGMA quick_check`.
+    pub database_intact: bool,
     /// Records verified.
     pub records_verified: u64,
     /// PII values looked for.
@@ -126,6 +128,16 @@ pub struct AuditReport {
     pub chain_breaks: Vec<Finding>,
     /// PII found where it must not be (file, line, order, field; never the value).
     pub leaks: Vec<Leak>,
+}
+
+/// `PRAGMA quick_check`'s complaints (none: the file is sound). A complaint names tables and
+/// pages, never a row's values.
+pub fn quick_check(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let mut st = conn.prepare("PRAGMA quick_check")?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }
 
 /// Runs the audit as `s` (who must be allowed to audit) at `now`. Record it with
@@ -146,7 +158,10 @@ pub fn audit(
     let verification = vault.verify_log()?;
     // Every readable record, read once: the window's for the summaries, all for R12.
     let all = readable_records(vault)?;
-    let since = now - Duration::days(i64::from(opts.window_days));
+    // A window reaching before the calendar's start means "everything" (no overflow).
+    let since = now
+        .checked_sub_signed(Duration::days(i64::from(opts.window_days)))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let records: Vec<&Record> = all
         .iter()
         .filter(|r| crate::mws::model::parse_mws_time(&r.ts).is_some_and(|t| t >= since))
@@ -168,6 +183,18 @@ pub fn audit(
         "{} records in {} day file(s) verified",
         verification.records, verification.files
     ));
+    // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
+    let damage = quick_check(vault.conn())?;
+    for d in damage.iter().take(20) {
+        c.fail(format!("vault.db is damaged: {d} (restore it from a backup)"));
+    }
+    if damage.len() > 20 {
+        c.fail(format!("vault.db: {} more problems", damage.len() - 20));
+    }
+    if damage.is_empty() {
+        c.details.push("vault.db passed quick_check".to_string());
+    }
+    let database_intact = damage.is_empty();
     checks.push(c);
 
     // R27: retention of the log itself.
@@ -475,6 +502,7 @@ pub fn audit(
         window_days: opts.window_days,
         findings,
         chain_intact: verification.findings.is_empty(),
+        database_intact,
         records_verified: verification.records,
         pii_values_scanned: pii_values,
         files_scanned,
@@ -502,6 +530,7 @@ pub fn record_run(
         })
         .field("findings", report.findings)
         .field("chain_intact", report.chain_intact)
+        .field("database_intact", report.database_intact)
         .field("leaks", report.leaks.len())
         .field("window_days", report.window_days);
     vault.record(&[ev], now)
