@@ -186,7 +186,9 @@ pub fn audit(
     // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
     let damage = quick_check(vault.conn())?;
     for d in damage.iter().take(20) {
-        c.fail(format!("vault.db is damaged: {d} (restore it from a backup)"));
+        c.fail(format!(
+            "vault.db is damaged: {d} (restore it from a backup)"
+        ));
     }
     if damage.len() > 20 {
         c.fail(format!("vault.db: {} more problems", damage.len() - 20));

@@ -226,7 +226,9 @@ pub fn write_identified(path: &Path, bytes: &[u8]) -> Result<FileIdentity> {
         .map_err(fail)?;
     // From here on the temp file exists: every failure removes it.
     let guard = RemoveOnDrop(Some(tmp.clone()));
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(fail)?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(fail)?;
     let id = FileIdentity::of(&f.metadata().map_err(fail)?);
     drop(f);
     fs::rename(&tmp, path).map_err(fail)?;

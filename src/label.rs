@@ -450,7 +450,19 @@ pub(crate) fn deliver(
             for (order, z) in files {
                 // Named by the tool, never after the order id Amazon sent: tracked in the
                 // vault, which is how purge and audit find it.
-                let path = target.join(format!("{}.{}", spool_name(), how.ext));
+                // A label printed again replaces its earlier spool file (one per order and
+                // format), as a reprint should.
+                let earlier = labels::files_of(s.vault().conn(), std::slice::from_ref(order))?
+                    .into_iter()
+                    .map(|t| t.path)
+                    .find(|p| {
+                        p.parent() == Some(target)
+                            && p.extension().is_some_and(|e| e == how.ext)
+                            && p.file_stem()
+                                .is_some_and(|n| is_spool_name(&n.to_string_lossy()))
+                    });
+                let path =
+                    earlier.unwrap_or_else(|| target.join(format!("{}.{}", spool_name(), how.ext)));
                 let p = printed(order, &path.to_string_lossy());
                 write_tracked(s, &[(p.clone(), event(&p))], &path, z, now)?;
                 out.push(p);
@@ -500,6 +512,11 @@ pub(crate) fn deliver(
 /// A fresh `spool/` file name: 128 random bits in hex.
 fn spool_name() -> String {
     format!("{:032x}", rand::random::<u128>())
+}
+
+/// Whether a file stem is one [`spool_name`] made.
+fn is_spool_name(stem: &str) -> bool {
+    stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Writes `bytes` to `path` (0600, atomically) and records and tracks it for every order in

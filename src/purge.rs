@@ -272,7 +272,12 @@ pub fn purge_with(
     Ok(report)
 }
 
-fn run_event(operator: &str, r: &PurgeReport, opts: &PurgeOptions, fallback: ConfigFallback) -> Event {
+fn run_event(
+    operator: &str,
+    r: &PurgeReport,
+    opts: &PurgeOptions,
+    fallback: ConfigFallback,
+) -> Event {
     Event::new("purge.run")
         .operator(operator)
         .field("dry_run", r.dry_run)
@@ -325,10 +330,17 @@ pub(crate) fn judge(
     let md = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Verdict::Gone),
-        Err(e) => return Err(Error::Failed(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Error::Failed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
     };
     if md.file_type().is_symlink() {
-        return Ok(Verdict::Refuse("a symbolic link, not the file the tool wrote"));
+        return Ok(Verdict::Refuse(
+            "a symbolic link, not the file the tool wrote",
+        ));
     }
     if !md.is_file() {
         return Ok(Verdict::Refuse("not a regular file"));

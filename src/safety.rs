@@ -144,16 +144,14 @@ impl Environment {
             .filter(|m| path.starts_with(&m.mount_point))
             .max_by_key(|m| m.mount_point.as_os_str().len())?;
         let t = m.fs_type.to_ascii_lowercase();
-        let sub = t.strip_prefix("fuse.").or_else(|| t.strip_prefix("fuseblk."))?;
+        let sub = t
+            .strip_prefix("fuse.")
+            .or_else(|| t.strip_prefix("fuseblk."))?;
         CLOUD_FUSE
             .iter()
             .find(|(k, _)| sub.contains(k))
             .map(|(_, client)| {
-                format!(
-                    "{client} mount {} ({})",
-                    m.mount_point.display(),
-                    m.fs_type
-                )
+                format!("{client} mount {} ({})", m.mount_point.display(), m.fs_type)
             })
     }
 
@@ -562,7 +560,10 @@ mod tests {
             let e = env
                 .check_location(Path::new("/srv/ext/fulfill"))
                 .unwrap_err();
-            assert!(matches!(e, Error::Unsafe(_)) && e.to_string().contains(bus), "{e}");
+            assert!(
+                matches!(e, Error::Unsafe(_)) && e.to_string().contains(bus),
+                "{e}"
+            );
         }
         // The control: an internal SATA disk, same file system, same flag.
         let (_s, env) = env_with_device_path(
@@ -581,7 +582,10 @@ mod tests {
         let l = d.path().join("l");
         std::os::unix::fs::symlink(&f, &l).unwrap();
         let e = check_not_link(&l).unwrap_err();
-        assert!(matches!(e, Error::Unsafe(_)) && e.to_string().contains("symbolic link"), "{e}");
+        assert!(
+            matches!(e, Error::Unsafe(_)) && e.to_string().contains("symbolic link"),
+            "{e}"
+        );
     }
 
     #[test]

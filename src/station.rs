@@ -16,11 +16,11 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
-use crate::vault::Vault;
-use crate::vault::key::{Credential, Passphrase};
 use crate::label::{LabelRequest, print};
 use crate::safety::Environment;
 use crate::vault::Session;
+use crate::vault::Vault;
+use crate::vault::key::{Credential, Passphrase};
 use crate::vault::shipments::NewShipment;
 
 /// What a station does with its scans.

@@ -311,7 +311,11 @@ fn purge_runs(e: &CliEnv) -> Vec<serde_json::Value> {
 fn label_and_ship(e: &CliEnv, pat: &std::path::Path, id: &str, out: &std::path::Path) {
     let r = e.run_as("pat", pat, &["label", id, "--out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = e.run_as("pat", pat, &["ship", id, "--carrier", "UPS", "--tracking", "1Z9"]);
+    let r = e.run_as(
+        "pat",
+        pat,
+        &["ship", id, "--carrier", "UPS", "--tracking", "1Z9"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -367,7 +371,12 @@ fn purge_destroys_only_the_label_files_the_tool_wrote() {
             p.display()
         );
     }
-    assert!(std::fs::symlink_metadata(&linked).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&linked)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     let mut refused: Vec<String> = v["label_files_refused"]
         .as_array()
         .unwrap()
@@ -422,7 +431,10 @@ fn purge_runs_on_the_profiles_numbers_without_a_config_and_records_the_os_user()
     let runs = purge_runs(&e);
     assert_eq!(runs.len(), 3);
     assert_eq!(
-        (runs[0]["config"].as_str(), runs[0]["config_problem"].as_str()),
+        (
+            runs[0]["config"].as_str(),
+            runs[0]["config_problem"].as_str()
+        ),
         (Some("profile"), Some("invalid"))
     );
     assert_eq!(runs[0]["pii_days"], 30);
@@ -432,7 +444,10 @@ fn purge_runs_on_the_profiles_numbers_without_a_config_and_records_the_os_user()
         (Some("config.toml"), Some(20))
     );
     // Whoever runs it, the record names the OS user, never the name claimed.
-    let me = std::process::Command::new("id").arg("-un").output().unwrap();
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     let me = String::from_utf8(me.stdout).unwrap().trim().to_string();
     for run in &runs {
         assert_ne!(run["operator"], "mallory", "{run}");

@@ -11,7 +11,8 @@ use crate::purge::{PurgeOptions, os_user, purge_with};
 /// Runs `purge`.
 pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
     let now = ctx.now();
-    let (cfg, fallback) = Config::load_or_profile(&ctx.vault.home().config_path(), ctx.vault.profile());
+    let (cfg, fallback) =
+        Config::load_or_profile(&ctx.vault.home().config_path(), ctx.vault.profile());
     if let Some(why) = fallback {
         eprintln!(
             "warning: config.toml is {why}; purging on profile {}'s numbers (fix it with `fulfill config set`)",
