@@ -320,6 +320,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_missing_or_broken_file_falls_back_to_the_profile() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.toml");
+        let profile = Profile::Dpp2025;
+        let (c, why) = Config::load_or_profile(&p, profile);
+        assert_eq!(
+            (c.clone(), why),
+            (Config::for_profile(profile), Some("missing"))
+        );
+        std::fs::write(&p, "[retention\n").unwrap();
+        assert_eq!(Config::load_or_profile(&p, profile).1, Some("invalid"));
+        std::fs::write(&p, "[retention]\npii_days = 90\n").unwrap();
+        assert_eq!(
+            Config::load_or_profile(&p, profile).1,
+            Some("looser than the profile")
+        );
+        // The control: a sound, stricter file is used as it is.
+        std::fs::write(&p, "[retention]\npii_days = 7\n[log]\nmax_days = 400\n").unwrap();
+        let (c, why) = Config::load_or_profile(&p, profile);
+        assert_eq!((c.retention.pii_days, c.log.max_days, why), (7, 400, None));
+    }
+
+    #[test]
     fn stricter_is_allowed_looser_is_not() {
         let p = Profile::Mws2020;
         let mut c = Config::for_profile(p);

@@ -176,13 +176,14 @@ fn present(p: &Path) -> bool {
     fs::symlink_metadata(p).is_ok()
 }
 
-/// Opens (creating, 0600) a file used only for its lock.
+/// Opens (creating, 0600) a file used only for its lock; never through a link.
 pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .mode(0o600)
         .open(path)
 }
@@ -299,4 +300,62 @@ pub fn create_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(e.into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything in `dir`, by name.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        let taken = d.path().join("taken");
+        fs::create_dir(&taken).unwrap();
+        assert!(write_private(&taken, b"secret address").is_err());
+        assert_eq!(names(d.path()), vec!["taken".to_string()]);
+        // The control: a free name is written, 0600, and nothing else is left.
+        let ok = d.path().join("ok");
+        let id = write_identified(&ok, b"secret address").unwrap();
+        assert_eq!(fs::read(&ok).unwrap(), b"secret address");
+        assert_eq!(
+            fs::metadata(&ok).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(id, FileIdentity::of(&fs::metadata(&ok).unwrap()));
+        assert_eq!(names(d.path()), vec!["ok".to_string(), "taken".to_string()]);
+    }
+
+    #[test]
+    fn links_are_never_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        // A link at the target is replaced, not followed.
+        let target = d.path().join("label");
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        write_private(&target, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(
+            !fs::symlink_metadata(&target)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        // A key file is created only where nothing is, a link included.
+        let key = d.path().join("key");
+        std::os::unix::fs::symlink(&victim, &key).unwrap();
+        assert!(create_new_private(&key, b"k").is_err());
+        assert!(open_lock_file(&key).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+    }
 }
