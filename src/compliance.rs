@@ -7,7 +7,7 @@
 //! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are listed for review; the vault database passes `PRAGMA quick_check` (damage exits 5) |
 //! | R27 | nothing younger than the profile's window was pruned |
 //! | R15 | no order holds PII past its deadline ([`crate::purge::due_orders`]) |
-//! | R20 | every file in `spool/` belongs to an order whose PII may still be kept |
+//! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote |
 //! | R21 | the home is not on removable media or in a cloud-sync folder; every file is 0600 and every folder 0700 |
 //! | R26 | no PII value the vault holds appears in the logs, the config, the database files (in plaintext), or any `--scan` path |
 //! | R12 | every endpoint ever configured (from `credentials.changed` records) is HTTPS, or loopback HTTP in a sandbox home |
@@ -277,6 +277,19 @@ pub fn audit(
         if t.path.exists() {
             c.fail(format!(
                 "{}: a label of purged order {}",
+                t.path.display(),
+                t.order_id
+            ));
+        }
+    }
+    // A tracked path whose file is not the one the tool wrote (a row added by hand, a link or
+    // another file put in its place): purge will refuse it, so say so now.
+    for t in crate::vault::labels::all_files(vault.conn())? {
+        if let crate::purge::Verdict::Refuse(why) =
+            crate::purge::judge(vault.conn(), &spool, &t.path, t.identity)?
+        {
+            c.fail(format!(
+                "{}: tracked as a label of order {}, but {why}",
                 t.path.display(),
                 t.order_id
             ));

@@ -234,8 +234,9 @@ pub fn purge_with(
             .field("reason", *why)
     }));
     if opts.dry_run {
+        // Reported, not recorded one by one: a dry run refuses nothing.
         report.label_files_removed = destroy.len() as u64;
-        vault.record(&events, now)?;
+        vault.record(&events[..1], now)?;
         return Ok(report);
     }
     vault.record_with(&events, now, |tx| {

@@ -281,3 +281,35 @@ fn a_huge_window_is_refused_without_a_panic_and_a_damaged_vault_exits_5() {
         "{r25}"
     );
 }
+
+#[test]
+fn a_tracked_label_path_the_tool_did_not_write_is_a_finding() {
+    let t = env(77);
+    let (_, v) = t.audit(&[], &[]);
+    assert_eq!(t.check(&v, "R20")["status"], "pass", "the control");
+    let planted = t.e.dir.secret_file("planted.txt", "not a label");
+    let order: String =
+        t.e.db()
+            .query_row("SELECT amazon_order_id FROM orders LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+    t.e.db()
+        .execute(
+            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by)
+             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'pat')",
+            [planted.to_str().unwrap(), order.as_str()],
+        )
+        .unwrap();
+    let (r, v) = t.audit(&[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r20 = t.check(&v, "R20");
+    assert_eq!(r20["status"], "fail");
+    assert!(
+        r20["details"]
+            .to_string()
+            .contains("tracked as a label of order"),
+        "{r20}"
+    );
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "not a label");
+}

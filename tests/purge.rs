@@ -360,6 +360,13 @@ fn purge_destroys_only_the_label_files_the_tool_wrote() {
     std::os::unix::fs::symlink(&target, &linked).unwrap();
 
     let later = e.sb.now() + Duration::days(60);
+    // A dry run reports what it would refuse and touches nothing.
+    let (r, v) = purge(&e, later, &["--dry-run"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(v["label_files_refused"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["label_files_removed"], 1, "{v}");
+    assert!(real.exists());
+    assert!(!e.dir.audit_text().contains("\"event\":\"label.refused\""));
     let (r, v) = purge(&e, later, &[]);
     assert_eq!(r.code, 1, "refusals need a look: {}{}", r.stdout, r.stderr);
     assert!(!real.exists(), "the tool's own label is destroyed");
@@ -400,7 +407,15 @@ fn purge_destroys_only_the_label_files_the_tool_wrote() {
     assert!(r.stderr.contains("refused to destroy"), "{}", r.stderr);
     let log = e.dir.audit_text();
     assert_eq!(log.matches("\"event\":\"label.refused\"").count(), 3);
-    assert_eq!(purge_runs(&e)[0]["label_files_refused"], 3);
+    let runs = purge_runs(&e);
+    assert_eq!(
+        (
+            runs[0]["dry_run"].as_bool(),
+            runs[0]["label_files_refused"].as_u64()
+        ),
+        (Some(true), Some(3))
+    );
+    assert_eq!(runs[1]["label_files_refused"], 3);
 }
 
 #[test]

@@ -145,6 +145,17 @@ pub fn files_of_purged(conn: &Connection) -> Result<Vec<Tracked>> {
     Ok(rows)
 }
 
+/// Every tracked label file.
+pub fn all_files(conn: &Connection) -> Result<Vec<Tracked>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {TRACKED_COLUMNS} FROM label_files l ORDER BY l.path, l.amazon_order_id"
+    ))?;
+    let rows = st
+        .query_map([], tracked_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 /// Tracked label files of these orders.
 pub fn files_of(conn: &Connection, orders: &[String]) -> Result<Vec<Tracked>> {
     let mut st = conn.prepare_cached(&format!(
