@@ -313,7 +313,8 @@ pub fn os_user() -> String {
 pub(crate) enum Verdict {
     /// It is the file the tool wrote: destroy it (its identity, checked again on opening).
     Destroy(FileIdentity),
-    /// Nothing to do: no file there, or a later label the tool wrote at the same path.
+    /// Nothing for this row: no file there, or a label the tool wrote at the same path under
+    /// another row.
     Gone,
     /// Not a file the tool wrote: leave it and report why.
     Refuse(&'static str),
@@ -348,26 +349,28 @@ pub(crate) fn judge(
         return Ok(Verdict::Refuse("not a regular file"));
     }
     let found = FileIdentity::of(&md);
+    if identity == Some(found) {
+        return Ok(Verdict::Destroy(found));
+    }
+    // The file at the path is a label the tool wrote there under another row (a later label
+    // at the same path, or another order's): not this row's to destroy.
+    let mut st = conn.prepare_cached(
+        "SELECT 1 FROM label_files WHERE path = ?1 AND file_dev = ?2 AND file_ino = ?3
+         AND file_size = ?4",
+    )?;
+    let ours = st.exists(rusqlite::params![
+        path.to_string_lossy(),
+        found.dev as i64,
+        found.ino as i64,
+        found.size as i64
+    ])?;
+    if ours {
+        return Ok(Verdict::Gone);
+    }
     match identity {
-        Some(id) if id == found => Ok(Verdict::Destroy(found)),
-        Some(_) => {
-            // Another label the tool wrote later at the same path replaced this one.
-            let mut st = conn.prepare_cached(
-                "SELECT 1 FROM label_files WHERE path = ?1 AND file_dev = ?2 AND file_ino = ?3
-                 AND file_size = ?4",
-            )?;
-            let later = st.exists(rusqlite::params![
-                path.to_string_lossy(),
-                found.dev as i64,
-                found.ino as i64,
-                found.size as i64
-            ])?;
-            Ok(if later {
-                Verdict::Gone
-            } else {
-                Verdict::Refuse("not the file the tool wrote there (another file is in its place)")
-            })
-        }
+        Some(_) => Ok(Verdict::Refuse(
+            "not the file the tool wrote there (another file is in its place)",
+        )),
         None => {
             use std::os::unix::fs::MetadataExt;
             let in_spool = path.parent() == Some(spool);

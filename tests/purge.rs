@@ -348,6 +348,17 @@ fn purge_destroys_only_the_label_files_the_tool_wrote() {
             [planted.to_str().unwrap(), ids[0].as_str()],
         )
         .unwrap();
+    // ... and one naming the real label's path for another order: it saves nothing.
+    e.db()
+        .execute(
+            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by)
+             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'pat')",
+            [
+                std::fs::canonicalize(&real).unwrap().to_str().unwrap(),
+                ids[1].as_str(),
+            ],
+        )
+        .unwrap();
     // 3. A label whose file was replaced by another one (moved into its place).
     let replaced = labels.join("b.zpl");
     label_and_ship(&e, &pat, &ids[1], &replaced);
