@@ -69,8 +69,30 @@ pub struct Bought {
     pub printed: Vec<Printed>,
 }
 
+/// Refuses an order whose PII was purged: Amazon's label carries the address, so neither a
+/// new label nor a reprint may bring it back.
+fn refuse_purged(s: &Session<'_>, order_id: &str) -> Result<()> {
+    let purged: Option<Option<String>> = s
+        .vault()
+        .conn()
+        .query_row(
+            "SELECT purged_at FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(Some(_)) = purged {
+        return Err(Error::usage(format!(
+            "order {order_id} was purged: its address is gone, and no label (which carries it) \
+             is fetched again"
+        )));
+    }
+    Ok(())
+}
+
 /// The order's items still to ship, as `(OrderItemId, quantity)`.
 fn items(s: &Session<'_>, order_id: &str) -> Result<Vec<(String, u32)>> {
+    refuse_purged(s, order_id)?;
     let conn = s.vault().conn();
     // Amazon holds the address, so an order whose address was withheld from us can be bought
     // for (the label Amazon makes is the only copy we get).
@@ -173,6 +195,7 @@ pub fn buy(
 ) -> Result<Bought> {
     let now = clock.now();
     s.require(Capability::Ship, "buy", now)?;
+    refuse_purged(s, &req.order_id)?;
     // A label already bought for this order is fetched again (a reprint), never rebought.
     let bought = shipments::amazon_shipment_id(s.vault().conn(), &req.order_id)?;
     let params = match &bought {
@@ -311,12 +334,16 @@ pub fn cancel(
         shipments::record_cancelled(tx, order_id, now)
     })?;
     let mut removed = 0;
-    for (path, order) in crate::vault::labels::files_of(conn, &[order_id.to_string()])? {
-        if path.exists() {
-            crate::purge::shred(&path)?;
+    let spool = s.vault().home().spool_dir();
+    for t in crate::vault::labels::files_of(conn, &[order_id.to_string()])? {
+        // Only the file the tool wrote there (see `purge::judge`); anything else is left.
+        if let crate::purge::Verdict::Destroy(id) =
+            crate::purge::judge(conn, &spool, &t.path, t.identity)?
+        {
+            crate::purge::shred_checked(&t.path, id)?;
             removed += 1;
         }
-        crate::vault::labels::untrack(conn, &path, &order)?;
+        crate::vault::labels::untrack(conn, &t.path, &t.order_id)?;
     }
     Ok(Cancelled {
         order_id: order_id.to_string(),

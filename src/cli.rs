@@ -419,8 +419,8 @@ pub struct PurgeArgs {
 /// `fulfill audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Days of audit records to summarise (default: the profile's log window).
-    #[arg(long, value_name = "DAYS")]
+    /// Days of audit records to summarise (default: the profile's log window; 1 to 36500).
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub window: Option<u32>,
     /// Also scan these files or folders for PII (e.g. a Downloads folder); repeatable.
     #[arg(long, value_name = "PATH")]

@@ -4,10 +4,10 @@
 //!
 //! | id | check |
 //! |---|---|
-//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are listed for review |
+//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are listed for review; the vault database passes `PRAGMA quick_check` (damage exits 5) |
 //! | R27 | nothing younger than the profile's window was pruned |
 //! | R15 | no order holds PII past its deadline ([`crate::purge::due_orders`]) |
-//! | R20 | every file in `spool/` belongs to an order whose PII may still be kept |
+//! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote |
 //! | R21 | the home is not on removable media or in a cloud-sync folder; every file is 0600 and every folder 0700 |
 //! | R26 | no PII value the vault holds appears in the logs, the config, the database files (in plaintext), or any `--scan` path |
 //! | R12 | every endpoint ever configured (from `credentials.changed` records) is HTTPS, or loopback HTTP in a sandbox home |
@@ -114,6 +114,8 @@ pub struct AuditReport {
     pub findings: usize,
     /// The audit chain verified.
     pub chain_intact: bool,
+    /// The vault database passed `PRAGMA quick_check`.
+    pub database_intact: bool,
     /// Records verified.
     pub records_verified: u64,
     /// PII values looked for.
@@ -126,6 +128,16 @@ pub struct AuditReport {
     pub chain_breaks: Vec<Finding>,
     /// PII found where it must not be (file, line, order, field; never the value).
     pub leaks: Vec<Leak>,
+}
+
+/// `PRAGMA quick_check`'s complaints (none: the file is sound). A complaint names tables and
+/// pages, never a row's values.
+pub fn quick_check(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let mut st = conn.prepare("PRAGMA quick_check")?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }
 
 /// Runs the audit as `s` (who must be allowed to audit) at `now`. Record it with
@@ -146,7 +158,10 @@ pub fn audit(
     let verification = s.verify_log(now)?;
     // Every readable record, read once: the window's for the summaries, all for R12.
     let all = readable_records(vault)?;
-    let since = now - Duration::days(i64::from(opts.window_days));
+    // A window reaching before the calendar's start means "everything" (no overflow).
+    let since = now
+        .checked_sub_signed(Duration::days(i64::from(opts.window_days)))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let records: Vec<&Record> = all
         .iter()
         .filter(|r| crate::mws::model::parse_mws_time(&r.ts).is_some_and(|t| t >= since))
@@ -174,6 +189,20 @@ pub fn audit(
         "{} records in {} day file(s) verified",
         verification.records, verification.files
     ));
+    // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
+    let damage = quick_check(vault.conn())?;
+    for d in damage.iter().take(20) {
+        c.fail(format!(
+            "vault.db is damaged: {d} (restore it from a backup)"
+        ));
+    }
+    if damage.len() > 20 {
+        c.fail(format!("vault.db: {} more problems", damage.len() - 20));
+    }
+    if damage.is_empty() {
+        c.details.push("vault.db passed quick_check".to_string());
+    }
+    let database_intact = damage.is_empty();
     checks.push(c);
 
     // R27: retention of the log itself.
@@ -227,7 +256,11 @@ pub fn audit(
         for e in entries.flatten() {
             spool_files += 1;
             let name = e.file_name().to_string_lossy().into_owned();
-            let order = name.split('.').next().unwrap_or_default();
+            // Tracked (today's generated names), else named after the order (older versions).
+            let tracked = crate::vault::labels::order_of_path(vault.conn(), &e.path())?;
+            let order = tracked
+                .as_deref()
+                .unwrap_or_else(|| name.split('.').next().unwrap_or_default());
             let state: Option<Option<String>> = vault
                 .conn()
                 .query_row(
@@ -246,20 +279,35 @@ pub fn audit(
             }
         }
     }
-    for (path, order) in crate::vault::labels::files_of_purged(vault.conn())? {
-        if path.exists() {
+    for t in crate::vault::labels::files_of_purged(vault.conn())? {
+        if t.path.exists() {
             c.fail(format!(
-                "{}: a label of purged order {order}",
-                path.display()
+                "{}: a label of purged order {}",
+                t.path.display(),
+                t.order_id
+            ));
+        }
+    }
+    // A tracked path whose file is not the one the tool wrote (a row added by hand, a link or
+    // another file put in its place): purge will refuse it, so say so now.
+    for t in crate::vault::labels::all_files(vault.conn())? {
+        if let crate::purge::Verdict::Refuse(why) =
+            crate::purge::judge(vault.conn(), &spool, &t.path, t.identity)?
+        {
+            c.fail(format!(
+                "{}: tracked as a label of order {}, but {why}",
+                t.path.display(),
+                t.order_id
             ));
         }
     }
     let overdue: Vec<String> = due.iter().map(|d| d.order_id.clone()).collect();
-    for (path, order) in crate::vault::labels::files_of(vault.conn(), &overdue)? {
-        if path.exists() && !path.starts_with(&spool) {
+    for t in crate::vault::labels::files_of(vault.conn(), &overdue)? {
+        if t.path.exists() && !t.path.starts_with(&spool) {
             c.fail(format!(
-                "{}: a label of order {order}, past retention",
-                path.display()
+                "{}: a label of order {}, past retention",
+                t.path.display(),
+                t.order_id
             ));
         }
     }
@@ -475,6 +523,7 @@ pub fn audit(
         window_days: opts.window_days,
         findings,
         chain_intact: verification.findings.is_empty(),
+        database_intact,
         records_verified: verification.records,
         pii_values_scanned: pii_values,
         files_scanned,
@@ -502,6 +551,7 @@ pub fn record_run(
         })
         .field("findings", report.findings)
         .field("chain_intact", report.chain_intact)
+        .field("database_intact", report.database_intact)
         .field("leaks", report.leaks.len())
         .field("window_days", report.window_days);
     vault.record(&[ev], now)

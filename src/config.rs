@@ -194,6 +194,24 @@ impl Config {
         Ok(cfg)
     }
 
+    /// [`Config::load`], or the profile's own numbers when the file is missing, unreadable or
+    /// invalid, with why (for jobs that must run whatever became of the file: `purge`). The
+    /// profile's numbers are the loosest the policy allows, never looser.
+    pub fn load_or_profile(path: &Path, p: Profile) -> (Self, Option<&'static str>) {
+        let why = match std::fs::read_to_string(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing",
+            Err(_) => "unreadable",
+            Ok(text) => match toml::from_str::<Config>(&text) {
+                Err(_) => "invalid",
+                Ok(cfg) => match cfg.validate(p) {
+                    Ok(()) => return (cfg, None),
+                    Err(_) => "looser than the profile",
+                },
+            },
+        };
+        (Config::for_profile(p), Some(why))
+    }
+
     /// The file's text, with a header explaining the rule.
     pub fn to_toml(&self) -> String {
         format!(
@@ -306,6 +324,29 @@ pub const SHIP_FROM_FIELDS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_or_broken_file_falls_back_to_the_profile() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.toml");
+        let profile = Profile::Dpp2025;
+        let (c, why) = Config::load_or_profile(&p, profile);
+        assert_eq!(
+            (c.clone(), why),
+            (Config::for_profile(profile), Some("missing"))
+        );
+        std::fs::write(&p, "[retention\n").unwrap();
+        assert_eq!(Config::load_or_profile(&p, profile).1, Some("invalid"));
+        std::fs::write(&p, "[retention]\npii_days = 90\n").unwrap();
+        assert_eq!(
+            Config::load_or_profile(&p, profile).1,
+            Some("looser than the profile")
+        );
+        // The control: a sound, stricter file is used as it is.
+        std::fs::write(&p, "[retention]\npii_days = 7\n[log]\nmax_days = 400\n").unwrap();
+        let (c, why) = Config::load_or_profile(&p, profile);
+        assert_eq!((c.retention.pii_days, c.log.max_days, why), (7, 400, None));
+    }
 
     #[test]
     fn stricter_is_allowed_looser_is_not() {

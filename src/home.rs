@@ -9,7 +9,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::safety::{Environment, check_private};
+use crate::safety::{Environment, check_not_link, check_private};
 
 /// A home folder that passed the safety checks.
 #[derive(Debug, Clone)]
@@ -39,6 +39,9 @@ impl Home {
     pub fn create(root: &Path, env: &Environment) -> Result<Home> {
         // Check the location before anything is made there.
         env.check_location(&std::path::absolute(root)?)?;
+        if present(root) {
+            check_not_link(root)?;
+        }
         if root.exists() {
             let empty_dir = root.is_dir() && fs::read_dir(root)?.next().is_none();
             if !empty_dir {
@@ -79,7 +82,7 @@ impl Home {
         let home = Home {
             root: root.to_path_buf(),
         };
-        if !home.vault_path().exists() {
+        if !present(&home.vault_path()) {
             return Err(Error::usage(format!(
                 "no vault in {}: run `fulfill init --owner NAME` first (or pass --home)",
                 root.display()
@@ -90,12 +93,21 @@ impl Home {
         Ok(home)
     }
 
-    /// Refuses group/world-accessible folders and files in the home.
+    /// Refuses symbolic links (the home itself, the vault and its WAL and shared-memory
+    /// files, `config.toml`, `logs/`, `spool/` and the files in them) and group- or
+    /// world-accessible folders and files in the home.
     pub fn check_permissions(&self) -> Result<()> {
+        check_not_link(&self.root)?;
         check_private(&self.root)?;
         for d in [self.logs_dir(), self.spool_dir()] {
-            if d.exists() {
+            if present(&d) {
+                check_not_link(&d)?;
                 check_private(&d)?;
+                for e in fs::read_dir(&d)
+                    .map_err(|e| Error::Failed(format!("cannot read {}: {e}", d.display())))?
+                {
+                    check_not_link(&e?.path())?;
+                }
             }
         }
         for f in [
@@ -104,7 +116,8 @@ impl Home {
             self.root.join("vault.db-shm"),
             self.config_path(),
         ] {
-            if f.exists() {
+            if present(&f) {
+                check_not_link(&f)?;
                 check_private(&f)?;
             }
         }
@@ -152,19 +165,25 @@ impl Home {
         }
     }
 
-    /// Writes a file in the home atomically (temp file, fsync, rename), mode 0600.
+    /// Writes a file in the home atomically (see [`write_private`]), mode 0600.
     pub fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         write_private(path, bytes)
     }
 }
 
-/// Opens (creating, 0600) a file used only for its lock.
+/// Whether something (a file, a folder, a link, even a dangling one) is at `p`.
+fn present(p: &Path) -> bool {
+    fs::symlink_metadata(p).is_ok()
+}
+
+/// Opens (creating, 0600) a file used only for its lock; never through a link.
 pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .mode(0o600)
         .open(path)
 }
@@ -175,22 +194,92 @@ pub struct RunLock {
     _file: fs::File,
 }
 
-/// Writes `bytes` to `path` atomically with mode 0600 (temp file, fsync, rename).
+/// Writes `bytes` to `path` atomically with mode 0600: the one temp-file-and-rename of the
+/// crate. The temp file (`.NAME.RANDOM.tmp~` beside `path`) is created exclusively
+/// (`O_EXCL`, `O_NOFOLLOW`: never through a link an attacker planted, never an existing
+/// file), synced, then renamed over `path`; when a write, the sync or the rename fails it is
+/// removed again, so no copy of what it held is left behind. The rename replaces a link at
+/// `path` itself, never what the link points to.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_identified(path, bytes).map(|_| ())
+}
+
+/// [`write_private`], returning the written file's identity (label files, which `purge`
+/// destroys only when the file at the path is still this one).
+pub fn write_identified(path: &Path, bytes: &[u8]) -> Result<FileIdentity> {
     use std::io::Write;
-    let tmp = path.with_extension("tmp~");
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::usage(format!("{}: not a file name", path.display())))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tag: u64 = rand::random();
+    let tmp = dir.join(format!(".{}.{tag:016x}.tmp~", name.to_string_lossy()));
+    let fail = |e: std::io::Error| Error::Failed(format!("cannot write {}: {e}", path.display()));
     let mut f = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", tmp.display())))?;
+        .map_err(fail)?;
+    // From here on the temp file exists: every failure removes it.
+    let guard = RemoveOnDrop(Some(tmp.clone()));
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
-        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", tmp.display())))?;
-    fs::rename(&tmp, path)?;
-    Ok(())
+        .map_err(fail)?;
+    let id = FileIdentity::of(&f.metadata().map_err(fail)?);
+    drop(f);
+    fs::rename(&tmp, path).map_err(fail)?;
+    guard.disarm();
+    // Make the rename durable (best effort: some file systems refuse to sync a folder).
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(id)
+}
+
+/// Removes a path when dropped, unless disarmed.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Which file a path named when the tool wrote it: device, inode and size. A file put in its
+/// place later (another file moved there, a link) has another identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file `md` describes.
+    pub fn of(md: &fs::Metadata) -> FileIdentity {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.size(),
+        }
+    }
 }
 
 /// Creates a new file that must not exist yet, mode 0600, and writes `bytes` (key files).
@@ -199,9 +288,74 @@ pub fn create_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::usage(format!("cannot create {}: {e}", path.display())))?;
-    f.write_all(bytes).and_then(|()| f.sync_all())?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        // Half a key file is no key file: remove it.
+        drop(f);
+        let _ = fs::remove_file(path);
+        return Err(e.into());
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything in `dir`, by name.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        let taken = d.path().join("taken");
+        fs::create_dir(&taken).unwrap();
+        assert!(write_private(&taken, b"secret address").is_err());
+        assert_eq!(names(d.path()), vec!["taken".to_string()]);
+        // The control: a free name is written, 0600, and nothing else is left.
+        let ok = d.path().join("ok");
+        let id = write_identified(&ok, b"secret address").unwrap();
+        assert_eq!(fs::read(&ok).unwrap(), b"secret address");
+        assert_eq!(
+            fs::metadata(&ok).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(id, FileIdentity::of(&fs::metadata(&ok).unwrap()));
+        assert_eq!(names(d.path()), vec!["ok".to_string(), "taken".to_string()]);
+    }
+
+    #[test]
+    fn links_are_never_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        // A link at the target is replaced, not followed.
+        let target = d.path().join("label");
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        write_private(&target, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(
+            !fs::symlink_metadata(&target)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        // A key file is created only where nothing is, a link included.
+        let key = d.path().join("key");
+        std::os::unix::fs::symlink(&victim, &key).unwrap();
+        assert!(create_new_private(&key, b"k").is_err());
+        assert!(open_lock_file(&key).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+    }
 }

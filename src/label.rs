@@ -294,7 +294,7 @@ pub fn render_pdf(facts: &LabelFacts, pii: &BuyerPii) -> Result<Zeroizing<Vec<u8
 /// Where labels go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    /// `spool/ORDERID.zpl` in the home (the default).
+    /// `spool/RANDOM.zpl` in the home (the default).
     Spool,
     /// A file the operator named (all labels of the run, one after another).
     File(PathBuf),
@@ -448,7 +448,21 @@ pub(crate) fn deliver(
     match dest {
         Destination::Spool => {
             for (order, z) in files {
-                let path = target.join(format!("{order}.{}", how.ext));
+                // Named by the tool, never after the order id Amazon sent: tracked in the
+                // vault, which is how purge and audit find it.
+                // A label printed again replaces its earlier spool file (one per order and
+                // format), as a reprint should.
+                let earlier = labels::files_of(s.vault().conn(), std::slice::from_ref(order))?
+                    .into_iter()
+                    .map(|t| t.path)
+                    .find(|p| {
+                        p.parent() == Some(target)
+                            && p.extension().is_some_and(|e| e == how.ext)
+                            && p.file_stem()
+                                .is_some_and(|n| is_spool_name(&n.to_string_lossy()))
+                    });
+                let path =
+                    earlier.unwrap_or_else(|| target.join(format!("{}.{}", spool_name(), how.ext)));
                 let p = printed(order, &path.to_string_lossy());
                 write_tracked(s, &[(p.clone(), event(&p))], &path, z, now)?;
                 out.push(p);
@@ -495,6 +509,16 @@ pub(crate) fn deliver(
     Ok(out)
 }
 
+/// A fresh `spool/` file name: 128 random bits in hex.
+fn spool_name() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Whether a file stem is one [`spool_name`] made.
+fn is_spool_name(stem: &str) -> bool {
+    stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Writes `bytes` to `path` (0600, atomically) and records and tracks it for every order in
 /// `labels`; removes the file again if the records cannot be written.
 fn write_tracked(
@@ -504,11 +528,11 @@ fn write_tracked(
     bytes: &[u8],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    crate::home::write_private(path, bytes)?;
+    let id = crate::home::write_identified(path, bytes)?;
     let events: Vec<Event> = labels.iter().map(|(_, e)| e.clone()).collect();
     let recorded = s.vault().record_with(&events, now, |tx| {
         for (p, _) in labels {
-            labels::track(tx, Some(&p.target), &p.order_id, s.name(), now)?;
+            labels::track(tx, Some((&p.target, id)), &p.order_id, s.name(), now)?;
         }
         Ok(())
     });

@@ -13,13 +13,21 @@
 //! `secure_delete` overwrites the freed pages, and a `wal_checkpoint(TRUNCATE)` afterwards
 //! empties the WAL, so no earlier copy of a sealed record survives in the files.
 //!
-//! **Crash safety.** The database step is one transaction; spool files are removed after it
-//! commits, and every run removes the spool files of every purged order, so a purge killed
+//! **Only the tool's files.** Label files are tracked with the identity of the file written
+//! (device, inode, size); purge destroys a tracked path only when the regular file there is
+//! still that file, opened without following links. Anything else (a link, a file moved into
+//! its place, a row added to `label_files` by hand) is left alone, reported and recorded as
+//! `label.refused`.
+//!
+//! **Crash safety.** The database step is one transaction; label files are removed after it
+//! commits, and every run removes the tracked files of every purged order, so a purge killed
 //! in between finishes on the next run. Audit day files older than `log.max_days` (never
 //! inside the profile's window) are pruned by the same run, with a checkpoint.
 //!
 //! Purge needs no key: it only deletes, and whoever can write the vault file could delete the
-//! rows anyway. So cron runs it without a passphrase; the record names the OS user.
+//! rows anyway. So cron runs it without a passphrase; the record names the OS user
+//! ([`os_user`]), never a name the caller claims. A missing or broken `config.toml` does not
+//! stop it: it runs on the profile's numbers and its record says so.
 
 use std::path::{Path, PathBuf};
 
@@ -27,8 +35,9 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::audit::Event;
+use crate::audit::{Event, Outcome};
 use crate::error::{Error, Result};
+use crate::home::FileIdentity;
 use crate::mws::model::parse_mws_time;
 use crate::vault::{Vault, labels};
 
@@ -132,6 +141,9 @@ pub struct PurgeReport {
     pub orders_with_pii: u64,
     /// Label files destroyed: in `spool/`, and those written elsewhere (`label --out`).
     pub label_files_removed: u64,
+    /// Tracked label paths left alone: what is there is not the file the tool wrote (a link,
+    /// another file moved there, a row added by hand). Each is recorded as `label.refused`.
+    pub label_files_refused: Vec<String>,
     /// Audit day files pruned (older than `log.max_days`).
     pub log_files_pruned: u64,
     /// The WAL was checkpointed and truncated (false: a reader held it; the next run retries).
@@ -140,11 +152,32 @@ pub struct PurgeReport {
     pub orders: Vec<String>,
 }
 
-/// Runs a purge at `now` as `operator` and records `purge.run`.
+/// Where `config.toml` stood when the purge ran (recorded in `purge.run`).
+pub type ConfigFallback = Option<&'static str>;
+
+/// Runs a purge at `now` as `operator` with the numbers `config.toml` gave; see [`purge_with`].
 pub fn purge(
     vault: &Vault,
     operator: &str,
     opts: &PurgeOptions,
+    now: DateTime<Utc>,
+) -> Result<PurgeReport> {
+    purge_with(vault, operator, opts, None, now)
+}
+
+/// Runs a purge at `now` as `operator` (the OS user: purge takes no key, so a claimed name
+/// proves nothing) and records `purge.run`. `fallback` says why the profile's numbers were
+/// used instead of `config.toml`'s, if they were.
+///
+/// Label files are destroyed only when the file at the tracked path is the one the tool
+/// wrote there (same device, inode and size): a link, a row added by hand or a file moved into
+/// its place is refused, reported (`label_files_refused`) and recorded (`label.refused`),
+/// and left alone.
+pub fn purge_with(
+    vault: &Vault,
+    operator: &str,
+    opts: &PurgeOptions,
+    fallback: ConfigFallback,
     now: DateTime<Utc>,
 ) -> Result<PurgeReport> {
     let conn = vault.conn();
@@ -160,21 +193,53 @@ pub fn purge(
         ..Default::default()
     };
     let spool = vault.home().spool_dir();
+    // Every label file this run destroys, judged before anything changes: the orders purged
+    // now, and those of earlier runs (a run killed before it shredded).
+    let mut tracked = labels::files_of(conn, &report.orders)?;
+    tracked.extend(labels::files_of_purged(conn)?);
+    tracked.sort_by(|a, b| (&a.path, &a.order_id).cmp(&(&b.path, &b.order_id)));
+    tracked.dedup();
+    let legacy = spool_files_to_remove(conn, &spool, &report.orders)?;
+    let mut destroy = Vec::new();
+    let mut refused = Vec::new();
+    for t in &tracked {
+        match judge(conn, &spool, &t.path, t.identity)? {
+            Verdict::Destroy(_) => destroy.push(t.path.clone()),
+            Verdict::Gone => {}
+            Verdict::Refuse(why) => refused.push((t, why)),
+        }
+    }
+    for p in &legacy {
+        match judge(conn, &spool, p, None)? {
+            Verdict::Destroy(_) => destroy.push(p.clone()),
+            Verdict::Gone => {}
+            Verdict::Refuse(_) => {}
+        }
+    }
+    destroy.sort();
+    destroy.dedup();
+    report.label_files_refused = refused
+        .iter()
+        .map(|(t, _)| t.path.to_string_lossy().into_owned())
+        .collect();
+    report.label_files_refused.sort();
+    report.label_files_refused.dedup();
+    let mut events = vec![run_event(operator, &report, opts, fallback)];
+    events.extend(refused.iter().map(|(t, why)| {
+        Event::new("label.refused")
+            .operator(operator)
+            .outcome(Outcome::Denied)
+            .field("order", t.order_id.as_str())
+            .field("target", t.path.to_string_lossy().as_ref())
+            .field("reason", *why)
+    }));
     if opts.dry_run {
-        let mut files = spool_files_to_remove(conn, &spool, &report.orders)?;
-        files.extend(
-            labels::files_of(conn, &report.orders)?
-                .into_iter()
-                .map(|(p, _)| p)
-                .filter(|p| p.exists()),
-        );
-        files.sort();
-        files.dedup();
-        report.label_files_removed = files.len() as u64;
-        vault.record(&[run_event(operator, &report, opts)], now)?;
+        // Reported, not recorded one by one: a dry run refuses nothing.
+        report.label_files_removed = destroy.len() as u64;
+        vault.record(&events[..1], now)?;
         return Ok(report);
     }
-    vault.record_with(&[run_event(operator, &report, opts)], now, |tx| {
+    vault.record_with(&events, now, |tx| {
         let stamp = crate::audit::format_ts(now);
         let mut orders = tx.prepare(
             "UPDATE orders SET pii = NULL, pii_state = 'purged', purged_at = ?2, updated_at = ?2
@@ -189,31 +254,137 @@ pub fn purge(
         Ok(())
     })?;
     report.wal_truncated = checkpoint(conn)?;
-    for f in spool_files_to_remove(conn, &spool, &[])? {
-        shred(&f)?;
-        report.label_files_removed += 1;
-    }
-    // Label files written elsewhere, tracked per order (a spool file already shredded is
-    // simply forgotten).
-    for (f, order) in labels::files_of_purged(conn)? {
-        if f.exists() {
-            shred(&f)?;
+    for t in &tracked {
+        // Judged row by row: a row added by hand for the path of a real label does not keep
+        // that label from being destroyed under its own row.
+        if let Verdict::Destroy(id) = judge(conn, &spool, &t.path, t.identity)? {
+            shred_checked(&t.path, id)?;
             report.label_files_removed += 1;
         }
-        labels::untrack(conn, &f, &order)?;
+        // Destroyed, gone, or refused (recorded above): no longer tracked.
+        labels::untrack(conn, &t.path, &t.order_id)?;
+    }
+    for p in &legacy {
+        if let Verdict::Destroy(id) = judge(conn, &spool, p, None)? {
+            shred_checked(p, id)?;
+            report.label_files_removed += 1;
+        }
     }
     report.log_files_pruned = vault.prune_log(now, opts.log_days)?.files_removed as u64;
     Ok(report)
 }
 
-fn run_event(operator: &str, r: &PurgeReport, opts: &PurgeOptions) -> Event {
+fn run_event(
+    operator: &str,
+    r: &PurgeReport,
+    opts: &PurgeOptions,
+    fallback: ConfigFallback,
+) -> Event {
     Event::new("purge.run")
         .operator(operator)
         .field("dry_run", r.dry_run)
         .field("orders_purged", r.orders_purged)
         .field("orders_with_pii", r.orders_with_pii)
         .field("pii_days", opts.pii_days)
+        .field("log_days", opts.log_days)
+        .field("config", fallback.map_or("config.toml", |_| "profile"))
+        .field("config_problem", fallback)
+        .field("label_files_refused", r.label_files_refused.len() as u64)
         .field("order", opts.order.clone())
+}
+
+/// The OS user this process runs as: its name from the password database, else `uid N`.
+pub fn os_user() -> String {
+    let uid = rustix::process::geteuid().as_raw();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id: u32 = f.nth(1)?.parse().ok()?;
+            (id == uid && !name.is_empty()).then(|| name.to_string())
+        })
+        .next()
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// What to do with a label file at a tracked path.
+pub(crate) enum Verdict {
+    /// It is the file the tool wrote: destroy it (its identity, checked again on opening).
+    Destroy(FileIdentity),
+    /// Nothing for this row: no file there, or a label the tool wrote at the same path under
+    /// another row.
+    Gone,
+    /// Not a file the tool wrote: leave it and report why.
+    Refuse(&'static str),
+}
+
+/// Judges the file at `path`, tracked with `identity` (None: tracked before identities were
+/// recorded, or an untracked `spool/ORDERID.*` file of an older version): the file must be a
+/// regular file (not a link) whose identity matches; without one, a file inside `spool/`
+/// with no other hard link.
+pub(crate) fn judge(
+    conn: &Connection,
+    spool: &Path,
+    path: &Path,
+    identity: Option<FileIdentity>,
+) -> Result<Verdict> {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Verdict::Gone),
+        Err(e) => {
+            return Err(Error::Failed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    if md.file_type().is_symlink() {
+        return Ok(Verdict::Refuse(
+            "a symbolic link, not the file the tool wrote",
+        ));
+    }
+    if !md.is_file() {
+        return Ok(Verdict::Refuse("not a regular file"));
+    }
+    let found = FileIdentity::of(&md);
+    if identity == Some(found) {
+        return Ok(Verdict::Destroy(found));
+    }
+    // The file at the path is a label the tool wrote there under another row (a later label
+    // at the same path, or another order's): not this row's to destroy.
+    let mut st = conn.prepare_cached(
+        "SELECT 1 FROM label_files WHERE path = ?1 AND file_dev = ?2 AND file_ino = ?3
+         AND file_size = ?4",
+    )?;
+    let ours = st.exists(rusqlite::params![
+        path.to_string_lossy(),
+        found.dev as i64,
+        found.ino as i64,
+        found.size as i64
+    ])?;
+    if ours {
+        return Ok(Verdict::Gone);
+    }
+    match identity {
+        Some(_) => Ok(Verdict::Refuse(
+            "not the file the tool wrote there (another file is in its place)",
+        )),
+        None => {
+            use std::os::unix::fs::MetadataExt;
+            let in_spool = path.parent() == Some(spool);
+            if in_spool && md.nlink() == 1 {
+                Ok(Verdict::Destroy(found))
+            } else if in_spool {
+                Ok(Verdict::Refuse("a file in spool/ with other hard links"))
+            } else {
+                Ok(Verdict::Refuse(
+                    "no identity was recorded for it (tracked by an older version or added by hand)",
+                ))
+            }
+        }
+    }
 }
 
 /// The one order `purge --order` asked for.
@@ -246,8 +417,9 @@ fn one_order(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Due> {
     })
 }
 
-/// `spool/` files to remove: those of purged orders (and of `also`, for a dry run), named
-/// `ORDERID.*` by the label writer.
+/// Untracked `spool/` files named `ORDERID.*` (by versions that named spool files after the
+/// order) of purged orders, and of `also` (purged now). Today's spool files have generated
+/// names and are tracked.
 fn spool_files_to_remove(conn: &Connection, spool: &Path, also: &[String]) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(spool) {
         Ok(e) => e,
@@ -264,6 +436,9 @@ fn spool_files_to_remove(conn: &Connection, spool: &Path, also: &[String]) -> Re
             continue;
         };
         let order = name.split('.').next().unwrap_or_default();
+        if labels::order_of_path(conn, &path)?.is_some() {
+            continue;
+        }
         if also.iter().any(|o| o == order) || purged.exists([order])? {
             out.push(path);
         }
@@ -272,22 +447,36 @@ fn spool_files_to_remove(conn: &Connection, spool: &Path, also: &[String]) -> Re
     Ok(out)
 }
 
-/// Overwrites a file with zeros, syncs it, then removes it. (On a journaling or copy-on-write
-/// file system the overwrite is best effort; the removal is what counts.)
-pub(crate) fn shred(path: &Path) -> Result<()> {
+/// Overwrites the file at `path` with zeros, syncs it, then removes it, after checking on the
+/// open file (`O_NOFOLLOW`, then its identity) that it is still the file judged (`want`).
+/// (On a journaling or copy-on-write file system the overwrite is best effort; the removal is
+/// what counts.)
+pub(crate) fn shred_checked(path: &Path, want: FileIdentity) -> Result<()> {
     use std::io::Write;
-    let len = std::fs::metadata(path)?.len();
-    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| Error::Failed(format!("cannot destroy {}: {e}", path.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(fail)?;
+    let md = f.metadata().map_err(fail)?;
+    if FileIdentity::of(&md) != want {
+        return Err(Error::Unsafe(format!(
+            "{} changed while it was being destroyed; left as it is",
+            path.display()
+        )));
+    }
     let zeros = vec![0u8; 64 * 1024];
-    let mut left = len;
+    let mut left = md.len();
     while left > 0 {
         let n = left.min(zeros.len() as u64) as usize;
-        f.write_all(&zeros[..n])?;
+        f.write_all(&zeros[..n]).map_err(fail)?;
         left -= n as u64;
     }
-    f.sync_all()?;
+    f.sync_all().map_err(fail)?;
     drop(f);
-    std::fs::remove_file(path)?;
+    std::fs::remove_file(path).map_err(fail)?;
     Ok(())
 }
 

@@ -50,6 +50,24 @@ pub fn check_private(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a symbolic link: the home's files must be the files themselves, in the home (a
+/// `vault.db` linked into a synced or shared folder would put the vault there).
+pub fn check_not_link(path: &Path) -> Result<()> {
+    let md = fs::symlink_metadata(path)
+        .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?;
+    if md.file_type().is_symlink() {
+        let to = fs::read_link(path)
+            .map(|t| format!(" (to {})", t.display()))
+            .unwrap_or_default();
+        return Err(Error::Unsafe(format!(
+            "{} is a symbolic link{to}; the home's files must not be links: move the real file \
+             or folder into the home in its place",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Reads a secret from a file that must be private to this user (passphrases, keys).
 pub fn read_private_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<String>> {
     check_private(path)?;
@@ -103,6 +121,12 @@ impl Environment {
                 path.display()
             )));
         }
+        if let Some(reason) = self.cloud_mount_reason(&path) {
+            return Err(Error::Unsafe(format!(
+                "{} is inside a cloud-sync folder ({reason}); PII must not be synced to a cloud",
+                path.display()
+            )));
+        }
         if let Some(reason) = self.removable_reason(&path) {
             return Err(Error::Unsafe(format!(
                 "{} is on removable media ({reason}); keep the home on a fixed disk",
@@ -110,6 +134,25 @@ impl Environment {
             )));
         }
         Ok(())
+    }
+
+    /// The mount `path` lies on, when it is a cloud client's FUSE file system.
+    fn cloud_mount_reason(&self, path: &Path) -> Option<String> {
+        let m = self
+            .mounts
+            .iter()
+            .filter(|m| path.starts_with(&m.mount_point))
+            .max_by_key(|m| m.mount_point.as_os_str().len())?;
+        let t = m.fs_type.to_ascii_lowercase();
+        let sub = t
+            .strip_prefix("fuse.")
+            .or_else(|| t.strip_prefix("fuseblk."))?;
+        CLOUD_FUSE
+            .iter()
+            .find(|(k, _)| sub.contains(k))
+            .map(|(_, client)| {
+                format!("{client} mount {} ({})", m.mount_point.display(), m.fs_type)
+            })
     }
 
     fn removable_reason(&self, path: &Path) -> Option<String> {
@@ -128,6 +171,11 @@ impl Environment {
         if removable_flag(&dev) || parent.as_deref().is_some_and(removable_flag) {
             return Some(format!("device {} has the removable flag", m.device));
         }
+        // An external drive: its device path goes through an external bus, whatever its flag
+        // and file system say (a USB disk in ext4 reports removable = 0).
+        if let Some(bus) = fs::canonicalize(&dev).ok().and_then(|p| external_bus(&p)) {
+            return Some(format!("device {} is attached by {bus}", m.device));
+        }
         let fat = matches!(m.fs_type.as_str(), "vfat" | "exfat" | "msdos");
         let media = ["/media", "/run/media", "/mnt"]
             .iter()
@@ -142,6 +190,48 @@ impl Environment {
         None
     }
 }
+
+/// The external bus a sysfs device path goes through (`.../usb2/2-1/...`), if any.
+pub fn external_bus(device_path: &Path) -> Option<&'static str> {
+    device_path.components().find_map(|c| {
+        let Component::Normal(n) = c else {
+            return None;
+        };
+        let n = n.to_string_lossy().to_ascii_lowercase();
+        let numbered = |prefix: &str| {
+            n.strip_prefix(prefix)
+                .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if numbered("usb") || n == "usb" {
+            Some("USB")
+        } else if n.starts_with("firewire") || numbered("fw") {
+            Some("FireWire")
+        } else if n.starts_with("thunderbolt") {
+            Some("Thunderbolt")
+        } else if numbered("mmc") || n.starts_with("mmc_host") || n.starts_with("mmcblk") {
+            Some("MMC/SD")
+        } else if n.starts_with("sdio") {
+            Some("SDIO")
+        } else {
+            None
+        }
+    })
+}
+
+/// FUSE file systems of cloud clients, by mount type (`fuse.rclone`...).
+const CLOUD_FUSE: &[(&str, &str)] = &[
+    ("rclone", "rclone"),
+    ("pcloud", "pCloud"),
+    ("seadrive", "Seafile SeaDrive"),
+    ("google-drive-ocamlfuse", "Google Drive"),
+    ("gdfs", "Google Drive"),
+    ("onedriver", "OneDrive"),
+    ("yandex", "Yandex.Disk"),
+    ("s3fs", "S3"),
+    ("gcsfuse", "Google Cloud Storage"),
+    ("boxfs", "Box"),
+    ("dropbox", "Dropbox"),
+];
 
 /// Parses `/proc/self/mountinfo` (see proc(5)).
 pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
@@ -195,6 +285,25 @@ const CLOUD_FOLDERS: &[&str] = &[
     "owncloud",
     "mega",
     "megasync",
+    "pclouddrive",
+    "pcloud drive",
+    "pcloud",
+    "box sync",
+    "box drive",
+    "box-box",
+    "cloudstorage",
+    "yandex.disk",
+    "yandexdisk",
+    "seafile",
+    "seadrive",
+    "sync.com",
+    "spideroak hive",
+    "spideroakone",
+    "spideroak",
+    "tresors",
+    "tresorit",
+    "tresorit drive",
+    "insync",
 ];
 
 /// Files a sync client leaves in the root of a synced folder.
@@ -207,6 +316,13 @@ const CLOUD_MARKERS: &[(&str, &str)] = &[
     (".debris", "MEGA"),
     (".owncloudsync.log", "ownCloud"),
     (".nextcloudsync.log", "Nextcloud"),
+    (".sync", "Yandex.Disk or Resilio Sync"),
+    (".tmp.drivedownload", "Google Drive"),
+    (".tmp.driveupload", "Google Drive"),
+    (".insync-trash", "Insync"),
+    (".tresorit", "Tresorit"),
+    (".seafile-data", "Seafile"),
+    (".sync.ffs_db", "FreeFileSync"),
 ];
 
 /// Why `path` looks like it is inside a cloud-sync folder, if it does.
@@ -224,6 +340,19 @@ pub fn cloud_sync_reason(path: &Path) -> Option<String> {
             }) {
                 return Some(format!("folder {:?} ({hit})", name.to_string_lossy()));
             }
+        }
+    }
+    // Sync.com's folder is `~/Sync`: a folder of that exact name right in a user's home.
+    let comps: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    for (i, n) in comps.iter().enumerate() {
+        if *n == "Sync" && i == 2 && (comps[0] == "home" || comps[0] == "Users") {
+            return Some("folder \"Sync\" in a home (Sync.com)".to_string());
         }
     }
     let mut dir = Some(path);
@@ -320,6 +449,15 @@ mod tests {
             "/home/a/ownCloud/x",
             "/home/a/MEGA/x",
             "/home/a/iCloud Drive/x",
+            "/home/a/pCloudDrive/x",
+            "/home/a/Box Sync/x",
+            "/Users/a/Library/CloudStorage/Box-Box/x",
+            "/home/a/Yandex.Disk/x",
+            "/home/a/Seafile/My Library/x",
+            "/home/a/Sync/x",
+            "/home/a/SpiderOak Hive/x",
+            "/home/a/Tresors/x",
+            "/home/a/Insync/a@example.com/x",
         ] {
             assert!(cloud_sync_reason(Path::new(p)).is_some(), "{p}");
         }
@@ -327,6 +465,9 @@ mod tests {
             "/home/a/fulfill",
             "/home/a/megaphone/x",
             "/home/a/dropboxes-not/x",
+            "/home/a/boxes/x",
+            "/srv/sync/x",
+            "/home/a/work/Sync/x",
         ] {
             assert!(cloud_sync_reason(Path::new(p)).is_none(), "{p}");
         }
@@ -335,12 +476,116 @@ mod tests {
     #[test]
     fn cloud_folders_by_marker() {
         let d = tempfile::tempdir().unwrap();
-        let synced = d.path().join("Sync");
+        let synced = d.path().join("Shared");
         fs::create_dir_all(synced.join("shop/fulfill")).unwrap();
         assert!(cloud_sync_reason(&synced.join("shop/fulfill")).is_none());
         fs::write(synced.join(".stfolder"), "").unwrap();
         let r = cloud_sync_reason(&synced.join("shop/fulfill")).unwrap();
         assert!(r.contains("Syncthing"), "{r}");
+    }
+
+    #[test]
+    fn more_sync_clients_by_marker() {
+        for (marker, client) in [
+            (".sync", "Yandex"),
+            (".tmp.drivedownload", "Google Drive"),
+            (".insync-trash", "Insync"),
+            (".tresorit", "Tresorit"),
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            let inner = d.path().join("shop/fulfill");
+            fs::create_dir_all(&inner).unwrap();
+            assert!(cloud_sync_reason(&inner).is_none(), "control for {marker}");
+            fs::create_dir(d.path().join(marker)).unwrap();
+            let r = cloud_sync_reason(&inner).unwrap();
+            assert!(r.contains(client), "{marker}: {r}");
+        }
+    }
+
+    #[test]
+    fn cloud_fuse_mounts_are_refused() {
+        let (_s, mut env) = env_with_sys(&[]);
+        env.mounts.push(Mount {
+            device: "0:60".into(),
+            mount_point: PathBuf::from("/home/a/pCloudDrive"),
+            fs_type: "fuse.pCloud".into(),
+        });
+        let e = env
+            .check_location(Path::new("/home/a/pCloudDrive/fulfill"))
+            .unwrap_err();
+        assert!(e.to_string().contains("pCloud"), "{e}");
+        assert!(env.cloud_mount_reason(Path::new("/srv/data/x")).is_none());
+    }
+
+    /// A fake sysfs whose `dev/block/DEV` links to a device path, as the kernel's do.
+    fn env_with_device_path(dev: &str, device_path: &str) -> (tempfile::TempDir, Environment) {
+        let sys = tempfile::tempdir().unwrap();
+        let target = sys.path().join(device_path);
+        fs::create_dir_all(&target).unwrap();
+        fs::write(target.join("removable"), "0").unwrap();
+        fs::create_dir_all(sys.path().join("dev/block")).unwrap();
+        std::os::unix::fs::symlink(&target, sys.path().join("dev/block").join(dev)).unwrap();
+        let env = Environment {
+            mounts: vec![Mount {
+                device: dev.into(),
+                mount_point: PathBuf::from("/srv/ext"),
+                fs_type: "ext4".into(),
+            }],
+            sys_root: sys.path().to_path_buf(),
+        };
+        (sys, env)
+    }
+
+    #[test]
+    fn external_drives_are_refused_by_bus_whatever_the_file_system() {
+        for (path, bus) in [
+            (
+                "devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block/sdb/sdb1",
+                "USB",
+            ),
+            (
+                "devices/pci0000:00/0000:00:1c.0/mmc_host/mmc0/mmc0:aaaa/block/mmcblk0/mmcblk0p1",
+                "MMC",
+            ),
+            (
+                "devices/pci0000:00/0000:05:00.0/fw1/fw1.0/host7/target7:0:0/block/sdc/sdc1",
+                "FireWire",
+            ),
+            (
+                "devices/pci0000:00/0000:00:0d.2/thunderbolt/domain0/0-0/0-1/block/sdd/sdd1",
+                "Thunderbolt",
+            ),
+        ] {
+            let (_s, env) = env_with_device_path("8:17", path);
+            let e = env
+                .check_location(Path::new("/srv/ext/fulfill"))
+                .unwrap_err();
+            assert!(
+                matches!(e, Error::Unsafe(_)) && e.to_string().contains(bus),
+                "{e}"
+            );
+        }
+        // The control: an internal SATA disk, same file system, same flag.
+        let (_s, env) = env_with_device_path(
+            "8:17",
+            "devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda/sda1",
+        );
+        env.check_location(Path::new("/srv/ext/fulfill")).unwrap();
+    }
+
+    #[test]
+    fn links_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        fs::write(&f, "x").unwrap();
+        check_not_link(&f).unwrap();
+        let l = d.path().join("l");
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        let e = check_not_link(&l).unwrap_err();
+        assert!(
+            matches!(e, Error::Unsafe(_)) && e.to_string().contains("symbolic link"),
+            "{e}"
+        );
     }
 
     #[test]

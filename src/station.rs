@@ -8,15 +8,19 @@
 //!
 //! Every scan gets one line back ([`Scan`]); a failed scan does not end the shift. After
 //! `idle` without a scan the station asks for the passphrase again before the next one
-//! ([`Scan::Locked`]): an unattended station does not stay unlocked. Time is the caller's
-//! `now`, so tests need no waiting.
+//! ([`Scan::Locked`]): an unattended station does not stay unlocked. It asks the person, on
+//! the terminal ([`unlock_again`]): a passphrase or key file named at the start of the shift
+//! is not read again (it would unlock whoever stands there), and without a terminal the shift
+//! ends. Time is the caller's `now`, so tests need no waiting.
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::label::{LabelRequest, print};
 use crate::safety::Environment;
 use crate::vault::Session;
+use crate::vault::Vault;
+use crate::vault::key::{Credential, Passphrase};
 use crate::vault::shipments::NewShipment;
 
 /// What a station does with its scans.
@@ -153,6 +157,25 @@ impl Station {
         }
         out
     }
+}
+
+/// Asks the person at the station again after an idle lock: `terminal` prompts for `name`'s
+/// passphrase on the terminal (None: there is no terminal, and the shift ends with exit 3).
+/// Never a file: whoever finds the station idle must not be let in by one.
+pub fn unlock_again<'v>(
+    vault: &'v Vault,
+    name: &str,
+    terminal: Option<&mut dyn FnMut() -> std::io::Result<Passphrase>>,
+    now: DateTime<Utc>,
+) -> Result<Session<'v>> {
+    let Some(ask) = terminal else {
+        return Err(Error::Denied(format!(
+            "the station locked while idle and only the person at a terminal can unlock it again \
+             (a passphrase or key file is not read a second time); start a new shift as {name}"
+        )));
+    };
+    let pass = ask()?;
+    vault.unlock(name, &Credential::Passphrase(pass), now)
 }
 
 #[cfg(test)]

@@ -246,3 +246,70 @@ fn a_tampered_log_exits_5_naming_file_and_line() {
     assert!(b["file"].as_str().unwrap().starts_with("audit-"));
     assert_eq!(t.check(&v, "R25")["status"], "fail");
 }
+
+#[test]
+fn a_huge_window_is_refused_without_a_panic_and_a_damaged_vault_exits_5() {
+    let t = env(76);
+    let (r, _) = t.audit(&[], &["--window", "4294967295"]);
+    assert_eq!(r.code, 2, "a usage error, not a panic: {}", r.stderr);
+    assert!(r.stderr.contains("36500"), "{}", r.stderr);
+    let (r, v) = t.audit(&[], &["--window", "36500"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(v["window_days"], 36500);
+    assert_eq!(v["database_intact"], true);
+    assert!(
+        t.check(&v, "R25")["details"]
+            .to_string()
+            .contains("passed quick_check")
+    );
+
+    // Damage only a full check of the file finds: every live order breaks a constraint.
+    t.e.db()
+        .execute_batch(
+            "PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = replace(sql, 'purged_at TEXT', 'purged_at TEXT NOT NULL')
+             WHERE name = 'orders';",
+        )
+        .unwrap();
+    let (r, v) = t.audit(&[], &[]);
+    assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+    assert_eq!(v["database_intact"], false);
+    let r25 = t.check(&v, "R25");
+    assert_eq!(r25["status"], "fail");
+    assert!(
+        r25["details"].to_string().contains("vault.db is damaged"),
+        "{r25}"
+    );
+}
+
+#[test]
+fn a_tracked_label_path_the_tool_did_not_write_is_a_finding() {
+    let t = env(77);
+    let (_, v) = t.audit(&[], &[]);
+    assert_eq!(t.check(&v, "R20")["status"], "pass", "the control");
+    let planted = t.e.dir.secret_file("planted.txt", "not a label");
+    let order: String =
+        t.e.db()
+            .query_row("SELECT amazon_order_id FROM orders LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+    t.e.db()
+        .execute(
+            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by)
+             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'pat')",
+            [planted.to_str().unwrap(), order.as_str()],
+        )
+        .unwrap();
+    let (r, v) = t.audit(&[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r20 = t.check(&v, "R20");
+    assert_eq!(r20["status"], "fail");
+    assert!(
+        r20["details"]
+            .to_string()
+            .contains("tracked as a label of order"),
+        "{r20}"
+    );
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "not a label");
+}

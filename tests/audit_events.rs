@@ -168,13 +168,20 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         }
     }
     assert!(confirmed, "the feed was never processed");
-    ok(run(d.fulfill().args([
-        "--operator",
-        "cron",
-        "purge",
-        "--order",
-        &unshipped[0],
-    ])));
+    // A label path tracked by hand (no file the tool wrote): purge refuses it (label.refused).
+    let planted = d.secret_file("planted.txt", "not a label");
+    rusqlite::Connection::open(d.home().join("vault.db"))
+        .unwrap()
+        .execute(
+            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by)
+             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'pat')",
+            [planted.to_str().unwrap(), unshipped[0].as_str()],
+        )
+        .unwrap();
+    let r = run(d
+        .fulfill()
+        .args(["--operator", "cron", "purge", "--order", &unshipped[0]]));
+    assert_eq!(r.code, 1, "the planted path is refused: {}", r.stderr);
     ok(run(d.as_op("olga", &owner).args(["audit"])));
 
     assert_eq!(
@@ -267,6 +274,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "label.printed",
         "label.bought",
         "label.cancelled",
+        "label.refused",
         "ship.recorded",
         "feed.submitted",
         "feed.result",

@@ -440,10 +440,10 @@ fn when_the_log_cannot_be_written_nothing_happens() {
 fn cli_exits_5_when_the_log_cannot_be_written() {
     let d = TestDir::new();
     let pf = d.init_sandbox_at("2026-05-01T00:00:00Z");
-    make_log_unwritable(
-        &d.home(),
-        chrono::NaiveDate::from_ymd_opt(2026, 5, 5).unwrap(),
-    );
+    // A folder where the day file goes (the home refuses a link, such as one to /dev/full,
+    // before any command runs).
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 5, 5).unwrap();
+    fs::create_dir(d.home().join("logs").join(day_file_name(day))).unwrap();
     let r = run(d
         .fulfill()
         .args([

@@ -113,7 +113,10 @@ fn quote_buy_print_and_the_order_is_confirmed_without_a_feed() {
     // The label Amazon made: decoded, checked, in spool/ as ZPL with the tracking barcode and
     // the address (the only place the address is).
     let path = v["printed"][0]["target"].as_str().unwrap();
-    assert!(path.ends_with(&format!("spool/{id}.zpl")), "{path}");
+    assert!(
+        path.contains("/spool/") && path.ends_with(".zpl") && !path.contains(&id),
+        "{path}"
+    );
     let mut zpl = String::new();
     std::fs::File::open(path)
         .unwrap()
@@ -269,4 +272,52 @@ fn bad_parcels_missing_ship_from_and_roles_are_refused() {
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(t.e.sb.labels_bought().is_empty());
+}
+
+#[test]
+fn a_purged_order_gets_no_label_again_neither_bought_nor_reprinted() {
+    let t = Env::new(64, 3000.0);
+    let ids = t.orders(2);
+    // One with a label bought (a reprint would download it again), one without.
+    let mut args = vec![ids[0].as_str()];
+    args.extend_from_slice(&PARCEL);
+    args.extend_from_slice(&["--service", "UPS_PTP_GND", "--json"]);
+    let r = t.buy(&[], &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let later = (t.e.sb.now() + chrono::Duration::days(90))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let r =
+        t.e.run(&["--now", &later, "--operator", "cron", "purge", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let purged: i64 = t
+        .e
+        .db()
+        .query_row(
+            "SELECT count(*) FROM orders WHERE purged_at IS NOT NULL AND amazon_order_id IN (?1, ?2)",
+            [&ids[0], &ids[1]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(purged, 2);
+    let before = t.e.sb.request_count();
+    let spool_before = std::fs::read_dir(t.e.dir.home().join("spool"))
+        .unwrap()
+        .count();
+    for id in &ids {
+        let mut args = vec![id.as_str()];
+        args.extend_from_slice(&PARCEL);
+        args.extend_from_slice(&["--service", "UPS_PTP_GND"]);
+        let r = t.buy(&[], &args);
+        assert_eq!(r.code, 2, "{id}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("was purged"), "{}", r.stderr);
+    }
+    assert_eq!(t.e.sb.request_count(), before, "nothing asked of Amazon");
+    assert_eq!(
+        std::fs::read_dir(t.e.dir.home().join("spool"))
+            .unwrap()
+            .count(),
+        spool_before,
+        "no label file written"
+    );
+    assert_eq!(t.e.sb.labels_bought().len(), 1);
 }

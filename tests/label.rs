@@ -61,10 +61,19 @@ fn labels_go_to_spool_a_file_or_a_printer_and_purge_destroys_the_files() {
     let ids = t.orders(3);
     let marker = t.e.sb.pii_marker();
 
-    // spool/ (the default)
-    let r = t.as_pat(&["label", &ids[0]]);
+    // spool/ (the default), under a name the tool made (never the order id Amazon sent)
+    let r = t.as_pat(&["label", &ids[0], "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let spooled = t.e.dir.home().join("spool").join(format!("{}.zpl", ids[0]));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let spooled = std::path::PathBuf::from(v[0]["target"].as_str().unwrap());
+    assert_eq!(spooled.parent().unwrap(), t.e.dir.home().join("spool"));
+    let name = spooled.file_name().unwrap().to_str().unwrap();
+    assert!(!name.contains(&ids[0]), "{name}");
+    let stem = name.strip_suffix(".zpl").unwrap();
+    assert!(
+        stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{name}"
+    );
     let zpl = std::fs::read_to_string(&spooled).unwrap();
     assert!(
         zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"),
@@ -252,15 +261,10 @@ fn pdf_labels_for_latin_addresses_and_a_pointer_to_zpl_for_others() {
         "lifecycle = 'unshipped' AND pii_state = 'sealed' AND pii_missing = 0 AND ship_country IN ('US', 'FR', 'DE')",
         1,
     );
-    let r = t.as_pat(&["label", &latin[0], "--format", "pdf"]);
+    let r = t.as_pat(&["label", &latin[0], "--format", "pdf", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let pdf = std::fs::read(
-        t.e.dir
-            .home()
-            .join("spool")
-            .join(format!("{}.pdf", latin[0])),
-    )
-    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let pdf = std::fs::read(v[0]["target"].as_str().unwrap()).unwrap();
     assert!(
         pdf.starts_with(b"%PDF-") && pdf.ends_with(b"%%EOF"),
         "a whole PDF"
@@ -317,11 +321,105 @@ fn pdf_labels_for_latin_addresses_and_a_pointer_to_zpl_for_others() {
     let r = t.as_pat(&["label", &other[0], "--format", "pdf"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--format zpl"), "{}", r.stderr);
-    assert!(
-        !t.e.dir
-            .home()
-            .join("spool")
-            .join(format!("{}.pdf", other[0]))
-            .exists()
+    let pdfs = std::fs::read_dir(t.e.dir.home().join("spool"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("pdf".as_ref()))
+        .count();
+    assert_eq!(pdfs, 1, "only the Latin order's label");
+}
+
+/// Files under `dir` holding `needle`, whatever their name (temp files included).
+fn holding(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() && count(&std::fs::read(&p).unwrap(), needle) > 0 {
+            out.push(p.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_failed_label_write_leaves_no_temp_file_and_never_writes_through_a_link() {
+    let t = Env::new(45);
+    let id = t.orders(1).remove(0);
+    let marker = t.e.sb.pii_marker();
+    let out_dir = t.e.dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+
+    // The rename fails (the name is taken by a folder): nothing with the address is left.
+    let taken = out_dir.join("taken.zpl");
+    std::fs::create_dir(&taken).unwrap();
+    let r = t.as_pat(&["label", &id, "--out", taken.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(holding(&out_dir, marker.as_bytes()), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read_dir(&out_dir).unwrap().count(),
+        1,
+        "only the folder"
     );
+
+    // A link planted where the old writer put its temp file (NAME.tmp~) is not written
+    // through: the file it points to keeps its bytes.
+    let victim = t.e.dir.path().join("victim.txt");
+    std::fs::write(&victim, "someone else's file").unwrap();
+    std::os::unix::fs::symlink(&victim, out_dir.join("l.tmp~")).unwrap();
+    let good = out_dir.join("l.zpl");
+    let r = t.as_pat(&["label", &id, "--out", good.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "someone else's file"
+    );
+    // The control: the label itself holds the address.
+    assert_eq!(
+        holding(&out_dir, marker.as_bytes()),
+        vec!["l.zpl".to_string()]
+    );
+}
+
+#[test]
+fn audit_and_purge_find_spool_labels_by_their_record_not_their_name() {
+    let t = Env::new(46);
+    let id = t.orders(1).remove(0);
+    let r = t.as_pat(&["label", &id, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let spooled = std::path::PathBuf::from(v[0]["target"].as_str().unwrap());
+    let (r, aud) = t.e.dir.add_operator("olga", &t.e.pass, "aud", "auditor");
+    assert_eq!(r.code, 0);
+    let at = |days: i64| {
+        (t.e.sb.now() + Duration::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true)
+    };
+    let r20 = |now: &str| {
+        let r = t.e.run(&[
+            "--now",
+            now,
+            "--operator",
+            "aud",
+            "--passphrase-file",
+            aud.to_str().unwrap(),
+            "audit",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "R20")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(r20(&at(0))["status"], "pass", "a label of a live order");
+    let c = r20(&at(60));
+    assert_eq!(c["status"], "fail");
+    assert!(c["details"].to_string().contains("past retention"), "{c}");
+    let r =
+        t.e.run(&["--now", &at(60), "--operator", "cron", "purge", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!spooled.exists());
+    assert_eq!(r20(&at(60))["status"], "pass");
 }

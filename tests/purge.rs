@@ -296,3 +296,236 @@ fn purge_one_order_early_only_once_it_has_shipped() {
     assert_eq!(v["label_files_removed"], 1);
     assert!(!left.exists());
 }
+
+/// The `purge.run` records of the log, parsed.
+fn purge_runs(e: &CliEnv) -> Vec<serde_json::Value> {
+    e.dir
+        .audit_text()
+        .lines()
+        .filter(|l| l.contains("\"event\":\"purge.run\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A packer labels `id` into `out`, then ships it.
+fn label_and_ship(e: &CliEnv, pat: &std::path::Path, id: &str, out: &std::path::Path) {
+    let r = e.run_as("pat", pat, &["label", id, "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = e.run_as(
+        "pat",
+        pat,
+        &["ship", id, "--carrier", "UPS", "--tracking", "1Z9"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn purge_destroys_only_the_label_files_the_tool_wrote() {
+    let e = CliEnv::new(30, 25, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ids = e.order_ids(
+        "lifecycle = 'unshipped' AND pii_state = 'sealed' AND pii_missing = 0 AND items_fetched = 1",
+        3,
+    );
+    let labels = e.dir.path().join("labels");
+    std::fs::create_dir(&labels).unwrap();
+    let keep = |name: &str| {
+        let p = e.dir.path().join(name);
+        std::fs::write(&p, "precious, not a label").unwrap();
+        p
+    };
+    // 1. A label the tool wrote and that is still there: the positive control.
+    let real = labels.join("a.zpl");
+    label_and_ship(&e, &pat, &ids[0], &real);
+    // 2. A row added by hand naming a file the tool never wrote.
+    let planted = keep("planted.txt");
+    e.db()
+        .execute(
+            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by)
+             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'pat')",
+            [planted.to_str().unwrap(), ids[0].as_str()],
+        )
+        .unwrap();
+    // ... and one naming the real label's path for another order: it saves nothing.
+    e.db()
+        .execute(
+            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by)
+             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'pat')",
+            [
+                std::fs::canonicalize(&real).unwrap().to_str().unwrap(),
+                ids[1].as_str(),
+            ],
+        )
+        .unwrap();
+    // 3. A label whose file was replaced by another one (moved into its place).
+    let replaced = labels.join("b.zpl");
+    label_and_ship(&e, &pat, &ids[1], &replaced);
+    std::fs::rename(keep("moved.txt"), &replaced).unwrap();
+    // 4. A label replaced by a link to another file.
+    let linked = labels.join("c.zpl");
+    label_and_ship(&e, &pat, &ids[2], &linked);
+    let target = keep("target.txt");
+    std::fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(&target, &linked).unwrap();
+
+    let later = e.sb.now() + Duration::days(60);
+    // A dry run reports what it would refuse and touches nothing.
+    let (r, v) = purge(&e, later, &["--dry-run"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(v["label_files_refused"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["label_files_removed"], 1, "{v}");
+    assert!(real.exists());
+    assert!(!e.dir.audit_text().contains("\"event\":\"label.refused\""));
+    let (r, v) = purge(&e, later, &[]);
+    assert_eq!(r.code, 1, "refusals need a look: {}{}", r.stdout, r.stderr);
+    assert!(!real.exists(), "the tool's own label is destroyed");
+    for p in [&planted, &replaced, &target] {
+        assert_eq!(
+            std::fs::read_to_string(p).unwrap(),
+            "precious, not a label",
+            "{} was left alone",
+            p.display()
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(&linked)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let mut refused: Vec<String> = v["label_files_refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    refused.sort();
+    let mut want: Vec<String> = [&linked, &replaced, &planted]
+        .iter()
+        .map(|p| {
+            std::fs::canonicalize(p.parent().unwrap())
+                .unwrap()
+                .join(p.file_name().unwrap())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    want.sort();
+    assert_eq!(refused, want, "{v}");
+    assert_eq!(v["label_files_removed"], 1, "{v}");
+    assert!(r.stderr.contains("refused to destroy"), "{}", r.stderr);
+    let log = e.dir.audit_text();
+    assert_eq!(log.matches("\"event\":\"label.refused\"").count(), 3);
+    let runs = purge_runs(&e);
+    assert_eq!(
+        (
+            runs[0]["dry_run"].as_bool(),
+            runs[0]["label_files_refused"].as_u64()
+        ),
+        (Some(true), Some(3))
+    );
+    assert_eq!(runs[1]["label_files_refused"], 3);
+}
+
+#[test]
+fn purge_runs_on_the_profiles_numbers_without_a_config_and_records_the_os_user() {
+    let e = CliEnv::new(20, 26, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let config = e.dir.home().join("config.toml");
+    let sound = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, "retention = [broken").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let later = e.sb.now() + Duration::days(90);
+    let n = at(later);
+    let r = e.run(&["--now", &n, "--operator", "mallory", "purge", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("config.toml is invalid"), "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v["orders_purged"].as_u64().unwrap() > 0, "{v}");
+    std::fs::remove_file(&config).unwrap();
+    let (r, _) = purge(&e, later, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // With a sound file again, its numbers are used (the control).
+    std::fs::write(&config, sound).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    e.owner(&["config", "set", "retention.pii_days", "20"]);
+    let (r, _) = purge(&e, later, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let runs = purge_runs(&e);
+    assert_eq!(runs.len(), 3);
+    assert_eq!(
+        (
+            runs[0]["config"].as_str(),
+            runs[0]["config_problem"].as_str()
+        ),
+        (Some("profile"), Some("invalid"))
+    );
+    assert_eq!(runs[0]["pii_days"], 30);
+    assert_eq!(runs[1]["config_problem"], "missing");
+    assert_eq!(
+        (runs[2]["config"].as_str(), runs[2]["pii_days"].as_u64()),
+        (Some("config.toml"), Some(20))
+    );
+    // Whoever runs it, the record names the OS user, never the name claimed.
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8(me.stdout).unwrap().trim().to_string();
+    for run in &runs {
+        assert_ne!(run["operator"], "mallory", "{run}");
+        assert_ne!(run["operator"], "cron", "{run}");
+        if !me.is_empty() {
+            assert_eq!(run["operator"], me.as_str(), "{run}");
+        }
+    }
+}
+
+#[test]
+fn items_fetched_again_for_a_purged_order_carry_no_gift_message() {
+    let e = CliEnv::new(200, 27, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    // Orders holding a sealed gift message (of purged orders only, when asked: new orders keep
+    // arriving from the sandbox while the test runs).
+    let gift = |e: &CliEnv, purged_only: bool| -> Vec<String> {
+        let db = e.db();
+        let mut st = db
+            .prepare(
+                "SELECT DISTINCT i.amazon_order_id FROM order_items i JOIN orders o USING (amazon_order_id)
+                 WHERE i.gift_message IS NOT NULL AND (?1 = 0 OR o.purged_at IS NOT NULL) ORDER BY 1",
+            )
+            .unwrap();
+        st.query_map([purged_only], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let with_gift = gift(&e, false);
+    assert!(!with_gift.is_empty(), "the sandbox sends gift messages");
+    let (r, _) = purge(&e, e.sb.now() + Duration::days(120), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(purged(&e).contains(&with_gift[0]));
+    assert!(gift(&e, true).is_empty());
+    // Amazon sends the items again (as after an update): they come back, without the message.
+    e.db()
+        .execute(
+            "UPDATE orders SET items_fetched = 0 WHERE amazon_order_id = ?1",
+            [&with_gift[0]],
+        )
+        .unwrap();
+    assert_eq!(e.fetch().code, 0);
+    let (fetched, is_gift): (bool, bool) = e
+        .db()
+        .query_row(
+            "SELECT o.items_fetched, max(i.is_gift) FROM orders o JOIN order_items i USING (amazon_order_id)
+             WHERE amazon_order_id = ?1",
+            [&with_gift[0]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(fetched && is_gift, "the items were fetched again");
+    assert_eq!(gift(&e, true), Vec::<String>::new());
+}

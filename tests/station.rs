@@ -13,7 +13,8 @@ use fetch_support::CliEnv;
 use fulfill::config::Profile;
 use fulfill::label::{Destination, Dpi, Format, LabelRequest};
 use fulfill::safety::Environment;
-use fulfill::station::{Scan, Station, StationConfig};
+use fulfill::station::{Scan, Station, StationConfig, unlock_again};
+use fulfill::vault::key::Passphrase;
 use support::{OWNER_PASS, TestDir, new_vault, pass, t0};
 
 #[test]
@@ -90,13 +91,14 @@ fn a_shift_labels_and_ships_scan_by_scan() {
             (lifecycle.as_str(), tracking.as_str(), method.as_str()),
             ("shipped", t, "Ground")
         );
-        assert!(
-            e.dir
-                .home()
-                .join("spool")
-                .join(format!("{id}.zpl"))
-                .exists()
-        );
+        let tracked: i64 = db
+            .query_row(
+                "SELECT count(*) FROM label_files WHERE amazon_order_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tracked, 1, "its label is in spool/, tracked");
     }
     // One unlock for the whole shift.
     let log = e.dir.audit_text();
@@ -140,4 +142,25 @@ fn an_idle_station_locks_before_the_next_scan() {
         st.scan(&s, &env, "done", late + Duration::hours(5)),
         Scan::Done
     ));
+}
+
+#[test]
+fn after_an_idle_lock_only_the_person_at_a_terminal_unlocks_again() {
+    let d = TestDir::new();
+    let v = new_vault(&d, Profile::Mws2020, true);
+    // No terminal: the shift ends (exit 3), though the passphrase file is still there.
+    let e = unlock_again(&v, "olga", None, t0()).unwrap_err();
+    assert_eq!(e.exit(), fulfill::Exit::Denied, "{e}");
+    assert!(
+        e.to_string().contains("terminal") && e.to_string().contains("not read a second time"),
+        "{e}"
+    );
+    // On a terminal: what the person types (the control), and a wrong one is refused.
+    let mut typed = || Ok(Passphrase::new(OWNER_PASS.into()));
+    let s = unlock_again(&v, "olga", Some(&mut typed), t0()).unwrap();
+    assert_eq!(s.name(), "olga");
+    drop(s);
+    let mut wrong = || Ok(Passphrase::new("somebody guessing at it".into()));
+    let e = unlock_again(&v, "olga", Some(&mut wrong), t0()).unwrap_err();
+    assert_eq!(e.exit(), fulfill::Exit::Denied, "{e}");
 }

@@ -1,5 +1,6 @@
 //! `fulfill audit [--window DAYS] [--scan PATH]... [--json]`: the compliance report (auditor or
-//! owner). Exit 0: every check passed; 1: findings; 5: the audit log is broken.
+//! owner). Exit 0: every check passed; 1: findings; 5: the audit log is broken or the vault
+//! database is damaged.
 
 use crate::cli::AuditArgs;
 use crate::compliance::{AuditOptions, Status, audit, record_run};
@@ -62,7 +63,7 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> Result<Exit> {
         ctx.vault.audit_log().taint();
     }
     record_run(&ctx.vault, &s, &report, now)?;
-    Ok(if !report.chain_intact {
+    Ok(if !report.chain_intact || !report.database_intact {
         Exit::Unsafe
     } else if report.findings > 0 {
         Exit::Failed

@@ -1,29 +1,43 @@
-//! `fulfill purge`: cron's daily retention run. Needs no passphrase (see [`crate::purge`]).
+//! `fulfill purge`: cron's daily retention run. Needs no passphrase (see [`crate::purge`]);
+//! runs on the profile's numbers when `config.toml` is missing or broken; recorded under the
+//! OS user, whatever `--operator` says.
 
 use crate::cli::PurgeArgs;
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Exit, Result};
-use crate::purge::{PurgeOptions, purge};
+use crate::purge::{PurgeOptions, os_user, purge_with};
 
 /// Runs `purge`.
 pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
     let now = ctx.now();
-    let cfg = Config::load(&ctx.vault.home().config_path(), ctx.vault.profile())?;
+    let (cfg, fallback) =
+        Config::load_or_profile(&ctx.vault.home().config_path(), ctx.vault.profile());
+    if let Some(why) = fallback {
+        eprintln!(
+            "warning: config.toml is {why}; purging on profile {}'s numbers (fix it with `fulfill config set`)",
+            ctx.vault.profile()
+        );
+    }
     let opts = PurgeOptions {
         dry_run: args.dry_run,
         order: args.order.clone(),
         pii_days: cfg.retention.pii_days,
         log_days: cfg.log.max_days,
     };
-    let operator = ctx.operator_name()?;
-    let report = purge(&ctx.vault, &operator, &opts, now)?;
+    let operator = os_user();
+    let report = purge_with(&ctx.vault, &operator, &opts, fallback, now)?;
+    for p in &report.label_files_refused {
+        eprintln!(
+            "refused to destroy {p}: it is not the label file fulfill wrote there (recorded as label.refused); check it by hand"
+        );
+    }
     if args.json {
         crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serializes")
         );
-        return Ok(Exit::Ok);
+        return Ok(exit(&report));
     }
     let verb = if report.dry_run {
         "Would purge"
@@ -47,5 +61,14 @@ pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
             "; the WAL was busy and will be truncated on the next run"
         }
     );
-    Ok(Exit::Ok)
+    Ok(exit(&report))
+}
+
+/// 1 when a tracked path was refused (someone must look at it), else 0.
+fn exit(report: &crate::purge::PurgeReport) -> Exit {
+    if report.label_files_refused.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    }
 }

@@ -1,8 +1,10 @@
 //! `fulfill station --carrier C [--method M] [--to tcp://HOST:PORT] [--dpi 203|300]`: the
 //! packing station loop (see [`crate::station`]). Scans come one per line on stdin (a barcode
-//! scanner types them); each gets one line back.
+//! scanner types them); each gets one line back. After an idle lock the passphrase is asked on
+//! the terminal, never read again from `--passphrase-file`; with no terminal the shift ends
+//! (exit 3).
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use chrono::Duration;
 
@@ -11,7 +13,8 @@ use crate::context::Context;
 use crate::error::{Error, Exit, Result};
 use crate::label::{Destination, Format, LabelRequest};
 use crate::safety::Environment;
-use crate::station::{Scan, Station, StationConfig};
+use crate::station::{Scan, Station, StationConfig, unlock_again};
+use crate::vault::key::Passphrase;
 
 /// Runs `station`.
 pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
@@ -45,7 +48,23 @@ pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
                 args.idle_minutes
             );
             drop(session);
-            session = ctx.unlock()?;
+            let name = ctx.operator_name()?;
+            let mut prompt = || {
+                rpassword::prompt_password(format!("Passphrase for {name}: ")).map(Passphrase::new)
+            };
+            let terminal: Option<&mut dyn FnMut() -> std::io::Result<Passphrase>> =
+                if std::io::stdin().is_terminal() {
+                    Some(&mut prompt)
+                } else {
+                    None
+                };
+            session = match unlock_again(&ctx.vault, &name, terminal, ctx.now()) {
+                Ok(s) => s,
+                Err(e) => {
+                    summary(&station);
+                    return Err(e);
+                }
+            };
             station.unlocked(ctx.now());
             answer = station.scan(&session, &env, &line, ctx.now());
         }
@@ -60,6 +79,16 @@ pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
             Scan::Done => break,
         }
     }
+    summary(&station);
+    Ok(if station.failed > 0 {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    })
+}
+
+/// The shift's last lines.
+fn summary(station: &Station) {
     if let Some(o) = station.current() {
         crate::outln!("{o} was labelled but not shipped.");
     }
@@ -68,9 +97,4 @@ pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
         station.shipped,
         station.failed
     );
-    Ok(if station.failed > 0 {
-        Exit::Failed
-    } else {
-        Exit::Ok
-    })
 }

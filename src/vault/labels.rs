@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::home::FileIdentity;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -63,22 +65,33 @@ pub fn facts(conn: &Connection, order_id: &str) -> Result<LabelFacts> {
     })
 }
 
-/// Records that `path` holds the label of `order_id`, and moves an unshipped order to
-/// `labelled`.
+/// Records that `path` holds the label of `order_id` (with the identity of the file written
+/// there), and moves an unshipped order to `labelled`.
 pub fn track(
     conn: &Connection,
-    path: Option<&str>,
+    file: Option<(&str, FileIdentity)>,
     order_id: &str,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let ts = crate::audit::format_ts(now);
-    if let Some(p) = path {
+    if let Some((p, id)) = file {
+        // SQLite integers are signed: the u64s are stored bit for bit.
         conn.execute(
-            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO label_files (path, amazon_order_id, written_at, written_by, file_dev,
+                file_ino, file_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(path, amazon_order_id) DO UPDATE SET written_at = excluded.written_at,
-                written_by = excluded.written_by",
-            params![p, order_id, ts, by],
+                written_by = excluded.written_by, file_dev = excluded.file_dev,
+                file_ino = excluded.file_ino, file_size = excluded.file_size",
+            params![
+                p,
+                order_id,
+                ts,
+                by,
+                id.dev as i64,
+                id.ino as i64,
+                id.size as i64
+            ],
         )?;
     }
     conn.execute(
@@ -89,31 +102,83 @@ pub fn track(
     Ok(())
 }
 
-/// Tracked label files of purged orders (to destroy), as (path, order id).
-pub fn files_of_purged(conn: &Connection) -> Result<Vec<(PathBuf, String)>> {
-    let mut st = conn.prepare(
-        "SELECT l.path, l.amazon_order_id FROM label_files l JOIN orders o USING (amazon_order_id)
-         WHERE o.purged_at IS NOT NULL ORDER BY l.path",
-    )?;
+/// A tracked label file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracked {
+    /// Where it was written.
+    pub path: PathBuf,
+    /// Whose label it is.
+    pub order_id: String,
+    /// The file written there (None: tracked before identities were recorded).
+    pub identity: Option<FileIdentity>,
+}
+
+const TRACKED_COLUMNS: &str = "l.path, l.amazon_order_id, l.file_dev, l.file_ino, l.file_size";
+
+fn tracked_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tracked> {
+    let dev: Option<i64> = r.get(2)?;
+    let ino: Option<i64> = r.get(3)?;
+    let size: Option<i64> = r.get(4)?;
+    Ok(Tracked {
+        path: PathBuf::from(r.get::<_, String>(0)?),
+        order_id: r.get(1)?,
+        identity: match (dev, ino, size) {
+            (Some(dev), Some(ino), Some(size)) => Some(FileIdentity {
+                dev: dev as u64,
+                ino: ino as u64,
+                size: size as u64,
+            }),
+            _ => None,
+        },
+    })
+}
+
+/// Tracked label files of purged orders (to destroy).
+pub fn files_of_purged(conn: &Connection) -> Result<Vec<Tracked>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {TRACKED_COLUMNS} FROM label_files l JOIN orders o USING (amazon_order_id)
+         WHERE o.purged_at IS NOT NULL ORDER BY l.path"
+    ))?;
     let rows = st
-        .query_map([], |r| {
-            Ok((PathBuf::from(r.get::<_, String>(0)?), r.get(1)?))
-        })?
+        .query_map([], tracked_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
-/// Tracked label files of these orders, as (path, order id).
-pub fn files_of(conn: &Connection, orders: &[String]) -> Result<Vec<(PathBuf, String)>> {
-    let mut st = conn
-        .prepare_cached("SELECT path FROM label_files WHERE amazon_order_id = ?1 ORDER BY path")?;
+/// Every tracked label file.
+pub fn all_files(conn: &Connection) -> Result<Vec<Tracked>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {TRACKED_COLUMNS} FROM label_files l ORDER BY l.path, l.amazon_order_id"
+    ))?;
+    let rows = st
+        .query_map([], tracked_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Tracked label files of these orders.
+pub fn files_of(conn: &Connection, orders: &[String]) -> Result<Vec<Tracked>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {TRACKED_COLUMNS} FROM label_files l WHERE l.amazon_order_id = ?1 ORDER BY l.path"
+    ))?;
     let mut out = Vec::new();
     for o in orders {
-        for p in st.query_map([o], |r| r.get::<_, String>(0))? {
-            out.push((PathBuf::from(p?), o.clone()));
+        for t in st.query_map([o], tracked_row)? {
+            out.push(t?);
         }
     }
     Ok(out)
+}
+
+/// The order a tracked path belongs to (the first, for a file holding several labels).
+pub fn order_of_path(conn: &Connection, path: &std::path::Path) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT amazon_order_id FROM label_files WHERE path = ?1 ORDER BY amazon_order_id",
+            [path.to_string_lossy()],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Forgets a destroyed file.

@@ -179,13 +179,26 @@ pub fn store_items(
         "DELETE FROM order_items WHERE amazon_order_id = ?1",
         [order_id],
     )?;
+    // A purged order's PII is gone for good: items fetched again carry no gift message.
+    let purged: bool = conn
+        .query_row(
+            "SELECT purged_at IS NOT NULL FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false);
     let mut st = conn.prepare_cached(
         "INSERT INTO order_items (amazon_order_id, order_item_id, asin, seller_sku, title, quantity_ordered,
             quantity_shipped, is_gift, gift_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for it in items {
         let i = &it.info;
-        let gift = match it.gift_message_text.as_ref().filter(|g| !g.is_empty()) {
+        let gift = match it
+            .gift_message_text
+            .as_ref()
+            .filter(|g| !purged && !g.is_empty())
+        {
             Some(g) => {
                 let p = BuyerPii {
                     gift_message: Some(crate::pii::Pii::new(g.expose_pii())),

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_ship.sql"),
     include_str!("../../migrations/0004_labels.sql"),
     include_str!("../../migrations/0005_sku_locations.sql"),
+    include_str!("../../migrations/0006_label_identity.sql"),
     include_str!("../../migrations/0007_recovery.sql"),
 ];
 
@@ -503,7 +504,7 @@ mod tests {
     fn schema_version_is_pinned() {
         // Changing this number means a migration was added: bump it deliberately, and never
         // edit a migration that has landed.
-        assert_eq!(SCHEMA_VERSION, 6);
+        assert_eq!(SCHEMA_VERSION, 7);
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         let v: u32 = c

@@ -88,3 +88,56 @@ fn a_tampered_vault_file_is_an_integrity_failure() {
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("integrity"), "{}", r.stderr);
 }
+
+#[test]
+fn links_anywhere_in_the_home_are_refused_with_exit_5() {
+    let d = TestDir::new();
+    let (r, pf) = init_at(&d, &d.home());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let list = || run(d.as_op("olga", &pf).args(["operator", "list"]));
+    assert_eq!(list().code, 0, "the control: a home without links");
+    // Where the linked files really are: a folder outside the home (it could be synced or
+    // shared; the home's own check never looks there).
+    let away = d.path().join("elsewhere");
+    fs::create_dir(&away).unwrap();
+    fs::set_permissions(&away, fs::Permissions::from_mode(0o700)).unwrap();
+    let day_file = fs::read_dir(d.home().join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_file())
+        .expect("an audit day file");
+    let home = d.home();
+    for (path, exists) in [
+        (home.join("vault.db"), true),
+        (home.join("vault.db-wal"), false),
+        (home.join("vault.db-shm"), false),
+        (home.join("config.toml"), true),
+        (home.join("logs"), true),
+        (day_file.clone(), true),
+        (home.join("spool"), true),
+        (home.join("spool/0123.zpl"), false),
+        (home.clone(), true),
+    ] {
+        let real = away.join(format!(
+            "real-{}",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        if exists {
+            fs::rename(&path, &real).unwrap();
+        } else {
+            fs::write(&real, "planted").unwrap();
+            fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        let r = list();
+        assert_eq!(r.code, 5, "{}: {}", path.display(), r.stderr);
+        assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        fs::remove_file(&path).unwrap();
+        if exists {
+            fs::rename(&real, &path).unwrap();
+        }
+        assert_eq!(list().code, 0, "restored: {}", path.display());
+    }
+}
