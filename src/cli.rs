@@ -425,6 +425,10 @@ pub struct AuditArgs {
     /// Also scan these files or folders for PII (e.g. a Downloads folder); repeatable.
     #[arg(long, value_name = "PATH")]
     pub scan: Vec<PathBuf>,
+    /// Check the chain heads the system log saw (an export such as `journalctl -t fulfill
+    /// -o cat > FILE`): a log rolled back, even with its key file, disagrees with them.
+    #[arg(long, value_name = "FILE")]
+    pub anchors: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

@@ -4,7 +4,7 @@
 //!
 //! | id | check |
 //! |---|---|
-//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are listed for review; the vault database passes `PRAGMA quick_check` (damage exits 5) |
+//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are findings; with `--anchors`, every head the system log saw is in the chain; with the log key, every record's forward-secure MAC, the key file and the checkpoint; the vault database passes `PRAGMA quick_check` (damage exits 5) |
 //! | R27 | nothing younger than the profile's window was pruned |
 //! | R15 | no order holds PII past its deadline ([`crate::purge::due_orders`]) |
 //! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote |
@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::audit::log::Anchor;
 use crate::audit::verify::Finding;
 use crate::audit::{Event, Outcome, Record};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::leak::Leak;
 use crate::safety::Environment;
 use crate::vault::{Session, Vault, store};
@@ -99,6 +99,8 @@ pub struct AuditOptions {
     pub pii_days: u32,
     /// Extra files or folders to scan for PII.
     pub scan: Vec<PathBuf>,
+    /// An export of the system log holding the chain heads sent there (`--anchors`).
+    pub anchors: Option<PathBuf>,
 }
 
 /// The report (`audit --json`).
@@ -189,6 +191,31 @@ pub fn audit(
         "{} records in {} day file(s) verified",
         verification.records, verification.files
     ));
+    // The heads the system log saw, which no operator can rewrite there.
+    let mut anchors_broken = false;
+    if let Some(path) = &opts.anchors {
+        let text = read_capped(path, 256 << 20)?;
+        let anchored = crate::audit::anchor::parse(&text, vault.id());
+        let by_seq: std::collections::HashMap<u64, &str> = all
+            .iter()
+            .filter_map(|r| r.hash.as_deref().map(|h| (r.seq, h)))
+            .collect();
+        let last = all.iter().map(|r| r.seq).max().unwrap_or(0);
+        let pruned = store::MetaAnchor(vault.conn())
+            .checkpoint()?
+            .map_or(0, |cp| cp.seq);
+        let problems = crate::audit::anchor::check(&anchored, last, pruned, |seq| {
+            by_seq.get(&seq).map(|h| h.to_string())
+        });
+        anchors_broken = !problems.is_empty();
+        for p in problems {
+            c.fail(format!("{}: {p}", path.display()));
+        }
+        c.details.push(format!(
+            "{} head(s) from the system log checked against the chain",
+            anchored.len()
+        ));
+    }
     // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
     let damage = quick_check(vault.conn())?;
     for d in damage.iter().take(20) {
@@ -522,7 +549,7 @@ pub fn audit(
         profile: profile.to_string(),
         window_days: opts.window_days,
         findings,
-        chain_intact: verification.findings.is_empty(),
+        chain_intact: verification.findings.is_empty() && !anchors_broken,
         database_intact,
         records_verified: verification.records,
         pii_values_scanned: pii_values,
@@ -571,4 +598,21 @@ fn readable_records(vault: &Vault) -> Result<Vec<Record>> {
         );
     }
     Ok(out)
+}
+
+/// Reads a text file, refusing one larger than `cap` bytes (an export named by the auditor).
+fn read_capped(path: &std::path::Path, cap: u64) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)
+        .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
+    let mut buf = Vec::new();
+    f.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(Error::usage(format!(
+            "{} is larger than {} MiB; export a shorter period",
+            path.display(),
+            cap >> 20
+        )));
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }

@@ -658,3 +658,76 @@ fn dpp_2025_people_need_a_totp_code_and_each_code_works_once() {
         )
     );
 }
+
+/// The one rewrite forward-secure sealing cannot catch: an insider who kept a copy of the
+/// whole home (log, key file, vault) puts it back, erasing what came after. The heads sent to
+/// the system log (here: an export as `journalctl -t fulfill -o cat` gives it) still say how
+/// far the chain had come, and `audit --anchors` reports the roll-back (exit 5).
+#[test]
+fn a_home_rolled_back_to_a_copy_disagrees_with_the_system_log() {
+    let h = log_home();
+    let vault_id: String = vault_db(&h)
+        .query_row("SELECT value FROM meta WHERE key = 'vault_id'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // The copy, taken after day 2.
+    let copy = h.dir.path().join("copy");
+    let cp = |from: &Path, to: &Path| {
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    std::fs::remove_file(day_file(&h, 2)).unwrap_or(());
+    // (Rebuild day 3 after the copy: a fresh home would be the same; here the copy is the
+    // home without day 3, its vault head and key file set back as they were after day 2.)
+    let day2_last = records(&day_file(&h, 1)).pop().unwrap();
+    let export: String = (0..2)
+        .flat_map(|i| records(&day_file(&h, i)))
+        .chain(std::iter::once(Record {
+            seq: day2_last.seq + 3,
+            ..day2_last.clone()
+        }))
+        .map(|r| {
+            format!(
+                "fulfill[42]: audit-head vault={vault_id} seq={} hash={}\n",
+                r.seq,
+                r.hash.unwrap()
+            )
+        })
+        .collect();
+    set_head(&h, &day2_last);
+    std::fs::write(h.dir.home().join("logs/audit.key"), &h.key_after_day2).unwrap();
+    cp(&h.dir.home(), &copy);
+    let anchors = h.dir.path().join("anchors.txt");
+    std::fs::write(&anchors, export).unwrap();
+
+    // Without the anchors the rolled-back home looks whole ...
+    let r = audit(&h);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // ... with them it does not.
+    let h2 = LogHome {
+        dir: TestDir::new(),
+        pass: h.pass.clone(),
+        key_after_day2: Vec::new(),
+    };
+    std::fs::remove_dir_all(h2.dir.path()).unwrap();
+    cp(h.dir.path(), h2.dir.path());
+    std::fs::remove_dir_all(h2.dir.home()).unwrap();
+    cp(&copy, &h2.dir.home());
+    let r = run(h2
+        .dir
+        .as_op("olga", &h.pass)
+        .args(["--now", AUDIT_AT, "audit", "--window", "30", "--anchors"])
+        .arg(&anchors));
+    assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("the system log saw the chain at seq"),
+        "{}",
+        r.stdout
+    );
+}

@@ -23,6 +23,7 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> Result<Exit> {
         window_days,
         pii_days: cfg.retention.pii_days,
         scan: args.scan.clone(),
+        anchors: args.anchors.clone(),
     };
     let report = audit(&ctx.vault, &s, &Environment::system(), &opts, now)?;
     if args.json {

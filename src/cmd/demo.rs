@@ -394,6 +394,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             window_days: vault.profile().min_log_days(),
             pii_days: cfg.retention.pii_days,
             scan: Vec::new(),
+            anchors: None,
         },
         later.now(),
     )?;
