@@ -124,27 +124,7 @@ fn an_admin_sets_credentials_it_cannot_read() {
     let (r, adam) = e.dir.add_operator("olga", &e.pass, "adam", "admin");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let c = e.sb.credentials();
-    let sk = e.dir.secret_file("mws2.secret", &c.secret_key);
-    let r = e.run_as(
-        "adam",
-        &adam,
-        &[
-            "credentials",
-            "set",
-            "--seller-id",
-            &c.seller_id,
-            "--access-key-id",
-            &c.access_key_id,
-            "--secret-key-file",
-            sk.to_str().unwrap(),
-            "--marketplace",
-            &c.marketplace_id,
-            "--endpoint",
-            &e.sb.base_url(),
-            "--time-scale",
-            "3000",
-        ],
-    );
+    let r = e.set_credentials("adam", &adam, 3000.0);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = e.run_as("adam", &adam, &["credentials", "show"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -286,6 +266,25 @@ fn rechain(h: &LogHome) {
 
 type Mutation = fn(&LogHome);
 
+/// Deletes the first two day files and writes a checkpoint past them, dated `day`.
+fn prune_by_hand(h: &LogHome, day: &str) {
+    let last = records(&day_file(h, 1)).pop().unwrap();
+    std::fs::remove_file(day_file(h, 0)).unwrap();
+    std::fs::remove_file(day_file(h, 1)).unwrap();
+    let db = vault_db(h);
+    for (k, v) in [
+        ("audit_checkpoint_seq", last.seq.to_string()),
+        ("audit_checkpoint_hash", last.hash.clone().unwrap()),
+        ("audit_checkpoint_day", day.to_string()),
+    ] {
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            rusqlite::params![k, v],
+        )
+        .unwrap();
+    }
+}
+
 /// Each tamper case of the review (and a few more), with what `audit` must say about it.
 const CASES: &[(&str, Mutation, &[&str])] = &[
     (
@@ -325,44 +324,12 @@ const CASES: &[(&str, Mutation, &[&str])] = &[
     ),
     (
         "delete two day files behind a checkpoint dated 2020",
-        |h| {
-            let last = records(&day_file(h, 1)).pop().unwrap();
-            std::fs::remove_file(day_file(h, 0)).unwrap();
-            std::fs::remove_file(day_file(h, 1)).unwrap();
-            let db = vault_db(h);
-            for (k, v) in [
-                ("audit_checkpoint_seq", last.seq.to_string()),
-                ("audit_checkpoint_hash", last.hash.clone().unwrap()),
-                ("audit_checkpoint_day", "2020-01-01".to_string()),
-            ] {
-                db.execute(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                    rusqlite::params![k, v],
-                )
-                .unwrap();
-            }
-        },
+        |h| prune_by_hand(h, "2020-01-01"),
         &["the checkpoint says days up to 2020-01-01 were pruned"],
     ),
     (
         "delete two day files behind a checkpoint that tells their day",
-        |h| {
-            let last = records(&day_file(h, 1)).pop().unwrap();
-            std::fs::remove_file(day_file(h, 0)).unwrap();
-            std::fs::remove_file(day_file(h, 1)).unwrap();
-            let db = vault_db(h);
-            for (k, v) in [
-                ("audit_checkpoint_seq", last.seq.to_string()),
-                ("audit_checkpoint_hash", last.hash.clone().unwrap()),
-                ("audit_checkpoint_day", DAYS[1][..10].to_string()),
-            ] {
-                db.execute(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                    rusqlite::params![k, v],
-                )
-                .unwrap();
-            }
-        },
+        |h| prune_by_hand(h, &DAYS[1][..10]),
         &["inside the 90-day window"],
     ),
     (

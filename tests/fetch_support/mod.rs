@@ -364,24 +364,8 @@ impl CliEnv {
             "--passphrase-file",
             &p,
         ]);
-        let c = env.sb.credentials();
-        let sk = env.dir.secret_file("mws.secret", &c.secret_key);
-        env.owner(&[
-            "credentials",
-            "set",
-            "--seller-id",
-            &c.seller_id,
-            "--access-key-id",
-            &c.access_key_id,
-            "--secret-key-file",
-            sk.to_str().unwrap(),
-            "--marketplace",
-            &c.marketplace_id,
-            "--endpoint",
-            &env.sb.base_url(),
-            "--time-scale",
-            &scale.to_string(),
-        ]);
+        let r = env.set_credentials("olga", &env.pass, scale);
+        assert_eq!(r.code, 0, "credentials set: {}", r.stderr);
         env.owner(&[
             "operator",
             "add",
@@ -392,6 +376,37 @@ impl CliEnv {
             env.key.to_str().unwrap(),
         ]);
         env
+    }
+
+    /// `credentials set` with the sandbox's credentials, as operator `name`.
+    pub fn set_credentials(
+        &self,
+        name: &str,
+        pass: &std::path::Path,
+        scale: f64,
+    ) -> crate::support::Run {
+        let c = self.sb.credentials();
+        let sk = self.dir.secret_file("mws.secret", &c.secret_key);
+        self.run_as(
+            name,
+            pass,
+            &[
+                "credentials",
+                "set",
+                "--seller-id",
+                &c.seller_id,
+                "--access-key-id",
+                &c.access_key_id,
+                "--secret-key-file",
+                sk.to_str().unwrap(),
+                "--marketplace",
+                &c.marketplace_id,
+                "--endpoint",
+                &self.sb.base_url(),
+                "--time-scale",
+                &scale.to_string(),
+            ],
+        )
     }
 
     pub fn run(&self, args: &[&str]) -> crate::support::Run {
