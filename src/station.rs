@@ -175,7 +175,13 @@ pub fn unlock_again<'v>(
         )));
     };
     let pass = ask()?;
-    vault.unlock(name, &Credential::Passphrase(pass), now)
+    // A second factor, when enrolled, is asked on the terminal too (never a code file).
+    let code = || -> Result<zeroize::Zeroizing<String>> {
+        Ok(zeroize::Zeroizing::new(rpassword::prompt_password(
+            format!("One-time code for {name}: "),
+        )?))
+    };
+    vault.unlock_with(name, &Credential::Passphrase(pass), &code, now)
 }
 
 #[cfg(test)]

@@ -638,8 +638,25 @@ fn a_home_rolled_back_to_a_copy_disagrees_with_the_system_log() {
             r.get(0)
         })
         .unwrap();
-    // The copy, taken after day 2.
-    let copy = h.dir.path().join("copy");
+    // What the insider does: day 3 erased, the head and the key file put back as they were
+    // after day 2 (from the copy kept then). The system log saw day 3's heads meanwhile.
+    let day2_last = records(&day_file(&h, 1)).pop().unwrap();
+    let export: String = (0..3)
+        .flat_map(|i| records(&day_file(&h, i)))
+        .map(|r| {
+            format!(
+                "Mar 03 09:00:00 bench fulfill[42]: audit-head vault={vault_id} seq={} hash={}\n",
+                r.seq,
+                r.hash.unwrap()
+            )
+        })
+        .collect();
+    std::fs::remove_file(day_file(&h, 2)).unwrap();
+    set_head(&h, &day2_last);
+    std::fs::write(h.dir.home().join("logs/audit.key"), &h.key_after_day2).unwrap();
+    let anchors = h.dir.path().join("anchors.txt");
+    std::fs::write(&anchors, export).unwrap();
+    let rolled_back = h.dir.path().join("rolled-back");
     let cp = |from: &Path, to: &Path| {
         let st = std::process::Command::new("cp")
             .arg("-a")
@@ -649,44 +666,15 @@ fn a_home_rolled_back_to_a_copy_disagrees_with_the_system_log() {
             .unwrap();
         assert!(st.success());
     };
-    std::fs::remove_file(day_file(&h, 2)).unwrap_or(());
-    // (Rebuild day 3 after the copy: a fresh home would be the same; here the copy is the
-    // home without day 3, its vault head and key file set back as they were after day 2.)
-    let day2_last = records(&day_file(&h, 1)).pop().unwrap();
-    let export: String = (0..2)
-        .flat_map(|i| records(&day_file(&h, i)))
-        .chain(std::iter::once(Record {
-            seq: day2_last.seq + 3,
-            ..day2_last.clone()
-        }))
-        .map(|r| {
-            format!(
-                "fulfill[42]: audit-head vault={vault_id} seq={} hash={}\n",
-                r.seq,
-                r.hash.unwrap()
-            )
-        })
-        .collect();
-    set_head(&h, &day2_last);
-    std::fs::write(h.dir.home().join("logs/audit.key"), &h.key_after_day2).unwrap();
-    cp(&h.dir.home(), &copy);
-    let anchors = h.dir.path().join("anchors.txt");
-    std::fs::write(&anchors, export).unwrap();
+    cp(&h.dir.home(), &rolled_back);
 
     // Without the anchors the rolled-back home looks whole ...
     let r = audit(&h);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    // ... with them it does not.
-    let h2 = LogHome {
-        dir: TestDir::new(),
-        pass: h.pass.clone(),
-        key_after_day2: Vec::new(),
-    };
-    std::fs::remove_dir_all(h2.dir.path()).unwrap();
-    cp(h.dir.path(), h2.dir.path());
-    std::fs::remove_dir_all(h2.dir.home()).unwrap();
-    cp(&copy, &h2.dir.home());
-    let r = run(h2
+    // ... with them it does not (the same rolled-back state, before that audit's own records).
+    std::fs::remove_dir_all(h.dir.home()).unwrap();
+    cp(&rolled_back, &h.dir.home());
+    let r = run(h
         .dir
         .as_op("olga", &h.pass)
         .args(["--now", AUDIT_AT, "audit", "--window", "30", "--anchors"])
