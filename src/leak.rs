@@ -20,12 +20,14 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
 use serde::Serialize;
 use sha2::Digest;
 
 use crate::error::{Error, Result};
 use crate::pii::BuyerPii;
+
+mod filter;
 
 /// Shortest value matched, in bytes.
 pub const MIN_LEN: usize = 6;
@@ -100,16 +102,11 @@ impl ScannerBuilder {
 
     /// Builds the scanner.
     pub fn build(self) -> Result<LeakScanner> {
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(self.patterns.iter().map(|p| p.as_bytes()))
-            .map_err(|e| Error::Failed(format!("cannot build the leak matcher: {e}")))?;
+        let matcher = Matcher::new(self.patterns.iter().map(|p| p.as_bytes()))?;
         Ok(LeakScanner {
-            ac,
+            matcher,
             values: self.values,
             owners: self.owners,
-            longest: self.patterns.iter().map(|p| p.len()).max().unwrap_or(0),
         })
     }
 }
@@ -117,13 +114,145 @@ impl ScannerBuilder {
 /// Bytes read at a time when scanning a file.
 const CHUNK: usize = 8 << 20;
 
-/// Finds PII values in bytes and files. Its `Debug` shows only the pattern count.
-pub struct LeakScanner {
+/// Below this many bytes a chunk is scanned on one thread.
+const PARALLEL_MIN: usize = 1 << 20;
+
+/// Values of at least this many bytes (every PDF hex form) are filtered on 8-byte grams.
+const LONG: usize = 12;
+
+/// The matcher: the prefilter ([`filter`]) proposes starts, and an anchored, leftmost-longest,
+/// ASCII-case-insensitive aho-corasick automaton says which value (if any) starts there.
+struct Matcher {
+    /// Anchored searches only: it runs at candidate starts, never over the whole text.
     ac: AhoCorasick,
-    values: usize,
-    owners: Vec<(String, &'static str)>,
+    groups: Vec<filter::Group>,
     /// The longest value, in bytes.
     longest: usize,
+    /// Threads a large chunk is split over.
+    threads: usize,
+    /// Chunks shorter than this are scanned on one thread.
+    parallel_min: usize,
+}
+
+/// One chunk's matches, in order: (offset in the chunk, `\n` before it in the chunk, pattern).
+type ChunkHits = Vec<(usize, usize, usize)>;
+
+impl Matcher {
+    fn new<'p>(patterns: impl Iterator<Item = &'p [u8]> + Clone) -> Result<Matcher> {
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostLongest)
+            .start_kind(StartKind::Anchored)
+            .build(patterns.clone())
+            .map_err(|e| Error::Failed(format!("cannot build the leak matcher: {e}")))?;
+        let (mut short, mut long, mut shortest, mut longest) = (0, 0, usize::MAX, 0);
+        for p in patterns.clone() {
+            if p.len() >= LONG { long += 1 } else { short += 1 }
+            shortest = shortest.min(p.len());
+            longest = longest.max(p.len());
+        }
+        if shortest == 0 {
+            return Err(Error::Failed("cannot build the leak matcher: an empty value".into()));
+        }
+        let mut groups = Vec::new();
+        let (mut s, mut l) = (None, None);
+        if short > 0 {
+            s = Some(groups.len());
+            groups.push(filter::Group::new(shortest, 4, short));
+        }
+        if long > 0 {
+            l = Some(groups.len());
+            groups.push(filter::Group::new(shortest.max(LONG), 8, long));
+        }
+        for p in patterns {
+            let g = if p.len() >= LONG { l } else { s };
+            groups[g.expect("a group for every length")].add(p);
+        }
+        Ok(Matcher {
+            ac,
+            groups,
+            longest,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            parallel_min: PARALLEL_MIN,
+        })
+    }
+
+    /// The longest value starting at `p`, as (end, pattern).
+    #[inline]
+    fn at(&self, h: &[u8], p: usize) -> Option<(usize, usize)> {
+        let window = &h[p..h.len().min(p + self.longest)];
+        self.ac
+            .find(Input::new(window).anchored(Anchored::Yes))
+            .map(|m| (p + m.end(), m.pattern().as_usize()))
+    }
+
+    /// Every start in `lo .. hi` where a value occurs, with its longest value, in order, as
+    /// (start, end, `\n` in `lo .. start`, pattern); and the `\n` in `lo .. hi`.
+    fn part(&self, h: &[u8], lo: usize, hi: usize) -> (Vec<(usize, usize, usize, usize)>, usize) {
+        let mut found = Vec::new();
+        for g in &self.groups {
+            g.candidates(h, lo, hi, |p| {
+                if let Some((end, i)) = self.at(h, p) {
+                    found.push((p, end, 0, i));
+                }
+            });
+        }
+        found.sort_unstable();
+        found.dedup_by_key(|m| m.0);
+        let (mut counted, mut lines) = (lo, 0);
+        for m in &mut found {
+            lines += count_lines(&h[counted..m.0]);
+            counted = m.0;
+            m.2 = lines;
+        }
+        (found, lines + count_lines(&h[counted..hi]))
+    }
+
+    /// The leftmost-longest, non-overlapping matches in `h` that start before `limit`
+    /// (`h` holds at least `longest - 1` bytes past `limit`, or ends the input), as
+    /// (start, `\n` before it, pattern); the end of the last one (at least `limit`); and the
+    /// `\n` before that end.
+    fn chunk(&self, h: &[u8], limit: usize) -> (ChunkHits, usize, usize) {
+        let parts = if limit >= self.parallel_min {
+            self.threads
+        } else {
+            1
+        };
+        let bounds: Vec<usize> = (0..=parts).map(|k| limit * k / parts).collect();
+        let results: Vec<_> = if parts == 1 {
+            vec![self.part(h, 0, limit)]
+        } else {
+            std::thread::scope(|s| {
+                let rest: Vec<_> = bounds[1..parts]
+                    .iter()
+                    .zip(&bounds[2..])
+                    .map(|(&lo, &hi)| s.spawn(move || self.part(h, lo, hi)))
+                    .collect();
+                let mut all = vec![self.part(h, 0, bounds[1])];
+                all.extend(rest.into_iter().map(|t| t.join().expect("leak scan thread")));
+                all
+            })
+        };
+        let (mut out, mut resume, mut lines) = (Vec::new(), 0, 0);
+        for (found, n) in results {
+            for (start, end, before, i) in found {
+                if start >= resume {
+                    out.push((start, lines + before, i));
+                    resume = end;
+                }
+            }
+            lines += n;
+        }
+        let resume = resume.max(limit);
+        (out, resume, lines + count_lines(&h[limit..resume]))
+    }
+}
+
+/// Finds PII values in bytes and files. Its `Debug` shows only the pattern count.
+pub struct LeakScanner {
+    matcher: Matcher,
+    values: usize,
+    owners: Vec<(String, &'static str)>,
 }
 
 fn count_lines(b: &[u8]) -> usize {
@@ -176,9 +305,10 @@ impl LeakScanner {
         &'s self,
         bytes: &'s [u8],
     ) -> impl Iterator<Item = (usize, &'s str, &'static str)> + 's {
-        self.ac.find_iter(bytes).map(|m| {
-            let (order, field) = &self.owners[m.pattern().as_usize()];
-            (m.start(), order.as_str(), *field)
+        let (hits, _, _) = self.matcher.chunk(bytes, bytes.len());
+        hits.into_iter().map(|(start, _, i)| {
+            let (order, field) = &self.owners[i];
+            (start, order.as_str(), *field)
         })
     }
 
@@ -212,39 +342,29 @@ impl LeakScanner {
         mut r: impl Read,
         chunk: usize,
     ) -> std::io::Result<Vec<(usize, usize, usize)>> {
-        let keep = self.longest.saturating_sub(1);
-        let mut buf: Vec<u8> = Vec::with_capacity(chunk + keep);
+        let keep = self.matcher.longest.saturating_sub(1);
+        let mut buf = vec![0u8; chunk + keep];
+        let mut filled = 0; // bytes kept from the last chunk, at buf[0..]
         let mut base = 0; // file offset of buf[0]
         let mut line = 1;
         let mut out = Vec::new();
         loop {
-            let before = buf.len();
-            buf.resize(before + chunk, 0);
-            let n = read_full(&mut r, &mut buf[before..])?;
-            buf.truncate(before + n);
+            let n = read_full(&mut r, &mut buf[filled..filled + chunk])?;
+            let len = filled + n;
             let eof = n < chunk;
             // Matches must start before `limit`: later ones may not be whole yet.
-            let limit = if eof {
-                buf.len()
-            } else {
-                buf.len().saturating_sub(keep)
-            };
-            let mut counted = 0;
-            let mut resume = limit;
-            for m in self.ac.find_iter(&buf[..]) {
-                if m.start() >= limit {
-                    break;
-                }
-                line += count_lines(&buf[counted..m.start()]);
-                counted = m.start();
-                out.push((base + m.start(), line, m.pattern().as_usize()));
-                resume = resume.max(m.end());
-            }
+            let limit = if eof { len } else { len.saturating_sub(keep) };
+            let (hits, resume, lines) = self.matcher.chunk(&buf[..len], limit);
+            out.extend(
+                hits.into_iter()
+                    .map(|(start, before, i)| (base + start, line + before, i)),
+            );
             if eof {
                 return Ok(out);
             }
-            line += count_lines(&buf[counted..resume]);
-            buf.drain(..resume);
+            line += lines;
+            buf.copy_within(resume..len, 0);
+            filled = len - resume;
             base += resume;
         }
     }
