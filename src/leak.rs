@@ -482,4 +482,116 @@ mod tests {
         assert_eq!(leaks.len(), 1);
         assert_eq!((leaks[0].line, leaks[0].field), (3, "phone"));
     }
+
+    /// A scanner over raw patterns (no hex forms added), split over `threads` threads for
+    /// chunks of at least `parallel_min` bytes.
+    fn raw(patterns: &[Vec<u8>], threads: usize, parallel_min: usize) -> LeakScanner {
+        let mut matcher = Matcher::new(patterns.iter().map(|p| &p[..])).unwrap();
+        matcher.threads = threads;
+        matcher.parallel_min = parallel_min;
+        LeakScanner {
+            matcher,
+            values: patterns.len(),
+            owners: vec![(String::new(), "phone"); patterns.len()],
+        }
+    }
+
+    /// The reference: at each position from the left, the longest value starting there
+    /// (the first added on a tie), compared byte by byte; then on after its end.
+    fn naive(patterns: &[Vec<u8>], text: &[u8]) -> Vec<(usize, usize, usize)> {
+        let (mut out, mut p) = (Vec::new(), 0);
+        while p < text.len() {
+            let best = patterns
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| text[p..].len() >= v.len() && text[p..p + v.len()].eq_ignore_ascii_case(v))
+                .max_by_key(|(i, v)| (v.len(), std::cmp::Reverse(*i)));
+            match best {
+                Some((i, v)) => {
+                    out.push((p, 1 + count_lines(&text[..p]), i));
+                    p += v.len();
+                }
+                None => p += 1,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn parts_meet_exactly_at_their_bounds() {
+        let pats = vec![
+            b"abcdef".to_vec(),
+            b"abcdefghijklmnop".to_vec(),
+            b"zzzzzz".to_vec(),
+        ];
+        let mut text = vec![b'.'; 4000];
+        // Values on and around the split points of 2 to 5 parts, some cut by a newline.
+        let at = [0, 795, 797, 1000, 1330, 1333, 1995, 2000, 2004, 2664, 2667, 3000, 3200, 3984];
+        for (k, &p) in at.iter().enumerate() {
+            let v = &pats[k % 3];
+            text[p..p + v.len()].copy_from_slice(v);
+            if k % 4 == 3 {
+                text[p + 2] = b'\n';
+            } else if k % 4 == 1 {
+                text[p..p + 3].make_ascii_uppercase();
+            }
+        }
+        let want = naive(&pats, &text);
+        assert_eq!(want.len(), 7, "positive control: the intact values are found");
+        for threads in 1..=5 {
+            for chunk in [1, 7, 1000, 1 << 20] {
+                let s = raw(&pats, threads, 1);
+                let got = s.scan_reader(&text[..], chunk).unwrap();
+                assert_eq!(got, want, "{threads} threads, chunk {chunk}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Random values and texts made of them (case flipped, cut, overlapping) and noise
+        /// from the same few bytes: the chunked, split scan finds what the reference finds,
+        /// and what one unanchored aho-corasick pass (the previous matcher) finds.
+        #[test]
+        fn matches_the_reference(
+            pats in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(b"abAB-\n\xeb0".to_vec()), 6..24),
+                1..8,
+            ),
+            pieces in proptest::collection::vec(
+                (0usize..12, 0usize..24, proptest::collection::vec(proptest::bool::ANY, 24)),
+                0..40,
+            ),
+            chunk in 1usize..80,
+            threads in 1usize..4,
+            parallel_min in 1usize..64,
+        ) {
+            let mut text = Vec::new();
+            for (k, cut, flips) in &pieces {
+                match pats.get(*k) {
+                    Some(v) => text.extend(v.iter().zip(flips).map(|(b, f)| {
+                        if *f { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() }
+                    })),
+                    None => text.extend_from_slice(&b"ab-\nB0a\xebbA"[..*cut % 10]),
+                }
+                if *cut < 3 {
+                    text.truncate(text.len().saturating_sub(*cut + 1));
+                }
+            }
+            let want = naive(&pats, &text);
+            let s = raw(&pats, threads, parallel_min);
+            proptest::prop_assert_eq!(s.scan_reader(&text[..], chunk).unwrap(), want.clone());
+            let starts: Vec<usize> = s.scan_bytes(&text).map(|h| h.0).collect();
+            proptest::prop_assert_eq!(&starts, &want.iter().map(|h| h.0).collect::<Vec<_>>());
+            let ac = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&pats)
+                .unwrap();
+            let before: Vec<(usize, usize)> =
+                ac.find_iter(&text).map(|m| (m.start(), m.pattern().as_usize())).collect();
+            proptest::prop_assert_eq!(before, want.iter().map(|h| (h.0, h.2)).collect::<Vec<_>>());
+        }
+    }
 }
