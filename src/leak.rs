@@ -360,36 +360,57 @@ impl LeakScanner {
 
     /// Every match in `r` as (offset, line, pattern index), reading `chunk` bytes at a time.
     /// The last `longest - 1` bytes of a chunk are kept for the next, so a value that
-    /// straddles two chunks is found once, as in one pass over the whole input.
+    /// straddles two chunks is found once, as in one pass over the whole input. Large chunks
+    /// are read into a second buffer while the first is scanned.
     fn scan_reader(
         &self,
-        mut r: impl Read,
+        mut r: impl Read + Send,
         chunk: usize,
     ) -> std::io::Result<Vec<(usize, usize, usize)>> {
         let keep = self.matcher.longest.saturating_sub(1);
-        let mut buf = vec![0u8; chunk + keep];
-        let mut filled = 0; // bytes kept from the last chunk, at buf[0..]
-        let mut base = 0; // file offset of buf[0]
+        // Each buffer: room for the bytes kept from the last chunk, then one chunk read.
+        let (mut cur, mut next) = (vec![0u8; keep + chunk], vec![0u8; keep + chunk]);
+        let mut n = read_full(&mut r, &mut cur[keep..])?;
+        let mut start = keep; // the chunk's bytes are cur[start .. keep + n]
+        let mut base = 0; // file offset of cur[start]
         let mut line = 1;
         let mut out = Vec::new();
         loop {
-            let n = read_full(&mut r, &mut buf[filled..filled + chunk])?;
-            let len = filled + n;
             let eof = n < chunk;
+            let bytes = &cur[start..keep + n];
             // Matches must start before `limit`: later ones may not be whole yet.
-            let limit = if eof { len } else { len.saturating_sub(keep) };
-            let (hits, resume, lines) = self.matcher.chunk(&buf[..len], limit);
+            let limit = if eof {
+                bytes.len()
+            } else {
+                bytes.len().saturating_sub(keep)
+            };
+            let ((hits, resume, lines), read) = if eof {
+                (self.matcher.chunk(bytes, limit), Ok(0))
+            } else if chunk >= self.matcher.parallel_min {
+                std::thread::scope(|s| {
+                    let reader = s.spawn(|| read_full(&mut r, &mut next[keep..]));
+                    let found = self.matcher.chunk(bytes, limit);
+                    (found, reader.join().expect("leak scan reader"))
+                })
+            } else {
+                let found = self.matcher.chunk(bytes, limit);
+                (found, read_full(&mut r, &mut next[keep..]))
+            };
             out.extend(
                 hits.into_iter()
-                    .map(|(start, before, i)| (base + start, line + before, i)),
+                    .map(|(at, before, i)| (base + at, line + before, i)),
             );
             if eof {
                 return Ok(out);
             }
-            line += lines;
-            buf.copy_within(resume..len, 0);
-            filled = len - resume;
+            // What follows the last match (at most `keep` bytes) goes before the next chunk.
+            let carried = &bytes[resume..];
+            next[keep - carried.len()..keep].copy_from_slice(carried);
+            start = keep - carried.len();
             base += resume;
+            line += lines;
+            n = read?;
+            std::mem::swap(&mut cur, &mut next);
         }
     }
 
