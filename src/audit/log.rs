@@ -327,12 +327,32 @@ impl AuditLog {
                 "its last record (seq {}) is not sealed",
                 head.seq
             )),
-            None if last_sealed => self.broken(format!(
+            // A log is sealed from its first record on, so a sealed oldest record tells a
+            // deleted key file from a log made before sealing existed, whatever the last
+            // record looks like.
+            None if last_sealed || self.oldest_record_sealed()? => self.broken(format!(
                 "its key file {} is missing",
                 self.dir.join(super::fss::KEY_FILE).display()
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Whether the first record of the oldest day file carries a MAC (read only when the key
+    /// file is missing).
+    fn oldest_record_sealed(&self) -> Result<bool> {
+        let Some((_, path)) = self.day_files()?.into_iter().next() else {
+            return Ok(false);
+        };
+        let f = File::open(&path).map_err(|e| log_err("open", &path, e))?;
+        let mut first = Vec::new();
+        std::io::BufRead::read_until(
+            &mut std::io::BufReader::new(f.take(64 * 1024)),
+            b'\n',
+            &mut first,
+        )
+        .map_err(|e| log_err("read", &path, e))?;
+        Ok(serde_json::from_slice::<Record>(first.trim_ascii_end()).is_ok_and(|r| r.mac.is_some()))
     }
 
     /// Deletes day files older than `keep_days` before `now` and moves the checkpoint past
