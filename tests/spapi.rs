@@ -588,13 +588,7 @@ fn a_confirmation_whose_reply_was_lost_is_a_duplicate_not_a_failure() {
     let mut c = e.client();
     let mut rec = Rec::default();
     let truth = e.sb.orders();
-    let o = truth
-        .iter()
-        .find(|o| {
-            o.order.info.order_status == "Unshipped"
-                && o.order.info.fulfillment_channel.as_deref() == Some("MFN")
-        })
-        .unwrap();
+    let o = first_unshipped_mfn(&truth);
     let id = o.order.info.amazon_order_id.clone();
     // Request 1 is the LWA token; request 2 confirms, and its reply is lost.
     e.sb.set_faults(FaultSpec::parse("reset@2").unwrap(), 1);
@@ -620,13 +614,7 @@ fn no_token_secret_or_pii_in_any_error_or_record() {
     let mut c = e.client();
     let mut rec = Rec::default();
     let truth = e.sb.orders();
-    let o = truth
-        .iter()
-        .find(|o| {
-            o.order.info.order_status == "Unshipped"
-                && o.order.info.fulfillment_channel.as_deref() == Some("MFN")
-        })
-        .unwrap();
+    let o = first_unshipped_mfn(&truth);
     let id = o.order.info.amazon_order_id.clone();
     // Positive control: the marker is in what the sandbox serves.
     let order = c.get_order(&id, &mut rec).unwrap();
@@ -992,4 +980,17 @@ fn into_mws_matches_the_sandboxs_ground_truth() {
         compared += 1;
     }
     assert!(compared > 50, "{compared}");
+}
+
+/// The first order of the ground truth the seller ships itself and has not shipped yet.
+fn first_unshipped_mfn(
+    truth: &[fulfill::sandbox::SandboxOrder],
+) -> &fulfill::sandbox::SandboxOrder {
+    truth
+        .iter()
+        .find(|o| {
+            o.order.info.order_status == "Unshipped"
+                && o.order.info.fulfillment_channel.as_deref() == Some("MFN")
+        })
+        .expect("the sandbox has an unshipped MFN order")
 }

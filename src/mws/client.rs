@@ -202,6 +202,21 @@ pub struct CallRecord {
     pub error: Option<String>,
 }
 
+impl CallRecord {
+    /// The record of attempt `attempt` at `action`, before any answer.
+    pub fn new(action: impl Into<String>, attempt: u32) -> Self {
+        CallRecord {
+            action: action.into(),
+            status: None,
+            latency_ms: 0,
+            request_id: None,
+            throttled: false,
+            attempt,
+            error: None,
+        }
+    }
+}
+
 /// Receives what the client does.
 pub trait Observer {
     /// Every attempt. An error aborts the call (the audit log could not record it).
@@ -553,15 +568,7 @@ impl Client {
         );
         all.push(("Signature", signature));
         let encoded = sign::encode_params(all.iter().map(|(k, v)| (*k, v.as_str())));
-        let mut rec = CallRecord {
-            action: action.to_string(),
-            status: None,
-            latency_ms: 0,
-            request_id: None,
-            throttled: false,
-            attempt,
-            error: None,
-        };
+        let mut rec = CallRecord::new(action, attempt);
         let sent = match req.upload {
             Some(body) => self
                 .http

@@ -484,15 +484,7 @@ impl Client {
                 .header("Content-Type", "application/json")
                 .body(b.clone());
         }
-        let mut rec = CallRecord {
-            action: req.operation.into(),
-            status: None,
-            latency_ms: 0,
-            request_id: None,
-            throttled: false,
-            attempt,
-            error: None,
-        };
+        let mut rec = CallRecord::new(req.operation, attempt);
         let started = Instant::now();
         let resp = match rb.send() {
             Ok(r) => r,

@@ -165,15 +165,7 @@ fn refresh(
         .unwrap_or_default()
         .to_string(),
     );
-    let mut rec = CallRecord {
-        action: op::LWA_TOKEN.into(),
-        status: None,
-        latency_ms: 0,
-        request_id: None,
-        throttled: false,
-        attempt,
-        error: None,
-    };
+    let mut rec = CallRecord::new(op::LWA_TOKEN, attempt);
     let started = Instant::now();
     let sent = http
         .post(&creds.token_endpoint)
