@@ -813,6 +813,17 @@ fn a_swapped_delivery_key_receives_nothing_from_a_rekey() {
     assert!(log.contains(r#""event":"keyset.rotated""#), "{log}");
 }
 
+fn sealed_blobs(e: &CliEnv) -> Vec<Vec<u8>> {
+    let db = e.db();
+    let mut st = db
+        .prepare("SELECT pii FROM orders WHERE pii IS NOT NULL ORDER BY amazon_order_id")
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// `operator disable` of a key holder rotates in the same command (the CLI says so), and the
 /// packer's copy of the old PII key opens none of the re-sealed orders.
 #[test]
@@ -822,28 +833,10 @@ fn disabling_a_packer_through_the_cli_rotates_the_keys() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (r, _) = e.dir.add_operator("olga", &e.pass, "pia", "packer");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let before: Vec<Vec<u8>> = {
-        let db = e.db();
-        let mut st = db
-            .prepare("SELECT pii FROM orders WHERE pii IS NOT NULL ORDER BY 1")
-            .unwrap();
-        st.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let before = sealed_blobs(&e);
     let r = e.owner(&["operator", "disable", "pia"]);
     assert!(r.stdout.contains("Keys rotated to epoch 1"), "{}", r.stdout);
-    let after: Vec<Vec<u8>> = {
-        let db = e.db();
-        let mut st = db
-            .prepare("SELECT pii FROM orders WHERE pii IS NOT NULL ORDER BY 1")
-            .unwrap();
-        st.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let after = sealed_blobs(&e);
     assert_eq!(before.len(), after.len());
     assert!(
         before.iter().zip(&after).all(|(a, b)| a != b),

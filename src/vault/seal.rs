@@ -71,16 +71,7 @@ pub fn public_of(sk: &SecretKey) -> Result<[u8; 32]> {
 /// Seals `plain` to an X25519 public key (HPKE base mode, the same suite as PII), binding
 /// `info` and `aad`. Layout as for PII: `0x01 || enc || ciphertext || tag`.
 pub fn seal_to(pk: &[u8; 32], info: &[u8], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(pk)
-        .map_err(|_| Error::Integrity("a vault public key is invalid".into()))?;
-    let (enc, ct) =
-        hpke::single_shot_seal::<AesGcm256, HkdfSha256, Kem>(&OpModeS::Base, &pk, info, plain, aad)
-            .map_err(|e| Error::Failed(format!("sealing: {e}")))?;
-    let mut out = Vec::with_capacity(1 + ENC_LEN + ct.len());
-    out.push(VERSION);
-    out.extend_from_slice(&enc.to_bytes());
-    out.extend_from_slice(&ct);
-    Ok(out)
+    seal_in(&OpModeS::Base, pk, info, aad, plain)
 }
 
 /// Opens [`seal_to`]'s output; `None` when the key, `info`, `aad` or the bytes do not match.
@@ -90,26 +81,13 @@ pub fn open_from(
     aad: &[u8],
     sealed: &[u8],
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-    if sealed.len() < 1 + ENC_LEN + 16 || sealed[0] != VERSION {
-        return None;
-    }
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[1..1 + ENC_LEN]).ok()?;
-    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(sk.expose_secret()).ok()?;
-    hpke::single_shot_open::<AesGcm256, HkdfSha256, Kem>(
-        &OpModeR::Base,
-        &sk,
-        &enc,
-        info,
-        &sealed[1 + ENC_LEN..],
-        aad,
-    )
-    .ok()
-    .map(zeroize::Zeroizing::new)
+    open_in(&OpModeR::Base, sk, info, aad, sealed)
 }
 
 /// Seals `plain` to `recipient` in HPKE auth mode: only the holder of `sender`'s private half
 /// can make a blob that [`open_authenticated`] accepts for `sender`'s public half. Used for key
-/// deliveries, which the owner's authority key signs in this way. Same layout as [`seal_to`].
+/// deliveries, which the owner's authority key authenticates this way. Same layout as
+/// [`seal_to`].
 pub fn seal_authenticated(
     sender: &SecretKey,
     recipient: &[u8; 32],
@@ -117,24 +95,10 @@ pub fn seal_authenticated(
     aad: &[u8],
     plain: &[u8],
 ) -> Result<Vec<u8>> {
-    let invalid = || Error::Integrity("a delivery key is invalid".into());
-    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient).map_err(|_| invalid())?;
     let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(sender.expose_secret())
-        .map_err(|_| invalid())?;
+        .map_err(|_| Error::Integrity("a delivery key is invalid".into()))?;
     let spk = <Kem as hpke::Kem>::sk_to_pk(&sk);
-    let (enc, ct) = hpke::single_shot_seal::<AesGcm256, HkdfSha256, Kem>(
-        &OpModeS::Auth((sk, spk)),
-        &pk,
-        info,
-        plain,
-        aad,
-    )
-    .map_err(|e| Error::Failed(format!("sealing: {e}")))?;
-    let mut out = Vec::with_capacity(1 + ENC_LEN + ct.len());
-    out.push(VERSION);
-    out.extend_from_slice(&enc.to_bytes());
-    out.extend_from_slice(&ct);
-    Ok(out)
+    seal_in(&OpModeS::Auth((sk, spk)), recipient, info, aad, plain)
 }
 
 /// Opens [`seal_authenticated`]'s output; `None` unless it was sealed to `recipient`'s public
@@ -146,14 +110,43 @@ pub fn open_authenticated(
     aad: &[u8],
     sealed: &[u8],
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let spk = <Kem as hpke::Kem>::PublicKey::from_bytes(sender).ok()?;
+    open_in(&OpModeR::Auth(spk), recipient, info, aad, sealed)
+}
+
+fn seal_in(
+    mode: &OpModeS<Kem>,
+    pk: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<Vec<u8>> {
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(pk)
+        .map_err(|_| Error::Integrity("a vault public key is invalid".into()))?;
+    let (enc, ct) =
+        hpke::single_shot_seal::<AesGcm256, HkdfSha256, Kem>(mode, &pk, info, plain, aad)
+            .map_err(|e| Error::Failed(format!("sealing: {e}")))?;
+    let mut out = Vec::with_capacity(1 + ENC_LEN + ct.len());
+    out.push(VERSION);
+    out.extend_from_slice(&enc.to_bytes());
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+fn open_in(
+    mode: &OpModeR<Kem>,
+    sk: &SecretKey,
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
     if sealed.len() < 1 + ENC_LEN + 16 || sealed[0] != VERSION {
         return None;
     }
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[1..1 + ENC_LEN]).ok()?;
-    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(recipient.expose_secret()).ok()?;
-    let spk = <Kem as hpke::Kem>::PublicKey::from_bytes(sender).ok()?;
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(sk.expose_secret()).ok()?;
     hpke::single_shot_open::<AesGcm256, HkdfSha256, Kem>(
-        &OpModeR::Auth(spk),
+        mode,
         &sk,
         &enc,
         info,
