@@ -537,6 +537,7 @@ fn the_strip_tells_missing_days_from_quiet_ones_and_pruned_ones() {
         ])
     );
     assert!(row(&page, "R25").contains("data-status=\"fail\""));
+    keep("missing", &[&html]);
 }
 
 #[test]
@@ -591,6 +592,7 @@ fn pruned_days_show_as_pruned_and_a_bad_report_path_is_one_clear_error() {
     );
     assert!(row(&page, "R4/R5").contains("data-status=\"fail\""));
     assert!(page.contains("unused for 90+ days"));
+    keep("pruned", &[&html]);
 
     // The same file for both, and a folder that does not exist: one line each, nothing left.
     let r = t.audit(&["--now", &later], &["--html", "x.out", "--pdf", "x.out"]);
