@@ -594,6 +594,29 @@ fn pruned_days_show_as_pruned_and_a_bad_report_path_is_one_clear_error() {
     assert!(page.contains("unused for 90+ days"));
     keep("pruned", &[&html]);
 
+    // A window longer than the strip shows its newest 400 days; `--json` carries the same facts.
+    std::fs::remove_file(&html).unwrap();
+    let r = t.audit(
+        &["--now", &later],
+        &[
+            "--window",
+            "36500",
+            "--json",
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let cells = strip_cells(&std::fs::read_to_string(&html).unwrap());
+    assert_eq!(cells.len(), 400);
+    assert_eq!(cells.last().unwrap(), &(day(100), "records".to_string()));
+    assert_eq!(cells[0], (day(100 - 399), "pruned".to_string()));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["log_days"].as_array().unwrap().len(), 400);
+    assert_eq!(v["log_days"][399]["state"], "records");
+    assert_eq!(v["operators"].as_array().unwrap().len(), 4);
+    assert!(v["pii_openings"].as_array().is_some());
+
     // The same file for both, and a folder that does not exist: one line each, nothing left.
     let r = t.audit(&["--now", &later], &["--html", "x.out", "--pdf", "x.out"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
