@@ -442,6 +442,13 @@ pub struct AuditArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as one self-contained HTML page (matrix, log window strip,
+    /// operators, PII-opening chart, findings; no PII, no script), mode 0600.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write the same report as a PDF (Letter), mode 0600.
+    #[arg(long, value_name = "FILE")]
+    pub pdf: Option<PathBuf>,
 }
 
 /// `fulfill config ...`.

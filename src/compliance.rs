@@ -18,11 +18,16 @@
 //!
 //! The leak scan needs the PII key (owner or auditor) and is recorded as `pii.scanned`; the run
 //! itself as `audit.run`.
+//!
+//! The same run also gathers, read-only, what the report a person looks at draws
+//! ([`crate::audit::report`]): the state of every day of the log window ([`LogDay`]), the
+//! operators and their last use ([`OperatorUse`]) and PII openings per operator per day
+//! ([`PiiOpenings`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::audit::log::Anchor;
@@ -34,13 +39,15 @@ use crate::safety::Environment;
 use crate::vault::{Session, Vault, store};
 
 /// An account unused this long is flagged (R5).
-const UNUSED_DAYS: i64 = 90;
+pub const UNUSED_DAYS: i64 = 90;
 /// Credentials older than this are flagged (R11).
 const CREDENTIALS_DAYS: i64 = 365;
 /// Failures (unlock.failed, access.denied) by one operator within an hour that raise an alarm.
 const BURST: usize = 5;
-/// PII openings by one operator in one day that raise an alarm.
-const OPENINGS_PER_DAY: usize = 200;
+/// PII openings by one operator in one day that raise an alarm (more than this many).
+pub const OPENINGS_PER_DAY: usize = 200;
+/// The most days the log window strip shows (the newest ones).
+pub const MAX_STRIP_DAYS: u64 = 400;
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,20 +72,32 @@ pub struct Check {
     pub status: Status,
     /// Lines for people (no PII: order ids, operator names, file names, counts).
     pub details: Vec<String>,
+    /// Which of `details` are findings (the others are facts).
+    #[serde(skip)]
+    pub(crate) failed: Vec<usize>,
 }
 
 impl Check {
+    /// The lines of `details` that are findings (the others are facts).
+    pub fn finding_lines(&self) -> impl Iterator<Item = &str> {
+        self.failed
+            .iter()
+            .filter_map(|&i| self.details.get(i).map(String::as_str))
+    }
+
     fn new(id: &'static str, title: &'static str) -> Check {
         Check {
             id,
             title,
             status: Status::Pass,
             details: Vec::new(),
+            failed: Vec::new(),
         }
     }
 
     fn fail(&mut self, line: String) {
         self.status = Status::Fail;
+        self.failed.push(self.details.len());
         self.details.push(line);
     }
 
@@ -130,6 +149,102 @@ pub struct AuditReport {
     pub chain_breaks: Vec<Finding>,
     /// PII found where it must not be (file, line, order, field; never the value).
     pub leaks: Vec<Leak>,
+    /// Every day of the log window, oldest first (at most [`MAX_STRIP_DAYS`], the newest).
+    pub log_days: Vec<LogDay>,
+    /// Every operator, its role, state and last use.
+    pub operators: Vec<OperatorUse>,
+    /// PII openings in the window per operator and day (days without any are left out).
+    pub pii_openings: Vec<PiiOpenings>,
+}
+
+/// What the log holds for one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayState {
+    /// A day file with records, and no break found in it.
+    Records,
+    /// No day file, and no record says one was written: nothing happened that day.
+    NoActivity,
+    /// No day file, though the chain or the vault's head says records were written that day:
+    /// it was deleted.
+    Missing,
+    /// Pruned, at or before the checkpoint the chain resumes from.
+    Pruned,
+    /// A day file in which verification found a break.
+    Damaged,
+}
+
+/// One cell of the log window strip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogDay {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// What the log holds for it.
+    pub state: DayState,
+    /// Readable records in its day file.
+    pub records: u64,
+}
+
+/// An operator and its last use (R4/R5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatorUse {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// `active`, `locked` or `disabled`.
+    pub state: &'static str,
+    /// Last successful unlock, if any.
+    pub last_used: Option<String>,
+    /// Active or locked, and unused for [`UNUSED_DAYS`] or more: a finding.
+    pub unused: bool,
+}
+
+/// PII openings by one operator on one day (R6/R28).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PiiOpenings {
+    /// Operator name (`-` for records without one).
+    pub operator: String,
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Openings.
+    pub count: usize,
+}
+
+/// The strip's cells from `from` to `to` (inclusive; none if `from > to`): `files` maps the
+/// day files present to their record counts, `named` holds the days that records or the
+/// vault's head say had records, `damaged` the days whose file verification faulted, and
+/// `pruned_to` the checkpoint's day.
+pub fn log_window(
+    from: NaiveDate,
+    to: NaiveDate,
+    files: &BTreeMap<NaiveDate, u64>,
+    named: &BTreeSet<NaiveDate>,
+    damaged: &BTreeSet<NaiveDate>,
+    pruned_to: Option<NaiveDate>,
+) -> Vec<LogDay> {
+    std::iter::successors(Some(from), |d| d.succ_opt())
+        .take_while(|d| *d <= to)
+        .map(|d| {
+            let records = files.get(&d).copied().unwrap_or(0);
+            let state = if pruned_to.is_some_and(|p| d <= p) {
+                DayState::Pruned
+            } else if damaged.contains(&d) {
+                DayState::Damaged
+            } else if files.contains_key(&d) {
+                DayState::Records
+            } else if named.contains(&d) {
+                DayState::Missing
+            } else {
+                DayState::NoActivity
+            };
+            LogDay {
+                day: d.format("%Y-%m-%d").to_string(),
+                state,
+                records,
+            }
+        })
+        .collect()
 }
 
 /// `PRAGMA quick_check`'s complaints (none: the file is sound). A complaint names tables and
@@ -159,7 +274,7 @@ pub fn audit(
     // R25: the chain.
     let verification = s.verify_log(now)?;
     // Every readable record, read once: the window's for the summaries, all for R12.
-    let all = readable_records(vault)?;
+    let (all, day_counts) = readable_records(vault)?;
     // A window reaching before the calendar's start means "everything" (no overflow).
     let since = now
         .checked_sub_signed(Duration::days(i64::from(opts.window_days)))
@@ -253,6 +368,7 @@ pub fn audit(
         )),
     }
     checks.push(c);
+    let log_days = log_days(vault, &all, &day_counts, &verification.findings, opts, now)?;
 
     // R15: PII retention.
     let mut c = Check::new("R15", "no PII kept past its retention");
@@ -446,6 +562,7 @@ pub fn audit(
         "R4/R5",
         "named operators, reviewed; none unused for 90 days",
     );
+    let mut operators = Vec::new();
     for op in vault.operators()? {
         let last = op.last_used_at.unwrap_or(op.created_at);
         let state = if op.disabled_at.is_some() {
@@ -462,13 +579,21 @@ pub fn audit(
             op.last_used_at
                 .map_or("never".to_string(), crate::audit::format_ts)
         );
-        if state != "disabled" && now - last > Duration::days(UNUSED_DAYS) {
+        let unused = state != "disabled" && now - last > Duration::days(UNUSED_DAYS);
+        if unused {
             c.fail(format!(
                 "{line}: unused for {UNUSED_DAYS}+ days; disable it"
             ));
         } else {
             c.details.push(line);
         }
+        operators.push(OperatorUse {
+            name: op.name.clone(),
+            role: op.role.to_string(),
+            state,
+            last_used: op.last_used_at.map(crate::audit::format_ts),
+            unused,
+        });
     }
     checks.push(c);
 
@@ -509,6 +634,14 @@ pub fn audit(
             c.fail(format!("{op} opened PII {n} times on {day}"));
         }
     }
+    let pii_openings: Vec<PiiOpenings> = openings
+        .iter()
+        .map(|((op, day), n)| PiiOpenings {
+            operator: op.to_string(),
+            day: day.clone(),
+            count: *n,
+        })
+        .collect();
     checks.push(c.info());
 
     // R2/R24: what was recorded.
@@ -557,6 +690,9 @@ pub fn audit(
         checks,
         chain_breaks: verification.findings,
         leaks,
+        log_days,
+        operators,
+        pii_openings,
     };
     Ok(report)
 }
@@ -585,19 +721,85 @@ pub fn record_run(
 }
 
 /// Every readable record of the day files present (unreadable lines are the chain check's
-/// business).
-fn readable_records(vault: &Vault) -> Result<Vec<Record>> {
+/// business), and how many each day file holds.
+fn readable_records(vault: &Vault) -> Result<(Vec<Record>, BTreeMap<NaiveDate, u64>)> {
     let mut out = Vec::new();
-    for (_, path) in vault.audit_log().day_files()? {
+    let mut per_day = BTreeMap::new();
+    for (day, path) in vault.audit_log().day_files()? {
         let Ok(text) = std::fs::read_to_string(&path) else {
+            per_day.insert(day, 0);
             continue;
         };
+        let before = out.len();
         out.extend(
             text.lines()
                 .filter_map(|l| serde_json::from_str::<Record>(l).ok()),
         );
+        per_day.insert(day, (out.len() - before) as u64);
     }
-    Ok(out)
+    Ok((out, per_day))
+}
+
+/// The log window strip: from the window's first day (or the log's first day, when nothing
+/// was pruned and the log is younger) to today or the newest day file, the newest
+/// [`MAX_STRIP_DAYS`] at most. Reads the vault's head and checkpoint; changes nothing.
+fn log_days(
+    vault: &Vault,
+    all: &[Record],
+    files: &BTreeMap<NaiveDate, u64>,
+    findings: &[Finding],
+    opts: &AuditOptions,
+    now: DateTime<Utc>,
+) -> Result<Vec<LogDay>> {
+    let anchor = store::MetaAnchor(vault.conn());
+    let head = anchor.head()?;
+    let checkpoint = anchor.checkpoint()?;
+    // Days the chain itself says had records: each day file's first record names the day
+    // of the record before it, and the vault's head names the newest.
+    let mut named: BTreeSet<NaiveDate> = all
+        .iter()
+        .filter_map(|r| r.fields.get("prev_day").and_then(|d| d.as_str()))
+        .filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .collect();
+    named.extend(head.day);
+    let damaged: BTreeSet<NaiveDate> = findings
+        .iter()
+        .filter_map(|f| crate::audit::parse_day_file_name(&f.file))
+        .collect();
+    let today = now.date_naive();
+    let to = [Some(today), files.keys().last().copied(), head.day]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(today);
+    let window_from = today
+        .checked_sub_days(chrono::Days::new(u64::from(opts.window_days.max(1)) - 1))
+        .unwrap_or(NaiveDate::MIN);
+    let first_known = files
+        .keys()
+        .next()
+        .into_iter()
+        .chain(named.iter().next())
+        .min()
+        .copied()
+        .unwrap_or(today);
+    let from = if checkpoint.is_some() {
+        window_from
+    } else {
+        window_from.max(first_known)
+    };
+    let from = from.max(
+        to.checked_sub_days(chrono::Days::new(MAX_STRIP_DAYS - 1))
+            .unwrap_or(NaiveDate::MIN),
+    );
+    Ok(log_window(
+        from,
+        to,
+        files,
+        &named,
+        &damaged,
+        checkpoint.map(|c| c.day),
+    ))
 }
 
 /// Reads a text file, refusing one larger than `cap` bytes (an export named by the auditor).
@@ -615,4 +817,81 @@ fn read_capped(path: &std::path::Path, cap: u64) -> Result<String> {
         )));
     }
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn each_day_of_the_strip_says_what_the_log_holds() {
+        let files: BTreeMap<NaiveDate, u64> = [
+            ("2026-03-01", 4),
+            ("2026-03-02", 9),
+            ("2026-03-05", 2),
+            ("2026-03-07", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (d(k), v))
+        .collect();
+        // 03-04 was named by the 03-05 file's first record, but its file is gone.
+        let named: BTreeSet<NaiveDate> = [d("2026-03-02"), d("2026-03-04"), d("2026-03-05")].into();
+        let damaged: BTreeSet<NaiveDate> = [d("2026-03-07")].into();
+        let days = log_window(
+            d("2026-02-28"),
+            d("2026-03-08"),
+            &files,
+            &named,
+            &damaged,
+            Some(d("2026-03-01")),
+        );
+        let states: Vec<(&str, DayState, u64)> = days
+            .iter()
+            .map(|c| (c.day.as_str(), c.state, c.records))
+            .collect();
+        use DayState::*;
+        assert_eq!(
+            states,
+            vec![
+                ("2026-02-28", Pruned, 0),
+                // A leftover file at the checkpoint's day is still pruned.
+                ("2026-03-01", Pruned, 4),
+                ("2026-03-02", Records, 9),
+                ("2026-03-03", NoActivity, 0),
+                ("2026-03-04", Missing, 0),
+                ("2026-03-05", Records, 2),
+                ("2026-03-06", NoActivity, 0),
+                ("2026-03-07", Damaged, 1),
+                ("2026-03-08", NoActivity, 0),
+            ]
+        );
+        // An empty range, and one ending at the calendar's last day, without a panic.
+        assert!(
+            log_window(
+                d("2026-03-02"),
+                d("2026-03-01"),
+                &files,
+                &named,
+                &damaged,
+                None
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            log_window(
+                NaiveDate::MAX,
+                NaiveDate::MAX,
+                &files,
+                &named,
+                &damaged,
+                None
+            )
+            .len(),
+            1
+        );
+    }
 }

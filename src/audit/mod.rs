@@ -18,6 +18,7 @@
 pub mod anchor;
 pub mod fss;
 pub mod log;
+pub mod report;
 pub mod verify;
 
 use std::collections::BTreeMap;
