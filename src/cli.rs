@@ -251,8 +251,8 @@ pub struct FetchArgs {
 /// `fulfill orders`.
 #[derive(Debug, Args)]
 pub struct OrdersArgs {
-    /// Only orders in this state (pending, unshipped, labelled, shipped, confirmed,
-    /// confirm_failed, canceled) or with this Amazon status.
+    /// Only orders in this state (pending, unshipped, labelled, partially_shipped, shipped,
+    /// confirmed, confirm_failed, canceled) or with this Amazon status.
     #[arg(long, value_name = "S")]
     pub status: Option<String>,
     /// Print JSON.
@@ -389,6 +389,10 @@ pub struct ShipArgs {
     /// Shipping method (e.g. "Priority Mail").
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
+    /// Ship only this order item and quantity in this package (repeat for more items;
+    /// `fulfill orders` lists the item ids). Without it, everything left to ship.
+    #[arg(long = "item", value_name = "ITEM:QTY")]
+    pub items: Vec<crate::model::package::ItemQty>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

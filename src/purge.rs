@@ -404,7 +404,10 @@ fn one_order(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Due> {
     if purged.is_some() {
         return Err(Error::usage(format!("order {id} was already purged")));
     }
-    if matches!(lifecycle.as_str(), "pending" | "unshipped" | "labelled") {
+    if matches!(
+        lifecycle.as_str(),
+        "pending" | "unshipped" | "labelled" | "partially_shipped"
+    ) {
         return Err(Error::usage(format!(
             "order {id} is {lifecycle}: its address is still needed for the label; \
              ship or cancel it first"
