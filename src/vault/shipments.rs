@@ -792,6 +792,18 @@ pub struct PackageView {
     pub items: Vec<ItemQty>,
 }
 
+impl PackageView {
+    /// Its items as `(OrderItemId, quantity)` pairs, as SP-API's `packageDetail.orderItems`
+    /// takes them ([`crate::spapi::model::ConfirmShipmentRequest::package`], with
+    /// [`PackageView::package`] as the `packageReferenceId`).
+    pub fn item_pairs(&self) -> Vec<(String, u32)> {
+        self.items
+            .iter()
+            .map(|i| (i.order_item_id.clone(), i.quantity))
+            .collect()
+    }
+}
+
 /// An order's shipment as shown by `orders` (no PII): the latest package's carrier, tracking
 /// and confirmation state, and every package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
