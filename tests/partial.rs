@@ -262,6 +262,16 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
     assert!(log.contains("\"package\":2"));
 }
 
+/// The pick list's quantity of `sku`.
+fn to_pick(e: &CliEnv, sku: &str) -> u64 {
+    let r = e.owner(&["picklist", "--format", "csv"]);
+    let mut rd = csv::Reader::from_reader(r.stdout.as_bytes());
+    rd.records()
+        .map(Result::unwrap)
+        .find(|rec| &rec[1] == sku)
+        .map_or(0, |rec| rec[2].parse().unwrap())
+}
+
 #[test]
 fn part_now_and_the_rest_later_each_confirmed_as_it_ships() {
     let e = CliEnv::new(60, 42, 3000.0, "");
@@ -269,6 +279,15 @@ fn part_now_and_the_rest_later_each_confirmed_as_it_ships() {
     let (id, items) = order_with(&e, 2, &[]);
     let pat = packer(&e);
     let (first, _) = items[0].clone();
+    let sku: String = e
+        .db()
+        .query_row(
+            "SELECT COALESCE(seller_sku, asin) FROM order_items WHERE order_item_id = ?1",
+            [&first],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let picked_before = to_pick(&e, &sku);
     let one = item_arg(&first, 1);
     let r = ship(
         &e,
@@ -286,6 +305,14 @@ fn part_now_and_the_rest_later_each_confirmed_as_it_ships() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("Still to ship"), "{}", r.stdout);
+    // The pick list still has the order (units are left), less what its package holds.
+    assert_eq!(
+        to_pick(&e, &sku) + 1,
+        picked_before,
+        "one unit of {sku} packed"
+    );
+    let listed = e.owner(&["picklist", "--format", "csv"]).stdout;
+    assert!(listed.contains(&id), "{listed}");
 
     // Amazon confirms the first parcel: partly shipped there and here.
     let runs = confirm_until_done(&e);
