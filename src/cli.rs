@@ -393,6 +393,11 @@ pub struct ShipArgs {
     /// `fulfill orders` lists the item ids). Without it, everything left to ship.
     #[arg(long = "item", value_name = "ITEM:QTY")]
     pub items: Vec<crate::model::package::ItemQty>,
+    /// Correct the carrier and tracking of package N of the order (one Amazon has not
+    /// accepted yet) instead of shipping another.
+    #[arg(long, value_name = "N", conflicts_with = "items",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub package: Option<u32>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

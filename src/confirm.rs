@@ -46,18 +46,20 @@ use crate::vault::{Session, Vault};
 /// everything left to ship goes in one package, the order becomes `shipped`, its retention
 /// clock starts, and its confirmation is queued.
 pub fn ship(s: &Session<'_>, new: &NewShipment, now: DateTime<Utc>) -> Result<Recorded> {
-    Ok(ship_package(s, new, &[], now)?.recorded)
+    Ok(ship_package(s, new, &[], None, now)?.recorded)
 }
 
 /// Records one package of `items` (empty: everything left to ship) as `s` with its
 /// `ship.recorded` record (order, package number, items). The order is `partially_shipped`
 /// while items are left and `shipped` once none is; its retention clock starts when its last
 /// package ships. Refused whole, with nothing recorded, when an item is not in the order or
-/// asks for more than is left (exit 2).
+/// asks for more than is left (exit 2). With `correct`, corrects the carrier and tracking of
+/// that package instead (one Amazon has not taken yet).
 pub fn ship_package(
     s: &Session<'_>,
     new: &NewShipment,
     items: &[ItemQty],
+    correct: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<Packed> {
     s.require(Capability::Ship, "ship", now)?;
@@ -72,7 +74,7 @@ pub fn ship_package(
     // The package number and its items are known only inside the transaction: the record
     // is written after the package, in the same step.
     s.vault().record_after(now, |tx| {
-        let p = shipments::record_package(tx, new, items, s.name(), now)?;
+        let p = shipments::record_package(tx, new, items, correct, s.name(), now)?;
         let ev = base
             .field("package", p.package)
             .field("items", items_field(&p.items))

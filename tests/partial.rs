@@ -218,6 +218,33 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
     assert!(!r.stdout.contains("Still to ship"), "{}", r.stdout);
     assert_eq!(lifecycle(&e, &id).0, "shipped");
 
+    // Both wait for `confirm`: a tracking number is corrected by naming the package.
+    let r = ship(
+        &e,
+        &pat,
+        &[],
+        &[&id, "--carrier", "UPS", "--tracking", "1ZPARCEL1X"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--package N"), "{}", r.stderr);
+    let r = ship(
+        &e,
+        &pat,
+        &[],
+        &[
+            &id,
+            "--package",
+            "1",
+            "--carrier",
+            "UPS",
+            "--tracking",
+            "1ZPARCEL1X",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Corrected"), "{}", r.stdout);
+    assert_eq!(recorded(&e, &id).0, 2, "corrected, not added");
+
     // One feed, one message per parcel, each with its items; Amazon ships exactly those.
     let runs = confirm_until_done(&e);
     assert_eq!(total(&runs, "feeds_submitted"), 1);
@@ -226,6 +253,11 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
     assert_eq!(total(&runs, "failed"), 0);
     let feeds = e.sb.feeds();
     assert_eq!(feeds.len(), 1);
+    let body = String::from_utf8_lossy(&feeds[0].body);
+    assert!(
+        body.contains("1ZPARCEL1X") && !body.contains("1ZPARCEL1<"),
+        "{body}"
+    );
     let mut second: Vec<(String, u32)> = items.clone();
     second[0].1 -= 1;
     second.retain(|(_, q)| *q > 0);
@@ -249,14 +281,15 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
         .unwrap();
     let packages = o["shipment"]["packages"].as_array().unwrap();
     assert_eq!(packages.len(), 2);
-    assert_eq!(packages[0]["tracking"], "1ZPARCEL1");
+    assert_eq!(packages[0]["tracking"], "1ZPARCEL1X");
     assert_eq!(packages[1]["carrier"], "Bob's Vans");
     assert!(packages.iter().all(|p| p["state"] == "confirmed"));
     assert_eq!(o["shipment"]["tracking"], "BV-2", "the latest package");
 
     // Each package is on the record with its items.
     let log = e.dir.audit_text();
-    assert_eq!(log.matches("\"event\":\"ship.recorded\"").count(), 2);
+    assert_eq!(log.matches("\"event\":\"ship.recorded\"").count(), 3);
+    assert!(log.contains("\"corrected\":true"));
     assert!(log.contains(&format!("\"items\":\"{first}:1\"")), "{log}");
     assert_eq!(log.matches("\"event\":\"ship.confirmed\"").count(), 2);
     assert!(log.contains("\"package\":2"));

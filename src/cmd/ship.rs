@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: &ShipArgs) -> Result<Exit> {
         tracking: args.tracking.clone(),
         method: args.method.clone(),
     };
-    let packed = crate::confirm::ship_package(&s, &new, &args.items, now)?;
+    let packed = crate::confirm::ship_package(&s, &new, &args.items, args.package, now)?;
     let packages = shipments::packages(ctx.vault.conn(), &new.order_id)?;
     let view = packages.iter().find(|p| p.package == packed.package);
     if args.json {
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: &ShipArgs) -> Result<Exit> {
         );
         return Ok(Exit::Ok);
     }
-    let what = if args.items.is_empty() {
+    let what = if args.items.is_empty() && args.package.is_none() {
         new.order_id.clone()
     } else {
         format!(

@@ -245,17 +245,20 @@ pub fn record_shipment(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Recorded> {
-    Ok(record_package(conn, s, &[], by, now)?.recorded)
+    Ok(record_package(conn, s, &[], None, by, now)?.recorded)
 }
 
-/// Records a package of `items` (empty: everything left to ship) and queues its confirmation;
-/// the order's lifecycle follows ([`refresh_lifecycle`]). Everything is checked before anything
-/// is written: an order not in the vault, canceled, pending or purged, an item not in the
-/// order, or more of an item than is left to ship is refused (exit 2) and nothing is recorded.
+/// Records a package of `items` (empty: everything left to ship) and queues its confirmation,
+/// or, with `correct`, corrects the carrier and tracking of that package (queued or refused by
+/// Amazon) and queues it again; the order's lifecycle follows ([`refresh_lifecycle`]).
+/// Everything is checked before anything is written: an order not in the vault, canceled,
+/// pending or purged, an item not in the order, or more of an item than is left to ship is
+/// refused (exit 2) and nothing is recorded.
 pub fn record_package(
     conn: &Connection,
     s: &NewShipment,
     items: &[ItemQty],
+    correct: Option<u32>,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Packed> {
@@ -337,6 +340,34 @@ pub fn record_package(
         out
     };
 
+    if let Some(n) = correct {
+        if !items.is_empty() {
+            return Err(Error::usage(
+                "a package is corrected by its number alone: give --package or --item, not both",
+            ));
+        }
+        let Some(p) = live.iter().find(|p| p.1 == n) else {
+            return Err(Error::usage(format!(
+                "order {id} has no package {n}; `fulfill orders` lists its packages"
+            )));
+        };
+        if !p.2.correctable() {
+            return Err(Error::usage(format!(
+                "package {n} of order {id} is {} at Amazon and cannot be corrected",
+                p.2
+            )));
+        }
+        return write_package(
+            conn,
+            s,
+            Recorded::Corrected,
+            Some(p.0),
+            n,
+            Vec::new(),
+            by,
+            now,
+        );
+    }
     let something_left = if items_fetched {
         !contents.is_empty() && !whole_shipped
     } else {
@@ -374,13 +405,30 @@ pub fn record_package(
             (many, _) => {
                 return Err(Error::usage(format!(
                     "order {id} has nothing left to ship and {} packages waiting for confirmation; \
-                     there is nothing to correct by order",
+                     name the one to correct with --package N",
                     many.len()
                 )));
             }
         }
     };
 
+    write_package(conn, s, recorded, row, package, contents, by, now)
+}
+
+/// Writes a checked package: corrects row `row`, or inserts package `package` holding
+/// `contents`; then moves the order on.
+#[allow(clippy::too_many_arguments)] // one private step of record_package
+fn write_package(
+    conn: &Connection,
+    s: &NewShipment,
+    recorded: Recorded,
+    row: Option<i64>,
+    package: u32,
+    contents: Vec<ItemQty>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Packed> {
+    let id = &s.order_id;
     let (code, name) = carrier_fields(&s.carrier);
     let tracking = s.tracking.trim();
     let method = s.method.as_deref().map(str::trim);
@@ -962,7 +1010,15 @@ mod tests {
     #[test]
     fn packages_ship_an_order_in_parts_and_the_clock_starts_at_the_last() {
         let c = db();
-        let p = record_package(&c, &parcel("T1"), &[qty(A, 1), qty(A, 1)], "pat", at(9)).unwrap();
+        let p = record_package(
+            &c,
+            &parcel("T1"),
+            &[qty(A, 1), qty(A, 1)],
+            None,
+            "pat",
+            at(9),
+        )
+        .unwrap();
         assert_eq!((p.recorded, p.package), (Recorded::New, 1));
         assert_eq!(p.items, [qty(A, 2)], "the same item twice is summed");
         assert_eq!(p.lifecycle, Lifecycle::PartiallyShipped);
@@ -977,15 +1033,15 @@ mod tests {
             vec![qty("10000000000009", 1)],
             vec![qty(B, 0)],
         ] {
-            let e = record_package(&c, &parcel("T2"), &bad, "pat", at(10)).unwrap_err();
+            let e = record_package(&c, &parcel("T2"), &bad, None, "pat", at(10)).unwrap_err();
             assert!(matches!(e, Error::Usage(_)), "{e}");
         }
-        let e = record_package(&c, &parcel("T2"), &[qty(A, 2)], "pat", at(10)).unwrap_err();
+        let e = record_package(&c, &parcel("T2"), &[qty(A, 2)], None, "pat", at(10)).unwrap_err();
         assert!(e.to_string().contains("2 asked but 1 left"), "{e}");
         assert_eq!(rows(&c), before);
 
         // The rest (whole-order form): package 2; the clock starts at its time.
-        let p = record_package(&c, &parcel("T2"), &[], "pat", at(11)).unwrap();
+        let p = record_package(&c, &parcel("T2"), &[], None, "pat", at(11)).unwrap();
         assert_eq!(p.package, 2);
         assert_eq!(p.items, [qty(A, 1), qty(B, 1)]);
         assert_eq!(p.lifecycle, Lifecycle::Shipped);
@@ -994,12 +1050,22 @@ mod tests {
             order(&c),
             ("shipped".into(), Some(crate::audit::format_ts(at(11))))
         );
-        let e = record_package(&c, &parcel("T3"), &[qty(B, 1)], "pat", at(12)).unwrap_err();
+        let e = record_package(&c, &parcel("T3"), &[qty(B, 1)], None, "pat", at(12)).unwrap_err();
         assert!(e.to_string().contains("0 left"), "{e}");
 
         // Two packages queued, nothing left: a correction by order is ambiguous.
-        let e = record_package(&c, &parcel("T3"), &[], "pat", at(12)).unwrap_err();
+        let e = record_package(&c, &parcel("T3"), &[], None, "pat", at(12)).unwrap_err();
         assert!(e.to_string().contains("2 packages"), "{e}");
+        // ... so it names the package.
+        let p = record_package(&c, &parcel("T1b"), &[], Some(1), "pat", at(12)).unwrap();
+        assert_eq!(
+            (p.recorded, p.package, p.items),
+            (Recorded::Corrected, 1, vec![qty(A, 2)])
+        );
+        let e = record_package(&c, &parcel("T1c"), &[], Some(3), "pat", at(12)).unwrap_err();
+        assert!(e.to_string().contains("no package 3"), "{e}");
+        let e = record_package(&c, &parcel("T1c"), &[qty(A, 1)], Some(1), "pat", at(12));
+        assert!(matches!(e, Err(Error::Usage(_))));
 
         // One per message, items as Item elements.
         let q = queued_messages(&c).unwrap();
@@ -1020,7 +1086,9 @@ mod tests {
         v[1].confirmed = false;
         apply_verdicts(&c, batch, &v, at(13)).unwrap();
         assert_eq!(order(&c).0, "confirm_failed");
-        let p = record_package(&c, &parcel("T2b"), &[], "pat", at(14)).unwrap();
+        let e = record_package(&c, &parcel("T1d"), &[], Some(1), "pat", at(14)).unwrap_err();
+        assert!(e.to_string().contains("cannot be corrected"), "{e}");
+        let p = record_package(&c, &parcel("T2b"), &[], None, "pat", at(14)).unwrap();
         assert_eq!((p.recorded, p.package), (Recorded::Corrected, 2));
         let q = queued_messages(&c).unwrap();
         assert_eq!(q.len(), 1);
@@ -1031,7 +1099,7 @@ mod tests {
             order(&c),
             ("confirmed".into(), Some(crate::audit::format_ts(at(11))))
         );
-        let e = record_package(&c, &parcel("T9"), &[], "pat", at(16)).unwrap_err();
+        let e = record_package(&c, &parcel("T9"), &[], None, "pat", at(16)).unwrap_err();
         assert!(e.to_string().contains("already shipped"), "{e}");
     }
 
@@ -1040,7 +1108,7 @@ mod tests {
         let c = db();
         c.execute("UPDATE orders SET lifecycle = 'canceled'", [])
             .unwrap();
-        let e = record_package(&c, &parcel("T1"), &[qty(A, 1)], "pat", at(9)).unwrap_err();
+        let e = record_package(&c, &parcel("T1"), &[qty(A, 1)], None, "pat", at(9)).unwrap_err();
         assert!(e.to_string().contains("canceled"), "{e}");
         let e = record_shipment(&c, &parcel("T1"), "pat", at(9)).unwrap_err();
         assert!(e.to_string().contains("canceled"), "{e}");
