@@ -261,8 +261,8 @@ pub struct FetchArgs {
 /// `fulfill orders`.
 #[derive(Debug, Args)]
 pub struct OrdersArgs {
-    /// Only orders in this state (pending, unshipped, labelled, shipped, confirmed,
-    /// confirm_failed, canceled) or with this Amazon status.
+    /// Only orders in this state (pending, unshipped, labelled, partially_shipped, shipped,
+    /// confirmed, confirm_failed, canceled) or with this Amazon status.
     #[arg(long, value_name = "S")]
     pub status: Option<String>,
     /// Print JSON.
@@ -399,6 +399,15 @@ pub struct ShipArgs {
     /// Shipping method (e.g. "Priority Mail").
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
+    /// Ship only this order item and quantity in this package (repeat for more items;
+    /// `fulfill orders` lists the item ids). Without it, everything left to ship.
+    #[arg(long = "item", value_name = "ITEM:QTY")]
+    pub items: Vec<crate::model::package::ItemQty>,
+    /// Correct the carrier and tracking of package N of the order (one Amazon has not
+    /// accepted yet) instead of shipping another.
+    #[arg(long, value_name = "N", conflicts_with = "items",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub package: Option<u32>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

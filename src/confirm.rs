@@ -1,8 +1,10 @@
-//! Shipments: [`ship`] records one (packer or owner), and [`confirm`] reports them to Amazon.
+//! Shipments: [`ship`] records a whole order and [`ship_package`] part of one (packer or
+//! owner); [`confirm`] reports them to Amazon.
 //!
-//! Confirmation: queued shipments go to Amazon in one `_POST_ORDER_FULFILLMENT_DATA_`
+//! Confirmation: queued packages go to Amazon in one `_POST_ORDER_FULFILLMENT_DATA_`
 //! feed per run (SubmitFeed restores one request per two minutes, and Amazon asks for batches),
-//! and each feed's processing report is matched back per `MessageID`.
+//! one `OrderFulfillment` message per package with its `Item` elements (`AmazonOrderItemCode`,
+//! `Quantity`), and each feed's processing report is matched back per `MessageID`.
 //!
 //! **Never twice unnoticed.** A feed is written to the vault (`prepared`) before it is sent,
 //! and marked `submitted` with Amazon's `FeedSubmissionId` when the reply comes. If the run
@@ -12,12 +14,14 @@
 //! (This assumes this vault is the only sender of fulfillment feeds for the seller.)
 //!
 //! **Verdicts.** A feed can be `_DONE_` with errors, so each message is judged alone: an
-//! `Error` result for its `MessageID` (or for the whole feed) makes the shipment `failed` and
-//! the order `confirm_failed` with Amazon's reason; otherwise it is `confirmed`. A cancelled
-//! feed puts its shipments back in the queue.
+//! `Error` result for its `MessageID` (or for the whole feed) makes the package `failed` and
+//! the order `confirm_failed` with Amazon's reason; otherwise it is `confirmed`, and the order
+//! is `confirmed` once every package is and no item is left to ship. A cancelled feed puts
+//! its packages back in the queue.
 //!
 //! Audit records: `feed.submitted` (feed id, messages, adopted or sent), `feed.result` (the
-//! report's counts), and per order `ship.confirmed` or `ship.confirm_failed`.
+//! report's counts), and per package `ship.confirmed` or `ship.confirm_failed` (order and
+//! package number).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -26,6 +30,7 @@ use crate::audit::{Event, Outcome};
 use crate::calls::AuditedCalls;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::model::package::{ItemQty, items_field};
 use crate::mws::FULFILLMENT_FEED_TYPE;
 use crate::mws::client::{Api, Client, Request};
 use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, parse_mws_time};
@@ -34,23 +39,47 @@ use crate::mws::xml::{
     write_fulfillment_feed,
 };
 use crate::role::Capability;
-use crate::vault::shipments::{self, Batch, NewShipment, Recorded, Verdict};
+use crate::vault::shipments::{self, Batch, NewShipment, Packed, Recorded, Verdict};
 use crate::vault::{Session, Vault};
 
-/// Records a shipment as `s` (packer or owner) with its `ship.recorded` record: the order
-/// becomes `shipped`, its retention clock starts, and its confirmation is queued.
+/// Records a whole-order shipment as `s` (packer or owner) with its `ship.recorded` record:
+/// everything left to ship goes in one package, the order becomes `shipped`, its retention
+/// clock starts, and its confirmation is queued.
 pub fn ship(s: &Session<'_>, new: &NewShipment, now: DateTime<Utc>) -> Result<Recorded> {
+    Ok(ship_package(s, new, &[], None, now)?.recorded)
+}
+
+/// Records one package of `items` (empty: everything left to ship) as `s` with its
+/// `ship.recorded` record (order, package number, items). The order is `partially_shipped`
+/// while items are left and `shipped` once none is; its retention clock starts when its last
+/// package ships. Refused whole, with nothing recorded, when an item is not in the order or
+/// asks for more than is left (exit 2). With `correct`, corrects the carrier and tracking of
+/// that package instead (one Amazon has not taken yet).
+pub fn ship_package(
+    s: &Session<'_>,
+    new: &NewShipment,
+    items: &[ItemQty],
+    correct: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<Packed> {
     s.require(Capability::Ship, "ship", now)?;
     let (code, name) = shipments::carrier_fields(&new.carrier);
-    let ev = Event::new("ship.recorded")
+    let base = Event::new("ship.recorded")
         .operator(s.name())
         .field("order", new.order_id.as_str())
         .field("carrier_code", code)
         .field("carrier_name", name)
         .field("tracking", new.tracking.trim())
         .field("method", new.method.clone());
-    s.vault().record_with(&[ev], now, |tx| {
-        shipments::record_shipment(tx, new, s.name(), now)
+    // The package number and its items are known only inside the transaction: the record
+    // is written after the package, in the same step.
+    s.vault().record_after(now, |tx| {
+        let p = shipments::record_package(tx, new, items, correct, s.name(), now)?;
+        let ev = base
+            .field("package", p.package)
+            .field("items", items_field(&p.items))
+            .field("corrected", p.recorded == Recorded::Corrected);
+        Ok((p, vec![ev]))
     })
 }
 
@@ -63,7 +92,7 @@ const CLOCK_SLACK: Duration = Duration::minutes(15);
 pub struct ConfirmReport {
     /// Feeds sent this run.
     pub feeds_submitted: u64,
-    /// Shipments in those feeds.
+    /// Packages (shipments) in those feeds.
     pub shipments_submitted: u64,
     /// Feeds found at Amazon after an interrupted run and adopted instead of sent again.
     pub feeds_adopted: u64,
@@ -206,23 +235,23 @@ impl Pass<'_, '_> {
 
     /// 2. Everything queued goes in one new feed.
     fn send_queued(&mut self) -> Result<()> {
-        let mut messages = shipments::queued_messages(self.vault.conn())?;
-        if messages.is_empty() {
+        let mut queued = shipments::queued_messages(self.vault.conn())?;
+        if queued.is_empty() {
             return Ok(());
         }
-        for m in &mut messages {
+        for q in &mut queued {
             // Amazon's xsd:dateTime: whole seconds, UTC.
-            if let Some(t) = parse_mws_time(&m.fulfillment_date) {
-                m.fulfillment_date = t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            if let Some(t) = parse_mws_time(&q.message.fulfillment_date) {
+                q.message.fulfillment_date = t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
             }
         }
         let feed = FulfillmentFeed {
             merchant_identifier: self.client.credentials().seller_id.clone(),
-            messages,
+            messages: queued.iter().map(|q| q.message.clone()).collect(),
         };
         let body = write_fulfillment_feed(&feed);
         let written = self.client.now();
-        let id = shipments::create_batch(self.vault.conn(), &body, &feed.messages, written)?;
+        let id = shipments::create_batch(self.vault.conn(), &body, &queued, written)?;
         self.submit(&Batch {
             id,
             created_at: crate::audit::format_ts(written),
@@ -387,6 +416,7 @@ impl Pass<'_, '_> {
             })
             .operator(self.operator)
             .field("order", v.order_id.as_str())
+            .field("package", v.package)
             .field("feed_id", feed_id.as_str());
             events.push(if v.confirmed {
                 ev

@@ -21,6 +21,7 @@ pub mod home;
 pub mod label;
 pub mod leak;
 pub mod logging;
+pub mod model;
 pub mod mws;
 pub mod picklist;
 pub mod pii;

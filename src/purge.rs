@@ -1,7 +1,8 @@
 //! Retention: PII is kept only as long as fulfilment needs it (COMPLIANCE R11–R13).
 //!
-//! **The clock.** An order's retention clock starts when it ships or is canceled
-//! (`orders.retention_start`), or, for an order never shipped, at its latest ship date; an
+//! **The clock.** An order's retention clock starts when it ships (its last package: see
+//! [`crate::vault::shipments::shipment_time`]) or is canceled (`orders.retention_start`), or,
+//! for an order never (or only partly) shipped, at its latest ship date; an
 //! order with neither falls back to its purchase date, then to when the vault first saw it.
 //! PII is due for destruction once `retention.pii_days` (at most the profile's 30) have passed.
 //! [`due_orders`] is the one place that rule lives: `purge` enforces it, `audit` checks it.
@@ -404,7 +405,10 @@ fn one_order(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Due> {
     if purged.is_some() {
         return Err(Error::usage(format!("order {id} was already purged")));
     }
-    if matches!(lifecycle.as_str(), "pending" | "unshipped" | "labelled") {
+    if matches!(
+        lifecycle.as_str(),
+        "pending" | "unshipped" | "labelled" | "partially_shipped"
+    ) {
         return Err(Error::usage(format!(
             "order {id} is {lifecycle}: its address is still needed for the label; \
              ship or cancel it first"

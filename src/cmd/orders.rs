@@ -84,17 +84,37 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
         crate::outln!("\nSHIPMENTS");
     }
     for (o, sh) in shipped {
-        crate::outln!(
-            "{:<19}  {} {}, confirmation {}{}",
-            clean(&o.order_id),
-            term::quote(&sh.carrier, 40),
-            term::quote(&sh.tracking, 40),
-            clean(&sh.state),
-            sh.error
-                .as_deref()
-                .map(|e| format!(": {}", term::one_line(e)))
-                .unwrap_or_default()
-        );
+        let several = sh.packages.len() > 1;
+        for p in &sh.packages {
+            let package = if several {
+                format!("#{} ", p.package)
+            } else {
+                String::new()
+            };
+            let items = if several {
+                format!(
+                    " [{}]",
+                    p.items
+                        .iter()
+                        .map(|i| format!("{} x{}", clean(&i.order_item_id), i.quantity))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            };
+            crate::outln!(
+                "{:<19}  {package}{} {}{items}, confirmation {}{}",
+                clean(&o.order_id),
+                term::quote(&p.carrier, 40),
+                term::quote(&p.tracking, 40),
+                clean(&p.state),
+                p.error
+                    .as_deref()
+                    .map(|e| format!(": {}", term::one_line(e)))
+                    .unwrap_or_default()
+            );
+        }
     }
     crate::outln!(
         "\n{} order(s). Flags: P Prime, B business, ! no address from Amazon (cannot be labelled).",

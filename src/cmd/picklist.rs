@@ -15,9 +15,13 @@ use crate::vault::skus::pick_list;
 pub fn run(ctx: &Context, args: &PicklistArgs) -> Result<Exit> {
     let _s = ctx.unlock()?;
     let (states, status): (&[&str], &str) = match args.status {
-        PickStatusArg::Unshipped => (&["unshipped"], "unshipped"),
+        // A partly shipped order's items still in no package are to pick as well.
+        PickStatusArg::Unshipped => (&["unshipped", "partially_shipped"], "unshipped"),
         PickStatusArg::Labelled => (&["labelled"], "labelled"),
-        PickStatusArg::Open => (&["unshipped", "labelled"], "unshipped and labelled"),
+        PickStatusArg::Open => (
+            &["unshipped", "labelled", "partially_shipped"],
+            "unshipped and labelled",
+        ),
     };
     if args.format == PicklistFormat::Pdf && args.out.is_none() && std::io::stdout().is_terminal() {
         return Err(Error::usage(

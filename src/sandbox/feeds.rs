@@ -222,7 +222,10 @@ fn apply(
     let mut ship: Vec<(usize, u32)> = Vec::new();
     if m.items.is_empty() {
         for (i, it) in o.items.iter().enumerate() {
-            let left = it.info.quantity_ordered - it.info.quantity_shipped.unwrap_or(0);
+            let left = it
+                .info
+                .quantity_ordered
+                .saturating_sub(it.info.quantity_shipped.unwrap_or(0));
             if left > 0 {
                 ship.push((i, left));
             }
@@ -247,7 +250,10 @@ fn apply(
             })?;
         let it = &o.items[i].info;
         let already: u32 = ship.iter().filter(|(j, _)| *j == i).map(|(_, q)| q).sum();
-        let left = it.quantity_ordered - it.quantity_shipped.unwrap_or(0) - already;
+        let left = it
+            .quantity_ordered
+            .saturating_sub(it.quantity_shipped.unwrap_or(0))
+            .saturating_sub(already);
         let q = item.quantity.unwrap_or(left);
         if q == 0 || q > left {
             return Err(err(
@@ -268,4 +274,149 @@ fn apply(
     o.cancel_at = None;
     o.set_status(if all { "Shipped" } else { "PartiallyShipped" }, at);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mws::model::{FulfillmentFeed, FulfillmentItem};
+    use crate::mws::xml::write_fulfillment_feed;
+    use crate::sandbox::data::Generator;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-02T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn message(id: u64, order: &str, items: &[(&str, Option<u32>)]) -> FulfillmentMessage {
+        FulfillmentMessage {
+            message_id: id,
+            amazon_order_id: Some(order.into()),
+            fulfillment_date: "2026-03-02T12:00:00Z".into(),
+            carrier_code: Some("UPS".into()),
+            shipper_tracking_number: Some(format!("1Z{id}")),
+            items: items
+                .iter()
+                .map(|(c, q)| FulfillmentItem {
+                    amazon_order_item_code: Some((*c).into()),
+                    quantity: *q,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn run(
+        orders: &mut [SimOrder],
+        seller: &str,
+        messages: Vec<FulfillmentMessage>,
+    ) -> ProcessingReport {
+        let feed = FeedRecord {
+            id: "1".into(),
+            feed_type: FULFILLMENT_FEED_TYPE.into(),
+            body: write_fulfillment_feed(&FulfillmentFeed {
+                merchant_identifier: seller.into(),
+                messages,
+            }),
+            submitted: t0(),
+            started: t0(),
+            done: t0(),
+            report: None,
+            report_bytes: None,
+        };
+        let ids: Vec<String> = orders
+            .iter()
+            .map(|o| o.order.info.amazon_order_id.clone())
+            .collect();
+        process(&feed, seller, orders, &|id| {
+            ids.iter().position(|i| i == id)
+        })
+    }
+
+    fn shipped(o: &SimOrder) -> Vec<u32> {
+        o.items
+            .iter()
+            .map(|i| i.info.quantity_shipped.unwrap_or(0))
+            .collect()
+    }
+
+    /// Item elements are checked like Amazon checks them: an unknown item code or more than
+    /// is left refuses the whole message (nothing of it applied); a partial package leaves the
+    /// order `PartiallyShipped` and the rest ships it.
+    #[test]
+    fn item_elements_ship_part_of_an_order_and_bad_ones_are_refused_whole() {
+        let mut orders = Generator::new(7, t0()).initial(80, t0());
+        let i = orders
+            .iter()
+            .position(|o| {
+                o.order.info.order_status == "Unshipped"
+                    && o.order.info.fulfillment_channel.as_deref() == Some("MFN")
+                    && o.items.iter().map(|i| i.info.quantity_ordered).sum::<u32>() >= 2
+                    && o.items
+                        .iter()
+                        .all(|i| i.info.quantity_shipped.unwrap_or(0) == 0)
+            })
+            .expect("an unshipped MFN order with two or more units");
+        let oid = orders[i].order.info.amazon_order_id.clone();
+        let first = orders[i].items[0].info.order_item_id.clone();
+        let ordered0 = orders[i].items[0].info.quantity_ordered;
+        let seller = "A2SELLER";
+
+        let r = run(
+            &mut orders,
+            seller,
+            vec![
+                message(1, &oid, &[("99999999999999", Some(1))]),
+                message(2, &oid, &[(&first, Some(1)), (&first, Some(ordered0))]),
+                message(3, &oid, &[(&first, Some(0))]),
+            ],
+        );
+        assert_eq!(r.messages_with_error, 3, "{r:?}");
+        let codes: Vec<_> = r
+            .results
+            .iter()
+            .map(|x| x.result_message_code.clone().unwrap())
+            .collect();
+        // Quantity 0 fails the schema (positiveInteger) before any order is looked at.
+        assert_eq!(codes, ["18031", "18032", "5001"]);
+        assert!(
+            shipped(&orders[i]).iter().all(|q| *q == 0),
+            "nothing applied"
+        );
+        assert_eq!(orders[i].order.info.order_status, "Unshipped");
+
+        // One unit of the first item: partly shipped.
+        let r = run(
+            &mut orders,
+            seller,
+            vec![message(1, &oid, &[(&first, Some(1))])],
+        );
+        assert_eq!(r.messages_successful, 1, "{r:?}");
+        assert_eq!(shipped(&orders[i])[0], 1);
+        assert_eq!(orders[i].order.info.order_status, "PartiallyShipped");
+
+        // The rest, item by item.
+        let rest: Vec<(String, u32)> = orders[i]
+            .items
+            .iter()
+            .map(|it| {
+                let left = it.info.quantity_ordered - it.info.quantity_shipped.unwrap_or(0);
+                (it.info.order_item_id.clone(), left)
+            })
+            .filter(|(_, q)| *q > 0)
+            .collect();
+        let items: Vec<(&str, Option<u32>)> =
+            rest.iter().map(|(c, q)| (c.as_str(), Some(*q))).collect();
+        let r = run(&mut orders, seller, vec![message(1, &oid, &items)]);
+        assert_eq!(r.messages_successful, 1, "{r:?}");
+        assert_eq!(orders[i].order.info.order_status, "Shipped");
+        let r = run(
+            &mut orders,
+            seller,
+            vec![message(1, &oid, &[(&first, Some(1))])],
+        );
+        assert_eq!(r.messages_with_error, 1, "a shipped order takes no more");
+    }
 }

@@ -1018,12 +1018,22 @@ impl ConfirmShipmentRequest {
         if d.order_items.is_empty() {
             return Err("orderItems must not be empty".into());
         }
-        for i in &d.order_items {
+        for (n, i) in d.order_items.iter().enumerate() {
             if !is_item_id(&i.order_item_id) {
                 return Err("OrderItemId is invalid".into());
             }
             if i.quantity == 0 {
                 return Err("quantity must be at least 1".into());
+            }
+            // One entry per item in a package: its quantity says how many.
+            if d.order_items[..n]
+                .iter()
+                .any(|e| e.order_item_id == i.order_item_id)
+            {
+                return Err(format!(
+                    "orderItems lists OrderItemId {} more than once",
+                    i.order_item_id
+                ));
             }
         }
         Ok(())
@@ -1184,5 +1194,29 @@ mod tests {
             r.package_detail.package_reference_id = bad.into();
             assert!(r.validate().is_err(), "{bad}");
         }
+
+        // A second parcel of the order with two items: package "2", one entry per item.
+        let two = ConfirmShipmentRequest::package(
+            "ATVPDKIKX0DER",
+            2,
+            "UPS",
+            Some("Ground"),
+            "1Z2",
+            t,
+            &[("123".to_string(), 2), ("456".to_string(), 1)],
+        );
+        two.validate().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&two.to_json()).unwrap();
+        assert_eq!(json["packageDetail"]["packageReferenceId"], "2");
+        assert_eq!(
+            json["packageDetail"]["orderItems"],
+            serde_json::json!([
+                {"orderItemId": "123", "quantity": 2},
+                {"orderItemId": "456", "quantity": 1}
+            ])
+        );
+        let mut twice = two.clone();
+        twice.package_detail.order_items[1].order_item_id = "123".into();
+        assert!(twice.validate().unwrap_err().contains("more than once"));
     }
 }

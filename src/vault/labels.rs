@@ -39,7 +39,10 @@ pub fn facts(conn: &Connection, order_id: &str) -> Result<LabelFacts> {
             "order {order_id} came without an address from Amazon; it cannot be labelled"
         )));
     }
-    if !matches!(lifecycle.as_str(), "unshipped" | "labelled" | "shipped") {
+    if !matches!(
+        lifecycle.as_str(),
+        "unshipped" | "labelled" | "partially_shipped" | "shipped"
+    ) {
         return Err(Error::usage(format!(
             "order {order_id} is {lifecycle} and cannot be labelled"
         )));

@@ -364,6 +364,16 @@ impl Vault {
         now: DateTime<Utc>,
         action: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
+        self.record_after(now, |tx| Ok((action(tx)?, events.to_vec())))
+    }
+
+    /// [`Vault::record_with`] for records that say what the action did (a number it
+    /// allocated): the action returns them with its result, in the same step.
+    pub fn record_after<T>(
+        &self,
+        now: DateTime<Utc>,
+        action: impl FnOnce(&Connection) -> Result<(T, Vec<Event>)>,
+    ) -> Result<T> {
         let lock = self.audit.lock()?;
         let tx = rusqlite::Transaction::new_unchecked(
             &self.conn,
@@ -371,8 +381,8 @@ impl Vault {
         )?;
         let anchor = MetaAnchor(&tx);
         let mut head = self.audit.recover(&lock, anchor.head()?, now)?;
-        let out = action(&tx)?;
-        for e in events {
+        let (out, events) = action(&tx)?;
+        for e in &events {
             head = self.audit.append(&lock, &head, e, now)?;
         }
         anchor.set_head(&head)?;

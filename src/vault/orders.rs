@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::seal::{self, PiiPublicKey};
 use crate::error::Result;
+use crate::model::lifecycle::Lifecycle;
 use crate::mws::model::{Order, OrderItem};
 use crate::pii::BuyerPii;
 
@@ -26,36 +27,24 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// The local lifecycle after Amazon reports `status`, given where the order stands locally.
-/// Local progress (labelled, shipped, confirmed) is never rolled back by Amazon's view.
+/// Local progress (labelled, partly or wholly shipped, confirmed) is never rolled back by
+/// Amazon's view.
 pub fn next_lifecycle(existing: Option<&str>, amazon_status: &str) -> &'static str {
-    let local = existing.unwrap_or("pending");
-    let ahead = matches!(
-        local,
-        "labelled" | "shipped" | "confirmed" | "confirm_failed"
-    );
-    match amazon_status {
-        "Canceled" => "canceled",
+    let local = existing
+        .and_then(Lifecycle::parse)
+        .unwrap_or(Lifecycle::Pending);
+    let ahead = local == Lifecycle::Labelled || local.has_shipped();
+    let next = match amazon_status {
+        "Canceled" => Lifecycle::Canceled,
         "Shipped" => match local {
-            "confirmed" => "confirmed",
-            "confirm_failed" => "confirm_failed",
-            _ => "shipped",
+            Lifecycle::Confirmed | Lifecycle::ConfirmFailed => local,
+            _ => Lifecycle::Shipped,
         },
-        "Unshipped" | "PartiallyShipped" if ahead => leak(local),
-        "Unshipped" | "PartiallyShipped" => "unshipped",
-        _ => leak(local),
-    }
-}
-
-fn leak(s: &str) -> &'static str {
-    match s {
-        "labelled" => "labelled",
-        "shipped" => "shipped",
-        "confirmed" => "confirmed",
-        "confirm_failed" => "confirm_failed",
-        "canceled" => "canceled",
-        "unshipped" => "unshipped",
-        _ => "pending",
-    }
+        "Unshipped" | "PartiallyShipped" if ahead => local,
+        "Unshipped" | "PartiallyShipped" => Lifecycle::Unshipped,
+        _ => local,
+    };
+    next.as_str()
 }
 
 /// Inserts or updates an order: plain columns as sent, PII sealed with the public key.
@@ -100,7 +89,7 @@ pub fn upsert_order(
             state = "empty".into();
         }
     }
-    let needs_address = matches!(lifecycle, "unshipped" | "labelled");
+    let needs_address = matches!(lifecycle, "unshipped" | "labelled" | "partially_shipped");
     let pii_missing =
         needs_address && (state == "empty" || (sealed.is_some() && order.pii.is_unaddressable()));
     let total = i.order_total.as_ref();
@@ -314,7 +303,8 @@ pub struct OrderView {
     pub pii: String,
     /// The items.
     pub items: Vec<ItemView>,
-    /// The shipment, once recorded (carrier, tracking, confirmation state, Amazon's error).
+    /// The shipment, once recorded: the latest package's carrier, tracking, confirmation state
+    /// and Amazon's error, and every package with its items.
     pub shipment: Option<super::shipments::ShipmentView>,
 }
 
@@ -408,5 +398,18 @@ mod tests {
         assert_eq!(next_lifecycle(Some("confirmed"), "Shipped"), "confirmed");
         assert_eq!(next_lifecycle(Some("labelled"), "Canceled"), "canceled");
         assert_eq!(next_lifecycle(Some("canceled"), "Pending"), "canceled");
+        assert_eq!(
+            next_lifecycle(Some("partially_shipped"), "PartiallyShipped"),
+            "partially_shipped"
+        );
+        assert_eq!(
+            next_lifecycle(Some("partially_shipped"), "Unshipped"),
+            "partially_shipped"
+        );
+        assert_eq!(
+            next_lifecycle(Some("partially_shipped"), "Shipped"),
+            "shipped"
+        );
+        assert_eq!(next_lifecycle(Some("bogus"), "Unshipped"), "unshipped");
     }
 }

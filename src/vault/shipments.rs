@@ -1,17 +1,33 @@
-//! Shipments and the confirmation feeds that carry them to Amazon (store functions only; the
-//! flow is in [`crate::confirm`]).
+//! Packages (shipments) and the confirmation feeds that carry them to Amazon (store functions
+//! only; the flow is in [`crate::confirm`]).
 //!
-//! A shipment moves `queued` → `submitted` (its feed has a `FeedSubmissionId`) → `confirmed` or
-//! `failed` (the processing report's verdict for its message). The order's lifecycle follows:
-//! `shipped` when recorded, then `confirmed` or `confirm_failed`. Recording the shipment again
-//! (corrected carrier or tracking) re-queues a `failed` one.
+//! **Packages.** An order ships in one or more packages, each a row of `shipments` numbered
+//! 1, 2, ... within its order, with the items and quantities it holds (`shipment_items`). What
+//! is left of an item to ship is what was ordered, less what Amazon had already shipped when
+//! the items were fetched (`order_items.quantity_shipped`; items are fetched once, before any
+//! package of ours), less what the order's packages hold (cancelled ones excepted). A package
+//! is refused whole if any of its items is not in the order or asks for more than is left.
+//!
+//! A package moves `queued` → `submitted` (its feed has a `FeedSubmissionId`) → `confirmed` or
+//! `failed` (the processing report's verdict for its message). The order's lifecycle follows
+//! from its packages ([`refresh_lifecycle`]): `partially_shipped` while items are left,
+//! `shipped` once none is, `confirmed` when Amazon accepted every package, `confirm_failed`
+//! when it refused one. Recording a whole-order shipment again when nothing is left corrects
+//! the one package Amazon has not taken yet (queued or failed) and re-queues it.
+//!
+//! **Retention** starts when the last package ships: [`shipment_time`] is the one place that
+//! says when an order counts as shipped.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::mws::model::{CARRIER_CODES, FulfillmentMessage, ProcessingReport};
+use crate::model::lifecycle::{Lifecycle, ShipmentState};
+use crate::model::package::ItemQty;
+use crate::mws::model::{CARRIER_CODES, FulfillmentItem, FulfillmentMessage, ProcessingReport};
 
 fn ts(t: DateTime<Utc>) -> String {
     crate::audit::format_ts(t)
@@ -44,21 +60,171 @@ pub fn carrier_fields(carrier: &str) -> (Option<String>, Option<String>) {
 /// What recording a shipment did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
-    /// A new shipment, queued for confirmation.
+    /// A new package, queued for confirmation.
     New,
-    /// A queued or failed shipment was corrected and (re-)queued.
+    /// A queued or failed package was corrected and (re-)queued.
     Corrected,
 }
 
-/// Records a shipment: the order becomes `shipped`, its retention clock starts (if it had not),
-/// and the confirmation is queued. Refuses orders that cannot ship (exit 2).
-pub fn record_shipment(
+/// What recording a package did, and which package it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packed {
+    /// New or corrected.
+    pub recorded: Recorded,
+    /// The package's number within its order (1, 2, ...).
+    pub package: u32,
+    /// The items it holds (empty: a whole order whose items are not known).
+    pub items: Vec<ItemQty>,
+    /// The order's lifecycle afterwards.
+    pub lifecycle: Lifecycle,
+    /// What is still to ship, by item (empty: nothing).
+    pub left: Vec<ItemQty>,
+}
+
+/// One item of an order with what is left of it to ship.
+#[derive(Debug, Clone)]
+struct ItemLeft {
+    id: String,
+    ordered: u32,
+    shipped: u32,
+}
+
+impl ItemLeft {
+    fn left(&self) -> u32 {
+        self.ordered.saturating_sub(self.shipped)
+    }
+}
+
+/// An order's packages (cancelled ones excepted): (row id, number, state, holds no item rows).
+fn live_packages(
     conn: &Connection,
-    s: &NewShipment,
-    by: &str,
+    order_id: &str,
+) -> Result<Vec<(i64, u32, ShipmentState, bool)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT s.id, s.package_no, s.state,
+            NOT EXISTS (SELECT 1 FROM shipment_items i WHERE i.shipment_id = s.id)
+         FROM shipments s WHERE s.amazon_order_id = ?1 AND s.state <> 'cancelled' ORDER BY s.package_no",
+    )?;
+    let rows = st
+        .query_map([order_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(id, no, state, whole)| {
+            let state = ShipmentState::parse(&state).ok_or_else(|| {
+                Error::Integrity(format!(
+                    "package {no} of order {order_id} has an unknown state"
+                ))
+            })?;
+            Ok((id, no, state, whole))
+        })
+        .collect()
+}
+
+/// Every item of an order with how many of it are shipped (Amazon's count before ours, plus
+/// what our live packages hold).
+fn items_left(conn: &Connection, order_id: &str) -> Result<Vec<ItemLeft>> {
+    let mut st = conn.prepare_cached(
+        "SELECT i.order_item_id, i.quantity_ordered, COALESCE(i.quantity_shipped, 0)
+            + COALESCE((SELECT sum(p.quantity) FROM shipment_items p JOIN shipments s ON s.id = p.shipment_id
+                WHERE s.amazon_order_id = i.amazon_order_id AND s.state <> 'cancelled'
+                AND p.order_item_id = i.order_item_id), 0)
+         FROM order_items i WHERE i.amazon_order_id = ?1 ORDER BY i.order_item_id",
+    )?;
+    let rows = st
+        .query_map([order_id], |r| {
+            Ok(ItemLeft {
+                id: r.get(0)?,
+                ordered: r.get::<_, i64>(1)?.clamp(0, i64::from(u32::MAX)) as u32,
+                shipped: r.get::<_, i64>(2)?.clamp(0, i64::from(u32::MAX)) as u32,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Whether every item of the order is in a package (or a whole-order package ships it all).
+fn fully_shipped(conn: &Connection, order_id: &str) -> Result<bool> {
+    let live = live_packages(conn, order_id)?;
+    if live.is_empty() {
+        return Ok(false);
+    }
+    if live.iter().any(|p| p.3) {
+        return Ok(true);
+    }
+    Ok(items_left(conn, order_id)?.iter().all(|i| i.left() == 0))
+}
+
+/// When the order counts as shipped for the retention clock: the time its last package
+/// shipped, once no item is left to ship; `None` while it is unshipped or partly shipped.
+/// The one place that says so (a delivery-based anchor replaces this function).
+pub fn shipment_time(conn: &Connection, order_id: &str) -> Result<Option<String>> {
+    if !fully_shipped(conn, order_id)? {
+        return Ok(None);
+    }
+    Ok(conn.query_row(
+        "SELECT max(shipped_at) FROM shipments WHERE amazon_order_id = ?1 AND state <> 'cancelled'",
+        [order_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Sets an order's lifecycle from its packages (see the module doc) and starts its retention
+/// clock once its last package has shipped. Orders Amazon canceled, and pending ones, are left
+/// as they are; an order whose every package was cancelled is `unshipped` again.
+pub fn refresh_lifecycle(
+    conn: &Connection,
+    order_id: &str,
     now: DateTime<Utc>,
-) -> Result<Recorded> {
-    let id = &s.order_id;
+) -> Result<Lifecycle> {
+    let current: String = conn.query_row(
+        "SELECT lifecycle FROM orders WHERE amazon_order_id = ?1",
+        [order_id],
+        |r| r.get(0),
+    )?;
+    let current = Lifecycle::parse(&current).unwrap_or(Lifecycle::Pending);
+    if matches!(current, Lifecycle::Canceled | Lifecycle::Pending) {
+        return Ok(current);
+    }
+    let live = live_packages(conn, order_id)?;
+    let next = if live.is_empty() {
+        if current.has_shipped() {
+            Lifecycle::Unshipped
+        } else {
+            current
+        }
+    } else if live.iter().any(|p| p.2 == ShipmentState::Failed) {
+        Lifecycle::ConfirmFailed
+    } else if !fully_shipped(conn, order_id)? {
+        Lifecycle::PartiallyShipped
+    } else if live.iter().all(|p| p.2 == ShipmentState::Confirmed) {
+        Lifecycle::Confirmed
+    } else {
+        Lifecycle::Shipped
+    };
+    let anchor = shipment_time(conn, order_id)?;
+    conn.execute(
+        "UPDATE orders SET lifecycle = ?2, updated_at = ?3,
+            retention_start = CASE WHEN ?5 THEN NULL ELSE COALESCE(retention_start, ?4) END
+         WHERE amazon_order_id = ?1",
+        params![
+            order_id,
+            next.as_str(),
+            ts(now),
+            anchor,
+            live.is_empty() && current.has_shipped()
+        ],
+    )?;
+    Ok(next)
+}
+
+fn check_shipment(s: &NewShipment) -> Result<()> {
     let tracking = s.tracking.trim();
     if tracking.is_empty() || tracking.len() > 64 || tracking.chars().any(char::is_control) {
         return Err(Error::usage(
@@ -68,61 +234,278 @@ pub fn record_shipment(
     if s.carrier.trim().is_empty() || s.carrier.chars().any(char::is_control) {
         return Err(Error::usage("the carrier must be a printable name"));
     }
-    let order: Option<(String, Option<String>)> = conn
+    Ok(())
+}
+
+/// Records a whole-order shipment: everything left to ship, in one package (or corrects the
+/// order's one package Amazon has not taken yet, when nothing is left). See [`record_package`].
+pub fn record_shipment(
+    conn: &Connection,
+    s: &NewShipment,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Recorded> {
+    Ok(record_package(conn, s, &[], None, by, now)?.recorded)
+}
+
+/// Records a package of `items` (empty: everything left to ship) and queues its confirmation,
+/// or, with `correct`, corrects the carrier and tracking of that package (queued or refused by
+/// Amazon) and queues it again; the order's lifecycle follows ([`refresh_lifecycle`]).
+/// Everything is checked before anything is written: an order not in the vault, canceled,
+/// pending or purged, an item not in the order, or more of an item than is left to ship is
+/// refused (exit 2) and nothing is recorded.
+pub fn record_package(
+    conn: &Connection,
+    s: &NewShipment,
+    items: &[ItemQty],
+    correct: Option<u32>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Packed> {
+    let id = &s.order_id;
+    check_shipment(s)?;
+    let order: Option<(String, Option<String>, bool)> = conn
         .query_row(
-            "SELECT lifecycle, purged_at FROM orders WHERE amazon_order_id = ?1",
+            "SELECT lifecycle, purged_at, items_fetched FROM orders WHERE amazon_order_id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((lifecycle, purged)) = order else {
+    let Some((lifecycle, purged, items_fetched)) = order else {
         return Err(Error::usage(format!(
             "order {id} is not in the vault; run `fulfill fetch` first"
         )));
     };
-    let existing: Option<String> = conn
-        .query_row(
-            "SELECT state FROM shipments WHERE amazon_order_id = ?1",
+    let lifecycle = Lifecycle::parse(&lifecycle).unwrap_or(Lifecycle::Pending);
+    if lifecycle == Lifecycle::Canceled {
+        return Err(Error::usage(format!(
+            "order {id} was canceled and cannot be shipped"
+        )));
+    }
+    let live = live_packages(conn, id)?;
+    let known = items_left(conn, id)?;
+    let can_add = purged.is_none()
+        && (matches!(
+            lifecycle,
+            Lifecycle::Unshipped | Lifecycle::Labelled | Lifecycle::PartiallyShipped
+        ) || (!live.is_empty() && lifecycle.has_shipped()));
+    let whole_shipped = live.iter().any(|p| p.3);
+
+    // What this package holds.
+    let contents: Vec<ItemQty> = if items.is_empty() {
+        known
+            .iter()
+            .filter(|i| i.left() > 0)
+            .map(|i| ItemQty {
+                order_item_id: i.id.clone(),
+                quantity: i.left(),
+            })
+            .collect()
+    } else {
+        if !items_fetched {
+            return Err(Error::usage(format!(
+                "the items of order {id} are not fetched yet; run `fulfill fetch` first"
+            )));
+        }
+        let mut asked: BTreeMap<&str, u32> = BTreeMap::new();
+        for it in items {
+            let q = asked.entry(it.order_item_id.as_str()).or_insert(0);
+            *q = q.saturating_add(it.quantity);
+        }
+        let mut out = Vec::new();
+        for (item, q) in asked {
+            let Some(k) = known.iter().find(|k| k.id == item) else {
+                return Err(Error::usage(format!(
+                    "item {item} is not in order {id}; `fulfill orders` lists its items"
+                )));
+            };
+            if q == 0 {
+                return Err(Error::usage(format!(
+                    "the quantity of item {item} must be at least 1"
+                )));
+            }
+            let left = if whole_shipped { 0 } else { k.left() };
+            if q > left {
+                return Err(Error::usage(format!(
+                    "order {id} item {item}: {q} asked but {left} left to ship ({} ordered, {} already shipped)",
+                    k.ordered,
+                    k.ordered - left
+                )));
+            }
+            out.push(ItemQty {
+                order_item_id: item.to_string(),
+                quantity: q,
+            });
+        }
+        out
+    };
+
+    if let Some(n) = correct {
+        if !items.is_empty() {
+            return Err(Error::usage(
+                "a package is corrected by its number alone: give --package or --item, not both",
+            ));
+        }
+        let Some(p) = live.iter().find(|p| p.1 == n) else {
+            return Err(Error::usage(format!(
+                "order {id} has no package {n}; `fulfill orders` lists its packages"
+            )));
+        };
+        if !p.2.correctable() {
+            return Err(Error::usage(format!(
+                "package {n} of order {id} is {} at Amazon and cannot be corrected",
+                p.2
+            )));
+        }
+        return write_package(
+            conn,
+            s,
+            Recorded::Corrected,
+            Some(p.0),
+            n,
+            Vec::new(),
+            by,
+            now,
+        );
+    }
+    let something_left = if items_fetched {
+        !contents.is_empty() && !whole_shipped
+    } else {
+        live.is_empty()
+    };
+    let (recorded, row, package) = if something_left {
+        if !can_add {
+            return Err(Error::usage(match (&purged, lifecycle) {
+                (Some(_), _) => format!("order {id} is purged and cannot be shipped"),
+                (None, other) => format!("order {id} is {other} and cannot be shipped"),
+            }));
+        }
+        let next: u32 = conn.query_row(
+            "SELECT COALESCE(max(package_no), 0) + 1 FROM shipments WHERE amazon_order_id = ?1",
             [id],
             |r| r.get(0),
-        )
-        .optional()?;
-    let outcome = match (lifecycle.as_str(), existing.as_deref()) {
-        (_, Some("submitted" | "confirmed")) => {
-            return Err(Error::usage(format!(
-                "order {id} is already shipped and its confirmation was sent to Amazon"
-            )));
-        }
-        (_, Some(_)) => Recorded::Corrected,
-        ("unshipped" | "labelled", None) if purged.is_none() => Recorded::New,
-        (other, None) => {
-            return Err(Error::usage(format!(
-                "order {id} is {other} and cannot be shipped"
-            )));
+        )?;
+        (Recorded::New, None, next)
+    } else if !items.is_empty() {
+        return Err(Error::usage(format!("order {id} has nothing left to ship")));
+    } else {
+        let open: Vec<_> = live.iter().filter(|p| p.2.correctable()).collect();
+        match (open.as_slice(), live.is_empty()) {
+            ([one], _) => (Recorded::Corrected, Some(one.0), one.1),
+            ([], false) => {
+                return Err(Error::usage(format!(
+                    "order {id} is already shipped and its confirmation was sent to Amazon"
+                )));
+            }
+            ([], true) => {
+                return Err(Error::usage(format!(
+                    "order {id} is {lifecycle} and cannot be shipped"
+                )));
+            }
+            (many, _) => {
+                return Err(Error::usage(format!(
+                    "order {id} has nothing left to ship and {} packages waiting for confirmation; \
+                     name the one to correct with --package N",
+                    many.len()
+                )));
+            }
         }
     };
+
+    write_package(conn, s, recorded, row, package, contents, by, now)
+}
+
+/// Writes a checked package: corrects row `row`, or inserts package `package` holding
+/// `contents`; then moves the order on.
+#[allow(clippy::too_many_arguments)] // one private step of record_package
+fn write_package(
+    conn: &Connection,
+    s: &NewShipment,
+    recorded: Recorded,
+    row: Option<i64>,
+    package: u32,
+    contents: Vec<ItemQty>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Packed> {
+    let id = &s.order_id;
     let (code, name) = carrier_fields(&s.carrier);
-    conn.execute(
-        "INSERT INTO shipments (amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at,
-            shipped_by, state, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?6)
-         ON CONFLICT(amazon_order_id) DO UPDATE SET carrier_code = excluded.carrier_code,
-            carrier_name = excluded.carrier_name, tracking = excluded.tracking, method = excluded.method,
-            shipped_at = excluded.shipped_at, shipped_by = excluded.shipped_by, state = 'queued',
-            batch_id = NULL, message_id = NULL, result_code = NULL, result_message = NULL,
-            updated_at = excluded.updated_at",
-        params![id, code, name, tracking, s.method.as_deref().map(str::trim), ts(now), by],
+    let tracking = s.tracking.trim();
+    let method = s.method.as_deref().map(str::trim);
+    let contents = match row {
+        Some(row) => {
+            conn.execute(
+                "UPDATE shipments SET carrier_code = ?2, carrier_name = ?3, tracking = ?4, method = ?5,
+                    shipped_at = ?6, shipped_by = ?7, state = 'queued', batch_id = NULL, message_id = NULL,
+                    result_code = NULL, result_message = NULL, updated_at = ?6
+                 WHERE id = ?1",
+                params![row, code, name, tracking, method, ts(now), by],
+            )?;
+            package_items(conn, row)?
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO shipments (amazon_order_id, package_no, carrier_code, carrier_name, tracking,
+                    method, shipped_at, shipped_by, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?7)",
+                params![id, package, code, name, tracking, method, ts(now), by],
+            )?;
+            let row = conn.last_insert_rowid();
+            insert_items(conn, row, &contents)?;
+            contents
+        }
+    };
+    let lifecycle = refresh_lifecycle(conn, id, now)?;
+    let left = items_left(conn, id)?
+        .into_iter()
+        .filter(|i| i.left() > 0 && !lifecycle_done(lifecycle))
+        .map(|i| ItemQty {
+            quantity: i.left(),
+            order_item_id: i.id,
+        })
+        .collect();
+    Ok(Packed {
+        recorded,
+        package,
+        items: contents,
+        lifecycle,
+        left,
+    })
+}
+
+fn lifecycle_done(l: Lifecycle) -> bool {
+    matches!(l, Lifecycle::Shipped | Lifecycle::Confirmed)
+}
+
+fn insert_items(conn: &Connection, row: i64, items: &[ItemQty]) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "INSERT INTO shipment_items (shipment_id, order_item_id, quantity) VALUES (?1, ?2, ?3)",
     )?;
-    conn.execute(
-        "UPDATE orders SET lifecycle = 'shipped', retention_start = COALESCE(retention_start, ?2),
-            updated_at = ?2 WHERE amazon_order_id = ?1",
-        params![id, ts(now)],
+    for it in items {
+        st.execute(params![row, it.order_item_id, it.quantity])?;
+    }
+    Ok(())
+}
+
+/// The items of package row `row`, by item id.
+fn package_items(conn: &Connection, row: i64) -> Result<Vec<ItemQty>> {
+    let mut st = conn.prepare_cached(
+        "SELECT order_item_id, quantity FROM shipment_items WHERE shipment_id = ?1 ORDER BY order_item_id",
     )?;
-    Ok(outcome)
+    let rows = st
+        .query_map([row], |r| {
+            Ok(ItemQty {
+                order_item_id: r.get(0)?,
+                quantity: r.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Records a label bought through Merchant Fulfillment: Amazon confirmed the shipment when it
-/// sold the label, so it is `confirmed` at once and no feed carries it.
+/// sold the label, so its package (everything left to ship) is `confirmed` at once and no
+/// feed carries it.
 pub fn record_bought(
     conn: &Connection,
     s: &NewShipment,
@@ -131,37 +514,39 @@ pub fn record_bought(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let (code, name) = carrier_fields(&s.carrier);
+    let contents: Vec<ItemQty> = items_left(conn, &s.order_id)?
+        .into_iter()
+        .filter(|i| i.left() > 0)
+        .map(|i| ItemQty {
+            quantity: i.left(),
+            order_item_id: i.id,
+        })
+        .collect();
     conn.execute(
-        "INSERT INTO shipments (amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at,
-            shipped_by, state, amazon_shipment_id, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'confirmed', ?8, ?6)
-         ON CONFLICT(amazon_order_id) DO UPDATE SET carrier_code = excluded.carrier_code,
-            carrier_name = excluded.carrier_name, tracking = excluded.tracking, method = excluded.method,
-            shipped_at = excluded.shipped_at, shipped_by = excluded.shipped_by, state = 'confirmed',
-            amazon_shipment_id = excluded.amazon_shipment_id, batch_id = NULL, message_id = NULL,
-            result_code = NULL, result_message = NULL, updated_at = excluded.updated_at",
+        "INSERT INTO shipments (amazon_order_id, package_no, carrier_code, carrier_name, tracking, method,
+            shipped_at, shipped_by, state, amazon_shipment_id, updated_at)
+         VALUES (?1, (SELECT COALESCE(max(package_no), 0) + 1 FROM shipments WHERE amazon_order_id = ?1),
+            ?2, ?3, ?4, ?5, ?6, ?7, 'confirmed', ?8, ?6)",
         params![s.order_id, code, name, s.tracking, s.method, ts(now), by, shipment_id],
     )?;
-    conn.execute(
-        "UPDATE orders SET lifecycle = 'confirmed', retention_start = COALESCE(retention_start, ?2),
-            updated_at = ?2 WHERE amazon_order_id = ?1",
-        params![s.order_id, ts(now)],
-    )?;
+    insert_items(conn, conn.last_insert_rowid(), &contents)?;
+    refresh_lifecycle(conn, &s.order_id, now)?;
     Ok(())
 }
 
-/// A bought label was cancelled (refund asked): the order waits for a new shipment, and its
-/// retention clock starts again when it ships.
+/// A bought label was cancelled (refund asked): its package ships nothing, the order waits
+/// for a new shipment, and its retention clock starts again when it ships.
 pub fn record_cancelled(conn: &Connection, order_id: &str, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
-        "UPDATE shipments SET state = 'cancelled', updated_at = ?2 WHERE amazon_order_id = ?1",
+        "UPDATE shipments SET state = 'cancelled', updated_at = ?2
+         WHERE amazon_order_id = ?1 AND amazon_shipment_id IS NOT NULL AND state = 'confirmed'",
         params![order_id, ts(now)],
     )?;
     conn.execute(
-        "UPDATE orders SET lifecycle = 'unshipped', retention_start = NULL, updated_at = ?2
-         WHERE amazon_order_id = ?1",
-        params![order_id, ts(now)],
+        "UPDATE orders SET retention_start = NULL WHERE amazon_order_id = ?1",
+        [order_id],
     )?;
+    refresh_lifecycle(conn, order_id, now)?;
     Ok(())
 }
 
@@ -169,7 +554,8 @@ pub fn record_cancelled(conn: &Connection, order_id: &str, now: DateTime<Utc>) -
 pub fn amazon_shipment_id(conn: &Connection, order_id: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(
-            "SELECT amazon_shipment_id FROM shipments WHERE amazon_order_id = ?1 AND state = 'confirmed'",
+            "SELECT amazon_shipment_id FROM shipments WHERE amazon_order_id = ?1 AND state = 'confirmed'
+                AND amazon_shipment_id IS NOT NULL ORDER BY package_no DESC LIMIT 1",
             [order_id],
             |r| r.get::<_, Option<String>>(0),
         )
@@ -177,27 +563,48 @@ pub fn amazon_shipment_id(conn: &Connection, order_id: &str) -> Result<Option<St
         .flatten())
 }
 
-/// Queued shipments as feed messages (`MessageID` 1..n in order id order).
-pub fn queued_messages(conn: &Connection) -> Result<Vec<FulfillmentMessage>> {
+/// A queued package as a feed message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// The package's row.
+    pub shipment: i64,
+    /// Its `OrderFulfillment` message: the package's items as `Item` elements
+    /// (`AmazonOrderItemCode` and `Quantity`); none for a whole order whose items are unknown.
+    pub message: FulfillmentMessage,
+}
+
+/// Queued packages as feed messages (`MessageID` 1..n by order id, then package number).
+pub fn queued_messages(conn: &Connection) -> Result<Vec<Queued>> {
     let mut st = conn.prepare(
-        "SELECT amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at
-         FROM shipments WHERE state = 'queued' ORDER BY amazon_order_id",
+        "SELECT id, amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at
+         FROM shipments WHERE state = 'queued' ORDER BY amazon_order_id, package_no",
     )?;
     let rows = st.query_map([], |r| {
-        Ok(FulfillmentMessage {
-            message_id: 0,
-            amazon_order_id: Some(r.get(0)?),
-            carrier_code: r.get(1)?,
-            carrier_name: r.get(2)?,
-            shipper_tracking_number: Some(r.get(3)?),
-            shipping_method: r.get(4)?,
-            fulfillment_date: r.get(5)?,
-            ..Default::default()
+        Ok(Queued {
+            shipment: r.get(0)?,
+            message: FulfillmentMessage {
+                message_id: 0,
+                amazon_order_id: Some(r.get(1)?),
+                carrier_code: r.get(2)?,
+                carrier_name: r.get(3)?,
+                shipper_tracking_number: Some(r.get(4)?),
+                shipping_method: r.get(5)?,
+                fulfillment_date: r.get(6)?,
+                ..Default::default()
+            },
         })
     })?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    for (i, m) in out.iter_mut().enumerate() {
-        m.message_id = i as u64 + 1;
+    for (i, q) in out.iter_mut().enumerate() {
+        q.message.message_id = i as u64 + 1;
+        q.message.items = package_items(conn, q.shipment)?
+            .into_iter()
+            .map(|it| FulfillmentItem {
+                amazon_order_item_code: Some(it.order_item_id),
+                quantity: Some(it.quantity),
+                ..Default::default()
+            })
+            .collect();
     }
     Ok(out)
 }
@@ -213,15 +620,15 @@ pub struct Batch {
     pub body: Vec<u8>,
     /// `FeedSubmissionId`, once Amazon accepted it.
     pub feed_id: Option<String>,
-    /// How many messages it carries.
+    /// How many messages (packages) it carries.
     pub messages: u64,
 }
 
-/// Writes a new batch for `messages` (already numbered) and ties the shipments to it.
+/// Writes a new batch for `queued` (already numbered) and ties the packages to it.
 pub fn create_batch(
     conn: &Connection,
     body: &[u8],
-    messages: &[FulfillmentMessage],
+    queued: &[Queued],
     now: DateTime<Utc>,
 ) -> Result<i64> {
     conn.execute(
@@ -231,10 +638,15 @@ pub fn create_batch(
     let id = conn.last_insert_rowid();
     let mut st = conn.prepare_cached(
         "UPDATE shipments SET batch_id = ?1, message_id = ?2, updated_at = ?3
-         WHERE amazon_order_id = ?4 AND state = 'queued'",
+         WHERE id = ?4 AND state = 'queued'",
     )?;
-    for m in messages {
-        st.execute(params![id, m.message_id as i64, ts(now), m.amazon_order_id])?;
+    for q in queued {
+        st.execute(params![
+            id,
+            q.message.message_id as i64,
+            ts(now),
+            q.shipment
+        ])?;
     }
     Ok(id)
 }
@@ -307,28 +719,39 @@ pub fn mark_cancelled(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<
     Ok(())
 }
 
-/// The verdict for one shipment of a feed.
+/// The verdict for one package of a feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     /// `AmazonOrderId`.
     pub order_id: String,
+    /// The package's number within its order.
+    pub package: u32,
     /// Amazon accepted the message.
     pub confirmed: bool,
     /// `ResultMessageCode` of an error.
     pub code: Option<String>,
     /// `ResultDescription` of an error.
     pub message: Option<String>,
+    /// The package's row.
+    #[serde(skip)]
+    pub shipment: i64,
 }
 
-/// Judges each shipment of batch `id` by a processing report: confirmed unless the report
+/// Judges each package of batch `id` by a processing report: confirmed unless the report
 /// lists an `Error` for its `MessageID` (or for the whole feed). Reads only.
 pub fn judge(conn: &Connection, id: i64, report: &ProcessingReport) -> Result<Vec<Verdict>> {
     let mut st = conn.prepare(
-        "SELECT amazon_order_id, message_id FROM shipments WHERE batch_id = ?1 ORDER BY message_id",
+        "SELECT id, amazon_order_id, package_no, message_id FROM shipments WHERE batch_id = ?1
+         ORDER BY message_id",
     )?;
     let rows = st
         .query_map([id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, i64>(3)? as u64,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     // An error that names no message (MessageID 0 or none: the whole feed) fails every message.
@@ -338,7 +761,7 @@ pub fn judge(conn: &Connection, id: i64, report: &ProcessingReport) -> Result<Ve
         .find(|r| r.result_code == "Error" && r.message_id.is_none_or(|m| m == 0));
     Ok(rows
         .into_iter()
-        .map(|(order_id, message_id)| {
+        .map(|(shipment, order_id, package, message_id)| {
             let err = report
                 .results
                 .iter()
@@ -346,46 +769,46 @@ pub fn judge(conn: &Connection, id: i64, report: &ProcessingReport) -> Result<Ve
                 .or(whole_feed);
             Verdict {
                 order_id,
+                package,
                 confirmed: err.is_none(),
                 code: err.and_then(|e| e.result_message_code.clone()),
                 message: err.map(|e| e.result_description.clone()),
+                shipment,
             }
         })
         .collect())
 }
 
-/// Stores the verdicts of batch `id` (from [`judge`]) and closes the batch.
+/// Stores the verdicts of batch `id` (from [`judge`]), closes the batch, and moves each order
+/// on: `confirmed` once Amazon accepted every package and no item is left to ship.
 pub fn apply_verdicts(
     conn: &Connection,
     id: i64,
     verdicts: &[Verdict],
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let mut orders = std::collections::BTreeSet::new();
     for v in verdicts {
         conn.execute(
             "UPDATE shipments SET state = ?2, result_code = ?3, result_message = ?4, updated_at = ?5
-             WHERE amazon_order_id = ?1",
+             WHERE id = ?1 AND batch_id = ?6",
             params![
-                v.order_id,
-                if v.confirmed { "confirmed" } else { "failed" },
+                v.shipment,
+                if v.confirmed {
+                    ShipmentState::Confirmed.as_str()
+                } else {
+                    ShipmentState::Failed.as_str()
+                },
                 v.code,
                 v.message,
-                ts(now)
+                ts(now),
+                id
             ],
         )?;
-        conn.execute(
-            "UPDATE orders SET lifecycle = ?2, updated_at = ?3
-             WHERE amazon_order_id = ?1 AND lifecycle IN ('shipped', 'confirm_failed')",
-            params![
-                v.order_id,
-                if v.confirmed {
-                    "confirmed"
-                } else {
-                    "confirm_failed"
-                },
-                ts(now)
-            ],
-        )?;
+        orders.insert(v.order_id.as_str());
+    }
+    for o in orders {
+        refresh_lifecycle(conn, o, now)?;
     }
     conn.execute(
         "UPDATE feed_batches SET state = 'done', done_at = ?2 WHERE id = ?1",
@@ -394,50 +817,117 @@ pub fn apply_verdicts(
     Ok(())
 }
 
-/// A shipment as shown by `ship` and `orders` (no PII).
+/// One package as shown by `ship` and `orders` (no PII).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ShipmentView {
-    /// `AmazonOrderId`.
-    pub order_id: String,
+pub struct PackageView {
+    /// Its number within the order (1, 2, ...; SP-API's `packageReferenceId`).
+    pub package: u32,
     /// The carrier as sent (code or name).
     pub carrier: String,
     /// Tracking number.
     pub tracking: String,
     /// Shipping method.
     pub method: Option<String>,
-    /// queued, submitted, confirmed or failed.
+    /// queued, submitted, confirmed, failed or cancelled.
     pub state: String,
     /// `FeedSubmissionId` of the feed that carried it.
     pub feed_id: Option<String>,
     /// Amazon's error, when failed.
     pub error: Option<String>,
+    /// When it shipped.
+    pub shipped_at: String,
+    /// Its items and quantities (empty: a whole order whose items were not known).
+    pub items: Vec<ItemQty>,
 }
 
-/// One order's shipment.
-pub fn shipment(conn: &Connection, order_id: &str) -> Result<Option<ShipmentView>> {
+impl PackageView {
+    /// Its items as `(OrderItemId, quantity)` pairs, as SP-API's `packageDetail.orderItems`
+    /// takes them ([`crate::spapi::model::ConfirmShipmentRequest::package`], with
+    /// [`PackageView::package`] as the `packageReferenceId`).
+    pub fn item_pairs(&self) -> Vec<(String, u32)> {
+        self.items
+            .iter()
+            .map(|i| (i.order_item_id.clone(), i.quantity))
+            .collect()
+    }
+}
+
+/// An order's shipment as shown by `orders` (no PII): the latest package's carrier, tracking
+/// and confirmation state, and every package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShipmentView {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// The carrier of the latest package (code or name).
+    pub carrier: String,
+    /// Its tracking number.
+    pub tracking: String,
+    /// Its shipping method.
+    pub method: Option<String>,
+    /// Its state: queued, submitted, confirmed, failed or cancelled.
+    pub state: String,
+    /// `FeedSubmissionId` of the feed that carried it.
+    pub feed_id: Option<String>,
+    /// Amazon's error, when failed.
+    pub error: Option<String>,
+    /// Every package of the order, by number.
+    pub packages: Vec<PackageView>,
+}
+
+/// An order's packages, by number (cancelled ones included, with their state).
+pub fn packages(conn: &Connection, order_id: &str) -> Result<Vec<PackageView>> {
     // Cached: `orders` asks once per listed order.
-    Ok(conn
-        .prepare_cached(
-            "SELECT s.amazon_order_id, COALESCE(s.carrier_code, s.carrier_name), s.tracking, s.method,
-                s.state, b.feed_id, s.result_code || ': ' || s.result_message
-             FROM shipments s LEFT JOIN feed_batches b ON b.id = s.batch_id
-             WHERE s.amazon_order_id = ?1",
-        )?
-        .query_row([order_id], |r| {
-                Ok(ShipmentView {
-                    order_id: r.get(0)?,
-                    carrier: r.get(1)?,
-                    tracking: r.get(2)?,
-                    method: r.get(3)?,
-                    state: r.get(4)?,
-                    feed_id: r.get(5)?,
-                    error: r.get(6)?,
-                })
-            })
-        .optional()?)
+    let mut st = conn.prepare_cached(
+        "SELECT s.id, s.package_no, COALESCE(s.carrier_code, s.carrier_name), s.tracking, s.method,
+            s.state, b.feed_id, s.result_code || ': ' || s.result_message, s.shipped_at
+         FROM shipments s LEFT JOIN feed_batches b ON b.id = s.batch_id
+         WHERE s.amazon_order_id = ?1 ORDER BY s.package_no",
+    )?;
+    let rows = st
+        .query_map([order_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                PackageView {
+                    package: r.get(1)?,
+                    carrier: r.get(2)?,
+                    tracking: r.get(3)?,
+                    method: r.get(4)?,
+                    state: r.get(5)?,
+                    feed_id: r.get(6)?,
+                    error: r.get(7)?,
+                    shipped_at: r.get(8)?,
+                    items: Vec::new(),
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(row, mut p)| {
+            p.items = package_items(conn, row)?;
+            Ok(p)
+        })
+        .collect()
 }
 
-/// Whether there is confirmation work: queued shipments or feeds in flight.
+/// One order's shipment: its latest package and all of them (`None`: none recorded).
+pub fn shipment(conn: &Connection, order_id: &str) -> Result<Option<ShipmentView>> {
+    let packages = packages(conn, order_id)?;
+    let Some(last) = packages.last().cloned() else {
+        return Ok(None);
+    };
+    Ok(Some(ShipmentView {
+        order_id: order_id.to_string(),
+        carrier: last.carrier,
+        tracking: last.tracking,
+        method: last.method,
+        state: last.state,
+        feed_id: last.feed_id,
+        error: last.error,
+        packages,
+    }))
+}
+
+/// Whether there is confirmation work: queued packages or feeds in flight.
 pub fn pending_work(conn: &Connection) -> Result<bool> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM shipments WHERE state = 'queued')
@@ -450,6 +940,184 @@ pub fn pending_work(conn: &Connection) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ORDER: &str = "111-0000001-0000001";
+    const A: &str = "10000000000001";
+    const B: &str = "10000000000002";
+
+    fn at(h: u32) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-03-02T{h:02}:00:00Z"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// A vault schema with one unshipped order: item A x3, item B x1 (Amazon shipped none).
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", "ON").unwrap();
+        crate::vault::store::migrate(&mut c).unwrap();
+        c.execute(
+            "INSERT INTO orders (amazon_order_id, status, created_at, updated_at, lifecycle, items_fetched,
+                latest_ship_date) VALUES (?1, 'Unshipped', 't', 't', 'unshipped', 1, '2026-03-05T00:00:00Z')",
+            [ORDER],
+        )
+        .unwrap();
+        for (id, q) in [(A, 3), (B, 1)] {
+            c.execute(
+                "INSERT INTO order_items (amazon_order_id, order_item_id, asin, quantity_ordered)
+                 VALUES (?1, ?2, 'B000000000', ?3)",
+                params![ORDER, id, q],
+            )
+            .unwrap();
+        }
+        c
+    }
+
+    fn parcel(tracking: &str) -> NewShipment {
+        NewShipment {
+            order_id: ORDER.into(),
+            carrier: "UPS".into(),
+            tracking: tracking.into(),
+            method: None,
+        }
+    }
+
+    fn qty(id: &str, quantity: u32) -> ItemQty {
+        ItemQty {
+            order_item_id: id.into(),
+            quantity,
+        }
+    }
+
+    fn order(c: &Connection) -> (String, Option<String>) {
+        c.query_row(
+            "SELECT lifecycle, retention_start FROM orders WHERE amazon_order_id = ?1",
+            [ORDER],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    fn rows(c: &Connection) -> (i64, i64) {
+        c.query_row(
+            "SELECT (SELECT count(*) FROM shipments), (SELECT count(*) FROM shipment_items)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn packages_ship_an_order_in_parts_and_the_clock_starts_at_the_last() {
+        let c = db();
+        let p = record_package(
+            &c,
+            &parcel("T1"),
+            &[qty(A, 1), qty(A, 1)],
+            None,
+            "pat",
+            at(9),
+        )
+        .unwrap();
+        assert_eq!((p.recorded, p.package), (Recorded::New, 1));
+        assert_eq!(p.items, [qty(A, 2)], "the same item twice is summed");
+        assert_eq!(p.lifecycle, Lifecycle::PartiallyShipped);
+        assert_eq!(p.left, [qty(A, 1), qty(B, 1)]);
+        assert_eq!(order(&c), ("partially_shipped".into(), None));
+        assert_eq!(shipment_time(&c, ORDER).unwrap(), None);
+
+        // Refused whole, nothing written: too many, an item not in the order.
+        let before = rows(&c);
+        for bad in [
+            vec![qty(B, 1), qty(A, 2)],
+            vec![qty("10000000000009", 1)],
+            vec![qty(B, 0)],
+        ] {
+            let e = record_package(&c, &parcel("T2"), &bad, None, "pat", at(10)).unwrap_err();
+            assert!(matches!(e, Error::Usage(_)), "{e}");
+        }
+        let e = record_package(&c, &parcel("T2"), &[qty(A, 2)], None, "pat", at(10)).unwrap_err();
+        assert!(e.to_string().contains("2 asked but 1 left"), "{e}");
+        assert_eq!(rows(&c), before);
+
+        // The rest (whole-order form): package 2; the clock starts at its time.
+        let p = record_package(&c, &parcel("T2"), &[], None, "pat", at(11)).unwrap();
+        assert_eq!(p.package, 2);
+        assert_eq!(p.items, [qty(A, 1), qty(B, 1)]);
+        assert_eq!(p.lifecycle, Lifecycle::Shipped);
+        assert!(p.left.is_empty());
+        assert_eq!(
+            order(&c),
+            ("shipped".into(), Some(crate::audit::format_ts(at(11))))
+        );
+        let e = record_package(&c, &parcel("T3"), &[qty(B, 1)], None, "pat", at(12)).unwrap_err();
+        assert!(e.to_string().contains("0 left"), "{e}");
+
+        // Two packages queued, nothing left: a correction by order is ambiguous.
+        let e = record_package(&c, &parcel("T3"), &[], None, "pat", at(12)).unwrap_err();
+        assert!(e.to_string().contains("2 packages"), "{e}");
+        // ... so it names the package.
+        let p = record_package(&c, &parcel("T1b"), &[], Some(1), "pat", at(12)).unwrap();
+        assert_eq!(
+            (p.recorded, p.package, p.items),
+            (Recorded::Corrected, 1, vec![qty(A, 2)])
+        );
+        let e = record_package(&c, &parcel("T1c"), &[], Some(3), "pat", at(12)).unwrap_err();
+        assert!(e.to_string().contains("no package 3"), "{e}");
+        let e = record_package(&c, &parcel("T1c"), &[qty(A, 1)], Some(1), "pat", at(12));
+        assert!(matches!(e, Err(Error::Usage(_))));
+
+        // One per message, items as Item elements.
+        let q = queued_messages(&c).unwrap();
+        assert_eq!(q.len(), 2);
+        assert_eq!(q[1].message.message_id, 2);
+        let codes: Vec<_> = q[1]
+            .message
+            .items
+            .iter()
+            .map(|i| (i.amazon_order_item_code.clone().unwrap(), i.quantity))
+            .collect();
+        assert_eq!(codes, [(A.to_string(), Some(1)), (B.to_string(), Some(1))]);
+
+        // Amazon takes package 1 and refuses package 2; fixing 2 is a correction; then both
+        // confirmed make the order confirmed, and the clock never moved.
+        let batch = create_batch(&c, b"feed", &q, at(12)).unwrap();
+        let mut v = judge(&c, batch, &ProcessingReport::default()).unwrap();
+        v[1].confirmed = false;
+        apply_verdicts(&c, batch, &v, at(13)).unwrap();
+        assert_eq!(order(&c).0, "confirm_failed");
+        let e = record_package(&c, &parcel("T1d"), &[], Some(1), "pat", at(14)).unwrap_err();
+        assert!(e.to_string().contains("cannot be corrected"), "{e}");
+        let p = record_package(&c, &parcel("T2b"), &[], None, "pat", at(14)).unwrap();
+        assert_eq!((p.recorded, p.package), (Recorded::Corrected, 2));
+        let q = queued_messages(&c).unwrap();
+        assert_eq!(q.len(), 1);
+        let batch = create_batch(&c, b"feed2", &q, at(14)).unwrap();
+        let v = judge(&c, batch, &ProcessingReport::default()).unwrap();
+        apply_verdicts(&c, batch, &v, at(15)).unwrap();
+        assert_eq!(
+            order(&c),
+            ("confirmed".into(), Some(crate::audit::format_ts(at(11))))
+        );
+        let e = record_package(&c, &parcel("T9"), &[], None, "pat", at(16)).unwrap_err();
+        assert!(e.to_string().contains("already shipped"), "{e}");
+    }
+
+    #[test]
+    fn canceled_and_unknown_orders_are_refused() {
+        let c = db();
+        c.execute("UPDATE orders SET lifecycle = 'canceled'", [])
+            .unwrap();
+        let e = record_package(&c, &parcel("T1"), &[qty(A, 1)], None, "pat", at(9)).unwrap_err();
+        assert!(e.to_string().contains("canceled"), "{e}");
+        let e = record_shipment(&c, &parcel("T1"), "pat", at(9)).unwrap_err();
+        assert!(e.to_string().contains("canceled"), "{e}");
+        let mut other = parcel("T1");
+        other.order_id = "111-0000009-0000009".into();
+        let e = record_shipment(&c, &other, "pat", at(9)).unwrap_err();
+        assert!(e.to_string().contains("not in the vault"), "{e}");
+        assert_eq!(rows(&c), (0, 0));
+    }
 
     #[test]
     fn known_carriers_become_codes_others_names() {

@@ -140,7 +140,11 @@ pub fn pick_list(conn: &Connection, lifecycles: &[&str]) -> Result<PickList> {
     let states = serde_json::to_string(lifecycles).expect("serializes");
     let mut st = conn.prepare(
         "SELECT COALESCE(i.seller_sku, i.asin) AS sku, l.bin, i.amazon_order_id,
-                i.quantity_ordered - COALESCE(i.quantity_shipped, 0) AS todo
+                i.quantity_ordered - COALESCE(i.quantity_shipped, 0)
+                    - COALESCE((SELECT sum(p.quantity) FROM shipment_items p
+                        JOIN shipments s ON s.id = p.shipment_id
+                        WHERE s.amazon_order_id = i.amazon_order_id AND s.state <> 'cancelled'
+                        AND p.order_item_id = i.order_item_id), 0) AS todo
          FROM order_items i
          JOIN orders o ON o.amazon_order_id = i.amazon_order_id
          LEFT JOIN sku_locations l ON l.sku = COALESCE(i.seller_sku, i.asin)

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_label_identity.sql"),
     include_str!("../../migrations/0007_recovery.sql"),
     include_str!("../../migrations/0008_rekey.sql"),
+    include_str!("../../migrations/0009_packages.sql"),
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -648,7 +649,7 @@ mod tests {
     fn schema_version_is_pinned() {
         // Changing this number means a migration was added: bump it deliberately, and never
         // edit a migration that has landed.
-        assert_eq!(SCHEMA_VERSION, 8);
+        assert_eq!(SCHEMA_VERSION, 9);
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         let v: u32 = c
@@ -656,6 +657,54 @@ mod tests {
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         migrate(&mut c).unwrap(); // idempotent
+    }
+
+    /// 0009: a whole-order shipment recorded before packages becomes package 1 holding every
+    /// item left to ship when it shipped; its feed ties and verdict stay.
+    #[test]
+    fn shipments_before_packages_become_package_one_with_their_items() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(7).enumerate() {
+            c.execute_batch(sql).unwrap();
+            c.pragma_update(None, "user_version", (i + 1) as u32)
+                .unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO orders (amazon_order_id, status, created_at, updated_at, lifecycle)
+                VALUES ('111-0000001-0000001', 'Unshipped', 't', 't', 'confirmed');
+             INSERT INTO order_items (amazon_order_id, order_item_id, asin, quantity_ordered, quantity_shipped)
+                VALUES ('111-0000001-0000001', '10000000000001', 'B0', 3, 1),
+                       ('111-0000001-0000001', '10000000000002', 'B0', 1, 1);
+             INSERT INTO feed_batches (id, created_at, body, content_md5, state) VALUES (4, 't', x'00', 'm', 'done');
+             INSERT INTO shipments (amazon_order_id, carrier_code, tracking, shipped_at, shipped_by, state,
+                batch_id, message_id, updated_at)
+                VALUES ('111-0000001-0000001', 'UPS', '1Z', 't', 'pat', 'confirmed', 4, 1, 't');",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let (no, tracking, batch): (u32, String, i64) = c
+            .query_row(
+                "SELECT package_no, tracking, batch_id FROM shipments",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((no, tracking.as_str(), batch), (1, "1Z", 4));
+        let items: Vec<(String, u32)> = c
+            .prepare("SELECT order_item_id, quantity FROM shipment_items ORDER BY order_item_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(items, [("10000000000001".to_string(), 2)]);
+        let fk: i64 = c
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk, 0);
     }
 
     #[test]
