@@ -76,101 +76,167 @@ pub(crate) fn prepare(s: &Session<'_>, env: &Environment, dest: &Destination) ->
     }
 }
 
-/// What the label files are.
+/// What a print job prints: shipping labels or packing slips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Shipping labels (an unshipped order becomes `labelled`).
+    Label,
+    /// Packing slips (the order's lifecycle is left as it is).
+    Slip,
+}
+
+impl Kind {
+    fn printed(self) -> &'static str {
+        match self {
+            Kind::Label => "label.printed",
+            Kind::Slip => "slip.printed",
+        }
+    }
+
+    fn failed(self) -> &'static str {
+        match self {
+            Kind::Label => "label.failed",
+            Kind::Slip => "slip.failed",
+        }
+    }
+}
+
+/// What the files of a print job are.
 pub(crate) struct Rendering {
     /// File extension in spool/, and the format in the record (`zpl`, `pdf`, `png`).
     pub(crate) ext: &'static str,
     /// Resolution, when the tool rendered it.
     pub(crate) dpi: Option<u32>,
+    /// Labels or slips.
+    pub(crate) kind: Kind,
 }
 
-/// Sends finished labels (order id, bytes) to `dest` (`target` from [`prepare`]), each
-/// recorded as `label.printed` and tracked; see [`print`].
+impl Rendering {
+    /// The end of a spool file's name after its random stem: `.zpl`, `.pdf`, `.slip.pdf`.
+    fn suffix(&self) -> String {
+        match self.kind {
+            Kind::Label => format!(".{}", self.ext),
+            Kind::Slip => format!(".slip.{}", self.ext),
+        }
+    }
+}
+
+/// One print job: the orders it holds, in order, and its bytes (one ZPL stream or one PDF).
+pub(crate) struct Job {
+    /// `AmazonOrderId`s.
+    pub(crate) orders: Vec<String>,
+    /// The whole job.
+    pub(crate) bytes: Zeroizing<Vec<u8>>,
+}
+
+/// Sends one print job to `dest` (`target` from [`prepare`]): one file or one printer
+/// connection, recorded as ONE `label.printed` / `slip.printed` (its `count` and `orders`;
+/// `order` too when it holds one) in the transaction that tracks the file for every order in
+/// it. Returns one [`Printed`] per order.
 pub(crate) fn deliver(
     s: &Session<'_>,
     dest: &Destination,
     target: &Path,
-    files: &[(String, Zeroizing<Vec<u8>>)],
+    job: &Job,
     how: &Rendering,
     now: DateTime<Utc>,
 ) -> Result<Vec<Printed>> {
-    let printed = |order: &str, t: &str| Printed {
-        order_id: order.to_string(),
-        destination: dest.kind(),
-        target: t.to_string(),
-    };
-    let event = |p: &Printed| {
-        Event::new("label.printed")
+    let event = |t: &str| {
+        let mut e = Event::new(how.kind.printed())
             .operator(s.name())
-            .field("order", p.order_id.as_str())
             .field("format", how.ext)
             .field("dpi", how.dpi)
-            .field("destination", p.destination)
-            .field("target", p.target.as_str())
+            .field("destination", dest.kind())
+            .field("target", t)
+            .field("count", job.orders.len() as u64)
+            .field("orders", job.orders.clone());
+        if let [one] = job.orders.as_slice() {
+            e = e.field("order", one.as_str());
+        }
+        e
     };
-    let mut out = Vec::new();
+    let printed = |t: &str| -> Vec<Printed> {
+        job.orders
+            .iter()
+            .map(|o| Printed {
+                order_id: o.clone(),
+                destination: dest.kind(),
+                target: t.to_string(),
+            })
+            .collect()
+    };
     match dest {
         Destination::Spool => {
-            for (order, z) in files {
-                // Named by the tool, never after the order id Amazon sent: tracked in the
-                // vault, which is how purge and audit find it.
-                // A label printed again replaces its earlier spool file (one per order and
-                // format), as a reprint should.
-                let earlier = labels::files_of(s.vault().conn(), std::slice::from_ref(order))?
-                    .into_iter()
-                    .map(|t| t.path)
-                    .find(|p| {
-                        p.parent() == Some(target)
-                            && p.extension().is_some_and(|e| e == how.ext)
-                            && p.file_stem()
-                                .is_some_and(|n| is_spool_name(&n.to_string_lossy()))
-                    });
-                let path =
-                    earlier.unwrap_or_else(|| target.join(format!("{}.{}", spool_name(), how.ext)));
-                let p = printed(order, &path.to_string_lossy());
-                write_tracked(s, &[(p.clone(), event(&p))], &path, z, now)?;
-                out.push(p);
+            // Named by the tool, never after an order id Amazon sent: tracked in the vault,
+            // which is how purge and audit find it. A one-order job printed again replaces
+            // its earlier spool file (one per order, kind and format), as a reprint should;
+            // a file holding other orders too (a batch) is never overwritten.
+            let suffix = how.suffix();
+            let mut earlier = None;
+            if let [order] = job.orders.as_slice() {
+                for t in labels::files_of(s.vault().conn(), std::slice::from_ref(order))? {
+                    let ours = t.path.parent() == Some(target)
+                        && t.path
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .and_then(|n| n.strip_suffix(suffix.as_str()))
+                            .is_some_and(is_spool_name);
+                    if ours && labels::orders_of_path(s.vault().conn(), &t.path)? == [order.clone()]
+                    {
+                        earlier = Some(t.path);
+                        break;
+                    }
+                }
             }
+            let path = earlier.unwrap_or_else(|| target.join(format!("{}{suffix}", spool_name())));
+            let t = path.to_string_lossy().into_owned();
+            write_tracked(s, how.kind, &job.orders, event(&t), &path, &job.bytes, now)?;
+            Ok(printed(&t))
         }
         Destination::File(_) => {
-            let mut all =
-                Zeroizing::new(Vec::with_capacity(files.iter().map(|(_, z)| z.len()).sum()));
-            for (_, z) in files {
-                all.extend_from_slice(z);
-            }
-            let t = target.to_string_lossy();
-            let ps: Vec<(Printed, Event)> = files
-                .iter()
-                .map(|(order, _)| {
-                    let p = printed(order, &t);
-                    let e = event(&p);
-                    (p, e)
-                })
-                .collect();
-            write_tracked(s, &ps, target, &all, now)?;
-            out.extend(ps.into_iter().map(|(p, _)| p));
+            let t = target.to_string_lossy().into_owned();
+            write_tracked(s, how.kind, &job.orders, event(&t), target, &job.bytes, now)?;
+            Ok(printed(&t))
         }
         Destination::Printer(addr) => {
-            for (order, z) in files {
-                let p = printed(order, addr);
-                // Recorded before it is sent: a label never prints unrecorded.
-                s.vault().record_with(&[event(&p)], now, |tx| {
-                    labels::track(tx, None, order, s.name(), now)
-                })?;
-                if let Err(e) = send_to_printer(addr, z) {
-                    let failed = Event::new("label.failed")
-                        .operator(s.name())
-                        .outcome(Outcome::Failed)
-                        .field("order", order.as_str())
-                        .field("target", addr.as_str());
-                    s.vault().record(&[failed], now)?;
-                    return Err(e);
+            // Recorded before it is sent: a job never prints unrecorded.
+            s.vault().record_with(&[event(addr)], now, |tx| {
+                for order in &job.orders {
+                    track(tx, how.kind, None, order, s.name(), now)?;
                 }
-                out.push(p);
+                Ok(())
+            })?;
+            if let Err(e) = send_to_printer(addr, &job.bytes) {
+                let mut failed = Event::new(how.kind.failed())
+                    .operator(s.name())
+                    .outcome(Outcome::Failed)
+                    .field("target", addr.as_str())
+                    .field("count", job.orders.len() as u64)
+                    .field("orders", job.orders.clone());
+                if let [one] = job.orders.as_slice() {
+                    failed = failed.field("order", one.as_str());
+                }
+                s.vault().record(&[failed], now)?;
+                return Err(e);
             }
+            Ok(printed(addr))
         }
     }
-    Ok(out)
+}
+
+/// Tracks a file (or a job sent to a printer: `file` None) for `order`.
+fn track(
+    tx: &rusqlite::Connection,
+    kind: Kind,
+    file: Option<(&str, crate::home::FileIdentity)>,
+    order: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match kind {
+        Kind::Label => labels::track(tx, file, order, by, now),
+        Kind::Slip => labels::track_file(tx, file, order, by, now),
+    }
 }
 
 /// A fresh `spool/` file name: 128 random bits in hex.
@@ -183,20 +249,22 @@ fn is_spool_name(stem: &str) -> bool {
     stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Writes `bytes` to `path` (0600, atomically) and records and tracks it for every order in
-/// `labels`; removes the file again if the records cannot be written.
+/// Writes `bytes` to `path` (0600, atomically), records `event` and tracks the file for every
+/// order in `orders`; removes the file again if the record cannot be written.
 fn write_tracked(
     s: &Session<'_>,
-    labels: &[(Printed, Event)],
+    kind: Kind,
+    orders: &[String],
+    event: Event,
     path: &Path,
     bytes: &[u8],
     now: DateTime<Utc>,
 ) -> Result<()> {
     let id = crate::home::write_identified(path, bytes)?;
-    let events: Vec<Event> = labels.iter().map(|(_, e)| e.clone()).collect();
-    let recorded = s.vault().record_with(&events, now, |tx| {
-        for (p, _) in labels {
-            labels::track(tx, Some((&p.target, id)), &p.order_id, s.name(), now)?;
+    let p = path.to_string_lossy();
+    let recorded = s.vault().record_with(&[event], now, |tx| {
+        for order in orders {
+            track(tx, kind, Some((&p, id)), order, s.name(), now)?;
         }
         Ok(())
     });
