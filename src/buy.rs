@@ -23,6 +23,7 @@ use crate::audit::Event;
 use crate::calls::AuditedCalls;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::label::sink::{Job, Kind};
 use crate::label::{Destination, Printed, Rendering, deliver, prepare};
 use crate::mws::client::{Api, CallError, Client, Request};
 use crate::mws::merchant::{
@@ -254,15 +255,13 @@ pub fn buy(
     let how = Rendering {
         ext: label.extension(),
         dpi: None,
+        kind: Kind::Label,
     };
-    let printed = deliver(
-        s,
-        dest,
-        &target,
-        &[(req.order_id.clone(), label.bytes)],
-        &how,
-        now,
-    )?;
+    let job = Job {
+        orders: vec![req.order_id.clone()],
+        bytes: label.bytes,
+    };
+    let printed = deliver(s, dest, &target, &job, &how, now)?;
     Ok(Bought {
         order_id: req.order_id.clone(),
         shipment_id: shipment.shipment_id,

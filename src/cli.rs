@@ -69,6 +69,8 @@ pub enum Command {
     Orders(OrdersArgs),
     /// Print shipping labels (packer or owner): to a raw TCP printer, a file, or spool/.
     Label(LabelArgs),
+    /// Print packing slips (packer or owner): items, quantities, gift messages, ship-to, as PDF.
+    Slip(SlipArgs),
     /// Packing station: scan an order to print its label, scan the tracking number to ship it.
     Station(StationArgs),
     /// Buy a label from Amazon (Merchant Fulfillment): quote without --service, buy with it.
@@ -297,17 +299,35 @@ pub struct LabelOutput {
     #[arg(long, value_name = "URI", conflicts_with = "out")]
     pub to: Option<String>,
     /// Write to FILE (0600; tracked and destroyed by `purge` with the order's PII).
-    /// Default: one file per order in the home's spool/.
+    /// Default: one file per print job in the home's spool/.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// Which orders a print job is for (`label`, `slip`): ids, or every order in a state.
+#[derive(Debug, Args)]
+pub struct OrderSelection {
+    /// The Amazon order ids (all go in one print job).
+    #[arg(
+        value_name = "ORDER",
+        required_unless_present_any = ["all_unshipped", "status"],
+        conflicts_with_all = ["all_unshipped", "status"]
+    )]
+    pub orders: Vec<String>,
+    /// Every unshipped order (the same as --status unshipped).
+    #[arg(long, conflicts_with = "status")]
+    pub all_unshipped: bool,
+    /// Every order in this state.
+    #[arg(long, value_enum, value_name = "S")]
+    pub status: Option<PickStatusArg>,
 }
 
 /// `fulfill label`.
 #[derive(Debug, Args)]
 pub struct LabelArgs {
-    /// The Amazon order ids.
-    #[arg(value_name = "ORDER", required = true)]
-    pub orders: Vec<String>,
+    /// The orders.
+    #[command(flatten)]
+    pub select: OrderSelection,
     /// Label format.
     #[arg(long, value_enum, default_value = "zpl")]
     pub format: LabelFormat,
@@ -315,6 +335,35 @@ pub struct LabelArgs {
     #[arg(long, value_enum, default_value = "203")]
     pub dpi: DpiArg,
     /// Where the labels go.
+    #[command(flatten)]
+    pub output: LabelOutput,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Packing slip paper sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SlipSize {
+    /// 4 x 6 in, on the label printer's stock.
+    #[value(name = "4x6")]
+    Label4x6,
+    /// US Letter, 8.5 x 11 in.
+    Letter,
+    /// ISO A4, 210 x 297 mm.
+    A4,
+}
+
+/// `fulfill slip`.
+#[derive(Debug, Args)]
+pub struct SlipArgs {
+    /// The orders.
+    #[command(flatten)]
+    pub select: OrderSelection,
+    /// Paper size (a PDF with built-in Helvetica: Latin-1 text only).
+    #[arg(long, value_enum, default_value = "letter")]
+    pub size: SlipSize,
+    /// Where the slips go.
     #[command(flatten)]
     pub output: LabelOutput,
     /// Print what was done as JSON.

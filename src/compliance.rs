@@ -606,10 +606,12 @@ pub fn audit(
         let t = crate::mws::model::parse_mws_time(&r.ts);
         match r.event.as_str() {
             "unlock.failed" | "access.denied" => failures.entry(op).or_default().extend(t),
+            // A batch opening (one print job) counts each order it opened.
             "pii.opened" => {
+                let n = r.fields.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
                 *openings
                     .entry((op, r.ts.chars().take(10).collect()))
-                    .or_default() += 1
+                    .or_default() += n as usize
             }
             _ => {}
         }

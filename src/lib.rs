@@ -85,6 +85,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Purge(a) => cmd::purge::run(&ctx, a),
                 cli::Command::Audit(a) => cmd::audit::run(&ctx, a),
                 cli::Command::Label(a) => cmd::label::run(&ctx, a),
+                cli::Command::Slip(a) => cmd::slip::run(&ctx, a),
                 cli::Command::Buy(a) => cmd::buy::run(&ctx, a),
                 cli::Command::Ship(a) => cmd::ship::run(&ctx, a),
                 cli::Command::Station(a) => cmd::station::run(&ctx, a),

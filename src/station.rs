@@ -125,10 +125,11 @@ impl Station {
             let mut req = self.cfg.label.clone();
             req.orders = vec![line.to_string()];
             match print(s, env, &req, now) {
-                Ok(_) => {
+                Ok(b) if b.skipped.is_empty() => {
                     self.current = Some(line.to_string());
                     Scan::Labelled(line.to_string())
                 }
+                Ok(mut b) => Scan::Failed(Error::usage(b.skipped.remove(0).reason)),
                 Err(e) => Scan::Failed(e),
             }
         } else if let Some(order) = self.current.clone() {

@@ -105,6 +105,26 @@ fn the_flow_records_every_event_on_one_intact_chain() {
             .collect()
     };
     ok(run(d.as_op("pat", &pat).args(["label", &unshipped[0]])));
+    // A packing slip (its font shows Latin-1 only: the first order whose address it can show).
+    let candidates: Vec<String> = {
+        let db = rusqlite::Connection::open(d.home().join("vault.db")).unwrap();
+        let mut st = db
+            .prepare(
+                "SELECT amazon_order_id FROM orders WHERE lifecycle IN ('unshipped', 'labelled')
+                 AND pii_missing = 0 AND pii_state = 'sealed' ORDER BY amazon_order_id",
+            )
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(
+        candidates
+            .iter()
+            .any(|o| run(d.as_op("pat", &pat).args(["slip", o.as_str()])).code == 0),
+        "no slip printed"
+    );
     // A label bought from Amazon for a third order (the owner sets the ship-from address).
     for (k, v) in [
         ("name", "Acme"),
@@ -272,6 +292,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "mws.call",
         "fetch.run",
         "label.printed",
+        "slip.printed",
         "label.bought",
         "label.cancelled",
         "label.refused",

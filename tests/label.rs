@@ -423,3 +423,250 @@ fn audit_and_purge_find_spool_labels_by_their_record_not_their_name() {
     assert!(!spooled.exists());
     assert_eq!(r20(&at(60))["status"], "pass");
 }
+
+/// `n` addressable unshipped orders whose every PII value is Latin-1 (as the sandbox made
+/// them), which the PDF's built-in font shows.
+fn latin_orders(t: &Env, n: usize) -> Vec<String> {
+    let truth = t.e.sb.orders();
+    let latin: std::collections::HashSet<String> = truth
+        .iter()
+        .filter(|o| {
+            o.order
+                .pii
+                .fields()
+                .iter()
+                .all(|(_, v)| v.expose_pii().chars().all(|c| (c as u32) < 0x100))
+        })
+        .map(|o| o.order.info.amazon_order_id.clone())
+        .collect();
+    let db = t.e.db();
+    let mut st = db
+        .prepare(
+            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND \
+             pii_state = 'sealed' AND pii_missing = 0 AND items_fetched = 1 ORDER BY 1",
+        )
+        .unwrap();
+    let ids: Vec<String> = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|id| latin.contains(id))
+        .take(n)
+        .collect();
+    assert_eq!(ids.len(), n, "Latin orders");
+    ids
+}
+
+/// Audit records of one event, parsed.
+fn records(log: &str, event: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == event)
+        .collect()
+}
+
+#[test]
+fn a_batch_is_one_print_job_one_opening_and_one_record_and_every_barcode_decodes() {
+    let t = Env::new(47);
+    // Latin addresses, which the PDF's built-in font shows.
+    let ids = latin_orders(&t, 4);
+    let out_dir = t.e.dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+
+    // ZPL: one stream, one ^XA..^XZ per order, in order, each barcode the order's id.
+    let zpl_out = out_dir.join("wave.zpl");
+    let mut args = vec!["label", "--out", zpl_out.to_str().unwrap(), "--json"];
+    args.extend(ids[..3].iter().map(String::as_str));
+    let r = t.as_pat(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    let zpl = std::fs::read_to_string(&zpl_out).unwrap();
+    assert_eq!(zpl.matches("^XA").count(), 3);
+    assert_eq!(zpl.matches("^XZ").count(), 3);
+    let codes: Vec<&str> = zpl
+        .split("^BCN,")
+        .skip(1)
+        .map(|s| s.split("^FD").nth(1).unwrap().split("^FS").next().unwrap())
+        .collect();
+    assert_eq!(codes, ids[..3].to_vec());
+    for id in &ids[..3] {
+        assert_eq!(t.lifecycle(id), "labelled");
+    }
+    let log = t.e.dir.audit_text();
+    let opened = records(&log, "pii.opened");
+    assert_eq!(opened.len(), 1, "one opening for the batch");
+    assert_eq!(opened[0]["count"], 3);
+    assert_eq!(opened[0]["purpose"], "label");
+    assert_eq!(opened[0]["orders"], serde_json::json!(ids[..3]));
+    let printed = records(&log, "label.printed");
+    assert_eq!(printed.len(), 1, "one record for the print job");
+    assert_eq!(printed[0]["count"], 3);
+    assert_eq!(printed[0]["orders"], serde_json::json!(ids[..3]));
+
+    // PDF: one file, one page per order, every barcode drawn decodes to its order's id.
+    let r = t.as_pat(&[
+        "label", "--format", "pdf", &ids[0], &ids[3], &ids[1], "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let target = v[0]["target"].as_str().unwrap();
+    assert!(
+        v.as_array().unwrap().iter().all(|p| p["target"] == target),
+        "{v}"
+    );
+    let pdf = std::fs::read(target).unwrap();
+    assert!(pdf.starts_with(b"%PDF-") && pdf.ends_with(b"%%EOF"));
+    assert_eq!(count(&pdf, b"/Type /Page\n"), 3, "three pages");
+    let decoded: Vec<Vec<Result<String, String>>> = support::pdf_streams(&pdf)
+        .into_iter()
+        .map(support::pdf_barcodes)
+        .collect();
+    assert_eq!(
+        decoded,
+        vec![
+            vec![Ok(ids[0].clone())],
+            vec![Ok(ids[3].clone())],
+            vec![Ok(ids[1].clone())]
+        ]
+    );
+    // Purging one order of the batch destroys the batch file (it holds that order's address).
+    assert_eq!(
+        t.as_pat(&["ship", &ids[3], "--carrier", "UPS", "--tracking", "1Z2"])
+            .code,
+        0
+    );
+    let r =
+        t.e.run(&["--operator", "cron", "purge", "--order", &ids[3], "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!std::path::Path::new(target).exists());
+    assert!(zpl_out.exists(), "the ZPL batch holds no purged order");
+}
+
+#[test]
+fn a_batch_to_a_printer_is_one_connection() {
+    let t = Env::new(48);
+    let ids = t.orders(3);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let printer = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        // A second job would be a second connection: none comes.
+        listener.set_nonblocking(true).unwrap();
+        (got, listener.accept().is_err())
+    });
+    let mut args = vec!["label".to_string(), "--to".into(), format!("tcp://{addr}")];
+    args.extend(ids.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = t.as_pat(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (got, alone) = printer.join().unwrap();
+    let got = String::from_utf8(got).unwrap();
+    assert!(alone);
+    for id in &ids {
+        assert!(got.contains(&format!("^FD{id}^FS")), "{got}");
+    }
+    assert_eq!(got.matches("^XZ").count(), 3);
+    let log = t.e.dir.audit_text();
+    assert_eq!(records(&log, "label.printed").len(), 1);
+    assert_eq!(records(&log, "label.printed")[0]["destination"], "printer");
+}
+
+#[test]
+fn bad_orders_in_a_batch_get_one_line_each_and_the_rest_print_as_one_job() {
+    let t = Env::new(49);
+    let good = t.orders(2);
+    let canceled = t.e.order_ids("lifecycle = 'canceled'", 1).remove(0);
+    let pending = t.e.order_ids("lifecycle = 'pending'", 1).remove(0);
+    let unknown = "999-0000000-0000001".to_string();
+    let marker = t.e.sb.pii_marker();
+
+    // Nothing printable: exit 2, one line per order, nothing opened, printed or written.
+    let r = t.as_pat(&["label", &unknown, &canceled, &pending]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stderr);
+    assert!(lines[0].contains(&unknown) && lines[0].contains("not in the vault"));
+    assert!(lines[1].contains(&canceled) && lines[1].contains("canceled"));
+    assert!(lines[2].contains(&pending) && lines[2].contains("pending"));
+    let log = t.e.dir.audit_text();
+    assert!(records(&log, "pii.opened").is_empty());
+    assert!(records(&log, "label.printed").is_empty());
+    let spool = t.e.dir.home().join("spool");
+    let spooled = || std::fs::read_dir(&spool).map_or(0, |d| d.count());
+    assert_eq!(spooled(), 0);
+
+    // Some printable: exit 1, the same lines, the rest in one job (the bad ones in no record).
+    let r = t.as_pat(&[
+        "label", &good[0], &unknown, &canceled, &good[1], &pending, "--json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 3, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let printed: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(printed, vec![good[0].as_str(), good[1].as_str()]);
+    assert_eq!(spooled(), 1, "one file for the job");
+    let log = t.e.dir.audit_text();
+    let opened = records(&log, "pii.opened");
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["orders"], serde_json::json!(good));
+    assert_eq!(
+        records(&log, "label.printed")[0]["orders"],
+        serde_json::json!(good)
+    );
+    assert_eq!(t.lifecycle(&canceled), "canceled");
+    assert_eq!(
+        count(&t.e.output.borrow(), marker.as_bytes()),
+        0,
+        "no PII in any line"
+    );
+}
+
+#[test]
+fn all_unshipped_and_status_select_the_batch() {
+    let t = Env::new(50);
+    let unshipped = t.e.order_ids("lifecycle = 'unshipped'", 1);
+    assert!(!unshipped.is_empty());
+    let n =
+        t.e.db()
+            .query_row(
+                "SELECT COUNT(*) FROM orders WHERE lifecycle = 'unshipped'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap() as usize;
+    let withheld =
+        t.e.db()
+            .query_row(
+                "SELECT COUNT(*) FROM orders WHERE lifecycle = 'unshipped' AND pii_missing = 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap() as usize;
+    let r = t.as_pat(&["label", "--all-unshipped", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), n - withheld, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), withheld, "{}", r.stderr);
+    assert_eq!(r.code, if withheld > 0 { 1 } else { 0 }, "{}", r.stderr);
+    // Now they are labelled: --status labelled reprints the same orders in one job.
+    let r = t.as_pat(&["label", "--status", "labelled", "--json"]);
+    let again: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(again.as_array().unwrap().len(), n - withheld);
+    // No unshipped order left to label: nothing to do, said so.
+    let r = t.as_pat(&["label", "--status", "unshipped"]);
+    assert_eq!(r.code, if withheld > 0 { 2 } else { 0 }, "{}", r.stderr);
+    // Usage: ids and a selection together, or neither.
+    assert_eq!(
+        t.as_pat(&["label", "--all-unshipped", &unshipped[0]]).code,
+        2
+    );
+    assert_eq!(t.as_pat(&["label"]).code, 2);
+}

@@ -71,6 +71,13 @@ impl From<&String> for Value {
     }
 }
 
+/// A list of plain strings (order ids of a batch).
+impl From<Vec<String>> for Value {
+    fn from(v: Vec<String>) -> Self {
+        Value(serde_json::Value::from(v))
+    }
+}
+
 impl From<DateTime<Utc>> for Value {
     fn from(v: DateTime<Utc>) -> Self {
         Value(serde_json::Value::from(format_ts(v)))

@@ -211,7 +211,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         },
         clock.now(),
     )?;
-    for p in &printed {
+    for p in &printed.printed {
         let size = std::fs::metadata(&p.target).map(|m| m.len()).unwrap_or(0);
         crate::outln!(
             "    label for {} in spool/ ({size} bytes of ZPL, mode 0600, tracked for purge)",

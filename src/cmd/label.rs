@@ -1,33 +1,80 @@
-//! `fulfill label ORDER... [--format zpl] [--dpi 203|300] [--to tcp://HOST:PORT | --out FILE]`.
+//! `fulfill label ORDER...|--all-unshipped|--status S [--format zpl|pdf] [--dpi 203|300]
+//! [--to tcp://HOST:PORT | --out FILE]`: every order in one print job.
 
-use crate::cli::{LabelArgs, LabelFormat};
+use crate::cli::{LabelArgs, LabelFormat, OrderSelection, PickStatusArg};
 use crate::context::Context;
 use crate::error::{Exit, Result};
-use crate::label::{Destination, Format, LabelRequest, print};
+use crate::label::{Batch, Destination, Format, LabelRequest, orders_in, print};
 use crate::safety::Environment;
+use crate::vault::Session;
 
 /// Runs `label`.
 pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
-    let req = LabelRequest {
-        orders: args.orders.clone(),
+    let destination = Destination::parse(args.output.to.as_deref(), args.output.out.as_deref())?;
+    let s = ctx.unlock()?;
+    let mut req = LabelRequest {
+        orders: Vec::new(),
         format: match args.format {
             LabelFormat::Zpl => Format::Zpl,
             LabelFormat::Pdf => Format::Pdf,
         },
         dpi: args.dpi.into(),
-        destination: Destination::parse(args.output.to.as_deref(), args.output.out.as_deref())?,
+        destination,
     };
-    let s = ctx.unlock()?;
-    let printed = print(&s, &Environment::system(), &req, ctx.now())?;
-    if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&printed).expect("serializes")
-        );
+    req.orders = selected(&s, &args.select)?;
+    if req.orders.is_empty() {
+        crate::outln!("No orders in that state: nothing to print.");
         return Ok(Exit::Ok);
     }
-    for p in &printed {
-        crate::outln!("Label for {} -> {} {}", p.order_id, p.destination, p.target);
+    let batch = print(&s, &Environment::system(), &req, ctx.now())?;
+    Ok(report(&batch, args.json, "Label"))
+}
+
+/// The orders a selection names: the ids given, or every order in the state asked for.
+pub(crate) fn selected(s: &Session<'_>, select: &OrderSelection) -> Result<Vec<String>> {
+    let status = match (select.all_unshipped, select.status) {
+        (true, _) => Some(PickStatusArg::Unshipped),
+        (false, st) => st,
+    };
+    match status {
+        None => Ok(select.orders.clone()),
+        Some(PickStatusArg::Unshipped) => orders_in(s, &["unshipped"]),
+        Some(PickStatusArg::Labelled) => orders_in(s, &["labelled"]),
+        Some(PickStatusArg::Open) => orders_in(s, &["unshipped", "labelled"]),
     }
-    Ok(Exit::Ok)
+}
+
+/// Prints what a print job did (one line per order left out, on stderr) and its exit code:
+/// 0 all printed, 1 some left out and the rest printed, 2 nothing printed.
+pub(crate) fn report(batch: &Batch, json: bool, what: &str) -> Exit {
+    for sk in &batch.skipped {
+        eprintln!("fulfill: {}", crate::term::clean(&sk.reason));
+    }
+    if json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&batch.printed).unwrap_or_default()
+        );
+    } else {
+        for p in &batch.printed {
+            crate::outln!(
+                "{what} for {} -> {} {}",
+                p.order_id,
+                p.destination,
+                p.target
+            );
+        }
+        if batch.printed.len() > 1 {
+            crate::outln!(
+                "{} orders in one print job{}",
+                batch.printed.len(),
+                if batch.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} left out (above)", batch.skipped.len())
+                }
+            );
+        }
+    }
+    batch.exit()
 }

@@ -10,12 +10,52 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
 use crate::label::LabelFacts;
+use crate::label::slip::{SlipFacts, SlipItem};
 
 /// An order's lifecycle, purge time, missing-address flag, service level and country.
 type LabelRow = (String, Option<String>, bool, Option<String>, Option<String>);
 
 /// The non-PII facts of a label, after checking the order can be labelled now.
 pub fn facts(conn: &Connection, order_id: &str) -> Result<LabelFacts> {
+    facts_for(conn, order_id, "labelled")
+}
+
+/// The non-PII facts of a packing slip (its label facts, the purchase date and every item),
+/// after the same checks as a label's.
+pub fn slip_facts(conn: &Connection, order_id: &str) -> Result<SlipFacts> {
+    let label = facts_for(conn, order_id, "packed with a slip")?;
+    let purchase_date: Option<String> = conn
+        .query_row(
+            "SELECT purchase_date FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let mut st = conn.prepare_cached(
+        "SELECT order_item_id, asin, seller_sku, title, quantity_ordered FROM order_items
+         WHERE amazon_order_id = ?1 ORDER BY order_item_id",
+    )?;
+    let items = st
+        .query_map([order_id], |r| {
+            Ok(SlipItem {
+                order_item_id: r.get(0)?,
+                asin: r.get(1)?,
+                sku: r.get(2)?,
+                title: r.get(3)?,
+                quantity: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(SlipFacts {
+        label,
+        purchase_date: purchase_date.map(|d| d.chars().take(10).collect()),
+        items,
+    })
+}
+
+/// `facts`, with what the refusals say cannot be done (`labelled`, `packed with a slip`).
+fn facts_for(conn: &Connection, order_id: &str, doing: &str) -> Result<LabelFacts> {
     let row: Option<LabelRow> = conn
         .query_row(
             "SELECT lifecycle, purged_at, pii_missing, ship_service_level, ship_country
@@ -36,7 +76,7 @@ pub fn facts(conn: &Connection, order_id: &str) -> Result<LabelFacts> {
     }
     if pii_missing {
         return Err(Error::usage(format!(
-            "order {order_id} came without an address from Amazon; it cannot be labelled"
+            "order {order_id} came without an address from Amazon; it cannot be {doing}"
         )));
     }
     if !matches!(
@@ -44,7 +84,7 @@ pub fn facts(conn: &Connection, order_id: &str) -> Result<LabelFacts> {
         "unshipped" | "labelled" | "partially_shipped" | "shipped"
     ) {
         return Err(Error::usage(format!(
-            "order {order_id} is {lifecycle} and cannot be labelled"
+            "order {order_id} is {lifecycle} and cannot be {doing}"
         )));
     }
     let mut st = conn.prepare_cached(
@@ -77,6 +117,24 @@ pub fn track(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    track_file(conn, file, order_id, by, now)?;
+    conn.execute(
+        "UPDATE orders SET lifecycle = 'labelled', updated_at = ?2
+         WHERE amazon_order_id = ?1 AND lifecycle = 'unshipped'",
+        params![order_id, crate::audit::format_ts(now)],
+    )?;
+    Ok(())
+}
+
+/// Records that `path` holds PII of `order_id` (a packing slip: tracked and destroyed like a
+/// label, without moving the order's lifecycle).
+pub fn track_file(
+    conn: &Connection,
+    file: Option<(&str, FileIdentity)>,
+    order_id: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let ts = crate::audit::format_ts(now);
     if let Some((p, id)) = file {
         // SQLite integers are signed: the u64s are stored bit for bit.
@@ -97,12 +155,33 @@ pub fn track(
             ],
         )?;
     }
-    conn.execute(
-        "UPDATE orders SET lifecycle = 'labelled', updated_at = ?2
-         WHERE amazon_order_id = ?1 AND lifecycle = 'unshipped'",
-        params![order_id, ts],
-    )?;
     Ok(())
+}
+
+/// The orders in any of these lifecycle states, by id (`label --status`, `--all-unshipped`).
+pub fn orders_in(conn: &Connection, lifecycles: &[&str]) -> Result<Vec<String>> {
+    let mut st = conn.prepare_cached(
+        "SELECT amazon_order_id FROM orders WHERE lifecycle = ?1 ORDER BY amazon_order_id",
+    )?;
+    let mut out = Vec::new();
+    for l in lifecycles {
+        for id in st.query_map([l], |r| r.get::<_, String>(0))? {
+            out.push(id?);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every order a tracked path belongs to (a batch file holds several).
+pub fn orders_of_path(conn: &Connection, path: &std::path::Path) -> Result<Vec<String>> {
+    let mut st = conn.prepare_cached(
+        "SELECT amazon_order_id FROM label_files WHERE path = ?1 ORDER BY amazon_order_id",
+    )?;
+    let rows = st
+        .query_map([path.to_string_lossy()], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// A tracked label file.

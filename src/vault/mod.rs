@@ -72,6 +72,17 @@ impl Purpose {
     }
 }
 
+/// One order's PII opened for a print job ([`Session::open_pii_batch`]).
+#[derive(Debug)]
+pub struct Opened {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// The buyer's PII.
+    pub pii: BuyerPii,
+    /// Gift messages by order item id (when asked for).
+    pub gift_messages: Vec<(String, Pii)>,
+}
+
 /// A new operator's credential.
 #[derive(Debug)]
 pub enum NewCredential<'a> {
@@ -1228,6 +1239,61 @@ impl<'v> Session<'v> {
                 .field("purpose", purpose.as_str())],
             now,
         )?;
+        Ok(out)
+    }
+
+    /// Opens the PII of a batch of orders (and, with `gift_messages`, their sealed gift
+    /// messages) for one print job, recorded as ONE `pii.opened` before any plaintext is
+    /// returned: `purpose`, `count` and `orders` (the ids, in order), plus `order_id` when the
+    /// batch is one order, so a single opening reads as [`Session::open_pii`]'s does. Every
+    /// record is decrypted before the record is written; one that cannot be opened fails the
+    /// batch, and then nothing is recorded or returned.
+    pub fn open_pii_batch(
+        &self,
+        orders: &[String],
+        purpose: Purpose,
+        gift_messages: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Opened>> {
+        let sk = self.pii_key(purpose, now)?;
+        let mut out = Vec::with_capacity(orders.len());
+        for order_id in orders {
+            let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
+                .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
+            let Some(sealed) = sealed else {
+                return Err(Error::usage(format!(
+                    "order {order_id} has no PII to open (state: {state})"
+                )));
+            };
+            let pii = seal::open_pii(sk, &self.vault.id, order_id, sealed.version, &sealed.blob)?;
+            let mut gifts = Vec::new();
+            if gift_messages {
+                for (item_id, blob) in orders::sealed_gift_messages(&self.vault.conn, order_id)? {
+                    let id = orders::item_seal_id(order_id, &item_id);
+                    let mut opened = seal::open_pii(sk, &self.vault.id, &id, 1, &blob)?;
+                    if let Some(m) = opened.gift_message.take() {
+                        gifts.push((item_id, m));
+                    }
+                }
+            }
+            out.push(Opened {
+                order_id: order_id.clone(),
+                pii,
+                gift_messages: gifts,
+            });
+        }
+        let mut ev = Event::new("pii.opened")
+            .operator(&self.name)
+            .field("purpose", purpose.as_str())
+            .field("count", orders.len() as u64)
+            .field("orders", orders.to_vec());
+        if let [one] = orders {
+            ev = ev.field("order_id", one.as_str());
+        }
+        if gift_messages {
+            ev = ev.field("fields", "address,gift_message");
+        }
+        self.vault.record(&[ev], now)?;
         Ok(out)
     }
 

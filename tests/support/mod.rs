@@ -233,3 +233,106 @@ pub fn scan_dir(dir: &Path, needle: &[u8]) -> Vec<(PathBuf, usize)> {
 pub fn count(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
+
+/// The pages of a PDF as their content streams (uncompressed, as the tool writes them), in
+/// file order.
+pub fn pdf_streams(pdf: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = pdf;
+    while let Some(i) = find(rest, b"stream\n") {
+        let body = &rest[i + 7..];
+        let Some(j) = find(body, b"\nendstream") else {
+            break;
+        };
+        out.push(&body[..j]);
+        rest = &body[j..];
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Every Code 128 barcode drawn in a content stream, decoded from the rectangles themselves
+/// (`x y w h re`): bars of one height on one baseline are one barcode; widths and gaps in
+/// units of the narrowest bar are the modules, read back by the `code128` decoder. Text in
+/// strings is skipped, so an address cannot fake a bar. Errors are returned, not hidden.
+pub fn pdf_barcodes(stream: &[u8]) -> Vec<Result<String, String>> {
+    use std::collections::BTreeMap;
+    let mut tokens: Vec<String> = Vec::new();
+    let mut rects: BTreeMap<(i64, i64), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut i = 0;
+    while i < stream.len() {
+        match stream[i] {
+            b'(' => {
+                // A string: skip to its closing parenthesis (nested, escaped).
+                let mut depth = 0;
+                while i < stream.len() {
+                    match stream[i] {
+                        b'\\' => i += 1,
+                        b'(' => depth += 1,
+                        b')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                tokens.push("(string)".into());
+                i += 1;
+            }
+            c if c.is_ascii_whitespace() => i += 1,
+            _ => {
+                let start = i;
+                while i < stream.len() && !stream[i].is_ascii_whitespace() && stream[i] != b'(' {
+                    i += 1;
+                }
+                let t = String::from_utf8_lossy(&stream[start..i]).into_owned();
+                if t == "re" && tokens.len() >= 4 {
+                    let n: Vec<f64> = tokens[tokens.len() - 4..]
+                        .iter()
+                        .filter_map(|t| t.parse().ok())
+                        .collect();
+                    if n.len() == 4 {
+                        let key = ((n[1] * 100.0).round() as i64, (n[3] * 100.0).round() as i64);
+                        rects.entry(key).or_default().push((n[0], n[2]));
+                    }
+                }
+                tokens.push(t);
+            }
+        }
+    }
+    rects
+        .into_values()
+        .filter(|bars| bars.len() >= 10)
+        .map(|mut bars| {
+            bars.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let module = bars.iter().map(|b| b.1).fold(f64::MAX, f64::min);
+            let units = |v: f64| -> Result<u8, String> {
+                let u = v / module;
+                if (u - u.round()).abs() > 0.05 || !(0.0..=4.0).contains(&u.round()) {
+                    return Err(format!(
+                        "{v} pt is not a whole number of {module} pt modules"
+                    ));
+                }
+                Ok(u.round() as u8)
+            };
+            let mut code = Vec::new();
+            for (k, (x, w)) in bars.iter().enumerate() {
+                let space = match bars.get(k + 1) {
+                    Some((next, _)) => units(next - x - w)?,
+                    None => 0,
+                };
+                code.push(code128::Bar {
+                    width: units(*w)?,
+                    space,
+                });
+            }
+            code128::decode_str(&code).map_err(|e| format!("{e:?}"))
+        })
+        .collect()
+}

@@ -1,0 +1,275 @@
+//! Warehouse-day benchmarks: one print job of 200 labels (ZPL and PDF) and of 200 packing
+//! slips, as the real `fulfill` binary runs it (unlock at the stored Argon2id parameters,
+//! one batch opening, render, one tracked file): wall time and peak RSS (goal: under 2 s and
+//! under 100 MiB); and the packing station's scan-to-label latency over 1,000 scans (p50,
+//! p99, max; goal p99 under 20 ms), in-process, printer excluded (labels go to spool/, each
+//! with its fsynced records, as on a real shift).
+//!
+//! Peak RSS is the child's `VmHWM`, sampled from `/proc/<pid>/status` every 2 ms until it
+//! exits (the high-water mark only grows). Orders are made through the library: Latin-1
+//! addresses (`common::sample_pii`), two items each, a gift message on every fifth.
+
+#[path = "common.rs"]
+mod common;
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use fulfill::config::Profile;
+use fulfill::home::Home;
+use fulfill::label::{Destination, Dpi, Format, LabelRequest};
+use fulfill::mws::model::{OrderItem, OrderItemInfo};
+use fulfill::pii::Pii;
+use fulfill::safety::Environment;
+use fulfill::station::{Scan, Station, StationConfig};
+use fulfill::vault::Vault;
+use fulfill::vault::key::{Credential, Passphrase};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fulfill");
+const PASS: &str = "benchmark passphrase, long";
+const BATCH: usize = 200;
+const SCANS: usize = 1000;
+
+/// A vault with `n` unshipped, addressable orders (ids `111-NNNNNNN-0000000`).
+fn vault_with_orders(root: &Path, n: usize, t0: DateTime<Utc>) -> Vault {
+    let home = Home::create(root, &Environment::system()).unwrap();
+    let v = Vault::create(
+        &home,
+        "olga",
+        Passphrase::new(PASS.into()),
+        Profile::Mws2020,
+        true,
+        t0,
+    )
+    .unwrap();
+    let s = v
+        .unlock(
+            "olga",
+            &Credential::Passphrase(Passphrase::new(PASS.into())),
+            t0,
+        )
+        .unwrap();
+    v.conn().execute_batch("BEGIN").unwrap();
+    for i in 0..n {
+        let id = format!("111-{i:07}-0000000");
+        s.store_order_pii(&id, "Unshipped", Some(&common::sample_pii(i)), t0)
+            .unwrap();
+        let items: Vec<OrderItem> = (0..2)
+            .map(|k| OrderItem {
+                info: OrderItemInfo {
+                    asin: format!("B0{i:06}{k}"),
+                    seller_sku: Some(format!("SKU-{}", (i + k) % 37)),
+                    order_item_id: format!("{i:07}{k}"),
+                    title: Some("Ceramic Mug & Saucer, Deluxe".into()),
+                    quantity_ordered: 1 + k as u32,
+                    ..Default::default()
+                },
+                gift_message_text: (k == 0 && i % 5 == 0)
+                    .then(|| Pii::new(format!("Happy birthday, dear friend number {i}!"))),
+            })
+            .collect();
+        fulfill::vault::orders::store_items(v.conn(), &s.pii_public_key(), v.id(), &id, &items)
+            .unwrap();
+    }
+    v.conn()
+        .execute_batch(
+            "UPDATE orders SET lifecycle = 'unshipped', ship_country = 'US',
+                ship_service_level = 'Std', items_fetched = 1, pii_missing = 0;
+             COMMIT",
+        )
+        .unwrap();
+    drop(s);
+    v
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Runs `fulfill ARGS` as olga on `home`; returns wall time and peak RSS (KiB).
+fn measure(home: &Path, pass: &Path, args: &[&str]) -> (Duration, u64) {
+    let t = Instant::now();
+    let mut child = Command::new(BIN)
+        .env("FULFILL_HOME", home)
+        .args(["--operator", "olga", "--passphrase-file"])
+        .arg(pass)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut peak = 0;
+    loop {
+        if let Some(k) = vm_hwm_kib(pid) {
+            peak = peak.max(k);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let wall = t.elapsed();
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            assert!(status.success(), "fulfill {args:?}: {err}");
+            return (wall, peak);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("home");
+    let t0 = Utc::now();
+    drop(vault_with_orders(&root, BATCH, t0));
+    let pass = dir.path().join("olga.pass");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&pass)
+        .unwrap();
+    std::io::Write::write_all(&mut f, PASS.as_bytes()).unwrap();
+    let out = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    // The same orders are printed each run (a reprint of the whole wave): `--status open`.
+    let runs: [(&str, Vec<String>); 4] = [
+        (
+            "200 labels, ZPL, one job",
+            vec!["label".into(), "--all-unshipped".into()],
+        ),
+        (
+            "200 labels, PDF, one job",
+            vec![
+                "label".into(),
+                "--status".into(),
+                "open".into(),
+                "--format".into(),
+                "pdf".into(),
+                "--out".into(),
+                out("labels.pdf"),
+            ],
+        ),
+        (
+            "200 slips, Letter PDF, one job",
+            vec![
+                "slip".into(),
+                "--status".into(),
+                "open".into(),
+                "--out".into(),
+                out("slips.pdf"),
+            ],
+        ),
+        (
+            "200 slips, 4x6 PDF, one job",
+            vec![
+                "slip".into(),
+                "--status".into(),
+                "open".into(),
+                "--size".into(),
+                "4x6".into(),
+            ],
+        ),
+    ];
+    for (name, args) in &runs {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut walls = Vec::new();
+        let mut peaks = Vec::new();
+        for _ in 0..3 {
+            let (w, p) = measure(&root, &pass, &args);
+            walls.push(w);
+            peaks.push(p);
+        }
+        walls.sort();
+        peaks.sort();
+        println!(
+            "{name:<40} wall {:>7.1} ms (best {:.1}, worst {:.1})   peak RSS {:>5.1} MiB",
+            walls[1].as_secs_f64() * 1e3,
+            walls[0].as_secs_f64() * 1e3,
+            walls[2].as_secs_f64() * 1e3,
+            peaks[2] as f64 / 1024.0
+        );
+    }
+    let (w, p) = measure(&root, &pass, &["orders"]);
+    println!(
+        "{:<40} wall {:>7.1} ms   peak RSS {:>5.1} MiB",
+        "for scale: `orders` (unlock, list)",
+        w.as_secs_f64() * 1e3,
+        p as f64 / 1024.0
+    );
+}
+
+fn station() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Utc::now();
+    let v = vault_with_orders(&dir.path().join("home"), SCANS, t0);
+    let s = v
+        .unlock(
+            "olga",
+            &Credential::Passphrase(Passphrase::new(PASS.into())),
+            t0,
+        )
+        .unwrap();
+    let cfg = StationConfig {
+        carrier: "UPS".into(),
+        method: None,
+        label: LabelRequest {
+            orders: Vec::new(),
+            format: Format::Zpl,
+            dpi: Dpi::D203,
+            destination: Destination::Spool,
+        },
+        idle: chrono::Duration::minutes(15),
+    };
+    let env = Environment::system();
+    let mut st = Station::new(cfg, t0);
+    let mut lat = Vec::with_capacity(SCANS);
+    let mut ship = Vec::with_capacity(SCANS);
+    for i in 0..SCANS {
+        let now = t0 + chrono::Duration::seconds(2 * i as i64);
+        let t = Instant::now();
+        let a = st.scan(&s, &env, &format!("111-{i:07}-0000000"), now);
+        lat.push(t.elapsed());
+        assert!(matches!(a, Scan::Labelled(_)), "{a:?}");
+        let t = Instant::now();
+        let b = st.scan(
+            &s,
+            &env,
+            &format!("1Z{i:016}"),
+            now + chrono::Duration::seconds(1),
+        );
+        ship.push(t.elapsed());
+        assert!(matches!(b, Scan::Shipped { .. }), "{b:?}");
+    }
+    let pct = |v: &mut Vec<Duration>, p: f64| {
+        v.sort();
+        v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1e3
+    };
+    println!(
+        "{:<40} p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>6.2} ms",
+        "station: order scan -> label in spool/",
+        pct(&mut lat, 0.50),
+        pct(&mut lat, 0.99),
+        pct(&mut lat, 1.0)
+    );
+    println!(
+        "{:<40} p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>6.2} ms",
+        "station: tracking scan -> shipment",
+        pct(&mut ship, 0.50),
+        pct(&mut ship, 0.99),
+        pct(&mut ship, 1.0)
+    );
+}
+
+fn main() {
+    println!("fulfill label benchmarks (release build)");
+    batches();
+    station();
+}

@@ -1,0 +1,363 @@
+//! Shipping labels: a 4 × 6 inch ZPL label (ship-to block, the order id as a Code 128 barcode,
+//! the service level), and where it goes.
+//!
+//! **Rendering** is pure ([`zpl`], [`pdf`]: facts + PII -> bytes). ZPL needs no crate: the
+//! printer draws the text and the `^BC` barcode itself. Every text field goes through `^FH`
+//! hex escapes, so a `^` or `~` in an address cannot inject printer commands. `^CI28` makes the
+//! printer read UTF-8. The label is built in a zeroizing buffer. A PDF label (`--format pdf`)
+//! uses the built-in Helvetica, so it shows Latin-1 text only (a non-Latin address is refused
+//! with a pointer to ZPL, whose printer draws any script); its Code 128 barcode is drawn from
+//! the `code128` crate's bars.
+//!
+//! **Destinations** ([`sink`], [`Destination`]): a raw TCP printer (`tcp://HOST:PORT`, port
+//! 9100 on most label printers), a file the operator names, or by default a file in `spool/`.
+//! Every file is written 0600, refused on removable media or in a cloud-sync folder, and
+//! tracked per order in the vault so `purge` destroys it with the order's PII (COMPLIANCE R20).
+
+pub mod pdf;
+pub mod sink;
+pub mod slip;
+pub mod zpl;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::pii::{BuyerPii, Pii};
+use crate::role::Capability;
+use crate::safety::Environment;
+use crate::vault::{Opened, Purpose, Session, labels};
+
+pub use pdf::render_pdf;
+pub use sink::Kind;
+pub use sink::{Destination, send_to_printer};
+pub(crate) use sink::{Rendering, deliver, prepare};
+pub use zpl::render_zpl;
+
+/// Printer resolutions the label is laid out for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dpi {
+    /// 8 dots per mm.
+    D203,
+    /// 12 dots per mm.
+    D300,
+}
+
+impl From<crate::cli::DpiArg> for Dpi {
+    fn from(d: crate::cli::DpiArg) -> Self {
+        match d {
+            crate::cli::DpiArg::D203 => Dpi::D203,
+            crate::cli::DpiArg::D300 => Dpi::D300,
+        }
+    }
+}
+
+impl Dpi {
+    pub(crate) fn dots(self) -> u32 {
+        match self {
+            Dpi::D203 => 203,
+            Dpi::D300 => 300,
+        }
+    }
+
+    /// Scales a 203-dpi coordinate.
+    pub(crate) fn s(self, v: u32) -> u32 {
+        v * self.dots() / 203
+    }
+}
+
+/// What a label shows besides the address (no PII).
+#[derive(Debug, Clone, Default)]
+pub struct LabelFacts {
+    /// `AmazonOrderId` (printed and as the barcode).
+    pub order_id: String,
+    /// `ShipServiceLevel`.
+    pub service_level: Option<String>,
+    /// Destination country code.
+    pub country: Option<String>,
+    /// Items, e.g. "SKU-1 x2".
+    pub items: Vec<String>,
+}
+
+pub(crate) fn value(p: &Option<Pii>) -> Option<&str> {
+    p.as_ref()
+        .map(Pii::expose_pii)
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The ship-to block, line by line, each line as its parts (city, region and postcode share
+/// one line); empty lines are left out.
+pub(crate) fn address_lines<'a>(facts: &'a LabelFacts, pii: &'a BuyerPii) -> Vec<Vec<&'a str>> {
+    let one = |p: &'a Option<Pii>| value(p).into_iter().collect::<Vec<_>>();
+    let lines = vec![
+        one(&pii.recipient_name),
+        one(&pii.address_line1),
+        one(&pii.address_line2),
+        one(&pii.address_line3),
+        one(&pii.district),
+        one(&pii.county),
+        [&pii.city, &pii.state_or_region, &pii.postal_code]
+            .into_iter()
+            .filter_map(value)
+            .collect(),
+        facts.country.as_deref().into_iter().collect(),
+        one(&pii.phone),
+    ];
+    lines.into_iter().filter(|l| !l.is_empty()).collect()
+}
+
+/// Label file formats the tool renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Zebra ZPL II: the printer draws text (any script, `^CI28`) and the barcode.
+    Zpl,
+    /// PDF with the built-in Helvetica (Latin-1 text only) and a drawn Code 128 barcode.
+    Pdf,
+}
+
+impl Format {
+    pub(crate) fn ext(self) -> &'static str {
+        match self {
+            Format::Zpl => "zpl",
+            Format::Pdf => "pdf",
+        }
+    }
+}
+
+/// What to print.
+#[derive(Debug, Clone)]
+pub struct LabelRequest {
+    /// The orders, in order (a repeated id is printed once).
+    pub orders: Vec<String>,
+    /// ZPL or PDF.
+    pub format: Format,
+    /// The printer's resolution (ZPL).
+    pub dpi: Dpi,
+    /// Where the labels go.
+    pub destination: Destination,
+}
+
+/// One label (or slip) printed (`label --json`, `slip --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Printed {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// `spool`, `file` or `printer`.
+    pub destination: &'static str,
+    /// The file's absolute path, or the printer's address.
+    pub target: String,
+}
+
+/// An order left out of a print job, and why (one line, ids only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The order id as given.
+    pub order_id: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+/// What a print job did: the orders printed (all in one job) and those left out.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// One per order printed, all with the same target.
+    pub printed: Vec<Printed>,
+    /// Orders that could not be printed, each with its one-line reason.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Batch {
+    /// The exit code a command gives: 0 all printed, 1 some left out (the rest printed),
+    /// 2 nothing printed.
+    pub fn exit(&self) -> crate::error::Exit {
+        use crate::error::Exit;
+        match (self.printed.is_empty(), self.skipped.is_empty()) {
+            (_, true) => Exit::Ok,
+            (false, false) => Exit::Failed,
+            (true, false) => Exit::Usage,
+        }
+    }
+}
+
+/// The orders in these lifecycle states (`--all-unshipped`, `--status`), by id.
+pub fn orders_in(s: &Session<'_>, lifecycles: &[&str]) -> Result<Vec<String>> {
+    labels::orders_in(s.vault().conn(), lifecycles)
+}
+
+/// Prints the labels of `req.orders` as `s` (packer or owner, who hold the PII key) as ONE
+/// print job: one ZPL stream or one multi-page PDF, to one file or one printer connection.
+///
+/// Every order is checked before any address is opened: one that is not in the vault, was
+/// purged, came without an address (`Pending`, withheld) or is canceled is left out with its
+/// reason ([`Batch::skipped`]), and so is one whose address the PDF font cannot show. The
+/// addresses of the rest are opened with ONE `pii.opened` record (purpose `label`, `count`,
+/// `orders`), and the job is recorded with ONE `label.printed` (`count`, `orders`, where it
+/// went) in the transaction that tracks its file for every order and moves unshipped orders to
+/// `labelled`. A file whose record cannot be written is removed again; nothing is printed when
+/// every order is left out.
+pub fn print(
+    s: &Session<'_>,
+    env: &Environment,
+    req: &LabelRequest,
+    now: DateTime<Utc>,
+) -> Result<Batch> {
+    s.require(Capability::Ship, "label", now)?;
+    let how = Rendering {
+        ext: req.format.ext(),
+        dpi: (req.format == Format::Zpl).then(|| req.dpi.dots()),
+        kind: Kind::Label,
+    };
+    let job = Job {
+        orders: &req.orders,
+        destination: &req.destination,
+        purpose: Purpose::Label,
+        gift_messages: false,
+        how,
+    };
+    run(
+        s,
+        env,
+        &job,
+        labels::facts,
+        |f, opened| match req.format {
+            Format::Zpl => render_zpl(f, &opened.pii, req.dpi).map(Piece::Zpl),
+            Format::Pdf => pdf::label_page(f, &opened.pii).map(|p| Piece::Pages(vec![p])),
+        },
+        now,
+    )
+}
+
+/// A rendered order: ZPL bytes, or PDF pages.
+pub(crate) enum Piece {
+    /// One `^XA ... ^XZ` label.
+    Zpl(zeroize::Zeroizing<Vec<u8>>),
+    /// One or more pages.
+    Pages(Vec<pdf::Page>),
+}
+
+/// A print job before it runs.
+pub(crate) struct Job<'a> {
+    pub(crate) orders: &'a [String],
+    pub(crate) destination: &'a Destination,
+    pub(crate) purpose: Purpose,
+    pub(crate) gift_messages: bool,
+    pub(crate) how: Rendering,
+}
+
+/// The print flow shared by labels and slips: vet every order (`facts_of`; a usage error
+/// leaves the order out), check the destination, open the rest with one record, render
+/// (`render`; a usage error leaves the order out), and deliver one job.
+pub(crate) fn run<F>(
+    s: &Session<'_>,
+    env: &Environment,
+    job: &Job<'_>,
+    facts_of: impl Fn(&rusqlite::Connection, &str) -> Result<F>,
+    render: impl Fn(&F, &Opened) -> Result<Piece>,
+    now: DateTime<Utc>,
+) -> Result<Batch> {
+    let mut batch = Batch::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut vetted = Vec::new();
+    for id in job.orders {
+        if !seen.insert(id.as_str()) {
+            continue;
+        }
+        match facts_of(s.vault().conn(), id) {
+            Ok(f) => vetted.push((id.clone(), f)),
+            Err(Error::Usage(reason)) => batch.skipped.push(Skipped {
+                order_id: id.clone(),
+                reason,
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    // Where it goes is checked before any address is opened.
+    let target = prepare(s, env, job.destination)?;
+    if vetted.is_empty() {
+        return Ok(batch);
+    }
+    let ids: Vec<String> = vetted.iter().map(|(id, _)| id.clone()).collect();
+    let opened = s.open_pii_batch(&ids, job.purpose, job.gift_messages, now)?;
+    let mut zpl = Vec::new();
+    let mut pages = Vec::new();
+    let mut orders = Vec::new();
+    for ((id, f), o) in vetted.iter().zip(&opened) {
+        match render(f, o) {
+            Ok(Piece::Zpl(z)) => zpl.push(z),
+            Ok(Piece::Pages(p)) => pages.extend(p),
+            Err(Error::Usage(reason)) => {
+                batch.skipped.push(Skipped {
+                    order_id: id.clone(),
+                    reason,
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        orders.push(id.clone());
+    }
+    drop(opened);
+    if orders.is_empty() {
+        return Ok(batch);
+    }
+    let bytes = if pages.is_empty() {
+        // Sized once, so it never reallocates (a reallocation would leave an unzeroized copy).
+        let mut all =
+            zeroize::Zeroizing::new(Vec::with_capacity(zpl.iter().map(|z| z.len()).sum()));
+        for z in &zpl {
+            all.extend_from_slice(z);
+        }
+        all
+    } else {
+        pdf::document(&pages)
+    };
+    let one = sink::Job { orders, bytes };
+    batch.printed = deliver(s, job.destination, &target, &one, &job.how, now)?;
+    Ok(batch)
+}
+
+/// What packing slips to print.
+#[derive(Debug, Clone)]
+pub struct SlipRequest {
+    /// The orders, in order (a repeated id is printed once).
+    pub orders: Vec<String>,
+    /// Paper size.
+    pub paper: slip::Paper,
+    /// Where the slips go.
+    pub destination: Destination,
+}
+
+/// Prints the packing slips of `req.orders` as `s` (packer or owner) as ONE print job: one
+/// PDF, a page or more per order. The same checks, records and tracking as [`print`], with
+/// purpose `packing_slip`: ONE `pii.opened` for the batch (addresses and gift messages,
+/// `fields` says so) and ONE `slip.printed`; slip files are tracked with the order like
+/// labels (so `purge` destroys them), and an order's lifecycle does not change.
+pub fn print_slips(
+    s: &Session<'_>,
+    env: &Environment,
+    req: &SlipRequest,
+    now: DateTime<Utc>,
+) -> Result<Batch> {
+    s.require(Capability::Ship, "slip", now)?;
+    let job = Job {
+        orders: &req.orders,
+        destination: &req.destination,
+        purpose: Purpose::PackingSlip,
+        gift_messages: true,
+        how: Rendering {
+            ext: "pdf",
+            dpi: None,
+            kind: Kind::Slip,
+        },
+    };
+    run(
+        s,
+        env,
+        &job,
+        labels::slip_facts,
+        |f, opened| {
+            slip::slip_pages(f, &opened.pii, &opened.gift_messages, req.paper).map(Piece::Pages)
+        },
+        now,
+    )
+}
