@@ -20,7 +20,13 @@ struct Env {
 
 impl Env {
     fn new(seed: u64) -> Env {
-        let e = CliEnv::new(40, seed, 3000.0, "");
+        Env::with_orders(seed, 40)
+    }
+
+    /// With `n` orders in the sandbox (more make an order still without an address at the end
+    /// of the fetch likely even on a loaded machine, where `Pending` ones move on quickly).
+    fn with_orders(seed: u64, n: usize) -> Env {
+        let e = CliEnv::new(n, seed, 3000.0, "");
         assert_eq!(e.fetch().code, 0);
         let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -576,10 +582,14 @@ fn a_batch_to_a_printer_is_one_connection() {
 
 #[test]
 fn bad_orders_in_a_batch_get_one_line_each_and_the_rest_print_as_one_job() {
-    let t = Env::new(49);
+    let t = Env::with_orders(49, 160);
     let good = t.orders(2);
     let canceled = t.e.order_ids("lifecycle = 'canceled'", 1).remove(0);
-    let pending = t.e.order_ids("lifecycle = 'pending'", 1).remove(0);
+    // No address: still `Pending`, or released without one (withheld).
+    let pending = t
+        .e
+        .order_ids("lifecycle = 'pending' OR pii_missing = 1", 1)
+        .remove(0);
     let unknown = "999-0000000-0000001".to_string();
     let marker = t.e.sb.pii_marker();
 
@@ -590,7 +600,12 @@ fn bad_orders_in_a_batch_get_one_line_each_and_the_rest_print_as_one_job() {
     assert_eq!(lines.len(), 3, "{}", r.stderr);
     assert!(lines[0].contains(&unknown) && lines[0].contains("not in the vault"));
     assert!(lines[1].contains(&canceled) && lines[1].contains("canceled"));
-    assert!(lines[2].contains(&pending) && lines[2].contains("pending"));
+    assert!(
+        lines[2].contains(&pending)
+            && (lines[2].contains("pending") || lines[2].contains("without an address")),
+        "{}",
+        lines[2]
+    );
     let log = t.e.dir.audit_text();
     assert!(records(&log, "pii.opened").is_empty());
     assert!(records(&log, "label.printed").is_empty());
