@@ -61,6 +61,8 @@ pub enum Command {
     /// Set or show the Amazon MWS credentials (sealed in the vault).
     #[command(subcommand)]
     Credentials(CredentialsCmd),
+    /// Rotate the vault's PII and secrets keys (owner): re-seal everything, deliver to holders.
+    Rekey(RekeyArgs),
     /// Pull new and updated merchant-fulfilled orders from Amazon into the vault.
     Fetch(FetchArgs),
     /// List stored orders and their items (never PII).
@@ -95,6 +97,14 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write every page to a folder (needs no home).
     Man(ManArgs),
+}
+
+/// `fulfill rekey`.
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// Print what was rotated as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fulfill man`.

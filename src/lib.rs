@@ -78,6 +78,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
             match command {
                 cli::Command::Operator(c) => cmd::operator::run(&ctx, c),
                 cli::Command::Credentials(c) => cmd::credentials::run(&ctx, c),
+                cli::Command::Rekey(a) => cmd::rekey::run(&ctx, a),
                 cli::Command::Fetch(a) => cmd::fetch::run(&ctx, a),
                 cli::Command::Orders(a) => cmd::orders::run(&ctx, a),
                 cli::Command::Config(c) => cmd::config::run(&ctx, c),

@@ -682,3 +682,182 @@ fn a_home_rolled_back_to_a_copy_disagrees_with_the_system_log() {
         r.stdout
     );
 }
+
+// ---- Rotation (`fulfill rekey`, `operator disable`) against an insider ------------------------
+
+fn box_public(e: &CliEnv, name: &str) -> [u8; 32] {
+    let b: Vec<u8> = e
+        .db()
+        .query_row(
+            "SELECT box_public FROM operators WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap();
+    b.try_into().unwrap()
+}
+
+/// The insider forges a rotation: its own PII key pair, delivered to the fetcher's delivery
+/// key (anyone can seal to a public key) with the epoch and `meta` moved on, so that the next
+/// `fetch` would seal every new buyer to the insider. Deliveries open only from the owner's
+/// authority key: refused (exit 5, `vault.tampered`), nothing fetched.
+#[test]
+fn a_forged_key_delivery_is_refused_and_nothing_is_sealed_to_it() {
+    use fulfill::vault::key::{KeySet, SecretKey, VaultFacts};
+    let e = CliEnv::new(20, 21, 3000.0, "");
+    let (attacker_sk, attacker_pk) = seal::generate_keypair();
+    let (secrets_sk, secrets_pk) = seal::generate_keypair();
+    let (forger, _) = seal::generate_keypair();
+    let hex32 = |k: &str| -> [u8; 32] { hex::decode(meta(&e, k)).unwrap().try_into().unwrap() };
+    let facts = VaultFacts {
+        vault_id: meta(&e, "vault_id"),
+        profile: meta(&e, "profile"),
+        sandbox: true,
+        pii_public: *attacker_pk.as_bytes(),
+        secrets_public: *secrets_pk.as_bytes(),
+        authority_public: hex32("authority_public_key"),
+    };
+    let delivery = KeySet {
+        secrets: Some(SecretKey::from_bytes(*secrets_sk.expose_secret())),
+        facts: Some(facts),
+        epoch: 1,
+        ..KeySet::default()
+    };
+    let aad = format!(
+        "fulfill/delivery/v1\0{}\0cron\0fetcher\01",
+        meta(&e, "vault_id")
+    );
+    let pk = box_public(&e, "cron");
+    // Both ways a forger can seal: with a key of its own in auth mode, and in base mode.
+    let forged_auth = seal::seal_authenticated(
+        &forger,
+        &pk,
+        b"fulfill/delivery/v1",
+        aad.as_bytes(),
+        &delivery.encode_delivery(),
+    )
+    .unwrap();
+    let forged_base = seal::seal_to(
+        &pk,
+        b"fulfill/delivery/v1",
+        aad.as_bytes(),
+        &delivery.encode_delivery(),
+    )
+    .unwrap();
+    for forged in [forged_auth, forged_base] {
+        let db = e.db();
+        db.execute("DELETE FROM key_deliveries", []).unwrap();
+        db.execute(
+            "INSERT INTO key_deliveries (name, epoch, sealed, created_at) VALUES ('cron', 1, ?1, '2026-01-01T00:00:00Z')",
+            [forged],
+        )
+        .unwrap();
+        set_meta(&e, "pii_public_key", &hex::encode(attacker_pk.as_bytes()));
+        set_meta(
+            &e,
+            "secrets_public_key",
+            &hex::encode(secrets_pk.as_bytes()),
+        );
+        set_meta(&e, "key_epoch", "1");
+        drop(db);
+        let r = e.fetch();
+        assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("not made by the owner"), "{}", r.stderr);
+        assert_eq!(sealed_orders(&e), 0);
+    }
+    let log = e.dir.audit_text();
+    assert!(log.contains(r#""facts":"key_delivery""#), "{log}");
+    drop(attacker_sk);
+}
+
+/// The insider swaps a packer's delivery key for its own before the owner rotates: the swapped
+/// key carries no valid endorsement, so the rotation delivers nothing to it (and says so), and
+/// the packer is refused until added again. Everyone else goes on: the fetcher adopts its
+/// delivery and fetches with the re-sealed credentials.
+#[test]
+fn a_swapped_delivery_key_receives_nothing_from_a_rekey() {
+    let e = CliEnv::new(10, 22, 3000.0, "");
+    let (r, pia) = e.dir.add_operator("olga", &e.pass, "pia", "packer");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (_, attacker_pk) = seal::generate_keypair();
+    e.db()
+        .execute(
+            "UPDATE operators SET box_public = ?1 WHERE name = 'pia'",
+            [attacker_pk.as_bytes().to_vec()],
+        )
+        .unwrap();
+    let r = e.owner(&["rekey"]);
+    assert!(r.stdout.contains("epoch 1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Not delivered") && r.stdout.contains("pia"),
+        "{}",
+        r.stdout
+    );
+    let n: i64 = e
+        .db()
+        .query_row(
+            "SELECT count(*) FROM key_deliveries WHERE name = 'pia'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0, "nothing was sealed to the swapped key");
+    let r = e.run_as("pia", &pia, &["orders"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("without a delivery"), "{}", r.stderr);
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(sealed_orders(&e) > 5);
+    let log = e.dir.audit_text();
+    assert!(log.contains(r#""event":"vault.rekeyed""#), "{log}");
+    assert!(log.contains(r#""event":"keyset.rotated""#), "{log}");
+}
+
+/// `operator disable` of a key holder rotates in the same command (the CLI says so), and the
+/// packer's copy of the old PII key opens none of the re-sealed orders.
+#[test]
+fn disabling_a_packer_through_the_cli_rotates_the_keys() {
+    let e = CliEnv::new(15, 23, 3000.0, "");
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (r, _) = e.dir.add_operator("olga", &e.pass, "pia", "packer");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let before: Vec<Vec<u8>> = {
+        let db = e.db();
+        let mut st = db
+            .prepare("SELECT pii FROM orders WHERE pii IS NOT NULL ORDER BY 1")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let r = e.owner(&["operator", "disable", "pia"]);
+    assert!(r.stdout.contains("Keys rotated to epoch 1"), "{}", r.stdout);
+    let after: Vec<Vec<u8>> = {
+        let db = e.db();
+        let mut st = db
+            .prepare("SELECT pii FROM orders WHERE pii IS NOT NULL ORDER BY 1")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(before.len(), after.len());
+    assert!(
+        before.iter().zip(&after).all(|(a, b)| a != b),
+        "every blob re-sealed"
+    );
+    // The owner still prints a label from the re-sealed PII.
+    let id = e
+        .order_ids("pii IS NOT NULL AND status = 'Unshipped'", 1)
+        .remove(0);
+    let out = e.dir.path().join("l.zpl");
+    let r = e.run_as(
+        "olga",
+        &e.pass,
+        &["label", &id, "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

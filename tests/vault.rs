@@ -590,3 +590,189 @@ fn kdf_minimum_is_what_new_operators_get() {
     assert_eq!(KdfParams { m_kib: m, t, p }, KdfParams::MIN);
     assert_eq!((m, t, p), (65536, 3, 1));
 }
+
+/// Rotation (issue 9, item 4): a disabled packer kept a copy of its keys; after the disable
+/// (which rotates), that copy opens no stored blob, and every remaining holder adopts the new
+/// keys at its next unlock and opens them.
+#[test]
+fn disabling_a_key_holder_rotates_and_its_copy_opens_nothing() {
+    let dir = TestDir::new();
+    let v = new_vault(&dir, Profile::Mws2020, false);
+    let passes = add_everyone(&v);
+    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    for i in 1..=3 {
+        owner
+            .store_order_pii(
+                &order_id(i),
+                "Unshipped",
+                Some(&marked_pii("ZQXROT", i)),
+                t0(),
+            )
+            .unwrap();
+    }
+    // The insider's copy, taken while it still held the key (its passphrase and the file).
+    let copied = {
+        let s = v
+            .unlock("packer", &pass(&passes[&Role::Packer]), t0())
+            .unwrap();
+        SecretKey::from_bytes(*s.keys().pii_private.as_ref().unwrap().expose_secret())
+    };
+    let opens_with_copy = |i: usize| {
+        let (s, _) = fulfill::vault::store::order_pii(v.conn(), &order_id(i))
+            .unwrap()
+            .unwrap();
+        let s = s.unwrap();
+        seal::open_pii(&copied, v.id(), &order_id(i), s.version, &s.blob).is_ok()
+    };
+    assert!(
+        opens_with_copy(1),
+        "positive control: the copy opens before the rotation"
+    );
+    let report = owner
+        .disable_operator("packer", t0())
+        .unwrap()
+        .expect("a packer holds the PII key: disabling it rotates");
+    assert_eq!((report.epoch, report.orders), (1, 3));
+    assert!(report.not_delivered.is_empty(), "{report:?}");
+    for i in 1..=3 {
+        assert!(
+            !opens_with_copy(i),
+            "order {i} still opens with the disabled packer's copy"
+        );
+    }
+    // Stored after the rotation: sealed to the new key, which the copy does not open either.
+    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    owner
+        .store_order_pii(
+            &order_id(4),
+            "Unshipped",
+            Some(&marked_pii("ZQXROT", 4)),
+            t0(),
+        )
+        .unwrap();
+    assert!(!opens_with_copy(4));
+    assert!(owner.open_pii(&order_id(4), Purpose::Label, t0()).unwrap() == marked_pii("ZQXROT", 4));
+    // Every other role adopts its delivery and works; the auditor (PII key) opens for its scan.
+    for role in [Role::Picker, Role::Fetcher, Role::Admin, Role::Auditor] {
+        let s = v
+            .unlock(role.as_str(), &pass(&passes[&role]), t0())
+            .unwrap();
+        assert_eq!(s.keys().epoch, 1, "{role}");
+        assert_eq!(
+            s.keys().pii_private.is_some(),
+            role.holds_pii_key(),
+            "{role}"
+        );
+    }
+    let auditor = v
+        .unlock("auditor", &pass(&passes[&Role::Auditor]), t0())
+        .unwrap();
+    assert!(
+        auditor
+            .open_pii(&order_id(2), Purpose::LeakScan, t0())
+            .unwrap()
+            == marked_pii("ZQXROT", 2)
+    );
+    // Adopted once: the second unlock has nothing left to adopt.
+    let auditor = v
+        .unlock("auditor", &pass(&passes[&Role::Auditor]), t0())
+        .unwrap();
+    assert_eq!(auditor.keys().epoch, 1);
+    assert!(matches!(
+        v.unlock("packer", &pass(&passes[&Role::Packer]), t0()),
+        Err(Error::Denied(_))
+    ));
+}
+
+/// A session that unlocked before a rotation would seal to the old key: refused, nothing stored.
+#[test]
+fn a_session_from_before_a_rotation_seals_nothing() {
+    let dir = TestDir::new();
+    let v = new_vault(&dir, Profile::Mws2020, false);
+    let passes = add_everyone(&v);
+    let fetcher = v
+        .unlock("fetcher", &pass(&passes[&Role::Fetcher]), t0())
+        .unwrap();
+    let other = Vault::open(
+        &fulfill::home::Home::open(&dir.home(), &fulfill::safety::Environment::system()).unwrap(),
+    )
+    .unwrap();
+    let owner = other.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    owner.rekey("test", t0()).unwrap();
+    let e = fetcher
+        .store_order_pii(
+            &order_id(1),
+            "Unshipped",
+            Some(&marked_pii("ZQXSTALE", 1)),
+            t0(),
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::Denied(_)), "{e}");
+    assert!(
+        fulfill::vault::store::order_pii(v.conn(), &order_id(1))
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Only the owner rotates; an admin cannot disable a key holder (that would need a rotation);
+/// the last owner cannot be disabled.
+#[test]
+fn only_the_owner_rotates_and_the_last_owner_stays() {
+    let dir = TestDir::new();
+    let v = new_vault(&dir, Profile::Mws2020, false);
+    let passes = add_everyone(&v);
+    let admin = v
+        .unlock("admin", &pass(&passes[&Role::Admin]), t0())
+        .unwrap();
+    assert!(matches!(admin.rekey("test", t0()), Err(Error::Denied(_))));
+    assert!(matches!(
+        admin.disable_operator("packer", t0()),
+        Err(Error::Denied(_))
+    ));
+    // A picker holds no vault key: an admin disables it without a rotation.
+    assert!(admin.disable_operator("picker", t0()).unwrap().is_none());
+    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    assert!(matches!(
+        owner.disable_operator("olga", t0()),
+        Err(Error::Usage(_))
+    ));
+    assert_eq!(owner.keys().epoch, 0);
+}
+
+/// The owner's recovery copy (wrapped at `init` under the recovery key) is brought up to date
+/// through the owner's own deliveries, so recovery still opens PII after rotations.
+#[test]
+fn recovery_after_two_rotations_opens_new_pii() {
+    let dir = TestDir::new();
+    let home =
+        fulfill::home::Home::create(&dir.home(), &fulfill::safety::Environment::system()).unwrap();
+    let (v, recovery) = Vault::create_with_recovery(
+        &home,
+        "olga",
+        Passphrase::new(OWNER_PASS.into()),
+        Profile::Mws2020,
+        false,
+        t0(),
+    )
+    .unwrap();
+    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    owner.rekey("test", t0()).unwrap();
+    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    owner.rekey("test", t0()).unwrap();
+    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    owner
+        .store_order_pii(
+            &order_id(9),
+            "Unshipped",
+            Some(&marked_pii("ZQXREC", 9)),
+            t0(),
+        )
+        .unwrap();
+    let new = "a new owner passphrase, long enough";
+    v.recover_owner("olga", &recovery, Passphrase::new(new.into()), t0())
+        .unwrap();
+    let owner = v.unlock("olga", &pass(new), t0()).unwrap();
+    assert_eq!(owner.keys().epoch, 2);
+    assert!(owner.open_pii(&order_id(9), Purpose::Label, t0()).unwrap() == marked_pii("ZQXREC", 9));
+}

@@ -15,6 +15,7 @@ pub mod operator;
 pub mod orders;
 pub mod picklist;
 pub mod purge;
+pub mod rekey;
 pub mod sandbox;
 pub mod ship;
 pub mod sku;

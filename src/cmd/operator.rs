@@ -139,8 +139,11 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
             }
         }
         OperatorCmd::Disable { name } => {
-            s.disable_operator(name, now)?;
+            let rotated = s.disable_operator(name, now)?;
             crate::outln!("Disabled operator {name}; its keys are destroyed.");
+            if let Some(r) = rotated {
+                crate::cmd::rekey::print_report(&r);
+            }
         }
         OperatorCmd::Passwd {
             new_passphrase_file,

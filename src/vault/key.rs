@@ -309,6 +309,10 @@ pub struct VaultFacts {
     pub pii_public: [u8; 32],
     /// The public half of the secrets key pair (X25519): what credentials are sealed to.
     pub secrets_public: [u8; 32],
+    /// The public half of the owner's authority key pair (X25519): key deliveries after a
+    /// `rekey` are HPKE-authenticated by it, so only the owner can hand out new keys. All
+    /// zero in a set made before rotation existed (learnt at the next unlock).
+    pub authority_public: [u8; 32],
 }
 
 impl VaultFacts {
@@ -333,6 +337,9 @@ impl VaultFacts {
         if self.secrets_public != [0; 32] && self.secrets_public != other.secrets_public {
             d.push("secrets_public_key");
         }
+        if self.authority_public != [0; 32] && self.authority_public != other.authority_public {
+            d.push("authority_public_key");
+        }
         d
     }
 
@@ -344,9 +351,11 @@ impl VaultFacts {
         out.push(u8::from(self.sandbox));
         out.extend_from_slice(&self.pii_public);
         out.extend_from_slice(&self.secrets_public);
+        out.extend_from_slice(&self.authority_public);
     }
 
-    fn decode_from(b: &[u8]) -> Option<(VaultFacts, &[u8])> {
+    /// Reads facts as `encode_into` wrote them; `with_authority` for version 3 sets.
+    fn decode_from(b: &[u8], with_authority: bool) -> Option<(VaultFacts, &[u8])> {
         let text = |b: &[u8]| -> Option<(String, usize)> {
             let n = *b.first()? as usize;
             let s = std::str::from_utf8(b.get(1..1 + n)?).ok()?;
@@ -362,6 +371,11 @@ impl VaultFacts {
         };
         let pii_public: [u8; 32] = rest.get(1..33)?.try_into().ok()?;
         let secrets_public: [u8; 32] = rest.get(33..65)?.try_into().ok()?;
+        let (authority_public, end) = if with_authority {
+            (rest.get(65..97)?.try_into().ok()?, 97)
+        } else {
+            ([0; 32], 65)
+        };
         Some((
             VaultFacts {
                 vault_id,
@@ -369,8 +383,9 @@ impl VaultFacts {
                 sandbox,
                 pii_public,
                 secrets_public,
+                authority_public,
             },
-            rest.get(65..)?,
+            rest.get(end..)?,
         ))
     }
 }
@@ -390,19 +405,30 @@ pub struct KeySet {
     pub totp: Option<SecretKey>,
     /// The authenticated vault facts; `None` only in a version 1 set (before facts were bound).
     pub facts: Option<VaultFacts>,
+    /// The key epoch these keys belong to: 0 at `init`, one more at every `rekey`.
+    pub epoch: u64,
+    /// The owner's authority private key (X25519): it authenticates key deliveries and
+    /// endorses the delivery keys of operators who hold vault keys. Owner only.
+    pub authority: Option<SecretKey>,
+    /// This operator's delivery key (X25519 private half): what a `rekey` seals this
+    /// operator's new keys to. Its public half is in the `operators` row.
+    pub box_key: Option<SecretKey>,
 }
 
-/// Key set encodings: 1 (keys only) and 2 (vault facts, then keys).
+/// Key set encodings: 1 (keys only), 2 (vault facts, then keys) and 3 (facts with the
+/// authority public key, the epoch, then keys).
 const KEYSET_V1: u8 = 1;
 const KEYSET_V2: u8 = 2;
+const KEYSET_V3: u8 = 3;
 
 impl KeySet {
     fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(256));
         match &self.facts {
             Some(f) => {
-                out.push(KEYSET_V2);
+                out.push(KEYSET_V3);
                 f.encode_into(&mut out);
+                out.extend_from_slice(&self.epoch.to_be_bytes());
             }
             None => out.push(KEYSET_V1),
         }
@@ -411,6 +437,8 @@ impl KeySet {
             (2u8, &self.secrets),
             (3u8, &self.log_key),
             (4u8, &self.totp),
+            (5u8, &self.authority),
+            (6u8, &self.box_key),
         ] {
             if let Some(k) = k {
                 out.push(tag);
@@ -426,9 +454,15 @@ impl KeySet {
         let mut rest = match v {
             KEYSET_V1 => rest,
             KEYSET_V2 => {
-                let (facts, r) = VaultFacts::decode_from(rest)?;
+                let (facts, r) = VaultFacts::decode_from(rest, false)?;
                 ks.facts = Some(facts);
                 r
+            }
+            KEYSET_V3 => {
+                let (facts, r) = VaultFacts::decode_from(rest, true)?;
+                ks.facts = Some(facts);
+                ks.epoch = u64::from_be_bytes(r.get(..8)?.try_into().ok()?);
+                &r[8..]
             }
             _ => return None,
         };
@@ -439,13 +473,27 @@ impl KeySet {
             match tag {
                 1 => ks.pii_private = k,
                 2 => ks.secrets = k,
-                3 if v == KEYSET_V2 => ks.log_key = k,
-                4 if v == KEYSET_V2 => ks.totp = k,
+                3 if v >= KEYSET_V2 => ks.log_key = k,
+                4 if v >= KEYSET_V2 => ks.totp = k,
+                5 if v == KEYSET_V3 => ks.authority = k,
+                6 if v == KEYSET_V3 => ks.box_key = k,
                 _ => return None,
             }
             rest = &r[32..];
         }
         Some(ks)
+    }
+
+    /// The plaintext of a key delivery (a version 3 set: facts, epoch, the role's keys).
+    pub fn encode_delivery(&self) -> Zeroizing<Vec<u8>> {
+        self.encode()
+    }
+
+    /// Reads a key delivery's plaintext; `None` unless it is a version 3 set with facts.
+    pub fn decode_delivery(b: &[u8]) -> Option<KeySet> {
+        (b.first() == Some(&KEYSET_V3))
+            .then(|| KeySet::decode(b))
+            .flatten()
     }
 
     /// Wraps the set under a KEK, binding `aad`.
@@ -463,6 +511,20 @@ impl KeySet {
     pub fn copy_key(k: &Option<SecretKey>) -> Option<SecretKey> {
         k.as_ref()
             .map(|k| SecretKey::from_bytes(*k.expose_secret()))
+    }
+
+    /// A full copy of the set (to change one key and wrap it again).
+    pub fn duplicate(&self) -> KeySet {
+        KeySet {
+            pii_private: Self::copy_key(&self.pii_private),
+            secrets: Self::copy_key(&self.secrets),
+            log_key: Self::copy_key(&self.log_key),
+            totp: Self::copy_key(&self.totp),
+            facts: self.facts.clone(),
+            epoch: self.epoch,
+            authority: Self::copy_key(&self.authority),
+            box_key: Self::copy_key(&self.box_key),
+        }
     }
 }
 
@@ -497,18 +559,22 @@ mod tests {
             sandbox: true,
             pii_public: [7; 32],
             secrets_public: [9; 32],
+            authority_public: [3; 32],
         };
         let ks = KeySet {
             pii_private: Some(SecretKey::generate()),
-            secrets: None,
             log_key: Some(SecretKey::generate()),
-            totp: None,
             facts: Some(facts.clone()),
+            epoch: 7,
+            box_key: Some(SecretKey::generate()),
+            ..KeySet::default()
         };
         let w = ks.wrap(&kek, b"aad");
         let back = KeySet::unwrap(&kek, b"aad", &w).unwrap();
         assert_eq!(back.facts.as_ref(), Some(&facts));
+        assert_eq!(back.epoch, 7);
         assert!(back.secrets.is_none() && back.log_key.is_some() && back.pii_private.is_some());
+        assert!(back.box_key.is_some() && back.authority.is_none());
         let mut other = facts.clone();
         other.pii_public = [8; 32];
         other.sandbox = false;
@@ -523,6 +589,18 @@ mod tests {
         let mut v1 = vec![KEYSET_V1, 3];
         v1.extend_from_slice(&[0; 32]);
         assert!(KeySet::decode(&v1).is_none());
+        // Nor a version 2 set a delivery key (tag 6 came with version 3).
+        let mut v2 = vec![KEYSET_V2];
+        VaultFacts {
+            authority_public: [0; 32],
+            ..facts
+        }
+        .encode_into(&mut v2);
+        v2.truncate(v2.len() - 32);
+        assert!(KeySet::decode(&v2).is_some(), "a bare version 2 set reads");
+        v2.push(6);
+        v2.extend_from_slice(&[0; 32]);
+        assert!(KeySet::decode(&v2).is_none());
     }
 
     #[test]

@@ -8,11 +8,14 @@
 pub mod key;
 pub mod labels;
 pub mod orders;
+mod rotation;
 pub mod seal;
 pub mod shipments;
 pub mod skus;
 pub mod store;
 pub mod totp;
+
+pub use rotation::RekeyReport;
 
 use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
@@ -87,7 +90,8 @@ pub struct Vault {
     sandbox: bool,
     /// The plain copies of the vault facts in `meta`: compared with each unlocked key set's
     /// authenticated copy, never used to seal.
-    meta_facts: MetaFacts,
+    /// Read when the vault opens; read again after a `rekey` by this process.
+    meta_facts: std::cell::RefCell<MetaFacts>,
     audit: AuditLog,
 }
 
@@ -97,6 +101,25 @@ struct MetaFacts {
     pii_public: [u8; 32],
     /// Absent in a vault made before the secrets key became a key pair.
     secrets_public: Option<[u8; 32]>,
+    /// Absent in a vault made before key rotation existed, until its owner's next unlock.
+    authority_public: Option<[u8; 32]>,
+}
+
+impl MetaFacts {
+    fn read(conn: &Connection) -> Result<MetaFacts> {
+        Ok(MetaFacts {
+            pii_public: hex32(
+                &store::meta_required(conn, "pii_public_key")?,
+                "PII public key",
+            )?,
+            secrets_public: store::meta_get(conn, "secrets_public_key")?
+                .map(|h| hex32(&h, "secrets public key"))
+                .transpose()?,
+            authority_public: store::meta_get(conn, rotation::AUTHORITY_META)?
+                .map(|h| hex32(&h, "authority public key"))
+                .transpose()?,
+        })
+    }
 }
 
 impl std::fmt::Debug for Vault {
@@ -197,12 +220,17 @@ impl Vault {
         let id = hex::encode(random_bytes::<16>());
         let (pii_private, pii_public) = seal::generate_keypair();
         let (secrets_private, secrets_public) = seal::generate_keypair();
+        let (authority, authority_public) = rotation::new_box_key();
+        let (box_key, box_public) = rotation::new_box_key();
+        let box_endorsement =
+            rotation::endorsement(&authority, &id, owner, Role::Owner, &box_public);
         let facts = VaultFacts {
             vault_id: id.clone(),
             profile: profile.as_str().to_string(),
             sandbox,
             pii_public: *pii_public.as_bytes(),
             secrets_public: *secrets_public.as_bytes(),
+            authority_public,
         };
         let keys = KeySet {
             pii_private: Some(pii_private),
@@ -210,6 +238,9 @@ impl Vault {
             log_key: Some(SecretKey::generate()),
             totp: None,
             facts: Some(facts),
+            epoch: 0,
+            authority: Some(authority),
+            box_key: Some(box_key),
         };
         for (k, v) in [
             ("vault_id", id.as_str()),
@@ -220,6 +251,8 @@ impl Vault {
                 "secrets_public_key",
                 &hex::encode(secrets_public.as_bytes()),
             ),
+            (rotation::AUTHORITY_META, &hex::encode(authority_public)),
+            (rotation::EPOCH_META, "0"),
             ("created_at", &now.to_rfc3339()),
         ] {
             store::meta_set(&conn, k, v)?;
@@ -258,6 +291,7 @@ impl Vault {
             now,
             |c| {
                 store::insert_operator(c, &row)?;
+                store::set_box_key(c, owner, &box_public, Some(&box_endorsement))?;
                 store::put_recovery(c, owner, &recovery_wrapped, now)
             },
         )?;
@@ -273,22 +307,14 @@ impl Vault {
         let id = store::meta_required(&conn, "vault_id")?;
         let profile: Profile = store::meta_required(&conn, "profile")?.parse()?;
         let sandbox = store::meta_required(&conn, "sandbox")? == "true";
-        let meta_facts = MetaFacts {
-            pii_public: hex32(
-                &store::meta_required(&conn, "pii_public_key")?,
-                "PII public key",
-            )?,
-            secrets_public: store::meta_get(&conn, "secrets_public_key")?
-                .map(|h| hex32(&h, "secrets public key"))
-                .transpose()?,
-        };
+        let meta_facts = MetaFacts::read(&conn)?;
         Ok(Vault {
             conn,
             home: home.clone(),
             id,
             profile,
             sandbox,
-            meta_facts,
+            meta_facts: std::cell::RefCell::new(meta_facts),
             audit: AuditLog::new(home.logs_dir()),
         })
     }
@@ -411,8 +437,9 @@ impl Vault {
             vault_id: self.id.clone(),
             profile: self.profile.as_str().to_string(),
             sandbox: self.sandbox,
-            pii_public: self.meta_facts.pii_public,
-            secrets_public: self.meta_facts.secrets_public.unwrap_or([0; 32]),
+            pii_public: self.meta_facts.borrow().pii_public,
+            secrets_public: self.meta_facts.borrow().secrets_public.unwrap_or([0; 32]),
+            authority_public: self.meta_facts.borrow().authority_public.unwrap_or([0; 32]),
         }
     }
 
@@ -478,10 +505,14 @@ impl Vault {
         let Some(keys) = keys else {
             return Err(self.count_failure(&op, "wrong_credential", now)?);
         };
-        let (keys, upgraded) = match keys.facts {
-            Some(_) => (keys, None),
-            None => self.upgrade_keyset(name, op.role, keys, kek.as_ref())?,
+        let (mut keys, upgraded) = match keys.facts {
+            Some(_) => (keys, false),
+            None => (self.upgrade_keyset(op.role, keys)?, true),
         };
+        let changes = self.bring_up_to_date(name, op.role, &mut keys, true, now)?;
+        let kek = kek.expect("a key set was unwrapped, so there is a KEK");
+        let rewrapped =
+            (upgraded || changes.rewrap).then(|| keys.wrap(&kek, &keyset_aad(name, op.role)));
         let facts = keys
             .facts
             .clone()
@@ -501,7 +532,7 @@ impl Vault {
         }
         if keys.pii_private.is_some() != op.role.holds_pii_key()
             || keys.secrets.is_some() != op.role.holds_secrets_key()
-            || (upgraded.is_none() && keys.log_key.is_some() != op.role.holds_log_key())
+            || (!upgraded && keys.log_key.is_some() != op.role.holds_log_key())
         {
             return Err(Error::Integrity(format!(
                 "operator {name:?}'s key set does not match its role"
@@ -525,19 +556,21 @@ impl Vault {
                 .operator(name)
                 .field("role", op.role.as_str()),
         ];
-        if upgraded.is_some() {
+        if upgraded {
             events.push(
                 Event::new("keyset.upgraded")
                     .operator(name)
                     .field("version", 2u32),
             );
         }
+        events.extend(changes.events(name));
         self.record_with(&events, now, |c| {
-            if let Some(w) = &upgraded {
-                store::set_wrapped_keys(c, name, w)?;
-                if self.meta_facts.secrets_public.is_none() && facts.secrets_public != [0; 32] {
-                    store::meta_set(c, "secrets_public_key", &hex::encode(facts.secrets_public))?;
-                }
+            changes.store(c, name, op.role, rewrapped.as_deref())?;
+            if upgraded
+                && self.meta_facts.borrow().secrets_public.is_none()
+                && facts.secrets_public != [0; 32]
+            {
+                store::meta_set(c, "secrets_public_key", &hex::encode(facts.secrets_public))?;
             }
             if let Some(step) = totp_step {
                 store::set_totp_last_step(c, name, step)?;
@@ -550,7 +583,7 @@ impl Vault {
             role: op.role,
             facts,
             keys,
-            kek: kek.expect("a key set was unwrapped, so there is a KEK"),
+            kek,
             needs_second_factor,
         })
     }
@@ -613,25 +646,17 @@ impl Vault {
     /// from `meta` as they are now (trust on first use, recorded as `keyset.upgraded`), the
     /// secrets public key is derived from the private half where the operator holds it, and an
     /// admin's copy of the secrets key is dropped (admins set credentials, never read them).
-    /// Returns the set and its new wrapping, stored by the caller with the unlock.
-    fn upgrade_keyset(
-        &self,
-        name: &str,
-        role: Role,
-        mut keys: KeySet,
-        kek: Option<&SecretKey>,
-    ) -> Result<(KeySet, Option<Vec<u8>>)> {
+    /// The caller wraps and stores the set with the unlock.
+    fn upgrade_keyset(&self, role: Role, mut keys: KeySet) -> Result<KeySet> {
         let mut facts = self.stated_facts();
-        if let (None, Some(sk)) = (self.meta_facts.secrets_public, &keys.secrets) {
+        if let (None, Some(sk)) = (self.meta_facts.borrow().secrets_public, &keys.secrets) {
             facts.secrets_public = seal::public_of(sk)?;
         }
         if !role.holds_secrets_key() {
             keys.secrets = None;
         }
         keys.facts = Some(facts);
-        let kek = kek.expect("a key set was unwrapped, so there is a KEK");
-        let wrapped = keys.wrap(kek, &keyset_aad(name, role));
-        Ok((keys, Some(wrapped)))
+        Ok(keys)
     }
 
     fn new_operator_row(
@@ -723,7 +748,7 @@ impl Vault {
             })?;
         let keys = store::recovery(&self.conn, name)?
             .and_then(|w| KeySet::unwrap(recovery, &recovery_aad(name), &w));
-        let Some(keys) = keys else {
+        let Some(mut keys) = keys else {
             self.record(
                 &[Event::new("unlock.failed")
                     .operator(name)
@@ -734,6 +759,11 @@ impl Vault {
             return Err(Error::Denied(format!(
                 "that recovery key does not open owner {name:?}'s keys"
             )));
+        };
+        // Rotations since `init` reach the recovery copy through the owner's deliveries.
+        let changes = match keys.facts {
+            Some(_) => self.bring_up_to_date(name, Role::Owner, &mut keys, false, now)?,
+            None => rotation::KeyChanges::default(),
         };
         let facts = keys.facts.clone().unwrap_or_else(|| self.stated_facts());
         let differ = facts.differences(&self.stated_facts());
@@ -758,7 +788,9 @@ impl Vault {
             .operator(name)
             .field("name", name)
             .field("was_locked", op.locked_at.is_some());
-        self.record_with(&[ev], now, |c| {
+        let mut events = vec![ev];
+        events.extend(changes.events(name));
+        self.record_with(&events, now, |c| {
             store::update_credential(c, name, &salt, KdfParams::MIN, &wrapped, &op.history, now)?;
             store::unlock_operator(c, name)
         })
@@ -888,11 +920,8 @@ impl<'v> Session<'v> {
             ));
         };
         let keys = KeySet {
-            pii_private: KeySet::copy_key(&self.keys.pii_private),
-            secrets: KeySet::copy_key(&self.keys.secrets),
-            log_key: KeySet::copy_key(&self.keys.log_key),
             totp: Some(secret),
-            facts: self.keys.facts.clone(),
+            ..self.keys.duplicate()
         };
         let wrapped = keys.wrap(&self.kek, &keyset_aad(&self.name, self.role));
         let ev = Event::new("operator.totp_enrolled")
@@ -925,6 +954,15 @@ impl<'v> Session<'v> {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let conn = &self.vault.conn;
+        // A `rekey` committed since this session unlocked: sealing to the old key would store
+        // PII that a disabled operator could open and current holders could not.
+        if store::meta_get(conn, "pii_public_key")?.as_deref()
+            != Some(hex::encode(self.facts.pii_public).as_str())
+        {
+            return Err(Error::Denied(
+                "the vault's keys were rotated while this command ran; run it again".into(),
+            ));
+        }
         let version = store::next_pii_version(conn, order_id)?;
         let sealed = match pii.filter(|p| !p.is_empty()) {
             Some(p) => Some(SealedPii {
@@ -1158,8 +1196,9 @@ impl<'v> Session<'v> {
             pii_private: copy(&self.keys.pii_private, role.holds_pii_key(), "PII")?,
             secrets: copy(&self.keys.secrets, role.holds_secrets_key(), "secrets")?,
             log_key: copy(&self.keys.log_key, role.holds_log_key(), "audit log")?,
-            totp: None,
             facts: Some(self.facts.clone()),
+            epoch: self.keys.epoch,
+            ..KeySet::default()
         })
     }
 
@@ -1214,7 +1253,28 @@ impl<'v> Session<'v> {
         if store::operator(&self.vault.conn, name)?.is_some() {
             return Err(Error::usage(format!("operator {name:?} already exists")));
         }
-        let keys = self.keys_to_hand_on(role, now)?;
+        let mut keys = self.keys_to_hand_on(role, now)?;
+        // Its delivery key, endorsed by the owner when the role holds vault keys (only the
+        // owner holds those to hand on), so a later `rekey` can reach it and nothing else.
+        let (box_key, box_public) = rotation::new_box_key();
+        let box_endorsement = match (&self.keys.authority, rotation::holds_vault_keys(role)) {
+            (Some(a), true) => Some(rotation::endorsement(
+                a,
+                &self.vault.id,
+                name,
+                role,
+                &box_public,
+            )),
+            (None, true) => {
+                return Err(self.deny(
+                    "operator.add",
+                    format!("only the owner adds a {role}"),
+                    now,
+                ));
+            }
+            (_, false) => None,
+        };
+        keys.box_key = Some(box_key);
         let event = Event::new("operator.added")
             .operator(&self.name)
             .field("name", name)
@@ -1241,7 +1301,8 @@ impl<'v> Session<'v> {
         let r = self
             .vault
             .record_with(&[event.field("credential", kind)], now, |c| {
-                store::insert_operator(c, &row)
+                store::insert_operator(c, &row)?;
+                store::set_box_key(c, name, &box_public, box_endorsement.as_deref())
             });
         if let (Err(_), Some(path)) = (&r, key_file) {
             // The operator was not added: its key file must not outlive the attempt.
@@ -1267,18 +1328,59 @@ impl<'v> Session<'v> {
     }
 
     /// Disables an operator and destroys its wrapped keys (owner or admin; an owner only by
-    /// an owner, and never yourself).
-    pub fn disable_operator(&self, name: &str, now: DateTime<Utc>) -> Result<()> {
+    /// an owner, and never yourself or the last owner). An operator who held vault keys (PII
+    /// or secrets) may have copied them: disabling it rotates the keys in the same
+    /// transaction (owner only), so nothing stored or fetched afterwards opens with them.
+    /// Returns the rotation, if one ran.
+    pub fn disable_operator(&self, name: &str, now: DateTime<Utc>) -> Result<Option<RekeyReport>> {
         let t = self.managed(name, "operator.disable", now)?;
         if name == self.name {
             return Err(Error::usage("you cannot disable yourself"));
         }
-        let ev = Event::new("operator.disabled")
-            .operator(&self.name)
-            .field("name", name)
-            .field("role", t.role.as_str());
-        self.vault
-            .record_with(&[ev], now, |c| store::disable_operator(c, name, now))
+        if t.role == Role::Owner {
+            let owners = store::operators(&self.vault.conn)?
+                .iter()
+                .filter(|o| o.role == Role::Owner && o.disabled_at.is_none())
+                .count();
+            if owners <= 1 {
+                return Err(Error::usage("the last owner cannot be disabled"));
+            }
+        }
+        let plan = if rotation::holds_vault_keys(t.role) {
+            if self.role != Role::Owner {
+                return Err(self.deny(
+                    "operator.disable",
+                    format!(
+                        "a {} holds vault keys: disabling one rotates them, which only the owner can do",
+                        t.role
+                    ),
+                    now,
+                ));
+            }
+            Some(self.plan_rekey(Some(name), now)?)
+        } else {
+            None
+        };
+        let mut events = vec![
+            Event::new("operator.disabled")
+                .operator(&self.name)
+                .field("name", name)
+                .field("role", t.role.as_str()),
+        ];
+        if let Some(p) = &plan {
+            events.push(p.event(&self.name, "operator_disabled"));
+        }
+        self.vault.record_with(&events, now, |c| {
+            store::disable_operator(c, name, now)?;
+            match &plan {
+                Some(p) => p.apply(c, &self.name, now),
+                None => Ok(()),
+            }
+        })?;
+        if plan.is_some() {
+            self.vault.reread_facts()?;
+        }
+        Ok(plan.map(|p| p.report))
     }
 
     /// Clears a lockout (owner or admin).

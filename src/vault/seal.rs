@@ -107,6 +107,63 @@ pub fn open_from(
     .map(zeroize::Zeroizing::new)
 }
 
+/// Seals `plain` to `recipient` in HPKE auth mode: only the holder of `sender`'s private half
+/// can make a blob that [`open_authenticated`] accepts for `sender`'s public half. Used for key
+/// deliveries, which the owner's authority key signs in this way. Same layout as [`seal_to`].
+pub fn seal_authenticated(
+    sender: &SecretKey,
+    recipient: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<Vec<u8>> {
+    let invalid = || Error::Integrity("a delivery key is invalid".into());
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient).map_err(|_| invalid())?;
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(sender.expose_secret())
+        .map_err(|_| invalid())?;
+    let spk = <Kem as hpke::Kem>::sk_to_pk(&sk);
+    let (enc, ct) = hpke::single_shot_seal::<AesGcm256, HkdfSha256, Kem>(
+        &OpModeS::Auth((sk, spk)),
+        &pk,
+        info,
+        plain,
+        aad,
+    )
+    .map_err(|e| Error::Failed(format!("sealing: {e}")))?;
+    let mut out = Vec::with_capacity(1 + ENC_LEN + ct.len());
+    out.push(VERSION);
+    out.extend_from_slice(&enc.to_bytes());
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens [`seal_authenticated`]'s output; `None` unless it was sealed to `recipient`'s public
+/// half by the holder of `sender`'s private half, with the same `info` and `aad`.
+pub fn open_authenticated(
+    recipient: &SecretKey,
+    sender: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    if sealed.len() < 1 + ENC_LEN + 16 || sealed[0] != VERSION {
+        return None;
+    }
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[1..1 + ENC_LEN]).ok()?;
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(recipient.expose_secret()).ok()?;
+    let spk = <Kem as hpke::Kem>::PublicKey::from_bytes(sender).ok()?;
+    hpke::single_shot_open::<AesGcm256, HkdfSha256, Kem>(
+        &OpModeR::Auth(spk),
+        &sk,
+        &enc,
+        info,
+        &sealed[1 + ENC_LEN..],
+        aad,
+    )
+    .ok()
+    .map(zeroize::Zeroizing::new)
+}
+
 /// The associated data of an order's sealed PII.
 fn aad(vault_id: &str, order_id: &str, version: u64) -> Vec<u8> {
     let mut a = Vec::with_capacity(64);
@@ -190,6 +247,23 @@ mod tests {
             address_line1: Some(Pii::new("1 Loop")),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_authenticated_seal_opens_only_from_its_sender() {
+        let (owner, owner_pk) = generate_keypair();
+        let (recipient, recipient_pk) = generate_keypair();
+        let (forger, _) = generate_keypair();
+        let s = seal_authenticated(&owner, recipient_pk.as_bytes(), b"i", b"a", b"keys").unwrap();
+        let opened = open_authenticated(&recipient, owner_pk.as_bytes(), b"i", b"a", &s).unwrap();
+        assert_eq!(opened.as_slice(), b"keys");
+        assert!(open_authenticated(&recipient, owner_pk.as_bytes(), b"i", b"b", &s).is_none());
+        // Anyone can seal to the recipient's public key; only the owner's key authenticates.
+        let forged =
+            seal_authenticated(&forger, recipient_pk.as_bytes(), b"i", b"a", b"keys").unwrap();
+        assert!(open_authenticated(&recipient, owner_pk.as_bytes(), b"i", b"a", &forged).is_none());
+        let base = seal_to(recipient_pk.as_bytes(), b"i", b"a", b"keys").unwrap();
+        assert!(open_authenticated(&recipient, owner_pk.as_bytes(), b"i", b"a", &base).is_none());
     }
 
     #[test]

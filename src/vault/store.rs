@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_sku_locations.sql"),
     include_str!("../../migrations/0006_label_identity.sql"),
     include_str!("../../migrations/0007_recovery.sql"),
+    include_str!("../../migrations/0008_rekey.sql"),
     include_str!("../../migrations/0009_packages.sql"),
 ];
 
@@ -354,6 +355,149 @@ pub fn set_wrapped_keys(conn: &Connection, name: &str, wrapped: &[u8]) -> Result
     Ok(())
 }
 
+/// Sets an operator's delivery key (public half) and the owner's endorsement of it, if any.
+pub fn set_box_key(
+    conn: &Connection,
+    name: &str,
+    public: &[u8; 32],
+    endorsement: Option<&[u8]>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE operators SET box_public = ?2, box_endorsement = ?3 WHERE name = ?1",
+        params![name, public.as_slice(), endorsement],
+    )?;
+    Ok(())
+}
+
+/// An operator's delivery key (public half) and the owner's endorsement of it, as stored:
+/// unauthenticated until the endorsement is checked.
+pub type BoxKeyRow = (Vec<u8>, Option<Vec<u8>>);
+
+/// An operator's delivery key and its endorsement, if it has one.
+pub fn box_key(conn: &Connection, name: &str) -> Result<Option<BoxKeyRow>> {
+    type Stored = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let row: Option<Stored> = conn
+        .query_row(
+            "SELECT box_public, box_endorsement FROM operators WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(p, e)| p.map(|p| (p, e))))
+}
+
+/// Stores a key delivery for `name` at `epoch`.
+pub fn put_delivery(
+    conn: &Connection,
+    name: &str,
+    epoch: u64,
+    sealed: &[u8],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO key_deliveries (name, epoch, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![name, epoch as i64, sealed, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// The deliveries for `name` after `epoch`, oldest first.
+pub fn deliveries_after(conn: &Connection, name: &str, epoch: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+    let mut st = conn.prepare(
+        "SELECT epoch, sealed FROM key_deliveries WHERE name = ?1 AND epoch > ?2 ORDER BY epoch",
+    )?;
+    let rows = st
+        .query_map(params![name, epoch as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(e, b)| (u64::try_from(e).unwrap_or(0), b))
+        .collect())
+}
+
+/// Deletes `name`'s deliveries up to and including `epoch` (adopted).
+pub fn delete_deliveries(conn: &Connection, name: &str, epoch: u64) -> Result<()> {
+    conn.execute(
+        "DELETE FROM key_deliveries WHERE name = ?1 AND epoch <= ?2",
+        params![name, epoch as i64],
+    )?;
+    Ok(())
+}
+
+/// Every sealed order PII blob: (order id, version, blob), for re-sealing at a `rekey`.
+pub fn sealed_pii_all(conn: &Connection) -> Result<Vec<(String, u64, Vec<u8>)>> {
+    let mut st = conn.prepare(
+        "SELECT amazon_order_id, pii_version, pii FROM orders WHERE pii_state = 'sealed' AND pii IS NOT NULL ORDER BY amazon_order_id",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(o, v, b)| (o, u64::try_from(v).unwrap_or(0), b))
+        .collect())
+}
+
+/// Replaces one order's sealed PII blob in place (same version: a `rekey`).
+pub fn replace_sealed_pii(conn: &Connection, order_id: &str, blob: &[u8]) -> Result<()> {
+    conn.execute(
+        "UPDATE orders SET pii = ?2 WHERE amazon_order_id = ?1 AND pii_state = 'sealed'",
+        params![order_id, blob],
+    )?;
+    Ok(())
+}
+
+/// Every sealed gift message: (order id, order item id, blob), for re-sealing at a `rekey`.
+pub fn sealed_gifts_all(conn: &Connection) -> Result<Vec<(String, String, Vec<u8>)>> {
+    let mut st = conn.prepare(
+        "SELECT amazon_order_id, order_item_id, gift_message FROM order_items WHERE gift_message IS NOT NULL ORDER BY amazon_order_id, order_item_id",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Replaces one sealed gift message in place (a `rekey`).
+pub fn replace_sealed_gift(
+    conn: &Connection,
+    order_id: &str,
+    item_id: &str,
+    blob: &[u8],
+) -> Result<()> {
+    conn.execute(
+        "UPDATE order_items SET gift_message = ?3 WHERE amazon_order_id = ?1 AND order_item_id = ?2",
+        params![order_id, item_id, blob],
+    )?;
+    Ok(())
+}
+
+/// Every sealed credentials row: (id, blob), for re-sealing at a `rekey`.
+pub fn sealed_credentials_all(conn: &Connection) -> Result<Vec<(i64, Vec<u8>)>> {
+    let mut st = conn.prepare("SELECT id, sealed FROM credentials ORDER BY id")?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Replaces one sealed credentials row in place (a `rekey`).
+pub fn replace_sealed_credentials(conn: &Connection, id: i64, blob: &[u8]) -> Result<()> {
+    conn.execute(
+        "UPDATE credentials SET sealed = ?2 WHERE id = ?1",
+        params![id, blob],
+    )?;
+    Ok(())
+}
+
 /// Records a failed unlock; locks the operator when `lock` is set. Returns the new count.
 pub fn record_failure(conn: &Connection, name: &str, lock: bool, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
@@ -505,7 +649,7 @@ mod tests {
     fn schema_version_is_pinned() {
         // Changing this number means a migration was added: bump it deliberately, and never
         // edit a migration that has landed.
-        assert_eq!(SCHEMA_VERSION, 8);
+        assert_eq!(SCHEMA_VERSION, 9);
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         let v: u32 = c
@@ -521,7 +665,7 @@ mod tests {
     fn shipments_before_packages_become_package_one_with_their_items() {
         let mut c = Connection::open_in_memory().unwrap();
         c.pragma_update(None, "foreign_keys", "ON").unwrap();
-        for (i, sql) in MIGRATIONS.iter().take(7).enumerate() {
+        for (i, sql) in MIGRATIONS.iter().take(8).enumerate() {
             c.execute_batch(sql).unwrap();
             c.pragma_update(None, "user_version", (i + 1) as u32)
                 .unwrap();
