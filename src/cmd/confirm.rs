@@ -35,8 +35,9 @@ pub fn run(ctx: &Context, args: &ConfirmArgs) -> Result<Exit> {
                 .failures
                 .first()
                 .map(|f| format!(
-                    "{}: {}",
+                    "{} package {}: {}",
                     f.order_id,
+                    f.package,
                     f.message.as_deref().unwrap_or("no reason given")
                 ))
                 .unwrap_or_default()
