@@ -1,0 +1,4 @@
+//! The workflows, free of protocol names and SQL: they drive a [`crate::market::Marketplace`]
+//! and the vault's store functions.
+
+pub mod fetch;
