@@ -419,3 +419,108 @@ fn a_429_storm_is_waited_out_without_losing_a_page() {
     assert_eq!(report["new_orders"], n as u64);
     e.nothing_leaked();
 }
+
+#[test]
+fn confirm_sends_one_package_per_order_and_lands_amazons_verdicts() {
+    let e = SpEnv::new(200, 5, "");
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let db = e.db();
+    let ids: Vec<String> = db
+        .prepare(
+            "SELECT o.amazon_order_id FROM orders o WHERE o.lifecycle = 'unshipped'
+               AND EXISTS (SELECT 1 FROM order_items i WHERE i.amazon_order_id = o.amazon_order_id)
+             ORDER BY o.amazon_order_id LIMIT 3",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids.len(), 3, "positive control: unshipped orders to ship");
+    let carriers = ["UPS", "Bob's Vans", "usps"];
+    for (i, (id, carrier)) in ids.iter().zip(carriers).enumerate() {
+        let tracking = format!("1Z999AA1012345678{i}");
+        e.owner(&["ship", id, "--carrier", carrier, "--tracking", &tracking]);
+    }
+    // The buyer cancels the third order before the confirmation reaches Amazon.
+    assert!(e.sb.cancel_order(&ids[2]));
+    let r = e.run(&[
+        "--operator",
+        "cron",
+        "--operator-key-file",
+        e.key.to_str().unwrap(),
+        "confirm",
+        "--json",
+    ]);
+    assert_eq!(r.code, 1, "one refusal is exit 1: {}{}", r.stdout, r.stderr);
+    let report = json(&r);
+    assert_eq!(report["shipments_submitted"], 3, "{report}");
+    assert_eq!(report["confirmed"], 2, "{report}");
+    assert_eq!(report["failed"], 1, "{report}");
+    assert_eq!(report["feeds_submitted"], 0, "{report}");
+    // Amazon's ground truth: two packages, numbered "1", with Amazon's carrier codes and every
+    // item of the order.
+    let sent = e.sb.confirmations();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let db = e.db();
+    for (p, (id, code, name)) in sent.iter().zip([
+        (&ids[0], "UPS", None),
+        (&ids[1], "Other", Some("Bob's Vans")),
+    ]) {
+        assert_eq!(&p.order_id, id);
+        assert_eq!(p.package_reference_id, "1");
+        assert_eq!(p.carrier_code, code);
+        assert_eq!(p.carrier_name.as_deref(), name);
+        let mut items: Vec<(String, u32)> = db
+            .prepare("SELECT order_item_id, quantity_ordered FROM order_items WHERE amazon_order_id = ?1")
+            .unwrap()
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        items.sort();
+        let mut got = p.items.clone();
+        got.sort();
+        assert_eq!(got, items, "items of {id}");
+    }
+    let state = |id: &str| -> (String, String, Option<String>) {
+        db.query_row(
+            "SELECT o.lifecycle, s.state, s.result_message FROM orders o
+             JOIN shipments s USING (amazon_order_id) WHERE o.amazon_order_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(state(&ids[0]).0, "confirmed");
+    assert_eq!(state(&ids[1]).1, "confirmed");
+    let failed = state(&ids[2]);
+    assert_eq!(
+        (failed.0.as_str(), failed.1.as_str()),
+        ("confirm_failed", "failed")
+    );
+    assert!(
+        failed.2.as_deref().unwrap_or("").contains("canceled"),
+        "Amazon's reason is kept: {failed:?}"
+    );
+    assert!(r.stderr.contains(&ids[2]), "{}", r.stderr);
+    let audit = e.dir.audit_text();
+    assert_eq!(count(audit.as_bytes(), b"\"ship.confirmed\""), 2);
+    assert_eq!(count(audit.as_bytes(), b"\"ship.confirm_failed\""), 1);
+    assert!(count(audit.as_bytes(), b"\"confirmShipment\"") >= 3);
+
+    // Nothing left to send: a second run makes no call.
+    let before = e.sb.request_count();
+    let r = e.run(&[
+        "--operator",
+        "cron",
+        "--operator-key-file",
+        e.key.to_str().unwrap(),
+        "confirm",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(e.sb.request_count(), before);
+    assert_eq!(e.sb.confirmations().len(), 2);
+    e.nothing_leaked();
+}

@@ -138,13 +138,16 @@ pub trait Marketplace {
     fn too_many_restarts(&self, restarts: u32, order: Option<&str>) -> Error;
 
     /// Sends one package confirmation and returns Amazon's verdict on it, for protocols that
-    /// confirm one package per call.
+    /// confirm one package per call. `resent`: an earlier run may have sent it already (it
+    /// stopped before recording the verdict), so "already confirmed" is
+    /// [`Verdict::Duplicate`], not a refusal.
     fn confirm(
         &mut self,
         confirmation: &Confirmation,
+        resent: bool,
         obs: &mut dyn Observer,
     ) -> Result<Verdict, MarketError> {
-        let _ = (confirmation, obs);
+        let _ = (confirmation, resent, obs);
         Err(MarketError::Failed(Error::Failed(
             "this marketplace confirms shipments by feed, not one by one".into(),
         )))

@@ -25,7 +25,7 @@ use super::{Listed, MarketError, Marketplace, Observer, OrderPage, PageEnd, Sinc
 use crate::error::Error;
 use crate::model::order::{Confirmation, OrderItem, Verdict};
 use crate::mws::model::parse_mws_time;
-use crate::spapi::client::{CallError, Client, SearchQuery, Verdict as SpVerdict};
+use crate::spapi::client::{CallError, Client, SearchQuery, Verdict as SpVerdict, already_done};
 use crate::spapi::lwa::LwaError;
 use crate::spapi::model::ConfirmShipmentRequest;
 use crate::spapi::op;
@@ -170,6 +170,7 @@ impl Marketplace for SpApi<'_> {
     fn confirm(
         &mut self,
         c: &Confirmation,
+        resent: bool,
         obs: &mut dyn Observer,
     ) -> Result<Verdict, MarketError> {
         let marketplace = c
@@ -201,6 +202,11 @@ impl Marketplace for SpApi<'_> {
         Ok(match v {
             SpVerdict::Accepted => Verdict::Accepted,
             SpVerdict::Duplicate { reason } => Verdict::Duplicate { reason },
+            SpVerdict::Rejected { code, reason }
+                if resent && already_done(&format!("{code} {reason}")) =>
+            {
+                Verdict::Duplicate { reason }
+            }
             SpVerdict::Rejected { code, reason } => Verdict::Rejected { code, reason },
         })
     }

@@ -158,8 +158,8 @@ impl OrderItem {
     }
 }
 
-/// One package to confirm to Amazon: what was shipped, how, and which items.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One package to confirm to Amazon: what was shipped, how, and which items (no PII).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Confirmation {
     /// The Amazon order id.
     pub order_id: String,

@@ -369,6 +369,33 @@ pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderV
     Ok(orders)
 }
 
+/// (order item id, quantity) pairs.
+pub type ItemQuantities = Vec<(String, u32)>;
+
+/// What a per-package confirmation of `order_id` needs from the vault: the order's marketplace
+/// and every item with its ordered quantity (the whole order in one package).
+pub fn confirm_facts(
+    conn: &Connection,
+    order_id: &str,
+) -> Result<(Option<String>, ItemQuantities)> {
+    let marketplace: Option<String> = conn
+        .query_row(
+            "SELECT marketplace_id FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let mut st = conn.prepare_cached(
+        "SELECT order_item_id, quantity_ordered FROM order_items
+         WHERE amazon_order_id = ?1 ORDER BY order_item_id",
+    )?;
+    let items = st
+        .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((marketplace, items))
+}
+
 /// Stores the sealed MWS credentials.
 pub fn put_credentials(
     conn: &Connection,
