@@ -199,6 +199,10 @@ pub struct DemoArgs {
     /// Keep the temporary home afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// Which Amazon API to run the flow on: the Selling Partner API (what sellers have today)
+    /// or MWS.
+    #[arg(long, value_enum, default_value_t = SandboxApi::SpApi)]
+    pub api: SandboxApi,
 }
 
 /// `fulfill credentials ...`.
