@@ -524,3 +524,90 @@ fn confirm_sends_one_package_per_order_and_lands_amazons_verdicts() {
     assert_eq!(e.sb.confirmations().len(), 2);
     e.nothing_leaked();
 }
+
+/// SIGKILL `fetch` at random points of its runs (chosen by the sandbox's request count, not by
+/// time), as `fetch_crash` does for MWS: after every kill the vault is intact, holds no order
+/// twice and no order without the items it came with; a final complete run loses nothing.
+#[test]
+fn fetch_killed_20_times_at_random_points_loses_and_duplicates_nothing() {
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    let e = SpEnv::new(1000, 11, "");
+    let mut rng = StdRng::seed_from_u64(11);
+    let (mut killed, mut finished, mut round) = (0, 0, 0);
+    // A first run is about 11 requests (the LWA grant and 10 pages); later runs are shorter.
+    let mut run_len = 12usize;
+    let since = fulfill::mws::sign::timestamp(e.since);
+    while killed < 20 {
+        round += 1;
+        assert!(round <= 60, "{killed} kills, {finished} runs finished");
+        let base = e.sb.request_count();
+        let k = rng.random_range(1..=run_len.max(1));
+        let mut child = e
+            .dir
+            .fulfill()
+            .args([
+                "--operator",
+                "cron",
+                "--operator-key-file",
+                e.key.to_str().unwrap(),
+                "fetch",
+                "--since",
+                &since,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let exited = loop {
+            if e.sb
+                .wait_for_requests(base + k, std::time::Duration::from_millis(20))
+            {
+                break false;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "round {round}: fetch failed: {status}");
+                break true;
+            }
+        };
+        if exited {
+            finished += 1;
+            run_len = e.sb.request_count() - base;
+        } else {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let db = e.db();
+        let ok: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        // Every stored order came with its items in the same transaction.
+        let without: i64 = db
+            .query_row(
+                "SELECT count(*) FROM orders WHERE items_fetched = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            without, 0,
+            "round {round}: an order stored without its items"
+        );
+    }
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let (want, n) = e.check_exact();
+    assert!(want > 800, "{want}");
+    assert!(n >= want);
+    let home = fulfill::home::Home::unchecked(&e.dir.home());
+    let v = fulfill::vault::Vault::open(&home)
+        .unwrap()
+        .verify_log()
+        .unwrap();
+    assert!(v.findings.is_empty(), "{:?}", v.findings);
+    assert!(v.records > 30, "{}", v.records);
+    e.nothing_leaked();
+}
