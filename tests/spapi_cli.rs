@@ -611,3 +611,161 @@ fn fetch_killed_20_times_at_random_points_loses_and_duplicates_nothing() {
     assert!(v.records > 30, "{}", v.records);
     e.nothing_leaked();
 }
+
+/// The retention anchor, in-process on a manual clock (a package takes days to arrive): under
+/// `dpp-2025` the clock restarts when a DELIVERED package is first seen, and shipped orders
+/// without one count from the latest delivery date; under `mws-2020` it stays at shipment.
+/// `audit` shows which anchors are in use.
+#[test]
+fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_2020() {
+    use fulfill::clock::{Clock, ManualClock};
+    use fulfill::config::Profile;
+    use fulfill::flow::fetch::{FetchOptions, Quiet, fetch};
+    use fulfill::market::spapi::SpApi;
+    use fulfill::spapi::client::{Client, ManualTime};
+    use fulfill::vault::shipments::NewShipment;
+
+    for profile in [Profile::Dpp2025, Profile::Mws2020] {
+        let dir = TestDir::new();
+        let vault = support::new_vault(&dir, profile, true);
+        let clock = Arc::new(ManualClock::new(support::t0() + Duration::hours(1)));
+        let mut cfg = SandboxConfig::new(clock.clone());
+        cfg.orders = 150;
+        cfg.seed = 9;
+        let sb = SpSandbox::start(cfg).unwrap();
+        clock.advance(Duration::minutes(3));
+        let s = vault
+            .unlock("olga", &support::pass(support::OWNER_PASS), clock.now())
+            .unwrap();
+        let mut client = Client::new(
+            sb.spapi_credentials(1.0).unwrap(),
+            Arc::new(ManualTime(clock.clone())),
+        )
+        .unwrap();
+        let opts = FetchOptions {
+            since: Some(clock.now() - Duration::days(29)),
+        };
+        fetch(
+            &s,
+            &mut SpApi::new(&mut client),
+            &opts,
+            clock.as_ref(),
+            &mut Quiet,
+        )
+        .unwrap();
+        let id: String = vault
+            .conn()
+            .query_row(
+                "SELECT o.amazon_order_id FROM orders o WHERE o.lifecycle = 'unshipped'
+                   AND EXISTS (SELECT 1 FROM order_items i WHERE i.amazon_order_id = o.amazon_order_id)
+                 ORDER BY 1 LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let shipped_at = clock.now();
+        let new = NewShipment {
+            order_id: id.clone(),
+            carrier: "UPS".into(),
+            tracking: "1Z999AA10123456784".into(),
+            method: None,
+        };
+        fulfill::confirm::ship(&s, &new, shipped_at).unwrap();
+        let r = fulfill::flow::confirm::confirm(
+            &vault,
+            "olga",
+            &mut SpApi::new(&mut client),
+            clock.as_ref(),
+        )
+        .unwrap();
+        assert_eq!(r.confirmed, 1, "{r:?}");
+        let anchor_of = |id: &str| -> (String, String, String) {
+            vault
+                .conn()
+                .query_row(
+                    "SELECT retention_start, retention_anchor, latest_delivery_date FROM orders
+                     WHERE amazon_order_id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap()
+        };
+        // Shipped, not delivered yet (a package takes at least a day in the sandbox).
+        clock.advance(Duration::minutes(10));
+        fetch(
+            &s,
+            &mut SpApi::new(&mut client),
+            &opts,
+            clock.as_ref(),
+            &mut Quiet,
+        )
+        .unwrap();
+        let (start, anchor, latest) = anchor_of(&id);
+        if profile == Profile::Dpp2025 {
+            assert_eq!(anchor, "latest_delivery");
+            assert_eq!(start, latest);
+        } else {
+            assert_eq!(anchor, "shipment");
+            assert_eq!(parse_mws_time(&start).unwrap(), shipped_at);
+        }
+        // Amazon delivers within 3 days; the next fetch sees the DELIVERED package.
+        clock.advance(Duration::days(4));
+        let seen = clock.now();
+        fetch(
+            &s,
+            &mut SpApi::new(&mut client),
+            &opts,
+            clock.as_ref(),
+            &mut Quiet,
+        )
+        .unwrap();
+        let (start, anchor): (String, String) = vault
+            .conn()
+            .query_row(
+                "SELECT retention_start, retention_anchor FROM orders WHERE amazon_order_id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let start = parse_mws_time(&start).unwrap();
+        let anchors = fulfill::vault::orders::retention_anchors(vault.conn()).unwrap();
+        match profile {
+            Profile::Dpp2025 => {
+                assert_eq!(anchor, "delivered", "{profile:?}");
+                assert!(start >= seen && start <= clock.now(), "{start} vs {seen}");
+                assert_eq!(anchors[..2], [1, 0], "{anchors:?}");
+            }
+            Profile::Mws2020 => {
+                assert_eq!(anchor, "shipment", "{profile:?}");
+                assert_eq!(start, shipped_at);
+                assert_eq!(anchors[..2], [0, 0], "{anchors:?}");
+            }
+        }
+        // `audit` shows the anchors.
+        let report = fulfill::compliance::audit(
+            &vault,
+            &s,
+            &fulfill::safety::Environment::system(),
+            &fulfill::compliance::AuditOptions {
+                window_days: profile.min_log_days(),
+                pii_days: 30,
+                scan: Vec::new(),
+                anchors: None,
+            },
+            clock.now(),
+        )
+        .unwrap();
+        let r15 = report.checks.iter().find(|c| c.id == "R15").unwrap();
+        let line = r15
+            .details
+            .iter()
+            .find(|d| d.starts_with("retention clocks:"))
+            .unwrap_or_else(|| panic!("{:?}", r15.details));
+        let want = if profile == Profile::Dpp2025 {
+            "1 from delivery"
+        } else {
+            "0 from delivery"
+        };
+        assert!(line.contains(want), "{line}");
+    }
+}

@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::audit::{Event, Outcome};
 use crate::calls::AuditedCalls;
 use crate::clock::Clock;
+use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::market::{MarketError, Marketplace, Observer, PageEnd, Since};
 use crate::mws::client::CallRecord;
@@ -339,6 +340,9 @@ fn list_page(
             orders::store_items(&tx, pk, vault.id(), &o.info.amazon_order_id, items)?;
             obs.report.orders_with_items += 1;
         }
+        // Under dpp-2025 retention counts from delivery, where the protocol reports it.
+        let by_delivery = l.reports_delivery && vault.profile() == Profile::Dpp2025;
+        orders::anchor_retention(&tx, &o.info.amazon_order_id, by_delivery, l.delivered, now)?;
     }
     let next = match page.end {
         PageEnd::More(t) => Some(Cursor::Next(since, t)),

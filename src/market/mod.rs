@@ -51,6 +51,8 @@ pub struct Listed {
     /// Its items, when the protocol sends them with the order (SP-API); `None` when they need
     /// [`Marketplace::order_items`] (MWS).
     pub items: Option<Vec<OrderItem>>,
+    /// Whether the protocol reports package statuses (the `dpp-2025` retention anchor).
+    pub reports_delivery: bool,
     /// Whether Amazon reports a package of the order as delivered.
     pub delivered: bool,
 }

@@ -121,6 +121,7 @@ impl Marketplace for Mws<'_> {
                 .map(|order| Listed {
                     order,
                     items: None,
+                    reports_delivery: false,
                     delivered: false,
                 })
                 .collect(),

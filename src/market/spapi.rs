@@ -126,6 +126,7 @@ impl Marketplace for SpApi<'_> {
                 Listed {
                     order,
                     items: Some(items),
+                    reports_delivery: true,
                     delivered,
                 }
             })
