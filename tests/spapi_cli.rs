@@ -460,7 +460,7 @@ fn confirm_sends_one_package_per_order_and_lands_amazons_verdicts() {
     assert_eq!(report["failed"], 1, "{report}");
     assert_eq!(report["feeds_submitted"], 0, "{report}");
     // Amazon's ground truth: two packages, numbered "1", with Amazon's carrier codes and every
-    // item of the order.
+    // item of the order still to ship, with the quantity left.
     let sent = e.sb.confirmations();
     assert_eq!(sent.len(), 2, "{sent:?}");
     let db = e.db();
@@ -473,7 +473,11 @@ fn confirm_sends_one_package_per_order_and_lands_amazons_verdicts() {
         assert_eq!(p.carrier_code, code);
         assert_eq!(p.carrier_name.as_deref(), name);
         let mut items: Vec<(String, u32)> = db
-            .prepare("SELECT order_item_id, quantity_ordered FROM order_items WHERE amazon_order_id = ?1")
+            .prepare(
+                "SELECT order_item_id, quantity_ordered - COALESCE(quantity_shipped, 0)
+                 FROM order_items
+                 WHERE amazon_order_id = ?1 AND quantity_ordered > COALESCE(quantity_shipped, 0)",
+            )
             .unwrap()
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
@@ -768,4 +772,98 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         };
         assert!(line.contains(want), "{line}");
     }
+}
+
+/// `confirm` SIGKILLed right after Amazon received a `confirmShipment` (before or after the
+/// verdict was stored), again and again: every order ends confirmed, Amazon holds exactly one
+/// package per order, and each verdict is recorded once.
+#[test]
+fn confirm_killed_after_amazon_heard_it_confirms_each_order_once() {
+    let e = SpEnv::new(200, 6, "");
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let ids: Vec<String> = e
+        .db()
+        .prepare(
+            "SELECT o.amazon_order_id FROM orders o WHERE o.lifecycle = 'unshipped'
+               AND EXISTS (SELECT 1 FROM order_items i WHERE i.amazon_order_id = o.amazon_order_id)
+             ORDER BY 1 LIMIT 4",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids.len(), 4);
+    for (i, id) in ids.iter().enumerate() {
+        let t = format!("1Z999AA1012345679{i}");
+        e.owner(&["ship", id, "--carrier", "UPS", "--tracking", &t]);
+    }
+    let mut kills = 0;
+    for round in 0..12 {
+        let base = e.sb.request_count();
+        let mut child = e
+            .dir
+            .fulfill()
+            .args([
+                "--operator",
+                "cron",
+                "--operator-key-file",
+                e.key.to_str().unwrap(),
+                "confirm",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The LWA grant, then the first confirmShipment of this run.
+        let exited = loop {
+            if e.sb
+                .wait_for_requests(base + 2, std::time::Duration::from_millis(5))
+            {
+                break false;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "round {round}: confirm failed: {status}");
+                break true;
+            }
+        };
+        if !exited {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+        if exited {
+            break;
+        }
+    }
+    assert!(kills >= 3, "positive control: {kills} kills");
+    let r = e.run(&[
+        "--operator",
+        "cron",
+        "--operator-key-file",
+        e.key.to_str().unwrap(),
+        "confirm",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let sent = e.sb.confirmations();
+    let at_amazon: BTreeSet<&str> = sent.iter().map(|p| p.order_id.as_str()).collect();
+    assert_eq!(sent.len(), 4, "one package per order at Amazon: {sent:?}");
+    assert_eq!(at_amazon, ids.iter().map(String::as_str).collect());
+    let db = e.db();
+    for id in &ids {
+        let lifecycle: String = db
+            .query_row(
+                "SELECT lifecycle FROM orders WHERE amazon_order_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(lifecycle, "confirmed", "{id}");
+    }
+    let audit = e.dir.audit_text();
+    assert_eq!(count(audit.as_bytes(), b"\"ship.confirmed\""), 4);
+    assert_eq!(count(audit.as_bytes(), b"\"ship.confirm_failed\""), 0);
+    e.nothing_leaked();
 }

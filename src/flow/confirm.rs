@@ -11,7 +11,8 @@
 //! **Verdicts** land per order as with MWS: `confirmed`, or `confirm_failed` with Amazon's
 //! code and reason. Audit records: per order `ship.confirmed` or `ship.confirm_failed`.
 //!
-//! The package is the whole order (every item with its ordered quantity), package number 1.
+//! The package is the rest of the order (every item still to ship, with the quantity left),
+//! package number 1.
 
 use crate::audit::{Event, Outcome};
 use crate::calls::AuditedCalls;

@@ -607,13 +607,16 @@ fn says_already_done(e: &ErrorList) -> bool {
     })
 }
 
-/// Whether Amazon's error text says the package or order is already confirmed.
+/// Whether Amazon's error text says the package or order is already confirmed (asked only
+/// when an earlier attempt of the same confirmation may have reached Amazon).
 pub fn already_done(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     t.contains("already fulfilled")
         || t.contains("already shipped")
         || t.contains("already used")
         || t.contains("packagetoupdatenotfound")
+        // Nothing of the item is left to ship: the earlier attempt shipped it.
+        || t.contains("unshipped quantity (0)")
 }
 
 fn mentions_token(e: &ErrorList) -> bool {

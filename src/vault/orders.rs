@@ -440,7 +440,7 @@ pub fn retention_anchors(conn: &Connection) -> Result<[u64; 4]> {
 pub type ItemQuantities = Vec<(String, u32)>;
 
 /// What a per-package confirmation of `order_id` needs from the vault: the order's marketplace
-/// and every item with its ordered quantity (the whole order in one package).
+/// and every item still to ship with the quantity left (the rest of the order in one package).
 pub fn confirm_facts(
     conn: &Connection,
     order_id: &str,
@@ -453,9 +453,11 @@ pub fn confirm_facts(
         )
         .optional()?
         .flatten();
+    // What is left to ship of each item (a partly shipped order has shipped some already).
     let mut st = conn.prepare_cached(
-        "SELECT order_item_id, quantity_ordered FROM order_items
-         WHERE amazon_order_id = ?1 ORDER BY order_item_id",
+        "SELECT order_item_id, quantity_ordered - COALESCE(quantity_shipped, 0) FROM order_items
+         WHERE amazon_order_id = ?1 AND quantity_ordered > COALESCE(quantity_shipped, 0)
+         ORDER BY order_item_id",
     )?;
     let items = st
         .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
