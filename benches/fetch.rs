@@ -1,5 +1,6 @@
 //! Fetch benchmarks: pacing against Amazon's real quotas (wall time over the minimum the
-//! quotas allow), and local ingest (parse + seal + store) next to a plain rusqlite insert.
+//! quotas allow) on MWS and on SP-API, the same 1,000 orders on both side by side, and local
+//! ingest (parse + seal + store) next to a plain rusqlite insert.
 //! Peak memory of a `fulfill fetch` process is `benches/fetch_memory.rs`. Set
 //! `FULFILL_BENCH_DEBUG=1` to print the sandbox's log around any throttled or failed call.
 
@@ -14,11 +15,13 @@ use fulfill::clock::{Clock, ManualClock, ScaledClock};
 use fulfill::config::Profile;
 use fulfill::fetch::{FetchOptions, Quiet, fetch};
 use fulfill::home::Home;
+use fulfill::market::spapi::SpApi;
 use fulfill::mws::client::{Client, SandboxTime};
 use fulfill::mws::model::Order;
 use fulfill::mws::{ORDERS_PATH, sign};
 use fulfill::safety::Environment;
 use fulfill::sandbox::api::signed_request;
+use fulfill::sandbox::spapi::SpSandbox;
 use fulfill::sandbox::{Sandbox, SandboxConfig};
 use fulfill::vault::Vault;
 use fulfill::vault::key::Passphrase;
@@ -47,7 +50,7 @@ fn owner(v: &Vault) -> fulfill::vault::Session<'_> {
     .unwrap()
 }
 
-fn pacing(orders: usize, scale: f64) {
+fn pacing(orders: usize, scale: f64) -> (u64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
     let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(Utc::now(), scale));
@@ -61,8 +64,8 @@ fn pacing(orders: usize, scale: f64) {
         Arc::new(SandboxTime::new(sb.now(), scale)),
     )
     .unwrap();
-    let t = Instant::now();
     let owner = owner(&v);
+    let t = Instant::now();
     let r = fetch(
         &owner,
         &mut client,
@@ -71,7 +74,8 @@ fn pacing(orders: usize, scale: f64) {
         &mut Quiet,
     )
     .unwrap();
-    let wall = t.elapsed().as_secs_f64() * scale;
+    let real = t.elapsed().as_secs_f64();
+    let wall = real * scale;
     let log = sb.requests();
     if std::env::var_os("FULFILL_BENCH_DEBUG").is_some() {
         for (i, r) in log.iter().enumerate() {
@@ -118,6 +122,62 @@ fn pacing(orders: usize, scale: f64) {
         min,
         wall / min
     );
+    (r.calls, wall, real)
+}
+
+/// SP-API pacing: fetch `orders` from the SP-API sandbox through the same flow as `fulfill
+/// fetch`. `searchOrders` allows `burst` pages at once, then `rate` a second; the minimum is
+/// the wait for the pages beyond the burst (0 when they all fit in it). Returns (calls, wall in
+/// Amazon time, real wall seconds).
+fn pacing_sp(orders: usize, scale: f64) -> (u64, f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(Utc::now(), scale));
+    let mut cfg = SandboxConfig::new(clock.clone());
+    cfg.orders = orders;
+    cfg.seed = 5;
+    cfg.time_scale = scale;
+    let sb = SpSandbox::start(cfg).unwrap();
+    let mut client = fulfill::spapi::client::Client::new(
+        sb.spapi_credentials(scale).unwrap(),
+        Arc::new(SandboxTime::new(sb.now(), scale)),
+    )
+    .unwrap();
+    let owner = owner(&v);
+    let t = Instant::now();
+    let r = fulfill::flow::fetch::fetch(
+        &owner,
+        &mut SpApi::new(&mut client),
+        &FetchOptions {
+            since: Some(sb.now() - Duration::days(29)),
+        },
+        clock.as_ref(),
+        &mut Quiet,
+    )
+    .unwrap();
+    let real = t.elapsed().as_secs_f64();
+    let wall = real * scale;
+    let plan = fulfill::spapi::throttle::plan(fulfill::spapi::op::SEARCH_ORDERS).unwrap();
+    let pages = sb
+        .requests()
+        .iter()
+        .filter(|q| q.action.as_deref() == Some(fulfill::spapi::op::SEARCH_ORDERS))
+        .count() as f64;
+    let min = (pages - f64::from(plan.burst)).max(0.0) / plan.rate;
+    let ratio = if min > 0.0 {
+        format!("ratio {:.3}", wall / min)
+    } else {
+        "all pages inside the burst".to_string()
+    };
+    println!(
+        "sp-api pacing: {orders} orders ({} MFN stored), {pages} searchOrders + {} other call(s), \
+         {} throttled; wall {wall:.0} s (Amazon time, scale {scale}; {real:.2} s real) vs \
+         minimum {min:.0} s: {ratio}",
+        r.new_orders,
+        r.calls as f64 - pages,
+        r.throttled,
+    );
+    (r.calls, wall, real)
 }
 
 /// Sandbox-generated ListOrders pages holding `n` orders (AFN included), as raw XML.
@@ -246,6 +306,18 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200.0);
-    pacing(1000, scale);
-    ingest(25_000);
+    let mws = pacing(1000, scale);
+    let sp = pacing_sp(1000, scale);
+    // Pages beyond searchOrders' burst of 20: the usage plan sets the pace.
+    pacing_sp(5000, scale);
+    println!(
+        "side by side, 1,000 orders: MWS {} calls, {:.0} s Amazon time ({:.2} s real at x{scale}); \
+         SP-API {} calls, {:.0} s Amazon time ({:.2} s real)",
+        mws.0, mws.1, mws.2, sp.0, sp.1, sp.2
+    );
+    // `FULFILL_BENCH_PACING_ONLY=1 cargo bench --bench fetch` (or `cargo test --bench fetch`,
+    // unoptimised): the pacing rows only.
+    if std::env::var_os("FULFILL_BENCH_PACING_ONLY").is_none() {
+        ingest(25_000);
+    }
 }

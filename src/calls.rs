@@ -10,8 +10,8 @@ use crate::error::Result;
 use crate::mws::client::{CallRecord, Client, Observer};
 use crate::vault::{Vault, store};
 
-/// Where the quota model is kept between runs (vault meta).
-const THROTTLE_KEY: &str = "mws_throttle";
+/// Where the MWS quota model is kept between runs (vault meta).
+pub const THROTTLE_KEY: &str = "mws_throttle";
 
 /// The `mws.call` record of one attempt (no parameters, no bodies: no PII).
 fn call_event(operator: &str, rec: &CallRecord) -> Event {
@@ -48,6 +48,26 @@ pub fn save_quota(vault: &Vault, client: &Client) -> Result<()> {
     )?;
     let stored = store::meta_get(&tx, THROTTLE_KEY)?.unwrap_or_else(|| "[]".into());
     store::meta_set(&tx, THROTTLE_KEY, &client.merged_throttle_state(&stored))?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Continues a marketplace's quota model from the last run.
+pub fn restore_market_quota(vault: &Vault, market: &mut dyn crate::market::Marketplace) {
+    if let Ok(Some(saved)) = store::meta_get(vault.conn(), market.quota_key()) {
+        market.restore_quota(&saved);
+    }
+}
+
+/// Saves a marketplace's quota model for the next run, over what is stored.
+pub fn save_market_quota(vault: &Vault, market: &dyn crate::market::Marketplace) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(
+        vault.conn(),
+        rusqlite::TransactionBehavior::Immediate,
+    )?;
+    let key = market.quota_key();
+    let stored = store::meta_get(&tx, key)?.unwrap_or_else(|| "[]".into());
+    store::meta_set(&tx, key, &market.merged_quota(&stored))?;
     tx.commit()?;
     Ok(())
 }

@@ -211,32 +211,57 @@ pub struct DemoArgs {
     /// Keep the temporary home afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// Which Amazon API to run the flow on: the Selling Partner API (what sellers have today)
+    /// or MWS.
+    #[arg(long, value_enum, default_value_t = SandboxApi::SpApi)]
+    pub api: SandboxApi,
 }
 
 /// `fulfill credentials ...`.
+// Parsed once per process: the size of `Set` does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CredentialsCmd {
-    /// Store MWS credentials (owner or admin). Secrets are read from files, never from argv.
+    /// Store MWS credentials, or with `--api sp-api` SP-API credentials (owner or admin).
+    /// Secrets are read from files, never from argv.
     Set {
-        /// Merchant token (`SellerId`).
+        /// Which Amazon API the credentials are for (MWS by default, as for existing homes).
+        #[arg(long, value_enum, default_value_t = SandboxApi::Mws)]
+        api: SandboxApi,
+        /// Merchant token (`SellerId`; SP-API: the selling partner id).
         #[arg(long)]
         seller_id: String,
-        /// `AWSAccessKeyId`.
+        /// MWS: `AWSAccessKeyId`.
         #[arg(long)]
-        access_key_id: String,
-        /// File holding the MWS secret key.
+        access_key_id: Option<String>,
+        /// MWS: file holding the MWS secret key.
         #[arg(long, value_name = "FILE")]
-        secret_key_file: PathBuf,
-        /// Marketplace id to fetch (repeat for several).
+        secret_key_file: Option<PathBuf>,
+        /// Marketplace id to fetch (MWS: repeat for several; SP-API: exactly one).
         #[arg(long = "marketplace", value_name = "ID", required = true)]
         marketplaces: Vec<String>,
-        /// Endpoint base URL, e.g. https://mws.amazonservices.com (http:// only for a loopback
-        /// sandbox from a sandbox home).
+        /// Endpoint base URL, e.g. https://mws.amazonservices.com (MWS: required; SP-API:
+        /// defaults from --region). http:// only for a loopback sandbox from a sandbox home.
         #[arg(long, value_name = "URL")]
-        endpoint: String,
-        /// File holding an `MWSAuthToken` (delegated access only).
+        endpoint: Option<String>,
+        /// MWS: file holding an `MWSAuthToken` (delegated access only).
         #[arg(long, value_name = "FILE")]
         auth_token_file: Option<PathBuf>,
+        /// SP-API: the Login with Amazon client id.
+        #[arg(long, value_name = "ID")]
+        lwa_client_id: Option<String>,
+        /// SP-API: file holding the Login with Amazon client secret.
+        #[arg(long, value_name = "FILE")]
+        lwa_client_secret_file: Option<PathBuf>,
+        /// SP-API: file holding the app's refresh token.
+        #[arg(long, value_name = "FILE")]
+        refresh_token_file: Option<PathBuf>,
+        /// SP-API: region (na, eu, fe); gives the default endpoint.
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// SP-API: the LWA token endpoint (default https://api.amazon.com/auth/o2/token).
+        #[arg(long, value_name = "URL")]
+        token_endpoint: Option<String>,
         /// Sandbox homes: the sandbox's --time-scale, so the quota model keeps Amazon's ratios.
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,

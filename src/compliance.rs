@@ -389,6 +389,12 @@ pub fn audit(
         "{purged} order(s) purged so far; limit {} days",
         opts.pii_days
     ));
+    let [delivered, latest, shipment, cancellation] =
+        crate::vault::orders::retention_anchors(vault.conn())?;
+    c.details.push(format!(
+        "retention clocks: {delivered} from delivery (DELIVERED seen), {latest} from the latest \
+         delivery date, {shipment} from shipment, {cancellation} from cancellation"
+    ));
     checks.push(c);
 
     // R20: label files.

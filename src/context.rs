@@ -12,10 +12,11 @@ use crate::cli::Global;
 use crate::clock::{Clock, ManualClock, SystemClock, parse_time};
 use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::market::Marketplace;
 use crate::mws::client::{Client, RealTime, SandboxTime, Timebase};
 use crate::safety::Environment;
 use crate::vault::key::{Credential, Passphrase};
-use crate::vault::{Session, Vault, read_key_file};
+use crate::vault::{MarketCredentials, Session, Vault, read_key_file};
 
 /// What every command that works on an existing home needs.
 pub struct Context {
@@ -102,6 +103,35 @@ impl Context {
         Client::new(creds, time)
     }
 
+    /// A client for the API the home's credentials are for (session `s` must hold the secrets
+    /// key), timed like [`Context::mws_client`].
+    pub fn market_client(&self, s: &Session<'_>, action: &'static str) -> Result<MarketClient> {
+        let now = self.now();
+        let sandbox = self.vault.is_sandbox();
+        let time = |scale: f64| -> Arc<dyn Timebase> {
+            if sandbox {
+                Arc::new(SandboxTime::new(now, scale))
+            } else {
+                Arc::new(RealTime)
+            }
+        };
+        match s.load_market_credentials(action, now)?.credentials {
+            MarketCredentials::Mws(creds) => {
+                creds.validate(sandbox)?;
+                let t = time(creds.time_scale);
+                Ok(MarketClient::Mws(Client::new(creds, t)?))
+            }
+            MarketCredentials::SpApi(creds) => {
+                // Re-check against this home: a real home never talks plain HTTP.
+                creds.validate(sandbox)?;
+                let t = time(creds.time_scale);
+                Ok(MarketClient::SpApi(crate::spapi::client::Client::new(
+                    creds, t,
+                )?))
+            }
+        }
+    }
+
     /// Unlocks the acting operator with its credential (and its one-time code, when it has a
     /// second factor). A person the profile requires a second factor of, who has none, is
     /// refused: only `operator totp-enroll` works then ([`Context::unlock_to_enrol`]).
@@ -126,6 +156,25 @@ impl Context {
         )?;
         let code = || one_time_code(self.totp_file.as_deref(), &name);
         self.vault.unlock_with(&name, &cred, &code, self.now())
+    }
+}
+
+/// A client for the home's marketplace API.
+#[derive(Debug)]
+pub enum MarketClient {
+    /// Amazon MWS.
+    Mws(Client),
+    /// The Selling Partner API.
+    SpApi(crate::spapi::client::Client),
+}
+
+impl MarketClient {
+    /// The client behind the [`Marketplace`] seam.
+    pub fn market(&mut self) -> Box<dyn Marketplace + '_> {
+        match self {
+            MarketClient::Mws(c) => Box::new(crate::market::mws::Mws::new(c)),
+            MarketClient::SpApi(c) => Box::new(crate::market::spapi::SpApi::new(c)),
+        }
     }
 }
 

@@ -586,10 +586,9 @@ fn bad_orders_in_a_batch_get_one_line_each_and_the_rest_print_as_one_job() {
     let good = t.orders(2);
     let canceled = t.e.order_ids("lifecycle = 'canceled'", 1).remove(0);
     // No address: still `Pending`, or released without one (withheld).
-    let pending = t
-        .e
-        .order_ids("lifecycle = 'pending' OR pii_missing = 1", 1)
-        .remove(0);
+    let pending =
+        t.e.order_ids("lifecycle = 'pending' OR pii_missing = 1", 1)
+            .remove(0);
     let unknown = "999-0000000-0000001".to_string();
     let marker = t.e.sb.pii_marker();
 

@@ -3,7 +3,7 @@
 
 use crate::cli::ConfirmArgs;
 use crate::confirm::{ConfirmReport, confirm};
-use crate::context::Context;
+use crate::context::{Context, MarketClient};
 use crate::error::{Error, Exit, Result};
 use crate::role::Capability;
 use crate::vault::shipments;
@@ -14,8 +14,18 @@ pub fn run(ctx: &Context, args: &ConfirmArgs) -> Result<Exit> {
     let now = ctx.now();
     s.require(Capability::Fetch, "confirm", now)?;
     let report = if shipments::pending_work(ctx.vault.conn())? {
-        let mut client = ctx.mws_client(&s, "confirm")?;
-        match confirm(&ctx.vault, s.name(), &mut client, ctx.clock.as_ref()) {
+        let mut client = ctx.market_client(&s, "confirm")?;
+        let outcome = match &mut client {
+            // MWS confirms by feed; SP-API one package per call, through the seam.
+            MarketClient::Mws(c) => confirm(&ctx.vault, s.name(), c, ctx.clock.as_ref()),
+            MarketClient::SpApi(_) => crate::flow::confirm::confirm(
+                &ctx.vault,
+                s.name(),
+                &mut *client.market(),
+                ctx.clock.as_ref(),
+            ),
+        };
+        match outcome {
             Ok(r) => r,
             Err(f) => {
                 print(&f.report, args.json);
@@ -53,6 +63,18 @@ fn print(r: &ConfirmReport, json: bool) {
     }
     if r.already_running {
         crate::outln!("Another confirm is running; nothing done (the next run carries on).");
+        return;
+    }
+    if r.feeds_submitted + r.feeds_in_flight + r.feeds_adopted + r.feeds_done == 0
+        && r.shipments_submitted > 0
+    {
+        // Confirmed one package per call (SP-API): no feeds.
+        crate::outln!(
+            "Confirmations: {} shipment(s) sent; {} confirmed, {} refused.",
+            r.shipments_submitted,
+            r.confirmed,
+            r.failed
+        );
         return;
     }
     crate::outln!(

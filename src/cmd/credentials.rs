@@ -3,10 +3,16 @@
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::cli::CredentialsCmd;
+use crate::cli::{CredentialsCmd, SandboxApi};
 use crate::context::Context;
-use crate::error::{Exit, Result};
+use crate::error::{Error, Exit, Result};
 use crate::mws::credentials::{CredentialsInput, MwsCredentials};
+use crate::spapi::credentials::{Region, SpApiCredentials, SpApiCredentialsInput};
+use crate::vault::MarketCredentials;
+
+fn need<'a>(v: Option<&'a std::path::Path>, flag: &str) -> Result<&'a std::path::Path> {
+    v.ok_or_else(|| Error::usage(format!("--api sp-api needs {flag}")))
+}
 
 fn read_secret(path: &std::path::Path, what: &str) -> Result<Zeroizing<String>> {
     let s = crate::safety::read_private_file(path, what)?;
@@ -32,12 +38,18 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
     let now = ctx.now();
     match cmd {
         CredentialsCmd::Set {
+            api: SandboxApi::SpApi,
             seller_id,
             access_key_id,
             secret_key_file,
             marketplaces,
             endpoint,
             auth_token_file,
+            lwa_client_id,
+            lwa_client_secret_file,
+            refresh_token_file,
+            region,
+            token_endpoint,
             time_scale,
         } => {
             s.require(
@@ -45,6 +57,97 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
                 "credentials.set",
                 now,
             )?;
+            for (given, flag) in [
+                (access_key_id.is_some(), "--access-key-id"),
+                (secret_key_file.is_some(), "--secret-key-file"),
+                (auth_token_file.is_some(), "--auth-token-file"),
+            ] {
+                if given {
+                    return Err(Error::usage(format!(
+                        "{flag} is an MWS flag; SP-API takes --lwa-client-id, \
+                         --lwa-client-secret-file and --refresh-token-file"
+                    )));
+                }
+            }
+            let [marketplace] = marketplaces.as_slice() else {
+                return Err(Error::usage(
+                    "SP-API credentials take exactly one --marketplace",
+                ));
+            };
+            let input = SpApiCredentialsInput {
+                seller_id: seller_id.clone(),
+                marketplace_id: marketplace.clone(),
+                lwa_client_id: lwa_client_id
+                    .clone()
+                    .ok_or_else(|| Error::usage("--api sp-api needs --lwa-client-id ID"))?,
+                lwa_client_secret: read_secret(
+                    need(
+                        lwa_client_secret_file.as_deref(),
+                        "--lwa-client-secret-file FILE",
+                    )?,
+                    "LWA client secret",
+                )?,
+                refresh_token: read_secret(
+                    need(refresh_token_file.as_deref(), "--refresh-token-file FILE")?,
+                    "refresh token",
+                )?,
+                region: region
+                    .as_deref()
+                    .map(Region::parse)
+                    .transpose()?
+                    .unwrap_or(Region::Na),
+                endpoint: endpoint.clone(),
+                token_endpoint: token_endpoint.clone(),
+                time_scale: *time_scale,
+            };
+            let creds = SpApiCredentials::new(input, ctx.vault.is_sandbox())?;
+            s.store_spapi_credentials(&creds, now)?;
+            crate::outln!(
+                "Stored SP-API credentials for seller {seller_id} (marketplace {marketplace}, {}).",
+                creds.endpoint
+            );
+        }
+        CredentialsCmd::Set {
+            api: SandboxApi::Mws,
+            seller_id,
+            access_key_id,
+            secret_key_file,
+            marketplaces,
+            endpoint,
+            auth_token_file,
+            lwa_client_id,
+            lwa_client_secret_file,
+            refresh_token_file,
+            region,
+            token_endpoint,
+            time_scale,
+        } => {
+            s.require(
+                crate::role::Capability::ManagePeople,
+                "credentials.set",
+                now,
+            )?;
+            for (given, flag) in [
+                (lwa_client_id.is_some(), "--lwa-client-id"),
+                (lwa_client_secret_file.is_some(), "--lwa-client-secret-file"),
+                (refresh_token_file.is_some(), "--refresh-token-file"),
+                (region.is_some(), "--region"),
+                (token_endpoint.is_some(), "--token-endpoint"),
+            ] {
+                if given {
+                    return Err(Error::usage(format!(
+                        "{flag} is an SP-API flag: pass --api sp-api"
+                    )));
+                }
+            }
+            let (Some(access_key_id), Some(secret_key_file), Some(endpoint)) =
+                (access_key_id, secret_key_file, endpoint)
+            else {
+                return Err(Error::usage(
+                    "MWS credentials need --access-key-id ID, --secret-key-file FILE and \
+                     --endpoint URL (or pass --api sp-api)",
+                ));
+            };
             let input = CredentialsInput {
                 seller_id: seller_id.clone(),
                 access_key_id: access_key_id.clone(),
@@ -65,8 +168,14 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
             );
         }
         CredentialsCmd::Show { json } => {
-            let st = s.load_credentials("credentials.show", now)?;
-            let c = &st.credentials;
+            let st = s.load_market_credentials("credentials.show", now)?;
+            let c = match &st.credentials {
+                MarketCredentials::Mws(c) => c,
+                MarketCredentials::SpApi(c) => {
+                    show_spapi(c, &st.updated_at, &st.updated_by, *json);
+                    return Ok(Exit::Ok);
+                }
+            };
             let v = View {
                 seller_id: &c.seller_id,
                 access_key_id: &c.access_key_id,
@@ -101,4 +210,51 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// `credentials show --json` for SP-API credentials (never the secret or the refresh token).
+#[derive(Debug, Serialize)]
+struct SpView<'a> {
+    api: &'static str,
+    seller_id: &'a str,
+    marketplace_id: &'a str,
+    lwa_client_id: &'a str,
+    region: String,
+    endpoint: &'a str,
+    token_endpoint: &'a str,
+    time_scale: f64,
+    updated_at: &'a str,
+    updated_by: &'a str,
+}
+
+fn show_spapi(c: &SpApiCredentials, updated_at: &str, updated_by: &str, json: bool) {
+    let v = SpView {
+        api: "sp-api",
+        seller_id: &c.seller_id,
+        marketplace_id: &c.marketplace_id,
+        lwa_client_id: &c.lwa_client_id,
+        region: format!("{:?}", c.region).to_ascii_lowercase(),
+        endpoint: &c.endpoint,
+        token_endpoint: &c.token_endpoint,
+        time_scale: c.time_scale,
+        updated_at,
+        updated_by,
+    };
+    if json {
+        crate::outln!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+        return;
+    }
+    crate::outln!("api            SP-API");
+    crate::outln!("seller id      {}", v.seller_id);
+    crate::outln!("marketplace    {}", v.marketplace_id);
+    crate::outln!("lwa client id  {}", v.lwa_client_id);
+    crate::outln!("client secret  (stored, not shown)");
+    crate::outln!("refresh token  (stored, not shown)");
+    crate::outln!("region         {}", v.region);
+    crate::outln!("endpoint       {}", v.endpoint);
+    crate::outln!("token endpoint {}", v.token_endpoint);
+    if v.time_scale != 1.0 {
+        crate::outln!("time scale     {} (sandbox)", v.time_scale);
+    }
+    crate::outln!("updated        {} by {}", v.updated_at, v.updated_by);
 }

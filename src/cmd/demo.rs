@@ -1,4 +1,5 @@
-//! `fulfill demo`: the whole flow in a temporary sandbox home, against the built-in sandbox.
+//! `fulfill demo`: the whole flow in a temporary sandbox home, against the built-in sandbox:
+//! the SP-API one by default, the MWS one with `--api mws`.
 //!
 //! Everything runs through the same library calls the commands use; nothing is faked but the
 //! marketplace. The home is deleted at the end unless `--keep` is given.
@@ -9,12 +10,13 @@ use chrono::{Duration, Utc};
 
 use crate::audit::Event;
 use crate::buy::BuyRequest;
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, SandboxApi};
 use crate::clock::{Clock, ManualClock, ScaledClock, SystemClock};
 use crate::compliance::{AuditOptions, audit, record_run};
 use crate::config::{Config, Profile};
+use crate::context::MarketClient;
 use crate::error::{Error, Exit, Result};
-use crate::fetch::{FetchOptions, Quiet, fetch};
+use crate::flow::fetch::{FetchOptions, Quiet};
 use crate::home::Home;
 use crate::label::{Destination, Dpi, Format, LabelRequest};
 use crate::mws::client::{Client, SandboxTime};
@@ -22,11 +24,27 @@ use crate::mws::merchant::{Package, ShipFrom, Weight};
 use crate::purge::{PurgeOptions, purge};
 use crate::role::Role;
 use crate::safety::Environment;
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::sandbox::spapi::{SpSandbox, SpSandboxHandle};
+use crate::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use crate::vault::key::{Credential, Passphrase, random_bytes};
 use crate::vault::orders::list_orders;
 use crate::vault::shipments::NewShipment;
-use crate::vault::{NewCredential, Purpose, Vault};
+use crate::vault::{MarketCredentials, NewCredential, Purpose, Vault};
+
+/// The sandbox the demo runs against.
+enum Sb {
+    Mws(SandboxHandle),
+    Sp(SpSandboxHandle),
+}
+
+impl Sb {
+    fn base(&self) -> &SandboxHandle {
+        match self {
+            Sb::Mws(h) => h,
+            Sb::Sp(h) => h,
+        }
+    }
+}
 
 fn step(n: u32, text: &str) {
     crate::outln!("\n[{n}] {text}");
@@ -40,16 +58,27 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     let pass =
         |who: &str| Passphrase::new(format!("demo {who} {}", hex::encode(random_bytes::<8>())));
 
+    let sp = args.api == SandboxApi::SpApi;
     step(
         1,
-        "Start the built-in sandbox (a local fake MWS with Amazon's quotas, time-scaled)",
+        if sp {
+            "Start the built-in sandbox (a local fake SP-API with Amazon's usage plans, time-scaled)"
+        } else {
+            "Start the built-in sandbox (a local fake MWS with Amazon's quotas, time-scaled)"
+        },
     );
-    let sandbox = Sandbox::start(SandboxConfig {
+    let cfg = SandboxConfig {
         orders: args.orders,
         seed: args.seed,
         time_scale: args.time_scale,
         ..SandboxConfig::new(Arc::new(ScaledClock::new(Utc::now(), args.time_scale)))
-    })?;
+    };
+    let started_sb = if sp {
+        Sb::Sp(SpSandbox::start(cfg)?)
+    } else {
+        Sb::Mws(Sandbox::start(cfg)?)
+    };
+    let sandbox: &SandboxHandle = started_sb.base();
     crate::outln!(
         "    {} with {} orders, time x{}",
         sandbox.base_url(),
@@ -111,28 +140,47 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         crate::outln!("    {:<6} {}", o.name, o.role);
     }
 
-    step(4, "Store the MWS credentials, sealed under the secrets key");
-    let creds = sandbox.mws_credentials(args.time_scale)?;
-    owner.store_credentials(&creds, clock.now())?;
+    let time = || Arc::new(SandboxTime::new(clock.now(), args.time_scale));
+    match &started_sb {
+        Sb::Sp(h) => {
+            step(
+                4,
+                "Store the SP-API credentials (LWA client secret, refresh token), sealed under the secrets key",
+            );
+            owner.store_spapi_credentials(&h.spapi_credentials(args.time_scale)?, clock.now())?;
+        }
+        Sb::Mws(h) => {
+            step(4, "Store the MWS credentials, sealed under the secrets key");
+            owner.store_credentials(&h.mws_credentials(args.time_scale)?, clock.now())?;
+        }
+    }
 
     step(
         5,
-        "Fetch as cron: every page, every item list, paced by Amazon's quotas",
+        if sp {
+            "Fetch as cron: searchOrders pages with items and addresses, paced by the usage plans"
+        } else {
+            "Fetch as cron: every page, every item list, paced by Amazon's quotas"
+        },
     );
     let cron = vault.unlock(
         "cron",
         &Credential::KeyFile(crate::vault::read_key_file(&key_file)?),
         clock.now(),
     )?;
-    let creds = cron.load_credentials("fetch", clock.now())?.credentials;
-    let mut client = Client::new(
-        creds,
-        Arc::new(SandboxTime::new(clock.now(), args.time_scale)),
-    )?;
+    let mut market = match cron
+        .load_market_credentials("fetch", clock.now())?
+        .credentials
+    {
+        MarketCredentials::Mws(c) => MarketClient::Mws(Client::new(c, time())?),
+        MarketCredentials::SpApi(c) => {
+            MarketClient::SpApi(crate::spapi::client::Client::new(c, time())?)
+        }
+    };
     let started = std::time::Instant::now();
-    let report = fetch(
+    let report = crate::flow::fetch::fetch(
         &cron,
-        &mut client,
+        &mut *market.market(),
         &FetchOptions::default(),
         &clock,
         &mut Quiet,
@@ -222,7 +270,11 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
 
     step(
         8,
-        "The packer ships three orders; the buyer of one cancels before Amazon reads the feed",
+        if sp {
+            "The packer ships three orders; the buyer of one cancels before cron confirms it"
+        } else {
+            "The packer ships three orders; the buyer of one cancels before Amazon reads the feed"
+        },
     );
     // The buyer can cancel only an order nothing of which has shipped: ship such a one last.
     let addressable: Vec<_> = orders.iter().filter(|o| !o.pii_missing).collect();
@@ -262,7 +314,11 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         9,
         "The packer buys a label from Amazon for another order: Amazon confirms that one itself",
     );
-    if let Some(o) = orders.iter().find(|o| {
+    if sp {
+        crate::outln!(
+            "    (Buy Shipping on SP-API is not built yet: run `fulfill demo --api mws` to see it)"
+        );
+    } else if let Some(o) = orders.iter().find(|o| {
         o.amazon_status == "Unshipped" && !to_ship.contains(&o.order_id) && !o.items.is_empty()
     }) {
         let mut client = Client::new(
@@ -317,22 +373,14 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         );
     }
 
-    step(
-        10,
-        "Cron confirms: one fulfillment feed, then Amazon's verdict per order",
-    );
-    let mut client = Client::new(
-        cron.load_credentials("confirm", clock.now())?.credentials,
-        Arc::new(SandboxTime::new(clock.now(), args.time_scale)),
-    )?;
-    let mut runs = 0;
-    loop {
-        runs += 1;
-        let r =
-            crate::confirm::confirm(&vault, "cron", &mut client, &clock).map_err(|f| f.error)?;
-        if r.feeds_submitted > 0 {
-            crate::outln!("    sent 1 feed with {} shipment(s)", r.shipments_submitted);
-        }
+    if let MarketClient::SpApi(_) = &market {
+        step(
+            10,
+            "Cron confirms: one confirmShipment per package, Amazon's verdict at once",
+        );
+        let r = crate::flow::confirm::confirm(&vault, "cron", &mut *market.market(), &clock)
+            .map_err(|f| f.error)?;
+        crate::outln!("    sent {} confirmation(s)", r.shipments_submitted);
         for f in &r.failures {
             crate::outln!(
                 "    {} refused by Amazon: {}",
@@ -340,16 +388,42 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
                 f.message.as_deref().unwrap_or("no reason")
             );
         }
-        if r.feeds_done > 0 {
-            crate::outln!(
-                "    {} confirmed, {} refused (after {runs} cron run(s) while Amazon processed it)",
-                r.confirmed,
-                r.failed
-            );
-            break;
-        }
-        if runs > 100 {
-            return Err(Error::Remote("the sandbox never processed the feed".into()));
+        crate::outln!("    {} confirmed, {} refused", r.confirmed, r.failed);
+    } else {
+        step(
+            10,
+            "Cron confirms: one fulfillment feed, then Amazon's verdict per order",
+        );
+        let mut client = Client::new(
+            cron.load_credentials("confirm", clock.now())?.credentials,
+            Arc::new(SandboxTime::new(clock.now(), args.time_scale)),
+        )?;
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            let r = crate::confirm::confirm(&vault, "cron", &mut client, &clock)
+                .map_err(|f| f.error)?;
+            if r.feeds_submitted > 0 {
+                crate::outln!("    sent 1 feed with {} shipment(s)", r.shipments_submitted);
+            }
+            for f in &r.failures {
+                crate::outln!(
+                    "    {} refused by Amazon: {}",
+                    f.order_id,
+                    f.message.as_deref().unwrap_or("no reason")
+                );
+            }
+            if r.feeds_done > 0 {
+                crate::outln!(
+                    "    {} confirmed, {} refused (after {runs} cron run(s) while Amazon processed it)",
+                    r.confirmed,
+                    r.failed
+                );
+                break;
+            }
+            if runs > 100 {
+                return Err(Error::Remote("the sandbox never processed the feed".into()));
+            }
         }
     }
 

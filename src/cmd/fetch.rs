@@ -11,7 +11,7 @@ use crate::cli::FetchArgs;
 use crate::clock::parse_time;
 use crate::context::Context;
 use crate::error::{Error, Exit, Result};
-use crate::fetch::{FetchOptions, FetchReport, Progress, Quiet, fetch};
+use crate::flow::fetch::{FetchOptions, FetchReport, Progress, Quiet, fetch};
 use crate::role::Capability;
 
 struct Bar {
@@ -63,7 +63,7 @@ pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
     let s = ctx.unlock()?;
     let now = ctx.now();
     s.require(Capability::Fetch, "fetch", now)?;
-    let mut client = ctx.mws_client(&s, "fetch")?;
+    let mut client = ctx.market_client(&s, "fetch")?;
     let tty = std::io::stderr().is_terminal() && !args.json;
     let mut bar = tty.then(Bar::new);
     let mut quiet = Quiet;
@@ -72,7 +72,13 @@ pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
         None => &mut quiet,
     };
     let opts = FetchOptions { since };
-    let outcome = fetch(&s, &mut client, &opts, ctx.clock.as_ref(), progress);
+    let outcome = fetch(
+        &s,
+        &mut *client.market(),
+        &opts,
+        ctx.clock.as_ref(),
+        progress,
+    );
     if let Some(b) = bar {
         b.pb.finish_and_clear();
     }

@@ -1,5 +1,7 @@
-//! Vocabulary without I/O: the order lifecycle and shipment states as enums, and the
-//! item quantities a package carries.
+//! Vocabulary without I/O, shared by the workflows and the adapters: the order lifecycle and
+//! shipment states as enums, the item quantities a package carries, and the protocol-neutral
+//! order types.
 
 pub mod lifecycle;
+pub mod order;
 pub mod package;

@@ -1,12 +1,10 @@
 //! Typed MWS models: orders, items, feed submissions, processing reports, errors.
 //!
-//! Non-PII fields are plain values; every PII field is a [`Pii`] inside a [`BuyerPii`] (or the
+//! Non-PII fields are plain values; every PII field is a [`crate::pii::Pii`] inside a [`crate::pii::BuyerPii`] (or the
 //! item's gift message). Dates stay as the strings Amazon sent (they come with and without
 //! milliseconds, and the library mocks use placeholders); [`parse_mws_time`] reads them.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-
-use crate::pii::{BuyerPii, Pii};
 
 /// Parses an MWS date: RFC 3339 with `Z` or an offset, with or without fractions; a value
 /// without any zone is read as UTC. Tolerates a `%3A`-encoded value (seen in docs examples).
@@ -27,148 +25,7 @@ pub fn parse_mws_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
-/// An amount of money: `CurrencyCode` and `Amount` (a decimal string, kept as sent).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Money {
-    /// ISO 4217 code.
-    pub currency_code: String,
-    /// Decimal string, e.g. `25.00` (or a masked value in recordings).
-    pub amount: String,
-}
-
-/// The non-PII fields of an `<Order>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrderInfo {
-    /// `AmazonOrderId` (3-7-7 digits).
-    pub amazon_order_id: String,
-    /// `SellerOrderId`.
-    pub seller_order_id: Option<String>,
-    /// `PurchaseDate`.
-    pub purchase_date: String,
-    /// `LastUpdateDate`.
-    pub last_update_date: String,
-    /// `OrderStatus` (`Pending`, `Unshipped`, `PartiallyShipped`, `Shipped`, `Canceled`, ...).
-    pub order_status: String,
-    /// `FulfillmentChannel` (`MFN` or `AFN`).
-    pub fulfillment_channel: Option<String>,
-    /// `SalesChannel`.
-    pub sales_channel: Option<String>,
-    /// `OrderChannel`.
-    pub order_channel: Option<String>,
-    /// `ShipServiceLevel`.
-    pub ship_service_level: Option<String>,
-    /// `ShippingAddress/CountryCode` (not PII on its own).
-    pub ship_country_code: Option<String>,
-    /// `ShippingAddress/AddressType` (`Commercial` or `Residential`).
-    pub address_type: Option<String>,
-    /// `OrderTotal`.
-    pub order_total: Option<Money>,
-    /// `NumberOfItemsShipped`.
-    pub number_of_items_shipped: Option<u32>,
-    /// `NumberOfItemsUnshipped`.
-    pub number_of_items_unshipped: Option<u32>,
-    /// `PaymentMethod`.
-    pub payment_method: Option<String>,
-    /// `MarketplaceId`.
-    pub marketplace_id: Option<String>,
-    /// `ShipmentServiceLevelCategory` (trimmed).
-    pub shipment_service_level_category: Option<String>,
-    /// `OrderType`.
-    pub order_type: Option<String>,
-    /// `EarliestShipDate`.
-    pub earliest_ship_date: Option<String>,
-    /// `LatestShipDate` (MFN only).
-    pub latest_ship_date: Option<String>,
-    /// `EarliestDeliveryDate`.
-    pub earliest_delivery_date: Option<String>,
-    /// `LatestDeliveryDate`.
-    pub latest_delivery_date: Option<String>,
-    /// `IsBusinessOrder`.
-    pub is_business_order: Option<bool>,
-    /// `PurchaseOrderNumber`.
-    pub purchase_order_number: Option<String>,
-    /// `IsPrime`.
-    pub is_prime: Option<bool>,
-    /// `IsPremiumOrder`.
-    pub is_premium_order: Option<bool>,
-    /// `IsReplacementOrder`.
-    pub is_replacement_order: Option<bool>,
-    /// `ReplacedOrderId`.
-    pub replaced_order_id: Option<String>,
-}
-
-/// One `<Order>`: plain fields in `info`, buyer and address data in `pii`.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Order {
-    /// Non-PII fields.
-    pub info: OrderInfo,
-    /// `BuyerName`, `BuyerEmail`, `BuyerTaxInfo` and the address fields.
-    pub pii: BuyerPii,
-}
-
-impl Order {
-    /// A copy (PII is copied through its sealed encoding, which is zeroized afterwards).
-    pub fn duplicate(&self) -> Order {
-        Order {
-            info: self.info.clone(),
-            pii: copy_pii(&self.pii),
-        }
-    }
-}
-
-/// Copies a [`BuyerPii`] (it is deliberately not `Clone`).
-pub fn copy_pii(p: &BuyerPii) -> BuyerPii {
-    BuyerPii::decode(&p.encode()).unwrap_or_default()
-}
-
-/// The non-PII fields of an `<OrderItem>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrderItemInfo {
-    /// `ASIN`.
-    pub asin: String,
-    /// `SellerSKU`.
-    pub seller_sku: Option<String>,
-    /// `OrderItemId`: the feed's `AmazonOrderItemCode`.
-    pub order_item_id: String,
-    /// `Title`.
-    pub title: Option<String>,
-    /// `QuantityOrdered`.
-    pub quantity_ordered: u32,
-    /// `QuantityShipped`.
-    pub quantity_shipped: Option<u32>,
-    /// `ItemPrice` (unit price × quantity).
-    pub item_price: Option<Money>,
-    /// `ShippingPrice`.
-    pub shipping_price: Option<Money>,
-    /// `IsGift`.
-    pub is_gift: Option<bool>,
-    /// `GiftWrapLevel`.
-    pub gift_wrap_level: Option<String>,
-    /// `ConditionId`.
-    pub condition_id: Option<String>,
-}
-
-/// One `<OrderItem>`.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct OrderItem {
-    /// Non-PII fields.
-    pub info: OrderItemInfo,
-    /// `GiftMessageText` (PII).
-    pub gift_message_text: Option<Pii>,
-}
-
-impl OrderItem {
-    /// A copy of the item, gift message included.
-    pub fn duplicate(&self) -> OrderItem {
-        OrderItem {
-            info: self.info.clone(),
-            gift_message_text: self
-                .gift_message_text
-                .as_ref()
-                .map(|p| Pii::new(p.expose_pii())),
-        }
-    }
-}
+pub use crate::model::order::{Money, Order, OrderInfo, OrderItem, OrderItemInfo, copy_pii};
 
 /// What a `ListOrders` / `ListOrdersByNextToken` / `GetOrder` result holds besides the orders
 /// (which are handed to a callback one at a time).

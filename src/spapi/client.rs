@@ -598,18 +598,25 @@ impl Client {
 /// Amazon says the package or the order was confirmed already.
 fn says_already_done(e: &ErrorList) -> bool {
     e.errors.iter().any(|e| {
-        let t = format!(
+        already_done(&format!(
             "{} {} {}",
             e.code,
             e.message,
             e.details.as_deref().unwrap_or("")
-        )
-        .to_ascii_lowercase();
-        t.contains("already fulfilled")
-            || t.contains("already shipped")
-            || t.contains("already used")
-            || t.contains("packagetoupdatenotfound")
+        ))
     })
+}
+
+/// Whether Amazon's error text says the package or order is already confirmed (asked only
+/// when an earlier attempt of the same confirmation may have reached Amazon).
+pub fn already_done(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("already fulfilled")
+        || t.contains("already shipped")
+        || t.contains("already used")
+        || t.contains("packagetoupdatenotfound")
+        // Nothing of the item is left to ship: the earlier attempt shipped it.
+        || t.contains("unshipped quantity (0)")
 }
 
 fn mentions_token(e: &ErrorList) -> bool {

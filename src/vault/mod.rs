@@ -34,6 +34,7 @@ use crate::leak::{LeakScanner, ScannerBuilder};
 use crate::mws::credentials::MwsCredentials;
 use crate::pii::{BuyerPii, Pii};
 use crate::role::{Capability, Role};
+use crate::spapi::credentials::SpApiCredentials;
 use key::{
     Credential, KdfParams, KeySet, Passphrase, SecretKey, VaultFacts, derive_kek, random_bytes,
 };
@@ -841,6 +842,26 @@ pub struct StoredCredentials {
     pub updated_by: String,
 }
 
+/// The credentials a home holds: for MWS or for SP-API.
+#[derive(Debug)]
+pub enum MarketCredentials {
+    /// Amazon MWS.
+    Mws(MwsCredentials),
+    /// The Selling Partner API.
+    SpApi(SpApiCredentials),
+}
+
+/// [`MarketCredentials`] as stored, with when and by whom.
+#[derive(Debug)]
+pub struct StoredMarketCredentials {
+    /// The credentials.
+    pub credentials: MarketCredentials,
+    /// When they were set.
+    pub updated_at: String,
+    /// Who set them.
+    pub updated_by: String,
+}
+
 /// An unlocked operator: its name, role and the keys its role was given.
 pub struct Session<'v> {
     vault: &'v Vault,
@@ -1055,12 +1076,60 @@ impl<'v> Session<'v> {
         })
     }
 
+    /// Seals and stores SP-API credentials exactly like the MWS ones (in their place: a home
+    /// talks to one API), recording `credentials.changed` without the client secret or the
+    /// refresh token.
+    pub fn store_spapi_credentials(
+        &self,
+        creds: &SpApiCredentials,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.require(Capability::ManagePeople, "credentials.set", now)?;
+        let sealed = seal::seal_to(
+            &self.facts.secrets_public,
+            CREDENTIALS_INFO,
+            &credentials_aad(&self.vault.id),
+            &creds.to_plaintext(),
+        )?;
+        let ev = Event::new("credentials.changed")
+            .operator(&self.name)
+            .field("api", "sp-api")
+            .field("seller_id", creds.seller_id.as_str())
+            .field("lwa_client_id", creds.lwa_client_id.as_str())
+            .field("endpoint", creds.endpoint.as_str())
+            .field("token_endpoint", creds.token_endpoint.as_str())
+            .field("marketplaces", creds.marketplace_id.as_str());
+        self.vault.record_with(&[ev], now, |c| {
+            orders::put_credentials(c, &sealed, &self.name, now)
+        })
+    }
+
     /// Opens the stored MWS credentials (roles that call Amazon hold the secrets key).
     pub fn load_credentials(
         &self,
         action: &'static str,
         now: DateTime<Utc>,
     ) -> Result<StoredCredentials> {
+        let st = self.load_market_credentials(action, now)?;
+        match st.credentials {
+            MarketCredentials::Mws(credentials) => Ok(StoredCredentials {
+                credentials,
+                updated_at: st.updated_at,
+                updated_by: st.updated_by,
+            }),
+            MarketCredentials::SpApi(_) => Err(Error::usage(
+                "this home holds SP-API credentials and this needs MWS ones: an owner or admin \
+                 must run `fulfill credentials set --api mws`",
+            )),
+        }
+    }
+
+    /// Opens the stored credentials, MWS or SP-API.
+    pub fn load_market_credentials(
+        &self,
+        action: &'static str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredMarketCredentials> {
         let key = self.secrets_key(action, now)?;
         let (sealed, updated_at, updated_by) =
             orders::credentials(&self.vault.conn)?.ok_or_else(|| {
@@ -1078,8 +1147,16 @@ impl<'v> Session<'v> {
                     "the stored MWS credentials do not open: altered or from another vault".into(),
                 )
             })?;
-        Ok(StoredCredentials {
-            credentials: MwsCredentials::from_plaintext(&plain)?,
+        // The two shapes have distinct required fields, so at most one of them reads.
+        let credentials = match MwsCredentials::from_plaintext(&plain) {
+            Ok(c) => MarketCredentials::Mws(c),
+            Err(e) => match SpApiCredentials::from_plaintext(&plain) {
+                Ok(c) => MarketCredentials::SpApi(c),
+                Err(_) => return Err(e),
+            },
+        };
+        Ok(StoredMarketCredentials {
+            credentials,
             updated_at,
             updated_by,
         })

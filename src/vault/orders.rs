@@ -359,6 +359,102 @@ pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderV
     Ok(orders)
 }
 
+/// Anchors an order's retention clock (after [`upsert_order`]).
+///
+/// With `by_delivery` (the `dpp-2025` profile, for a protocol that reports package statuses):
+/// the first time a `DELIVERED` package is seen (`delivered`), the clock restarts at `now`
+/// (`delivered`); a shipped order without one counts from the latest delivery date Amazon gave
+/// (`latest_delivery`), else from shipment. Otherwise it stays at shipment (or cancellation).
+/// Which anchor was used is kept in `retention_anchor`. A purged order is left alone.
+pub fn anchor_retention(
+    conn: &Connection,
+    order_id: &str,
+    by_delivery: bool,
+    delivered: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const SHIPPED: &str = "lifecycle IN ('shipped', 'confirmed', 'confirm_failed')";
+    if by_delivery && delivered {
+        conn.execute(
+            &format!(
+                "UPDATE orders SET retention_start = ?2, retention_anchor = 'delivered'
+                 WHERE amazon_order_id = ?1 AND purged_at IS NULL AND {SHIPPED}
+                   AND retention_anchor IS NOT 'delivered'"
+            ),
+            params![order_id, ts(now)],
+        )?;
+    }
+    if by_delivery {
+        conn.execute(
+            &format!(
+                "UPDATE orders SET retention_start = latest_delivery_date,
+                    retention_anchor = 'latest_delivery'
+                 WHERE amazon_order_id = ?1 AND purged_at IS NULL AND {SHIPPED}
+                   AND latest_delivery_date IS NOT NULL
+                   AND (retention_anchor IS NULL OR retention_anchor = 'shipment')"
+            ),
+            [order_id],
+        )?;
+    }
+    conn.execute(
+        "UPDATE orders SET retention_anchor =
+            CASE lifecycle WHEN 'canceled' THEN 'cancellation' ELSE 'shipment' END
+         WHERE amazon_order_id = ?1 AND retention_start IS NOT NULL AND retention_anchor IS NULL",
+        [order_id],
+    )?;
+    Ok(())
+}
+
+/// How many orders' retention clocks count from each anchor (`audit`): delivered, latest
+/// delivery date, shipment (or not anchored yet), cancellation.
+pub fn retention_anchors(conn: &Connection) -> Result<[u64; 4]> {
+    let mut out = [0u64; 4];
+    let mut st = conn.prepare(
+        "SELECT COALESCE(retention_anchor, 'shipment'), count(*) FROM orders
+         WHERE retention_start IS NOT NULL GROUP BY 1",
+    )?;
+    for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (k, n) = row?;
+        let i = match k.as_str() {
+            "delivered" => 0,
+            "latest_delivery" => 1,
+            "cancellation" => 3,
+            _ => 2,
+        };
+        out[i] += n as u64;
+    }
+    Ok(out)
+}
+
+/// (order item id, quantity) pairs.
+pub type ItemQuantities = Vec<(String, u32)>;
+
+/// What a per-package confirmation of `order_id` needs from the vault: the order's marketplace
+/// and every item still to ship with the quantity left (the rest of the order in one package).
+pub fn confirm_facts(
+    conn: &Connection,
+    order_id: &str,
+) -> Result<(Option<String>, ItemQuantities)> {
+    let marketplace: Option<String> = conn
+        .query_row(
+            "SELECT marketplace_id FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    // What is left to ship of each item (a partly shipped order has shipped some already).
+    let mut st = conn.prepare_cached(
+        "SELECT order_item_id, quantity_ordered - COALESCE(quantity_shipped, 0) FROM order_items
+         WHERE amazon_order_id = ?1 AND quantity_ordered > COALESCE(quantity_shipped, 0)
+         ORDER BY order_item_id",
+    )?;
+    let items = st
+        .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((marketplace, items))
+}
+
 /// Stores the sealed MWS credentials.
 pub fn put_credentials(
     conn: &Connection,

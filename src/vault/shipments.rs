@@ -568,6 +568,8 @@ pub fn amazon_shipment_id(conn: &Connection, order_id: &str) -> Result<Option<St
 pub struct Queued {
     /// The package's row.
     pub shipment: i64,
+    /// The package's number within its order.
+    pub package: u32,
     /// Its `OrderFulfillment` message: the package's items as `Item` elements
     /// (`AmazonOrderItemCode` and `Quantity`); none for a whole order whose items are unknown.
     pub message: FulfillmentMessage,
@@ -576,12 +578,13 @@ pub struct Queued {
 /// Queued packages as feed messages (`MessageID` 1..n by order id, then package number).
 pub fn queued_messages(conn: &Connection) -> Result<Vec<Queued>> {
     let mut st = conn.prepare(
-        "SELECT id, amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at
+        "SELECT id, amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at, package_no
          FROM shipments WHERE state = 'queued' ORDER BY amazon_order_id, package_no",
     )?;
     let rows = st.query_map([], |r| {
         Ok(Queued {
             shipment: r.get(0)?,
+            package: r.get(7)?,
             message: FulfillmentMessage {
                 message_id: 0,
                 amazon_order_id: Some(r.get(1)?),
@@ -740,20 +743,7 @@ pub struct Verdict {
 /// Judges each package of batch `id` by a processing report: confirmed unless the report
 /// lists an `Error` for its `MessageID` (or for the whole feed). Reads only.
 pub fn judge(conn: &Connection, id: i64, report: &ProcessingReport) -> Result<Vec<Verdict>> {
-    let mut st = conn.prepare(
-        "SELECT id, amazon_order_id, package_no, message_id FROM shipments WHERE batch_id = ?1
-         ORDER BY message_id",
-    )?;
-    let rows = st
-        .query_map([id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, u32>(2)?,
-                r.get::<_, i64>(3)? as u64,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = batch_packages(conn, id)?;
     // An error that names no message (MessageID 0 or none: the whole feed) fails every message.
     let whole_feed = report
         .results
@@ -777,6 +767,25 @@ pub fn judge(conn: &Connection, id: i64, report: &ProcessingReport) -> Result<Ve
             }
         })
         .collect())
+}
+
+/// The packages batch `id` carries: (row, order id, package number, message id), by message.
+pub fn batch_packages(conn: &Connection, id: i64) -> Result<Vec<(i64, String, u32, u64)>> {
+    let mut st = conn.prepare(
+        "SELECT id, amazon_order_id, package_no, message_id FROM shipments WHERE batch_id = ?1
+         ORDER BY message_id",
+    )?;
+    let rows = st
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, i64>(3)? as u64,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Stores the verdicts of batch `id` (from [`judge`]), closes the batch, and moves each order

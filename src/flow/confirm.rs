@@ -1,0 +1,208 @@
+//! Confirming shipments one package per call ([`Marketplace::confirm`]), for marketplaces
+//! that answer each confirmation at once (SP-API `confirmShipment`); MWS confirms by feed in
+//! [`crate::confirm`].
+//!
+//! **Never twice unnoticed.** Each confirmation is written to the vault (a one-shipment batch,
+//! `prepared`) before it is sent, and its verdict is stored with its audit record in one
+//! transaction. A run killed in between leaves the batch `prepared`: the next run sends the
+//! same confirmation again, and Amazon's "already confirmed" is then taken as confirmed
+//! ([`Verdict::Duplicate`]).
+//!
+//! **Verdicts** land per order as with MWS: `confirmed`, or `confirm_failed` with Amazon's
+//! code and reason. Audit records: per order `ship.confirmed` or `ship.confirm_failed`.
+//!
+//! Each package is confirmed with its own items (`packageDetail.orderItems`) and its number
+//! as `packageReferenceId`; a whole-order package whose items were not known carries every
+//! item still to ship, with the quantity left.
+
+use crate::audit::{Event, Outcome};
+use crate::calls::AuditedCalls;
+use crate::clock::Clock;
+use crate::confirm::{ConfirmFailure, ConfirmReport};
+use crate::error::{Error, Result};
+use crate::market::{MarketError, Marketplace};
+use crate::model::order::{Confirmation, Verdict};
+use crate::vault::Vault;
+use crate::vault::orders;
+use crate::vault::shipments::{self, Verdict as Stored};
+
+/// Runs one confirmation pass as `operator` over `market`. Audit records are stamped with
+/// `clock`. On failure the report still says what was done.
+pub fn confirm(
+    vault: &Vault,
+    operator: &str,
+    market: &mut dyn Marketplace,
+    clock: &dyn Clock,
+) -> std::result::Result<ConfirmReport, Box<ConfirmFailure>> {
+    // One run at a time: two overlapping runs would send the same confirmation twice.
+    let _lock = match vault.home().try_run_lock("confirm") {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Ok(ConfirmReport {
+                already_running: true,
+                ..Default::default()
+            });
+        }
+        Err(error) => {
+            return Err(Box::new(ConfirmFailure {
+                report: ConfirmReport::default(),
+                error,
+            }));
+        }
+    };
+    crate::calls::restore_market_quota(vault, market);
+    let mut pass = Pass {
+        vault,
+        operator,
+        clock,
+        obs: AuditedCalls::new(vault, clock, operator),
+        report: ConfirmReport::default(),
+    };
+    let result = pass.run(market);
+    let mut report = pass.report;
+    report.calls = pass.obs.calls;
+    report.throttled = pass.obs.throttled;
+    let saved = crate::calls::save_market_quota(vault, market);
+    match result.and(saved) {
+        Ok(()) => Ok(report),
+        Err(error) => Err(Box::new(ConfirmFailure { report, error })),
+    }
+}
+
+struct Pass<'a> {
+    vault: &'a Vault,
+    operator: &'a str,
+    clock: &'a dyn Clock,
+    obs: AuditedCalls<'a>,
+    report: ConfirmReport,
+}
+
+impl Pass<'_> {
+    fn run(&mut self, market: &mut dyn Marketplace) -> Result<()> {
+        // 1. Confirmations an earlier run wrote and may have sent, without a verdict.
+        for b in shipments::prepared_batches(self.vault.conn())? {
+            let c: Confirmation = serde_json::from_slice(&b.body).map_err(|_| {
+                Error::Failed(
+                    "an MWS confirmation feed written before the switch to SP-API is still \
+                     unsent or unanswered: run `fulfill confirm` once more with the MWS \
+                     credentials, or ship those orders again"
+                        .into(),
+                )
+            })?;
+            self.send(market, b.id, &c, true)?;
+        }
+        // 2. Everything queued, one package per order.
+        for mut q in shipments::queued_messages(self.vault.conn())? {
+            let m = &q.message;
+            let Some(order_id) = m.amazon_order_id.clone() else {
+                continue;
+            };
+            let (marketplace_id, rest) = orders::confirm_facts(self.vault.conn(), &order_id)?;
+            let package_items: Vec<(String, u32)> = m
+                .items
+                .iter()
+                .filter_map(|i| Some((i.amazon_order_item_code.clone()?, i.quantity?)))
+                .collect();
+            let c = Confirmation {
+                order_id,
+                marketplace_id,
+                package_reference: q.package.to_string(),
+                carrier: m
+                    .carrier_code
+                    .clone()
+                    .or_else(|| m.carrier_name.clone())
+                    .unwrap_or_default(),
+                shipping_method: m.shipping_method.clone(),
+                tracking_number: m.shipper_tracking_number.clone().unwrap_or_default(),
+                ship_date: m.fulfillment_date.clone(),
+                items: if package_items.is_empty() {
+                    rest
+                } else {
+                    package_items
+                },
+            };
+            q.message.message_id = 1;
+            let body = serde_json::to_vec(&c).expect("a confirmation serializes");
+            let tx = rusqlite::Transaction::new_unchecked(
+                self.vault.conn(),
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let id = shipments::create_batch(&tx, &body, &[q], self.clock.now())?;
+            tx.commit()?;
+            self.send(market, id, &c, false)?;
+        }
+        Ok(())
+    }
+
+    /// Sends batch `id` (confirmation `c`) and stores Amazon's verdict with its record.
+    fn send(
+        &mut self,
+        market: &mut dyn Marketplace,
+        id: i64,
+        c: &Confirmation,
+        resent: bool,
+    ) -> Result<()> {
+        let verdict = match market.confirm(c, resent, &mut self.obs) {
+            Ok(v) => v,
+            Err(MarketError::Refused(e)) => Verdict::Rejected {
+                code: "Refused".into(),
+                reason: e.to_string(),
+            },
+            Err(MarketError::Restart) => {
+                return Err(Error::Remote(
+                    "Amazon refused a confirmation unexpectedly; run confirm again".into(),
+                ));
+            }
+            Err(MarketError::Failed(e)) => return Err(e),
+        };
+        let (confirmed, code, message) = match verdict {
+            Verdict::Accepted => (true, None, None),
+            Verdict::Duplicate { reason } => (true, Some("Duplicate".into()), Some(reason)),
+            Verdict::Rejected { code, reason } => (false, Some(code), Some(reason)),
+        };
+        // The batch carries this one package.
+        let Some((shipment, _, package, _)) = shipments::batch_packages(self.vault.conn(), id)?
+            .into_iter()
+            .next()
+        else {
+            return Err(Error::Integrity(format!(
+                "confirmation batch {id} carries no package"
+            )));
+        };
+        let v = Stored {
+            order_id: c.order_id.clone(),
+            package,
+            confirmed,
+            code,
+            message,
+            shipment,
+        };
+        let ev = Event::new(if v.confirmed {
+            "ship.confirmed"
+        } else {
+            "ship.confirm_failed"
+        })
+        .operator(self.operator)
+        .field("order", v.order_id.as_str())
+        .field("package", c.package_reference.as_str());
+        let ev = if v.confirmed {
+            ev
+        } else {
+            ev.outcome(Outcome::Failed)
+                .field("code", v.code.clone())
+                .field("reason", v.message.clone())
+        };
+        let now = self.clock.now();
+        self.vault.record_with(&[ev], now, |tx| {
+            shipments::apply_verdicts(tx, id, std::slice::from_ref(&v), now)
+        })?;
+        self.report.shipments_submitted += 1;
+        if v.confirmed {
+            self.report.confirmed += 1;
+        } else {
+            self.report.failed += 1;
+            self.report.failures.push(v);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,385 @@
+//! Fetching merchant-fulfilled orders into the vault, over any [`Marketplace`].
+//!
+//! **Watermark.** Orders are listed from the stored watermark. Each page is stored in its own
+//! transaction (upserts are idempotent, and an order that came with its items is stored with
+//! them); the last page commits the upper end of the listing as the next watermark in the same
+//! transaction. A run killed anywhere re-lists from the old watermark: nothing lost, nothing
+//! duplicated.
+//!
+//! **Items** that did not come with their order (MWS) are fetched only for orders whose items
+//! are not stored (`items_fetched = 0`), one transaction per order, so they too survive a kill.
+//!
+//! **Pacing.** Listing pages and item calls have separate quota buckets. The loop always sends
+//! whichever request the quota model allows soonest, preferring a listing page on a tie, so
+//! item calls run while the listing bucket refills and the run takes about as long as the
+//! slower bucket requires, not the sum of both.
+//!
+//! **Hostile replies.** An order the adapter refuses (an id not in Amazon's format) is never
+//! stored, counted in `orders_refused`, and the run ends with exit 1 after storing the rest of
+//! the page. An item listing Amazon refuses fails its order the same way (`items_failed`; asked
+//! again on the next run).
+//!
+//! **Memory.** A page (at most 100 orders) is parsed as it streams in and stored; pending item
+//! work is read from the vault in small batches. Memory does not grow with the order count.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::audit::{Event, Outcome};
+use crate::calls::AuditedCalls;
+use crate::clock::Clock;
+use crate::config::Profile;
+use crate::error::{Error, Result};
+use crate::market::{MarketError, Marketplace, Observer, PageEnd, Since};
+use crate::mws::client::CallRecord;
+use crate::vault::orders::{self, Upsert};
+use crate::vault::seal::PiiPublicKey;
+use crate::vault::{Session, Vault};
+
+/// Paging-token restarts tolerated in one run before giving up.
+const MAX_RESTARTS: u32 = 3;
+
+/// What a fetch did (`fetch --json` prints it; field names pinned by a test).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct FetchReport {
+    /// Listing pages stored.
+    pub pages: u64,
+    /// Orders seen for the first time.
+    pub new_orders: u64,
+    /// Orders updated (status changes, PII completed, cancellations).
+    pub updated_orders: u64,
+    /// Orders whose items were fetched.
+    pub orders_with_items: u64,
+    /// HTTP calls made (all attempts).
+    pub calls: u64,
+    /// Calls Amazon answered with a throttle.
+    pub throttled: u64,
+    /// Times a listing (from the watermark) or an item listing restarted after
+    /// `NextTokenCorrupted`.
+    pub restarts: u64,
+    /// The watermark after the run.
+    pub watermark: Option<String>,
+    /// Orders stored without the address a label needs.
+    pub pii_missing: u64,
+    /// Orders whose items Amazon refused this run (retried on the next run).
+    pub items_failed: u64,
+    /// Orders refused because Amazon's reply named them with an id not in Amazon's format
+    /// (not stored).
+    pub orders_refused: u64,
+}
+
+/// A fetch that stopped: what it had saved, and why it stopped.
+#[derive(Debug)]
+pub struct FetchFailure {
+    /// What was saved before stopping.
+    pub report: FetchReport,
+    /// Why it stopped.
+    pub error: Error,
+}
+
+/// Progress callbacks for people (a progress bar on a terminal).
+pub trait Progress {
+    /// A listing page or an order's items were stored.
+    fn stored(&mut self, _report: &FetchReport) {}
+    /// Waiting for a quota slot or a back-off: `secs` of client time left.
+    fn waiting(&mut self, _action: &str, _secs: f64) {}
+}
+
+/// No progress output.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// Where to start when there is no watermark yet (default: 30 days back).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The shared call recorder, plus the run's counts and the progress line.
+struct AuditObserver<'a, 'p> {
+    calls: AuditedCalls<'a>,
+    report: &'a mut FetchReport,
+    progress: &'p mut dyn Progress,
+}
+
+impl Observer for AuditObserver<'_, '_> {
+    fn call(&mut self, rec: &CallRecord) -> Result<()> {
+        self.report.calls += 1;
+        self.report.throttled += u64::from(rec.throttled);
+        self.calls.call(rec)
+    }
+
+    fn waiting(&mut self, action: &str, until: DateTime<Utc>, now: DateTime<Utc>) {
+        self.progress
+            .waiting(action, (until - now).num_milliseconds() as f64 / 1000.0);
+    }
+}
+
+enum Cursor {
+    Start,
+    Next(Since, String),
+}
+
+/// Fetches new and updated MFN orders and the items of orders that lack them.
+///
+/// Audit records (one call record per attempt, `fetch.run` at the end) are stamped with
+/// `clock`, the command's clock; Amazon's requests use the marketplace's own timebase. On
+/// failure the report still says what was saved.
+pub fn fetch(
+    session: &Session<'_>,
+    market: &mut dyn Marketplace,
+    opts: &FetchOptions,
+    clock: &dyn Clock,
+    progress: &mut dyn Progress,
+) -> std::result::Result<FetchReport, Box<FetchFailure>> {
+    let (vault, operator) = (session.vault(), session.name());
+    // PII is sealed to the public key the operator's key set authenticates, never to a row.
+    let pk = session.pii_public_key();
+    let mut report = FetchReport::default();
+    // The quota model continues from the last run (cron starts a new process each time), and
+    // is saved again whatever happens, so the next run never sends what would be throttled.
+    crate::calls::restore_market_quota(vault, market);
+    let result = run(
+        vault,
+        &pk,
+        operator,
+        market,
+        opts,
+        clock,
+        &mut report,
+        progress,
+    );
+    let saved = crate::calls::save_market_quota(vault, market);
+    let summary = (|| -> Result<()> {
+        report.watermark = orders::watermark(vault.conn())?;
+        report.pii_missing = vault.conn().query_row(
+            "SELECT count(*) FROM orders WHERE pii_missing = 1",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        Ok(())
+    })();
+    let mut ev = Event::new("fetch.run")
+        .operator(operator)
+        .field("pages", report.pages)
+        .field("new_orders", report.new_orders)
+        .field("updated_orders", report.updated_orders)
+        .field("orders_with_items", report.orders_with_items)
+        .field("calls", report.calls)
+        .field("throttled", report.throttled)
+        .field("restarts", report.restarts)
+        .field("items_failed", report.items_failed)
+        .field("orders_refused", report.orders_refused)
+        .field("watermark", report.watermark.clone());
+    if let Err(e) = &result {
+        ev = ev.outcome(Outcome::Failed).field("error", error_kind(e));
+    }
+    // A failure to record the run must not hide the run's own error.
+    let recorded = vault.record(&[ev], clock.now());
+    match result.and(summary).and(recorded).and(saved) {
+        Ok(()) => Ok(report),
+        Err(error) => Err(Box::new(FetchFailure { report, error })),
+    }
+}
+
+fn error_kind(e: &Error) -> &'static str {
+    match e.exit() {
+        crate::Exit::Remote => "remote",
+        crate::Exit::Unsafe => "audit_or_integrity",
+        _ => "other",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    vault: &Vault,
+    pk: &PiiPublicKey,
+    operator: &str,
+    market: &mut dyn Marketplace,
+    opts: &FetchOptions,
+    clock: &dyn Clock,
+    report: &mut FetchReport,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let mut cursor = Some(Cursor::Start);
+    let mut restarts = 0;
+    // Orders whose items Amazon refused: one bad order must not block the others.
+    let mut refused: Vec<(String, String)> = Vec::new();
+    // Orders the listing named with a malformed id: refused alone, the rest stored.
+    let mut bad_orders: Vec<String> = Vec::new();
+    loop {
+        let pending_items: Vec<String> =
+            orders::orders_missing_items(vault.conn(), refused.len() + 1)?
+                .into_iter()
+                .filter(|id| !refused.iter().any(|(r, _)| r == id))
+                .take(1)
+                .collect();
+        let list_at = cursor.as_ref().map(|_| market.next_page_at());
+        let items_at = pending_items.first().map(|_| market.next_items_at());
+        let do_list = match (list_at, items_at) {
+            (None, None) if refused.is_empty() && bad_orders.is_empty() => return Ok(()),
+            (None, None) if refused.is_empty() => {
+                return Err(Error::Failed(format!(
+                    "{} order(s) were refused and not stored because Amazon's reply named them \
+                     with an id not in Amazon's format (first: {}); everything else was saved",
+                    bad_orders.len(),
+                    bad_orders[0]
+                )));
+            }
+            (None, None) => {
+                let (id, why) = &refused[0];
+                let also = if bad_orders.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} order(s) were refused for an id not in Amazon's format (first: {})",
+                        bad_orders.len(),
+                        bad_orders[0]
+                    )
+                };
+                return Err(Error::Failed(format!(
+                    "the items of {} order(s) could not be fetched (first: {id}: {why}){also}; \
+                     everything else was saved, and the next run asks again",
+                    refused.len()
+                )));
+            }
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(i)) => l <= i,
+        };
+        let mut obs = AuditObserver {
+            calls: AuditedCalls::new(vault, clock, operator),
+            report,
+            progress,
+        };
+        if do_list {
+            let c = cursor.take().expect("listing pending");
+            match list_page(vault, pk, market, c, opts, &mut obs, &mut bad_orders) {
+                Ok(next) => cursor = next,
+                Err(MarketError::Restart) => {
+                    restarts += 1;
+                    obs.report.restarts += 1;
+                    if restarts > MAX_RESTARTS {
+                        return Err(market.too_many_restarts(restarts, None));
+                    }
+                    cursor = Some(Cursor::Start);
+                }
+                Err(MarketError::Failed(e) | MarketError::Refused(e)) => return Err(e),
+            }
+        } else {
+            let id = &pending_items[0];
+            match fetch_items(vault, pk, market, id, &mut obs) {
+                Ok(()) => {}
+                Err(MarketError::Restart) => {
+                    // The order's items are not stored, so the loop asks for them again.
+                    restarts += 1;
+                    obs.report.restarts += 1;
+                    if restarts > MAX_RESTARTS {
+                        return Err(market.too_many_restarts(restarts, Some(id)));
+                    }
+                }
+                Err(MarketError::Refused(e)) => {
+                    obs.report.items_failed += 1;
+                    refused.push((id.clone(), e.to_string()));
+                }
+                Err(MarketError::Failed(e)) => return Err(e),
+            }
+        }
+        obs.progress.stored(obs.report);
+    }
+}
+
+/// One listing page: fetch, parse as it streams, store in one transaction (with the
+/// watermark when it is the last page). Returns where the listing goes on, if it does.
+fn list_page(
+    vault: &Vault,
+    pk: &PiiPublicKey,
+    market: &mut dyn Marketplace,
+    cursor: Cursor,
+    opts: &FetchOptions,
+    obs: &mut AuditObserver<'_, '_>,
+    bad_orders: &mut Vec<String>,
+) -> std::result::Result<Option<Cursor>, MarketError> {
+    let (since, token) = match cursor {
+        Cursor::Next(since, token) => (since, Some(token)),
+        Cursor::Start => {
+            let since = match orders::watermark(vault.conn())? {
+                Some(w) => Since::Watermark(w),
+                None => Since::Time(
+                    opts.since
+                        .unwrap_or_else(|| market.now() - Duration::days(30)),
+                ),
+            };
+            (since, None)
+        }
+    };
+    let page = market.list_orders(&since, token.as_deref(), obs)?;
+    let now = obs.calls.now();
+    let tx = rusqlite::Transaction::new_unchecked(
+        vault.conn(),
+        rusqlite::TransactionBehavior::Immediate,
+    )
+    .map_err(Error::from)?;
+    for l in &page.orders {
+        let o = &l.order;
+        // The listing asked for MFN only; anything else is not ours to ship.
+        if o.info
+            .fulfillment_channel
+            .as_deref()
+            .is_some_and(|c| c != "MFN")
+        {
+            continue;
+        }
+        match orders::upsert_order(&tx, pk, vault.id(), o, now)? {
+            Upsert::New => obs.report.new_orders += 1,
+            Upsert::Updated => obs.report.updated_orders += 1,
+        }
+        if let Some(items) = &l.items {
+            orders::store_items(&tx, pk, vault.id(), &o.info.amazon_order_id, items)?;
+            obs.report.orders_with_items += 1;
+        }
+        // Under dpp-2025 retention counts from delivery, where the protocol reports it.
+        let by_delivery = l.reports_delivery && vault.profile() == Profile::Dpp2025;
+        orders::anchor_retention(&tx, &o.info.amazon_order_id, by_delivery, l.delivered, now)?;
+    }
+    let next = match page.end {
+        PageEnd::More(t) => Some(Cursor::Next(since, t)),
+        PageEnd::Last { watermark } => {
+            orders::set_watermark(&tx, &watermark)?;
+            None
+        }
+        PageEnd::NoWatermark(e) => return Err(MarketError::Failed(e)),
+    };
+    tx.commit().map_err(Error::from)?;
+    obs.report.pages += 1;
+    // A page listed again (after a restart) does not count its refusals twice.
+    for bad in page.refused {
+        if !bad_orders.contains(&bad) {
+            obs.report.orders_refused += 1;
+            bad_orders.push(bad);
+        }
+    }
+    Ok(next)
+}
+
+/// All items of one order, stored in one transaction.
+fn fetch_items(
+    vault: &Vault,
+    pk: &PiiPublicKey,
+    market: &mut dyn Marketplace,
+    order_id: &str,
+    obs: &mut AuditObserver<'_, '_>,
+) -> std::result::Result<(), MarketError> {
+    let items = market.order_items(order_id, obs)?;
+    let tx = rusqlite::Transaction::new_unchecked(
+        vault.conn(),
+        rusqlite::TransactionBehavior::Immediate,
+    )
+    .map_err(Error::from)?;
+    orders::store_items(&tx, pk, vault.id(), order_id, &items)?;
+    tx.commit().map_err(Error::from)?;
+    obs.report.orders_with_items += 1;
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! The workflows, free of protocol names and SQL: they drive a [`crate::market::Marketplace`]
+//! and the vault's store functions.
+
+pub mod confirm;
+pub mod fetch;

@@ -1,0 +1,157 @@
+//! The seam between the workflows and Amazon's protocols.
+//!
+//! A [`Marketplace`] speaks in domain terms ([`crate::model::order`]): list the orders changed
+//! since a watermark, page by page, so the caller can store each page before asking for the
+//! next (streaming, kill-safe); the items of one order where the protocol needs a separate call
+//! for them; send shipment confirmations and collect Amazon's verdict per order. The adapters,
+//! [`mws`] and [`spapi`], own everything protocol-specific: action and operation names,
+//! parameter keys, paging tokens, quota groups and usage plans, feeds, and where the quota
+//! model is kept between runs.
+//!
+//! Every attempt an adapter makes is reported to the caller's [`Observer`] as a
+//! [`crate::mws::client::CallRecord`], so the audit log records MWS and SP-API calls alike.
+
+pub mod mws;
+pub mod spapi;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::model::order::{Confirmation, Order, OrderItem, Verdict};
+pub use crate::mws::client::Observer;
+
+/// Where a listing starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Since {
+    /// The stored watermark, as the marketplace gave it at the end of the last listing.
+    Watermark(String),
+    /// A time (a first run: `--since`, or 30 days back).
+    Time(DateTime<Utc>),
+}
+
+/// How a listing page ends.
+#[derive(Debug)]
+pub enum PageEnd {
+    /// More pages follow: pass this token back with the same [`Since`].
+    More(String),
+    /// The last page: the next run starts from `watermark`.
+    Last {
+        /// The upper end of the listing, to store as the next watermark.
+        watermark: String,
+    },
+    /// The last page came without the upper end of the listing: nothing of it may be stored.
+    NoWatermark(Error),
+}
+
+/// One order of a listing page.
+#[derive(Debug)]
+pub struct Listed {
+    /// The order (PII in its [`crate::model::order::ShipTo`]).
+    pub order: Order,
+    /// Its items, when the protocol sends them with the order (SP-API); `None` when they need
+    /// [`Marketplace::order_items`] (MWS).
+    pub items: Option<Vec<OrderItem>>,
+    /// Whether the protocol reports package statuses (the `dpp-2025` retention anchor).
+    pub reports_delivery: bool,
+    /// Whether Amazon reports a package of the order as delivered.
+    pub delivered: bool,
+}
+
+/// One listing page.
+#[derive(Debug)]
+pub struct OrderPage {
+    /// The orders that parsed.
+    pub orders: Vec<Listed>,
+    /// Orders refused alone (an id not in Amazon's format, a malformed entry): why, no values
+    /// beyond a sanitised preview.
+    pub refused: Vec<String>,
+    /// What follows.
+    pub end: PageEnd,
+}
+
+/// Why a marketplace call failed.
+#[derive(Debug)]
+pub enum MarketError {
+    /// Amazon refused a paging token: restart the listing (or the item listing) from the
+    /// watermark.
+    Restart,
+    /// Amazon refused this request for what it asked (a 4xx about it): the run goes on without
+    /// it.
+    Refused(Error),
+    /// Given up: the run stops (retries used up, credentials refused, the audit log failed).
+    Failed(Error),
+}
+
+impl From<Error> for MarketError {
+    fn from(e: Error) -> Self {
+        MarketError::Failed(e)
+    }
+}
+
+impl From<MarketError> for Error {
+    fn from(e: MarketError) -> Self {
+        match e {
+            MarketError::Refused(e) | MarketError::Failed(e) => e,
+            MarketError::Restart => {
+                Error::Remote("Amazon refused a paging token; run the command again".into())
+            }
+        }
+    }
+}
+
+/// A marketplace protocol, in domain terms.
+pub trait Marketplace {
+    /// The marketplace's time (sandbox time in a sandbox home).
+    fn now(&self) -> DateTime<Utc>;
+
+    /// The vault meta key the quota model is kept under between runs.
+    fn quota_key(&self) -> &'static str;
+
+    /// Continues the quota model from a saved state.
+    fn restore_quota(&mut self, saved: &str);
+
+    /// `stored` with this run's quota state for what it used.
+    fn merged_quota(&self, stored: &str) -> String;
+
+    /// When the quota model allows the next listing page.
+    fn next_page_at(&mut self) -> DateTime<Utc>;
+
+    /// When the quota model allows the next [`Marketplace::order_items`] call.
+    fn next_items_at(&mut self) -> DateTime<Utc>;
+
+    /// One page of the orders (merchant-fulfilled) changed since `since`; `token` is the
+    /// previous page's [`PageEnd::More`] (with the same `since`), `None` for the first page.
+    fn list_orders(
+        &mut self,
+        since: &Since,
+        token: Option<&str>,
+        obs: &mut dyn Observer,
+    ) -> Result<OrderPage, MarketError>;
+
+    /// The items of one order (every page of them).
+    fn order_items(
+        &mut self,
+        order_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<Vec<OrderItem>, MarketError>;
+
+    /// The error that ends a run after `restarts` refused paging tokens (`order`: while
+    /// listing that order's items).
+    fn too_many_restarts(&self, restarts: u32, order: Option<&str>) -> Error;
+
+    /// Sends one package confirmation and returns Amazon's verdict on it, for protocols that
+    /// confirm one package per call. `resent`: an earlier run may have sent it already (it
+    /// stopped before recording the verdict), so "already confirmed" is
+    /// [`Verdict::Duplicate`], not a refusal.
+    fn confirm(
+        &mut self,
+        confirmation: &Confirmation,
+        resent: bool,
+        obs: &mut dyn Observer,
+    ) -> Result<Verdict, MarketError> {
+        let _ = (confirmation, resent, obs);
+        Err(MarketError::Failed(Error::Failed(
+            "this marketplace confirms shipments by feed, not one by one".into(),
+        )))
+    }
+}
