@@ -4,8 +4,9 @@
 //! its requirement failing; the log window strip tells records, no activity, missing and
 //! pruned days apart.
 //!
-//! Chromium and poppler-utils are system packages (`.ci/run` installs them). A test that needs
-//! one fails, saying what to install, when it is missing: it never skips. Set
+//! Chromium, poppler-utils and a font (fonts-liberation) are system packages (`.ci/run`
+//! installs them). A test that needs one fails, saying what to install, when it is missing: it
+//! never skips. Set
 //! `FULFILL_REPORT_ARTIFACTS=DIR` to keep the rendered pages there for a look.
 
 #[path = "fetch_support/mod.rs"]
@@ -182,6 +183,16 @@ fn pixels_near(px: &[[u8; 3]], hex: &str) -> usize {
         .count()
 }
 
+/// Grey pixels darker than mid-grey: text in the ink colour, at any anti-aliasing.
+fn dark(px: &[[u8; 3]]) -> usize {
+    px.iter()
+        .filter(|p| {
+            let (lo, hi) = (p.iter().min().unwrap(), p.iter().max().unwrap());
+            *hi < 128 && hi - lo < 24
+        })
+        .count()
+}
+
 fn distinct(px: &[[u8; 3]]) -> usize {
     let mut s: Vec<[u8; 3]> = px.to_vec();
     s.sort_unstable();
@@ -355,6 +366,11 @@ fn the_report_renders_in_chromium_and_poppler_with_every_requirement_and_no_pii(
         pixels_near(&px, fulfill::audit::report::PASS_COLOUR) > 500,
         "no passing check is drawn green"
     );
+    // Text was drawn (a font was found): pixels of the ink colour.
+    assert!(
+        pixels_near(&px, "#1f2328") > 3000,
+        "no text drawn: is a font installed (fonts-liberation)?"
+    );
 
     // The PDF: poppler draws non-blank pages and reads every requirement id back.
     let pages = pdf_pages(t.e.dir.path(), &pdf);
@@ -366,6 +382,10 @@ fn the_report_renders_in_chromium_and_poppler_with_every_requirement_and_no_pii(
     }
     let (_, _, first) = decode_png(&pages[0]);
     assert!(pixels_near(&first, "#ffffff") < first.len() * 99 / 100);
+    assert!(
+        dark(&first) > 1000,
+        "no text drawn on the PDF's first page: is a font installed (fonts-liberation)?"
+    );
     let text = pdf_text(&pdf);
     for id in IDS {
         assert!(text.contains(id), "{id} not in the PDF's text:\n{text}");
