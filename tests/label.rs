@@ -684,3 +684,50 @@ fn all_unshipped_and_status_select_the_batch() {
     );
     assert_eq!(t.as_pat(&["label"]).code, 2);
 }
+
+#[test]
+fn a_batch_opening_counts_each_of_its_orders_in_the_unusual_volume_check() {
+    use fulfill::compliance::{AuditOptions, audit};
+    use fulfill::pii::{BuyerPii, Pii};
+    use fulfill::vault::Purpose;
+    let dir = support::TestDir::new();
+    let v = support::new_vault(&dir, fulfill::config::Profile::Mws2020, true);
+    let now = support::t0();
+    let s = v
+        .unlock("olga", &support::pass(support::OWNER_PASS), now)
+        .unwrap();
+    let ids: Vec<String> = (0..210).map(|i| format!("111-{i:07}-0000000")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let pii = BuyerPii {
+            recipient_name: Some(Pii::new(format!("Name {i}"))),
+            address_line1: Some(Pii::new(format!("{i} Main St"))),
+            ..Default::default()
+        };
+        s.store_order_pii(id, "Unshipped", Some(&pii), now).unwrap();
+    }
+    let opts = AuditOptions {
+        window_days: 30,
+        pii_days: 30,
+        scan: Vec::new(),
+        anchors: None,
+    };
+    let r6 = |s: &fulfill::vault::Session<'_>| {
+        let report = audit(&v, s, &fulfill::safety::Environment::system(), &opts, now).unwrap();
+        let v = serde_json::to_value(&report).unwrap();
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "R6/R28")
+            .unwrap()
+            .to_string()
+    };
+    // The control: 150 openings in one batch are under the day's threshold (200).
+    s.open_pii_batch(&ids[..150], Purpose::Label, false, now)
+        .unwrap();
+    assert!(!r6(&s).contains("opened PII"), "{}", r6(&s));
+    // One more batch of 60: one record, but 210 orders opened that day.
+    s.open_pii_batch(&ids[150..], Purpose::PackingSlip, true, now)
+        .unwrap();
+    assert!(r6(&s).contains("olga opened PII 210 times"), "{}", r6(&s));
+}
