@@ -487,6 +487,29 @@ impl CliEnv {
         ids
     }
 
+    /// Fetches until order `id` has `lifecycle` in the vault (at most 10 fetches) and returns
+    /// the lifecycle it has then. A fetch sees changes only up to a little before its own time
+    /// (Amazon's window), so a change the sandbox just made may need the next fetch.
+    pub fn fetch_until(&self, id: &str, lifecycle: &str) -> String {
+        let now = || -> String {
+            self.db()
+                .query_row(
+                    "SELECT lifecycle FROM orders WHERE amazon_order_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        for _ in 0..10 {
+            let r = self.fetch();
+            assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+            if now() == lifecycle {
+                break;
+            }
+        }
+        now()
+    }
+
     /// The vault database, opened directly (after the binary has exited).
     pub fn db(&self) -> Connection {
         Connection::open(self.dir.home().join("vault.db")).unwrap()
