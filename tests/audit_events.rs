@@ -310,7 +310,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
             "no {event} record"
         );
     }
-    assert!(log.contains(r#""purpose":"packing_slip""#));
+    assert!(log.contains(r#""purpose":"slip""#));
     let check = v.verify_log().unwrap();
     assert!(check.findings.is_empty(), "{:?}", check.findings);
     let marker = sandbox.pii_marker();

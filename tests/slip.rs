@@ -1,5 +1,5 @@
 //! `fulfill slip` through the binary: packing slips (items, quantities, gift messages, the
-//! ship-to block) as one PDF per print job, opened with purpose `packing_slip` in one record,
+//! ship-to block) as one PDF per print job, opened with purpose `slip` in one record,
 //! tracked like labels and destroyed by `purge`; bad orders get one line each.
 
 #[path = "fetch_support/mod.rs"]
@@ -160,12 +160,12 @@ fn slips_are_one_pdf_with_items_gifts_and_the_address_tracked_and_purged() {
         "address and gift message"
     );
 
-    // One opening (purpose packing_slip, addresses and gift messages) and one record for the
+    // One opening (purpose slip, addresses and gift messages) and one record for the
     // job; a slip leaves the order's lifecycle alone; no PII in any log or output.
     let log = t.e.dir.audit_text();
     let opened = records(&log, "pii.opened");
     assert_eq!(opened.len(), 1);
-    assert_eq!(opened[0]["purpose"], "packing_slip");
+    assert_eq!(opened[0]["purpose"], "slip");
     assert_eq!(opened[0]["count"], 2);
     assert_eq!(opened[0]["fields"], "address,gift_message");
     assert_eq!(opened[0]["orders"], serde_json::json!([gifted, plain]));

@@ -329,7 +329,7 @@ pub struct SlipRequest {
 
 /// Prints the packing slips of `req.orders` as `s` (packer or owner) as ONE print job: one
 /// PDF, a page or more per order. The same checks, records and tracking as [`print`], with
-/// purpose `packing_slip`: ONE `pii.opened` for the batch (addresses and gift messages,
+/// purpose `slip`: ONE `pii.opened` for the batch (addresses and gift messages,
 /// `fields` says so) and ONE `slip.printed`; slip files are tracked with the order like
 /// labels (so `purge` destroys them), and an order's lifecycle does not change.
 pub fn print_slips(

@@ -46,7 +46,8 @@ use store::{MetaAnchor, OperatorRow, SealedPii, StoredCredential};
 pub enum Purpose {
     /// Printing a shipping label.
     Label,
-    /// Printing a packing slip.
+    /// Printing a packing slip (recorded as `slip`; builds before this one wrote
+    /// `packing_slip`, which `audit` still accepts).
     PackingSlip,
     /// A Buy Shipping request to Amazon.
     BuyShipping,
@@ -59,7 +60,7 @@ impl Purpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Label => "label",
-            Purpose::PackingSlip => "packing_slip",
+            Purpose::PackingSlip => "slip",
             Purpose::BuyShipping => "buy_shipping",
             Purpose::LeakScan => "leak_scan",
         }
