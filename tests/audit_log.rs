@@ -330,6 +330,69 @@ fn records_written_before_a_crash_are_adopted_and_the_adoption_recorded() {
 }
 
 #[test]
+fn a_crash_between_a_multi_record_write_and_its_key_fsync_is_told_from_an_old_key_file() {
+    let d = TestDir::new();
+    let v = new_vault(&d, Profile::Mws2020, true);
+    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    populate(&v, 5, 1);
+    let logs = d.home().join("logs");
+    let sealed = |h: &Head| {
+        let sealing = Sealing {
+            first_key: owner.keys().log_key.as_ref().unwrap(),
+            now: t0() + Duration::days(1),
+            window_days: 90,
+        };
+        let kinds: Vec<FindingKind> = verify_sealed(&AuditLog::new(&logs), h, None, Some(sealing))
+            .unwrap()
+            .findings
+            .iter()
+            .map(|f| f.kind)
+            .collect();
+        kinds
+    };
+    let head = head_of(&v);
+    let key_before = fs::read(logs.join("audit.key")).unwrap();
+    // One write of three records (a print job's records), then the crash: the day file has
+    // them, the key file has not moved on yet and the vault's head has not either.
+    let log = AuditLog::new(&logs);
+    let lock = log.lock().unwrap();
+    let events = [
+        Event::new("pii.opened")
+            .operator("olga")
+            .field("purpose", "label"),
+        Event::new("label.printed").operator("olga"),
+        Event::new("unlock.ok").operator("olga"),
+    ];
+    let after = log
+        .append_all(&lock, &head, &events, t0() + Duration::hours(1))
+        .unwrap();
+    drop(lock);
+    assert_eq!(after.seq, head.seq + 3, "one call, three records");
+    fs::write(logs.join("audit.key"), &key_before).unwrap();
+    assert_eq!(
+        sealed(&head),
+        [FindingKind::BeyondHead],
+        "a crash, reported as records beyond the head, not as a key file put back"
+    );
+    // The next append adopts them and moves the key on: clean again.
+    v.record(
+        &[Event::new("unlock.ok").operator("olga")],
+        t0() + Duration::hours(2),
+    )
+    .unwrap();
+    let head = head_of(&v);
+    assert_eq!(
+        head.seq,
+        after.seq + 2,
+        "adopted + audit.recovered + unlock.ok"
+    );
+    assert!(sealed(&head).is_empty());
+    // The same old key file put back now, with every record committed, is an old copy.
+    fs::write(logs.join("audit.key"), &key_before).unwrap();
+    assert_eq!(sealed(&head), [FindingKind::KeyFile]);
+}
+
+#[test]
 fn prune_keeps_the_window_and_the_chain_still_verifies() {
     let d = TestDir::new();
     let v = new_vault(&d, Profile::Mws2020, true);

@@ -163,9 +163,9 @@ impl KeyState {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&self.path)
             .map_err(|e| key_err("open", &self.path, e))?;
-        // Fsynced, so the key on disk is never more than one record behind the log (a crash
-        // between the record's fsync and this one): writers and verifiers can then tell an
-        // older copy of this file put back by hand from a crash.
+        // Fsynced, so the key on disk is never behind the record after the vault's head (a
+        // crash between the records' fsync and this one, before the head moved): writers and
+        // verifiers can then tell an older copy of this file put back by hand from a crash.
         f.write_all_at(&encode(self.next_seq, &self.key), 0)
             .and_then(|()| f.sync_data())
             .map_err(|e| key_err("write", &self.path, e))

@@ -134,37 +134,69 @@ impl AuditLog {
     /// stores the returned head in the same transaction as the action the record describes.
     pub fn append(
         &self,
-        _lock: &AppendLock,
+        lock: &AppendLock,
         head: &Head,
         event: &Event,
         now: DateTime<Utc>,
     ) -> Result<Head> {
+        self.append_all(lock, head, std::slice::from_ref(event), now)
+    }
+
+    /// Appends `events` after `head` as consecutive records in one write, one fdatasync of the
+    /// day file and one of the writer's key file, whatever their number (a print job's opening
+    /// and its print record cost what one record costs). Returns the new head (`head` itself
+    /// when `events` is empty). A crash between the two fsyncs leaves the key file at the
+    /// record after the vault's head, as for one record: the next append adopts the records
+    /// and moves the key on.
+    pub fn append_all(
+        &self,
+        _lock: &AppendLock,
+        head: &Head,
+        events: &[Event],
+        now: DateTime<Utc>,
+    ) -> Result<Head> {
+        if events.is_empty() {
+            return Ok(head.clone());
+        }
         let day = head
             .day
             .map_or(now.date_naive(), |d| d.max(now.date_naive()));
-        let mut rec = Record::from_event(event, head.seq + 1, now, &head.hash);
-        if let Some(prev) = head.day.filter(|d| *d != day) {
-            // The first record of a day file names the day before it, so a checkpoint that
-            // claims those days were pruned is checked against a sealed record's own word.
-            rec.fields.insert(
-                "prev_day".into(),
-                serde_json::Value::from(prev.format("%Y-%m-%d").to_string()),
-            );
-            rec.hash = Some(rec.compute_hash());
-        }
         let mut state = KeyState::load(&self.dir)?.filter(|_| !self.tainted.get());
-        if let Some(st) = state.as_mut() {
-            let hash = rec.hash.clone().expect("hash set");
-            match st.seal(rec.seq, &hash) {
-                Some(m) => rec.mac = Some(m),
-                None => self.broken(format!(
-                    "its key has moved past seq {} (now at seq {}): records were removed or the head was rolled back",
-                    rec.seq, st.next_seq
-                ))?,
+        let mut text = String::new();
+        let mut last = head.clone();
+        let mut sealed_to = None;
+        for event in events {
+            let mut rec = Record::from_event(event, last.seq + 1, now, &last.hash);
+            if let Some(prev) = last.day.filter(|d| *d != day) {
+                // The first record of a day file names the day before it, so a checkpoint that
+                // claims those days were pruned is checked against a sealed record's own word.
+                rec.fields.insert(
+                    "prev_day".into(),
+                    serde_json::Value::from(prev.format("%Y-%m-%d").to_string()),
+                );
+                rec.hash = Some(rec.compute_hash());
             }
+            if let Some(st) = state.as_mut().filter(|_| !self.tainted.get()) {
+                let hash = rec.hash.clone().expect("hash set");
+                match st.seal(rec.seq, &hash) {
+                    Some(m) => {
+                        rec.mac = Some(m);
+                        sealed_to = Some(rec.seq);
+                    }
+                    None => self.broken(format!(
+                        "its key has moved past seq {} (now at seq {}): records were removed or the head was rolled back",
+                        rec.seq, st.next_seq
+                    ))?,
+                }
+            }
+            text.push_str(&rec.to_line());
+            text.push('\n');
+            last = Head {
+                seq: rec.seq,
+                hash: rec.hash.expect("hash set"),
+                day: Some(day),
+            };
         }
-        let mut line = rec.to_line();
-        line.push('\n');
         let path = self.dir.join(day_file_name(day));
         let mut f = OpenOptions::new()
             .append(true)
@@ -172,17 +204,13 @@ impl AuditLog {
             .mode(0o600)
             .open(&path)
             .map_err(|e| log_err("open", &path, e))?;
-        f.write_all(line.as_bytes())
+        f.write_all(text.as_bytes())
             .and_then(|()| f.sync_data())
             .map_err(|e| log_err("write", &path, e))?;
-        if let (Some(st), Some(_)) = (state.as_mut(), &rec.mac) {
-            st.advance_past(rec.seq)?;
+        if let (Some(st), Some(seq)) = (state.as_mut(), sealed_to) {
+            st.advance_past(seq)?;
         }
-        Ok(Head {
-            seq: rec.seq,
-            hash: rec.hash.expect("hash set"),
-            day: Some(day),
-        })
+        Ok(last)
     }
 
     /// Reconciles the newest day file with the vault's head before an append.
@@ -212,7 +240,7 @@ impl AuditLog {
                 && r.seq == head.seq
                 && r.hash.as_deref() == Some(head.hash.as_str())
             {
-                self.check_key(&head, r.mac.is_some())?;
+                self.check_key(&head, head.seq, r.mac.is_some())?;
                 return Ok(head);
             }
         }
@@ -286,7 +314,7 @@ impl AuditLog {
                 head.seq
             ))?;
         }
-        self.check_key(&adopted, sealed)?;
+        self.check_key(&adopted, adopted.seq.min(head.seq + 1), sealed)?;
         if adopted.seq == head.seq && !torn {
             return Ok(head);
         }
@@ -310,16 +338,17 @@ impl AuditLog {
     }
 
     /// The writers' check of the key file against the head: the key must be for the record
-    /// after the head (or the head itself, after a crash before the key moved on; never
-    /// earlier, since the key file is fsynced after each record), and a sealed log must have
-    /// its key file.
-    fn check_key(&self, head: &Head, last_sealed: bool) -> Result<()> {
+    /// after the head, or no earlier than `floor` (the head itself, or the record after the
+    /// vault's head when a crash came between a write's fsync and the key's, before the key
+    /// moved on; never earlier, since the key file is fsynced after each write), and a sealed
+    /// log must have its key file.
+    fn check_key(&self, head: &Head, floor: u64, last_sealed: bool) -> Result<()> {
         match KeyState::load(&self.dir)? {
             Some(st) if st.next_seq > head.seq + 1 => self.broken(format!(
                 "its key has moved on to seq {} but the vault's head is seq {}: records were removed or the head was rolled back",
                 st.next_seq, head.seq
             )),
-            Some(st) if st.next_seq < head.seq => self.broken(format!(
+            Some(st) if st.next_seq < floor => self.broken(format!(
                 "its key file is for seq {} but the log goes on to seq {}: it was put back from an older copy",
                 st.next_seq, head.seq
             )),

@@ -299,7 +299,14 @@ pub fn verify_sealed(
         }
     }
     if let Some(s) = &sealing {
-        check_key_file(log, s, last.as_ref().map(|l| l.2), sealed_from, &mut v)?;
+        check_key_file(
+            log,
+            s,
+            last.as_ref().map(|l| l.2),
+            head.seq,
+            sealed_from,
+            &mut v,
+        )?;
     }
     match last {
         None if head.seq > checkpoint.map_or(0, |c| c.seq) => v.findings.push(Finding {
@@ -339,11 +346,14 @@ pub fn verify_sealed(
 }
 
 /// The writer's key file against the chain: it must hold the right key for its sequence
-/// number, and that number must be the last record's or the one after it.
+/// number, and that number must be the last record's or the one after it; after a crash
+/// between a write's two fsyncs (records beyond the vault's head, reported as such) it may
+/// also be the record after the head.
 fn check_key_file(
     log: &AuditLog,
     s: &Sealing<'_>,
     last_seq: Option<u64>,
+    head_seq: u64,
     sealed_from: Option<u64>,
     v: &mut Verification,
 ) -> Result<()> {
@@ -374,7 +384,7 @@ fn check_key_file(
         )),
         Some(st) => {
             let last = last_seq.unwrap_or(0);
-            if st.next_seq < last {
+            if st.next_seq < last.min(head_seq + 1) {
                 push(format!(
                     "the writer's key file is for seq {} but the log goes on to seq {last}: it was put back from an older copy",
                     st.next_seq

@@ -277,7 +277,15 @@ pub(crate) fn run<F>(
         return Ok(batch);
     }
     let ids: Vec<String> = vetted.iter().map(|(id, _)| id.clone()).collect();
-    let opened = s.open_pii_batch(&ids, job.purpose, job.gift_messages, now)?;
+    // A job for a printer is recorded, opening and print in one append, before it is sent;
+    // one written to a file has its opening recorded before the file is written and its
+    // print record (with the file's identity, for purge) after.
+    let (opened, opening) = s.open_pii_deferred(&ids, job.purpose, job.gift_messages, now)?;
+    let mut opening = Some(opening);
+    if !matches!(job.destination, Destination::Printer(_)) {
+        s.vault()
+            .record(&[opening.take().expect("not taken yet")], now)?;
+    }
     let mut zpl = Vec::new();
     let mut pages = Vec::new();
     let mut orders = Vec::new();
@@ -298,6 +306,9 @@ pub(crate) fn run<F>(
     }
     drop(opened);
     if orders.is_empty() {
+        if let Some(ev) = opening {
+            s.vault().record(&[ev], now)?;
+        }
         return Ok(batch);
     }
     let bytes = if pages.is_empty() {
@@ -312,7 +323,8 @@ pub(crate) fn run<F>(
         pdf::document(&pages)
     };
     let one = sink::Job { orders, bytes };
-    batch.printed = deliver(s, job.destination, &target, &one, &job.how, now)?;
+    batch.printed =
+        sink::deliver_opened(s, job.destination, &target, &one, &job.how, opening, now)?;
     Ok(batch)
 }
 

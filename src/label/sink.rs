@@ -141,6 +141,27 @@ pub(crate) fn deliver(
     how: &Rendering,
     now: DateTime<Utc>,
 ) -> Result<Vec<Printed>> {
+    deliver_opened(s, dest, target, job, how, None, now)
+}
+
+/// [`deliver`] with the job's `pii.opened` record still to append (`opening`): for a printer
+/// it goes in the same append as the print record, before anything is sent; for a file it is
+/// appended before the file is written.
+pub(crate) fn deliver_opened(
+    s: &Session<'_>,
+    dest: &Destination,
+    target: &Path,
+    job: &Job,
+    how: &Rendering,
+    opening: Option<Event>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Printed>> {
+    let mut opening = opening;
+    if !matches!(dest, Destination::Printer(_))
+        && let Some(ev) = opening.take()
+    {
+        s.vault().record(&[ev], now)?;
+    }
     let event = |t: &str| {
         let mut e = Event::new(how.kind.printed())
             .operator(s.name())
@@ -200,7 +221,8 @@ pub(crate) fn deliver(
         }
         Destination::Printer(addr) => {
             // Recorded before it is sent: a job never prints unrecorded.
-            s.vault().record_with(&[event(addr)], now, |tx| {
+            let events: Vec<Event> = opening.into_iter().chain([event(addr)]).collect();
+            s.vault().record_with(&events, now, |tx| {
                 for order in &job.orders {
                     track(tx, how.kind, None, order, s.name(), now)?;
                 }

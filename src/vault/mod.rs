@@ -393,11 +393,9 @@ impl Vault {
             rusqlite::TransactionBehavior::Immediate,
         )?;
         let anchor = MetaAnchor(&tx);
-        let mut head = self.audit.recover(&lock, anchor.head()?, now)?;
+        let head = self.audit.recover(&lock, anchor.head()?, now)?;
         let (out, events) = action(&tx)?;
-        for e in &events {
-            head = self.audit.append(&lock, &head, e, now)?;
-        }
+        let head = self.audit.append_all(&lock, &head, &events, now)?;
         anchor.set_head(&head)?;
         tx.commit()?;
         // The head also goes where no operator can rewrite it (best effort; `audit --anchors`
@@ -1333,6 +1331,22 @@ impl<'v> Session<'v> {
         gift_messages: bool,
         now: DateTime<Utc>,
     ) -> Result<Vec<Opened>> {
+        let (out, ev) = self.open_pii_deferred(orders, purpose, gift_messages, now)?;
+        self.vault.record(&[ev], now)?;
+        Ok(out)
+    }
+
+    /// [`Session::open_pii_batch`] without its record: the `pii.opened` event comes back for
+    /// the caller to append in the same record as what it does with the PII, BEFORE any of it
+    /// leaves this process (a print job sent to a printer: one append for both). Whoever
+    /// calls this must append the event or drop the PII unused.
+    pub(crate) fn open_pii_deferred(
+        &self,
+        orders: &[String],
+        purpose: Purpose,
+        gift_messages: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Opened>, Event)> {
         let sk = self.pii_key(purpose, now)?;
         let mut out = Vec::with_capacity(orders.len());
         for order_id in orders {
@@ -1371,8 +1385,7 @@ impl<'v> Session<'v> {
         if gift_messages {
             ev = ev.field("fields", "address,gift_message");
         }
-        self.vault.record(&[ev], now)?;
-        Ok(out)
+        Ok((out, ev))
     }
 
     /// Adds an operator. The acting operator must manage people and hold every key the new
