@@ -206,7 +206,21 @@ fn batches() {
     );
 }
 
-fn station() {
+/// A raw "printer" on loopback that reads every job and throws it away (the printer is not
+/// what is measured).
+fn discarding_printer() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let _ = std::io::copy(&mut c, &mut std::io::sink());
+        }
+    });
+    addr
+}
+
+fn station(destination: Destination, what: &str) {
     let dir = tempfile::tempdir().unwrap();
     let t0 = Utc::now();
     let v = vault_with_orders(&dir.path().join("home"), SCANS, t0);
@@ -224,7 +238,7 @@ fn station() {
             orders: Vec::new(),
             format: Format::Zpl,
             dpi: Dpi::D203,
-            destination: Destination::Spool,
+            destination,
         },
         idle: chrono::Duration::minutes(15),
     };
@@ -254,14 +268,14 @@ fn station() {
     };
     println!(
         "{:<40} p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>6.2} ms",
-        "station: order scan -> label in spool/",
+        format!("station: order scan -> label {what}"),
         pct(&mut lat, 0.50),
         pct(&mut lat, 0.99),
         pct(&mut lat, 1.0)
     );
     println!(
         "{:<40} p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>6.2} ms",
-        "station: tracking scan -> shipment",
+        format!("station: tracking scan -> shipment ({what})"),
         pct(&mut ship, 0.50),
         pct(&mut ship, 0.99),
         pct(&mut ship, 1.0)
@@ -271,5 +285,9 @@ fn station() {
 fn main() {
     println!("fulfill label benchmarks (release build)");
     batches();
-    station();
+    station(Destination::Spool, "in spool/");
+    station(
+        Destination::Printer(discarding_printer()),
+        "to a raw TCP printer",
+    );
 }

@@ -13,7 +13,7 @@
 //! | R12 | every endpoint ever configured (from `credentials.changed` records) is HTTPS, or loopback HTTP in a sandbox home |
 //! | R11 | the credentials' age (rotate yearly) |
 //! | R4/R5 | every operator, role and last use; active accounts unused for 90 days |
-//! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (over 200 a day by one operator) |
+//! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (the PII of over 200 orders a day by one operator) |
 //! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose |
 //!
 //! The leak scan needs the PII key (owner or auditor) and is recorded as `pii.scanned`; the run
@@ -44,7 +44,7 @@ pub const UNUSED_DAYS: i64 = 90;
 const CREDENTIALS_DAYS: i64 = 365;
 /// Failures (unlock.failed, access.denied) by one operator within an hour that raise an alarm.
 const BURST: usize = 5;
-/// PII openings by one operator in one day that raise an alarm (more than this many).
+/// Orders whose PII one operator opened in one day that raise an alarm (more than this many).
 pub const OPENINGS_PER_DAY: usize = 200;
 /// The most days the log window strip shows (the newest ones).
 pub const MAX_STRIP_DAYS: u64 = 400;
@@ -207,7 +207,7 @@ pub struct PiiOpenings {
     pub operator: String,
     /// `YYYY-MM-DD` (UTC).
     pub day: String,
-    /// Openings.
+    /// Orders whose PII was opened (each order once a day, however many times it was opened).
     pub count: usize,
 }
 
@@ -606,7 +606,10 @@ pub fn audit(
     // R6/R28: intrusion attempts and alarms.
     let mut c = Check::new("R6/R28", "failed unlocks, denials and unusual activity");
     let mut failures: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
-    let mut openings: BTreeMap<(&str, String), usize> = BTreeMap::new();
+    // Volume is the orders whose PII an operator opened that day: a label and a packing slip
+    // for the same order (two openings) expose one buyer, not two. An opening that names no
+    // order (records of older builds) counts its `count`.
+    let mut openings: BTreeMap<(&str, String), (BTreeSet<&str>, usize)> = BTreeMap::new();
     for r in &records {
         let op = r.operator.as_deref().unwrap_or("-");
         let t = crate::mws::model::parse_mws_time(&r.ts);
@@ -614,10 +617,21 @@ pub fn audit(
             "unlock.failed" | "access.denied" => failures.entry(op).or_default().extend(t),
             // A batch opening (one print job) counts each order it opened.
             "pii.opened" => {
-                let n = r.fields.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
-                *openings
+                let (orders, unnamed) = openings
                     .entry((op, r.ts.chars().take(10).collect()))
-                    .or_default() += n as usize
+                    .or_default();
+                let named: Vec<&str> = match (r.fields.get("orders"), r.fields.get("order_id")) {
+                    (Some(serde_json::Value::Array(a)), _) => {
+                        a.iter().filter_map(|v| v.as_str()).collect()
+                    }
+                    (_, Some(serde_json::Value::String(o))) => vec![o.as_str()],
+                    _ => Vec::new(),
+                };
+                if named.is_empty() {
+                    *unnamed +=
+                        r.fields.get("count").and_then(|v| v.as_u64()).unwrap_or(1) as usize;
+                }
+                orders.extend(named);
             }
             _ => {}
         }
@@ -637,9 +651,13 @@ pub fn audit(
             )),
         }
     }
+    let openings: BTreeMap<(&str, String), usize> = openings
+        .into_iter()
+        .map(|(k, (orders, unnamed))| (k, orders.len() + unnamed))
+        .collect();
     for ((op, day), n) in &openings {
         if *n > OPENINGS_PER_DAY {
-            c.fail(format!("{op} opened PII {n} times on {day}"));
+            c.fail(format!("{op} opened the PII of {n} orders on {day}"));
         }
     }
     let pii_openings: Vec<PiiOpenings> = openings

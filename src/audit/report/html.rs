@@ -210,8 +210,8 @@ fn openings(h: &mut String, r: &AuditReport) {
     let bar = (pitch - 1.0).max(1.0);
     let _ = writeln!(
         h,
-        "<p>Each bar is one day of the strip above; bars share one scale (tallest: {} opening(s) in a day). \
-         More than {OPENINGS_PER_DAY} by one operator in a day is an alarm (R28), drawn red.</p>",
+        "<p>Each bar is one day of the strip above; bars share one scale (tallest: {} order(s) opened in a day, each order once). \
+         More than {OPENINGS_PER_DAY} orders by one operator in a day is an alarm (R28), drawn red.</p>",
         c.max
     );
     let band = PLOT + 34;
