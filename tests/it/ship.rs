@@ -2,9 +2,8 @@
 //! shipments are recorded, batched into one fulfillment feed, judged per message, and an
 //! interrupted upload is never sent twice.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use fetch_support::CliEnv;
 use fulfill::sandbox::FaultSpec;

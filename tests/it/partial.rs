@@ -3,9 +3,8 @@
 //! (checked by the sandbox as Amazon would), the order is `shipped` only when every item is,
 //! bad packages are refused whole, and the retention clock starts at the last package.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use chrono::{DateTime, Duration, Utc};
 use fetch_support::CliEnv;

@@ -1,6 +1,6 @@
 //! The vault through its library API: keys by role, sealing, tampering, passphrases, lockout.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::fs;

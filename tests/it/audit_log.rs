@@ -1,7 +1,7 @@
 //! The audit log: chain verification under mutation, concurrent appenders, fail-closed writes,
 //! crash recovery, retention, and no PII.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -557,7 +557,12 @@ fn two_processes_appending_concurrently_leave_one_chain() {
         .iter()
         .map(|who| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "append_child", "--ignored", "--nocapture"])
+                .args([
+                    "--exact",
+                    "audit_log::append_child",
+                    "--ignored",
+                    "--nocapture",
+                ])
                 .env("FULFILL_APPEND_CHILD", d.home())
                 .env("FULFILL_APPEND_WHO", who)
                 .env("FULFILL_APPEND_N", n.to_string())

@@ -2,9 +2,8 @@
 //! sqlite3 (here: rusqlite on the same file, which is what sqlite3 does). Each test is an attack
 //! from the outside review (issue 9) and fails without the defence it names.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use fetch_support::CliEnv;
 use fulfill::vault::seal;

@@ -2,9 +2,8 @@
 //! client share one `ManualClock` (`ManualTime`): waiting for a quota slot or a back-off
 //! advances it, so nothing sleeps and Amazon's real quotas apply.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! library for opening PII, which no command does yet), on one intact chain, with no PII in any
 //! log file or in any process's output.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

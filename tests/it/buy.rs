@@ -2,9 +2,8 @@
 //! print, the order confirmed without a feed; a purchase whose reply was lost is found, not
 //! bought twice; a bought label can be fetched again.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::io::Read;
 

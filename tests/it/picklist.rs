@@ -1,9 +1,8 @@
 //! `fulfill picklist` and `fulfill sku set-location` through the binary, against an in-process
 //! sandbox: exact sums per SKU, bin order, a picker runs it, no PII in any format.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::PermissionsExt;

@@ -4,7 +4,7 @@
 //! runs the real binary in a sandbox home whose credentials point at the server, and checks the
 //! one-line error, the exit code, what was stored and what was printed.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,9 +1,8 @@
 //! `fulfill fetch` and `fulfill orders` through the binary, against an in-process sandbox on
 //! a scaled clock (time runs thousands of times faster; nothing sleeps).
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use fetch_support::{CliEnv, check_against_truth};
 use support::{TestDir, count, run, scan_dir};

@@ -2,9 +2,8 @@
 //! files, loose permissions, bursts of failures and a tampered log are each found and named,
 //! and the report itself never shows a PII value.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 

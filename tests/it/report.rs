@@ -9,9 +9,8 @@
 //! never skips. Set
 //! `FULFILL_REPORT_ARTIFACTS=DIR` to keep the rendered pages there for a look.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,8 @@
 //! `fulfill purge` through the binary: PII past its retention is destroyed from every copy the
 //! tool made (database, WAL, label files), the non-PII facts stay, and the clock is `--now`.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;

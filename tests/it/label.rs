@@ -2,9 +2,8 @@
 //! each opening and each label is recorded; every file is 0600, tracked, refused in a
 //! cloud-sync folder, and destroyed by `purge` with the order's PII.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;

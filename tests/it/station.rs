@@ -1,9 +1,8 @@
 //! `fulfill station`: one unlock, then scan an order (label), scan its tracking number
 //! (shipment); bad scans are answered and the shift goes on; an idle station locks.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::io::Write;
 use std::process::Stdio;

@@ -2,9 +2,8 @@
 //! ship-to block) as one PDF per print job, opened with purpose `slip` in one record,
 //! tracked like labels and destroyed by `purge`; bad orders get one line each.
 
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
-mod support;
+use crate::fetch_support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,34 @@
+//! The integration tests: one test binary (one link instead of one per file), a module per
+//! subject. `cargo test --test it MODULE::` runs one subject, e.g. `--test it audit_log::`.
+//! The crash test (`tests/fetch_crash.rs`) stays its own binary: it kills processes and its
+//! long run is opt-in.
+
+#[path = "../fetch_support/mod.rs"]
+mod fetch_support;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod audit_cmd;
+mod audit_events;
+mod audit_log;
+mod buy;
+mod cli;
+mod cli_cases;
+mod fetch;
+mod fetch_cli;
+mod hostile;
+mod insider;
+mod label;
+mod mws_fixtures;
+mod partial;
+mod picklist;
+mod purge;
+mod report;
+mod sandbox;
+mod ship;
+mod slip;
+mod spapi;
+mod spapi_cli;
+mod spapi_fixtures;
+mod station;
+mod vault;
