@@ -14,7 +14,7 @@
 //! | R11 | the credentials' age (rotate yearly) |
 //! | R4/R5 | every operator, role and last use; active accounts unused for 90 days |
 //! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (the PII of over 200 orders a day by one operator) |
-//! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose |
+//! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose; records adopted after a crash (`audit.recovered`) |
 //!
 //! The leak scan needs the PII key (owner or auditor) and is recorded as `pii.scanned`; the run
 //! itself as `audit.run`.
@@ -700,6 +700,29 @@ pub fn audit(
             summary.join(", ")
         }
     ));
+    // Records a crash left in the log before their vault commit, adopted by the next append
+    // (`audit.recovered`): what they describe may not have happened, and the command that ran
+    // again may have recorded it a second time, so whoever counts events is told.
+    for r in records.iter().filter(|r| r.event == "audit.recovered") {
+        let seq = |k: &str| r.fields.get(k).and_then(|v| v.as_u64());
+        let (Some(from), Some(to)) = (seq("adopted_from_seq"), seq("adopted_to_seq")) else {
+            continue;
+        };
+        let mut what: BTreeMap<&str, u64> = BTreeMap::new();
+        for a in records.iter().filter(|a| (from..=to).contains(&a.seq)) {
+            *what.entry(a.event.as_str()).or_default() += 1;
+        }
+        let what: Vec<String> = what.iter().map(|(e, n)| format!("{e} {n}")).collect();
+        c.details.push(format!(
+            "seq {from} to {to} adopted after a crash at {} ({}): what they record may not have completed, and may be recorded again after them",
+            r.ts,
+            if what.is_empty() {
+                "outside the window".into()
+            } else {
+                what.join(", ")
+            }
+        ));
+    }
     checks.push(c.info());
 
     let findings = checks.iter().filter(|c| c.status == Status::Fail).count();

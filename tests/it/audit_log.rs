@@ -327,6 +327,41 @@ fn records_written_before_a_crash_are_adopted_and_the_adoption_recorded() {
         head.seq + 3,
         "orphan + audit.recovered + unlock.ok"
     );
+    // `fulfill audit` tells whoever counts events which records were adopted: the orphan's
+    // seq and event, and nothing else.
+    let owner = v
+        .unlock("olga", &pass(OWNER_PASS), t0() + Duration::hours(3))
+        .unwrap();
+    let opts = fulfill::compliance::AuditOptions {
+        window_days: 30,
+        pii_days: 30,
+        scan: Vec::new(),
+        anchors: None,
+    };
+    let report = fulfill::compliance::audit(
+        &v,
+        &owner,
+        &fulfill::safety::Environment::system(),
+        &opts,
+        t0() + Duration::hours(3),
+    )
+    .unwrap();
+    let r2 = serde_json::to_value(&report).unwrap()["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "R2/R24")
+        .unwrap()["details"]
+        .to_string();
+    let orphan = head.seq + 1;
+    assert!(
+        r2.contains(&format!(
+            "seq {orphan} to {orphan} adopted after a crash at "
+        )),
+        "{r2}"
+    );
+    assert!(r2.contains("(operator.added 1)"), "{r2}");
+    assert_eq!(r2.matches("adopted after a crash").count(), 1, "{r2}");
 }
 
 #[test]
