@@ -277,15 +277,9 @@ pub(crate) fn run<F>(
         return Ok(batch);
     }
     let ids: Vec<String> = vetted.iter().map(|(id, _)| id.clone()).collect();
-    // A job for a printer is recorded, opening and print in one append, before it is sent;
-    // one written to a file has its opening recorded before the file is written and its
-    // print record (with the file's identity, for purge) after.
+    // The opening is recorded by `deliver_opened`, before any of the PII leaves this process
+    // (or here, if nothing is left to print).
     let (opened, opening) = s.open_pii_deferred(&ids, job.purpose, job.gift_messages, now)?;
-    let mut opening = Some(opening);
-    if !matches!(job.destination, Destination::Printer(_)) {
-        s.vault()
-            .record(&[opening.take().expect("not taken yet")], now)?;
-    }
     let mut zpl = Vec::new();
     let mut pages = Vec::new();
     let mut orders = Vec::new();
@@ -306,9 +300,7 @@ pub(crate) fn run<F>(
     }
     drop(opened);
     if orders.is_empty() {
-        if let Some(ev) = opening {
-            s.vault().record(&[ev], now)?;
-        }
+        s.vault().record(&[opening], now)?;
         return Ok(batch);
     }
     let bytes = if pages.is_empty() {
@@ -323,8 +315,15 @@ pub(crate) fn run<F>(
         pdf::document(&pages)
     };
     let one = sink::Job { orders, bytes };
-    batch.printed =
-        sink::deliver_opened(s, job.destination, &target, &one, &job.how, opening, now)?;
+    batch.printed = sink::deliver_opened(
+        s,
+        job.destination,
+        &target,
+        &one,
+        &job.how,
+        Some(opening),
+        now,
+    )?;
     Ok(batch)
 }
 

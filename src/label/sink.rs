@@ -146,7 +146,8 @@ pub(crate) fn deliver(
 
 /// [`deliver`] with the job's `pii.opened` record still to append (`opening`): for a printer
 /// it goes in the same append as the print record, before anything is sent; for a file it is
-/// appended before the file is written.
+/// appended before the file is written, and the print record (with the file's identity, for
+/// purge) after it.
 pub(crate) fn deliver_opened(
     s: &Session<'_>,
     dest: &Destination,
