@@ -19,6 +19,21 @@ pub const GET_ORDER_PREFIX: &str = "/orders/2026-01-01/orders/";
 pub const CONFIRM_PREFIX: &str = "/orders/v0/orders/";
 /// `confirmShipment` path suffix.
 pub const CONFIRM_SUFFIX: &str = "/shipmentConfirmation";
+/// Shipping API v2 `getRates` path.
+pub const SHIPPING_RATES_PATH: &str = "/shipping/v2/shipments/rates";
+/// Shipping API v2 `purchaseShipment` path.
+pub const SHIPPING_PURCHASE_PATH: &str = "/shipping/v2/shipments";
+/// Shipping API v2 prefix of `getShipmentDocuments` (`{shipmentId}/documents` follows) and
+/// `cancelShipment` (`{shipmentId}/cancel` follows).
+pub const SHIPPING_SHIPMENT_PREFIX: &str = "/shipping/v2/shipments/";
+/// Shipping API v2 `getShipmentDocuments` path suffix.
+pub const SHIPPING_DOCUMENTS_SUFFIX: &str = "/documents";
+/// Shipping API v2 `cancelShipment` path suffix.
+pub const SHIPPING_CANCEL_SUFFIX: &str = "/cancel";
+/// The Shipping API v2 header that names the Amazon Shipping business.
+pub const SHIPPING_BUSINESS_HEADER: &str = "x-amzn-shipping-business-id";
+/// The Shipping API v2 header that makes `purchaseShipment` idempotent.
+pub const IDEMPOTENCY_HEADER: &str = "x-amzn-IdempotencyKey";
 /// Amazon's LWA token endpoint (one host for every region).
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
 /// The path of the LWA token endpoint (the sandbox serves it too).
@@ -38,6 +53,32 @@ pub mod op {
     pub const GET_ORDER: &str = "getOrder";
     /// Orders v0 `confirmShipment`.
     pub const CONFIRM_SHIPMENT: &str = "confirmShipment";
+    /// Shipping API v2 `getRates`.
+    pub const GET_RATES: &str = "getRates";
+    /// Shipping API v2 `purchaseShipment`.
+    pub const PURCHASE_SHIPMENT: &str = "purchaseShipment";
+    /// Shipping API v2 `getShipmentDocuments`.
+    pub const GET_SHIPMENT_DOCUMENTS: &str = "getShipmentDocuments";
+    /// Shipping API v2 `cancelShipment`.
+    pub const CANCEL_SHIPMENT: &str = "cancelShipment";
+}
+
+/// The Amazon Shipping business (`x-amzn-shipping-business-id`) of a marketplace, for the
+/// marketplaces where Amazon Shipping sells labels (SP-API.md §1.10); `None` elsewhere.
+pub fn shipping_business(marketplace_id: &str) -> Option<&'static str> {
+    Some(match marketplace_id {
+        "ATVPDKIKX0DER" => "AmazonShipping_US",
+        "A1F83G8C2ARO7P" => "AmazonShipping_UK",
+        "A21TJRUUN4KGV" => "AmazonShipping_IN",
+        "A2VIGQ35RCS4UG" => "AmazonShipping_UAE",
+        "A17E79C6D8DWNP" => "AmazonShipping_SA",
+        "ARBP9OOSHTCHU" => "AmazonShipping_EG",
+        "APJ6JRA9NG5V4" => "AmazonShipping_IT",
+        "A1RKKUPIHCS9HS" => "AmazonShipping_ES",
+        "A13V1IB3VIYZZH" => "AmazonShipping_FR",
+        "A1VC38T7YXB528" => "AmazonShipping_JP",
+        _ => return None,
+    })
 }
 
 /// Whether `id` is an Amazon order id (`NNN-NNNNNNN-NNNNNNN`).

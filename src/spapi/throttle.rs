@@ -41,6 +41,27 @@ pub const USAGE_PLANS: &[UsagePlan] = &[
         rate: 2.0,
         burst: 10,
     },
+    // Shipping API v2: "nearly all operations" 80 rps, burst 100.
+    UsagePlan {
+        operation: op::GET_RATES,
+        rate: 80.0,
+        burst: 100,
+    },
+    UsagePlan {
+        operation: op::PURCHASE_SHIPMENT,
+        rate: 80.0,
+        burst: 100,
+    },
+    UsagePlan {
+        operation: op::GET_SHIPMENT_DOCUMENTS,
+        rate: 80.0,
+        burst: 100,
+    },
+    UsagePlan {
+        operation: op::CANCEL_SHIPMENT,
+        rate: 80.0,
+        burst: 100,
+    },
 ];
 
 /// The plan for `operation`, if it has one.
