@@ -6,7 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod audit;
-pub mod buy;
 pub mod calls;
 pub mod cli;
 pub mod clock;

@@ -1,21 +1,22 @@
 //! `fulfill buy ORDER --package DIMS --weight W [--service ID] [--to URI | --out FILE]`: quote
-//! or buy a label from Amazon (see [`crate::buy`]).
+//! or buy a label from Amazon (see [`crate::flow::buy`]).
 
-use crate::buy::{BuyRequest, buy, quote};
 use crate::cli::{BuyArgs, ExperienceArg};
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Error, Exit, Result};
+use crate::flow::buy::{BuyRequest, buy, quote};
 use crate::label::Destination;
-use crate::mws::merchant::{Package, Weight};
+use crate::model::shipping::{Package, Weight};
 use crate::safety::Environment;
 
 /// Runs `buy`.
 pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
     if args.cancel {
         let s = ctx.unlock()?;
-        let mut client = ctx.mws_client(&s, "buy")?;
-        let c = crate::buy::cancel(&s, &mut client, ctx.clock.as_ref(), &args.order)?;
+        let mut client = ctx.market_client(&s, "buy")?;
+        let c =
+            crate::flow::buy::cancel(&s, &mut *client.market(), ctx.clock.as_ref(), &args.order)?;
         if args.json {
             crate::outln!("{}", serde_json::to_string_pretty(&c).expect("serializes"));
         } else {
@@ -48,10 +49,11 @@ pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
     let cfg = Config::load(&ctx.vault.home().config_path(), ctx.vault.profile())?;
     let from = cfg.ship_from()?.clone();
     let s = ctx.unlock()?;
-    let mut client = ctx.mws_client(&s, "buy")?;
+    let mut client = ctx.market_client(&s, "buy")?;
+    let mut market = client.market();
     let clock = ctx.clock.as_ref();
     let Some(service) = &args.service else {
-        let q = quote(&s, &mut client, clock, &req, &from)?;
+        let q = quote(&s, &mut *market, clock, &req, &from)?;
         if args.json {
             crate::outln!("{}", serde_json::to_string_pretty(&q).expect("serializes"));
             return Ok(Exit::Ok);
@@ -96,7 +98,7 @@ pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
     let b = buy(
         &s,
         &Environment::system(),
-        &mut client,
+        &mut *market,
         clock,
         &req,
         &from,

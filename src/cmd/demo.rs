@@ -9,13 +9,13 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 
 use crate::audit::Event;
-use crate::buy::BuyRequest;
 use crate::cli::{DemoArgs, SandboxApi};
 use crate::clock::{Clock, ManualClock, ScaledClock, SystemClock};
 use crate::compliance::{AuditOptions, audit, record_run};
 use crate::config::{Config, Profile};
 use crate::context::MarketClient;
 use crate::error::{Error, Exit, Result};
+use crate::flow::buy::BuyRequest;
 use crate::flow::fetch::{FetchOptions, Quiet};
 use crate::home::Home;
 use crate::label::{Destination, Dpi, Format, LabelRequest};
@@ -314,17 +314,9 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         9,
         "The packer buys a label from Amazon for another order: Amazon confirms that one itself",
     );
-    if sp {
-        crate::outln!(
-            "    (Buy Shipping on SP-API is not built yet: run `fulfill demo --api mws` to see it)"
-        );
-    } else if let Some(o) = orders.iter().find(|o| {
+    if let Some(o) = orders.iter().find(|o| {
         o.amazon_status == "Unshipped" && !to_ship.contains(&o.order_id) && !o.items.is_empty()
     }) {
-        let mut client = Client::new(
-            packer.load_credentials("buy", clock.now())?.credentials,
-            Arc::new(SandboxTime::new(clock.now(), args.time_scale)),
-        )?;
         let from = ShipFrom {
             name: "Demo Warehouse".into(),
             address_line1: "10 Jay St".into(),
@@ -342,7 +334,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             weight: Weight::parse("12oz").map_err(Error::Usage)?,
             experience: "DeliveryConfirmationWithoutSignature",
         };
-        let quote = crate::buy::quote(&packer, &mut client, &clock, &req, &from)?;
+        let quote = crate::flow::buy::quote(&packer, &mut *market.market(), &clock, &req, &from)?;
         for q in &quote.offers {
             let rate = q
                 .rate
@@ -355,10 +347,10 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
                 q.service_name
             );
         }
-        let b = crate::buy::buy(
+        let b = crate::flow::buy::buy(
             &packer,
             &Environment::system(),
-            &mut client,
+            &mut *market.market(),
             &clock,
             &req,
             &from,
@@ -366,10 +358,15 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             &Destination::Spool,
         )?;
         crate::outln!(
-            "    bought {} for {}: tracking {}, label (checksum verified) in spool/; confirmed by Amazon",
+            "    bought {} for {}: tracking {}, label ({}) in spool/; confirmed by Amazon",
             b.service_id,
             b.order_id,
-            b.tracking
+            b.tracking,
+            if sp {
+                "its format checked"
+            } else {
+                "checksum verified"
+            }
         );
     }
 

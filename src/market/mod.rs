@@ -8,6 +8,11 @@
 //! parameter keys, paging tokens, quota groups and usage plans, feeds, and where the quota
 //! model is kept between runs.
 //!
+//! Buy Shipping is on the seam too: quote a parcel, buy the label of one offer (pinned to the
+//! quote, noted before it is sent, resent rather than bought again), fetch a bought label
+//! again, cancel it. The workflow is [`crate::flow::buy`]; the types are
+//! [`crate::model::shipping`].
+//!
 //! Every attempt an adapter makes is reported to the caller's [`Observer`] as a
 //! [`crate::mws::client::CallRecord`], so the audit log records MWS and SP-API calls alike.
 
@@ -18,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::model::order::{Confirmation, Order, OrderItem, Verdict};
+use crate::model::shipping::{Attempt, LabelRequest, Offer, Quote, Shipment};
 pub use crate::mws::client::Observer;
 
 /// Where a listing starts.
@@ -154,4 +160,45 @@ pub trait Marketplace {
             "this marketplace confirms shipments by feed, not one by one".into(),
         )))
     }
+
+    /// Quotes a label for the parcel of `req`. No PII is sent: Amazon holds the buyer's
+    /// address.
+    fn quote_label(
+        &mut self,
+        req: &LabelRequest,
+        obs: &mut dyn Observer,
+    ) -> Result<Quote, MarketError>;
+
+    /// What a purchase of `offer` from `quote` must carry to be sent again unchanged
+    /// ([`Attempt::pin`]), noted before it is sent. Fails when the offer cannot be bought
+    /// as fulfill prints labels (no format it prints).
+    fn pin_purchase(&self, quote: &Quote, offer: &Offer) -> Result<String, Error>;
+
+    /// Buys the label of `attempt` for `req`. `resent`: an earlier run noted and may have sent
+    /// it. Returns the shipment and whether it was an earlier attempt's purchase that Amazon
+    /// handed back (nothing bought now). [`MarketError::Refused`]: Amazon refused it, nothing
+    /// was bought. [`MarketError::Failed`]: it may or may not have been bought.
+    fn buy_label(
+        &mut self,
+        req: &LabelRequest,
+        attempt: &Attempt,
+        resent: bool,
+        obs: &mut dyn Observer,
+    ) -> Result<(Shipment, bool), MarketError>;
+
+    /// Fetches the label of a bought shipment again (a reprint). Fields the protocol does not
+    /// send back (the carrier, the service) are empty; the caller has them recorded.
+    fn get_label(
+        &mut self,
+        order_id: &str,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<Shipment, MarketError>;
+
+    /// Cancels a bought label; returns Amazon's status of the shipment now.
+    fn cancel_label(
+        &mut self,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<String, MarketError>;
 }

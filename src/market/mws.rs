@@ -1,13 +1,24 @@
 //! The MWS adapter: `ListOrders` / `ListOrdersByNextToken` with `NextToken` paging,
 //! `ListOrderItems` / `ListOrderItemsByNextToken` per order, the quota groups of
-//! [`crate::mws::throttle`], kept in the vault under `mws_throttle`.
+//! [`crate::mws::throttle`], kept in the vault under `mws_throttle`; and Merchant Fulfillment
+//! ("Buy Shipping", `MERCHANT-FULFILLMENT.md`).
+//!
+//! **Never bought twice, on MWS.** Merchant Fulfillment has no idempotency key. A purchase
+//! (`CreateShipment`, pinned by `ShippingServiceOfferId`) is sent once and never retried after
+//! a failure that may have reached Amazon. Resending a noted attempt sends `CreateShipment`
+//! with the noted service and no offer id: Amazon answers `ShipmentAlreadyExists` naming the
+//! `ShipmentId` when the first attempt went through (the shipment is fetched with
+//! `GetShipment`, not bought again), or sells the label now when it did not. Labels are base64
+//! of gzip, checked against their MD5 `Checksum` ([`crate::mws::merchant::decode_label`]).
 
 use chrono::{DateTime, Utc};
 
 use super::{Listed, MarketError, Marketplace, Observer, OrderPage, PageEnd, Since};
 use crate::error::Error;
 use crate::model::order::{Order, OrderItem};
-use crate::mws::client::{CallError, Client};
+use crate::model::shipping::{Attempt, LabelRequest, Offer, Quote, Shipment};
+use crate::mws::client::{Api, CallError, Client, Request};
+use crate::mws::merchant::{self, ShipmentRequest, parse_eligible, parse_shipment};
 use crate::mws::xml::{parse_list_order_items, parse_list_orders};
 
 /// Listing action.
@@ -169,5 +180,181 @@ impl Marketplace for Mws<'_> {
                 "Amazon rejected a NextToken {restarts} times in this run (last: the items of order {id})"
             )),
         }
+    }
+
+    fn quote_label(
+        &mut self,
+        req: &LabelRequest,
+        obs: &mut dyn Observer,
+    ) -> Result<Quote, MarketError> {
+        let p = details(req);
+        self.client
+            .call(
+                &Request::new(
+                    Api::MerchantFulfillment,
+                    "GetEligibleShippingServices",
+                    borrowed(&p),
+                ),
+                obs,
+                |r| parse_eligible(r),
+            )
+            .map_err(market_error)
+    }
+
+    fn pin_purchase(&self, _quote: &Quote, offer: &Offer) -> Result<String, Error> {
+        Ok(serde_json::to_string(&Pin {
+            offer_id: offer.offer_id.clone(),
+            zpl203: offer.label_formats.iter().any(|f| f == "ZPL203"),
+        })
+        .expect("a pin serializes"))
+    }
+
+    fn buy_label(
+        &mut self,
+        req: &LabelRequest,
+        attempt: &Attempt,
+        resent: bool,
+        obs: &mut dyn Observer,
+    ) -> Result<(Shipment, bool), MarketError> {
+        let params = details(req);
+        let mut p = borrowed(&params);
+        p.push(("ShippingServiceId", attempt.service.clone()));
+        if !resent {
+            // Ask Amazon for the offer quoted; a resend asks for the service only, so that an
+            // earlier purchase is named (`ShipmentAlreadyExists`) rather than refused.
+            let pin: Pin = serde_json::from_str(&attempt.pin).map_err(|_| {
+                MarketError::Refused(Error::Failed("the noted purchase is unreadable".into()))
+            })?;
+            p.push(("ShippingServiceOfferId", pin.offer_id));
+            if pin.zpl203 {
+                p.push((
+                    "ShipmentRequestDetails.ShippingServiceOptions.LabelFormat",
+                    "ZPL203".into(),
+                ));
+            }
+        }
+        let create = Request {
+            once: true,
+            ..Request::new(Api::MerchantFulfillment, "CreateShipment", p)
+        };
+        match self.client.call(&create, obs, |r| parse_shipment(r)) {
+            Ok(sh) => Ok((domain(sh), false)),
+            Err(CallError::Refused(_, Some(e))) if e.code == "ShipmentAlreadyExists" => {
+                let id = shipment_id_in(&e.message).ok_or_else(|| {
+                    MarketError::Failed(Error::Remote(format!(
+                        "Amazon says a shipment already exists for this order but names none: {}",
+                        e.message
+                    )))
+                })?;
+                Ok((self.get_label(&req.order_id, &id, obs)?, true))
+            }
+            Err(CallError::NextTokenCorrupted) => Err(MarketError::Refused(Error::Remote(
+                "Amazon could not read its own NextToken".into(),
+            ))),
+            Err(e) => Err(market_error(e)),
+        }
+    }
+
+    fn get_label(
+        &mut self,
+        _order_id: &str,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<Shipment, MarketError> {
+        let get = Request::new(
+            Api::MerchantFulfillment,
+            "GetShipment",
+            vec![("ShipmentId", shipment_id.to_string())],
+        );
+        self.client
+            .call(&get, obs, |r| parse_shipment(r))
+            .map(domain)
+            .map_err(market_error)
+    }
+
+    fn cancel_label(
+        &mut self,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<String, MarketError> {
+        let req = Request::new(
+            Api::MerchantFulfillment,
+            "CancelShipment",
+            vec![("ShipmentId", shipment_id.to_string())],
+        );
+        match self.client.call(&req, obs, |r| parse_shipment(r)) {
+            Ok(sh) => Ok(sh.status),
+            // Cancelled by an earlier run whose reply was lost.
+            Err(CallError::Refused(_, Some(e)))
+                if e.code == "InvalidState" && e.message.contains("RefundPending") =>
+            {
+                Ok("RefundPending".to_string())
+            }
+            Err(e) => Err(market_error(e)),
+        }
+    }
+}
+
+/// What an MWS purchase is pinned by: the quote's offer, and whether to ask for ZPL203.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pin {
+    offer_id: String,
+    zpl203: bool,
+}
+
+/// The flattened `ShipmentRequestDetails.*` parameters of `req`.
+fn details(req: &LabelRequest) -> Vec<(String, String)> {
+    ShipmentRequest {
+        order_id: req.order_id.clone(),
+        items: req.items.clone(),
+        ship_from: req.ship_from.clone(),
+        package: req.package.clone(),
+        weight: req.weight.clone(),
+        experience: req.experience,
+    }
+    .params()
+}
+
+fn borrowed(p: &[(String, String)]) -> Vec<(&str, String)> {
+    p.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
+}
+
+/// An MWS `Shipment` in domain terms.
+fn domain(sh: merchant::Shipment) -> Shipment {
+    Shipment {
+        shipment_id: sh.shipment_id,
+        order_id: sh.order_id,
+        status: sh.status,
+        tracking_id: sh.tracking_id,
+        service: sh.service,
+        label: sh.label.map(|l| l.map_err(|e| e.to_string())),
+    }
+}
+
+/// The first UUID-shaped token in `text` (Amazon names the existing `ShipmentId` in the
+/// message of `ShipmentAlreadyExists`).
+fn shipment_id_in(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .find(|t| {
+            let parts: Vec<usize> = t.split('-').map(str::len).collect();
+            parts == [8, 4, 4, 4, 12]
+        })
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_existing_shipment_id_is_found_in_the_message() {
+        assert_eq!(
+            shipment_id_in(
+                "A shipment already exists for this order: 6825f31a-c814-4d33-80f5-79ae46e6627d"
+            )
+            .as_deref(),
+            Some("6825f31a-c814-4d33-80f5-79ae46e6627d")
+        );
+        assert_eq!(shipment_id_in("no id here 1234"), None);
     }
 }

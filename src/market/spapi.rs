@@ -18,17 +18,27 @@
 //!   ([`crate::spapi::model::carrier`]).
 //! - No Restricted Data Token is needed: Orders 2026-01-01 returns the PII without one, and
 //!   `confirmShipment` is not restricted.
+//! - **Buy Shipping: Shipping API v2, not Merchant Fulfillment v0** ([`crate::spapi::shipping`]
+//!   says why). `getRates` for the order's package (no ship-to: Amazon fills it in for an
+//!   Amazon order), `purchaseShipment` pinned to the quote's `requestToken` and the offer's
+//!   `rateId`, asking for ZPL at 203 dpi where offered. The noted attempt carries the
+//!   idempotency key and the exact request, so a resend is byte for byte the first purchase and
+//!   Amazon hands that one back rather than selling a second; it is also why the transport may
+//!   retry a purchase like any call. A reprint is `getShipmentDocuments` (the package's
+//!   reference id is the order id), a cancel `cancelShipment`.
 
 use chrono::{DateTime, Utc};
 
 use super::{Listed, MarketError, Marketplace, Observer, OrderPage, PageEnd, Since};
 use crate::error::Error;
 use crate::model::order::{Confirmation, OrderItem, Verdict};
+use crate::model::shipping::{Attempt, LabelRequest, Offer, Quote, Shipment};
 use crate::mws::model::parse_mws_time;
 use crate::spapi::client::{CallError, Client, SearchQuery, Verdict as SpVerdict, already_done};
 use crate::spapi::lwa::LwaError;
 use crate::spapi::model::ConfirmShipmentRequest;
 use crate::spapi::op;
+use crate::spapi::shipping::{self, DocumentSpec, Documents, PurchaseRequest, RatesRequest};
 
 /// Where the usage-plan model is kept between runs (vault meta).
 pub const THROTTLE_KEY: &str = "spapi_throttle";
@@ -210,5 +220,144 @@ impl Marketplace for SpApi<'_> {
             }
             SpVerdict::Rejected { code, reason } => Verdict::Rejected { code, reason },
         })
+    }
+
+    fn quote_label(
+        &mut self,
+        req: &LabelRequest,
+        obs: &mut dyn Observer,
+    ) -> Result<Quote, MarketError> {
+        let business = self.client.shipping_business().map_err(market_error)?;
+        let body = RatesRequest::new(req, shipping::currency(business))
+            .map_err(|e| MarketError::Failed(Error::Usage(e)))?;
+        let rates = self.client.get_rates(&body, obs).map_err(market_error)?;
+        let mut quote = rates.quote;
+        quote.pin = Some(
+            serde_json::to_string(&QuotePin {
+                request_token: quote.pin.take().unwrap_or_default(),
+                specs: rates.specs,
+            })
+            .expect("a quote pin serializes"),
+        );
+        Ok(quote)
+    }
+
+    fn pin_purchase(&self, quote: &Quote, offer: &Offer) -> Result<String, Error> {
+        let q: QuotePin = quote
+            .pin
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .ok_or_else(|| Error::Failed("the quote carries no request token".into()))?;
+        let spec = q
+            .specs
+            .into_iter()
+            .find(|(id, _)| *id == offer.offer_id)
+            .map(|(_, s)| s)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "service {} offers no label format fulfill prints (ZPL or PDF)",
+                    offer.service_id
+                ))
+            })?;
+        Ok(serde_json::to_string(&Pin {
+            request: PurchaseRequest {
+                request_token: q.request_token,
+                rate_id: offer.offer_id.clone(),
+                requested_document_specification: spec,
+            },
+            carrier: offer.carrier.clone(),
+            service_name: offer.service_name.clone(),
+            rate: offer.rate.clone(),
+        })
+        .expect("a pin serializes"))
+    }
+
+    fn buy_label(
+        &mut self,
+        req: &LabelRequest,
+        attempt: &Attempt,
+        _resent: bool,
+        obs: &mut dyn Observer,
+    ) -> Result<(Shipment, bool), MarketError> {
+        let pin: Pin = serde_json::from_str(&attempt.pin)
+            .ok()
+            .filter(|_| !attempt.key.is_empty())
+            .ok_or_else(|| {
+                MarketError::Refused(Error::Failed(
+                    "the noted purchase is unreadable; nothing was sent".into(),
+                ))
+            })?;
+        let docs = self
+            .client
+            .purchase_shipment(&pin.request, &attempt.key, obs)
+            .map_err(market_error)?;
+        let service = Offer {
+            carrier: pin.carrier,
+            service_id: attempt.service.clone(),
+            service_name: pin.service_name,
+            offer_id: pin.request.rate_id,
+            rate: pin.rate,
+            ..Offer::default()
+        };
+        Ok((shipment(req.order_id.clone(), docs, service), false))
+    }
+
+    fn get_label(
+        &mut self,
+        order_id: &str,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<Shipment, MarketError> {
+        // The package's reference id is its order's id (`RatesRequest::new`).
+        let docs = self
+            .client
+            .get_shipment_documents(shipment_id, order_id, obs)
+            .map_err(market_error)?;
+        Ok(shipment(order_id.to_string(), docs, Offer::default()))
+    }
+
+    fn cancel_label(
+        &mut self,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<String, MarketError> {
+        match self.client.cancel_shipment(shipment_id, obs) {
+            Ok(()) => Ok("Cancelled".into()),
+            // Cancelled by an earlier run whose reply was lost.
+            Err(CallError::Refused(_, Some(e)))
+                if e.summary().to_ascii_lowercase().contains("already cancel") =>
+            {
+                Ok("Cancelled".into())
+            }
+            Err(e) => Err(market_error(e)),
+        }
+    }
+}
+
+/// What a quote pins a purchase to: the `requestToken` and the label specification to ask
+/// for per `rateId`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct QuotePin {
+    request_token: String,
+    specs: Vec<(String, DocumentSpec)>,
+}
+
+/// A noted purchase: the exact request (sent again byte for byte) and the offer's names.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pin {
+    request: PurchaseRequest,
+    carrier: String,
+    service_name: String,
+    rate: Option<(String, String)>,
+}
+
+fn shipment(order_id: String, docs: Documents, service: Offer) -> Shipment {
+    Shipment {
+        shipment_id: docs.shipment_id,
+        order_id,
+        status: "Purchased".into(),
+        tracking_id: docs.tracking_id,
+        service,
+        label: docs.label,
     }
 }

@@ -1,7 +1,8 @@
 //! Vocabulary without I/O, shared by the workflows and the adapters: the order lifecycle and
 //! shipment states as enums, the item quantities a package carries, and the protocol-neutral
-//! order types.
+//! order and Buy Shipping types.
 
 pub mod lifecycle;
 pub mod order;
 pub mod package;
+pub mod shipping;

@@ -28,7 +28,7 @@ use super::xml::{Node, XmlError, document, expect_root, request_id};
 use crate::term;
 
 /// Largest label file accepted after decompression (real labels are tens of kilobytes).
-pub const MAX_LABEL_BYTES: u64 = 8 << 20;
+pub use crate::model::shipping::MAX_LABEL_BYTES;
 
 /// Merchant Fulfillment path.
 pub const MF_PATH: &str = "/MerchantFulfillment/2015-06-01";
@@ -37,118 +37,7 @@ pub const MF_VERSION: &str = "2015-06-01";
 /// Merchant Fulfillment XML namespace.
 pub const MF_NS: &str = "https://mws.amazonservices.com/MerchantFulfillment/2015-06-01";
 
-/// The seller's ship-from address (`[ship_from]` in config.toml; the seller's, not PII).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShipFrom {
-    /// `Name` (at most 30 characters).
-    pub name: String,
-    /// `AddressLine1`.
-    pub address_line1: String,
-    /// `AddressLine2`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address_line2: Option<String>,
-    /// `City`.
-    pub city: String,
-    /// `StateOrProvinceCode` (needed for US, CA and UK origins).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// `PostalCode`.
-    pub postal_code: String,
-    /// `CountryCode` (ISO alpha-2).
-    pub country: String,
-    /// `Email`.
-    pub email: String,
-    /// `Phone`.
-    pub phone: String,
-}
-
-/// `PackageDimensions`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Package {
-    /// Length, width, height (decimals > 0) and `inches` or `centimeters`.
-    Box {
-        /// Length.
-        length: String,
-        /// Width.
-        width: String,
-        /// Height.
-        height: String,
-        /// `inches` or `centimeters`.
-        unit: &'static str,
-    },
-    /// A `PredefinedPackageDimensions` token such as `USPS_SmallFlatRateBox`.
-    Predefined(String),
-}
-
-impl Package {
-    /// Parses `10x8x4in`, `30x20x10cm` or a predefined token.
-    pub fn parse(s: &str) -> Result<Package, String> {
-        let s = s.trim();
-        let (dims, unit) = if let Some(d) = s.strip_suffix("in") {
-            (d, "inches")
-        } else if let Some(d) = s.strip_suffix("cm") {
-            (d, "centimeters")
-        } else if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Ok(Package::Predefined(s.to_string()));
-        } else {
-            return Err(format!(
-                "package {s:?}: give LxWxH with in or cm (e.g. 10x8x4in), or a predefined box"
-            ));
-        };
-        let n: Vec<&str> = dims.split('x').map(str::trim).collect();
-        let ok = |v: &str| v.parse::<f64>().is_ok_and(|f| f > 0.0 && f < 1000.0);
-        if n.len() != 3 || !n.iter().all(|v| ok(v)) {
-            return Err(format!(
-                "package {s:?}: three positive numbers, e.g. 10x8x4in"
-            ));
-        }
-        Ok(Package::Box {
-            length: n[0].into(),
-            width: n[1].into(),
-            height: n[2].into(),
-            unit,
-        })
-    }
-}
-
-/// `Weight`: a decimal and `ounces` or `grams`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Weight {
-    /// The value.
-    pub value: String,
-    /// `ounces` or `grams`.
-    pub unit: &'static str,
-}
-
-impl Weight {
-    /// Parses `12oz`, `1.5lb` (sent as ounces), `800g` or `1.2kg` (sent as grams).
-    pub fn parse(s: &str) -> Result<Weight, String> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| c.is_ascii_alphabetic())
-            .ok_or_else(|| format!("weight {s:?}: give a unit: oz, lb, g or kg"))?;
-        let (num, unit) = s.split_at(split);
-        let v: f64 = num
-            .trim()
-            .parse()
-            .ok()
-            .filter(|v: &f64| *v > 0.0 && *v < 1_000_000.0)
-            .ok_or_else(|| format!("weight {s:?}: not a positive number"))?;
-        let (value, unit) = match unit {
-            "oz" => (v, "ounces"),
-            "lb" => (v * 16.0, "ounces"),
-            "g" => (v, "grams"),
-            "kg" => (v * 1000.0, "grams"),
-            _ => return Err(format!("weight {s:?}: the unit is oz, lb, g or kg")),
-        };
-        let value = format!("{value:.2}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string();
-        Ok(Weight { value, unit })
-    }
-}
+pub use crate::model::shipping::{LabelFile, Offer, Package, Quote as Eligible, ShipFrom, Weight};
 
 /// `ShipmentRequestDetails` and the options of one purchase or quote.
 #[derive(Debug, Clone)]
@@ -238,42 +127,6 @@ pub const DELIVERY_EXPERIENCES: &[&str] = &[
     "NoTracking",
 ];
 
-/// One `ShippingService` offer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Offer {
-    /// `CarrierName`.
-    pub carrier: String,
-    /// `ShippingServiceId`, e.g. `UPS_PTP_GND`.
-    pub service_id: String,
-    /// `ShippingServiceName`.
-    pub service_name: String,
-    /// `ShippingServiceOfferId` (valid for this quote only).
-    pub offer_id: String,
-    /// `Rate`.
-    pub rate: Option<(String, String)>,
-    /// `EarliestEstimatedDeliveryDate`.
-    pub earliest_delivery: Option<String>,
-    /// `LatestEstimatedDeliveryDate`.
-    pub latest_delivery: Option<String>,
-    /// `AvailableLabelFormats`.
-    pub label_formats: Vec<String>,
-}
-
-/// `GetEligibleShippingServicesResult`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Eligible {
-    /// The offers.
-    pub offers: Vec<Offer>,
-    /// Rejected services: (service id, reason code, message).
-    pub rejected: Vec<(String, String, String)>,
-    /// Carriers temporarily unavailable.
-    pub unavailable_carriers: Vec<String>,
-    /// Carriers whose terms the seller has not accepted.
-    pub terms_not_accepted: Vec<String>,
-    /// `RequestId`.
-    pub request_id: Option<String>,
-}
-
 fn money_pair(m: Option<Money>) -> Option<(String, String)> {
     m.map(|m| (m.currency_code, m.amount))
 }
@@ -347,39 +200,8 @@ pub fn parse_eligible<R: BufRead>(input: R) -> Result<Eligible, XmlError> {
             "TermsAndConditionsNotAcceptedCarrier",
         ),
         request_id: request_id(&root),
+        pin: None,
     })
-}
-
-/// A label file from Amazon, decoded and checked.
-pub struct LabelFile {
-    /// The file (PDF, PNG or ZPL), as Amazon made it. Shows the buyer's address.
-    pub bytes: Zeroizing<Vec<u8>>,
-    /// `FileType`: `application/pdf`, `application/zpl` or `image/png`.
-    pub file_type: String,
-    /// `LabelFormat`, when given.
-    pub format: Option<String>,
-}
-
-impl std::fmt::Debug for LabelFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "LabelFile {{ {} bytes, {} }}",
-            self.bytes.len(),
-            self.file_type
-        )
-    }
-}
-
-impl LabelFile {
-    /// The file name extension for its type.
-    pub fn extension(&self) -> &'static str {
-        match self.file_type.as_str() {
-            "application/pdf" => "pdf",
-            "image/png" => "png",
-            _ => "zpl",
-        }
-    }
 }
 
 /// A `Shipment` (CreateShipment, GetShipment, CancelShipment).

@@ -44,10 +44,13 @@ use super::lwa::{Lwa, LwaError};
 use super::model::{
     self, ConfirmShipmentRequest, ErrorList, MAX_BODY, Order, ParseError, SearchPage,
 };
+use super::shipping::{self, Documents, PurchaseRequest, Rates, RatesRequest};
 use super::throttle::Throttle;
 use super::{
-    CONFIRM_PREFIX, CONFIRM_SUFFIX, GET_ORDER_PREFIX, INCLUDED_DATA, SEARCH_ORDERS_PATH,
-    is_order_id, op,
+    CONFIRM_PREFIX, CONFIRM_SUFFIX, GET_ORDER_PREFIX, IDEMPOTENCY_HEADER, INCLUDED_DATA,
+    SEARCH_ORDERS_PATH, SHIPPING_BUSINESS_HEADER, SHIPPING_CANCEL_SUFFIX,
+    SHIPPING_DOCUMENTS_SUFFIX, SHIPPING_PURCHASE_PATH, SHIPPING_RATES_PATH,
+    SHIPPING_SHIPMENT_PREFIX, is_order_id, op,
 };
 use crate::error::{Error, Result};
 pub use crate::mws::client::{
@@ -166,6 +169,7 @@ struct Req {
     operation: &'static str,
     path: String,
     query: Vec<(&'static str, String)>,
+    headers: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
 }
 
@@ -298,6 +302,7 @@ impl Client {
             operation: op::SEARCH_ORDERS,
             path: SEARCH_ORDERS_PATH.into(),
             query,
+            headers: Vec::new(),
             body: None,
         };
         match self.call(&req, obs, model::parse_search_orders) {
@@ -326,6 +331,7 @@ impl Client {
             operation: op::GET_ORDER,
             path: format!("{GET_ORDER_PREFIX}{order_id}"),
             query: vec![("includedData", INCLUDED_DATA.into())],
+            headers: Vec::new(),
             body: None,
         };
         self.call(&req, obs, model::parse_get_order)
@@ -356,6 +362,7 @@ impl Client {
             operation: op::CONFIRM_SHIPMENT,
             path: format!("{CONFIRM_PREFIX}{order_id}{CONFIRM_SUFFIX}"),
             query: Vec::new(),
+            headers: Vec::new(),
             body: Some(body.to_json()),
         };
         match self.call(&req, obs, |_| Ok(())) {
@@ -371,6 +378,115 @@ impl Client {
             }),
             Err(e) => Err(e),
         }
+    }
+
+    /// The Amazon Shipping business of the home's marketplace (`x-amzn-shipping-business-id`);
+    /// a clear error where Amazon Shipping sells no labels.
+    pub fn shipping_business(&self) -> std::result::Result<&'static str, CallError> {
+        super::shipping_business(&self.creds.marketplace_id).ok_or_else(|| {
+            CallError::Failed(Error::usage(format!(
+                "Amazon Shipping (Shipping API v2) sells no labels in marketplace {}",
+                self.creds.marketplace_id
+            )))
+        })
+    }
+
+    fn shipping_req(
+        &self,
+        method: reqwest::Method,
+        operation: &'static str,
+        path: String,
+        query: Vec<(&'static str, String)>,
+        body: Option<Vec<u8>>,
+    ) -> std::result::Result<Req, CallError> {
+        Ok(Req {
+            method,
+            operation,
+            path,
+            query,
+            headers: vec![(SHIPPING_BUSINESS_HEADER, self.shipping_business()?.into())],
+            body,
+        })
+    }
+
+    /// Shipping v2 `getRates` for one package of an Amazon order.
+    pub fn get_rates(
+        &mut self,
+        body: &RatesRequest,
+        obs: &mut dyn Observer,
+    ) -> std::result::Result<Rates, CallError> {
+        let req = self.shipping_req(
+            reqwest::Method::POST,
+            op::GET_RATES,
+            SHIPPING_RATES_PATH.into(),
+            Vec::new(),
+            Some(body.to_json()),
+        )?;
+        self.call(&req, obs, shipping::parse_rates)
+    }
+
+    /// Shipping v2 `purchaseShipment` with idempotency key `key`: retried like any call
+    /// (after a reset, a timeout or a 5xx), since Amazon answers a repeat of the same key and
+    /// body with the first purchase instead of selling another.
+    pub fn purchase_shipment(
+        &mut self,
+        body: &PurchaseRequest,
+        key: &str,
+        obs: &mut dyn Observer,
+    ) -> std::result::Result<Documents, CallError> {
+        let mut req = self.shipping_req(
+            reqwest::Method::POST,
+            op::PURCHASE_SHIPMENT,
+            SHIPPING_PURCHASE_PATH.into(),
+            Vec::new(),
+            Some(body.to_json()),
+        )?;
+        req.headers.push((IDEMPOTENCY_HEADER, key.to_string()));
+        let want = body.requested_document_specification.format.clone();
+        self.call(&req, obs, |b| shipping::parse_purchase(b, Some(&want)))
+    }
+
+    /// Shipping v2 `getShipmentDocuments`: the label of a bought shipment again.
+    pub fn get_shipment_documents(
+        &mut self,
+        shipment_id: &str,
+        reference_id: &str,
+        obs: &mut dyn Observer,
+    ) -> std::result::Result<Documents, CallError> {
+        if !shipping::is_shipment_id(shipment_id) {
+            return Err(CallError::Failed(Error::usage(format!(
+                "{shipment_id:?} is not a Shipping API v2 shipment id"
+            ))));
+        }
+        let req = self.shipping_req(
+            reqwest::Method::GET,
+            op::GET_SHIPMENT_DOCUMENTS,
+            format!("{SHIPPING_SHIPMENT_PREFIX}{shipment_id}{SHIPPING_DOCUMENTS_SUFFIX}"),
+            vec![("packageClientReferenceId", reference_id.to_string())],
+            None,
+        )?;
+        self.call(&req, obs, shipping::parse_documents)
+    }
+
+    /// Shipping v2 `cancelShipment`.
+    pub fn cancel_shipment(
+        &mut self,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> std::result::Result<(), CallError> {
+        if !shipping::is_shipment_id(shipment_id) {
+            return Err(CallError::Failed(Error::usage(format!(
+                "{shipment_id:?} is not a Shipping API v2 shipment id"
+            ))));
+        }
+        let req = self.shipping_req(
+            reqwest::Method::PUT,
+            op::CANCEL_SHIPMENT,
+            format!("{SHIPPING_SHIPMENT_PREFIX}{shipment_id}{SHIPPING_CANCEL_SUFFIX}"),
+            Vec::new(),
+            None,
+        )?;
+        self.call(&req, obs, shipping::parse_cancel)
     }
 
     fn call<T>(
@@ -479,6 +595,9 @@ impl Client {
             .request(req.method.clone(), url)
             .header("x-amz-access-token", token_header)
             .header("Accept", "application/json");
+        for (k, v) in &req.headers {
+            rb = rb.header(*k, v.as_str());
+        }
         if let Some(b) = &req.body {
             rb = rb
                 .header("Content-Type", "application/json")

@@ -1,5 +1,5 @@
 //! The Selling Partner API protocol: Login with Amazon, Orders 2026-01-01 and the Orders v0
-//! `confirmShipment`, the usage-plan model, and a blocking client.
+//! `confirmShipment`, Shipping API v2 ([`shipping`]), the usage-plan model, and a blocking client.
 //!
 //! Mirrors [`crate::mws`]: the models, parsers and the quota model are pure and shared by the
 //! client ([`client`]) and the built-in sandbox ([`crate::sandbox::spapi`]), so both speak
@@ -9,6 +9,7 @@ pub mod client;
 pub mod credentials;
 pub mod lwa;
 pub mod model;
+pub mod shipping;
 pub mod throttle;
 
 /// `searchOrders` path (Orders 2026-01-01).

@@ -89,7 +89,7 @@ pub fn check_body(body: &[u8]) -> Result<(), ParseError> {
     Ok(())
 }
 
-fn from_slice<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
+pub(crate) fn from_slice<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
     check_body(body)?;
     serde_json::from_slice(body).map_err(|e| malformed(&e))
 }

@@ -510,6 +510,7 @@ pub fn record_bought(
     conn: &Connection,
     s: &NewShipment,
     shipment_id: &str,
+    service_id: &str,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -524,10 +525,11 @@ pub fn record_bought(
         .collect();
     conn.execute(
         "INSERT INTO shipments (amazon_order_id, package_no, carrier_code, carrier_name, tracking, method,
-            shipped_at, shipped_by, state, amazon_shipment_id, updated_at)
+            shipped_at, shipped_by, state, amazon_shipment_id, updated_at, service_id)
          VALUES (?1, (SELECT COALESCE(max(package_no), 0) + 1 FROM shipments WHERE amazon_order_id = ?1),
-            ?2, ?3, ?4, ?5, ?6, ?7, 'confirmed', ?8, ?6)",
-        params![s.order_id, code, name, s.tracking, s.method, ts(now), by, shipment_id],
+            ?2, ?3, ?4, ?5, ?6, ?7, 'confirmed', ?8, ?6, ?9)",
+        params![s.order_id, code, name, s.tracking, s.method, ts(now), by, shipment_id,
+            Some(service_id).filter(|v| !v.is_empty())],
     )?;
     insert_items(conn, conn.last_insert_rowid(), &contents)?;
     refresh_lifecycle(conn, &s.order_id, now)?;
@@ -550,7 +552,37 @@ pub fn record_cancelled(conn: &Connection, order_id: &str, now: DateTime<Utc>) -
     Ok(())
 }
 
-/// The Merchant Fulfillment `ShipmentId` of the label bought for an order, if any.
+/// How the label in force for an order was bought, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoughtService {
+    /// The carrier (Amazon's code, or the name).
+    pub carrier: Option<String>,
+    /// The service's name.
+    pub method: Option<String>,
+    /// The service id (recorded since schema 11).
+    pub service_id: Option<String>,
+}
+
+/// The service of the label bought from Amazon in force for `order_id`, if any.
+pub fn bought_service(conn: &Connection, order_id: &str) -> Result<Option<BoughtService>> {
+    Ok(conn
+        .query_row(
+            "SELECT COALESCE(carrier_code, carrier_name), method, service_id FROM shipments
+             WHERE amazon_order_id = ?1 AND state = 'confirmed' AND amazon_shipment_id IS NOT NULL
+             ORDER BY package_no DESC LIMIT 1",
+            [order_id],
+            |r| {
+                Ok(BoughtService {
+                    carrier: r.get(0)?,
+                    method: r.get(1)?,
+                    service_id: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Amazon's shipment id of the label bought for an order (MWS or SP-API), if any.
 pub fn amazon_shipment_id(conn: &Connection, order_id: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(

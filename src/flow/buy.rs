@@ -1,20 +1,21 @@
-//! Buying a label from Amazon (Merchant Fulfillment, "Buy Shipping"): quote, purchase, print.
+//! Buying a label from Amazon ("Buy Shipping"): quote, purchase, print, over the
+//! [`Marketplace`] seam (MWS Merchant Fulfillment or SP-API Shipping API v2).
 //!
-//! - **Quote** ([`quote`]): `GetEligibleShippingServices` for the order's unshipped items in
-//!   the given package, from the seller's `[ship_from]` address. No PII is sent: Amazon holds
-//!   the buyer's address.
-//! - **Purchase** ([`buy`]): a fresh quote pins the offer (`ShippingServiceOfferId`, so the
-//!   price shown is the price paid), then `CreateShipment`, which charges the seller and
-//!   confirms the shipment at Amazon: the order becomes `confirmed` at once and no feed carries
-//!   it. The purchase is recorded (`label.bought`) before the label is printed.
-//! - **Never bought twice.** Before `CreateShipment` the vault notes the attempt (order and
-//!   service); `CreateShipment` is sent once, never retried after a failure that may have
-//!   reached Amazon. Running the same command again finds the note and sends `CreateShipment`
-//!   first: Amazon answers `ShipmentAlreadyExists` with the `ShipmentId` if the first attempt
-//!   went through (the shipment is fetched with `GetShipment`, recorded and printed, not
-//!   bought again), or sells the label now if it did not. The note goes with the record.
-//! - The label (base64 of gzip, checked against its MD5) goes where `label` sends labels,
-//!   tracked for `purge`.
+//! - **Quote** ([`quote`]): the order's unshipped items in the given package, from the
+//!   seller's `[ship_from]` address. No PII is sent: Amazon holds the buyer's address.
+//! - **Purchase** ([`buy`]): a fresh quote pins the offer (so the price shown is the price
+//!   paid), then the purchase, which charges the seller and confirms the shipment at Amazon:
+//!   the order becomes `confirmed` at once and no feed or `confirmShipment` carries it. The
+//!   purchase is recorded (`label.bought`) before the label is printed.
+//! - **Never bought twice.** Before the purchase is sent the vault notes the attempt
+//!   ([`Attempt`]: the service, an idempotency key and what pins it to the quote). Running the
+//!   same command again finds the note and resends that attempt first: the adapter makes Amazon
+//!   hand back the first purchase if it went through (MWS: `ShipmentAlreadyExists`; SP-API:
+//!   the same `x-amzn-IdempotencyKey`), or buys now if it did not. If Amazon refuses the
+//!   resend (an expired quote), nothing was bought: the note goes and a fresh quote is bought
+//!   from. The note goes with the record.
+//! - The label (checked: MWS against its MD5, SP-API by its format's magic and size) goes where
+//!   `label` sends labels, tracked for `purge`.
 
 use rusqlite::OptionalExtension;
 use serde::Serialize;
@@ -25,10 +26,8 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::label::sink::{Job, Kind};
 use crate::label::{Destination, Printed, Rendering, deliver, prepare};
-use crate::mws::client::{Api, CallError, Client, Request};
-use crate::mws::merchant::{
-    Eligible, Package, ShipFrom, Shipment, ShipmentRequest, Weight, parse_eligible, parse_shipment,
-};
+use crate::market::{MarketError, Marketplace};
+use crate::model::shipping::{Attempt, LabelRequest, Package, Quote, ShipFrom, Shipment, Weight};
 use crate::role::Capability;
 use crate::safety::Environment;
 use crate::vault::Session;
@@ -43,7 +42,7 @@ pub struct BuyRequest {
     pub package: Package,
     /// Its weight.
     pub weight: Weight,
-    /// `DeliveryExperience`.
+    /// The delivery experience (MWS `DeliveryExperience` values).
     pub experience: &'static str,
 }
 
@@ -52,17 +51,18 @@ pub struct BuyRequest {
 pub struct Bought {
     /// `AmazonOrderId`.
     pub order_id: String,
-    /// Amazon's `ShipmentId` (needed to reprint or cancel).
+    /// Amazon's shipment id (needed to reprint or cancel).
     pub shipment_id: String,
-    /// `CarrierName`.
+    /// The carrier.
     pub carrier: String,
-    /// `ShippingServiceId`.
+    /// The service id.
     pub service_id: String,
-    /// `TrackingId`.
+    /// The tracking id.
     pub tracking: String,
-    /// `Rate` as (currency, amount).
+    /// The rate as (currency, amount).
     pub rate: Option<(String, String)>,
-    /// The purchase was found at Amazon after an interrupted run, not made again.
+    /// The purchase was an earlier, interrupted run's, handed back by Amazon when its noted
+    /// attempt was resent (not made again).
     pub recovered: bool,
     /// The label had been bought before: fetched again and printed (nothing bought).
     pub reprint: bool,
@@ -135,51 +135,45 @@ fn items(s: &Session<'_>, order_id: &str) -> Result<Vec<(String, u32)>> {
     Ok(items)
 }
 
-fn details(s: &Session<'_>, req: &BuyRequest, from: &ShipFrom) -> Result<Vec<(String, String)>> {
-    Ok(ShipmentRequest {
+fn label_request(s: &Session<'_>, req: &BuyRequest, from: &ShipFrom) -> Result<LabelRequest> {
+    Ok(LabelRequest {
         order_id: req.order_id.clone(),
         items: items(s, &req.order_id)?,
         ship_from: from.clone(),
         package: req.package.clone(),
         weight: req.weight.clone(),
         experience: req.experience,
-    }
-    .params())
+    })
 }
 
-fn eligible(
-    client: &mut Client,
-    obs: &mut AuditedCalls<'_>,
-    params: &[(String, String)],
-) -> Result<Eligible> {
-    let p = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    client
-        .call(
-            &Request::new(Api::MerchantFulfillment, "GetEligibleShippingServices", p),
-            obs,
-            |r| parse_eligible(r),
-        )
-        .map_err(Error::from)
+/// Runs `f` with the marketplace's quota model continued from the last run and an observer
+/// that records every call; saves the model after, whatever `f` returned.
+fn with_calls<T>(
+    s: &Session<'_>,
+    market: &mut dyn Marketplace,
+    clock: &dyn Clock,
+    f: impl FnOnce(&mut dyn Marketplace, &mut AuditedCalls<'_>) -> Result<T>,
+) -> Result<T> {
+    crate::calls::restore_market_quota(s.vault(), market);
+    let mut obs = AuditedCalls::new(s.vault(), clock, s.name());
+    let out = f(market, &mut obs);
+    crate::calls::save_market_quota(s.vault(), market)?;
+    out
 }
 
 /// Quotes the order's label (packer or owner).
 pub fn quote(
     s: &Session<'_>,
-    client: &mut Client,
+    market: &mut dyn Marketplace,
     clock: &dyn Clock,
     req: &BuyRequest,
     from: &ShipFrom,
-) -> Result<Eligible> {
+) -> Result<Quote> {
     s.require(Capability::Ship, "buy", clock.now())?;
-    let params = details(s, req, from)?;
-    crate::calls::restore_quota(s.vault(), client);
-    let mut obs = AuditedCalls::new(s.vault(), clock, s.name());
-    let out = eligible(client, &mut obs, &params);
-    crate::calls::save_quota(s.vault(), client)?;
-    out
+    let lr = label_request(s, req, from)?;
+    with_calls(s, market, clock, |m, obs| {
+        m.quote_label(&lr, obs).map_err(Error::from)
+    })
 }
 
 /// Buys the label of `service` and sends it to `dest` (packer or owner).
@@ -187,7 +181,7 @@ pub fn quote(
 pub fn buy(
     s: &Session<'_>,
     env: &Environment,
-    client: &mut Client,
+    market: &mut dyn Marketplace,
     clock: &dyn Clock,
     req: &BuyRequest,
     from: &ShipFrom,
@@ -199,19 +193,34 @@ pub fn buy(
     refuse_purged(s, &req.order_id)?;
     // A label already bought for this order is fetched again (a reprint), never rebought.
     let bought = shipments::amazon_shipment_id(s.vault().conn(), &req.order_id)?;
-    let params = match &bought {
-        Some(_) => Vec::new(),
-        None => details(s, req, from)?,
+    let lr = match &bought {
+        Some(_) => None,
+        None => Some(label_request(s, req, from)?),
     };
     let target = prepare(s, env, dest)?;
-    crate::calls::restore_quota(s.vault(), client);
-    let mut obs = AuditedCalls::new(s.vault(), clock, s.name());
-    let result = match &bought {
-        Some(id) => get_shipment(client, &mut obs, id.clone()).map(|sh| (sh, false)),
-        None => purchase(s, client, &mut obs, &req.order_id, &params, service),
-    };
-    crate::calls::save_quota(s.vault(), client)?;
-    let (shipment, recovered) = result?;
+    let (mut shipment, recovered) = with_calls(s, market, clock, |m, obs| match (&bought, &lr) {
+        (Some(id), _) => m
+            .get_label(&req.order_id, id, obs)
+            .map(|sh| (sh, false))
+            .map_err(Error::from),
+        (None, Some(lr)) => purchase(s, m, obs, lr, service),
+        (None, None) => unreachable!("a request is built for every purchase"),
+    })?;
+    if bought.is_some() {
+        // What the protocol does not send back with a reprint is as recorded.
+        if let Some(r) = shipments::bought_service(s.vault().conn(), &req.order_id)? {
+            let svc = &mut shipment.service;
+            for (field, recorded) in [
+                (&mut svc.carrier, r.carrier),
+                (&mut svc.service_id, r.service_id),
+                (&mut svc.service_name, r.method),
+            ] {
+                if field.is_empty() {
+                    *field = recorded.unwrap_or_default();
+                }
+            }
+        }
+    }
     let tracking = shipment.tracking_id.clone().unwrap_or_default();
     let new = NewShipment {
         order_id: req.order_id.clone(),
@@ -232,11 +241,18 @@ pub fn buy(
     // Paid for: recorded before anything else can fail.
     if bought.is_none() {
         s.vault().record_with(&[ev], now, |tx| {
-            shipments::record_bought(tx, &new, &shipment.shipment_id, s.name(), now)?;
+            shipments::record_bought(
+                tx,
+                &new,
+                &shipment.shipment_id,
+                &shipment.service.service_id,
+                s.name(),
+                now,
+            )?;
             crate::vault::store::meta_delete(tx, &intent_key(&req.order_id))
         })?;
     }
-    let label = match shipment.label {
+    let label = match shipment.label.take() {
         Some(Ok(l)) => l,
         Some(Err(e)) => {
             return Err(Error::Remote(format!(
@@ -280,9 +296,9 @@ pub fn buy(
 pub struct Cancelled {
     /// `AmazonOrderId`.
     pub order_id: String,
-    /// The cancelled `ShipmentId`.
+    /// The cancelled shipment id.
     pub shipment_id: String,
-    /// Amazon's status now (`RefundPending`).
+    /// Amazon's status now (MWS `RefundPending`; SP-API `Cancelled`).
     pub status: String,
     /// Label files destroyed.
     pub label_files_removed: u64,
@@ -293,7 +309,7 @@ pub struct Cancelled {
 /// bought or a shipment recorded, and the void label's files are destroyed.
 pub fn cancel(
     s: &Session<'_>,
-    client: &mut Client,
+    market: &mut dyn Marketplace,
     clock: &dyn Clock,
     order_id: &str,
 ) -> Result<Cancelled> {
@@ -305,25 +321,9 @@ pub fn cancel(
             "no label bought from Amazon is in force for order {order_id}"
         ))
     })?;
-    crate::calls::restore_quota(s.vault(), client);
-    let mut obs = AuditedCalls::new(s.vault(), clock, s.name());
-    let req = Request::new(
-        Api::MerchantFulfillment,
-        "CancelShipment",
-        vec![("ShipmentId", id.clone())],
-    );
-    let result = client.call(&req, &mut obs, |r| parse_shipment(r));
-    crate::calls::save_quota(s.vault(), client)?;
-    let status = match result {
-        Ok(sh) => sh.status,
-        // Cancelled by an earlier run whose reply was lost.
-        Err(CallError::Refused(_, Some(e)))
-            if e.code == "InvalidState" && e.message.contains("RefundPending") =>
-        {
-            "RefundPending".to_string()
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let status = with_calls(s, market, clock, |m, obs| {
+        m.cancel_label(&id, obs).map_err(Error::from)
+    })?;
     let ev = Event::new("label.cancelled")
         .operator(s.name())
         .field("order", order_id)
@@ -352,129 +352,92 @@ pub fn cancel(
     })
 }
 
-fn get_shipment(client: &mut Client, obs: &mut AuditedCalls<'_>, id: String) -> Result<Shipment> {
-    let get = Request::new(
-        Api::MerchantFulfillment,
-        "GetShipment",
-        vec![("ShipmentId", id)],
-    );
-    client
-        .call(&get, obs, |r| parse_shipment(r))
-        .map_err(Error::from)
-}
-
 /// Where an unfinished purchase is noted (vault meta), per order.
 fn intent_key(order_id: &str) -> String {
     format!("buy_intent/{order_id}")
 }
 
-/// An attempt noted by an earlier run that did not finish: the service it was buying.
-fn pending_intent(s: &Session<'_>, order_id: &str) -> Result<Option<String>> {
-    crate::vault::store::meta_get(s.vault().conn(), &intent_key(order_id))
+/// An attempt noted by an earlier run that did not finish.
+fn pending_attempt(s: &Session<'_>, order_id: &str) -> Result<Option<Attempt>> {
+    Ok(
+        crate::vault::store::meta_get(s.vault().conn(), &intent_key(order_id))?
+            .map(|n| Attempt::parse(&n)),
+    )
 }
 
-/// Quote (unless an earlier attempt is pending), then `CreateShipment` once; an existing
-/// shipment is fetched instead.
+/// A fresh idempotency key: 128 random bits, hex.
+fn fresh_key() -> String {
+    let b: [u8; 16] = rand::random();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Resends the attempt an earlier run noted, else quotes, notes and sends a new one.
 fn purchase(
     s: &Session<'_>,
-    client: &mut Client,
+    market: &mut dyn Marketplace,
     obs: &mut AuditedCalls<'_>,
-    order_id: &str,
-    params: &[(String, String)],
+    lr: &LabelRequest,
     service: &str,
 ) -> Result<(Shipment, bool)> {
-    let mut p: Vec<(&str, String)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    match pending_intent(s, order_id)? {
-        Some(earlier) => {
-            // Ask Amazon before anything else: the order may be shipped by that attempt.
-            p.push(("ShippingServiceId", earlier));
+    let key = intent_key(&lr.order_id);
+    let conn = s.vault().conn();
+    if let Some(earlier) = pending_attempt(s, &lr.order_id)? {
+        // Ask Amazon before anything else: the order may be shipped by that attempt.
+        match market.buy_label(lr, &earlier, true, obs) {
+            Ok((sh, _)) => return Ok((sh, true)),
+            Err(MarketError::Refused(e)) if !earlier.key.is_empty() => {
+                // Amazon refused the resend (the quote it was pinned to expired): that attempt
+                // bought nothing, so a fresh one may be made.
+                tracing::info!("the noted purchase was refused on resend ({e}); quoting again");
+                crate::vault::store::meta_delete(conn, &key)?;
+            }
+            Err(e) => return Err(sent(s, &key, e)),
         }
-        None => {
-            let quoted = eligible(client, obs, params)?;
-            let offer = quoted
+    }
+    let quoted = market.quote_label(lr, obs)?;
+    let offer = quoted
+        .offers
+        .iter()
+        .find(|o| o.service_id == service)
+        .ok_or_else(|| {
+            let ids: Vec<&str> = quoted
                 .offers
                 .iter()
-                .find(|o| o.service_id == service)
-                .ok_or_else(|| {
-                    let ids: Vec<&str> = quoted
-                        .offers
-                        .iter()
-                        .map(|o| o.service_id.as_str())
-                        .collect();
-                    Error::usage(format!(
-                        "service {service} is not offered for this parcel; offered: {}",
-                        if ids.is_empty() {
-                            "none".into()
-                        } else {
-                            ids.join(", ")
-                        }
-                    ))
-                })?;
-            p.push(("ShippingServiceId", offer.service_id.clone()));
-            p.push(("ShippingServiceOfferId", offer.offer_id.clone()));
-            if offer.label_formats.iter().any(|f| f == "ZPL203") {
-                p.push((
-                    "ShipmentRequestDetails.ShippingServiceOptions.LabelFormat",
-                    "ZPL203".into(),
-                ));
-            }
-            crate::vault::store::meta_set(s.vault().conn(), &intent_key(order_id), service)?;
-        }
-    }
-    let create = Request {
-        once: true,
-        ..Request::new(Api::MerchantFulfillment, "CreateShipment", p)
+                .map(|o| o.service_id.as_str())
+                .collect();
+            Error::usage(format!(
+                "service {service} is not offered for this parcel; offered: {}",
+                if ids.is_empty() {
+                    "none".into()
+                } else {
+                    ids.join(", ")
+                }
+            ))
+        })?;
+    let attempt = Attempt {
+        service: offer.service_id.clone(),
+        key: fresh_key(),
+        pin: market.pin_purchase(&quoted, offer)?,
     };
-    match client.call(&create, obs, |r| parse_shipment(r)) {
-        Ok(sh) => Ok((sh, false)),
-        Err(CallError::Refused(_, Some(e))) if e.code == "ShipmentAlreadyExists" => {
-            let id = shipment_id_in(&e.message).ok_or_else(|| {
-                Error::Remote(format!(
-                    "Amazon says a shipment already exists for this order but names none: {}",
-                    e.message
-                ))
-            })?;
-            Ok((get_shipment(client, obs, id)?, true))
-        }
-        Err(CallError::Failed(e)) => Err(Error::Remote(format!(
+    crate::vault::store::meta_set(conn, &key, &attempt.to_note())?;
+    market
+        .buy_label(lr, &attempt, false, obs)
+        .map_err(|e| sent(s, &key, e))
+}
+
+/// The error of a purchase that was sent: refused (nothing bought, the note goes) or failed
+/// (it may have been bought, the note stays for the next run).
+fn sent(s: &Session<'_>, key: &str, e: MarketError) -> Error {
+    match e {
+        MarketError::Failed(e) => Error::Remote(format!(
             "{e}. The label may or may not have been bought: run the same command again; an \
              existing purchase is fetched, never bought twice"
-        ))),
-        Err(e) => {
-            // Amazon refused it: nothing was bought, the note goes.
-            crate::vault::store::meta_delete(s.vault().conn(), &intent_key(order_id))?;
-            Err(e.into())
+        )),
+        e => {
+            if let Err(d) = crate::vault::store::meta_delete(s.vault().conn(), key) {
+                return d;
+            }
+            e.into()
         }
-    }
-}
-
-/// The first UUID-shaped token in `text` (Amazon names the existing `ShipmentId` in the
-/// message of `ShipmentAlreadyExists`).
-fn shipment_id_in(text: &str) -> Option<String> {
-    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
-        .find(|t| {
-            let parts: Vec<usize> = t.split('-').map(str::len).collect();
-            parts == [8, 4, 4, 4, 12]
-        })
-        .map(str::to_string)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_existing_shipment_id_is_found_in_the_message() {
-        assert_eq!(
-            shipment_id_in(
-                "A shipment already exists for this order: 6825f31a-c814-4d33-80f5-79ae46e6627d"
-            )
-            .as_deref(),
-            Some("6825f31a-c814-4d33-80f5-79ae46e6627d")
-        );
-        assert_eq!(shipment_id_in("no id here 1234"), None);
     }
 }
