@@ -68,6 +68,7 @@ pub struct ScaledClock {
     origin: DateTime<Utc>,
     started: Instant,
     scale: f64,
+    jumped: Mutex<Duration>,
 }
 
 impl ScaledClock {
@@ -77,14 +78,21 @@ impl ScaledClock {
             origin,
             started: Instant::now(),
             scale,
+            jumped: Mutex::new(Duration::zero()),
         }
+    }
+
+    /// Jumps the clock forward by `by` (tests: "fifteen minutes later" without waiting).
+    pub fn advance(&self, by: Duration) {
+        *self.jumped.lock().unwrap_or_else(|e| e.into_inner()) += by;
     }
 }
 
 impl Clock for ScaledClock {
     fn now(&self) -> DateTime<Utc> {
         let real = self.started.elapsed().as_secs_f64() * self.scale;
-        self.origin + Duration::microseconds((real * 1e6) as i64)
+        let jumped = *self.jumped.lock().unwrap_or_else(|e| e.into_inner());
+        self.origin + jumped + Duration::microseconds((real * 1e6) as i64)
     }
 }
 
