@@ -1803,6 +1803,63 @@ mod tests {
         assert_eq!(e.status(&id), "Shipped");
     }
 
+    /// Hostile bodies and paths get 4xx answers, never a panic.
+    #[test]
+    fn hostile_requests_are_refused_without_panicking() {
+        let e = env();
+        let o = e.order();
+        let good = rates_body(&o);
+        let mut bodies: Vec<Vec<u8>> = [
+            "",
+            "null",
+            "[]",
+            "1e999",
+            "\"x\"",
+            "{\"channelDetails\":[]}",
+            "{\"packages\":\"x\"}",
+            "{\"requestToken\":1,\"rateId\":[]}",
+        ]
+        .iter()
+        .map(|b| b.as_bytes().to_vec())
+        .collect();
+        bodies.push(vec![0xff, 0xfe, b'{']);
+        for k in ["channelDetails", "shipFrom", "packages"] {
+            let mut b = good.clone();
+            b[k] = json!(null);
+            bodies.push(serde_json::to_vec(&b).unwrap());
+            b[k] = json!([[1], {"a": -1}]);
+            bodies.push(serde_json::to_vec(&b).unwrap());
+        }
+        let mut b = good.clone();
+        b["packages"][0]["items"][0]["quantity"] = json!(u64::MAX);
+        bodies.push(serde_json::to_vec(&b).unwrap());
+        b["packages"][0]["weight"]["value"] = json!(1e308);
+        bodies.push(serde_json::to_vec(&b).unwrap());
+        let (tok, rate) = e.quote(&o);
+        let mut p = buy_body(&tok, &rate, spec("ZPL", 203));
+        p["requestedDocumentSpecification"]["dpi"] = json!(-1);
+        bodies.push(serde_json::to_vec(&p).unwrap());
+        p["requestedDocumentSpecification"] = json!("ZPL");
+        bodies.push(serde_json::to_vec(&p).unwrap());
+        for body in &bodies {
+            for (m, path) in [
+                ("POST", SHIPPING_RATES.to_string()),
+                ("POST", SHIPPING_PURCHASE.to_string()),
+                ("PUT", cancel_path("%00")),
+                ("GET", docs_path("x", "dpi=%zz")),
+            ] {
+                let r = e.request(m, &path, body, &[(IDEMPOTENCY_HEADER, "h")]);
+                assert!(
+                    (400..500).contains(&r.status),
+                    "{m} {path} {}: {}",
+                    String::from_utf8_lossy(body),
+                    r.status
+                );
+            }
+        }
+        assert!(e.sb.labels().is_empty());
+    }
+
     // ---- the responses against the model ----
 
     fn resolve<'a>(model: &'a Value, mut s: &'a Value) -> &'a Value {
