@@ -21,6 +21,7 @@ pub mod http;
 pub mod respond;
 pub mod shipping;
 pub mod spapi;
+pub mod spapi_shipping;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -24,8 +24,9 @@ use crate::mws::xml::text_element as el;
 /// Writes a response body.
 pub(super) type Body = Box<dyn FnOnce(&mut W) -> Io>;
 
-/// (carrier, id, name, base price in cents, cents per ounce, days to deliver).
-const SERVICES: &[(&str, &str, &str, u64, u64, i64)] = &[
+/// (carrier, id, name, base price in cents, cents per ounce, days to deliver). Shared with
+/// the SP-API sandbox's Shipping API v2 ([`super::spapi_shipping`]).
+pub(super) const SERVICES: &[(&str, &str, &str, u64, u64, i64)] = &[
     ("UPS", "UPS_PTP_GND", "UPS Ground", 899, 35, 4),
     ("USPS", "USPS_PTP_PRI", "USPS Priority Mail®", 795, 40, 2),
     (
@@ -242,7 +243,8 @@ fn details(st: &State, p: &Params) -> Result<Details, Fail> {
     })
 }
 
-fn cents(service: usize, ounces: f64) -> u64 {
+/// The price of `SERVICES[service]` for a package of `ounces`, in cents.
+pub(super) fn cents(service: usize, ounces: f64) -> u64 {
     let (_, _, _, base, per, _) = SERVICES[service];
     base + (per as f64 * ounces.ceil()) as u64
 }
@@ -356,17 +358,9 @@ pub(super) fn handle(
                 }
             }
             let id = super::api::uuid(st);
-            let tracking = match SERVICES[service].0 {
-                "UPS" => format!("1Z{}", hex::encode_upper(token_bytes(st, 8))),
-                _ => format!(
-                    "9400{}",
-                    (0..18)
-                        .map(|_| char::from(b'0' + st.rng.random_range(0..10u8)))
-                        .collect::<String>()
-                ),
-            };
+            let tracking = tracking_number(st, SERVICES[service].0);
             let o = &mut st.orders[d.order];
-            let zpl = label_zpl(o, &tracking, SERVICES[service].2);
+            let zpl = label_zpl(o, &tracking, SERVICES[service].2, 203);
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             gz.write_all(&zpl).expect("memory");
             let gz = gz.finish().expect("memory");
@@ -453,8 +447,29 @@ fn token_bytes(st: &mut State, n: usize) -> Vec<u8> {
     (0..n).map(|_| st.rng.random()).collect()
 }
 
-fn label_zpl(o: &super::data::SimOrder, tracking: &str, service: &str) -> Vec<u8> {
+/// A tracking number in `carrier`'s format (UPS `1Z…`, USPS `9400…`).
+pub(super) fn tracking_number(st: &mut State, carrier: &str) -> String {
+    match carrier {
+        "UPS" => format!("1Z{}", hex::encode_upper(token_bytes(st, 8))),
+        _ => format!(
+            "9400{}",
+            (0..18)
+                .map(|_| char::from(b'0' + st.rng.random_range(0..10u8)))
+                .collect::<String>()
+        ),
+    }
+}
+
+/// A 4x6 ZPL label for `o` at `dpi` (coordinates are laid out for 203 dpi and scaled): the
+/// buyer's name and address, the service and the tracking number as a barcode.
+pub(super) fn label_zpl(
+    o: &super::data::SimOrder,
+    tracking: &str,
+    service: &str,
+    dpi: u32,
+) -> Vec<u8> {
     let clean = |s: &str| s.replace(['^', '~'], " ");
+    let k = |n: usize| n * dpi as usize / 203;
     let pii = &o.order.pii;
     let mut z = String::from("^XA^CI28\n");
     let lines = [
@@ -466,14 +481,24 @@ fn label_zpl(o: &super::data::SimOrder, tracking: &str, service: &str) -> Vec<u8
     ];
     for (i, l) in lines.into_iter().flatten().enumerate() {
         z.push_str(&format!(
-            "^FO50,{}^A0N,40,40^FD{}^FS\n",
-            60 + 50 * i,
+            "^FO{},{}^A0N,{},{}^FD{}^FS\n",
+            k(50),
+            k(60 + 50 * i),
+            k(40),
+            k(40),
             clean(l.expose_pii())
         ));
     }
     z.push_str(&format!(
-        "^FO50,500^A0N,30,30^FD{}^FS\n^FO50,560^BCN,160,Y,N,N^FD{tracking}^FS\n^XZ\n",
-        clean(service)
+        "^FO{},{}^A0N,{},{}^FD{}^FS\n^FO{},{}^BCN,{},Y,N,N^FD{tracking}^FS\n^XZ\n",
+        k(50),
+        k(500),
+        k(30),
+        k(30),
+        clean(service),
+        k(50),
+        k(560),
+        k(160),
     ));
     z.into_bytes()
 }

@@ -28,6 +28,10 @@
 //!   refused (400 with Amazon's reason); 204 otherwise. The order's items ship and the
 //!   package moves to `DELIVERED` 1–3 days of sandbox time later (which updates the order's
 //!   `lastUpdatedTime`).
+//! - **Shipping API v2** (`getRates`, `purchaseShipment`, `getShipmentDocuments`,
+//!   `cancelShipment`): [`super::spapi_shipping`]; buying a label confirms the shipment as
+//!   `confirmShipment` does. Ground truth: [`SpSandboxHandle::labels`],
+//!   [`SpSandboxHandle::ship_to_received`], [`SpSandboxHandle::rate_requests`].
 //! - **Faults** (`--faults`): `throttle` (429), `internal` (500 `InternalFailure`, nothing
 //!   done), `expired-token` (403), `reset`, `truncate`, `slow`, `malformed` (a 2xx body that is
 //!   not JSON) and `corrupt-token` (a damaged `nextToken`).
@@ -43,12 +47,15 @@ use serde_json::{Map, Value, json};
 use super::data::{SimOrder, fmt_time};
 use super::faults::FaultKind;
 use super::http::{self, Delivery, HttpRequest, HttpResponse};
+use super::spapi_shipping;
+pub use super::spapi_shipping::SimLabel;
 use super::{RequestRecord, Sandbox, SandboxConfig, SandboxHandle, Shared, State, loopback_addr};
 use crate::spapi::model::{ConfirmShipmentRequest, parse_confirm_request};
 use crate::spapi::throttle::Throttle;
 use crate::spapi::{
     CONFIRM_PREFIX, CONFIRM_SUFFIX, GET_ORDER_PREFIX, LWA_TOKEN_PATH, SEARCH_ORDERS_PATH,
-    is_order_id, op,
+    SHIPPING_CANCEL_SUFFIX, SHIPPING_DOCUMENTS_SUFFIX, SHIPPING_PURCHASE_PATH, SHIPPING_RATES_PATH,
+    SHIPPING_SHIPMENT_PREFIX, is_order_id, op,
 };
 use crate::{Error, Result};
 
@@ -132,13 +139,15 @@ struct PageToken {
 }
 
 #[derive(Default)]
-struct SpState {
+pub(super) struct SpState {
     access: HashMap<String, DateTime<Utc>>,
     revoked: bool,
     throttle: Throttle,
     pages: HashMap<String, PageToken>,
-    packages: HashMap<String, Vec<SimPackage>>,
-    confirmations: Vec<SimPackage>,
+    pub(super) packages: HashMap<String, Vec<SimPackage>>,
+    pub(super) confirmations: Vec<SimPackage>,
+    /// Shipping API v2 ([`super::spapi_shipping`]).
+    pub(super) shipping: spapi_shipping::ShippingV2,
 }
 
 struct SpShared {
@@ -297,6 +306,24 @@ impl SpSandboxHandle {
         Some(last_updated(&st.orders[i], sp.packages.get(order_id), now))
     }
 
+    /// Ground truth: every label bought through Shipping API v2 `purchaseShipment`, in
+    /// order, cancelled ones included (`cancelled: true`).
+    pub fn labels(&self) -> Vec<SimLabel> {
+        self.sp.lock().shipping.labels()
+    }
+
+    /// Ground truth: how many `getRates` requests (past the gate) carried a `shipTo` address,
+    /// which Amazon ignores for Amazon orders: a client that never sends buyer PII keeps it 0.
+    pub fn ship_to_received(&self) -> usize {
+        self.sp.lock().shipping.ship_to_received
+    }
+
+    /// Ground truth: `getRates` requests that passed the gate (token, User-Agent, faults,
+    /// usage plan), whatever their answer.
+    pub fn rate_requests(&self) -> usize {
+        self.sp.lock().shipping.rate_requests
+    }
+
     /// Handles one request in-process, without HTTP (same code path as the server).
     pub fn call(&self, req: &HttpRequest) -> HttpResponse {
         handle(&self.sp, req)
@@ -305,13 +332,13 @@ impl SpSandboxHandle {
 
 // ---- the pipeline ----
 
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
-    code: Option<String>,
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) body: Vec<u8>,
+    pub(super) code: Option<String>,
 }
 
-fn ok_json(v: &Value) -> Reply {
+pub(super) fn ok_json(v: &Value) -> Reply {
     Reply {
         status: 200,
         body: serde_json::to_vec(v).expect("json"),
@@ -319,7 +346,7 @@ fn ok_json(v: &Value) -> Reply {
     }
 }
 
-fn err(status: u16, code: &str, message: &str, details: Option<&str>) -> Reply {
+pub(super) fn err(status: u16, code: &str, message: &str, details: Option<&str>) -> Reply {
     let mut e = json!({"code": code, "message": message});
     if let Some(d) = details {
         e["details"] = json!(d);
@@ -331,7 +358,7 @@ fn err(status: u16, code: &str, message: &str, details: Option<&str>) -> Reply {
     }
 }
 
-fn invalid(message: &str) -> Reply {
+pub(super) fn invalid(message: &str) -> Reply {
     err(400, "InvalidInput", message, None)
 }
 
@@ -349,6 +376,10 @@ enum Route<'a> {
     Search,
     Get(&'a str),
     Confirm(&'a str),
+    Rates,
+    Purchase,
+    Documents(&'a str),
+    CancelLabel(&'a str),
     Unknown,
 }
 
@@ -366,6 +397,26 @@ fn route(req: &HttpRequest) -> (Route<'_>, Option<&'static str>) {
                 Some(op::GET_ORDER),
             )
         }
+        "POST" if path == SHIPPING_RATES_PATH => (Route::Rates, Some(op::GET_RATES)),
+        "POST" if path == SHIPPING_PURCHASE_PATH => (Route::Purchase, Some(op::PURCHASE_SHIPMENT)),
+        "GET" => match path
+            .strip_prefix(SHIPPING_SHIPMENT_PREFIX)
+            .and_then(|p| p.strip_suffix(SHIPPING_DOCUMENTS_SUFFIX))
+        {
+            Some(id) if !id.is_empty() && !id.contains('/') => {
+                (Route::Documents(id), Some(op::GET_SHIPMENT_DOCUMENTS))
+            }
+            _ => (Route::Unknown, None),
+        },
+        "PUT" => match path
+            .strip_prefix(SHIPPING_SHIPMENT_PREFIX)
+            .and_then(|p| p.strip_suffix(SHIPPING_CANCEL_SUFFIX))
+        {
+            Some(id) if !id.is_empty() && !id.contains('/') => {
+                (Route::CancelLabel(id), Some(op::CANCEL_SHIPMENT))
+            }
+            _ => (Route::Unknown, None),
+        },
         "POST" => match path
             .strip_prefix(CONFIRM_PREFIX)
             .and_then(|p| p.strip_suffix(CONFIRM_SUFFIX))
@@ -409,6 +460,10 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
                     }
                     Route::Get(id) => get_order(&st, &s, id, q, now),
                     Route::Confirm(id) => confirm(&sp.creds, &mut st, &mut s, id, req, now),
+                    Route::Rates => spapi_shipping::get_rates(&mut st, &mut s, req, now),
+                    Route::Purchase => spapi_shipping::purchase(&mut st, &mut s, req, now),
+                    Route::Documents(id) => spapi_shipping::documents(&st, &s, id, req, q),
+                    Route::CancelLabel(id) => spapi_shipping::cancel(&mut st, &mut s, id, req, now),
                     Route::Token | Route::Unknown => unreachable!("handled above"),
                 },
             }
