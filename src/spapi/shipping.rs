@@ -308,9 +308,31 @@ impl PurchaseRequest {
 
 // ---- replies ----
 
+/// Amazon's envelope `{"payload": ...}`; the model's own examples leave it out, so a bare
+/// result is read too.
 #[derive(Deserialize)]
-struct Envelope<T> {
-    payload: T,
+#[serde(untagged)]
+enum Envelope<T> {
+    Wrapped { payload: T },
+    Bare(T),
+}
+
+impl<T> Envelope<T> {
+    fn into_inner(self) -> T {
+        match self {
+            Envelope::Wrapped { payload } | Envelope::Bare(payload) => payload,
+        }
+    }
+}
+
+/// A string Amazon sometimes sends as a number (the model's own example of `trackingId`).
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(serde::de::Error::custom("expected a string")),
+    })
 }
 
 #[derive(Deserialize)]
@@ -440,8 +462,7 @@ fn money_text(m: &Money) -> (String, String) {
 
 /// Parses a `getRates` reply.
 pub fn parse_rates(body: &[u8]) -> Result<Rates, ParseError> {
-    let raw: Envelope<RawRates> = from_slice(body)?;
-    let raw = raw.payload;
+    let raw = from_slice::<Envelope<RawRates>>(body)?.into_inner();
     let mut specs = Vec::new();
     let mut offers = Vec::new();
     let mut rejected = Vec::new();
@@ -521,6 +542,7 @@ struct RawDocuments {
 #[serde(rename_all = "camelCase")]
 struct RawDocDetail {
     package_documents: Vec<RawDocument>,
+    #[serde(default, deserialize_with = "string_or_number")]
     tracking_id: Option<String>,
 }
 
@@ -609,8 +631,7 @@ fn documents(
 
 /// Parses a `purchaseShipment` reply; `want` is the label format asked for.
 pub fn parse_purchase(body: &[u8], want: Option<&str>) -> Result<Documents, ParseError> {
-    let raw: Envelope<RawPurchase> = from_slice(body)?;
-    let p = raw.payload;
+    let p = from_slice::<Envelope<RawPurchase>>(body)?.into_inner();
     let detail = p
         .package_document_details
         .into_iter()
@@ -621,17 +642,13 @@ pub fn parse_purchase(body: &[u8], want: Option<&str>) -> Result<Documents, Pars
 
 /// Parses a `getShipmentDocuments` reply.
 pub fn parse_documents(body: &[u8]) -> Result<Documents, ParseError> {
-    let raw: Envelope<RawDocuments> = from_slice(body)?;
-    documents(
-        raw.payload.shipment_id,
-        raw.payload.package_document_detail,
-        None,
-    )
+    let d = from_slice::<Envelope<RawDocuments>>(body)?.into_inner();
+    documents(d.shipment_id, d.package_document_detail, None)
 }
 
 /// Parses a `cancelShipment` reply (`{"payload": {}}`).
 pub fn parse_cancel(body: &[u8]) -> Result<(), ParseError> {
-    let _: Envelope<serde_json::Map<String, serde_json::Value>> = from_slice(body)?;
+    from_slice::<Envelope<serde_json::Map<String, serde_json::Value>>>(body)?;
     Ok(())
 }
 

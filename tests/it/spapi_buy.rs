@@ -172,12 +172,15 @@ fn quote_buy_reprint_and_cancel_on_sp_api_with_no_ship_to_sent() {
     // Cancel: refunded at Amazon, the label files gone, the order unshipped again.
     let c = json(&t.buy(&[&id, "--cancel", "--json"]));
     assert_eq!(c["status"], "Cancelled");
-    assert_eq!(c["label_files_removed"], 2);
+    assert_eq!(c["label_files_removed"], 1, "the order's label file");
     assert!(t.e.sb.labels()[0].cancelled);
     assert_eq!(t.lifecycle(&id), "unshipped");
     // And a new label can be bought.
     let v = json(&t.buy_parcel(&id, &["--service", "USPS_PTP_PRI", "--json"]));
-    assert_eq!((v["reprint"].clone(), v["recovered"].clone()), (false.into(), false.into()));
+    assert_eq!(
+        (v["reprint"].clone(), v["recovered"].clone()),
+        (false.into(), false.into())
+    );
     assert_eq!(t.e.sb.labels().len(), 2);
     assert_eq!(t.lifecycle(&id), "confirmed");
 
@@ -187,7 +190,12 @@ fn quote_buy_reprint_and_cancel_on_sp_api_with_no_ship_to_sent() {
     for f in std::fs::read_dir(&logs).unwrap() {
         log.extend(std::fs::read(f.unwrap().path()).unwrap());
     }
-    for op in ["getRates", "purchaseShipment", "getShipmentDocuments", "cancelShipment"] {
+    for op in [
+        "getRates",
+        "purchaseShipment",
+        "getShipmentDocuments",
+        "cancelShipment",
+    ] {
         assert!(
             count(&log, format!("\"action\":\"{op}\"").as_bytes()) > 0,
             "{op} recorded"
@@ -233,7 +241,11 @@ fn a_purchase_whose_reply_never_came_is_found_by_the_next_run_not_bought_twice()
     assert_eq!(v["recovered"], true, "{v}");
     assert_eq!(t.e.sb.labels().len(), 1, "not bought twice");
     assert_eq!(v["shipment_id"], t.e.sb.labels()[0].shipment_id.as_str());
-    assert_eq!(t.served("getRates"), quotes, "resent first, not quoted again");
+    assert_eq!(
+        t.served("getRates"),
+        quotes,
+        "resent first, not quoted again"
+    );
     assert_eq!(t.lifecycle(&id), "confirmed");
     let path = v["printed"][0]["target"].as_str().unwrap();
     assert!(std::fs::read(path).unwrap().starts_with(b"^XA"));
@@ -273,11 +285,7 @@ fn what_shipping_v2_cannot_take_is_refused_before_anything_is_sent() {
     ]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("box's size"), "{}", r.stderr);
-    assert_eq!(
-        t.e.sb.request_count(),
-        before + 1,
-        "only the LWA token was asked for"
-    );
+    assert_eq!(t.e.sb.request_count(), before, "nothing was sent");
     let r = t.buy_parcel(&id, &["--service", "DHL_NOPE"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not offered"), "{}", r.stderr);

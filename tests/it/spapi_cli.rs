@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use fulfill::mws::model::parse_mws_time;
-use fulfill::sandbox::spapi::SpSandbox;
 use fulfill::sandbox::SandboxConfig;
+use fulfill::sandbox::spapi::SpSandbox;
 use support::{Run, TestDir, count, run};
 
 use crate::sp_env::SpEnv;

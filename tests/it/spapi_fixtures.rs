@@ -385,6 +385,218 @@ fn sandbox_replies_have_amazons_shape() {
     assert!(parse_get_order(&bytes(&get)).unwrap().delivered());
 }
 
+// ---- Shipping API v2 ----
+
+/// The model's example reply of a Shipping v2 operation (Amazon's examples leave out the
+/// `payload` envelope the schema puts around them).
+fn shipping_example(model: &Value, path: &str, verb: &str) -> Value {
+    model["paths"][path][verb]["responses"]["200"]["examples"]["application/json"].clone()
+}
+
+fn shipping_model() -> Value {
+    serde_json::from_slice(&std::fs::read(shared("shippingV2.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn shipping_v2_model_examples_parse_bare_and_in_their_envelope() {
+    use fulfill::spapi::shipping::{parse_cancel, parse_documents, parse_purchase, parse_rates};
+    let m = shipping_model();
+    let rates = shipping_example(&m, "/shipping/v2/shipments/rates", "post");
+    let purchase = shipping_example(&m, "/shipping/v2/shipments", "post");
+    let docs = shipping_example(&m, "/shipping/v2/shipments/{shipmentId}/documents", "get");
+    let cancel = shipping_example(&m, "/shipping/v2/shipments/{shipmentId}/cancel", "put");
+    for wrap in [false, true] {
+        let body = |v: &Value| {
+            bytes(&if wrap {
+                serde_json::json!({ "payload": v })
+            } else {
+                v.clone()
+            })
+        };
+        let r = parse_rates(&body(&rates)).unwrap();
+        assert_eq!(
+            r.quote.pin.as_deref(),
+            Some("6DCCEDD3FF961C15FEB94F342D41C")
+        );
+        let o = &r.quote.offers[0];
+        assert_eq!(
+            (o.service_id.as_str(), o.carrier.as_str()),
+            ("FOORSID", "FOO SHIP GRD")
+        );
+        assert!(o.label_formats.contains(&"ZPL203".to_string()), "{o:?}");
+        // The rate offers PNG and ZPL: fulfill asks for ZPL at 203 dpi.
+        assert_eq!(r.specs[0].1.label_format(), "ZPL203");
+
+        // `trackingId` is a number in Amazon's example (a string in its schema): read either.
+        let p = parse_purchase(&body(&purchase), Some("ZPL")).unwrap();
+        assert_eq!(p.shipment_id, "87852211788104");
+        assert_eq!(p.tracking_id.as_deref(), Some("1578648261977"));
+        // A PNG where ZPL was asked for (and not a PNG at all): bought, but not printed.
+        assert!(p.label.unwrap().is_err());
+
+        let d = parse_documents(&body(&docs)).unwrap();
+        assert_eq!(
+            (d.shipment_id.as_str(), d.tracking_id.as_deref()),
+            ("445454-3232-3232", Some("T1234567"))
+        );
+        parse_cancel(&body(&cancel)).unwrap();
+    }
+}
+
+fn call_json(
+    sb: &SpSandboxHandle,
+    method: &str,
+    target: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (u16, Vec<u8>) {
+    let mut h = vec![
+        ("User-Agent".to_string(), "test/1".to_string()),
+        ("x-amz-access-token".to_string(), token.to_string()),
+        (
+            "x-amzn-shipping-business-id".to_string(),
+            "AmazonShipping_US".to_string(),
+        ),
+    ];
+    h.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    if body.is_some() {
+        h.push(("Content-Type".into(), "application/json".into()));
+    }
+    let r = sb.call(&HttpRequest {
+        method: method.into(),
+        target: target.into(),
+        headers: h,
+        body: body.map(bytes).unwrap_or_default(),
+    });
+    (r.status, r.body)
+}
+
+#[test]
+fn the_sandboxs_shipping_v2_replies_are_in_amazons_model_and_parse() {
+    use fulfill::model::shipping::{LabelRequest, Package, ShipFrom, Weight};
+    use fulfill::spapi::shipping::{
+        PurchaseRequest, RatesRequest, parse_cancel, parse_documents, parse_purchase, parse_rates,
+    };
+    let (clock, sb) = sandbox();
+    clock.advance(chrono::Duration::minutes(5));
+    let token = access_token(&sb);
+    let o = sb
+        .orders()
+        .into_iter()
+        .find(|o| {
+            o.order.info.order_status == "Unshipped"
+                && o.order.info.fulfillment_channel.as_deref() == Some("MFN")
+        })
+        .expect("an unshipped MFN order");
+    let id = o.order.info.amazon_order_id.clone();
+    let req = LabelRequest {
+        order_id: id.clone(),
+        items: o
+            .items
+            .iter()
+            .map(|i| (i.info.order_item_id.clone(), i.info.quantity_ordered))
+            .collect(),
+        ship_from: ShipFrom {
+            name: "Acme Warehouse".into(),
+            address_line1: "10 Jay St".into(),
+            city: "Brooklyn".into(),
+            state: Some("NY".into()),
+            postal_code: "11201".into(),
+            country: "US".into(),
+            email: "ship@acme.example".into(),
+            phone: "7181231234".into(),
+            ..Default::default()
+        },
+        package: Package::parse("10x8x4in").unwrap(),
+        weight: Weight::parse("12oz").unwrap(),
+        experience: "DeliveryConfirmationWithoutSignature",
+    };
+    let body: Value =
+        serde_json::from_slice(&RatesRequest::new(&req, "USD").unwrap().to_json()).unwrap();
+    assert!(body.get("shipTo").is_none(), "no ship-to is sent");
+    let m = shipping_model();
+    let mut bad = Vec::new();
+    in_model(
+        &m,
+        &m["definitions"]["GetRatesRequest"],
+        &body,
+        "request",
+        &mut bad,
+    );
+
+    let (status, rates) = call_json(
+        &sb,
+        "POST",
+        "/shipping/v2/shipments/rates",
+        &token,
+        &[],
+        Some(&body),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&rates));
+    let parsed = parse_rates(&rates).unwrap();
+    let (rate_id, spec) = parsed.specs[0].clone();
+    let purchase = PurchaseRequest {
+        request_token: parsed.quote.pin.clone().unwrap(),
+        rate_id,
+        requested_document_specification: spec,
+    };
+    let pbody: Value = serde_json::from_slice(&purchase.to_json()).unwrap();
+    in_model(
+        &m,
+        &m["definitions"]["PurchaseShipmentRequest"],
+        &pbody,
+        "request",
+        &mut bad,
+    );
+    let (status, bought) = call_json(
+        &sb,
+        "POST",
+        "/shipping/v2/shipments",
+        &token,
+        &[("x-amzn-IdempotencyKey", "0123456789abcdef0123456789abcdef")],
+        Some(&pbody),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bought));
+    let p = parse_purchase(&bought, Some("ZPL")).unwrap();
+    assert!(p.label.unwrap().is_ok());
+    let (status, docs) = call_json(
+        &sb,
+        "GET",
+        &format!(
+            "/shipping/v2/shipments/{}/documents?packageClientReferenceId={id}",
+            p.shipment_id
+        ),
+        &token,
+        &[],
+        None,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&docs));
+    assert_eq!(parse_documents(&docs).unwrap().tracking_id, p.tracking_id);
+    let (status, cancel) = call_json(
+        &sb,
+        "PUT",
+        &format!("/shipping/v2/shipments/{}/cancel", p.shipment_id),
+        &token,
+        &[],
+        None,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&cancel));
+    parse_cancel(&cancel).unwrap();
+
+    // Every key either side sends is in Amazon's model.
+    let v = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap();
+    for (def, reply) in [
+        ("GetRatesResponse", v(&rates)),
+        ("PurchaseShipmentResponse", v(&bought)),
+        ("GetShipmentDocumentsResponse", v(&docs)),
+        ("CancelShipmentResponse", v(&cancel)),
+    ] {
+        in_model(&m, &m["definitions"][def], &reply, def, &mut bad);
+    }
+    assert!(bad.is_empty(), "keys not in Amazon's model: {bad:?}");
+}
+
 // ---- never panic ----
 
 static FUZZ: std::sync::OnceLock<(SpSandboxHandle, String)> = std::sync::OnceLock::new();
@@ -415,6 +627,15 @@ fn fixture_bodies() -> Vec<Vec<u8>> {
             out.push(bytes(&r));
         }
     }
+    let m = shipping_model();
+    for (path, verb) in [
+        ("/shipping/v2/shipments/rates", "post"),
+        ("/shipping/v2/shipments", "post"),
+        ("/shipping/v2/shipments/{shipmentId}/documents", "get"),
+    ] {
+        let ex = shipping_example(&m, path, verb);
+        out.push(bytes(&serde_json::json!({ "payload": ex })));
+    }
     out
 }
 
@@ -424,6 +645,10 @@ fn all_parsers(b: &[u8]) {
     let _ = parse_errors(b);
     let _ = parse_confirm_request(b);
     let _ = model::check_body(b);
+    let _ = fulfill::spapi::shipping::parse_rates(b);
+    let _ = fulfill::spapi::shipping::parse_purchase(b, Some("ZPL"));
+    let _ = fulfill::spapi::shipping::parse_documents(b);
+    let _ = fulfill::spapi::shipping::parse_cancel(b);
 }
 
 proptest! {
@@ -460,6 +685,11 @@ proptest! {
             "/orders/2026-01-01/orders/%zz",
             "/orders/v0/orders/111-1111111-1111111/shipmentConfirmation",
             "/orders/v0/orders//shipmentConfirmation",
+            "/shipping/v2/shipments/rates",
+            "/shipping/v2/shipments",
+            "/shipping/v2/shipments/S1/documents",
+            "/shipping/v2/shipments/../cancel",
+            "/shipping/v2/shipments//cancel",
             "/auth/o2/token",
             "/",
         ]),
@@ -482,6 +712,38 @@ proptest! {
             body,
         });
         prop_assert!((200..600).contains(&r.status));
+    }
+
+    #[test]
+    fn json_shaped_shipping_requests_never_panic_the_sandbox(
+        path in prop::sample::select(vec![
+            ("POST", "/shipping/v2/shipments/rates"),
+            ("POST", "/shipping/v2/shipments"),
+            ("GET", "/shipping/v2/shipments/S1/documents?packageClientReferenceId=x"),
+            ("PUT", "/shipping/v2/shipments/S1/cancel"),
+        ]),
+        body in r#"[\[\]{}",:0-9a-zA-Z. -]{0,300}"#,
+        key in prop::option::of("[a-f0-9]{1,40}"),
+    ) {
+        let sb = fuzz_sandbox();
+        let mut headers = vec![
+            ("User-Agent".to_string(), "fuzz/1".to_string()),
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("x-amz-access-token".to_string(), fuzz_token().to_string()),
+            ("x-amzn-shipping-business-id".to_string(), "AmazonShipping_US".to_string()),
+        ];
+        if let Some(k) = key {
+            headers.push(("x-amzn-IdempotencyKey".into(), k));
+        }
+        for b in [body.clone(), format!(r#"{{"requestToken":{body},"rateId":"r","channelDetails":{{"channelType":"AMAZON","amazonOrderDetails":{{"orderId":{body}}}}},"packages":[{body}],"shipFrom":{body}}}"#)] {
+            let r = sb.call(&HttpRequest {
+                method: path.0.into(),
+                target: path.1.into(),
+                headers: headers.clone(),
+                body: b.into_bytes(),
+            });
+            prop_assert!((200..600).contains(&r.status));
+        }
     }
 
     #[test]
