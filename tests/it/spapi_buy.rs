@@ -291,3 +291,22 @@ fn what_shipping_v2_cannot_take_is_refused_before_anything_is_sent() {
     assert!(r.stderr.contains("not offered"), "{}", r.stderr);
     assert!(t.e.sb.labels().is_empty());
 }
+
+#[test]
+fn a_throttled_purchase_waits_for_its_bucket_and_is_bought_once() {
+    let t = Env::new(76);
+    let id = t.orders(1).remove(0);
+    // Three 429s in a row on the purchase: the same request (same key) once the bucket refills.
+    t.fault_from("throttle", 3, 3);
+    let v = json(&t.buy_parcel(&id, &["--service", "UPS_PTP_GND", "--json"]));
+    assert_eq!(t.served("purchaseShipment"), 4);
+    let labels = t.e.sb.labels();
+    assert_eq!(labels.len(), 1, "bought once");
+    assert_eq!(v["shipment_id"], labels[0].shipment_id.as_str());
+    let log = std::fs::read_dir(t.e.dir.home().join("logs"))
+        .unwrap()
+        .map(|f| std::fs::read(f.unwrap().path()).unwrap())
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(count(&log, b"\"throttled\":true"), 3, "each 429 recorded");
+}

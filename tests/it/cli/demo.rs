@@ -50,6 +50,7 @@ fn demo_runs_the_whole_flow_on_sp_api_by_default() {
     for step in [
         "local fake SP-API",
         "Store the SP-API credentials",
+        "label (its format checked) in spool/; confirmed by Amazon",
         "sent 3 confirmation(s)",
         "refused by Amazon: InvalidInput: The order has been canceled",
         "2 confirmed, 1 refused",
