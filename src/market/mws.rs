@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::model::order::{Order, OrderItem};
 use crate::model::shipping::{Attempt, LabelRequest, Offer, Quote, Shipment};
 use crate::mws::client::{Api, CallError, Client, Request};
-use crate::mws::merchant::{self, ShipmentRequest, parse_eligible, parse_shipment};
+use crate::mws::merchant::{ShipmentRequest, parse_eligible, parse_shipment};
 use crate::mws::xml::{parse_list_order_items, parse_list_orders};
 
 /// Listing action.
@@ -238,7 +238,7 @@ impl Marketplace for Mws<'_> {
             ..Request::new(Api::MerchantFulfillment, "CreateShipment", p)
         };
         match self.client.call(&create, obs, |r| parse_shipment(r)) {
-            Ok(sh) => Ok((domain(sh), false)),
+            Ok(sh) => Ok((sh, false)),
             Err(CallError::Refused(_, Some(e))) if e.code == "ShipmentAlreadyExists" => {
                 let id = shipment_id_in(&e.message).ok_or_else(|| {
                     MarketError::Failed(Error::Remote(format!(
@@ -268,7 +268,6 @@ impl Marketplace for Mws<'_> {
         );
         self.client
             .call(&get, obs, |r| parse_shipment(r))
-            .map(domain)
             .map_err(market_error)
     }
 
@@ -317,18 +316,6 @@ fn details(req: &LabelRequest) -> Vec<(String, String)> {
 
 fn borrowed(p: &[(String, String)]) -> Vec<(&str, String)> {
     p.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
-}
-
-/// An MWS `Shipment` in domain terms.
-fn domain(sh: merchant::Shipment) -> Shipment {
-    Shipment {
-        shipment_id: sh.shipment_id,
-        order_id: sh.order_id,
-        status: sh.status,
-        tracking_id: sh.tracking_id,
-        service: sh.service,
-        label: sh.label.map(|l| l.map_err(|e| e.to_string())),
-    }
 }
 
 /// The first UUID-shaped token in `text` (Amazon names the existing `ShipmentId` in the

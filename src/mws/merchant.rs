@@ -37,7 +37,9 @@ pub const MF_VERSION: &str = "2015-06-01";
 /// Merchant Fulfillment XML namespace.
 pub const MF_NS: &str = "https://mws.amazonservices.com/MerchantFulfillment/2015-06-01";
 
-pub use crate::model::shipping::{LabelFile, Offer, Package, Quote as Eligible, ShipFrom, Weight};
+pub use crate::model::shipping::{
+    LabelFile, Offer, Package, Quote as Eligible, ShipFrom, Shipment, Weight,
+};
 
 /// `ShipmentRequestDetails` and the options of one purchase or quote.
 #[derive(Debug, Clone)]
@@ -204,26 +206,6 @@ pub fn parse_eligible<R: BufRead>(input: R) -> Result<Eligible, XmlError> {
     })
 }
 
-/// A `Shipment` (CreateShipment, GetShipment, CancelShipment).
-#[derive(Debug)]
-pub struct Shipment {
-    /// `ShipmentId`.
-    pub shipment_id: String,
-    /// `AmazonOrderId`.
-    pub order_id: String,
-    /// `Status`: Purchased, RefundPending, RefundRejected, RefundApplied.
-    pub status: String,
-    /// `TrackingId`.
-    pub tracking_id: Option<String>,
-    /// `ShippingService`.
-    pub service: Offer,
-    /// The label, when the response carries one: decoded and checked, or why it could not be
-    /// (the shipment is bought either way; `GetShipment` fetches the label again).
-    pub label: Option<Result<LabelFile, XmlError>>,
-    /// `RequestId`.
-    pub request_id: Option<String>,
-}
-
 /// Decodes a label's `Contents` (base64 of gzip) and checks it against `Checksum` (base64 MD5
 /// of the decompressed file).
 pub fn decode_label(contents: &str, checksum: &str) -> Result<Zeroizing<Vec<u8>>, XmlError> {
@@ -252,7 +234,9 @@ pub fn decode_label(contents: &str, checksum: &str) -> Result<Zeroizing<Vec<u8>>
     Ok(out)
 }
 
-/// Parses a `CreateShipmentResponse`, `GetShipmentResponse` or `CancelShipmentResponse`.
+/// Parses a `CreateShipmentResponse`, `GetShipmentResponse` or `CancelShipmentResponse` (a
+/// label that cannot be read is kept as why: the shipment is bought either way, and
+/// `GetShipment` fetches the label again).
 pub fn parse_shipment<R: BufRead>(input: R) -> Result<Shipment, XmlError> {
     let root = document(input)?;
     expect_root(
@@ -278,11 +262,13 @@ pub fn parse_shipment<R: BufRead>(input: R) -> Result<Shipment, XmlError> {
             .child("Contents")
             .filter(|c| !c.text.trim().is_empty())
             .map(|c| {
-                decode_label(&c.text, &fc.text_or_empty("Checksum")).map(|bytes| LabelFile {
-                    bytes,
-                    file_type: fc.text_or_empty("FileType"),
-                    format: s.child("Label").and_then(|l| l.text_of("LabelFormat")),
-                })
+                decode_label(&c.text, &fc.text_or_empty("Checksum"))
+                    .map(|bytes| LabelFile {
+                        bytes,
+                        file_type: fc.text_or_empty("FileType"),
+                        format: s.child("Label").and_then(|l| l.text_of("LabelFormat")),
+                    })
+                    .map_err(|e| e.to_string())
             }),
         None => None,
     };
@@ -296,7 +282,6 @@ pub fn parse_shipment<R: BufRead>(input: R) -> Result<Shipment, XmlError> {
             .map(|t| term::quote(&t, 64)),
         service: s.child("ShippingService").map(offer).unwrap_or_default(),
         label,
-        request_id: request_id(&root),
     })
 }
 

@@ -20,16 +20,7 @@ impl Env {
     fn new(seed: u64, scale: f64) -> Env {
         let e = CliEnv::new(40, seed, scale, "");
         assert_eq!(e.fetch().code, 0);
-        for (k, v) in [
-            ("name", "Acme Warehouse"),
-            ("address_line1", "10 Jay St"),
-            ("city", "Brooklyn"),
-            ("state", "NY"),
-            ("postal_code", "11201"),
-            ("country", "US"),
-            ("email", "ship@acme.example"),
-            ("phone", "7181231234"),
-        ] {
+        for (k, v) in support::SHIP_FROM {
             e.owner(&["config", "set", &format!("ship_from.{k}"), v]);
         }
         let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");

@@ -26,16 +26,7 @@ impl Env {
         let e = SpEnv::at_scale(40, seed, "", SCALE);
         let r = e.fetch();
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-        for (k, v) in [
-            ("name", "Acme Warehouse"),
-            ("address_line1", "10 Jay St"),
-            ("city", "Brooklyn"),
-            ("state", "NY"),
-            ("postal_code", "11201"),
-            ("country", "US"),
-            ("email", "ship@acme.example"),
-            ("phone", "7181231234"),
-        ] {
+        for (k, v) in support::SHIP_FROM {
             e.owner(&["config", "set", &format!("ship_from.{k}"), v]);
         }
         let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");

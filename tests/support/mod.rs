@@ -336,3 +336,16 @@ pub fn pdf_barcodes(stream: &[u8]) -> Vec<Result<String, String>> {
         })
         .collect()
 }
+
+/// A seller's ship-from address, as `config set ship_from.KEY VALUE` pairs (the seller's, not
+/// PII).
+pub const SHIP_FROM: [(&str, &str); 8] = [
+    ("name", "Acme Warehouse"),
+    ("address_line1", "10 Jay St"),
+    ("city", "Brooklyn"),
+    ("state", "NY"),
+    ("postal_code", "11201"),
+    ("country", "US"),
+    ("email", "ship@acme.example"),
+    ("phone", "7181231234"),
+];
