@@ -42,10 +42,7 @@ pub fn restore_quota(vault: &Vault, client: &mut Client) {
 /// Saves the quota model for the next run: the groups this run used, over what is stored (a
 /// `fetch` and a `confirm` running side by side each keep the other's use).
 pub fn save_quota(vault: &Vault, client: &Client) -> Result<()> {
-    let tx = rusqlite::Transaction::new_unchecked(
-        vault.conn(),
-        rusqlite::TransactionBehavior::Immediate,
-    )?;
+    let tx = store::immediate(vault.conn())?;
     let stored = store::meta_get(&tx, THROTTLE_KEY)?.unwrap_or_else(|| "[]".into());
     store::meta_set(&tx, THROTTLE_KEY, &client.merged_throttle_state(&stored))?;
     tx.commit()?;
@@ -61,10 +58,7 @@ pub fn restore_market_quota(vault: &Vault, market: &mut dyn crate::market::Marke
 
 /// Saves a marketplace's quota model for the next run, over what is stored.
 pub fn save_market_quota(vault: &Vault, market: &dyn crate::market::Marketplace) -> Result<()> {
-    let tx = rusqlite::Transaction::new_unchecked(
-        vault.conn(),
-        rusqlite::TransactionBehavior::Immediate,
-    )?;
+    let tx = store::immediate(vault.conn())?;
     let key = market.quota_key();
     let stored = store::meta_get(&tx, key)?.unwrap_or_else(|| "[]".into());
     store::meta_set(&tx, key, &market.merged_quota(&stored))?;

@@ -17,7 +17,6 @@
 //! - The label (checked: MWS against its MD5, SP-API by its format's magic and size) goes where
 //!   `label` sends labels, tracked for `purge`.
 
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::audit::Event;
@@ -31,6 +30,7 @@ use crate::model::shipping::{Attempt, LabelRequest, Package, Quote, ShipFrom, Sh
 use crate::role::Capability;
 use crate::safety::Environment;
 use crate::vault::Session;
+use crate::vault::orders;
 use crate::vault::shipments::{self, NewShipment};
 
 /// What to quote or buy.
@@ -73,16 +73,7 @@ pub struct Bought {
 /// Refuses an order whose PII was purged: Amazon's label carries the address, so neither a
 /// new label nor a reprint may bring it back.
 fn refuse_purged(s: &Session<'_>, order_id: &str) -> Result<()> {
-    let purged: Option<Option<String>> = s
-        .vault()
-        .conn()
-        .query_row(
-            "SELECT purged_at FROM orders WHERE amazon_order_id = ?1",
-            [order_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(Some(_)) = purged {
+    if let Some((_, true)) = orders::lifecycle_of(s.vault().conn(), order_id)? {
         return Err(Error::usage(format!(
             "order {order_id} was purged: its address is gone, and no label (which carries it) \
              is fetched again"
@@ -97,36 +88,20 @@ fn items(s: &Session<'_>, order_id: &str) -> Result<Vec<(String, u32)>> {
     let conn = s.vault().conn();
     // Amazon holds the address, so an order whose address was withheld from us can be bought
     // for (the label Amazon makes is the only copy we get).
-    let lifecycle: Option<String> = conn
-        .query_row(
-            "SELECT lifecycle FROM orders WHERE amazon_order_id = ?1",
-            [order_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match lifecycle.as_deref() {
+    match orders::lifecycle_of(conn, order_id)? {
         None => {
             return Err(Error::usage(format!(
                 "order {order_id} is not in the vault; run `fulfill fetch` first"
             )));
         }
-        Some("unshipped" | "labelled") => {}
-        Some(other) => {
+        Some((l, _)) if l == "unshipped" || l == "labelled" => {}
+        Some((other, _)) => {
             return Err(Error::usage(format!(
                 "order {order_id} is {other}; a label can be bought only for an unshipped order"
             )));
         }
     }
-    let mut st = conn.prepare(
-        "SELECT order_item_id, quantity_ordered - COALESCE(quantity_shipped, 0) FROM order_items
-         WHERE amazon_order_id = ?1 ORDER BY order_item_id",
-    )?;
-    let items: Vec<(String, u32)> = st
-        .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|(_, q)| *q > 0)
-        .collect();
+    let items = orders::items_to_ship(conn, order_id)?;
     if items.is_empty() {
         return Err(Error::usage(format!(
             "order {order_id} has no items left to ship (or they were not fetched yet)"

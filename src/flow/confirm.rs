@@ -123,10 +123,7 @@ impl Pass<'_> {
             };
             q.message.message_id = 1;
             let body = serde_json::to_vec(&c).expect("a confirmation serializes");
-            let tx = rusqlite::Transaction::new_unchecked(
-                self.vault.conn(),
-                rusqlite::TransactionBehavior::Immediate,
-            )?;
+            let tx = crate::vault::store::immediate(self.vault.conn())?;
             let id = shipments::create_batch(&tx, &body, &[q], self.clock.now())?;
             tx.commit()?;
             self.send(market, id, &c, false)?;

@@ -154,11 +154,7 @@ pub fn fetch(
     let saved = crate::calls::save_market_quota(vault, market);
     let summary = (|| -> Result<()> {
         report.watermark = orders::watermark(vault.conn())?;
-        report.pii_missing = vault.conn().query_row(
-            "SELECT count(*) FROM orders WHERE pii_missing = 1",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
+        report.pii_missing = orders::pii_missing_count(vault.conn())?;
         Ok(())
     })();
     let mut ev = Event::new("fetch.run")
@@ -317,11 +313,7 @@ fn list_page(
     };
     let page = market.list_orders(&since, token.as_deref(), obs)?;
     let now = obs.calls.now();
-    let tx = rusqlite::Transaction::new_unchecked(
-        vault.conn(),
-        rusqlite::TransactionBehavior::Immediate,
-    )
-    .map_err(Error::from)?;
+    let tx = crate::vault::store::immediate(vault.conn())?;
     for l in &page.orders {
         let o = &l.order;
         // The listing asked for MFN only; anything else is not ours to ship.
@@ -373,11 +365,7 @@ fn fetch_items(
     obs: &mut AuditObserver<'_, '_>,
 ) -> std::result::Result<(), MarketError> {
     let items = market.order_items(order_id, obs)?;
-    let tx = rusqlite::Transaction::new_unchecked(
-        vault.conn(),
-        rusqlite::TransactionBehavior::Immediate,
-    )
-    .map_err(Error::from)?;
+    let tx = crate::vault::store::immediate(vault.conn())?;
     orders::store_items(&tx, pk, vault.id(), order_id, &items)?;
     tx.commit().map_err(Error::from)?;
     obs.report.orders_with_items += 1;

@@ -388,10 +388,7 @@ impl Vault {
         action: impl FnOnce(&Connection) -> Result<(T, Vec<Event>)>,
     ) -> Result<T> {
         let lock = self.audit.lock()?;
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )?;
+        let tx = store::immediate(&self.conn)?;
         let anchor = MetaAnchor(&tx);
         let head = self.audit.recover(&lock, anchor.head()?, now)?;
         let (out, events) = action(&tx)?;
@@ -426,10 +423,7 @@ impl Vault {
     /// Prunes audit day files older than `keep_days` (never fewer than the profile's window).
     pub fn prune_log(&self, now: DateTime<Utc>, keep_days: u32) -> Result<PruneReport> {
         let lock = self.audit.lock()?;
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )?;
+        let tx = store::immediate(&self.conn)?;
         let report = self.audit.prune(
             &lock,
             &MetaAnchor(&tx),

@@ -234,6 +234,40 @@ pub fn sealed_gift_messages(conn: &Connection, order_id: &str) -> Result<Vec<(St
     Ok(rows)
 }
 
+/// How many orders Amazon withheld the address of.
+pub fn pii_missing_count(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM orders WHERE pii_missing = 1",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? as u64)
+}
+
+/// An order's lifecycle and whether its PII was purged; `None` if it is not in the vault.
+pub fn lifecycle_of(conn: &Connection, order_id: &str) -> Result<Option<(String, bool)>> {
+    Ok(conn
+        .query_row(
+            "SELECT lifecycle, purged_at IS NOT NULL FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// The order's items with units still to ship, as `(OrderItemId, units)`, by item id.
+pub fn items_to_ship(conn: &Connection, order_id: &str) -> Result<Vec<(String, u32)>> {
+    let mut st = conn.prepare(
+        "SELECT order_item_id, quantity_ordered - COALESCE(quantity_shipped, 0) FROM order_items
+         WHERE amazon_order_id = ?1 ORDER BY order_item_id",
+    )?;
+    let items = st
+        .query_map([order_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(items.into_iter().filter(|(_, q)| *q > 0).collect())
+}
+
 /// Up to `limit` orders whose items have not been fetched yet, oldest first.
 pub fn orders_missing_items(conn: &Connection, limit: usize) -> Result<Vec<String>> {
     let mut st = conn.prepare_cached(

@@ -68,6 +68,16 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// Begins a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so a
+/// read-then-write inside it cannot be interleaved with another process's write. `conn` must not
+/// be in a transaction already; the transaction rolls back when dropped uncommitted.
+pub fn immediate(conn: &Connection) -> Result<rusqlite::Transaction<'_>> {
+    Ok(rusqlite::Transaction::new_unchecked(
+        conn,
+        rusqlite::TransactionBehavior::Immediate,
+    )?)
+}
+
 /// Reads a meta value.
 pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
