@@ -13,8 +13,9 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use fulfill::clock::{Clock, ManualClock, ScaledClock};
 use fulfill::config::Profile;
-use fulfill::fetch::{FetchOptions, Quiet, fetch};
+use fulfill::flow::fetch::{FetchOptions, Quiet, fetch};
 use fulfill::home::Home;
+use fulfill::market::mws::Mws;
 use fulfill::market::spapi::SpApi;
 use fulfill::mws::client::{Client, SandboxTime};
 use fulfill::mws::model::Order;
@@ -68,7 +69,7 @@ fn pacing(orders: usize, scale: f64) -> (u64, f64, f64) {
     let t = Instant::now();
     let r = fetch(
         &owner,
-        &mut client,
+        &mut Mws::new(&mut client),
         &FetchOptions::default(),
         clock.as_ref(),
         &mut Quiet,

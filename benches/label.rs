@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use fulfill::config::Profile;
+use fulfill::flow::station::{Scan, Station, StationConfig};
 use fulfill::home::Home;
 use fulfill::label::{Destination, Dpi, Format, LabelRequest};
 use fulfill::mws::model::{OrderItem, OrderItemInfo};
 use fulfill::pii::Pii;
 use fulfill::safety::Environment;
-use fulfill::station::{Scan, Station, StationConfig};
 use fulfill::vault::Vault;
 use fulfill::vault::key::{Credential, Passphrase};
 

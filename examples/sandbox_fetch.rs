@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use fulfill::clock::{Clock, ScaledClock, SystemClock};
 use fulfill::config::Profile;
-use fulfill::fetch::{FetchOptions, Quiet, fetch};
+use fulfill::flow::fetch::{FetchOptions, Quiet, fetch};
 use fulfill::home::Home;
+use fulfill::market::mws::Mws;
 use fulfill::mws::client::{Client, SandboxTime};
 use fulfill::role::Role;
 use fulfill::safety::Environment;
@@ -83,7 +84,7 @@ fn main() -> fulfill::Result<()> {
     let mut client = Client::new(creds, Arc::new(SandboxTime::new(clock.now(), TIME_SCALE)))?;
     let report = fetch(
         &cron,
-        &mut client,
+        &mut Mws::new(&mut client),
         &FetchOptions::default(),
         &clock,
         &mut Quiet,

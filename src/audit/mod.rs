@@ -17,6 +17,7 @@
 
 pub mod anchor;
 pub mod fss;
+pub mod leak;
 pub mod log;
 pub mod report;
 pub mod verify;

@@ -5,8 +5,8 @@
 //! is most needed. They are written (0600, atomically, never through a link) before the run
 //! is recorded, and the run is recorded even when a write fails (that error is returned after).
 
+use crate::audit::report::checks::{AuditOptions, Status, audit, record_run};
 use crate::cli::AuditArgs;
-use crate::compliance::{AuditOptions, Status, audit, record_run};
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Error, Exit, Result};
@@ -87,7 +87,10 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> Result<Exit> {
 
 /// Writes `--html` and `--pdf`, each 0600 through [`crate::home::write_private`] (a temp file
 /// made exclusively beside it, never through a link, then renamed into place).
-fn write_reports(args: &AuditArgs, report: &crate::compliance::AuditReport) -> Result<()> {
+fn write_reports(
+    args: &AuditArgs,
+    report: &crate::audit::report::checks::AuditReport,
+) -> Result<()> {
     if let Some(path) = &args.html {
         let page = crate::audit::report::render_html(report);
         crate::home::write_private(path, page.as_bytes())?;

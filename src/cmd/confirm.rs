@@ -2,9 +2,9 @@
 //! it next to `fetch`; it makes no call when there is nothing to send or check.
 
 use crate::cli::ConfirmArgs;
-use crate::confirm::{ConfirmReport, confirm};
 use crate::context::{Context, MarketClient};
 use crate::error::{Error, Exit, Result};
+use crate::flow::ship::{ConfirmReport, confirm};
 use crate::role::Capability;
 use crate::vault::shipments;
 

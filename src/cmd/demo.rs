@@ -9,19 +9,19 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 
 use crate::audit::Event;
+use crate::audit::report::checks::{AuditOptions, audit, record_run};
 use crate::cli::{DemoArgs, SandboxApi};
 use crate::clock::{Clock, ManualClock, ScaledClock, SystemClock};
-use crate::compliance::{AuditOptions, audit, record_run};
 use crate::config::{Config, Profile};
 use crate::context::MarketClient;
 use crate::error::{Error, Exit, Result};
 use crate::flow::buy::BuyRequest;
 use crate::flow::fetch::{FetchOptions, Quiet};
+use crate::flow::retention::{PurgeOptions, purge};
 use crate::home::Home;
 use crate::label::{Destination, Dpi, Format, LabelRequest};
 use crate::mws::client::{Client, SandboxTime};
 use crate::mws::merchant::{Package, ShipFrom, Weight};
-use crate::purge::{PurgeOptions, purge};
 use crate::role::Role;
 use crate::safety::Environment;
 use crate::sandbox::spapi::{SpSandbox, SpSandboxHandle};
@@ -301,7 +301,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             tracking: tracking.into(),
             method: None,
         };
-        crate::confirm::ship(&packer, &new, clock.now())?;
+        crate::flow::ship::ship(&packer, &new, clock.now())?;
         crate::outln!("    shipped {id} via {carrier}, tracking {tracking}");
     }
     if let Some(id) = &cancel
@@ -398,7 +398,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         let mut runs = 0;
         loop {
             runs += 1;
-            let r = crate::confirm::confirm(&vault, "cron", &mut client, &clock)
+            let r = crate::flow::ship::confirm(&vault, "cron", &mut client, &clock)
                 .map_err(|f| f.error)?;
             if r.feeds_submitted > 0 {
                 crate::outln!("    sent 1 feed with {} shipment(s)", r.shipments_submitted);

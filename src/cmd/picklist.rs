@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use crate::cli::{PaperArg, PickStatusArg, PicklistArgs, PicklistFormat};
 use crate::context::Context;
 use crate::error::{Error, Exit, Result};
-use crate::picklist::{Heading, Paper, render_csv, render_pdf, render_text};
+use crate::label::picklist::{Heading, Paper, render_csv, render_pdf, render_text};
 use crate::vault::skus::pick_list;
 
 /// Runs `picklist`.

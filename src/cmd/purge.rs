@@ -1,4 +1,4 @@
-//! `fulfill purge`: cron's daily retention run. Needs no passphrase (see [`crate::purge`]);
+//! `fulfill purge`: cron's daily retention run. Needs no passphrase (see [`crate::flow::retention`]);
 //! runs on the profile's numbers when `config.toml` is missing or broken; recorded under the
 //! OS user, whatever `--operator` says.
 
@@ -6,7 +6,7 @@ use crate::cli::PurgeArgs;
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Exit, Result};
-use crate::purge::{PurgeOptions, os_user, purge_with};
+use crate::flow::retention::{PurgeOptions, os_user, purge_with};
 
 /// Runs `purge`.
 pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
 }
 
 /// 1 when a tracked path was refused (someone must look at it), else 0.
-fn exit(report: &crate::purge::PurgeReport) -> Exit {
+fn exit(report: &crate::flow::retention::PurgeReport) -> Exit {
     if report.label_files_refused.is_empty() {
         Exit::Ok
     } else {

@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: &ShipArgs) -> Result<Exit> {
         tracking: args.tracking.clone(),
         method: args.method.clone(),
     };
-    let packed = crate::confirm::ship_package(&s, &new, &args.items, args.package, now)?;
+    let packed = crate::flow::ship::ship_package(&s, &new, &args.items, args.package, now)?;
     let packages = shipments::packages(ctx.vault.conn(), &new.order_id)?;
     let view = packages.iter().find(|p| p.package == packed.package);
     if args.json {

@@ -1,5 +1,5 @@
 //! `fulfill station --carrier C [--method M] [--to tcp://HOST:PORT] [--dpi 203|300]`: the
-//! packing station loop (see [`crate::station`]). Scans come one per line on stdin (a barcode
+//! packing station loop (see [`crate::flow::station`]). Scans come one per line on stdin (a barcode
 //! scanner types them); each gets one line back. After an idle lock the passphrase is asked on
 //! the terminal, never read again from `--passphrase-file`; with no terminal the shift ends
 //! (exit 3).
@@ -11,9 +11,9 @@ use chrono::Duration;
 use crate::cli::StationArgs;
 use crate::context::Context;
 use crate::error::{Error, Exit, Result};
+use crate::flow::station::{Scan, Station, StationConfig, unlock_again};
 use crate::label::{Destination, Format, LabelRequest};
 use crate::safety::Environment;
-use crate::station::{Scan, Station, StationConfig, unlock_again};
 use crate::vault::key::Passphrase;
 
 /// Runs `station`.

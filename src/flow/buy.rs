@@ -310,11 +310,11 @@ pub fn cancel(
     let mut removed = 0;
     let spool = s.vault().home().spool_dir();
     for t in crate::vault::labels::files_of(conn, &[order_id.to_string()])? {
-        // Only the file the tool wrote there (see `purge::judge`); anything else is left.
-        if let crate::purge::Verdict::Destroy(id) =
-            crate::purge::judge(conn, &spool, &t.path, t.identity)?
+        // Only the file the tool wrote there (see `retention::judge`); anything else is left.
+        if let crate::flow::retention::Verdict::Destroy(id) =
+            crate::flow::retention::judge(conn, &spool, &t.path, t.identity)?
         {
-            crate::purge::shred_checked(&t.path, id)?;
+            crate::flow::retention::shred_checked(&t.path, id)?;
             removed += 1;
         }
         crate::vault::labels::untrack(conn, &t.path, &t.order_id)?;

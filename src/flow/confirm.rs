@@ -1,6 +1,6 @@
 //! Confirming shipments one package per call ([`Marketplace::confirm`]), for marketplaces
 //! that answer each confirmation at once (SP-API `confirmShipment`); MWS confirms by feed in
-//! [`crate::confirm`].
+//! [`crate::flow::ship`].
 //!
 //! **Never twice unnoticed.** Each confirmation is written to the vault (a one-shipment batch,
 //! `prepared`) before it is sent, and its verdict is stored with its audit record in one
@@ -18,8 +18,8 @@
 use crate::audit::{Event, Outcome};
 use crate::calls::AuditedCalls;
 use crate::clock::Clock;
-use crate::confirm::{ConfirmFailure, ConfirmReport};
 use crate::error::{Error, Result};
+use crate::flow::ship::{ConfirmFailure, ConfirmReport};
 use crate::market::{MarketError, Marketplace};
 use crate::model::order::{Confirmation, Verdict};
 use crate::vault::Vault;

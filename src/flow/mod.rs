@@ -4,3 +4,6 @@
 pub mod buy;
 pub mod confirm;
 pub mod fetch;
+pub mod retention;
+pub mod ship;
+pub mod station;

@@ -15,6 +15,7 @@
 //! tracked per order in the vault so `purge` destroys it with the order's PII (COMPLIANCE R20).
 
 pub mod pdf;
+pub mod picklist;
 pub mod sink;
 pub mod slip;
 pub mod zpl;

@@ -17,7 +17,7 @@
 //! - **Sections.** [`Api::Orders`] and [`Api::Feeds`] share all of the above. A feed upload
 //!   ([`Request::upload`]) is not idempotent: a failure that may have reached Amazon (a reset,
 //!   a timeout, a 5xx) is not retried but returned, so the caller can check what Amazon holds
-//!   before sending again (see [`crate::confirm`]). A throttled upload was refused, so it waits
+//!   before sending again (see [`crate::flow::ship`]). A throttled upload was refused, so it waits
 //!   and retries. A reply with a `Content-MD5` header (feed results) is checked against it.
 //!
 //! - **Hostile replies.** Redirects are never followed (a 3xx would re-send the signed request

@@ -714,7 +714,7 @@ fn label(
 }
 
 fn label_pdf(o: &SimOrder, tracking: &str, service: &str, ounces: f64) -> Vec<u8> {
-    use crate::picklist::win_ansi;
+    use crate::label::picklist::win_ansi;
     use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
     let pii = &o.order.pii;
     let mut lines: Vec<String> = [

@@ -1,5 +1,5 @@
 //! Label files in the store: what a label shows besides the address, and every file written,
-//! tracked per order (the flow is in [`crate::label`]; destruction in [`crate::purge`]).
+//! tracked per order (the flow is in [`crate::label`]; destruction in [`crate::flow::retention`]).
 
 use std::path::PathBuf;
 

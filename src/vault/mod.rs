@@ -24,13 +24,13 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
+use crate::audit::leak::{LeakScanner, ScannerBuilder};
 use crate::audit::log::{Anchor, AuditLog, PruneReport};
 use crate::audit::verify::Verification;
 use crate::audit::{Event, Outcome};
 use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::home::{Home, create_new_private};
-use crate::leak::{LeakScanner, ScannerBuilder};
 use crate::mws::credentials::MwsCredentials;
 use crate::pii::{BuyerPii, Pii};
 use crate::role::{Capability, Role};

@@ -1,5 +1,5 @@
 //! Packages (shipments) and the confirmation feeds that carry them to Amazon (store functions
-//! only; the flow is in [`crate::confirm`]).
+//! only; the flow is in [`crate::flow::ship`]).
 //!
 //! **Packages.** An order ships in one or more packages, each a row of `shipments` numbered
 //! 1, 2, ... within its order, with the items and quantities it holds (`shipment_items`). What

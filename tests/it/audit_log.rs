@@ -332,13 +332,13 @@ fn records_written_before_a_crash_are_adopted_and_the_adoption_recorded() {
     let owner = v
         .unlock("olga", &pass(OWNER_PASS), t0() + Duration::hours(3))
         .unwrap();
-    let opts = fulfill::compliance::AuditOptions {
+    let opts = fulfill::audit::report::checks::AuditOptions {
         window_days: 30,
         pii_days: 30,
         scan: Vec::new(),
         anchors: None,
     };
-    let report = fulfill::compliance::audit(
+    let report = fulfill::audit::report::checks::audit(
         &v,
         &owner,
         &fulfill::safety::Environment::system(),

@@ -13,7 +13,8 @@ use fetch_support::{check_against_truth, creds_for, integrity_ok, no_duplicates,
 use fulfill::Exit;
 use fulfill::clock::{Clock, ManualClock};
 use fulfill::config::Profile;
-use fulfill::fetch::{FetchFailure, FetchOptions, FetchReport, Quiet, fetch};
+use fulfill::flow::fetch::{FetchFailure, FetchOptions, FetchReport, Quiet, fetch};
+use fulfill::market::mws::Mws;
 use fulfill::mws::client::{Client, ManualTime};
 use fulfill::mws::model::{FulfillmentFeed, FulfillmentItem, FulfillmentMessage};
 use fulfill::mws::{FULFILLMENT_FEED_TYPE, sign, xml};
@@ -62,7 +63,7 @@ impl Env {
             .unwrap();
         fetch(
             &owner,
-            &mut self.client.borrow_mut(),
+            &mut Mws::new(&mut self.client.borrow_mut()),
             &FetchOptions::default(),
             self.clock.as_ref(),
             &mut Quiet,

@@ -686,7 +686,7 @@ fn all_unshipped_and_status_select_the_batch() {
 
 #[test]
 fn a_batch_opening_counts_each_of_its_orders_in_the_unusual_volume_check() {
-    use fulfill::compliance::{AuditOptions, audit};
+    use fulfill::audit::report::checks::{AuditOptions, audit};
     use fulfill::pii::{BuyerPii, Pii};
     use fulfill::vault::Purpose;
     let dir = support::TestDir::new();

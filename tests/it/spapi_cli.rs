@@ -450,7 +450,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
             tracking: "1Z999AA10123456784".into(),
             method: None,
         };
-        fulfill::confirm::ship(&s, &new, shipped_at).unwrap();
+        fulfill::flow::ship::ship(&s, &new, shipped_at).unwrap();
         let r = fulfill::flow::confirm::confirm(
             &vault,
             "olga",
@@ -522,11 +522,11 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
             }
         }
         // `audit` shows the anchors.
-        let report = fulfill::compliance::audit(
+        let report = fulfill::audit::report::checks::audit(
             &vault,
             &s,
             &fulfill::safety::Environment::system(),
-            &fulfill::compliance::AuditOptions {
+            &fulfill::audit::report::checks::AuditOptions {
                 window_days: profile.min_log_days(),
                 pii_days: 30,
                 scan: Vec::new(),

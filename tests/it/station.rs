@@ -10,9 +10,9 @@ use std::process::Stdio;
 use chrono::Duration;
 use fetch_support::CliEnv;
 use fulfill::config::Profile;
+use fulfill::flow::station::{Scan, Station, StationConfig, unlock_again};
 use fulfill::label::{Destination, Dpi, Format, LabelRequest};
 use fulfill::safety::Environment;
-use fulfill::station::{Scan, Station, StationConfig, unlock_again};
 use fulfill::vault::key::Passphrase;
 use support::{OWNER_PASS, TestDir, new_vault, pass, t0};
 

@@ -6,13 +6,13 @@ use super::{
     FAIL, GREY, NO_PII, STRIP_ROW, chart, day_counts, day_state, day_title, facts, findings,
     status, unusual, verdict,
 };
-use crate::compliance::{AuditReport, OPENINGS_PER_DAY};
+use crate::audit::report::checks::{AuditReport, OPENINGS_PER_DAY};
 
 /// `text` for HTML text and attribute values: control characters and bidirectional overrides
 /// dropped (a file name may carry them), `& < > " '` escaped.
 pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in crate::picklist::clean(text).chars() {
+    for c in crate::label::picklist::clean(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -176,7 +176,7 @@ fn operators(h: &mut String, r: &AuditReport) {
         let review = if o.unused {
             format!(
                 "<span class=\"flag\">unused for {}+ days: disable it</span>",
-                crate::compliance::UNUSED_DAYS
+                crate::audit::report::checks::UNUSED_DAYS
             )
         } else {
             "<span class=\"ok\">ok</span>".to_string()

@@ -17,16 +17,17 @@
 //! (a Content-Security-Policy forbids them too), every text HTML-escaped. The PDF uses the
 //! built-in Helvetica (WinAnsi, as the pick list: any other character shows as `<U+XXXX>`).
 //!
-//! `compliance.rs` (the checks) is to move here as `audit::report::checks` when an issue next
-//! changes a check; the renderers already live where the layout wants them.
+//! The checks themselves, one per COMPLIANCE id, are [`checks`] (`fulfill audit` runs them and
+//! hands the finished report to the renderers here).
 
+pub mod checks;
 mod html;
 mod pdf;
 
 pub use html::render_html;
 pub use pdf::render_pdf;
 
-use crate::compliance::{AuditReport, DayState, LogDay, OPENINGS_PER_DAY, Status};
+use crate::audit::report::checks::{AuditReport, DayState, LogDay, OPENINGS_PER_DAY, Status};
 
 /// An sRGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,7 +230,7 @@ operators by name, files by path; values are only counted.";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compliance::{Check, OperatorUse, PiiOpenings};
+    use crate::audit::report::checks::{Check, OperatorUse, PiiOpenings};
 
     fn check(id: &'static str, status: Status, details: &[&str], failed: &[usize]) -> Check {
         Check {

@@ -7,8 +7,8 @@ use super::{
     BAR, FAIL, GREY, INK, NO_PII, Rgb, STRIP_ROW, chart, day_counts, day_state, facts, findings,
     status, unusual, verdict,
 };
-use crate::compliance::{AuditReport, OPENINGS_PER_DAY, UNUSED_DAYS};
-use crate::picklist::win_ansi;
+use crate::audit::report::checks::{AuditReport, OPENINGS_PER_DAY, UNUSED_DAYS};
+use crate::label::picklist::win_ansi;
 
 const PAGE_W: f32 = 612.0;
 const PAGE_H: f32 = 792.0;

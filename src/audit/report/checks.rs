@@ -6,7 +6,7 @@
 //! |---|---|
 //! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are findings; with `--anchors`, every head the system log saw is in the chain; with the log key, every record's forward-secure MAC, the key file and the checkpoint; the vault database passes `PRAGMA quick_check` (damage exits 5) |
 //! | R27 | nothing younger than the profile's window was pruned |
-//! | R15 | no order holds PII past its deadline ([`crate::purge::due_orders`]) |
+//! | R15 | no order holds PII past its deadline ([`crate::flow::retention::due_orders`]) |
 //! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote |
 //! | R21 | the home is not on removable media or in a cloud-sync folder; every file is 0600 and every folder 0700 |
 //! | R26 | no PII value the vault holds appears in the logs, the config, the database files (in plaintext), or any `--scan` path |
@@ -30,11 +30,11 @@ use std::path::PathBuf;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::audit::leak::Leak;
 use crate::audit::log::Anchor;
 use crate::audit::verify::Finding;
 use crate::audit::{Event, Outcome, Record};
 use crate::error::{Error, Result};
-use crate::leak::Leak;
 use crate::safety::Environment;
 use crate::vault::{Session, Vault, store};
 
@@ -372,7 +372,7 @@ pub fn audit(
 
     // R15: PII retention.
     let mut c = Check::new("R15", "no PII kept past its retention");
-    let due = crate::purge::due_orders(vault.conn(), now, opts.pii_days)?;
+    let due = crate::flow::retention::due_orders(vault.conn(), now, opts.pii_days)?;
     for d in due.iter().filter(|d| d.holds_pii) {
         c.fail(format!(
             "order {}: PII kept past {} (run `fulfill purge`)",
@@ -440,8 +440,8 @@ pub fn audit(
     // A tracked path whose file is not the one the tool wrote (a row added by hand, a link or
     // another file put in its place): purge will refuse it, so say so now.
     for t in crate::vault::labels::all_files(vault.conn())? {
-        if let crate::purge::Verdict::Refuse(why) =
-            crate::purge::judge(vault.conn(), &spool, &t.path, t.identity)?
+        if let crate::flow::retention::Verdict::Refuse(why) =
+            crate::flow::retention::judge(vault.conn(), &spool, &t.path, t.identity)?
         {
             c.fail(format!(
                 "{}: tracked as a label of order {}, but {why}",

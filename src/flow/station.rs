@@ -139,7 +139,7 @@ impl Station {
                 tracking: line.to_string(),
                 method: self.cfg.method.clone(),
             };
-            match crate::confirm::ship(s, &new, now) {
+            match crate::flow::ship::ship(s, &new, now) {
                 Ok(_) => {
                     self.current = None;
                     self.shipped += 1;
