@@ -14,6 +14,14 @@ fn need<'a>(v: Option<&'a std::path::Path>, flag: &str) -> Result<&'a std::path:
     v.ok_or_else(|| Error::usage(format!("--api sp-api needs {flag}")))
 }
 
+/// Refuses the first flag given that belongs to the other API: "`FLAG` `why`".
+fn refuse_given(flags: &[(bool, &str)], why: &str) -> Result<()> {
+    match flags.iter().find(|(given, _)| *given) {
+        Some((_, flag)) => Err(Error::usage(format!("{flag} {why}"))),
+        None => Ok(()),
+    }
+}
+
 fn read_secret(path: &std::path::Path, what: &str) -> Result<Zeroizing<String>> {
     let s = crate::safety::read_private_file(path, what)?;
     Ok(Zeroizing::new(s.trim().to_string()))
@@ -57,18 +65,15 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
                 "credentials.set",
                 now,
             )?;
-            for (given, flag) in [
-                (access_key_id.is_some(), "--access-key-id"),
-                (secret_key_file.is_some(), "--secret-key-file"),
-                (auth_token_file.is_some(), "--auth-token-file"),
-            ] {
-                if given {
-                    return Err(Error::usage(format!(
-                        "{flag} is an MWS flag; SP-API takes --lwa-client-id, \
-                         --lwa-client-secret-file and --refresh-token-file"
-                    )));
-                }
-            }
+            refuse_given(
+                &[
+                    (access_key_id.is_some(), "--access-key-id"),
+                    (secret_key_file.is_some(), "--secret-key-file"),
+                    (auth_token_file.is_some(), "--auth-token-file"),
+                ],
+                "is an MWS flag; SP-API takes --lwa-client-id, --lwa-client-secret-file and \
+                 --refresh-token-file",
+            )?;
             let [marketplace] = marketplaces.as_slice() else {
                 return Err(Error::usage(
                     "SP-API credentials take exactly one --marketplace",
@@ -127,19 +132,16 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
                 "credentials.set",
                 now,
             )?;
-            for (given, flag) in [
-                (lwa_client_id.is_some(), "--lwa-client-id"),
-                (lwa_client_secret_file.is_some(), "--lwa-client-secret-file"),
-                (refresh_token_file.is_some(), "--refresh-token-file"),
-                (region.is_some(), "--region"),
-                (token_endpoint.is_some(), "--token-endpoint"),
-            ] {
-                if given {
-                    return Err(Error::usage(format!(
-                        "{flag} is an SP-API flag: pass --api sp-api"
-                    )));
-                }
-            }
+            refuse_given(
+                &[
+                    (lwa_client_id.is_some(), "--lwa-client-id"),
+                    (lwa_client_secret_file.is_some(), "--lwa-client-secret-file"),
+                    (refresh_token_file.is_some(), "--refresh-token-file"),
+                    (region.is_some(), "--region"),
+                    (token_endpoint.is_some(), "--token-endpoint"),
+                ],
+                "is an SP-API flag: pass --api sp-api",
+            )?;
             let (Some(access_key_id), Some(secret_key_file), Some(endpoint)) =
                 (access_key_id, secret_key_file, endpoint)
             else {

@@ -19,7 +19,7 @@ use crate::audit::{Event, Outcome};
 use crate::calls::AuditedCalls;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::flow::ship::{ConfirmFailure, ConfirmReport};
+use crate::flow::ship::{ConfirmFailure, ConfirmReport, confirm_lock, finish};
 use crate::market::{MarketError, Marketplace};
 use crate::model::order::{Confirmation, Verdict};
 use crate::vault::Vault;
@@ -34,21 +34,9 @@ pub fn confirm(
     market: &mut dyn Marketplace,
     clock: &dyn Clock,
 ) -> std::result::Result<ConfirmReport, Box<ConfirmFailure>> {
-    // One run at a time: two overlapping runs would send the same confirmation twice.
-    let _lock = match vault.home().try_run_lock("confirm") {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            return Ok(ConfirmReport {
-                already_running: true,
-                ..Default::default()
-            });
-        }
-        Err(error) => {
-            return Err(Box::new(ConfirmFailure {
-                report: ConfirmReport::default(),
-                error,
-            }));
-        }
+    let _lock = match confirm_lock(vault) {
+        Ok(l) => l,
+        Err(done) => return done,
     };
     crate::calls::restore_market_quota(vault, market);
     let mut pass = Pass {
@@ -59,14 +47,8 @@ pub fn confirm(
         report: ConfirmReport::default(),
     };
     let result = pass.run(market);
-    let mut report = pass.report;
-    report.calls = pass.obs.calls;
-    report.throttled = pass.obs.throttled;
     let saved = crate::calls::save_market_quota(vault, market);
-    match result.and(saved) {
-        Ok(()) => Ok(report),
-        Err(error) => Err(Box::new(ConfirmFailure { report, error })),
-    }
+    finish(result.and(saved), pass.report, &pass.obs)
 }
 
 struct Pass<'a> {

@@ -134,21 +134,9 @@ pub fn confirm(
     client: &mut Client,
     clock: &dyn Clock,
 ) -> std::result::Result<ConfirmReport, Box<ConfirmFailure>> {
-    // One run at a time: two overlapping runs would put the same shipments in two feeds.
-    let _lock = match vault.home().try_run_lock("confirm") {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            return Ok(ConfirmReport {
-                already_running: true,
-                ..Default::default()
-            });
-        }
-        Err(error) => {
-            return Err(Box::new(ConfirmFailure {
-                report: ConfirmReport::default(),
-                error,
-            }));
-        }
+    let _lock = match confirm_lock(vault) {
+        Ok(l) => l,
+        Err(done) => return done,
     };
     crate::calls::restore_quota(vault, client);
     let mut pass = Pass {
@@ -160,11 +148,42 @@ pub fn confirm(
         report: ConfirmReport::default(),
     };
     let result = pass.run();
-    let mut report = pass.report;
-    report.calls = pass.obs.calls;
-    report.throttled = pass.obs.throttled;
     let saved = crate::calls::save_quota(vault, pass.client);
-    match result.and(saved) {
+    finish(result.and(saved), pass.report, &pass.obs)
+}
+
+/// Takes the home's confirm lock. One run at a time, on either marketplace: two overlapping
+/// runs would send the same confirmation twice (MWS: the same shipments in two feeds). `Err`
+/// is what the run returns at once: another run holds the lock, or it cannot be taken.
+pub(crate) fn confirm_lock(
+    vault: &Vault,
+) -> std::result::Result<
+    crate::home::RunLock,
+    std::result::Result<ConfirmReport, Box<ConfirmFailure>>,
+> {
+    match vault.home().try_run_lock("confirm") {
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => Err(Ok(ConfirmReport {
+            already_running: true,
+            ..Default::default()
+        })),
+        Err(error) => Err(Err(Box::new(ConfirmFailure {
+            report: ConfirmReport::default(),
+            error,
+        }))),
+    }
+}
+
+/// A run's outcome: its report with the calls and throttles counted, or the failure with
+/// what was done.
+pub(crate) fn finish(
+    result: Result<()>,
+    mut report: ConfirmReport,
+    obs: &AuditedCalls<'_>,
+) -> std::result::Result<ConfirmReport, Box<ConfirmFailure>> {
+    report.calls = obs.calls;
+    report.throttled = obs.throttled;
+    match result {
         Ok(()) => Ok(report),
         Err(error) => Err(Box::new(ConfirmFailure { report, error })),
     }
