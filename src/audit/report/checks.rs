@@ -14,7 +14,7 @@
 //! | R11 | the credentials' age (rotate yearly) |
 //! | R4/R5 | every operator, role and last use; active accounts unused for 90 days |
 //! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (the PII of over 200 orders a day by one operator) |
-//! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose; records adopted after a crash (`audit.recovered`) |
+//! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose; records adopted after a crash (`audit.recovered`), counted apart |
 //!
 //! The leak scan needs the PII key (owner or auditor) and is recorded as `pii.scanned`; the run
 //! itself as `audit.run`.
@@ -674,7 +674,24 @@ pub fn audit(
     let mut c = Check::new("R2/R24", "every access, change and API call recorded");
     let mut by_event: BTreeMap<&str, u64> = BTreeMap::new();
     let mut purposes: BTreeMap<&str, u64> = BTreeMap::new();
+    // Records a crash left in the log before their vault commit, adopted by the next append
+    // (`audit.recovered`): what they describe may not have happened, and the command that ran
+    // again may have recorded it a second time, so they are counted apart (below).
+    let adopted: Vec<(u64, u64)> = records
+        .iter()
+        .filter(|r| r.event == "audit.recovered")
+        .filter_map(|r| {
+            let seq = |k: &str| r.fields.get(k).and_then(|v| v.as_u64());
+            Some((seq("adopted_from_seq")?, seq("adopted_to_seq")?))
+        })
+        .collect();
+    let is_adopted = |seq: u64| adopted.iter().any(|(a, b)| (*a..=*b).contains(&seq));
+    let mut adopted_count = 0u64;
     for r in &records {
+        if is_adopted(r.seq) {
+            adopted_count += 1;
+            continue;
+        }
         *by_event.entry(r.event.as_str()).or_default() += 1;
         if r.event == "pii.opened" {
             let p = r
@@ -692,17 +709,19 @@ pub fn audit(
     }
     let summary: Vec<String> = by_event.iter().map(|(e, n)| format!("{e} {n}")).collect();
     c.details.push(format!(
-        "last {} days: {}",
+        "last {} days: {}{}",
         opts.window_days,
         if summary.is_empty() {
             "no records".into()
         } else {
             summary.join(", ")
+        },
+        if adopted_count > 0 {
+            format!("; {adopted_count} adopted after a crash, counted apart")
+        } else {
+            String::new()
         }
     ));
-    // Records a crash left in the log before their vault commit, adopted by the next append
-    // (`audit.recovered`): what they describe may not have happened, and the command that ran
-    // again may have recorded it a second time, so whoever counts events is told.
     for r in records.iter().filter(|r| r.event == "audit.recovered") {
         let seq = |k: &str| r.fields.get(k).and_then(|v| v.as_u64());
         let (Some(from), Some(to)) = (seq("adopted_from_seq"), seq("adopted_to_seq")) else {
