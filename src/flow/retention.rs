@@ -33,13 +33,14 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{Event, Outcome};
 use crate::error::{Error, Result};
 use crate::home::FileIdentity;
 use crate::mws::model::parse_mws_time;
+use crate::vault::retention as store;
 use crate::vault::{Vault, labels};
 
 /// An order whose PII retention has run out.
@@ -73,46 +74,25 @@ pub fn deadline(
     .map(|t| t + Duration::days(i64::from(pii_days)))
 }
 
-/// SQL for "order `o` still holds sealed PII or a sealed gift message".
-const HOLDS_PII: &str = "(o.pii IS NOT NULL OR EXISTS (SELECT 1 FROM order_items i
-    WHERE i.amazon_order_id = o.amazon_order_id AND i.gift_message IS NOT NULL))";
-
 /// Orders not yet purged whose deadline is at or before `now`, oldest deadline first.
 pub fn due_orders(conn: &Connection, now: DateTime<Utc>, pii_days: u32) -> Result<Vec<Due>> {
-    let mut st = conn.prepare(&format!(
-        "SELECT o.amazon_order_id, o.retention_start, o.latest_ship_date, o.purchase_date, o.created_at,
-                {HOLDS_PII} FROM orders o WHERE o.purged_at IS NULL"
-    ))?;
-    let mut due = Vec::new();
-    let rows = st.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, bool>(5)?,
-        ))
-    })?;
-    for row in rows {
-        let (order_id, start, ship_by, purchased, created, holds_pii) = row?;
-        let Some(deadline) = deadline(
-            start.as_deref(),
-            ship_by.as_deref(),
-            purchased.as_deref(),
-            &created,
-            pii_days,
-        ) else {
-            continue;
-        };
-        if deadline <= now {
-            due.push(Due {
-                order_id,
+    let mut due: Vec<Due> = store::unpurged(conn)?
+        .into_iter()
+        .filter_map(|f| {
+            let deadline = deadline(
+                f.retention_start.as_deref(),
+                f.latest_ship_date.as_deref(),
+                f.purchase_date.as_deref(),
+                &f.created_at,
+                pii_days,
+            )?;
+            (deadline <= now).then_some(Due {
+                order_id: f.order_id,
                 deadline,
-                holds_pii,
-            });
-        }
-    }
+                holds_pii: f.holds_pii,
+            })
+        })
+        .collect();
     due.sort_by(|a, b| (a.deadline, &a.order_id).cmp(&(b.deadline, &b.order_id)));
     Ok(due)
 }
@@ -241,20 +221,13 @@ pub fn purge_with(
         return Ok(report);
     }
     vault.record_with(&events, now, |tx| {
-        let stamp = crate::audit::format_ts(now);
-        let mut orders = tx.prepare(
-            "UPDATE orders SET pii = NULL, pii_state = 'purged', purged_at = ?2, updated_at = ?2
-             WHERE amazon_order_id = ?1",
-        )?;
-        let mut gifts =
-            tx.prepare("UPDATE order_items SET gift_message = NULL WHERE amazon_order_id = ?1")?;
-        for d in &targets {
-            orders.execute((&d.order_id, &stamp))?;
-            gifts.execute([&d.order_id])?;
-        }
-        Ok(())
+        store::destroy_pii(
+            tx,
+            targets.iter().map(|d| d.order_id.as_str()),
+            &crate::audit::format_ts(now),
+        )
     })?;
-    report.wal_truncated = checkpoint(conn)?;
+    report.wal_truncated = store::checkpoint(conn)?;
     for t in &tracked {
         // Judged row by row: a row added by hand for the path of a real label does not keep
         // that label from being destroyed under its own row.
@@ -355,17 +328,7 @@ pub(crate) fn judge(
     }
     // The file at the path is a label the tool wrote there under another row (a later label
     // at the same path, or another order's): not this row's to destroy.
-    let mut st = conn.prepare_cached(
-        "SELECT 1 FROM label_files WHERE path = ?1 AND file_dev = ?2 AND file_ino = ?3
-         AND file_size = ?4",
-    )?;
-    let ours = st.exists(rusqlite::params![
-        path.to_string_lossy(),
-        found.dev as i64,
-        found.ino as i64,
-        found.size as i64
-    ])?;
-    if ours {
+    if labels::is_tracked_as(conn, path, found)? {
         return Ok(Verdict::Gone);
     }
     match identity {
@@ -390,19 +353,10 @@ pub(crate) fn judge(
 
 /// The one order `purge --order` asked for.
 fn one_order(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Due> {
-    let row: Option<(String, Option<String>, bool)> = conn
-        .query_row(
-            &format!(
-                "SELECT o.lifecycle, o.purged_at, {HOLDS_PII} FROM orders o WHERE o.amazon_order_id = ?1"
-            ),
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((lifecycle, purged, holds_pii)) = row else {
+    let Some((lifecycle, purged, holds_pii)) = store::order_state(conn, id)? else {
         return Err(Error::usage(format!("order {id} is not in the vault")));
     };
-    if purged.is_some() {
+    if purged {
         return Err(Error::usage(format!("order {id} was already purged")));
     }
     if matches!(
@@ -430,9 +384,6 @@ fn spool_files_to_remove(conn: &Connection, spool: &Path, also: &[String]) -> Re
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    let mut purged = conn.prepare_cached(
-        "SELECT 1 FROM orders WHERE amazon_order_id = ?1 AND purged_at IS NOT NULL",
-    )?;
     let mut out = Vec::new();
     for e in entries {
         let path = e?.path();
@@ -443,7 +394,7 @@ fn spool_files_to_remove(conn: &Connection, spool: &Path, also: &[String]) -> Re
         if labels::order_of_path(conn, &path)?.is_some() {
             continue;
         }
-        if also.iter().any(|o| o == order) || purged.exists([order])? {
+        if also.iter().any(|o| o == order) || store::is_purged(conn, order)? {
             out.push(path);
         }
     }
@@ -482,12 +433,6 @@ pub(crate) fn shred_checked(path: &Path, want: FileIdentity) -> Result<()> {
     drop(f);
     std::fs::remove_file(path).map_err(fail)?;
     Ok(())
-}
-
-/// `wal_checkpoint(TRUNCATE)`: true when the WAL was fully checkpointed and emptied.
-fn checkpoint(conn: &Connection) -> Result<bool> {
-    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-    Ok(busy == 0)
 }
 
 #[cfg(test)]

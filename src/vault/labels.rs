@@ -108,6 +108,20 @@ fn facts_for(conn: &Connection, order_id: &str, doing: &str) -> Result<LabelFact
     })
 }
 
+/// Whether a label the tool wrote is tracked at `path` with identity `id` (under any row).
+pub fn is_tracked_as(conn: &Connection, path: &std::path::Path, id: FileIdentity) -> Result<bool> {
+    let mut st = conn.prepare_cached(
+        "SELECT 1 FROM label_files WHERE path = ?1 AND file_dev = ?2 AND file_ino = ?3
+         AND file_size = ?4",
+    )?;
+    Ok(st.exists(params![
+        path.to_string_lossy(),
+        id.dev as i64,
+        id.ino as i64,
+        id.size as i64
+    ])?)
+}
+
 /// Records that `path` holds the label of `order_id` (with the identity of the file written
 /// there), and moves an unshipped order to `labelled`.
 pub fn track(

@@ -8,6 +8,7 @@
 pub mod key;
 pub mod labels;
 pub mod orders;
+pub mod retention;
 mod rotation;
 pub mod seal;
 pub mod shipments;

@@ -68,6 +68,16 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// `PRAGMA quick_check`'s complaints (none: the file is sound). A complaint names tables and
+/// pages, never a row's values.
+pub fn quick_check(conn: &Connection) -> Result<Vec<String>> {
+    let mut st = conn.prepare("PRAGMA quick_check")?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows.into_iter().filter(|r| r != "ok").collect())
+}
+
 /// Begins a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so a
 /// read-then-write inside it cannot be interleaved with another process's write. `conn` must not
 /// be in a transaction already; the transaction rolls back when dropped uncommitted.

@@ -247,16 +247,6 @@ pub fn log_window(
         .collect()
 }
 
-/// `PRAGMA quick_check`'s complaints (none: the file is sound). A complaint names tables and
-/// pages, never a row's values.
-pub fn quick_check(conn: &rusqlite::Connection) -> Result<Vec<String>> {
-    let mut st = conn.prepare("PRAGMA quick_check")?;
-    let rows = st
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows.into_iter().filter(|r| r != "ok").collect())
-}
-
 /// Runs the audit as `s` (who must be allowed to audit) at `now`. Record it with
 /// [`record_run`].
 pub fn audit(
@@ -332,7 +322,7 @@ pub fn audit(
         ));
     }
     // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
-    let damage = quick_check(vault.conn())?;
+    let damage = crate::vault::store::quick_check(vault.conn())?;
     for d in damage.iter().take(20) {
         c.fail(format!(
             "vault.db is damaged: {d} (restore it from a backup)"
@@ -380,11 +370,7 @@ pub fn audit(
             crate::audit::format_ts(d.deadline)
         ));
     }
-    let purged: i64 = vault.conn().query_row(
-        "SELECT count(*) FROM orders WHERE purged_at IS NOT NULL",
-        [],
-        |r| r.get(0),
-    )?;
+    let purged = crate::vault::retention::purged_count(vault.conn())?;
     c.details.push(format!(
         "{purged} order(s) purged so far; limit {} days",
         opts.pii_days
@@ -410,21 +396,13 @@ pub fn audit(
             let order = tracked
                 .as_deref()
                 .unwrap_or_else(|| name.split('.').next().unwrap_or_default());
-            let state: Option<Option<String>> = vault
-                .conn()
-                .query_row(
-                    "SELECT purged_at FROM orders WHERE amazon_order_id = ?1",
-                    [order],
-                    |r| r.get(0),
-                )
-                .ok();
-            match state {
+            match crate::vault::orders::lifecycle_of(vault.conn(), order)? {
                 None => c.fail(format!("spool/{name} belongs to no order in the vault")),
-                Some(Some(_)) => c.fail(format!("spool/{name}: its order was purged")),
-                Some(None) if due.iter().any(|d| d.order_id == order) => {
+                Some((_, true)) => c.fail(format!("spool/{name}: its order was purged")),
+                Some(_) if due.iter().any(|d| d.order_id == order) => {
                     c.fail(format!("spool/{name}: its order is past retention"))
                 }
-                Some(None) => {}
+                Some(_) => {}
             }
         }
     }

@@ -1,0 +1,106 @@
+//! Store functions of retention ([`crate::flow::retention`] holds the rule): the facts an
+//! order's deadline is computed from, destroying an order's sealed PII, and emptying the WAL
+//! after it.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::Result;
+
+/// SQL for "order `o` still holds sealed PII or a sealed gift message".
+const HOLDS_PII: &str = "(o.pii IS NOT NULL OR EXISTS (SELECT 1 FROM order_items i
+    WHERE i.amazon_order_id = o.amazon_order_id AND i.gift_message IS NOT NULL))";
+
+/// What an unpurged order's retention deadline is computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionFacts {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// When its clock started (shipment, delivery, cancellation), if it has.
+    pub retention_start: Option<String>,
+    /// Its latest ship date.
+    pub latest_ship_date: Option<String>,
+    /// Its purchase date.
+    pub purchase_date: Option<String>,
+    /// When the vault first saw it.
+    pub created_at: String,
+    /// Whether sealed PII or gift messages are still stored.
+    pub holds_pii: bool,
+}
+
+/// The retention facts of every order not purged yet.
+pub fn unpurged(conn: &Connection) -> Result<Vec<RetentionFacts>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT o.amazon_order_id, o.retention_start, o.latest_ship_date, o.purchase_date, o.created_at,
+                {HOLDS_PII} FROM orders o WHERE o.purged_at IS NULL"
+    ))?;
+    let rows = st.query_map([], |r| {
+        Ok(RetentionFacts {
+            order_id: r.get(0)?,
+            retention_start: r.get(1)?,
+            latest_ship_date: r.get(2)?,
+            purchase_date: r.get(3)?,
+            created_at: r.get(4)?,
+            holds_pii: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// One order's lifecycle, whether it was purged, and whether it holds sealed PII; `None` if it
+/// is not in the vault.
+pub fn order_state(conn: &Connection, order_id: &str) -> Result<Option<(String, bool, bool)>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT o.lifecycle, o.purged_at IS NOT NULL, {HOLDS_PII} FROM orders o
+                 WHERE o.amazon_order_id = ?1"
+            ),
+            [order_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// Whether `order_id` is in the vault and purged.
+pub fn is_purged(conn: &Connection, order_id: &str) -> Result<bool> {
+    let mut st = conn.prepare_cached(
+        "SELECT 1 FROM orders WHERE amazon_order_id = ?1 AND purged_at IS NOT NULL",
+    )?;
+    Ok(st.exists([order_id])?)
+}
+
+/// How many orders were purged so far.
+pub fn purged_count(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM orders WHERE purged_at IS NOT NULL",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? as u64)
+}
+
+/// Destroys the sealed PII and gift messages of `order_ids` and marks them purged at `stamp`
+/// (inside the caller's transaction; `secure_delete` overwrites the freed pages).
+pub fn destroy_pii<'a>(
+    conn: &Connection,
+    order_ids: impl IntoIterator<Item = &'a str>,
+    stamp: &str,
+) -> Result<()> {
+    let mut orders = conn.prepare(
+        "UPDATE orders SET pii = NULL, pii_state = 'purged', purged_at = ?2, updated_at = ?2
+         WHERE amazon_order_id = ?1",
+    )?;
+    let mut gifts =
+        conn.prepare("UPDATE order_items SET gift_message = NULL WHERE amazon_order_id = ?1")?;
+    for id in order_ids {
+        orders.execute((id, stamp))?;
+        gifts.execute([id])?;
+    }
+    Ok(())
+}
+
+/// `wal_checkpoint(TRUNCATE)`: true when the WAL was fully checkpointed and emptied (false: a
+/// reader held it).
+pub fn checkpoint(conn: &Connection) -> Result<bool> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    Ok(busy == 0)
+}
