@@ -359,7 +359,7 @@ fn purchase(
     if let Some(earlier) = pending_attempt(s, &lr.order_id)? {
         // Ask Amazon before anything else: the order may be shipped by that attempt.
         match market.buy_label(lr, &earlier, true, obs) {
-            Ok((sh, _)) => return Ok((sh, true)),
+            Ok(found) => return Ok(found),
             Err(MarketError::Refused(e)) if !earlier.key.is_empty() => {
                 // Amazon refused the resend (the quote it was pinned to expired): that attempt
                 // bought nothing, so a fresh one may be made.

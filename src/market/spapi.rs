@@ -276,7 +276,7 @@ impl Marketplace for SpApi<'_> {
         &mut self,
         req: &LabelRequest,
         attempt: &Attempt,
-        _resent: bool,
+        resent: bool,
         obs: &mut dyn Observer,
     ) -> Result<(Shipment, bool), MarketError> {
         let pin: Pin = serde_json::from_str(&attempt.pin)
@@ -299,7 +299,9 @@ impl Marketplace for SpApi<'_> {
             rate: pin.rate,
             ..Offer::default()
         };
-        Ok((shipment(req.order_id.clone(), docs, service), false))
+        // Amazon answers a resend of the same key and bytes with the first purchase, and does
+        // not say whether it was that one: a resent attempt counts as found.
+        Ok((shipment(req.order_id.clone(), docs, service), resent))
     }
 
     fn get_label(

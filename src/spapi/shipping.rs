@@ -421,6 +421,16 @@ fn shown(s: &str) -> String {
     term::quote(s, 200)
 }
 
+impl RawSupported {
+    /// Every dpi its print options support.
+    fn dpis(&self) -> Vec<u32> {
+        self.print_options
+            .iter()
+            .flat_map(|o| o.supported_dpis.iter().copied())
+            .collect()
+    }
+}
+
 fn pick_spec(supported: &[RawSupported]) -> Option<DocumentSpec> {
     let spec = |s: &RawSupported, dpi: Option<u32>| {
         let opt = s.print_options.first();
@@ -435,25 +445,19 @@ fn pick_spec(supported: &[RawSupported]) -> Option<DocumentSpec> {
             requested_document_types: vec!["LABEL".into()],
         }
     };
-    let dpis = |s: &RawSupported| -> Vec<u32> {
-        s.print_options
-            .iter()
-            .flat_map(|o| o.supported_dpis.iter().copied())
-            .collect()
-    };
     let zpl = supported.iter().filter(|s| s.format == "ZPL");
     for want in [203, 300] {
-        if let Some(s) = zpl.clone().find(|s| dpis(s).contains(&want)) {
+        if let Some(s) = zpl.clone().find(|s| s.dpis().contains(&want)) {
             return Some(spec(s, Some(want)));
         }
     }
     if let Some(s) = zpl.clone().next() {
-        return Some(spec(s, dpis(s).first().copied()));
+        return Some(spec(s, s.dpis().first().copied()));
     }
     supported
         .iter()
         .find(|s| s.format == "PDF")
-        .map(|s| spec(s, dpis(s).first().copied()))
+        .map(|s| spec(s, s.dpis().first().copied()))
 }
 
 fn money_text(m: &Money) -> (String, String) {
@@ -467,15 +471,10 @@ pub fn parse_rates(body: &[u8]) -> Result<Rates, ParseError> {
     let mut offers = Vec::new();
     let mut rejected = Vec::new();
     for r in &raw.rates {
-        let spec = pick_spec(&r.supported_document_specifications);
         let window = r.promise.delivery_window.as_ref();
         let mut formats: Vec<String> = Vec::new();
         for s in &r.supported_document_specifications {
-            let dpis: Vec<u32> = s
-                .print_options
-                .iter()
-                .flat_map(|o| o.supported_dpis.iter().copied())
-                .collect();
+            let dpis = s.dpis();
             match (s.format.as_str(), dpis.is_empty()) {
                 ("ZPL", false) => formats.extend(dpis.iter().map(|d| format!("ZPL{d}"))),
                 (f, _) => formats.push(shown(f)),
@@ -489,7 +488,7 @@ pub fn parse_rates(body: &[u8]) -> Result<Rates, ParseError> {
             ));
             continue;
         }
-        if let Some(spec) = spec {
+        if let Some(spec) = pick_spec(&r.supported_document_specifications) {
             specs.push((r.rate_id.clone(), spec));
         }
         offers.push(Offer {
