@@ -235,14 +235,16 @@ fn ingest(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
     let now = Utc::now();
-    let pk = owner(&v).pii_public_key();
+    let session = owner(&v);
     let t = Instant::now();
+    // A fetch run's sealer: one epoch data key per epoch it meets, AES-256-GCM per record.
+    let mut sealer = session.sealer(now).unwrap();
     let mut stored = 0usize;
     for body in &pages {
         let page = parse_page(body);
         let tx = v.conn().unchecked_transaction().unwrap();
         for o in &page {
-            fulfill::vault::orders::upsert_order(&tx, &pk, v.id(), o, now).unwrap();
+            fulfill::vault::orders::upsert_order(&tx, &mut sealer, o, now).unwrap();
             stored += 1;
         }
         tx.commit().unwrap();

@@ -53,6 +53,7 @@ fn vault_with_orders(root: &Path, n: usize, t0: DateTime<Utc>) -> Vault {
         )
         .unwrap();
     v.conn().execute_batch("BEGIN").unwrap();
+    let mut sealer = s.sealer(t0).unwrap();
     for i in 0..n {
         let id = format!("111-{i:07}-0000000");
         s.store_order_pii(&id, "Unshipped", Some(&common::sample_pii(i)), t0)
@@ -71,8 +72,7 @@ fn vault_with_orders(root: &Path, n: usize, t0: DateTime<Utc>) -> Vault {
                     .then(|| Pii::new(format!("Happy birthday, dear friend number {i}!"))),
             })
             .collect();
-        fulfill::vault::orders::store_items(v.conn(), &s.pii_public_key(), v.id(), &id, &items)
-            .unwrap();
+        fulfill::vault::orders::store_items(v.conn(), &mut sealer, &id, &items).unwrap();
     }
     v.conn()
         .execute_batch(

@@ -131,7 +131,7 @@ fn main() {
 
     let mut patterns = 0;
     let d = median(1, || {
-        patterns = s.leak_scanner(t0).unwrap().patterns();
+        patterns = s.leak_scanner(t0).unwrap().0.patterns();
     });
     report(
         &format!("leak matcher: open {ORDERS} records, {patterns} values"),
@@ -140,7 +140,7 @@ fn main() {
     );
 
     // The leak scan as `audit` runs it: `scan_file` on log files in the page cache.
-    let scanner = s.leak_scanner(t0).unwrap();
+    let (scanner, _) = s.leak_scanner(t0).unwrap();
     // Positive control: a value planted in log bytes is found (the scans below find none).
     let planted = format!("{{\"note\":\"{}\"}}\n", common_value(ORDERS / 2));
     assert_eq!(scanner.scan_bytes(planted.as_bytes()).count(), 1);

@@ -63,6 +63,10 @@ pub enum Command {
     Credentials(CredentialsCmd),
     /// Rotate the vault's PII and secrets keys (owner): re-seal everything, deliver to holders.
     Rekey(RekeyArgs),
+    /// Write a backup that holds no key to any buyer's details (owner); it may be kept anywhere.
+    Backup(BackupArgs),
+    /// Make a new home from a backup (the owner's passphrase); `fetch` then brings back PII.
+    Restore(RestoreArgs),
     /// Pull new and updated merchant-fulfilled orders from Amazon into the vault.
     Fetch(FetchArgs),
     /// List stored orders and their items (never PII).
@@ -105,6 +109,28 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RekeyArgs {
     /// Print what was rotated as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fulfill backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write (must not exist; written 0600).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fulfill restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file `fulfill backup` wrote.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print what was restored as JSON.
     #[arg(long)]
     pub json: bool,
 }

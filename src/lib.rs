@@ -51,6 +51,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
     let g = &cli.global;
     match &cli.command {
         cli::Command::Init(args) => cmd::init::run(g, args),
+        cli::Command::Restore(args) => cmd::backup::restore(g, args),
         cli::Command::Demo(args) => {
             let _log = logging::init(None, g.verbose);
             cmd::demo::run(args)
@@ -73,6 +74,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Operator(c) => cmd::operator::run(&ctx, c),
                 cli::Command::Credentials(c) => cmd::credentials::run(&ctx, c),
                 cli::Command::Rekey(a) => cmd::rekey::run(&ctx, a),
+                cli::Command::Backup(a) => cmd::backup::backup(&ctx, a),
                 cli::Command::Fetch(a) => cmd::fetch::run(&ctx, a),
                 cli::Command::Orders(a) => cmd::orders::run(&ctx, a),
                 cli::Command::Config(c) => cmd::config::run(&ctx, c),
@@ -87,6 +89,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Picklist(a) => cmd::picklist::run(&ctx, a),
                 cli::Command::Sku(c) => cmd::sku::run(&ctx, c),
                 cli::Command::Init(_)
+                | cli::Command::Restore(_)
                 | cli::Command::Sandbox(_)
                 | cli::Command::Demo(_)
                 | cli::Command::Completions(_)

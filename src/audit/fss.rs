@@ -104,6 +104,19 @@ impl KeyState {
             .map_err(|e| key_err("write", &path, e))
     }
 
+    /// Creates the key file of a restored log: the key for record `next_seq`, computed from
+    /// the first key (only a verifier holds it). Refuses an existing file.
+    pub fn create_at(dir: &Path, first: &SecretKey, next_seq: u64) -> Result<()> {
+        Self::create(dir, first)?;
+        let mut st = Self::load(dir)?.ok_or_else(|| {
+            Error::AuditLog(format!("the key file in {} vanished", dir.display()))
+        })?;
+        if next_seq > 1 {
+            st.advance_past(next_seq - 1)?;
+        }
+        Ok(())
+    }
+
     /// Reads the key file; `None` when there is none (a log made before sealing existed).
     pub fn load(dir: &Path) -> Result<Option<KeyState>> {
         let path = dir.join(KEY_FILE);

@@ -1,6 +1,7 @@
 //! One module per subcommand: orchestration only (no SQL, crypto, HTTP or rendering here).
 
 pub mod audit;
+pub mod backup;
 pub mod buy;
 pub mod completions;
 pub mod config;

@@ -71,7 +71,7 @@ pub fn run(ctx: &Context, cmd: &OperatorCmd) -> Result<Exit> {
     if let OperatorCmd::TotpEnroll { code_file } = cmd {
         return enrol_totp(ctx, code_file.as_deref());
     }
-    let s = ctx.unlock()?;
+    let mut s = ctx.unlock()?;
     let now = ctx.now();
     match cmd {
         OperatorCmd::Recover { .. } | OperatorCmd::TotpEnroll { .. } => {

@@ -7,7 +7,7 @@ use crate::vault::RekeyReport;
 
 /// Runs `rekey`.
 pub fn run(ctx: &Context, args: &RekeyArgs) -> Result<Exit> {
-    let s = ctx.unlock()?;
+    let mut s = ctx.unlock()?;
     let r = s.rekey("manual", ctx.now())?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&r).expect("serializes"));

@@ -32,8 +32,8 @@ use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::market::{MarketError, Marketplace, Observer, PageEnd, Since};
 use crate::mws::client::CallRecord;
+use crate::vault::datakeys::Sealer;
 use crate::vault::orders::{self, Upsert};
-use crate::vault::seal::PiiPublicKey;
 use crate::vault::{Session, Vault};
 
 /// Paging-token restarts tolerated in one run before giving up.
@@ -135,15 +135,19 @@ pub fn fetch(
     progress: &mut dyn Progress,
 ) -> std::result::Result<FetchReport, Box<FetchFailure>> {
     let (vault, operator) = (session.vault(), session.name());
-    // PII is sealed to the public key the operator's key set authenticates, never to a row.
-    let pk = session.pii_public_key();
+    // PII is sealed under this run's epoch data keys, wrapped from the operator's sealer key
+    // to the PII public key its key set authenticates, never to a row.
     let mut report = FetchReport::default();
+    let mut sealer = match session.sealer(clock.now()) {
+        Ok(s) => s,
+        Err(error) => return Err(Box::new(FetchFailure { report, error })),
+    };
     // The quota model continues from the last run (cron starts a new process each time), and
     // is saved again whatever happens, so the next run never sends what would be throttled.
     crate::calls::restore_market_quota(vault, market);
     let result = run(
         vault,
-        &pk,
+        &mut sealer,
         operator,
         market,
         opts,
@@ -191,7 +195,7 @@ fn error_kind(e: &Error) -> &'static str {
 #[allow(clippy::too_many_arguments)]
 fn run(
     vault: &Vault,
-    pk: &PiiPublicKey,
+    sealer: &mut Sealer,
     operator: &str,
     market: &mut dyn Marketplace,
     opts: &FetchOptions,
@@ -252,7 +256,7 @@ fn run(
         };
         if do_list {
             let c = cursor.take().expect("listing pending");
-            match list_page(vault, pk, market, c, opts, &mut obs, &mut bad_orders) {
+            match list_page(vault, sealer, market, c, opts, &mut obs, &mut bad_orders) {
                 Ok(next) => cursor = next,
                 Err(MarketError::Restart) => {
                     restarts += 1;
@@ -266,7 +270,7 @@ fn run(
             }
         } else {
             let id = &pending_items[0];
-            match fetch_items(vault, pk, market, id, &mut obs) {
+            match fetch_items(vault, sealer, market, id, &mut obs) {
                 Ok(()) => {}
                 Err(MarketError::Restart) => {
                     // The order's items are not stored, so the loop asks for them again.
@@ -291,7 +295,7 @@ fn run(
 /// watermark when it is the last page). Returns where the listing goes on, if it does.
 fn list_page(
     vault: &Vault,
-    pk: &PiiPublicKey,
+    sealer: &mut Sealer,
     market: &mut dyn Marketplace,
     cursor: Cursor,
     opts: &FetchOptions,
@@ -324,12 +328,12 @@ fn list_page(
         {
             continue;
         }
-        match orders::upsert_order(&tx, pk, vault.id(), o, now)? {
+        match orders::upsert_order(&tx, sealer, o, now)? {
             Upsert::New => obs.report.new_orders += 1,
             Upsert::Updated => obs.report.updated_orders += 1,
         }
         if let Some(items) = &l.items {
-            orders::store_items(&tx, pk, vault.id(), &o.info.amazon_order_id, items)?;
+            orders::store_items(&tx, sealer, &o.info.amazon_order_id, items)?;
             obs.report.orders_with_items += 1;
         }
         // Under dpp-2025 retention counts from delivery, where the protocol reports it.
@@ -359,14 +363,14 @@ fn list_page(
 /// All items of one order, stored in one transaction.
 fn fetch_items(
     vault: &Vault,
-    pk: &PiiPublicKey,
+    sealer: &mut Sealer,
     market: &mut dyn Marketplace,
     order_id: &str,
     obs: &mut AuditObserver<'_, '_>,
 ) -> std::result::Result<(), MarketError> {
     let items = market.order_items(order_id, obs)?;
     let tx = crate::vault::store::immediate(vault.conn())?;
-    orders::store_items(&tx, pk, vault.id(), order_id, &items)?;
+    orders::store_items(&tx, sealer, order_id, &items)?;
     tx.commit().map_err(Error::from)?;
     obs.report.orders_with_items += 1;
     Ok(())

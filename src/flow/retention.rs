@@ -32,15 +32,15 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{Event, Outcome};
 use crate::error::{Error, Result};
 use crate::home::FileIdentity;
-use crate::mws::model::parse_mws_time;
 use crate::vault::retention as store;
+use crate::vault::seal::KeyName;
 use crate::vault::{Vault, labels};
 
 /// An order whose PII retention has run out.
@@ -54,25 +54,7 @@ pub struct Due {
     pub holds_pii: bool,
 }
 
-/// When an order's PII must be gone, from its stored facts (see the module doc).
-pub fn deadline(
-    retention_start: Option<&str>,
-    latest_ship_date: Option<&str>,
-    purchase_date: Option<&str>,
-    created_at: &str,
-    pii_days: u32,
-) -> Option<DateTime<Utc>> {
-    [
-        retention_start,
-        latest_ship_date,
-        purchase_date,
-        Some(created_at),
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(parse_mws_time)
-    .map(|t| t + Duration::days(i64::from(pii_days)))
-}
+pub use crate::model::retention::deadline;
 
 /// Orders not yet purged whose deadline is at or before `now`, oldest deadline first.
 pub fn due_orders(conn: &Connection, now: DateTime<Utc>, pii_days: u32) -> Result<Vec<Due>> {
@@ -96,6 +78,9 @@ pub fn due_orders(conn: &Connection, now: DateTime<Utc>, pii_days: u32) -> Resul
     due.sort_by(|a, b| (a.deadline, &a.order_id).cmp(&(b.deadline, &b.order_id)));
     Ok(due)
 }
+
+/// How many order ids one `purge.orders` record names.
+const PURGED_IDS_PER_RECORD: usize = 500;
 
 /// What to purge.
 #[derive(Debug, Clone)]
@@ -129,6 +114,9 @@ pub struct PurgeReport {
     pub log_files_pruned: u64,
     /// The WAL was checkpointed and truncated (false: a reader held it; the next run retries).
     pub wal_truncated: bool,
+    /// Epoch data keys destroyed in the keyring: their epochs ended and no record still
+    /// needs them.
+    pub epoch_keys_destroyed: u64,
     /// The purged order ids.
     pub orders: Vec<String>,
 }
@@ -205,7 +193,35 @@ pub fn purge_with(
         .collect();
     report.label_files_refused.sort();
     report.label_files_refused.dedup();
-    let mut events = vec![run_event(operator, &report, opts, fallback)];
+    // The epoch keys that die with this run: their epoch ended, and no record left after it
+    // is sealed under them (an order whose anchor moved later keeps its key until it is due).
+    let purged_now: std::collections::HashSet<&str> =
+        report.orders.iter().map(String::as_str).collect();
+    let in_use: std::collections::HashSet<u32> = crate::vault::store::record_epochs(conn)?
+        .into_iter()
+        .filter(|(o, _)| !purged_now.contains(o.as_str()))
+        .map(|(_, e)| e)
+        .collect();
+    let doomed: Vec<KeyName> = vault
+        .keyring()
+        .entries()?
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| n.epoch.ended_by(now) && !in_use.contains(&n.epoch.0))
+        .collect();
+    report.epoch_keys_destroyed = doomed.len() as u64;
+    let mut epochs: Vec<String> = doomed.iter().map(|n| n.epoch.day()).collect();
+    epochs.dedup();
+    let mut events =
+        vec![run_event(operator, &report, opts, fallback).field("epochs_destroyed", epochs)];
+    // The purged orders by id, in records of a bounded size.
+    if !opts.dry_run {
+        events.extend(report.orders.chunks(PURGED_IDS_PER_RECORD).map(|ids| {
+            Event::new("purge.orders")
+                .operator(operator)
+                .field("orders", ids.to_vec())
+        }));
+    }
     events.extend(refused.iter().map(|(t, why)| {
         Event::new("label.refused")
             .operator(operator)
@@ -228,6 +244,9 @@ pub fn purge_with(
         )
     })?;
     report.wal_truncated = store::checkpoint(conn)?;
+    // After the rows: a key is never destroyed while a committed record still needs it. A
+    // run killed here leaves keys the next run destroys (they still qualify).
+    vault.keyring().destroy(|n| doomed.contains(&n))?;
     for t in &tracked {
         // Judged row by row: a row added by hand for the path of a real label does not keep
         // that label from being destroyed under its own row.

@@ -5,4 +5,5 @@
 pub mod lifecycle;
 pub mod order;
 pub mod package;
+pub mod retention;
 pub mod shipping;

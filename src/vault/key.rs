@@ -313,6 +313,15 @@ pub struct VaultFacts {
     /// `rekey` are HPKE-authenticated by it, so only the owner can hand out new keys. All
     /// zero in a set made before rotation existed (learnt at the next unlock).
     pub authority_public: [u8; 32],
+    /// The public half of the PII sealer key pair (X25519): every epoch data key is wrapped
+    /// in HPKE auth mode from its private half, which only the roles that fetch hold (derived
+    /// from the secrets key, [`sealer_of`]). All zero before sealing v2 (a vault not yet
+    /// migrated: see `vault::seal`).
+    pub sealer_public: [u8; 32],
+    /// The public half of the credentials sealer key pair: credentials are sealed in HPKE auth
+    /// mode from its private half, which only the roles that set credentials hold (owner and
+    /// admin). All zero before sealing v2.
+    pub cred_sealer_public: [u8; 32],
 }
 
 impl VaultFacts {
@@ -340,7 +349,21 @@ impl VaultFacts {
         if self.authority_public != [0; 32] && self.authority_public != other.authority_public {
             d.push("authority_public_key");
         }
+        // Sealing v2 facts are learnt from a delivery, never from `meta`; a set that has them
+        // must agree with `meta`, and `meta` cannot claim them for a set that does not.
+        if self.sealer_public != other.sealer_public {
+            d.push("sealer_public_key");
+        }
+        if self.cred_sealer_public != other.cred_sealer_public {
+            d.push("credentials_sealer_public_key");
+        }
         d
+    }
+
+    /// Whether these facts are of a vault that seals PII in version 2 (epoch data keys with
+    /// proof of sealer): then a version 1 record is refused everywhere.
+    pub fn seals_v2(&self) -> bool {
+        self.sealer_public != [0; 32]
     }
 
     fn encode_into(&self, out: &mut Vec<u8>) {
@@ -352,10 +375,19 @@ impl VaultFacts {
         out.extend_from_slice(&self.pii_public);
         out.extend_from_slice(&self.secrets_public);
         out.extend_from_slice(&self.authority_public);
+        if self.seals_v2() {
+            out.extend_from_slice(&self.sealer_public);
+            out.extend_from_slice(&self.cred_sealer_public);
+        }
     }
 
-    /// Reads facts as `encode_into` wrote them; `with_authority` for version 3 sets.
-    fn decode_from(b: &[u8], with_authority: bool) -> Option<(VaultFacts, &[u8])> {
+    /// Reads facts as `encode_into` wrote them; `with_authority` for version 3 sets,
+    /// `with_sealers` for version 4.
+    fn decode_from(
+        b: &[u8],
+        with_authority: bool,
+        with_sealers: bool,
+    ) -> Option<(VaultFacts, &[u8])> {
         let text = |b: &[u8]| -> Option<(String, usize)> {
             let n = *b.first()? as usize;
             let s = std::str::from_utf8(b.get(1..1 + n)?).ok()?;
@@ -376,6 +408,17 @@ impl VaultFacts {
         } else {
             ([0; 32], 65)
         };
+        let (sealer_public, cred_sealer_public, end): ([u8; 32], [u8; 32], usize) = if with_sealers
+        {
+            let s: [u8; 32] = rest.get(end..end + 32)?.try_into().ok()?;
+            let c: [u8; 32] = rest.get(end + 32..end + 64)?.try_into().ok()?;
+            if s == [0; 32] {
+                return None;
+            }
+            (s, c, end + 64)
+        } else {
+            ([0; 32], [0; 32], end)
+        };
         Some((
             VaultFacts {
                 vault_id,
@@ -384,6 +427,8 @@ impl VaultFacts {
                 pii_public,
                 secrets_public,
                 authority_public,
+                sealer_public,
+                cred_sealer_public,
             },
             rest.get(end..)?,
         ))
@@ -413,20 +458,37 @@ pub struct KeySet {
     /// This operator's delivery key (X25519 private half): what a `rekey` seals this
     /// operator's new keys to. Its public half is in the `operators` row.
     pub box_key: Option<SecretKey>,
+    /// The credentials sealer's private half (owner and admin, sealing v2): proof that
+    /// stored credentials were set by a role allowed to set them.
+    pub cred_sealer: Option<SecretKey>,
 }
 
-/// Key set encodings: 1 (keys only), 2 (vault facts, then keys) and 3 (facts with the
-/// authority public key, the epoch, then keys).
+/// Key set encodings: 1 (keys only), 2 (vault facts, then keys), 3 (facts with the
+/// authority public key, the epoch, then keys) and 4 (facts with the sealers' public keys:
+/// sealing v2).
 const KEYSET_V1: u8 = 1;
 const KEYSET_V2: u8 = 2;
 const KEYSET_V3: u8 = 3;
+const KEYSET_V4: u8 = 4;
+
+/// The PII sealer's private half, derived from the secrets private key (HKDF-SHA256): the
+/// roles that seal PII are exactly the roles that call Amazon (they fetch), so no new key has
+/// to be handed out, and it rotates with the secrets key.
+pub fn sealer_of(secrets: &SecretKey) -> SecretKey {
+    let hk =
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(b"fulfill/pii-sealer/v2"), secrets.expose_secret());
+    let mut out = Zeroizing::new([0u8; 32]);
+    hk.expand(b"x25519 private key", &mut out[..])
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    SecretKey(out)
+}
 
 impl KeySet {
     fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(256));
         match &self.facts {
             Some(f) => {
-                out.push(KEYSET_V3);
+                out.push(if f.seals_v2() { KEYSET_V4 } else { KEYSET_V3 });
                 f.encode_into(&mut out);
                 out.extend_from_slice(&self.epoch.to_be_bytes());
             }
@@ -439,6 +501,7 @@ impl KeySet {
             (4u8, &self.totp),
             (5u8, &self.authority),
             (6u8, &self.box_key),
+            (7u8, &self.cred_sealer),
         ] {
             if let Some(k) = k {
                 out.push(tag);
@@ -454,12 +517,12 @@ impl KeySet {
         let mut rest = match v {
             KEYSET_V1 => rest,
             KEYSET_V2 => {
-                let (facts, r) = VaultFacts::decode_from(rest, false)?;
+                let (facts, r) = VaultFacts::decode_from(rest, false, false)?;
                 ks.facts = Some(facts);
                 r
             }
-            KEYSET_V3 => {
-                let (facts, r) = VaultFacts::decode_from(rest, true)?;
+            KEYSET_V3 | KEYSET_V4 => {
+                let (facts, r) = VaultFacts::decode_from(rest, true, v == KEYSET_V4)?;
                 ks.facts = Some(facts);
                 ks.epoch = u64::from_be_bytes(r.get(..8)?.try_into().ok()?);
                 &r[8..]
@@ -475,8 +538,9 @@ impl KeySet {
                 2 => ks.secrets = k,
                 3 if v >= KEYSET_V2 => ks.log_key = k,
                 4 if v >= KEYSET_V2 => ks.totp = k,
-                5 if v == KEYSET_V3 => ks.authority = k,
-                6 if v == KEYSET_V3 => ks.box_key = k,
+                5 if v >= KEYSET_V3 => ks.authority = k,
+                6 if v >= KEYSET_V3 => ks.box_key = k,
+                7 if v == KEYSET_V4 => ks.cred_sealer = k,
                 _ => return None,
             }
             rest = &r[32..];
@@ -489,9 +553,9 @@ impl KeySet {
         self.encode()
     }
 
-    /// Reads a key delivery's plaintext; `None` unless it is a version 3 set with facts.
+    /// Reads a key delivery's plaintext; `None` unless it is a version 3 or 4 set with facts.
     pub fn decode_delivery(b: &[u8]) -> Option<KeySet> {
-        (b.first() == Some(&KEYSET_V3))
+        matches!(b.first(), Some(&KEYSET_V3 | &KEYSET_V4))
             .then(|| KeySet::decode(b))
             .flatten()
     }
@@ -524,6 +588,16 @@ impl KeySet {
             epoch: self.epoch,
             authority: Self::copy_key(&self.authority),
             box_key: Self::copy_key(&self.box_key),
+            cred_sealer: Self::copy_key(&self.cred_sealer),
+        }
+    }
+
+    /// The PII sealer's private half, where this set may seal PII (it holds the secrets key
+    /// of a vault that seals in version 2).
+    pub fn pii_sealer(&self) -> Option<SecretKey> {
+        match (&self.facts, &self.secrets) {
+            (Some(f), Some(s)) if f.seals_v2() => Some(sealer_of(s)),
+            _ => None,
         }
     }
 }
@@ -560,6 +634,8 @@ mod tests {
             pii_public: [7; 32],
             secrets_public: [9; 32],
             authority_public: [3; 32],
+            sealer_public: [0; 32],
+            cred_sealer_public: [0; 32],
         };
         let ks = KeySet {
             pii_private: Some(SecretKey::generate()),

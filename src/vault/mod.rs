@@ -5,7 +5,10 @@
 //! PII opening and every change of people goes through a session and is recorded in the audit
 //! log first (fail closed: no record, no action).
 
+mod backup;
+pub mod datakeys;
 pub mod key;
+pub mod keyring;
 pub mod labels;
 pub mod orders;
 pub mod retention;
@@ -16,6 +19,7 @@ pub mod skus;
 pub mod store;
 pub mod totp;
 
+pub use backup::{BackupReport, RestoreReport, backup_is_sandbox, restore};
 pub use rotation::RekeyReport;
 
 use std::fs;
@@ -64,6 +68,14 @@ impl Purpose {
             Purpose::PackingSlip => "slip",
             Purpose::BuyShipping => "buy_shipping",
             Purpose::LeakScan => "leak_scan",
+        }
+    }
+
+    /// How records are opened for this purpose: printing and buying refuse an ended epoch.
+    fn use_(self) -> datakeys::Use {
+        match self {
+            Purpose::LeakScan => datakeys::Use::Scan,
+            _ => datakeys::Use::Print,
         }
     }
 
@@ -117,7 +129,16 @@ struct MetaFacts {
     secrets_public: Option<[u8; 32]>,
     /// Absent in a vault made before key rotation existed, until its owner's next unlock.
     authority_public: Option<[u8; 32]>,
+    /// Absent before sealing v2 (until the owner's unlock migrates the vault).
+    sealer_public: Option<[u8; 32]>,
+    /// Absent before sealing v2.
+    cred_sealer_public: Option<[u8; 32]>,
 }
+
+/// The `meta` row stating the PII sealer's public key (compared with the authenticated copy).
+pub(crate) const SEALER_META: &str = "sealer_public_key";
+/// The `meta` row stating the credentials sealer's public key.
+pub(crate) const CRED_SEALER_META: &str = "credentials_sealer_public_key";
 
 impl MetaFacts {
     fn read(conn: &Connection) -> Result<MetaFacts> {
@@ -131,6 +152,12 @@ impl MetaFacts {
                 .transpose()?,
             authority_public: store::meta_get(conn, rotation::AUTHORITY_META)?
                 .map(|h| hex32(&h, "authority public key"))
+                .transpose()?,
+            sealer_public: store::meta_get(conn, SEALER_META)?
+                .map(|h| hex32(&h, "sealer public key"))
+                .transpose()?,
+            cred_sealer_public: store::meta_get(conn, CRED_SEALER_META)?
+                .map(|h| hex32(&h, "credentials sealer public key"))
                 .transpose()?,
         })
     }
@@ -161,6 +188,28 @@ fn hex32(s: &str, what: &str) -> Result<[u8; 32]> {
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
         .ok_or_else(|| Error::Integrity(format!("the vault's {what} is not a valid key")))
+}
+
+/// Opens sealed credentials with the secrets key. In a version 2 vault only what the
+/// credentials sealer sealed opens; before, what was sealed to the secrets public key, or,
+/// earlier still, AES-256-GCM under the same 32 bytes (a version 1 vault's symmetric key).
+pub(crate) fn open_credentials(
+    key: &SecretKey,
+    facts: &VaultFacts,
+    sealed: &[u8],
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let aad = credentials_aad(&facts.vault_id);
+    if facts.seals_v2() {
+        return seal::open_authenticated(
+            key,
+            &facts.cred_sealer_public,
+            CREDENTIALS_INFO,
+            &aad,
+            sealed,
+        );
+    }
+    seal::open_from(key, CREDENTIALS_INFO, &aad, sealed)
+        .or_else(|| key::aead_open(key, &aad, sealed))
 }
 
 /// Operator names: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `-`.
@@ -238,6 +287,7 @@ impl Vault {
         let (box_key, box_public) = rotation::new_box_key();
         let box_endorsement =
             rotation::endorsement(&authority, &id, owner, Role::Owner, &box_public);
+        let (cred_sealer, cred_sealer_public) = rotation::new_box_key();
         let facts = VaultFacts {
             vault_id: id.clone(),
             profile: profile.as_str().to_string(),
@@ -245,16 +295,19 @@ impl Vault {
             pii_public: *pii_public.as_bytes(),
             secrets_public: *secrets_public.as_bytes(),
             authority_public,
+            sealer_public: seal::public_of(&key::sealer_of(&secrets_private))?,
+            cred_sealer_public,
         };
         let keys = KeySet {
             pii_private: Some(pii_private),
             secrets: Some(secrets_private),
             log_key: Some(SecretKey::generate()),
             totp: None,
-            facts: Some(facts),
+            facts: Some(facts.clone()),
             epoch: 0,
             authority: Some(authority),
             box_key: Some(box_key),
+            cred_sealer: Some(cred_sealer),
         };
         for (k, v) in [
             ("vault_id", id.as_str()),
@@ -266,6 +319,8 @@ impl Vault {
                 &hex::encode(secrets_public.as_bytes()),
             ),
             (rotation::AUTHORITY_META, &hex::encode(authority_public)),
+            (SEALER_META, &hex::encode(facts.sealer_public)),
+            (CRED_SEALER_META, &hex::encode(facts.cred_sealer_public)),
             (rotation::EPOCH_META, "0"),
             ("created_at", &now.to_rfc3339()),
         ] {
@@ -351,6 +406,11 @@ impl Vault {
     /// The home folder.
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// The home's keyring of epoch data keys.
+    pub fn keyring(&self) -> keyring::Keyring {
+        keyring::Keyring::of_home(self.home.root())
     }
 
     /// The audit log.
@@ -446,6 +506,12 @@ impl Vault {
             pii_public: self.meta_facts.borrow().pii_public,
             secrets_public: self.meta_facts.borrow().secrets_public.unwrap_or([0; 32]),
             authority_public: self.meta_facts.borrow().authority_public.unwrap_or([0; 32]),
+            sealer_public: self.meta_facts.borrow().sealer_public.unwrap_or([0; 32]),
+            cred_sealer_public: self
+                .meta_facts
+                .borrow()
+                .cred_sealer_public
+                .unwrap_or([0; 32]),
         }
     }
 
@@ -583,15 +649,26 @@ impl Vault {
             }
             store::record_success(c, name, now)
         })?;
-        Ok(Session {
+        let mut session = Session {
             vault: self,
             name: name.to_string(),
             role: op.role,
+            opener: keys
+                .pii_private
+                .as_ref()
+                .map(|sk| datakeys::Opener::new(&self.id, sk, facts.sealer_public, self.keyring())),
             facts,
             keys,
             kek,
             needs_second_factor,
-        })
+            sealer: std::cell::RefCell::new(None),
+        };
+        // A vault made by an earlier build moves to sealing v2 at its owner's first unlock:
+        // only the owner can hand every operator the new facts and keys.
+        if session.role == Role::Owner && !session.facts.seals_v2() {
+            session.migrate_v2(now)?;
+        }
+        Ok(session)
     }
 
     /// Counts and records a failed unlock (`reason`), locking a passphrase operator at the
@@ -869,6 +946,11 @@ pub struct Session<'v> {
     /// A person without a second factor under a profile that requires one: only enrolment
     /// may follow ([`Session::needs_second_factor`]).
     needs_second_factor: bool,
+    /// Opens sealed records (roles holding the PII private key).
+    opener: Option<datakeys::Opener>,
+    /// The sealer [`Session::store_order_pii`] uses, made on first use: one data key per
+    /// epoch for the session, not one per record.
+    sealer: std::cell::RefCell<Option<datakeys::Sealer>>,
 }
 
 impl std::fmt::Debug for Session<'_> {
@@ -959,6 +1041,42 @@ impl<'v> Session<'v> {
         })
     }
 
+    /// Takes over a key set made for this operator (a rotation it ran).
+    fn adopt_keys(&mut self, keys: KeySet) {
+        if let Some(f) = &keys.facts {
+            self.facts = f.clone();
+        }
+        self.opener = keys.pii_private.as_ref().map(|sk| {
+            datakeys::Opener::new(
+                &self.vault.id,
+                sk,
+                self.facts.sealer_public,
+                self.vault.keyring(),
+            )
+        });
+        self.keys = keys;
+        self.sealer = std::cell::RefCell::new(None);
+    }
+
+    /// Moves a vault sealed in version 1 to sealing v2 (owner): a rotation that makes the
+    /// sealer keys and re-seals every record under epoch data keys, in one transaction with
+    /// its `vault.rekeyed` and `vault.migrated` records.
+    fn migrate_v2(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let plan = self.plan_rekey(None, now)?;
+        let events = [
+            plan.event(&self.name, "migration_to_sealing_v2"),
+            Event::new("vault.migrated")
+                .operator(&self.name)
+                .field("sealing", 2u32)
+                .field("orders", plan.report.orders)
+                .field("gift_messages", plan.report.gift_messages)
+                .field("credentials", plan.report.credentials),
+        ];
+        self.vault
+            .record_with(&events, now, |c| plan.apply(c, &self.name, now))?;
+        plan.finish(self).map(drop)
+    }
+
     /// The vault facts this operator's key set authenticates.
     pub fn facts(&self) -> &VaultFacts {
         &self.facts
@@ -969,16 +1087,11 @@ impl<'v> Session<'v> {
         PiiPublicKey::from_bytes(&self.facts.pii_public).expect("32 bytes")
     }
 
-    /// Seals an order's PII with the authenticated public key alone and stores it (any
-    /// operator may, since no private key is involved). `None` or an all-empty `pii` stores the
-    /// order as `empty`.
-    pub fn store_order_pii(
-        &self,
-        order_id: &str,
-        status: &str,
-        pii: Option<&BuyerPii>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    /// A sealer for this run (roles that fetch): version 2 with this operator's sealer key
+    /// and the authenticated PII public key, or version 1 in a vault its owner has not
+    /// migrated yet. Epochs use `retention.pii_days` from `config.toml` (the profile's when it
+    /// is missing or broken).
+    pub fn sealer(&self, now: DateTime<Utc>) -> Result<datakeys::Sealer> {
         let conn = &self.vault.conn;
         // A `rekey` committed since this session unlocked: sealing to the old key would store
         // PII that a disabled operator could open and current holders could not.
@@ -989,15 +1102,141 @@ impl<'v> Session<'v> {
                 "the vault's keys were rotated while this command ran; run it again".into(),
             ));
         }
+        let (config, _) = crate::config::Config::load_or_profile(
+            &self.vault.home.config_path(),
+            self.vault.profile,
+        );
+        let days = config.retention.pii_days;
+        if !self.facts.seals_v2() {
+            return Ok(datakeys::Sealer::v1(
+                &self.vault.id,
+                self.pii_public_key(),
+                days,
+            ));
+        }
+        match self.keys.pii_sealer() {
+            Some(sk) => Ok(datakeys::Sealer::v2(
+                &self.vault.id,
+                sk,
+                self.facts.pii_public,
+                self.vault.keyring(),
+                days,
+            )),
+            None => Err(self.deny(
+                "seal_pii",
+                format!("role {} holds no sealer key", self.role),
+                now,
+            )),
+        }
+    }
+
+    /// Seals an order's PII and stores it (roles that seal: see [`Session::sealer`]). `None`
+    /// or an all-empty `pii` stores the order as `empty`.
+    pub fn store_order_pii(
+        &self,
+        order_id: &str,
+        status: &str,
+        pii: Option<&BuyerPii>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut cached = self.sealer.borrow_mut();
+        if cached.is_none() {
+            *cached = Some(self.sealer(now)?);
+        }
+        let sealer = cached.as_mut().expect("made above");
+        let conn = &self.vault.conn;
         let version = store::next_pii_version(conn, order_id)?;
+        let deadline = now + chrono::Duration::days(i64::from(sealer.pii_days()));
         let sealed = match pii.filter(|p| !p.is_empty()) {
-            Some(p) => Some(SealedPii {
-                blob: seal::seal_pii(&self.pii_public_key(), &self.vault.id, order_id, version, p)?,
-                version,
-            }),
+            Some(p) => {
+                let s = sealer.seal(order_id, version, deadline, p)?;
+                Some(SealedPii {
+                    blob: s.blob,
+                    version,
+                    epoch: s.epoch,
+                })
+            }
             None => None,
         };
         store::put_order_pii(conn, order_id, status, sealed.as_ref(), now)
+    }
+
+    /// Opens an order's sealed PII (the caller checked the purpose and records the opening).
+    fn open_order(&self, order_id: &str, purpose: Purpose, now: DateTime<Utc>) -> Result<BuyerPii> {
+        let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
+            .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
+        let Some(sealed) = sealed else {
+            return Err(Error::usage(format!(
+                "order {order_id} has no PII to open (state: {state})"
+            )));
+        };
+        self.open_record(
+            order_id,
+            order_id,
+            sealed.version,
+            &sealed.blob,
+            purpose.use_(),
+            now,
+        )
+    }
+
+    /// Opens an order's gift messages, by order item id (the caller records the opening).
+    fn open_gifts(
+        &self,
+        order_id: &str,
+        purpose: Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Pii)>> {
+        let mut out = Vec::new();
+        for (item_id, blob) in orders::sealed_gift_messages(&self.vault.conn, order_id)? {
+            let id = orders::item_seal_id(order_id, &item_id);
+            let mut opened = self.open_record(order_id, &id, 1, &blob, purpose.use_(), now)?;
+            if let Some(m) = opened.gift_message.take() {
+                out.push((item_id, m));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens one sealed record with this session's opener; a record that does not open is
+    /// recorded as `vault.tampered` (naming the order) before the error returns (exit 5).
+    fn open_record(
+        &self,
+        order_id: &str,
+        record_id: &str,
+        version: u64,
+        blob: &[u8],
+        use_: datakeys::Use,
+        now: DateTime<Utc>,
+    ) -> Result<BuyerPii> {
+        let opener = self
+            .opener
+            .as_ref()
+            .ok_or_else(|| Error::Denied(format!("role {} holds no PII key", self.role)))?;
+        let what = if record_id == order_id {
+            format!("order {order_id}")
+        } else {
+            format!("a gift message of order {order_id}")
+        };
+        match opener.open(&what, record_id, version, blob, use_, now) {
+            Err(Error::Integrity(why)) => {
+                let ev = Event::new("vault.tampered")
+                    .operator(&self.name)
+                    .outcome(Outcome::Denied)
+                    .field("order_id", order_id)
+                    .field(
+                        "record",
+                        if record_id == order_id {
+                            "pii"
+                        } else {
+                            "gift_message"
+                        },
+                    );
+                self.vault.record(&[ev], now)?;
+                Err(Error::Integrity(why))
+            }
+            other => other,
+        }
     }
 
     /// The vault.
@@ -1052,12 +1291,7 @@ impl<'v> Session<'v> {
     /// `credentials.changed` (without the secret).
     pub fn store_credentials(&self, creds: &MwsCredentials, now: DateTime<Utc>) -> Result<()> {
         self.require(Capability::ManagePeople, "credentials.set", now)?;
-        let sealed = seal::seal_to(
-            &self.facts.secrets_public,
-            CREDENTIALS_INFO,
-            &credentials_aad(&self.vault.id),
-            &creds.to_plaintext(),
-        )?;
+        let sealed = self.seal_credentials(&creds.to_plaintext(), now)?;
         let ev = Event::new("credentials.changed")
             .operator(&self.name)
             .field("seller_id", creds.seller_id.as_str())
@@ -1079,12 +1313,7 @@ impl<'v> Session<'v> {
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.require(Capability::ManagePeople, "credentials.set", now)?;
-        let sealed = seal::seal_to(
-            &self.facts.secrets_public,
-            CREDENTIALS_INFO,
-            &credentials_aad(&self.vault.id),
-            &creds.to_plaintext(),
-        )?;
+        let sealed = self.seal_credentials(&creds.to_plaintext(), now)?;
         let ev = Event::new("credentials.changed")
             .operator(&self.name)
             .field("api", "sp-api")
@@ -1096,6 +1325,30 @@ impl<'v> Session<'v> {
         self.vault.record_with(&[ev], now, |c| {
             orders::put_credentials(c, &sealed, &self.name, now)
         })
+    }
+
+    /// Seals credentials to the secrets public key: in a version 2 vault in HPKE auth mode from
+    /// the credentials sealer (owner and admin), so credentials written with the public key
+    /// alone do not open.
+    fn seal_credentials(&self, plain: &[u8], now: DateTime<Utc>) -> Result<Vec<u8>> {
+        let aad = credentials_aad(&self.vault.id);
+        if !self.facts.seals_v2() {
+            return seal::seal_to(&self.facts.secrets_public, CREDENTIALS_INFO, &aad, plain);
+        }
+        let Some(sk) = self.keys.cred_sealer.as_ref() else {
+            return Err(self.deny(
+                "credentials.set",
+                format!("role {} holds no credentials sealer key", self.role),
+                now,
+            ));
+        };
+        seal::seal_authenticated(
+            sk,
+            &self.facts.secrets_public,
+            CREDENTIALS_INFO,
+            &aad,
+            plain,
+        )
     }
 
     /// Opens the stored MWS credentials (roles that call Amazon hold the secrets key).
@@ -1131,16 +1384,12 @@ impl<'v> Session<'v> {
                     "no MWS credentials yet: an owner or admin must run `fulfill credentials set`",
                 )
             })?;
-        let aad = credentials_aad(&self.vault.id);
-        // Sealed to the secrets public key; or, set before that, AES-256-GCM under the same
-        // 32 bytes (a version 1 vault's symmetric secrets key).
-        let plain = seal::open_from(key, CREDENTIALS_INFO, &aad, &sealed)
-            .or_else(|| key::aead_open(key, &aad, &sealed))
-            .ok_or_else(|| {
-                Error::Integrity(
-                    "the stored MWS credentials do not open: altered or from another vault".into(),
-                )
-            })?;
+        let plain = open_credentials(key, &self.facts, &sealed).ok_or_else(|| {
+            Error::Integrity(
+                "the stored Amazon credentials do not open: altered, from another vault, or not set by an owner or admin"
+                    .into(),
+            )
+        })?;
         // The two shapes have distinct required fields, so at most one of them reads.
         let credentials = match MwsCredentials::from_plaintext(&plain) {
             Ok(c) => MarketCredentials::Mws(c),
@@ -1186,15 +1435,8 @@ impl<'v> Session<'v> {
         purpose: Purpose,
         now: DateTime<Utc>,
     ) -> Result<BuyerPii> {
-        let sk = self.pii_key(purpose, now)?;
-        let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
-            .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
-        let Some(sealed) = sealed else {
-            return Err(Error::usage(format!(
-                "order {order_id} has no PII to open (state: {state})"
-            )));
-        };
-        let pii = seal::open_pii(sk, &self.vault.id, order_id, sealed.version, &sealed.blob)?;
+        self.pii_key(purpose, now)?;
+        let pii = self.open_order(order_id, purpose, now)?;
         self.vault.record(
             &[Event::new("pii.opened")
                 .operator(&self.name)
@@ -1208,38 +1450,76 @@ impl<'v> Session<'v> {
     /// Opens every sealed PII record (orders and gift messages) into a [`LeakScanner`] for
     /// `fulfill audit` (owner or auditor; values are matched, never shown). Recorded as one
     /// `pii.scanned` (records opened, values matched) before the scanner is returned.
-    pub fn leak_scanner(&self, now: DateTime<Utc>) -> Result<LeakScanner> {
-        let sk = self.pii_key(Purpose::LeakScan, now)?;
+    ///
+    /// What does not open is not scanned but comes back as findings, one line each, naming the
+    /// order: a record forged or moved, a record whose key is gone or was not made by a sealer,
+    /// a version 1 record in a migrated vault; and what should be gone: a record of an epoch
+    /// that ended, a key of an ended epoch still in the keyring, a key that does not
+    /// authenticate.
+    pub fn leak_scanner(&self, now: DateTime<Utc>) -> Result<(LeakScanner, Vec<String>)> {
+        self.pii_key(Purpose::LeakScan, now)?;
+        let opener = self
+            .opener
+            .as_ref()
+            .ok_or_else(|| Error::Denied(format!("role {} holds no PII key", self.role)))?;
         let mut b = ScannerBuilder::default();
         let mut records = 0u64;
+        let mut findings = Vec::new();
         let conn = &self.vault.conn;
-        let mut st = conn.prepare(
-            "SELECT amazon_order_id, pii, pii_version FROM orders WHERE pii IS NOT NULL",
-        )?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            let blob: Vec<u8> = r.get(1)?;
-            let version: i64 = r.get(2)?;
-            b.add(
-                &id,
-                &seal::open_pii(sk, &self.vault.id, &id, version as u64, &blob)?,
-            );
-            records += 1;
+        let mut all: Vec<(String, String, u64, Vec<u8>)> = store::sealed_pii_all(conn)?
+            .into_iter()
+            .map(|(o, v, blob)| (o.clone(), o, v, blob))
+            .collect();
+        all.extend(
+            store::sealed_gifts_all(conn)?
+                .into_iter()
+                .map(|(o, i, blob)| (o.clone(), orders::item_seal_id(&o, &i), 1, blob)),
+        );
+        for (order, id, version, blob) in &all {
+            let what = if id == order {
+                format!("order {order}")
+            } else {
+                format!("a gift message of order {order}")
+            };
+            match opener.open(&what, id, *version, blob, datakeys::Use::Scan, now) {
+                Ok(p) => {
+                    if let Some(name) = seal::record_key_name(blob)
+                        && name.epoch.ended_by(now)
+                    {
+                        findings.push(format!(
+                            "{what}: sealed PII of retention epoch {} is still stored after the epoch ended (run `fulfill purge`; if purge ran, it was put back)",
+                            name.epoch.day()
+                        ));
+                    }
+                    b.add(order, &p);
+                    records += 1;
+                }
+                Err(e) => findings.push(e.to_string()),
+            }
         }
-        let mut st = conn.prepare(
-            "SELECT amazon_order_id, order_item_id, gift_message FROM order_items WHERE gift_message IS NOT NULL",
-        )?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let (id, item): (String, String) = (r.get(0)?, r.get(1)?);
-            let blob: Vec<u8> = r.get(2)?;
-            let seal_id = orders::item_seal_id(&id, &item);
-            b.add(
-                &id,
-                &seal::open_pii(sk, &self.vault.id, &seal_id, 1, &blob)?,
-            );
-            records += 1;
+        if self.facts.seals_v2() {
+            for e in self.vault.keyring().entries()? {
+                if e.name.epoch.ended_by(now) {
+                    findings.push(format!(
+                        "keyring: the data key {} outlives its retention epoch (run `fulfill purge`; if purge ran, it was put back)",
+                        e.name.label()
+                    ));
+                }
+                if seal::unwrap_data_key(
+                    self.keys.pii_private.as_ref().expect("checked by pii_key"),
+                    &self.facts.sealer_public,
+                    &self.vault.id,
+                    e.name,
+                    &e.wrapped,
+                )
+                .is_none()
+                {
+                    findings.push(format!(
+                        "keyring: the data key {} was not made by a role allowed to seal PII                          (forged or moved from another epoch)",
+                        e.name.label()
+                    ));
+                }
+            }
         }
         let values = b.len();
         self.vault.record(
@@ -1247,10 +1527,11 @@ impl<'v> Session<'v> {
                 .operator(&self.name)
                 .field("purpose", Purpose::LeakScan.as_str())
                 .field("records", records)
-                .field("values", values)],
+                .field("values", values)
+                .field("refused", findings.len() as u64)],
             now,
         )?;
-        b.build()
+        Ok((b.build()?, findings))
     }
 
     /// Checks that this operator may add an operator of `role`, before anyone is asked for a
@@ -1278,6 +1559,11 @@ impl<'v> Session<'v> {
             pii_private: copy(&self.keys.pii_private, role.holds_pii_key(), "PII")?,
             secrets: copy(&self.keys.secrets, role.holds_secrets_key(), "secrets")?,
             log_key: copy(&self.keys.log_key, role.holds_log_key(), "audit log")?,
+            cred_sealer: copy(
+                &self.keys.cred_sealer,
+                self.facts.seals_v2() && role.can(Capability::ManagePeople),
+                "credentials sealer",
+            )?,
             facts: Some(self.facts.clone()),
             epoch: self.keys.epoch,
             ..KeySet::default()
@@ -1293,15 +1579,8 @@ impl<'v> Session<'v> {
         purpose: Purpose,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, Pii)>> {
-        let sk = self.pii_key(purpose, now)?;
-        let mut out = Vec::new();
-        for (item_id, blob) in orders::sealed_gift_messages(&self.vault.conn, order_id)? {
-            let id = orders::item_seal_id(order_id, &item_id);
-            let mut opened = seal::open_pii(sk, &self.vault.id, &id, 1, &blob)?;
-            if let Some(m) = opened.gift_message.take() {
-                out.push((item_id, m));
-            }
-        }
+        self.pii_key(purpose, now)?;
+        let out = self.open_gifts(order_id, purpose, now)?;
         self.vault.record(
             &[Event::new("pii.opened")
                 .operator(&self.name)
@@ -1342,27 +1621,15 @@ impl<'v> Session<'v> {
         gift_messages: bool,
         now: DateTime<Utc>,
     ) -> Result<(Vec<Opened>, Event)> {
-        let sk = self.pii_key(purpose, now)?;
+        self.pii_key(purpose, now)?;
         let mut out = Vec::with_capacity(orders.len());
         for order_id in orders {
-            let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
-                .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
-            let Some(sealed) = sealed else {
-                return Err(Error::usage(format!(
-                    "order {order_id} has no PII to open (state: {state})"
-                )));
+            let pii = self.open_order(order_id, purpose, now)?;
+            let gifts = if gift_messages {
+                self.open_gifts(order_id, purpose, now)?
+            } else {
+                Vec::new()
             };
-            let pii = seal::open_pii(sk, &self.vault.id, order_id, sealed.version, &sealed.blob)?;
-            let mut gifts = Vec::new();
-            if gift_messages {
-                for (item_id, blob) in orders::sealed_gift_messages(&self.vault.conn, order_id)? {
-                    let id = orders::item_seal_id(order_id, &item_id);
-                    let mut opened = seal::open_pii(sk, &self.vault.id, &id, 1, &blob)?;
-                    if let Some(m) = opened.gift_message.take() {
-                        gifts.push((item_id, m));
-                    }
-                }
-            }
             out.push(Opened {
                 order_id: order_id.clone(),
                 pii,
@@ -1484,7 +1751,11 @@ impl<'v> Session<'v> {
     /// or secrets) may have copied them: disabling it rotates the keys in the same
     /// transaction (owner only), so nothing stored or fetched afterwards opens with them.
     /// Returns the rotation, if one ran.
-    pub fn disable_operator(&self, name: &str, now: DateTime<Utc>) -> Result<Option<RekeyReport>> {
+    pub fn disable_operator(
+        &mut self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RekeyReport>> {
         let t = self.managed(name, "operator.disable", now)?;
         if name == self.name {
             return Err(Error::usage("you cannot disable yourself"));
@@ -1529,10 +1800,7 @@ impl<'v> Session<'v> {
                 None => Ok(()),
             }
         })?;
-        if plan.is_some() {
-            self.vault.reread_facts()?;
-        }
-        Ok(plan.map(|p| p.report))
+        plan.map(|p| p.finish(self)).transpose()
     }
 
     /// Clears a lockout (owner or admin).

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::seal::{self, PiiPublicKey};
+use super::datakeys::Sealer;
 use crate::error::Result;
 use crate::model::lifecycle::Lifecycle;
 use crate::mws::model::{Order, OrderItem};
@@ -47,11 +47,30 @@ pub fn next_lifecycle(existing: Option<&str>, amazon_status: &str) -> &'static s
     next.as_str()
 }
 
-/// Inserts or updates an order: plain columns as sent, PII sealed with the public key.
+/// The deadline an order's PII is sealed for (its epoch), from the facts at hand; `now`
+/// stands in for when the vault first saw it.
+fn seal_deadline(
+    sealer: &Sealer,
+    retention_start: Option<&str>,
+    latest_ship_date: Option<&str>,
+    purchase_date: Option<&str>,
+    created_at: &str,
+) -> DateTime<Utc> {
+    crate::model::retention::deadline(
+        retention_start,
+        latest_ship_date,
+        purchase_date,
+        created_at,
+        sealer.pii_days(),
+    )
+    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Inserts or updates an order: plain columns as sent, PII sealed by `sealer` into the
+/// epoch of the order's retention deadline.
 pub fn upsert_order(
     conn: &Connection,
-    pk: &PiiPublicKey,
-    vault_id: &str,
+    sealer: &mut Sealer,
     order: &Order,
     now: DateTime<Utc>,
 ) -> Result<Upsert> {
@@ -74,16 +93,20 @@ pub fn upsert_order(
         .map_or(("none".to_string(), 0), |e| (e.1.clone(), e.2));
     let pending = i.order_status == "Pending" || i.order_status == "PendingAvailability";
     let mut sealed: Option<Vec<u8>> = None;
+    let mut epoch: Option<u32> = None;
     if state != "purged" {
         if !order.pii.is_empty() {
             version += 1;
-            sealed = Some(seal::seal_pii(
-                pk,
-                vault_id,
-                &i.amazon_order_id,
-                version as u64,
-                &order.pii,
-            )?);
+            let deadline = seal_deadline(
+                sealer,
+                retention_start.as_deref(),
+                i.latest_ship_date.as_deref(),
+                Some(i.purchase_date.as_str()),
+                &ts(now),
+            );
+            let s = sealer.seal(&i.amazon_order_id, version as u64, deadline, &order.pii)?;
+            sealed = Some(s.blob);
+            epoch = s.epoch;
             state = "sealed".into();
         } else if !pending && state == "none" {
             state = "empty".into();
@@ -98,10 +121,11 @@ pub fn upsert_order(
             purchase_date, last_update_date, fulfillment_channel, sales_channel, marketplace_id, ship_service_level,
             service_level_category, order_type, ship_country, earliest_ship_date, latest_ship_date,
             earliest_delivery_date, latest_delivery_date, is_prime, is_business, order_total, order_currency,
-            items_shipped, items_unshipped, lifecycle, pii_missing, retention_start)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+            items_shipped, items_unshipped, lifecycle, pii_missing, retention_start, pii_epoch)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
          ON CONFLICT(amazon_order_id) DO UPDATE SET
             status = excluded.status, pii = COALESCE(excluded.pii, orders.pii), pii_version = excluded.pii_version,
+            pii_epoch = CASE WHEN excluded.pii IS NULL THEN orders.pii_epoch ELSE excluded.pii_epoch END,
             pii_state = excluded.pii_state, updated_at = excluded.updated_at, purchase_date = excluded.purchase_date,
             last_update_date = excluded.last_update_date, fulfillment_channel = excluded.fulfillment_channel,
             sales_channel = excluded.sales_channel, marketplace_id = excluded.marketplace_id,
@@ -142,6 +166,7 @@ pub fn upsert_order(
             lifecycle,
             pii_missing,
             retention_start,
+            epoch,
         ],
     )?;
     Ok(if existing.is_some() {
@@ -156,11 +181,11 @@ pub(crate) fn item_seal_id(order_id: &str, item_id: &str) -> String {
     format!("{order_id}#{item_id}")
 }
 
-/// Stores an order's items (replacing any earlier copy) and marks its items fetched.
+/// Stores an order's items (replacing any earlier copy) and marks its items fetched. Gift
+/// messages are sealed by `sealer` into the epoch of the order's deadline.
 pub fn store_items(
     conn: &Connection,
-    pk: &PiiPublicKey,
-    vault_id: &str,
+    sealer: &mut Sealer,
     order_id: &str,
     items: &[OrderItem],
 ) -> Result<()> {
@@ -169,17 +194,29 @@ pub fn store_items(
         [order_id],
     )?;
     // A purged order's PII is gone for good: items fetched again carry no gift message.
-    let purged: bool = conn
+    type Facts = (bool, Option<String>, Option<String>, Option<String>, String);
+    let facts: Option<Facts> = conn
         .query_row(
-            "SELECT purged_at IS NOT NULL FROM orders WHERE amazon_order_id = ?1",
+            "SELECT purged_at IS NOT NULL, retention_start, latest_ship_date, purchase_date, created_at
+             FROM orders WHERE amazon_order_id = ?1",
             [order_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
-        .optional()?
-        .unwrap_or(false);
+        .optional()?;
+    let purged = facts.as_ref().is_some_and(|f| f.0);
+    let deadline = match &facts {
+        Some((_, start, lsd, purchase, created)) => seal_deadline(
+            sealer,
+            start.as_deref(),
+            lsd.as_deref(),
+            purchase.as_deref(),
+            created,
+        ),
+        None => DateTime::<Utc>::MAX_UTC,
+    };
     let mut st = conn.prepare_cached(
         "INSERT INTO order_items (amazon_order_id, order_item_id, asin, seller_sku, title, quantity_ordered,
-            quantity_shipped, is_gift, gift_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            quantity_shipped, is_gift, gift_message, gift_epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for it in items {
         let i = &it.info;
@@ -193,15 +230,13 @@ pub fn store_items(
                     gift_message: Some(crate::pii::Pii::new(g.expose_pii())),
                     ..Default::default()
                 };
-                Some(seal::seal_pii(
-                    pk,
-                    vault_id,
-                    &item_seal_id(order_id, &i.order_item_id),
-                    1,
-                    &p,
-                )?)
+                Some(sealer.seal(&item_seal_id(order_id, &i.order_item_id), 1, deadline, &p)?)
             }
             None => None,
+        };
+        let (gift, gift_epoch) = match gift {
+            Some(s) => (Some(s.blob), s.epoch),
+            None => (None, None),
         };
         st.execute(params![
             order_id,
@@ -212,7 +247,8 @@ pub fn store_items(
             i.quantity_ordered,
             i.quantity_shipped,
             i.is_gift,
-            gift
+            gift,
+            gift_epoch
         ])?;
     }
     conn.execute(

@@ -280,11 +280,27 @@ fn adopt(keys: &mut KeySet, d: KeySet, role: Role, epoch: u64) -> std::result::R
     {
         return Err(());
     }
+    // Sealing v2 never goes back, and its sealer keys must be the ones the facts name.
+    let seals_creds = new.seals_v2() && role.can(crate::role::Capability::ManagePeople);
+    if (old.seals_v2() && !new.seals_v2())
+        || !matches(&d.cred_sealer, &new.cred_sealer_public, seals_creds)
+        || (new.seals_v2()
+            && role.holds_secrets_key()
+            && d.pii_sealer()
+                .and_then(|k| seal::public_of(&k).ok())
+                .as_ref()
+                != Some(&new.sealer_public))
+    {
+        return Err(());
+    }
     if role.holds_pii_key() {
         keys.pii_private = d.pii_private;
     }
     if role.holds_secrets_key() {
         keys.secrets = d.secrets;
+    }
+    if seals_creds {
+        keys.cred_sealer = d.cred_sealer;
     }
     keys.facts = d.facts;
     keys.epoch = epoch;
@@ -313,9 +329,13 @@ pub struct RekeyReport {
 pub(super) struct RekeyPlan {
     epoch: u64,
     facts: VaultFacts,
+    /// The epoch data keys the re-sealing made: every other key dies once this commits.
+    keys_made: Vec<super::seal::KeyName>,
+    /// The owner's new key set.
+    mine: KeySet,
     owner_wrapped: Vec<u8>,
-    pii: Vec<(String, Vec<u8>)>,
-    gifts: Vec<(String, String, Vec<u8>)>,
+    pii: Vec<(String, Vec<u8>, Option<u32>)>,
+    gifts: Vec<(String, String, Vec<u8>, Option<u32>)>,
     credentials: Vec<(i64, Vec<u8>)>,
     deliveries: Vec<(String, Vec<u8>)>,
     leaving: Option<String>,
@@ -339,11 +359,11 @@ impl RekeyPlan {
 
     /// Writes the rotation (the caller's transaction).
     pub fn apply(&self, c: &Connection, owner: &str, now: DateTime<Utc>) -> Result<()> {
-        for (o, blob) in &self.pii {
-            store::replace_sealed_pii(c, o, blob)?;
+        for (o, blob, e) in &self.pii {
+            store::replace_sealed_pii(c, o, blob, *e)?;
         }
-        for (o, i, blob) in &self.gifts {
-            store::replace_sealed_gift(c, o, i, blob)?;
+        for (o, i, blob, e) in &self.gifts {
+            store::replace_sealed_gift(c, o, i, blob, *e)?;
         }
         for (id, blob) in &self.credentials {
             store::replace_sealed_credentials(c, *id, blob)?;
@@ -362,20 +382,60 @@ impl RekeyPlan {
             &hex::encode(self.facts.secrets_public),
         )?;
         store::meta_set(c, AUTHORITY_META, &hex::encode(self.facts.authority_public))?;
+        store::meta_set(
+            c,
+            super::SEALER_META,
+            &hex::encode(self.facts.sealer_public),
+        )?;
+        store::meta_set(
+            c,
+            super::CRED_SEALER_META,
+            &hex::encode(self.facts.cred_sealer_public),
+        )?;
         store::meta_set(c, EPOCH_META, &self.epoch.to_string())
+    }
+
+    /// After the rotation committed: destroys every data key the re-sealing did not make
+    /// (records sealed under them now hold keys that no longer exist), and hands the owner's
+    /// session its new keys.
+    pub fn finish(self, session: &mut Session<'_>) -> Result<RekeyReport> {
+        let keep = self.keys_made;
+        session.vault.keyring().destroy(|n| !keep.contains(&n))?;
+        session.vault.reread_facts()?;
+        session.adopt_keys(self.mine);
+        Ok(self.report)
     }
 }
 
 impl Session<'_> {
     /// Rotates the vault's keys (owner only): see the module documentation. `reason` goes
     /// into the `vault.rekeyed` record.
-    pub fn rekey(&self, reason: &str, now: DateTime<Utc>) -> Result<RekeyReport> {
+    pub fn rekey(&mut self, reason: &str, now: DateTime<Utc>) -> Result<RekeyReport> {
         let plan = self.plan_rekey(None, now)?;
         let ev = plan.event(&self.name, reason);
         self.vault
             .record_with(&[ev], now, |c| plan.apply(c, &self.name, now))?;
-        self.vault.reread_facts()?;
-        Ok(plan.report)
+        plan.finish(self)
+    }
+
+    /// Opens a record for re-sealing (owner): what does not open stops the rotation.
+    fn open_for_rekey(
+        &self,
+        order: &str,
+        record_id: &str,
+        version: u64,
+        blob: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<crate::pii::BuyerPii> {
+        self.open_record(
+            order,
+            record_id,
+            version,
+            blob,
+            super::datakeys::Use::Scan,
+            now,
+        )
+        .map_err(|e| Error::Integrity(format!("{e}; nothing was rotated")))
     }
 
     /// Computes a rotation; `leaving` is an operator being disabled with it (no delivery).
@@ -408,40 +468,78 @@ impl Session<'_> {
         let epoch = self.keys.epoch.max(v.stated_epoch()?) + 1;
         let (pii_sk, pii_pk) = seal::generate_keypair();
         let (sec_sk, sec_pk) = seal::generate_keypair();
+        let (cs_sk, cs_pk) = new_box_key();
         let facts = VaultFacts {
             pii_public: *pii_pk.as_bytes(),
             secrets_public: *sec_pk.as_bytes(),
+            sealer_public: seal::public_of(&super::key::sealer_of(&sec_sk))?,
+            cred_sealer_public: cs_pk,
             ..self.facts.clone()
         };
+        // Every record is opened with the current keys and sealed again under fresh epoch
+        // keys of the new sealer (written to the keyring now; the old keys are destroyed once
+        // the rotation commits).
+        let (config, _) = crate::config::Config::load_or_profile(&v.home.config_path(), v.profile);
+        let mut sealer = super::datakeys::Sealer::v2(
+            &v.id,
+            super::key::sealer_of(&sec_sk),
+            facts.pii_public,
+            v.keyring(),
+            config.retention.pii_days,
+        );
+        let deadlines: std::collections::HashMap<String, DateTime<Utc>> =
+            super::retention::unpurged(conn)?
+                .into_iter()
+                .filter_map(|f| {
+                    let d = crate::model::retention::deadline(
+                        f.retention_start.as_deref(),
+                        f.latest_ship_date.as_deref(),
+                        f.purchase_date.as_deref(),
+                        &f.created_at,
+                        sealer.pii_days(),
+                    )?;
+                    Some((f.order_id, d))
+                })
+                .collect();
+        let deadline_of = |o: &str| deadlines.get(o).copied().unwrap_or(now);
         let mut pii = Vec::new();
         for (o, version, blob) in store::sealed_pii_all(conn)? {
-            let p = seal::open_pii(old_pii, &v.id, &o, version, &blob)?;
-            pii.push((o.clone(), seal::seal_pii(&pii_pk, &v.id, &o, version, &p)?));
+            let p = self.open_for_rekey(&o, &o, version, &blob, now)?;
+            let s = sealer.seal(&o, version, deadline_of(&o), &p)?;
+            pii.push((o.clone(), s.blob, s.epoch));
         }
         let mut gifts = Vec::new();
         for (o, i, blob) in store::sealed_gifts_all(conn)? {
             let id = orders::item_seal_id(&o, &i);
-            let p = seal::open_pii(old_pii, &v.id, &id, 1, &blob)?;
-            gifts.push((o, i, seal::seal_pii(&pii_pk, &v.id, &id, 1, &p)?));
+            let p = self.open_for_rekey(&o, &id, 1, &blob, now)?;
+            let s = sealer.seal(&id, 1, deadline_of(&o), &p)?;
+            gifts.push((o, i, s.blob, s.epoch));
         }
         let aad = credentials_aad(&v.id);
         let mut credentials = Vec::new();
         for (id, blob) in store::sealed_credentials_all(conn)? {
-            let plain = seal::open_from(old_secrets, CREDENTIALS_INFO, &aad, &blob)
-                .or_else(|| super::key::aead_open(old_secrets, &aad, &blob))
+            let plain = super::open_credentials(old_secrets, &self.facts, &blob)
                 .ok_or_else(|| {
                     Error::Integrity(
-                        "the stored credentials do not open: altered or from another vault; nothing was rotated".into(),
+                        "the stored credentials do not open: altered, from another vault or not set by an owner or admin; nothing was rotated".into(),
                     )
                 })?;
             credentials.push((
                 id,
-                seal::seal_to(&facts.secrets_public, CREDENTIALS_INFO, &aad, &plain)?,
+                seal::seal_authenticated(
+                    &cs_sk,
+                    &facts.secrets_public,
+                    CREDENTIALS_INFO,
+                    &aad,
+                    &plain,
+                )?,
             ));
         }
+        let _ = old_pii;
         let mut mine = self.keys.duplicate();
         mine.pii_private = Some(SecretKey::from_bytes(*pii_sk.expose_secret()));
         mine.secrets = Some(SecretKey::from_bytes(*sec_sk.expose_secret()));
+        mine.cred_sealer = Some(SecretKey::from_bytes(*cs_sk.expose_secret()));
         mine.facts = Some(facts.clone());
         mine.epoch = epoch;
         let owner_wrapped = mine.wrap(&self.kek, &super::keyset_aad(&self.name, self.role));
@@ -471,6 +569,10 @@ impl Session<'_> {
                     .role
                     .holds_secrets_key()
                     .then(|| SecretKey::from_bytes(*sec_sk.expose_secret())),
+                cred_sealer: op
+                    .role
+                    .can(crate::role::Capability::ManagePeople)
+                    .then(|| SecretKey::from_bytes(*cs_sk.expose_secret())),
                 facts: Some(facts.clone()),
                 epoch,
                 ..KeySet::default()
@@ -498,6 +600,8 @@ impl Session<'_> {
         Ok(RekeyPlan {
             epoch,
             facts,
+            keys_made: sealer.keys_made(),
+            mine,
             owner_wrapped,
             pii,
             gifts,

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_packages.sql"),
     include_str!("../../migrations/0010_retention_anchor.sql"),
     include_str!("../../migrations/0011_bought_service.sql"),
+    include_str!("../../migrations/0012_epoch_keys.sql"),
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -468,13 +469,94 @@ pub fn sealed_pii_all(conn: &Connection) -> Result<Vec<(String, u64, Vec<u8>)>> 
         .collect())
 }
 
-/// Replaces one order's sealed PII blob in place (same version: a `rekey`).
-pub fn replace_sealed_pii(conn: &Connection, order_id: &str, blob: &[u8]) -> Result<()> {
+/// Replaces one order's sealed PII blob in place (same version: a `rekey`), with its epoch.
+pub fn replace_sealed_pii(
+    conn: &Connection,
+    order_id: &str,
+    blob: &[u8],
+    epoch: Option<u32>,
+) -> Result<()> {
     conn.execute(
-        "UPDATE orders SET pii = ?2 WHERE amazon_order_id = ?1 AND pii_state = 'sealed'",
-        params![order_id, blob],
+        "UPDATE orders SET pii = ?2, pii_epoch = ?3 WHERE amazon_order_id = ?1 AND pii_state = 'sealed'",
+        params![order_id, blob, epoch],
     )?;
     Ok(())
+}
+
+/// Every sealed record's order and epoch (plain copies): which epoch keys still have records.
+pub fn record_epochs(conn: &Connection) -> Result<Vec<(String, u32)>> {
+    let mut st = conn.prepare(
+        "SELECT amazon_order_id, pii_epoch FROM orders WHERE pii IS NOT NULL AND pii_epoch IS NOT NULL
+         UNION ALL SELECT amazon_order_id, gift_epoch FROM order_items
+           WHERE gift_message IS NOT NULL AND gift_epoch IS NOT NULL",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(o, e)| Some((o, u32::try_from(e).ok()?)))
+        .collect())
+}
+
+/// Removes every sealed PII record and gift message from a backup copy (`secure_delete` on,
+/// so the freed pages are zeroed; the caller vacuums). Orders whose PII is removed go back to
+/// `none`, waiting for it. Returns (orders, records removed).
+pub fn backup_scrub(conn: &Connection) -> Result<(u64, u64)> {
+    conn.execute_batch("PRAGMA secure_delete = ON")?;
+    let orders: i64 = conn.query_row("SELECT count(*) FROM orders", [], |r| r.get(0))?;
+    let a = conn.execute(
+        "UPDATE orders SET pii = NULL, pii_epoch = NULL,
+           pii_state = CASE WHEN pii_state = 'sealed' THEN 'none' ELSE pii_state END
+         WHERE pii IS NOT NULL",
+        [],
+    )?;
+    let b = conn.execute(
+        "UPDATE order_items SET gift_message = NULL, gift_epoch = NULL WHERE gift_message IS NOT NULL",
+        [],
+    )?;
+    Ok((orders as u64, (a + b) as u64))
+}
+
+/// After a restore: clears the fetch watermark (the next `fetch` lists the last 30 days and
+/// brings back the PII of orders still open) and counts (orders, orders still to ship that
+/// wait for their PII).
+pub fn restored_counts(conn: &Connection) -> Result<(u64, u64)> {
+    conn.execute("DELETE FROM meta WHERE key = 'fetch_watermark'", [])?;
+    let orders: i64 = conn.query_row("SELECT count(*) FROM orders", [], |r| r.get(0))?;
+    let waiting = pii_waiting_count(conn)?;
+    Ok((orders as u64, waiting))
+}
+
+/// Orders still to ship whose PII the vault does not hold (after a restore, or not yet sent).
+pub fn pii_waiting_count(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM orders WHERE pii IS NULL AND purged_at IS NULL
+           AND lifecycle IN ('unshipped', 'labelled', 'partially_shipped')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? as u64)
+}
+
+/// The audit chain head's sequence number as the vault states it.
+pub fn head_seq(conn: &Connection) -> Result<Option<u64>> {
+    Ok(meta_get(conn, "audit_head_seq")?.and_then(|s| s.parse().ok()))
+}
+
+/// The epochs that still have sealed records (orders' PII and gift messages), from the
+/// rows' plain copies: which epoch keys `purge` must keep.
+pub fn epochs_in_use(conn: &Connection) -> Result<Vec<u32>> {
+    let mut st = conn.prepare(
+        "SELECT pii_epoch FROM orders WHERE pii IS NOT NULL AND pii_epoch IS NOT NULL
+         UNION SELECT gift_epoch FROM order_items WHERE gift_message IS NOT NULL AND gift_epoch IS NOT NULL",
+    )?;
+    let rows = st
+        .query_map([], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|e| u32::try_from(e).ok())
+        .collect())
 }
 
 /// Every sealed gift message: (order id, order item id, blob), for re-sealing at a `rekey`.
@@ -488,16 +570,17 @@ pub fn sealed_gifts_all(conn: &Connection) -> Result<Vec<(String, String, Vec<u8
     Ok(rows)
 }
 
-/// Replaces one sealed gift message in place (a `rekey`).
+/// Replaces one sealed gift message in place (a `rekey`), with its epoch.
 pub fn replace_sealed_gift(
     conn: &Connection,
     order_id: &str,
     item_id: &str,
     blob: &[u8],
+    epoch: Option<u32>,
 ) -> Result<()> {
     conn.execute(
-        "UPDATE order_items SET gift_message = ?3 WHERE amazon_order_id = ?1 AND order_item_id = ?2",
-        params![order_id, item_id, blob],
+        "UPDATE order_items SET gift_message = ?3, gift_epoch = ?4 WHERE amazon_order_id = ?1 AND order_item_id = ?2",
+        params![order_id, item_id, blob, epoch],
     )?;
     Ok(())
 }
@@ -608,6 +691,8 @@ pub struct SealedPii {
     pub blob: Vec<u8>,
     /// The record version bound into its associated data.
     pub version: u64,
+    /// The record's epoch (version 2 records).
+    pub epoch: Option<u32>,
 }
 
 /// Inserts or updates an order's status and sealed PII (the minimal order row; `fetch`
@@ -621,11 +706,12 @@ pub fn put_order_pii(
 ) -> Result<()> {
     let state = if sealed.is_some() { "sealed" } else { "empty" };
     conn.execute(
-        "INSERT INTO orders (amazon_order_id, status, pii, pii_version, pii_state, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+        "INSERT INTO orders (amazon_order_id, status, pii, pii_version, pii_state, created_at, updated_at, pii_epoch)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
          ON CONFLICT(amazon_order_id) DO UPDATE SET status = excluded.status, pii = excluded.pii,
-           pii_version = excluded.pii_version, pii_state = excluded.pii_state, updated_at = excluded.updated_at",
-        params![order_id, status, sealed.map(|s| &s.blob), sealed.map_or(0, |s| s.version as i64), state, ts(now)],
+           pii_version = excluded.pii_version, pii_state = excluded.pii_state, updated_at = excluded.updated_at,
+           pii_epoch = excluded.pii_epoch",
+        params![order_id, status, sealed.map(|s| &s.blob), sealed.map_or(0, |s| s.version as i64), state, ts(now), sealed.and_then(|s| s.epoch)],
     )?;
     Ok(())
 }
@@ -643,6 +729,7 @@ pub fn order_pii(conn: &Connection, order_id: &str) -> Result<Option<(Option<Sea
                     blob.map(|blob| SealedPii {
                         blob,
                         version: version as u64,
+                        epoch: None,
                     }),
                     r.get(2)?,
                 ))
@@ -671,7 +758,7 @@ mod tests {
     fn schema_version_is_pinned() {
         // Changing this number means a migration was added: bump it deliberately, and never
         // edit a migration that has landed.
-        assert_eq!(SCHEMA_VERSION, 11);
+        assert_eq!(SCHEMA_VERSION, 12);
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         let v: u32 = c

@@ -202,6 +202,10 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         .fulfill()
         .args(["--operator", "cron", "purge", "--order", &unshipped[0]]));
     assert_eq!(r.code, 1, "the planted path is refused: {}", r.stderr);
+    ok(run(d
+        .as_op("olga", &owner)
+        .args(["backup", "--out"])
+        .arg(d.path().join("events.backup"))));
     ok(run(d.as_op("olga", &owner).args(["audit"])));
 
     assert_eq!(
@@ -302,6 +306,8 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "ship.confirmed",
         "ship.confirm_failed",
         "purge.run",
+        "purge.orders",
+        "backup.created",
         "pii.scanned",
         "audit.run",
     ] {

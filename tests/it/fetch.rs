@@ -579,11 +579,12 @@ fn one_order_amazon_refuses_does_not_block_the_others() {
     ghost.info.purchase_date = "2000-01-01T00:00:00Z".into(); // first in the items queue
     fulfill::vault::orders::upsert_order(
         e.vault.conn(),
-        &e.vault
+        &mut e
+            .vault
             .unlock("olga", &pass(OWNER_PASS), e.now())
             .unwrap()
-            .pii_public_key(),
-        e.vault.id(),
+            .sealer(e.now())
+            .unwrap(),
         &ghost,
         e.now(),
     )

@@ -715,6 +715,8 @@ fn a_forged_key_delivery_is_refused_and_nothing_is_sealed_to_it() {
         pii_public: *attacker_pk.as_bytes(),
         secrets_public: *secrets_pk.as_bytes(),
         authority_public: hex32("authority_public_key"),
+        sealer_public: hex32("sealer_public_key"),
+        cred_sealer_public: hex32("credentials_sealer_public_key"),
     };
     let delivery = KeySet {
         secrets: Some(SecretKey::from_bytes(*secrets_sk.expose_secret())),

@@ -25,6 +25,7 @@ mod picklist;
 mod purge;
 mod report;
 mod sandbox;
+mod sealing;
 mod ship;
 mod slip;
 mod sp_env;

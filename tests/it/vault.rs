@@ -376,7 +376,7 @@ fn disabled_operator_keys_are_destroyed() {
     let dir = TestDir::new();
     let v = new_vault(&dir, Profile::Mws2020, false);
     let passes = add_everyone(&v);
-    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    let mut owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     owner.disable_operator("packer", t0()).unwrap();
     assert!(matches!(
         v.unlock("packer", &pass(&passes[&Role::Packer]), t0()),
@@ -389,7 +389,7 @@ fn disabled_operator_keys_are_destroyed() {
         .find(|o| o.name == "packer")
         .unwrap();
     assert!(row.wrapped_keys.is_none());
-    let admin = v
+    let mut admin = v
         .unlock("admin", &pass(&passes[&Role::Admin]), t0())
         .unwrap();
     assert!(matches!(
@@ -599,7 +599,7 @@ fn disabling_a_key_holder_rotates_and_its_copy_opens_nothing() {
     let dir = TestDir::new();
     let v = new_vault(&dir, Profile::Mws2020, false);
     let passes = add_everyone(&v);
-    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    let mut owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     for i in 1..=3 {
         owner
             .store_order_pii(
@@ -617,12 +617,25 @@ fn disabling_a_key_holder_rotates_and_its_copy_opens_nothing() {
             .unwrap();
         SecretKey::from_bytes(*s.keys().pii_private.as_ref().unwrap().expose_secret())
     };
+    // The sealer's public key too, as it was then (the facts are no secret).
+    let sealer_public: [u8; 32] = owner.facts().sealer_public;
+    // Opening as sealing v2 does: the record names its data key, which the live keyring
+    // holds wrapped to the PII public key.
     let opens_with_copy = |i: usize| {
         let (s, _) = fulfill::vault::store::order_pii(v.conn(), &order_id(i))
             .unwrap()
             .unwrap();
         let s = s.unwrap();
-        seal::open_pii(&copied, v.id(), &order_id(i), s.version, &s.blob).is_ok()
+        let Some(name) = seal::record_key_name(&s.blob) else {
+            return false;
+        };
+        let ring = fulfill::vault::keyring::Keyring::of_home(v.home().root());
+        let Some(wrapped) = ring.get(name).unwrap() else {
+            return false;
+        };
+        seal::unwrap_data_key(&copied, &sealer_public, v.id(), name, &wrapped)
+            .and_then(|k| seal::open_record(&k, v.id(), &order_id(i), s.version, &s.blob))
+            .is_some_and(|p| p.is_ok())
     };
     assert!(
         opens_with_copy(1),
@@ -697,7 +710,7 @@ fn a_session_from_before_a_rotation_seals_nothing() {
         &fulfill::home::Home::open(&dir.home(), &fulfill::safety::Environment::system()).unwrap(),
     )
     .unwrap();
-    let owner = other.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    let mut owner = other.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     owner.rekey("test", t0()).unwrap();
     let e = fetcher
         .store_order_pii(
@@ -722,7 +735,7 @@ fn only_the_owner_rotates_and_the_last_owner_stays() {
     let dir = TestDir::new();
     let v = new_vault(&dir, Profile::Mws2020, false);
     let passes = add_everyone(&v);
-    let admin = v
+    let mut admin = v
         .unlock("admin", &pass(&passes[&Role::Admin]), t0())
         .unwrap();
     assert!(matches!(admin.rekey("test", t0()), Err(Error::Denied(_))));
@@ -732,7 +745,7 @@ fn only_the_owner_rotates_and_the_last_owner_stays() {
     ));
     // A picker holds no vault key: an admin disables it without a rotation.
     assert!(admin.disable_operator("picker", t0()).unwrap().is_none());
-    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    let mut owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     assert!(matches!(
         owner.disable_operator("olga", t0()),
         Err(Error::Usage(_))
@@ -756,9 +769,9 @@ fn recovery_after_two_rotations_opens_new_pii() {
         t0(),
     )
     .unwrap();
-    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    let mut owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     owner.rekey("test", t0()).unwrap();
-    let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
+    let mut owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     owner.rekey("test", t0()).unwrap();
     let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     owner
@@ -775,4 +788,91 @@ fn recovery_after_two_rotations_opens_new_pii() {
     let owner = v.unlock("olga", &pass(new), t0()).unwrap();
     assert_eq!(owner.keys().epoch, 2);
     assert!(owner.open_pii(&order_id(9), Purpose::Label, t0()).unwrap() == marked_pii("ZQXREC", 9));
+}
+
+/// Sealing v2's record format as data: a record computed with an independent AES-GCM (Python's
+/// `cryptography`) opens to its plaintext and our sealing gives the same bytes; a record moved
+/// to another epoch or order, truncated or with a flipped tag does not open.
+#[test]
+fn pii_record_v2_known_answer_and_failing_vectors() {
+    use fulfill::vault::seal::{Epoch, KeyName};
+    for name in [
+        "pii-record-v2.txt",
+        "pii-record-v2-wrong-epoch.txt",
+        "pii-record-v2-other-order.txt",
+        "pii-record-v2-truncated.txt",
+        "pii-record-v2-tampered-tag.txt",
+    ] {
+        let v = vector(name);
+        let key = SecretKey::from_bytes(hexv(&v, "key").try_into().unwrap());
+        let sealed = hexv(&v, "sealed");
+        let version: u64 = v["version"].parse().unwrap();
+        let opened =
+            seal::open_record_plain(&key, &v["vault_id"], &v["record_id"], version, &sealed);
+        match v["expect"].as_str() {
+            "ok" => {
+                assert_eq!(
+                    opened.as_deref().map(Vec::as_slice),
+                    Some(hexv(&v, "plaintext").as_slice()),
+                    "{name}"
+                );
+                let name_ = seal::record_key_name(&sealed).unwrap();
+                assert_eq!(name_.epoch, Epoch(0x5140));
+                let ours = seal::seal_record_with_nonce(
+                    &key,
+                    KeyName {
+                        epoch: name_.epoch,
+                        id: name_.id,
+                    },
+                    &sealed[13..25].try_into().unwrap(),
+                    &v["vault_id"],
+                    &v["record_id"],
+                    version,
+                    &hexv(&v, "plaintext"),
+                );
+                assert_eq!(ours, sealed, "{name}: our sealing matches the vector");
+            }
+            "reject" => assert!(opened.is_none(), "{name}"),
+            other => panic!("{name}: unknown expect {other}"),
+        }
+    }
+}
+
+/// The data-key wrap as data: HPKE auth mode from the sealer to the PII public key, bound to
+/// the vault and the key's name. It opens for the sealer it names; another sealer's public
+/// key, another epoch, another vault or a truncated wrap is rejected.
+#[test]
+fn datakey_wrap_v2_known_answer_and_failing_vectors() {
+    use fulfill::vault::seal::{Epoch, KeyName};
+    for name in [
+        "datakey-wrap-v2.txt",
+        "datakey-wrap-v2-wrong-sealer.txt",
+        "datakey-wrap-v2-wrong-epoch.txt",
+        "datakey-wrap-v2-other-vault.txt",
+        "datakey-wrap-v2-truncated.txt",
+    ] {
+        let v = vector(name);
+        let pii = SecretKey::from_bytes(hexv(&v, "pii_private").try_into().unwrap());
+        let sealer: [u8; 32] = hexv(&v, "sealer_public").try_into().unwrap();
+        let key_name = KeyName {
+            epoch: Epoch(v["epoch"].parse().unwrap()),
+            id: hexv(&v, "key_id").try_into().unwrap(),
+        };
+        let opened = seal::unwrap_data_key(
+            &pii,
+            &sealer,
+            &v["vault_id"],
+            key_name,
+            &hexv(&v, "wrapped"),
+        );
+        match v["expect"].as_str() {
+            "ok" => assert_eq!(
+                opened.map(|k| hex::encode(k.expose_secret())),
+                Some(v["data_key"].clone()),
+                "{name}"
+            ),
+            "reject" => assert!(opened.is_none(), "{name}"),
+            other => panic!("{name}: unknown expect {other}"),
+        }
+    }
 }

@@ -472,7 +472,7 @@ pub fn audit(
         "R26",
         "no PII in logs, config, database files or scanned paths",
     );
-    let scanner = s.leak_scanner(now)?;
+    let (scanner, sealing) = s.leak_scanner(now)?;
     let mut targets: Vec<PathBuf> = vec![
         home.logs_dir(),
         home.config_path(),
@@ -506,6 +506,27 @@ pub fn audit(
     ));
     let pii_values = scanner.patterns();
     drop(scanner);
+    checks.push(c);
+
+    // R13: sealed records prove their sealer, and die with their epoch key.
+    let mut c = Check::new(
+        "R13",
+        "every sealed record opens under a key a sealer made; no key outlives its epoch",
+    );
+    for f in sealing {
+        c.fail(f);
+    }
+    c.details.push(format!(
+        "{} data key(s) in the keyring",
+        vault.keyring().entries()?.len()
+    ));
+    let waiting = crate::vault::store::pii_waiting_count(vault.conn())?;
+    if waiting > 0 {
+        c.details.push(format!(
+            "{waiting} order(s) still to ship wait for their PII (after a restore, or not yet \
+             sent by Amazon): `fulfill fetch` brings it"
+        ));
+    }
     checks.push(c);
 
     // R12: endpoints, from every credentials change the log holds.
