@@ -19,6 +19,7 @@ mod fetch_cli;
 mod hostile;
 mod insider;
 mod label;
+mod migration;
 mod mws_fixtures;
 mod partial;
 mod picklist;
