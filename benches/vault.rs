@@ -81,7 +81,7 @@ fn main() {
         }
     });
     report(
-        "HPKE seal only (X25519 + AES-256-GCM)",
+        "HPKE seal only (v1: X25519 + AES-256-GCM)",
         d,
         Some((N as f64, "orders")),
     );
@@ -117,7 +117,43 @@ fn main() {
             std::hint::black_box(seal::open_pii(sk, v.id(), &format!("o{i}"), 1, b).unwrap());
         }
     });
-    report("HPKE open only", d, Some((N as f64, "orders")));
+    report("HPKE open only (v1)", d, Some((N as f64, "orders")));
+
+    // Sealing v2: AES-256-GCM under an epoch data key (made and wrapped once per epoch).
+    let key = fulfill::vault::key::SecretKey::generate();
+    let name = seal::KeyName::fresh(seal::Epoch::of(now));
+    let d = median(5, || {
+        for (i, p) in rows.iter().enumerate() {
+            std::hint::black_box(seal::seal_record(
+                &key,
+                name,
+                v.id(),
+                &format!("111-{i:07}-0000000"),
+                1,
+                p,
+            ));
+        }
+    });
+    report(
+        "v2 seal only (AES-256-GCM, epoch key)",
+        d,
+        Some((N as f64, "orders")),
+    );
+    let sealed2: Vec<Vec<u8>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, p)| seal::seal_record(&key, name, v.id(), &format!("o{i}"), 1, p))
+        .collect();
+    let d = median(5, || {
+        for (i, b) in sealed2.iter().enumerate() {
+            std::hint::black_box(
+                seal::open_record(&key, v.id(), &format!("o{i}"), 1, b)
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+    });
+    report("v2 open only", d, Some((N as f64, "orders")));
 
     let n_open = 300;
     let d = median(3, || {

@@ -40,7 +40,7 @@ use crate::audit::{Event, Outcome};
 use crate::error::{Error, Result};
 use crate::home::FileIdentity;
 use crate::vault::retention as store;
-use crate::vault::seal::KeyName;
+use crate::vault::seal::{Epoch, KeyName};
 use crate::vault::{Vault, labels};
 
 /// An order whose PII retention has run out.
@@ -236,12 +236,25 @@ pub fn purge_with(
         vault.record(&events[..1], now)?;
         return Ok(report);
     }
+    // An order purged before its epoch ended (a deletion request) shares its epoch's key with
+    // the epoch's other orders: the epoch is re-keyed without it at the next unlock by a role
+    // that can open and seal (purge itself holds no key).
+    let early_epochs: Vec<u32> = match &opts.order {
+        Some(id) => crate::vault::store::record_epochs(conn)?
+            .into_iter()
+            .filter(|(o, _)| o == id)
+            .map(|(_, e)| e)
+            .filter(|e| !Epoch(*e).ended_by(now))
+            .collect(),
+        None => Vec::new(),
+    };
     vault.record_with(&events, now, |tx| {
         store::destroy_pii(
             tx,
             targets.iter().map(|d| d.order_id.as_str()),
             &crate::audit::format_ts(now),
-        )
+        )?;
+        store::add_epochs_to_rekey(tx, &early_epochs)
     })?;
     report.wal_truncated = store::checkpoint(conn)?;
     // After the rows: a key is never destroyed while a committed record still needs it. A

@@ -668,6 +668,7 @@ impl Vault {
         if session.role == Role::Owner && !session.facts.seals_v2() {
             session.migrate_v2(now)?;
         }
+        session.rekey_pending_epochs(now)?;
         Ok(session)
     }
 
@@ -1075,6 +1076,77 @@ impl<'v> Session<'v> {
         self.vault
             .record_with(&events, now, |c| plan.apply(c, &self.name, now))?;
         plan.finish(self).map(drop)
+    }
+
+    /// Re-keys the epochs `purge --order` left (an order purged before its epoch ended shares
+    /// the epoch's key): every other record of the epoch is sealed again under a fresh key, in
+    /// one transaction with its `epoch.rekeyed` record, and then the epoch's earlier keys are
+    /// destroyed, so the purged order's record opens nowhere, even from a copy of the rows.
+    /// Runs at the unlock of a role that can open and seal (owner, packer); a record that does
+    /// not open is left as it is (it opens nowhere already; `audit` names it).
+    fn rekey_pending_epochs(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let conn = &self.vault.conn;
+        let pending = retention::epochs_to_rekey(conn)?;
+        let (Some(opener), Some(sealer_key), true) = (
+            self.opener.as_ref(),
+            self.keys.pii_sealer(),
+            self.facts.seals_v2() && !pending.is_empty(),
+        ) else {
+            return Ok(());
+        };
+        let ring = self.vault.keyring();
+        let before: Vec<seal::KeyName> = ring
+            .entries()?
+            .into_iter()
+            .map(|e| e.name)
+            .filter(|n| pending.contains(&n.epoch.0))
+            .collect();
+        let mut sealer = datakeys::Sealer::v2(
+            &self.vault.id,
+            sealer_key,
+            self.facts.pii_public,
+            ring.clone(),
+            1,
+        );
+        let mut updates = Vec::new();
+        for &e in &pending {
+            let in_epoch = seal::Epoch(e).end() - chrono::Duration::seconds(1);
+            for (order, item, version, blob) in retention::records_of_epoch(conn, e)? {
+                let rid = item
+                    .as_ref()
+                    .map_or_else(|| order.clone(), |i| orders::item_seal_id(&order, i));
+                let Ok(p) = opener.open(&rid, &rid, version, &blob, datakeys::Use::Scan, now)
+                else {
+                    continue;
+                };
+                let s = sealer.seal(&rid, version, in_epoch, &p)?;
+                updates.push((order, item, s.blob, s.epoch));
+            }
+        }
+        let days: Vec<String> = pending.iter().map(|e| seal::Epoch(*e).day()).collect();
+        let ev = Event::new("epoch.rekeyed")
+            .operator(&self.name)
+            .field("epochs", days)
+            .field("records", updates.len() as u64);
+        self.vault.record_with(&[ev], now, |c| {
+            for (o, item, blob, e) in &updates {
+                match item {
+                    None => store::replace_sealed_pii(c, o, blob, *e)?,
+                    Some(i) => store::replace_sealed_gift(c, o, i, blob, *e)?,
+                }
+            }
+            retention::clear_epochs_to_rekey(c, &pending)
+        })?;
+        // The earlier keys die, except one a record still names (a fetch that sealed with it
+        // while this ran).
+        let mut still_used = std::collections::HashSet::new();
+        for &e in &pending {
+            for (_, _, _, blob) in retention::records_of_epoch(conn, e)? {
+                still_used.extend(seal::record_key_name(&blob));
+            }
+        }
+        ring.destroy(|n| before.contains(&n) && !still_used.contains(&n))?;
+        Ok(())
     }
 
     /// The vault facts this operator's key set authenticates.

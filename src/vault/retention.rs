@@ -86,16 +86,90 @@ pub fn destroy_pii<'a>(
     stamp: &str,
 ) -> Result<()> {
     let mut orders = conn.prepare(
-        "UPDATE orders SET pii = NULL, pii_state = 'purged', purged_at = ?2, updated_at = ?2
+        "UPDATE orders SET pii = NULL, pii_epoch = NULL, pii_state = 'purged', purged_at = ?2,
+           updated_at = ?2
          WHERE amazon_order_id = ?1",
     )?;
-    let mut gifts =
-        conn.prepare("UPDATE order_items SET gift_message = NULL WHERE amazon_order_id = ?1")?;
+    let mut gifts = conn.prepare(
+        "UPDATE order_items SET gift_message = NULL, gift_epoch = NULL WHERE amazon_order_id = ?1",
+    )?;
     for id in order_ids {
         orders.execute((id, stamp))?;
         gifts.execute([id])?;
     }
     Ok(())
+}
+
+/// The `meta` row listing the epochs whose keys must be replaced (an order purged early from
+/// them by `purge --order`): comma-separated epoch numbers.
+const REKEY_META: &str = "epochs_to_rekey";
+
+/// Epochs waiting for a re-key.
+pub fn epochs_to_rekey(conn: &Connection) -> Result<Vec<u32>> {
+    Ok(super::store::meta_get(conn, REKEY_META)?
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|e| e.trim().parse().ok())
+        .collect())
+}
+
+/// Adds epochs to re-key (the caller's transaction).
+pub fn add_epochs_to_rekey(conn: &Connection, epochs: &[u32]) -> Result<()> {
+    let mut all = epochs_to_rekey(conn)?;
+    all.extend_from_slice(epochs);
+    all.sort_unstable();
+    all.dedup();
+    let text = all.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    super::store::meta_set(conn, REKEY_META, &text)
+}
+
+/// Removes epochs from the list once re-keyed (the caller's transaction).
+pub fn clear_epochs_to_rekey(conn: &Connection, done: &[u32]) -> Result<()> {
+    let left: Vec<String> = epochs_to_rekey(conn)?
+        .into_iter()
+        .filter(|e| !done.contains(e))
+        .map(|e| e.to_string())
+        .collect();
+    super::store::meta_set(conn, REKEY_META, &left.join(","))
+}
+
+/// Every sealed record of `epoch`: (order id, record id (the order, or order#item), version,
+/// blob, item id for a gift message).
+pub fn records_of_epoch(
+    conn: &Connection,
+    epoch: u32,
+) -> Result<Vec<(String, Option<String>, u64, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut st = conn.prepare(
+        "SELECT amazon_order_id, pii_version, pii FROM orders WHERE pii IS NOT NULL AND pii_epoch = ?1",
+    )?;
+    let rows = st.query_map([epoch], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
+    for r in rows {
+        let (o, v, b) = r?;
+        out.push((o, None, v.max(0) as u64, b));
+    }
+    let mut st = conn.prepare(
+        "SELECT amazon_order_id, order_item_id, gift_message FROM order_items
+         WHERE gift_message IS NOT NULL AND gift_epoch = ?1",
+    )?;
+    let rows = st.query_map([epoch], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
+    for r in rows {
+        let (o, i, b) = r?;
+        out.push((o, Some(i), 1, b));
+    }
+    Ok(out)
 }
 
 /// `wal_checkpoint(TRUNCATE)`: true when the WAL was fully checkpointed and emptied (false: a

@@ -543,6 +543,18 @@ pub fn head_seq(conn: &Connection) -> Result<Option<u64>> {
     Ok(meta_get(conn, "audit_head_seq")?.and_then(|s| s.parse().ok()))
 }
 
+/// Every order holding a sealed record (its PII or a gift message), whatever its columns say.
+pub fn orders_with_sealed_records(conn: &Connection) -> Result<Vec<String>> {
+    let mut st = conn.prepare(
+        "SELECT amazon_order_id FROM orders WHERE pii IS NOT NULL
+         UNION SELECT amazon_order_id FROM order_items WHERE gift_message IS NOT NULL",
+    )?;
+    let rows = st
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
 /// The epochs that still have sealed records (orders' PII and gift messages), from the
 /// rows' plain copies: which epoch keys `purge` must keep.
 pub fn epochs_in_use(conn: &Connection) -> Result<Vec<u32>> {

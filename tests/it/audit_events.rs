@@ -307,6 +307,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "ship.confirm_failed",
         "purge.run",
         "purge.orders",
+        "epoch.rekeyed",
         "backup.created",
         "pii.scanned",
         "audit.run",

@@ -574,3 +574,51 @@ fn a_backup_holds_no_key_or_pii_and_restores_a_home_that_audits_and_fetches() {
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+/// Deletion on request: `purge --order` (no key) removes the order's rows and leaves its epoch
+/// to be re-keyed; the next unlock of a packer seals the epoch's other records under a fresh
+/// key and destroys the old one. The purged record put back then opens nowhere; put back with
+/// the old keyring too, `audit` names it from the log's purge records.
+#[test]
+fn purge_of_one_order_rekeys_its_epoch_without_it() {
+    let t = Env::new(177);
+    let ids = t.orders(2);
+    let (gone, kept) = (&ids[0], &ids[1]);
+    let r = t.as_pat(&[
+        "ship",
+        gone,
+        "--carrier",
+        "USPS",
+        "--tracking",
+        "9400100000000000000006",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (saved, _) = t.row(gone);
+    let saved_ring = std::fs::read(t.keyring().path()).unwrap();
+    let old_key = seal::record_key_name(&saved).unwrap();
+    let r = t.e.run(&["--operator", "cron", "purge", "--order", gone]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Not yet re-keyed: purge holds no key.
+    assert!(t.keyring().get(old_key).unwrap().is_some());
+    // A packer's next unlock re-keys; the other orders still print.
+    assert_eq!(t.label(kept).code, 0);
+    assert!(t.log_has(r#""event":"epoch.rekeyed""#));
+    assert!(
+        t.keyring().get(old_key).unwrap().is_none(),
+        "the old key is destroyed"
+    );
+    // The purged record put back: its key is gone.
+    t.set_pii(gone, &saved);
+    let r = t.label(gone);
+    assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+    // With the old keyring put back as well, the audit names the order from the log.
+    std::fs::write(t.keyring().path(), &saved_ring).unwrap();
+    let (r, fails) = t.audit_r13(&[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        fails
+            .iter()
+            .any(|f| f.contains(gone.as_str()) && f.contains("was purged")),
+        "{fails:?}"
+    );
+}

@@ -516,6 +516,31 @@ pub fn audit(
     for f in sealing {
         c.fail(f);
     }
+    // A purged order holding a sealed record again was put back: the log names every purged
+    // order (`purge.orders`), and the log cannot be rewritten unnoticed.
+    let purged: std::collections::BTreeMap<String, u64> = all
+        .iter()
+        .filter(|r| r.event == "purge.orders")
+        .flat_map(|r| {
+            r.fields
+                .get("orders")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o.as_str().map(|o| (o.to_string(), r.seq)))
+        })
+        .collect();
+    let put_back: Vec<(String, u64)> =
+        crate::vault::store::orders_with_sealed_records(vault.conn())?
+            .into_iter()
+            .filter_map(|o| purged.get(&o).map(|seq| (o, *seq)))
+            .collect();
+    for (o, seq) in put_back {
+        c.fail(format!(
+            "order {o} was purged (seq {seq}) but holds sealed PII again: put back from a copy; \
+             run `fulfill purge --order {o}` and find who wrote it"
+        ));
+    }
     c.details.push(format!(
         "{} data key(s) in the keyring",
         vault.keyring().entries()?.len()
