@@ -1111,16 +1111,17 @@ impl<'v> Session<'v> {
         let mut updates = Vec::new();
         for &e in &pending {
             let in_epoch = seal::Epoch(e).end() - chrono::Duration::seconds(1);
-            for (order, item, version, blob) in retention::records_of_epoch(conn, e)? {
-                let rid = item
+            for r in retention::records_of_epoch(conn, e)? {
+                let rid = r
+                    .item
                     .as_ref()
-                    .map_or_else(|| order.clone(), |i| orders::item_seal_id(&order, i));
-                let Ok(p) = opener.open(&rid, &rid, version, &blob, datakeys::Use::Scan, now)
+                    .map_or_else(|| r.order.clone(), |i| orders::item_seal_id(&r.order, i));
+                let Ok(p) = opener.open(&rid, &rid, r.version, &r.blob, datakeys::Use::Scan, now)
                 else {
                     continue;
                 };
-                let s = sealer.seal(&rid, version, in_epoch, &p)?;
-                updates.push((order, item, s.blob, s.epoch));
+                let s = sealer.seal(&rid, r.version, in_epoch, &p)?;
+                updates.push((r.order, r.item, s.blob, s.epoch));
             }
         }
         let days: Vec<String> = pending.iter().map(|e| seal::Epoch(*e).day()).collect();
@@ -1141,8 +1142,8 @@ impl<'v> Session<'v> {
         // while this ran).
         let mut still_used = std::collections::HashSet::new();
         for &e in &pending {
-            for (_, _, _, blob) in retention::records_of_epoch(conn, e)? {
-                still_used.extend(seal::record_key_name(&blob));
+            for r in retention::records_of_epoch(conn, e)? {
+                still_used.extend(seal::record_key_name(&r.blob));
             }
         }
         ring.destroy(|n| before.contains(&n) && !still_used.contains(&n))?;

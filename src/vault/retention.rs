@@ -133,12 +133,21 @@ pub fn clear_epochs_to_rekey(conn: &Connection, done: &[u32]) -> Result<()> {
     super::store::meta_set(conn, REKEY_META, &left.join(","))
 }
 
-/// Every sealed record of `epoch`: (order id, record id (the order, or order#item), version,
-/// blob, item id for a gift message).
-pub fn records_of_epoch(
-    conn: &Connection,
-    epoch: u32,
-) -> Result<Vec<(String, Option<String>, u64, Vec<u8>)>> {
+/// A sealed record of an epoch.
+#[derive(Debug, Clone)]
+pub struct EpochRecord {
+    /// The order.
+    pub order: String,
+    /// The order item, for a gift message.
+    pub item: Option<String>,
+    /// The record version.
+    pub version: u64,
+    /// The sealed bytes.
+    pub blob: Vec<u8>,
+}
+
+/// Every sealed record of `epoch` (orders' PII and gift messages).
+pub fn records_of_epoch(conn: &Connection, epoch: u32) -> Result<Vec<EpochRecord>> {
     let mut out = Vec::new();
     let mut st = conn.prepare(
         "SELECT amazon_order_id, pii_version, pii FROM orders WHERE pii IS NOT NULL AND pii_epoch = ?1",
@@ -151,8 +160,13 @@ pub fn records_of_epoch(
         ))
     })?;
     for r in rows {
-        let (o, v, b) = r?;
-        out.push((o, None, v.max(0) as u64, b));
+        let (order, v, blob) = r?;
+        out.push(EpochRecord {
+            order,
+            item: None,
+            version: v.max(0) as u64,
+            blob,
+        });
     }
     let mut st = conn.prepare(
         "SELECT amazon_order_id, order_item_id, gift_message FROM order_items
@@ -166,8 +180,13 @@ pub fn records_of_epoch(
         ))
     })?;
     for r in rows {
-        let (o, i, b) = r?;
-        out.push((o, Some(i), 1, b));
+        let (order, item, blob) = r?;
+        out.push(EpochRecord {
+            order,
+            item: Some(item),
+            version: 1,
+            blob,
+        });
     }
     Ok(out)
 }
