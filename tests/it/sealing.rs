@@ -183,6 +183,31 @@ fn a_ship_to_forged_with_the_public_key_is_refused_and_reported() {
         r.stderr
     );
 
+    // A real key moved to another epoch (its slot relabelled) with a record made for it there:
+    // the wrap binds its epoch, so it does not open.
+    let real = t
+        .keyring()
+        .entries()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name != name)
+        .unwrap();
+    let moved = KeyName {
+        epoch: Epoch(real.name.epoch.0 + 1),
+        id: real.name.id,
+    };
+    t.keyring()
+        .add(&[Entry {
+            name: moved,
+            wrapped: real.wrapped.clone(),
+        }])
+        .unwrap();
+    let blob = seal::seal_record(&key, moved, &vault_id, victim, lsd_blob_version as u64, &mallory());
+    t.set_pii(victim, &blob);
+    let r = t.label(victim);
+    assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("moved from another epoch"), "{}", r.stderr);
+
     // The owner's audit names the order and the forged key, and still audits the rest.
     let (r, fails) = t.audit_r13(&[]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
