@@ -818,6 +818,41 @@ fn the_home_still_works(e: &crate::fetch_support::CliEnv, pat: &Path) {
     assert!(check.records > 20);
 }
 
+/// Issue 18: an unknown `--operator` of 70 KB went whole into its `unlock.failed` record; log
+/// recovery read only the last 64 KB, found no complete record and concluded that records
+/// were removed, so every later command exited 5. The name is now recorded by a short
+/// stand-in (prefix and digest), and the refusal names it by that stand-in too.
+#[test]
+fn a_70_kb_operator_name_is_recorded_short_and_the_home_goes_on() {
+    let e = crate::fetch_support::CliEnv::new(30, 61, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let huge = "A".repeat(70 * 1024);
+    let r = e.run(&[
+        "--operator",
+        &huge,
+        "--passphrase-file",
+        pat.to_str().unwrap(),
+        "orders",
+    ]);
+    assert_eq!(r.code, 3, "unknown operator");
+    the_home_still_works(&e, &pat);
+    assert!(r.stderr.len() < 400, "{} bytes on stderr", r.stderr.len());
+    let log = e.dir.audit_text();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(r#""reason":"unknown_operator""#))
+        .collect();
+    assert_eq!(failed.len(), 1, "the attempt is recorded");
+    let rec: Record = serde_json::from_str(failed[0]).unwrap();
+    let op = rec.operator.unwrap();
+    assert_eq!(op, fulfill::audit::unknown_operator(&huge));
+    assert!(op.starts_with("AAAAAAAAAAAAAAAA#") && op.len() < 40, "{op}");
+    assert!(failed[0].len() < 600, "{} bytes", failed[0].len());
+    assert!(log.lines().all(|l| l.len() < 4096));
+}
+
 /// The other half: a head record longer than the old 64 KB window (here a batch record
 /// listing 6,000 orders, as a print job of that size writes) is found by recovery however
 /// long it is; every command goes on.
