@@ -98,8 +98,9 @@ impl<R: Read> Read for Capped<R> {
 pub const REPLY_DEADLINE: StdDuration = StdDuration::from_secs(120);
 
 /// The longest single wait a client makes (a quota slot, a back-off, a throttled request), in
-/// its timebase's time. The longest wait Amazon's plans ask for is below it (SP-API
-/// `searchOrders` at a tenth of its plan: one request every 30 minutes less 14 seconds).
+/// its timebase's time. The longest wait an SP-API plan asks for is below it (`searchOrders`
+/// at a tenth of its plan: one request every 30 minutes less 14 seconds); an MWS hourly feed
+/// quota used up can ask for more, and the run then stops for the next one to carry on.
 pub const MAX_WAIT: Duration = Duration::minutes(30);
 
 /// Time limits of the commands that call Amazon (a [`RunLimit`] each).
