@@ -690,10 +690,12 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
     /// Faults to inject: a comma list of KIND=RATE (0..1 per request), KIND@N (the Nth request),
-    /// KIND@N-M (a storm), skew=SECONDS (server clock offset) and delay=SECONDS (for `slow`).
-    /// KIND: throttle, internal, slow, reset, truncate, malformed, corrupt-token.
+    /// KIND@N-M (a storm), skew=SECONDS (server clock offset), delay=SECONDS (for `slow`) and
+    /// drip=SECONDS (between two body bytes of `trickle`, default 2).
+    /// KIND: throttle, internal, slow, reset, truncate, malformed, corrupt-token, trickle,
+    /// endless-token, repeat-token.
     /// Reproducible from --seed. E.g. `throttle=0.1,internal@3,reset@7-9,skew=1200`.
-    /// SP-API only: expired-token.
+    /// SP-API only: expired-token, tiny-rate (a 429 saying 1e-9 requests a second).
     #[arg(long)]
     pub faults: Option<String>,
     /// Which Amazon API to serve: MWS, or the Selling Partner API (LWA, Orders 2026-01-01,

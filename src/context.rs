@@ -100,7 +100,11 @@ impl Context {
         } else {
             Arc::new(RealTime)
         };
-        Client::new(creds, time)
+        let mut client = Client::new(creds, time)?;
+        if let Some(limit) = run_limit(action) {
+            client.limit_run(action, limit);
+        }
+        Ok(client)
     }
 
     /// A client for the API the home's credentials are for (session `s` must hold the secrets
@@ -115,19 +119,26 @@ impl Context {
                 Arc::new(RealTime)
             }
         };
+        let limit = run_limit(action);
         match s.load_market_credentials(action, now)?.credentials {
             MarketCredentials::Mws(creds) => {
                 creds.validate(sandbox)?;
                 let t = time(creds.time_scale);
-                Ok(MarketClient::Mws(Client::new(creds, t)?))
+                let mut c = Client::new(creds, t)?;
+                if let Some(l) = limit {
+                    c.limit_run(action, l);
+                }
+                Ok(MarketClient::Mws(c))
             }
             MarketCredentials::SpApi(creds) => {
                 // Re-check against this home: a real home never talks plain HTTP.
                 creds.validate(sandbox)?;
                 let t = time(creds.time_scale);
-                Ok(MarketClient::SpApi(crate::spapi::client::Client::new(
-                    creds, t,
-                )?))
+                let mut c = crate::spapi::client::Client::new(creds, t)?;
+                if let Some(l) = limit {
+                    c.limit_run(action, l);
+                }
+                Ok(MarketClient::SpApi(c))
             }
         }
     }
@@ -156,6 +167,17 @@ impl Context {
         )?;
         let code = || one_time_code(self.totp_file.as_deref(), &name);
         self.vault.unlock_with(&name, &cred, &code, self.now())
+    }
+}
+
+/// The time limit of a command that calls Amazon (`docs/sp-api.md`, "Every wait ends").
+fn run_limit(action: &str) -> Option<chrono::Duration> {
+    use crate::mws::client::run_limits;
+    match action {
+        "fetch" => Some(run_limits::FETCH),
+        "confirm" => Some(run_limits::CONFIRM),
+        "buy" => Some(run_limits::BUY),
+        _ => None,
     }
 }
 

@@ -18,7 +18,7 @@ pub enum Exit {
     Usage = 2,
     /// Authentication failed, operator locked, or action denied.
     Denied = 3,
-    /// Amazon or the network failed after retries.
+    /// Amazon or the network failed after retries, or a remote wait reached its bound.
     Remote = 4,
     /// Vault integrity failure, tampered log, or an unsafe environment.
     Unsafe = 5,
@@ -56,7 +56,8 @@ pub enum Error {
     /// The action is not allowed for this operator (by role, or for lack of a key).
     #[error("denied: {0}")]
     Denied(String),
-    /// Amazon or the network failed after retries.
+    /// Amazon or the network failed after retries, or a remote wait reached its bound (a
+    /// reply's deadline, one wait's cap, the run's time limit, a listing that does not end).
     #[error("{0}")]
     Remote(String),
     /// The environment is unsafe for PII (permissions, removable media, cloud-sync folder).

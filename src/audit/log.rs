@@ -14,6 +14,11 @@
 //!   exactly, and records an `audit.recovered` event saying so (which `audit` reports as a
 //!   finding: a rolled-back head looks the same). A torn last line (a crash mid-write) is
 //!   terminated with a newline and left in place for verification to report.
+//! - **Lines of any length.** Recovery reads the newest day file line by line, however long
+//!   its lines are (no window that a long line could fill): a line up to [`KEEP_LINE`] is read
+//!   whole, a longer one by its two ends, which still tell its sequence number, hash and seal,
+//!   so a head record longer than anything the tool writes today (whose strings are bounded,
+//!   [`super::MAX_TEXT`]) is still found, and never the reason the vault stops.
 //! - **Every writer checks before it trusts the head.** The newest day file must hold the
 //!   vault's head record (or records continuing it), and the key file must be for the record
 //!   after it; otherwise the command is refused with exit 5 (records removed, head rolled back,
@@ -25,7 +30,7 @@
 //! full, and its file cap counts files, not days.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -232,21 +237,17 @@ impl AuditLog {
             return Ok(head);
         };
         // Fast path: the last line is the head.
-        let short = read_tail(&path, 4096).map_err(|e| log_err("read", &path, e))?;
-        if short.ends_with(b"\n") {
-            let body = &short[..short.len() - 1];
-            let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);
-            if let Ok(r) = serde_json::from_slice::<Record>(last)
-                && r.seq == head.seq
-                && r.hash.as_deref() == Some(head.hash.as_str())
-            {
-                self.check_key(&head, head.seq, r.mac.is_some())?;
-                return Ok(head);
-            }
+        if let Some((line, true)) = last_line(&path).map_err(|e| log_err("read", &path, e))?
+            && let Some(seen) = identify(&line)
+            && seen.seq == head.seq
+            && seen.hash == head.hash
+        {
+            self.check_key(&head, head.seq, seen.sealed)?;
+            return Ok(head);
         }
-        let tail = read_tail(&path, 64 * 1024).map_err(|e| log_err("read", &path, e))?;
-        let mut torn = false;
-        if !tail.is_empty() && !tail.ends_with(b"\n") {
+        let len = file_len(&path).map_err(|e| log_err("read", &path, e))?;
+        let torn = len > 0 && !ends_with_newline(&path).map_err(|e| log_err("read", &path, e))?;
+        if torn {
             let mut f = OpenOptions::new()
                 .append(true)
                 .open(&path)
@@ -254,47 +255,54 @@ impl AuditLog {
             f.write_all(b"\n")
                 .and_then(|()| f.sync_data())
                 .map_err(|e| log_err("write", &path, e))?;
-            torn = true;
         }
         let day = parse_day_file_name(&path.file_name().unwrap_or_default().to_string_lossy());
         let mut adopted = head.clone();
-        // Complete lines of the tail; the first may be cut by the window, so it is skipped.
-        let text = String::from_utf8_lossy(&tail);
-        let mut lines: Vec<&str> = text.split('\n').collect();
-        lines.pop(); // after the last newline: empty, or the torn fragment
-        if tail.len() == 64 * 1024 && !lines.is_empty() {
-            lines.remove(0);
-        }
-        // The head's own record, then records that continue it exactly (a crash after their
-        // fsync, before the commit). Any other record after the head's is a rewrite.
+        // Every complete line of the file as it was (the torn fragment, now terminated, is
+        // left for verification): the head's own record, then records that continue it
+        // exactly (a crash after their fsync, before the commit). Any other record after the
+        // head's is a rewrite.
         let mut seen_head = head.seq == 0;
         let mut last_seq = 0;
         let mut sealed = false;
         let mut stray: Option<u64> = None;
-        for l in lines {
-            let Ok(r) = serde_json::from_str::<Record>(l) else {
+        let f = File::open(&path).map_err(|e| log_err("open", &path, e))?;
+        let mut reader = std::io::BufReader::new(f.take(len));
+        while let Some((line, complete)) =
+            read_line(&mut reader).map_err(|e| log_err("read", &path, e))?
+        {
+            if !complete {
+                break;
+            }
+            let Some(r) = identify(&line) else {
                 continue;
             };
             last_seq = r.seq;
-            sealed = r.mac.is_some();
-            let valid = r.hash.as_deref() == Some(r.compute_hash().as_str()) && r.to_line() == l;
-            if r.seq == head.seq && r.hash.as_deref() == Some(head.hash.as_str()) {
+            sealed = r.sealed;
+            if r.seq == head.seq && r.hash == head.hash {
                 seen_head = true;
-            } else if valid
+                continue;
+            }
+            // A line too long to hold is known by its ends only: it cannot be checked, so it
+            // is never adopted; verification reports what it is.
+            let Some((rec, valid)) = r.record else {
+                continue;
+            };
+            if valid
                 && (seen_head || adopted.seq == head.seq)
-                && r.seq == adopted.seq + 1
-                && r.prev == adopted.hash
+                && rec.seq == adopted.seq + 1
+                && rec.prev == adopted.hash
             {
                 // (Without the head's record in this file: the first record of a new day
                 // file, continuing a head that is in the day before.)
                 seen_head = true;
                 adopted = Head {
-                    seq: r.seq,
-                    hash: r.hash.clone().unwrap_or_default(),
+                    seq: rec.seq,
+                    hash: rec.hash.clone().unwrap_or_default(),
                     day: day.or(adopted.day),
                 };
-            } else if r.seq > head.seq || seen_head {
-                stray.get_or_insert(r.seq);
+            } else if rec.seq > head.seq || seen_head {
+                stray.get_or_insert(rec.seq);
             }
         }
         if let Some(seq) = stray {
@@ -373,15 +381,13 @@ impl AuditLog {
         let Some((_, path)) = self.day_files()?.into_iter().next() else {
             return Ok(false);
         };
+        let len = file_len(&path).map_err(|e| log_err("read", &path, e))?;
         let f = File::open(&path).map_err(|e| log_err("open", &path, e))?;
-        let mut first = Vec::new();
-        std::io::BufRead::read_until(
-            &mut std::io::BufReader::new(f.take(64 * 1024)),
-            b'\n',
-            &mut first,
-        )
-        .map_err(|e| log_err("read", &path, e))?;
-        Ok(serde_json::from_slice::<Record>(first.trim_ascii_end()).is_ok_and(|r| r.mac.is_some()))
+        let first = read_line(&mut std::io::BufReader::new(f.take(len)))
+            .map_err(|e| log_err("read", &path, e))?;
+        Ok(first
+            .and_then(|(line, _)| identify(&line))
+            .is_some_and(|r| r.sealed))
     }
 
     /// Deletes day files older than `keep_days` before `now` and moves the checkpoint past
@@ -415,7 +421,7 @@ impl AuditLog {
         })?;
         let cp = Checkpoint {
             seq: last.seq,
-            hash: last.hash.unwrap_or_default(),
+            hash: last.hash,
             day: newest_day,
         };
         anchor.set_checkpoint(&cp)?;
@@ -438,22 +444,310 @@ pub struct PruneReport {
     pub checkpoint: Option<Checkpoint>,
 }
 
-fn read_tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
-    let len = f.metadata()?.len();
-    let start = len.saturating_sub(max);
-    f.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::with_capacity((len - start) as usize);
-    // `take`: a day file replaced by a device (/dev/zero) must not be read forever.
-    f.take(max).read_to_end(&mut buf)?;
-    Ok(buf)
+/// Longest line read whole; a longer one is kept by its ends ([`Line::Long`]). The tool's own
+/// records are far shorter (their strings are bounded, [`super::MAX_TEXT`]).
+pub const KEEP_LINE: usize = 4 << 20;
+/// Bytes kept of a long line's beginning: `{"seq":N,` and more.
+const LONG_HEAD: usize = 64;
+/// Bytes kept of a long line's end: `"hash":"…","mac":"…"}` and more.
+const LONG_TAIL: usize = 1024;
+
+/// One line of a day file, without its newline.
+#[derive(Debug)]
+enum Line {
+    /// The whole line.
+    Full(Vec<u8>),
+    /// A line longer than [`KEEP_LINE`]: its first and last bytes.
+    Long { head: Vec<u8>, tail: Vec<u8> },
 }
 
-fn last_record(path: &Path) -> Result<Option<Record>> {
-    let tail = read_tail(path, 64 * 1024).map_err(|e| log_err("read", path, e))?;
-    let text = String::from_utf8_lossy(&tail);
-    Ok(text
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<Record>(l).ok()))
+/// What recovery knows of a line that is a record.
+struct Seen {
+    seq: u64,
+    hash: String,
+    sealed: bool,
+    /// The record, and whether it is exactly as the tool writes it (hash and bytes), when the
+    /// line was read whole.
+    record: Option<(Record, bool)>,
+}
+
+/// The record a line holds: parsed whole, or (a long line) its sequence number, hash and
+/// seal read from its ends. `None`: not a record (left for verification to report).
+fn identify(line: &Line) -> Option<Seen> {
+    match line {
+        Line::Full(bytes) => {
+            let r: Record = serde_json::from_slice(bytes).ok()?;
+            let hash = r.hash.clone()?;
+            let valid = hash == r.compute_hash() && r.to_line().as_bytes() == bytes.as_slice();
+            Some(Seen {
+                seq: r.seq,
+                hash,
+                sealed: r.mac.is_some(),
+                record: Some((r, valid)),
+            })
+        }
+        Line::Long { head, tail } => {
+            // `{"seq":N,` opens every record; `"hash":"<64 hex>"` and an optional
+            // `,"mac":"…"` close it.
+            let digits = head.strip_prefix(br#"{"seq":"#)?;
+            let n = digits.iter().position(|b| !b.is_ascii_digit())?;
+            if digits.get(n) != Some(&b',') {
+                return None;
+            }
+            let seq = std::str::from_utf8(&digits[..n]).ok()?.parse().ok()?;
+            let t = tail.strip_suffix(b"}")?;
+            let (rest, sealed) = match t.strip_suffix(b"\"") {
+                Some(inner) => {
+                    let q = inner.iter().rposition(|&b| b == b'"')?;
+                    match inner[..=q].strip_suffix(br#","mac":""#) {
+                        Some(before) if !inner[q + 1..].contains(&b'\\') => (before, true),
+                        _ => (t, false),
+                    }
+                }
+                None => return None,
+            };
+            let rest = rest.strip_suffix(b"\"")?;
+            if rest.len() < 64 + 8 {
+                return None;
+            }
+            let (key, hash) = rest.split_at(rest.len() - 64);
+            if !key.ends_with(br#""hash":""#) || !hash.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            Some(Seen {
+                seq,
+                hash: String::from_utf8(hash.to_vec()).ok()?,
+                sealed,
+                record: None,
+            })
+        }
+    }
+}
+
+/// Reads one line (up to and without its newline) of any length: whole up to [`KEEP_LINE`],
+/// else by its ends. `None` at the end; `false` with a last line that has no newline.
+fn read_line(r: &mut impl BufRead) -> std::io::Result<Option<(Line, bool)>> {
+    let mut full: Vec<u8> = Vec::new();
+    let mut long: Option<(Vec<u8>, Vec<u8>)> = None;
+    let mut any = false;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(any.then(|| (finish_line(full, long), false)));
+        }
+        any = true;
+        let newline = buf.iter().position(|&b| b == b'\n');
+        let chunk = &buf[..newline.unwrap_or(buf.len())];
+        match &mut long {
+            None => {
+                full.extend_from_slice(chunk);
+                if full.len() > KEEP_LINE {
+                    let tail = full[full.len() - LONG_TAIL..].to_vec();
+                    full.truncate(LONG_HEAD);
+                    long = Some((std::mem::take(&mut full), tail));
+                }
+            }
+            Some((_, tail)) => {
+                tail.extend_from_slice(chunk);
+                if tail.len() > 2 * LONG_TAIL {
+                    tail.drain(..tail.len() - LONG_TAIL);
+                }
+            }
+        }
+        let used = newline.map_or(buf.len(), |i| i + 1);
+        r.consume(used);
+        if newline.is_some() {
+            return Ok(Some((finish_line(full, long), true)));
+        }
+    }
+}
+
+fn finish_line(full: Vec<u8>, long: Option<(Vec<u8>, Vec<u8>)>) -> Line {
+    match long {
+        None => Line::Full(full),
+        Some((head, mut tail)) => {
+            if tail.len() > LONG_TAIL {
+                tail.drain(..tail.len() - LONG_TAIL);
+            }
+            Line::Long { head, tail }
+        }
+    }
+}
+
+/// The file's length now. Anything but a regular file is an error: a day file replaced by a
+/// device such as `/dev/zero` must not be read forever, nor taken for an empty log.
+fn file_len(path: &Path) -> std::io::Result<u64> {
+    let m = fs::metadata(path)?;
+    if m.is_file() {
+        Ok(m.len())
+    } else {
+        Err(std::io::Error::other("not a regular file"))
+    }
+}
+
+fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
+    let len = file_len(path)?;
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(len - 1))?;
+    let mut b = [0u8; 1];
+    f.read_exact(&mut b)?;
+    Ok(b[0] == b'\n')
+}
+
+/// The file's last line, however long, and whether it ends with a newline.
+fn last_line(path: &Path) -> std::io::Result<Option<(Line, bool)>> {
+    let len = file_len(path)?;
+    if len == 0 {
+        return Ok(None);
+    }
+    let complete = ends_with_newline(path)?;
+    let end = if complete { len - 1 } else { len };
+    let mut f = File::open(path)?;
+    // Back from the end, a block at a time, to the newline before the last line.
+    let mut start = 0;
+    let mut pos = end;
+    let mut block = vec![0u8; 64 * 1024];
+    while pos > 0 {
+        let n = block.len().min(pos as usize);
+        pos -= n as u64;
+        f.seek(SeekFrom::Start(pos))?;
+        f.read_exact(&mut block[..n])?;
+        if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
+            start = pos + i as u64 + 1;
+            break;
+        }
+    }
+    f.seek(SeekFrom::Start(start))?;
+    let line = read_line(&mut std::io::BufReader::new(f.take(end - start)))?;
+    Ok(line.map(|(l, _)| (l, complete)))
+}
+
+/// The last record of a day file (its sequence number and hash), however long its lines.
+fn last_record(path: &Path) -> Result<Option<Seen>> {
+    let len = file_len(path).map_err(|e| log_err("read", path, e))?;
+    let f = File::open(path).map_err(|e| log_err("open", path, e))?;
+    let mut reader = std::io::BufReader::new(f.take(len));
+    let mut last = None;
+    while let Some((line, _)) = read_line(&mut reader).map_err(|e| log_err("read", path, e))? {
+        if let Some(seen) = identify(&line) {
+            last = Some(seen);
+        }
+    }
+    Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        crate::clock::parse_time("2026-03-01T09:00:00Z").unwrap()
+    }
+
+    /// An event whose `blob` field is `n` bytes long: written as an earlier version of the
+    /// tool could (no bound on its strings).
+    fn long_event(n: usize) -> Event {
+        let mut e = Event::new("unlock.failed");
+        e.fields.insert(
+            "blob",
+            super::super::Value(serde_json::Value::from("x".repeat(n))),
+        );
+        e
+    }
+
+    fn log() -> (tempfile::TempDir, AuditLog) {
+        let d = tempfile::tempdir().unwrap();
+        let l = AuditLog::new(d.path());
+        (d, l)
+    }
+
+    #[test]
+    fn a_head_record_of_any_length_is_found_and_the_log_goes_on() {
+        // 70 KB (past the old 64 KB window) and 5 MiB (past what is read whole).
+        for n in [70 * 1024, KEEP_LINE + 1024] {
+            let (_d, l) = log();
+            let lock = l.lock().unwrap();
+            let h = l
+                .append(&lock, &Head::genesis(), &Event::new("vault.created"), t0())
+                .unwrap();
+            let h = l.append(&lock, &h, &long_event(n), t0()).unwrap();
+            assert_eq!(h.seq, 2);
+            // The last line is the head: nothing to do.
+            assert_eq!(l.recover(&lock, h.clone(), t0()).unwrap(), h);
+            // A crash after the next record's fsync, before the commit: it is adopted, and
+            // the adoption recorded, across the long line.
+            let beyond = l.append(&lock, &h, &Event::new("fetch.run"), t0()).unwrap();
+            let r = l.recover(&lock, h.clone(), t0()).unwrap();
+            assert_eq!(r.seq, beyond.seq + 1, "{n}: adopted, then audit.recovered");
+            // A torn line after a long head: terminated, the head still found.
+            let (_d, l) = log();
+            let lock = l.lock().unwrap();
+            let h = l
+                .append(&lock, &Head::genesis(), &Event::new("vault.created"), t0())
+                .unwrap();
+            let h = l.append(&lock, &h, &long_event(n), t0()).unwrap();
+            let path = l.day_files().unwrap().pop().unwrap().1;
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            f.write_all(br#"{"seq":3,"ts":"2026-03"#).unwrap();
+            let r = l.recover(&lock, h.clone(), t0()).unwrap();
+            assert_eq!(r.seq, 3, "{n}: audit.recovered after the head");
+            let text = fs::read_to_string(&path).unwrap();
+            assert!(text.contains("torn_line_terminated"));
+            assert!(text.ends_with("\n"));
+        }
+    }
+
+    #[test]
+    fn removed_records_are_still_refused_behind_a_long_line() {
+        let (_d, l) = log();
+        let lock = l.lock().unwrap();
+        let h = l
+            .append(&lock, &Head::genesis(), &Event::new("vault.created"), t0())
+            .unwrap();
+        let h = l.append(&lock, &h, &long_event(100 * 1024), t0()).unwrap();
+        let h3 = l.append(&lock, &h, &Event::new("fetch.run"), t0()).unwrap();
+        // Positive control: the intact log passes.
+        assert_eq!(l.recover(&lock, h3.clone(), t0()).unwrap(), h3);
+        // The last record removed by hand: refused (exit 5), long line or not.
+        let path = l.day_files().unwrap().pop().unwrap().1;
+        let text = fs::read_to_string(&path).unwrap();
+        let cut = text.trim_end().rfind('\n').unwrap() + 1;
+        fs::write(&path, &text[..cut]).unwrap();
+        let e = l.recover(&lock, h3, t0()).unwrap_err();
+        assert!(e.to_string().contains("records were removed"), "{e}");
+        // A long line's identity is read from its ends only when they are a record's.
+        assert!(
+            identify(&Line::Long {
+                head: b"{\"seq\":12,\"ts\"".to_vec(),
+                tail: format!("x\",\"hash\":\"{}\"}}", "a".repeat(64)).into_bytes(),
+            })
+            .is_some_and(|s| s.seq == 12 && !s.sealed)
+        );
+        assert!(
+            identify(&Line::Long {
+                head: b"{\"seq\":12,\"ts\"".to_vec(),
+                tail: format!("\"hash\":\"{}\",\"mac\":\"q1\"}}", "b".repeat(64)).into_bytes(),
+            })
+            .is_some_and(|s| s.sealed && s.hash == "b".repeat(64))
+        );
+        for (head, tail) in [
+            ("{\"seq\":x,", format!("\"hash\":\"{}\"}}", "a".repeat(64))),
+            ("{\"seq\":1,", format!("\"hash\":\"{}\"", "a".repeat(64))),
+            ("{\"seq\":1,", format!("\"hash\":\"{}\"}}", "z".repeat(64))),
+            ("[\"seq\":1,", format!("\"hash\":\"{}\"}}", "a".repeat(64))),
+        ] {
+            assert!(
+                identify(&Line::Long {
+                    head: head.as_bytes().to_vec(),
+                    tail: tail.into_bytes()
+                })
+                .is_none(),
+                "{head} {}",
+                "tail"
+            );
+        }
+    }
 }

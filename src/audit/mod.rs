@@ -14,6 +14,13 @@
 //! and `mac`). `mac` is the forward-secure seal over `hash` ([`fss`]); `prev_day` (a field) is
 //! the previous record's day on the first record of a day file, so a pruning checkpoint can be
 //! checked against the records' own dates.
+//!
+//! **Bounded records.** Every string that reaches a record from outside the keys (operator
+//! names, Amazon's text, paths) is cut to [`MAX_TEXT`] bytes: a longer one is recorded as its
+//! beginning and a digest ([`bounded`]), so no one can make a record long by typing or sending
+//! something long. An operator name that is not a well-formed one (1-64 of `A-Z a-z 0-9 . _ -`)
+//! is recorded by a short prefix and a digest ([`name_ref`]), as is every name the vault does
+//! not know ([`unknown_operator`]).
 
 pub mod anchor;
 pub mod fss;
@@ -27,6 +34,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// Longest string value a record carries, in bytes ([`bounded`]).
+pub const MAX_TEXT: usize = 1024;
+
+/// Characters of an unknown or malformed operator name kept in a record ([`name_ref`]).
+pub const NAME_PREFIX: usize = 16;
 
 /// The `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -64,19 +77,107 @@ macro_rules! value_from {
         }
     )*};
 }
-value_from!(&str, String, bool, i64, u64, u32, i32, usize);
+value_from!(bool, i64, u64, u32, i32, usize);
 
-impl From<&String> for Value {
-    fn from(v: &String) -> Self {
-        Value(serde_json::Value::from(v.as_str()))
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value(serde_json::Value::from(bounded(v, MAX_TEXT).into_owned()))
     }
 }
 
-/// A list of plain strings (order ids of a batch).
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        match bounded(&v, MAX_TEXT) {
+            std::borrow::Cow::Borrowed(_) => Value(serde_json::Value::from(v)),
+            std::borrow::Cow::Owned(cut) => Value(serde_json::Value::from(cut)),
+        }
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::from(v.as_str())
+    }
+}
+
+/// A list of plain strings (order ids of a batch), each bounded.
 impl From<Vec<String>> for Value {
     fn from(v: Vec<String>) -> Self {
-        Value(serde_json::Value::from(v))
+        Value(serde_json::Value::Array(
+            v.into_iter().map(|s| Value::from(s).0).collect(),
+        ))
     }
+}
+
+/// The first 16 hex digits of the SHA-256 of `s`: tells two long or unknown values apart
+/// without keeping them.
+fn digest16(s: &str) -> String {
+    hex::encode(&Sha256::digest(s.as_bytes())[..8])
+}
+
+/// `s` when it is at most `max` bytes; otherwise its beginning (cut at a character boundary),
+/// `…` and `[sha256:<16 hex>, <length> bytes]`, at most `max` bytes in all (`max` of at least
+/// 64).
+pub fn bounded(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let tail = format!("…[sha256:{}, {} bytes]", digest16(s), s.len());
+    let mut keep = max.saturating_sub(tail.len());
+    while !s.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{tail}", &s[..keep]))
+}
+
+/// Whether `name` is a well-formed operator name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting
+/// with `-` (the rule `operator add` enforces).
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A short stand-in for a name that is not an operator's: its first [`NAME_PREFIX`]
+/// characters (anything outside `A-Z a-z 0-9 . _ -` shown as `_`), `#` and 16 hex digits of
+/// its SHA-256. `#` is never in an operator name, so the stand-in cannot pass for one, and the
+/// same name always gives the same stand-in (the report still counts its failures together).
+pub fn name_ref(name: &str) -> String {
+    let prefix: String = name
+        .chars()
+        .take(NAME_PREFIX)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}#{}", digest16(name))
+}
+
+/// Whether `s` is a [`name_ref`] stand-in already (kept as it is).
+fn is_name_ref(s: &str) -> bool {
+    s.split_once('#').is_some_and(|(prefix, digest)| {
+        prefix.chars().count() <= NAME_PREFIX
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            && digest.len() == 16
+            && digest
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// How a name the vault does not know is recorded (and named in a message): [`name_ref`].
+/// A mistyped passphrase in the name field, or 70 KB of it, never reaches the log.
+pub fn unknown_operator(name: &str) -> String {
+    name_ref(name)
 }
 
 impl From<DateTime<Utc>> for Value {
@@ -116,9 +217,14 @@ impl Event {
         }
     }
 
-    /// The operator who acted (a name, never PII).
+    /// The operator who acted (a name, never PII). A name that is not a well-formed operator
+    /// name ([`is_plain_name`]) is recorded as [`name_ref`].
     pub fn operator(mut self, name: &str) -> Self {
-        self.operator = Some(name.to_string());
+        self.operator = Some(if is_plain_name(name) || is_name_ref(name) {
+            name.to_string()
+        } else {
+            name_ref(name)
+        });
         self
     }
 
@@ -284,6 +390,75 @@ mod tests {
         let back: Record = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);
         assert_eq!(back.compute_hash(), r.hash.clone().unwrap());
+    }
+
+    #[test]
+    fn long_values_and_odd_names_are_bounded() {
+        let long = "é".repeat(40_000);
+        let e = Event::new("x")
+            .operator(&"a".repeat(70_000))
+            .field("reason", long.as_str())
+            .field("path", long.clone())
+            .field("orders", vec![long.clone(), "111-0000001-0000001".into()]);
+        let line = Record::from_event(
+            &e,
+            1,
+            crate::clock::parse_time("2026-01-01T00:00:00Z").unwrap(),
+            GENESIS,
+        )
+        .to_line();
+        assert!(line.len() < 4 * MAX_TEXT, "{}", line.len());
+        let r: Record = serde_json::from_str(&line).unwrap();
+        let op = r.operator.unwrap();
+        assert!(
+            op.starts_with("aaaaaaaaaaaaaaaa#") && op.len() == NAME_PREFIX + 17,
+            "{op}"
+        );
+        let reason = r.fields["reason"].as_str().unwrap();
+        assert!(
+            reason.len() <= MAX_TEXT && reason.starts_with("éé"),
+            "{}",
+            reason.len()
+        );
+        assert!(
+            reason.ends_with(&format!("{} bytes]", long.len())),
+            "{reason}"
+        );
+        assert_eq!(r.fields["path"], r.fields["reason"]);
+        assert_eq!(r.fields["orders"][1], "111-0000001-0000001");
+        // Positive controls: what fits is kept as it is; different long values stay apart.
+        let short = Event::new("x")
+            .operator("olga")
+            .field("reason", "a short reason");
+        let r = Record::from_event(
+            &short,
+            1,
+            crate::clock::parse_time("2026-01-01T00:00:00Z").unwrap(),
+            GENESIS,
+        );
+        assert_eq!(r.operator.as_deref(), Some("olga"));
+        assert_eq!(r.fields["reason"], "a short reason");
+        assert_ne!(
+            bounded(&"b".repeat(2000), 100),
+            bounded(&"b".repeat(2001), 100)
+        );
+        assert_eq!(bounded(&"c".repeat(100), 100).len(), 100);
+        assert!(bounded(&"c".repeat(101), 100).len() <= 100);
+        assert_eq!(name_ref("mallory\n\x1b[31m"), name_ref("mallory\n\x1b[31m"));
+        assert!(
+            name_ref("ma\u{1b}[2J").starts_with("ma__2J#"),
+            "{}",
+            name_ref("ma\u{1b}[2J")
+        );
+        assert_eq!(
+            Event::new("x").operator("bad name").operator.unwrap(),
+            name_ref("bad name")
+        );
+        let stand_in = unknown_operator("mallory");
+        assert_eq!(
+            Event::new("x").operator(&stand_in).operator.unwrap(),
+            stand_in
+        );
     }
 
     #[test]

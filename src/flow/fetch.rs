@@ -19,8 +19,15 @@
 //! the page. An item listing Amazon refuses fails its order the same way (`items_failed`; asked
 //! again on the next run).
 //!
+//! **Listings end.** A listing is watched by a [`Paging`]: a paging token it already gave, or
+//! more pages than the orders can fill ([`crate::market::MAX_BARREN_PAGES`] pages that list no
+//! order new to the listing), ends the run with exit 4, keeping every page stored (the
+//! watermark moves only with a last page). The marketplace's client bounds every wait and the
+//! run itself ([`crate::mws::client::Limits`], [`crate::mws::client::run_limits::FETCH`]).
+//!
 //! **Memory.** A page (at most 100 orders) is parsed as it streams in and stored; pending item
-//! work is read from the vault in small batches. Memory does not grow with the order count.
+//! work is read from the vault in small batches. Memory does not grow with the order count
+//! beyond 8 bytes per order listed in the run (the [`Paging`] check).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -30,7 +37,7 @@ use crate::calls::AuditedCalls;
 use crate::clock::Clock;
 use crate::config::Profile;
 use crate::error::{Error, Result};
-use crate::market::{MarketError, Marketplace, Observer, PageEnd, Since};
+use crate::market::{MarketError, Marketplace, Observer, PageEnd, Paging, Since};
 use crate::mws::client::CallRecord;
 use crate::vault::datakeys::Sealer;
 use crate::vault::orders::{self, Upsert};
@@ -204,6 +211,7 @@ fn run(
     progress: &mut dyn Progress,
 ) -> Result<()> {
     let mut cursor = Some(Cursor::Start);
+    let mut paging = Paging::new("order");
     let mut restarts = 0;
     // Orders whose items Amazon refused: one bad order must not block the others.
     let mut refused: Vec<(String, String)> = Vec::new();
@@ -256,7 +264,19 @@ fn run(
         };
         if do_list {
             let c = cursor.take().expect("listing pending");
-            match list_page(vault, sealer, market, c, opts, &mut obs, &mut bad_orders) {
+            if matches!(c, Cursor::Start) {
+                paging = Paging::new("order");
+            }
+            match list_page(
+                vault,
+                sealer,
+                market,
+                c,
+                opts,
+                &mut obs,
+                &mut bad_orders,
+                &mut paging,
+            ) {
                 Ok(next) => cursor = next,
                 Err(MarketError::Restart) => {
                     restarts += 1;
@@ -292,7 +312,9 @@ fn run(
 }
 
 /// One listing page: fetch, parse as it streams, store in one transaction (with the
-/// watermark when it is the last page). Returns where the listing goes on, if it does.
+/// watermark when it is the last page). Returns where the listing goes on, if it does; an
+/// error, after the page is stored, when `paging` finds the listing does not end.
+#[allow(clippy::too_many_arguments)]
 fn list_page(
     vault: &Vault,
     sealer: &mut Sealer,
@@ -301,6 +323,7 @@ fn list_page(
     opts: &FetchOptions,
     obs: &mut AuditObserver<'_, '_>,
     bad_orders: &mut Vec<String>,
+    paging: &mut Paging,
 ) -> std::result::Result<Option<Cursor>, MarketError> {
     let (since, token) = match cursor {
         Cursor::Next(since, token) => (since, Some(token)),
@@ -316,6 +339,19 @@ fn list_page(
         }
     };
     let page = market.list_orders(&since, token.as_deref(), obs)?;
+    let listed: Vec<&str> = page
+        .orders
+        .iter()
+        .map(|l| l.order.info.amazon_order_id.as_str())
+        .chain(page.refused.iter().map(String::as_str))
+        .collect();
+    let ends = paging.page(
+        listed,
+        match &page.end {
+            PageEnd::More(t) => Some(t.as_str()),
+            _ => None,
+        },
+    );
     let now = obs.calls.now();
     let tx = crate::vault::store::immediate(vault.conn())?;
     for l in &page.orders {
@@ -357,6 +393,7 @@ fn list_page(
             bad_orders.push(bad);
         }
     }
+    ends?;
     Ok(next)
 }
 

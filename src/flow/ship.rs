@@ -323,15 +323,26 @@ impl Pass<'_, '_> {
             &Request::new(Api::Feeds, "GetFeedSubmissionList", params),
             |r| parse_feed_submission_list(r),
         )?;
-        let mut all = std::mem::take(&mut page.submissions);
-        while let (true, Some(token)) = (page.has_next, page.next_token.clone()) {
+        let mut paging = crate::market::Paging::new("GetFeedSubmissionList");
+        let mut all = Vec::new();
+        loop {
+            let next = page.next_token.clone().filter(|_| page.has_next);
+            paging.page(
+                page.submissions
+                    .iter()
+                    .map(|f| f.feed_submission_id.as_str()),
+                next.as_deref(),
+            )?;
+            all.append(&mut page.submissions);
+            let Some(token) = next else {
+                break;
+            };
             let req = Request::new(
                 Api::Feeds,
                 "GetFeedSubmissionListByNextToken",
                 vec![("NextToken", token)],
             );
             page = self.call(&req, |r| parse_feed_submission_list(r))?;
-            all.append(&mut page.submissions);
         }
         Ok(all)
     }

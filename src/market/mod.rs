@@ -15,6 +15,10 @@
 //!
 //! Every attempt an adapter makes is reported to the caller's [`Observer`] as a
 //! [`crate::mws::client::CallRecord`], so the audit log records MWS and SP-API calls alike.
+//!
+//! **Listings end.** Every paged listing (orders, an order's items, feed submissions) is
+//! watched by a [`Paging`]: a paging token that comes back, or more pages than what they list
+//! can fill, ends it with exit 4 (what was stored stays).
 
 pub mod mws;
 pub mod spapi;
@@ -25,6 +29,72 @@ use crate::error::Error;
 use crate::model::order::{Confirmation, Order, OrderItem, Verdict};
 use crate::model::shipping::{Attempt, LabelRequest, Offer, Quote, Shipment};
 pub use crate::mws::client::Observer;
+
+/// Pages of one listing that may add nothing it had not listed already before the listing is
+/// taken for one that does not end ([`Paging`]).
+pub const MAX_BARREN_PAGES: u32 = 3;
+
+/// Watches one paged listing: a paging token it already gave, or more than
+/// [`MAX_BARREN_PAGES`] pages that list nothing new (pages the orders cannot fill: an empty
+/// page that says more follow, or the same orders again), is a listing that never ends, and
+/// an error (exit 4). Memory: 8 bytes per token and per id listed.
+#[derive(Debug)]
+pub struct Paging {
+    what: &'static str,
+    hasher: std::hash::RandomState,
+    tokens: std::collections::HashSet<u64>,
+    listed: std::collections::HashSet<u64>,
+    pages: u64,
+    barren: u32,
+}
+
+impl Paging {
+    /// A new listing of `what` (`searchOrders`, `ListOrderItems`, ...).
+    pub fn new(what: &'static str) -> Self {
+        Paging {
+            what,
+            hasher: std::hash::RandomState::new(),
+            tokens: Default::default(),
+            listed: Default::default(),
+            pages: 0,
+            barren: 0,
+        }
+    }
+
+    /// One page that listed `ids` and ends with paging token `next` (`None`: the last page).
+    /// An error when the listing does not end.
+    pub fn page<'a>(
+        &mut self,
+        ids: impl IntoIterator<Item = &'a str>,
+        next: Option<&str>,
+    ) -> Result<(), Error> {
+        use std::hash::BuildHasher;
+        self.pages += 1;
+        let mut fresh = 0usize;
+        for id in ids {
+            fresh += usize::from(self.listed.insert(self.hasher.hash_one(id)));
+        }
+        let Some(token) = next else {
+            return Ok(());
+        };
+        if !self.tokens.insert(self.hasher.hash_one(token)) {
+            return Err(Error::Remote(format!(
+                "Amazon's {} listing does not end: page {} came back with a paging token it                  had already given; what was stored stays, and the next run lists again",
+                self.what, self.pages
+            )));
+        }
+        if fresh == 0 {
+            self.barren += 1;
+            if self.barren > MAX_BARREN_PAGES {
+                return Err(Error::Remote(format!(
+                    "Amazon's {} listing does not end: {} of its {} pages listed nothing new                      yet said more follow; what was stored stays, and the next run lists again",
+                    self.what, self.barren, self.pages
+                )));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Where a listing starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,4 +271,35 @@ pub trait Marketplace {
         shipment_id: &str,
         obs: &mut dyn Observer,
     ) -> Result<String, MarketError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_that_comes_back_or_lists_nothing_new_ends() {
+        // Positive control: an ordinary listing, and one with a few thin pages, pass.
+        let mut p = Paging::new("searchOrders");
+        p.page(["a", "b"], Some("t1")).unwrap();
+        p.page(["c"], Some("t2")).unwrap();
+        p.page([], Some("t3")).unwrap();
+        p.page(["c"], Some("t4")).unwrap();
+        p.page(["d"], None).unwrap();
+        // A token given again.
+        let mut p = Paging::new("searchOrders");
+        p.page(["a"], Some("t1")).unwrap();
+        p.page(["b"], Some("t2")).unwrap();
+        let e = p.page(["c"], Some("t1")).unwrap_err();
+        assert_eq!(e.exit(), crate::Exit::Remote);
+        assert!(e.to_string().contains("page 3"), "{e}");
+        // The same page again and again under fresh tokens.
+        let mut p = Paging::new("ListOrders");
+        p.page(["a", "b"], Some("t0")).unwrap();
+        for i in 1..=MAX_BARREN_PAGES {
+            p.page(["a", "b"], Some(&format!("t{i}"))).unwrap();
+        }
+        let e = p.page(["a", "b"], Some("tx")).unwrap_err();
+        assert!(e.to_string().contains("nothing new"), "{e}");
+    }
 }

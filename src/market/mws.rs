@@ -148,6 +148,7 @@ impl Marketplace for Mws<'_> {
     ) -> Result<Vec<OrderItem>, MarketError> {
         let mut items: Vec<OrderItem> = Vec::new();
         let mut token: Option<String> = None;
+        let mut paging = super::Paging::new(ITEMS);
         loop {
             let (action, params) = match &token {
                 None => (ITEMS, vec![("AmazonOrderId", order_id.to_string())]),
@@ -163,6 +164,10 @@ impl Marketplace for Mws<'_> {
                     "the reply to {action} for order {order_id} is about order {other}"
                 ))));
             }
+            paging.page(
+                page.items.iter().map(|i| i.info.order_item_id.as_str()),
+                page.next_token.as_deref(),
+            )?;
             items.extend(page.items);
             match page.next_token {
                 Some(t) => token = Some(t),

@@ -13,6 +13,12 @@
 //!   says `RequestExpired`; in tests a manual clock that waiting advances, so nothing sleeps.
 //! - **Audit.** Every attempt is reported to the [`Observer`] (`mws.call`: action, HTTP status,
 //!   latency, request id, throttled, attempt). If it cannot be recorded, the call fails.
+//! - **Every wait is bounded** ([`Limits`], shared with the SP-API client): each reply must be
+//!   complete [`REPLY_DEADLINE`] after it was sent (a body still trickling in then is cut, like
+//!   a timeout, and retried like one); no single wait (a quota slot, a back-off, a throttled
+//!   request) is longer than [`MAX_WAIT`]: a longer one is not made and the call stops (exit
+//!   4); and a run given a [`RunLimit`] (`fetch`, `confirm`, `buy`) stops at the first wait or
+//!   attempt that would take it past its limit.
 //!
 //! - **Sections.** [`Api::Orders`] and [`Api::Feeds`] share all of the above. A feed upload
 //!   ([`Request::upload`]) is not idempotent: a failure that may have reached Amazon (a reset,
@@ -85,6 +91,200 @@ impl<R: Read> Read for Capped<R> {
             return Err(std::io::Error::other("the reply exceeds its size limit"));
         }
         Ok(n)
+    }
+}
+
+/// How long a reply may take, from sending the request to its last byte (real time).
+pub const REPLY_DEADLINE: StdDuration = StdDuration::from_secs(120);
+
+/// The longest single wait a client makes (a quota slot, a back-off, a throttled request), in
+/// its timebase's time. The longest wait an SP-API plan asks for is below it (`searchOrders`
+/// at a tenth of its plan: one request every 30 minutes less 14 seconds); an MWS hourly feed
+/// quota used up can ask for more, and the run then stops for the next one to carry on.
+pub const MAX_WAIT: Duration = Duration::minutes(30);
+
+/// Time limits of the commands that call Amazon (a [`RunLimit`] each).
+pub mod run_limits {
+    use chrono::Duration;
+
+    /// `fetch`: a first fetch of 30 days of a busy seller fits (SP-API: about 14,000 orders;
+    /// MWS: the listing and about 10,000 orders' items); what is stored stays, and the next
+    /// run goes on.
+    pub const FETCH: Duration = Duration::hours(6);
+    /// `confirm`: 7,200 packages one by one (SP-API), or a few feeds (MWS).
+    pub const CONFIRM: Duration = Duration::hours(1);
+    /// `buy`: a quote and a purchase, with their retries.
+    pub const BUY: Duration = Duration::minutes(15);
+}
+
+/// The bounds a client keeps on every remote wait.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// A reply still arriving this long after its request was sent is cut (real time).
+    pub reply: StdDuration,
+    /// No single wait is longer: the call stops instead (timebase time).
+    pub max_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            reply: REPLY_DEADLINE,
+            max_wait: MAX_WAIT,
+        }
+    }
+}
+
+/// A run's time limit. The run's clock is real time, except that the time spent waiting
+/// counts at the timebase's length: in a real home that is the wall clock; in a sandbox home
+/// (scaled time) or a test (a manual clock) a wait counts as long as it would be for real,
+/// while work between the waits counts at real speed.
+#[derive(Debug, Clone)]
+pub struct RunLimit {
+    what: &'static str,
+    limit: Duration,
+    started: Instant,
+    /// Timebase time waited.
+    waited: Duration,
+    /// Real time those waits took.
+    waited_real: StdDuration,
+}
+
+impl RunLimit {
+    /// A limit of `limit` for the command `what`, starting now.
+    pub fn new(what: &'static str, limit: Duration) -> Self {
+        RunLimit {
+            what,
+            limit,
+            started: Instant::now(),
+            waited: Duration::zero(),
+            waited_real: StdDuration::ZERO,
+        }
+    }
+
+    /// The run's time so far.
+    pub fn elapsed(&self) -> Duration {
+        let busy = self.started.elapsed().saturating_sub(self.waited_real);
+        Duration::from_std(busy).unwrap_or(Duration::MAX) + self.waited
+    }
+
+    /// An error unless `ahead` more of the run's time stays within the limit.
+    fn check(&self, ahead: Duration, action: &str) -> Result<()> {
+        let at = self.elapsed() + ahead;
+        if at <= self.limit {
+            return Ok(());
+        }
+        Err(Error::Remote(format!(
+            "`{}` stops at its time limit of {} (docs/sp-api.md) before its next {action}              request",
+            self.what,
+            human(self.limit)
+        )))
+    }
+
+    fn waited(&mut self, timebase: Duration, real: StdDuration) {
+        self.waited += timebase;
+        self.waited_real += real;
+    }
+}
+
+/// A duration for people: `6 h`, `15 min`, `90 s`.
+pub fn human(d: Duration) -> String {
+    let s = d.num_seconds();
+    if s >= 3600 && s % 3600 == 0 {
+        format!("{} h", s / 3600)
+    } else if s >= 60 && s % 60 == 0 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// What a client needs to bound its waits: the limits, the run's limit if any, and where time
+/// comes from. Both clients wait through [`Waits::wait`].
+#[derive(Debug, Clone)]
+pub struct Waits {
+    /// The limits.
+    pub limits: Limits,
+    /// The run's limit, if the caller gave one.
+    pub run: Option<RunLimit>,
+}
+
+impl Waits {
+    /// Bounds for a client: the default limits, no run limit yet.
+    pub fn new() -> Self {
+        Waits {
+            limits: Limits::default(),
+            run: None,
+        }
+    }
+
+    /// Before an attempt at `action`: an error once the run's limit has passed.
+    pub fn before_attempt(&self, action: &str) -> Result<()> {
+        self.run
+            .as_ref()
+            .map_or(Ok(()), |r| r.check(Duration::zero(), action))
+    }
+
+    /// Waits on `time` until `until` for `action` (telling `obs`), unless the wait is longer
+    /// than [`Limits::max_wait`] or would take the run past its limit: then an error (exit 4)
+    /// and no wait. `why` says what the wait is for.
+    pub fn wait(
+        &mut self,
+        time: &dyn Timebase,
+        action: &str,
+        until: DateTime<Utc>,
+        why: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<()> {
+        let now = time.now();
+        let d = until - now;
+        if d <= Duration::zero() {
+            return Ok(());
+        }
+        if d > self.limits.max_wait {
+            return Err(Error::Remote(format!(
+                "{why} for {action} would take {} (until {}), longer than the {} fulfill waits                  at most; nothing more was sent: run it again later",
+                human(Duration::seconds(d.num_seconds())),
+                until.format("%Y-%m-%dT%H:%M:%SZ"),
+                human(self.limits.max_wait)
+            )));
+        }
+        if let Some(r) = &self.run {
+            r.check(d, action)?;
+        }
+        obs.waiting(action, until, now);
+        let started = Instant::now();
+        time.wait_until(until);
+        if let Some(r) = &mut self.run {
+            r.waited(d, started.elapsed());
+        }
+        Ok(())
+    }
+
+    /// "the reply took longer than 120 s": why a reply was cut at its deadline.
+    pub fn cut_reason(&self) -> String {
+        let secs = self.limits.reply.as_secs_f64();
+        if secs.fract() == 0.0 {
+            format!("the reply took longer than {secs:.0} s")
+        } else {
+            format!("the reply took longer than {secs:.1} s")
+        }
+    }
+
+    /// The transport kind of a failed read of a reply sent at `sent`: cut at the reply
+    /// deadline, or otherwise cut off.
+    pub fn cut_kind(&self, sent: Instant) -> &'static str {
+        if sent.elapsed() >= self.limits.reply {
+            "reply_deadline"
+        } else {
+            "truncated_response"
+        }
+    }
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -348,6 +548,7 @@ pub struct Client {
     time: Arc<dyn Timebase>,
     throttle: Throttle,
     policy: RetryPolicy,
+    waits: Waits,
 }
 
 impl std::fmt::Debug for Client {
@@ -389,7 +590,19 @@ impl Client {
             time,
             throttle: Throttle::new(),
             policy: RetryPolicy::default(),
+            waits: Waits::new(),
         })
+    }
+
+    /// Replaces the bounds on its waits ([`Limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.waits.limits = limits;
+        self
+    }
+
+    /// Gives the run this client serves a time limit, from now ([`RunLimit`]).
+    pub fn limit_run(&mut self, what: &'static str, limit: Duration) {
+        self.waits.run = Some(RunLimit::new(what, limit));
     }
 
     /// The quota model's state, to keep between runs ([`Throttle::export`]).
@@ -460,7 +673,8 @@ impl Client {
         let mut resynced = false;
         loop {
             attempt += 1;
-            self.wait_for_slot(action, obs);
+            self.wait_for_slot(action, obs)?;
+            self.waits.before_attempt(action)?;
             match self.attempt(req, attempt, obs, &mut parse, &mut resynced)? {
                 Attempt::Done(t) => return Ok(t),
                 Attempt::Retry {
@@ -468,6 +682,11 @@ impl Client {
                     throttled: was_throttled,
                 } => {
                     let now = self.time.now();
+                    let why = if was_throttled {
+                        "Amazon's throttle"
+                    } else {
+                        "the back-off after a failure"
+                    };
                     let wait_until = if was_throttled {
                         throttled += 1;
                         if throttled > self.policy.max_throttled {
@@ -493,25 +712,28 @@ impl Client {
                         errors += 1;
                         now + b + jitter(b / 4)
                     };
-                    obs.waiting(action, wait_until, now);
-                    self.time.wait_until(wait_until);
+                    self.waits
+                        .wait(self.time.as_ref(), action, wait_until, why, obs)?;
                 }
             }
         }
     }
 
-    fn wait_for_slot(&mut self, action: &str, obs: &mut dyn Observer) {
+    fn wait_for_slot(&mut self, action: &str, obs: &mut dyn Observer) -> Result<()> {
         loop {
             let now = self.time.now();
             match self
                 .throttle
                 .try_acquire_sent(action, now, self.time.margin())
             {
-                Ok(()) => return,
-                Err(d) => {
-                    obs.waiting(action, d.retry_at(), now);
-                    self.time.wait_until(d.retry_at());
-                }
+                Ok(()) => return Ok(()),
+                Err(d) => self.waits.wait(
+                    self.time.as_ref(),
+                    action,
+                    d.retry_at(),
+                    "Amazon's quota",
+                    obs,
+                )?,
             }
         }
     }
@@ -569,16 +791,20 @@ impl Client {
         all.push(("Signature", signature));
         let encoded = sign::encode_params(all.iter().map(|(k, v)| (*k, v.as_str())));
         let mut rec = CallRecord::new(action, attempt);
+        // The reply deadline covers the whole reply, body included (reqwest's per-request
+        // timeout runs until the last byte, not only between two bytes).
         let sent = match req.upload {
             Some(body) => self
                 .http
                 .post(format!("{url}?{encoded}"))
+                .timeout(self.waits.limits.reply)
                 .header(reqwest::header::CONTENT_TYPE, "text/xml")
                 .body(body.to_vec())
                 .send(),
             None => self
                 .http
                 .post(&url)
+                .timeout(self.waits.limits.reply)
                 .header(
                     reqwest::header::CONTENT_TYPE,
                     "application/x-www-form-urlencoded; charset=utf-8",
@@ -677,6 +903,19 @@ impl Client {
                             None,
                         ))
                     }
+                }
+                Err(e) if started.elapsed() >= self.waits.limits.reply => {
+                    // Cut at the reply deadline: nothing of it is stored; ask again.
+                    rec.error = Some("reply_deadline".into());
+                    obs.call(&rec)?;
+                    Ok(Attempt::Retry {
+                        error: format!(
+                            "{}: {}",
+                            self.waits.cut_reason(),
+                            term::one_line(&e.to_string())
+                        ),
+                        throttled: false,
+                    })
                 }
                 Err(e) => {
                     // A truncated or malformed body: the page is not stored; ask again.
@@ -801,6 +1040,67 @@ fn jitter(max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Quiet;
+    impl Observer for Quiet {
+        fn call(&mut self, _: &CallRecord) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn no_wait_passes_the_cap_or_the_runs_limit() {
+        let t0 = crate::clock::parse_time("2026-03-01T00:00:00Z").unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let time = ManualTime(clock.clone());
+        let mut w = Waits::new();
+        // Positive control: a wait within the cap is made (the manual clock moves).
+        w.wait(
+            &time,
+            "ListOrders",
+            t0 + Duration::minutes(29),
+            "quota",
+            &mut Quiet,
+        )
+        .unwrap();
+        assert_eq!(clock.now(), t0 + Duration::minutes(29));
+        // One past the cap is not made: exit 4, the clock where it was.
+        let now = clock.now();
+        let e = w
+            .wait(
+                &time,
+                "ListOrders",
+                now + Duration::minutes(31),
+                "quota",
+                &mut Quiet,
+            )
+            .unwrap_err();
+        assert_eq!(e.exit(), crate::Exit::Remote);
+        assert!(e.to_string().contains("30 min"), "{e}");
+        assert_eq!(clock.now(), now);
+        // A run's limit counts the waits at the timebase's length.
+        w.run = Some(RunLimit::new("fetch", Duration::hours(1)));
+        let mut wait = |m: i64| {
+            let until = clock.now() + Duration::minutes(m);
+            w.wait(&time, "ListOrders", until, "quota", &mut Quiet)
+        };
+        wait(20).unwrap();
+        wait(20).unwrap();
+        let before = clock.now();
+        let e = wait(25).unwrap_err();
+        assert!(e.to_string().contains("time limit of 1 h"), "{e}");
+        assert_eq!(clock.now(), before);
+        wait(19).unwrap();
+        assert!(w.before_attempt("ListOrders").is_ok());
+        assert!(w.run.as_ref().unwrap().elapsed() >= Duration::minutes(59));
+        let until = clock.now() + Duration::minutes(2);
+        assert!(
+            w.wait(&time, "ListOrders", until, "quota", &mut Quiet)
+                .is_err()
+        );
+        assert_eq!(human(Duration::minutes(15)), "15 min");
+        assert_eq!(human(Duration::seconds(90)), "90 s");
+    }
 
     #[test]
     fn the_cap_lets_exactly_the_cap_through_and_stops_one_byte_later() {

@@ -187,6 +187,25 @@ fn page_token(
     (end, token)
 }
 
+/// The `NextToken` a listing page carries under the token faults: `endless-token` gives the
+/// last page a fresh token that serves it again; `repeat-token` sends back the token the
+/// request came with (a first page gets a fresh one for itself). `again` makes a token for
+/// this page.
+fn faulty_token(
+    st: &mut State,
+    fault: Option<FaultKind>,
+    given: Option<&str>,
+    token: Option<String>,
+    again: impl FnOnce() -> Token,
+) -> Option<String> {
+    match (fault, given) {
+        (Some(FaultKind::RepeatToken), Some(t)) => Some(t.to_owned()),
+        (Some(FaultKind::RepeatToken), None) => Some(new_token(st, again())),
+        (Some(FaultKind::EndlessToken), _) if token.is_none() => Some(new_token(st, again())),
+        _ => token,
+    }
+}
+
 /// Handles one request: the whole pipeline, never panicking on input.
 pub(crate) fn handle(shared: &Shared, req: &HttpRequest) -> HttpResponse {
     let now = shared.clock.now();
@@ -232,9 +251,11 @@ pub(crate) fn handle(shared: &Shared, req: &HttpRequest) -> HttpResponse {
             Some(f.code.to_owned()),
         ),
     };
+    let drip = st.faults.spec().drip;
     let mut delivery = Delivery::Normal;
     match fault {
         Some(FaultKind::Slow) => delivery = Delivery::Slow(slow_delay),
+        Some(FaultKind::Trickle) => delivery = Delivery::Trickle(drip),
         Some(FaultKind::Reset) => delivery = Delivery::Reset,
         Some(FaultKind::Truncate) => delivery = Delivery::Truncate,
         Some(FaultKind::Malformed) if status == 200 => body = malformed(body),
@@ -453,7 +474,12 @@ fn run(
             message: "We encountered an internal error. Please try again.".into(),
         });
     }
-    let ctx = Ctx { shared, now, rid };
+    let ctx = Ctx {
+        shared,
+        now,
+        rid,
+        fault,
+    };
     match action {
         "ListOrders" => ctx.list_orders(st, p),
         "ListOrdersByNextToken" => ctx.orders_by_token(st, p),
@@ -482,6 +508,7 @@ struct Ctx<'a> {
     shared: &'a Shared,
     now: DateTime<Utc>,
     rid: &'a str,
+    fault: Option<FaultKind>,
 }
 
 type Reply = Result<(Vec<u8>, Vec<(String, String)>), Fail>;
@@ -625,24 +652,33 @@ impl Ctx<'_> {
         hits.sort();
         let ids: Vec<String> = hits.into_iter().map(|(_, id)| id.to_owned()).collect();
         let before = (before_name, crate::sandbox::data::fmt_time(before));
-        self.orders_page(st, "ListOrders", ids, 0, page, before)
+        self.orders_page(st, "ListOrders", None, ids, 0, page, before)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn orders_page(
         &self,
         st: &mut State,
         action: &str,
+        given: Option<&str>,
         ids: Vec<String>,
         offset: usize,
         page: usize,
         before: (&'static str, String),
     ) -> Reply {
+        let again = Token::Orders {
+            ids: ids.clone(),
+            offset,
+            page,
+            before: before.clone(),
+        };
         let (end, token) = page_token(st, &ids, offset, page, |ids, offset| Token::Orders {
             ids,
             offset,
             page,
             before: before.clone(),
         });
+        let token = faulty_token(st, self.fault, given, token, || again);
         let orders = &st.orders;
         let index = &st.index;
         self.xml(action, ORDERS_NS, |w| {
@@ -679,7 +715,15 @@ impl Ctx<'_> {
                 offset,
                 page,
                 before,
-            } => self.orders_page(st, "ListOrdersByNextToken", ids, offset, page, before),
+            } => self.orders_page(
+                st,
+                "ListOrdersByNextToken",
+                p.get("NextToken"),
+                ids,
+                offset,
+                page,
+                before,
+            ),
             _ => Err(invalid("This NextToken was not issued by ListOrders.")),
         }
     }
@@ -709,19 +753,30 @@ impl Ctx<'_> {
         if !st.index.contains_key(&id) {
             return Err(invalid(format!("Invalid AmazonOrderId: {id}")));
         }
-        self.items_page(st, "ListOrderItems", id, 0)
+        self.items_page(st, "ListOrderItems", None, id, 0)
     }
 
     fn items_by_token(&self, st: &mut State, p: &Params) -> Reply {
         match self.token(st, p)? {
-            Token::Items { order_id, offset } => {
-                self.items_page(st, "ListOrderItemsByNextToken", order_id, offset)
-            }
+            Token::Items { order_id, offset } => self.items_page(
+                st,
+                "ListOrderItemsByNextToken",
+                p.get("NextToken"),
+                order_id,
+                offset,
+            ),
             _ => Err(invalid("This NextToken was not issued by ListOrderItems.")),
         }
     }
 
-    fn items_page(&self, st: &mut State, action: &str, order_id: String, offset: usize) -> Reply {
+    fn items_page(
+        &self,
+        st: &mut State,
+        action: &str,
+        given: Option<&str>,
+        order_id: String,
+        offset: usize,
+    ) -> Reply {
         let i = *st
             .index
             .get(&order_id)
@@ -737,6 +792,11 @@ impl Ctx<'_> {
                 },
             )
         });
+        let again = Token::Items {
+            order_id: order_id.clone(),
+            offset,
+        };
+        let token = faulty_token(st, self.fault, given, token, || again);
         let o = &st.orders[i];
         let pending = o.order.info.order_status == "Pending";
         self.xml(action, ORDERS_NS, |w| {

@@ -7,7 +7,9 @@
 //! * `KIND@N-M`: every request from the Nth to the Mth (a storm);
 //! * `skew=SECONDS`: the server clock runs this far ahead (negative: behind), so the ±15 min
 //!   `Timestamp` check and the `x-mws-timestamp` header use the skewed time;
-//! * `delay=SECONDS`: how long a `slow` reply waits (default 5; fractions allowed).
+//! * `delay=SECONDS`: how long a `slow` reply waits (default 5; fractions allowed);
+//! * `drip=SECONDS`: how long a `trickle` reply waits between two bytes of its body (default
+//!   2; fractions allowed).
 //!
 //! `KIND` is one of `throttle` (503 `RequestThrottled` whatever the bucket says), `internal`
 //! (500 `InternalError`, the action is not carried out), `slow` (correct reply after `delay`),
@@ -16,7 +18,14 @@
 //! connection closes), `malformed` (200 with a body that is not well-formed XML),
 //! `corrupt-token` (the `NextToken` in the reply is damaged, so using it gives
 //! `NextTokenCorrupted`; on the SP-API sandbox the `nextToken` is damaged and refused) and
-//! `expired-token` (SP-API sandbox only: 403, the access token has expired). At most one
+//! `expired-token` (SP-API sandbox only: 403, the access token has expired). Three faults make
+//! a reply that never ends by itself: `trickle` (the status and headers at once, then the body
+//! one byte every `drip`, real time), `endless-token` (an order listing's last page carries a
+//! fresh paging token anyway, which serves that page again: a listing without an end) and
+//! `repeat-token` (a listing page's paging token is the one the request sent: the listing
+//! points back at itself); on MWS both token faults also apply to `ListOrderItems`.
+//! `tiny-rate` (SP-API sandbox only) is a 429 `QuotaExceeded` whose `x-amzn-RateLimit-Limit`
+//! says 1e-9 requests a second (a wait of 31 years). At most one
 //! fault hits a request: the first rule that fires, in the order written. On the SP-API
 //! sandbox `throttle` is a 429 `QuotaExceeded` and `internal` a 500 `InternalFailure`. Every
 //! rate rule draws from a seeded RNG on every request, so a run with the same seed and the same
@@ -49,6 +58,14 @@ pub enum FaultKind {
     CorruptToken,
     /// SP-API: 403, "The access token you provided has expired".
     ExpiredToken,
+    /// The body one byte every `drip` (real time).
+    Trickle,
+    /// A listing's last page carries a fresh paging token that serves that page again.
+    EndlessToken,
+    /// A listing page's paging token is the one the request sent.
+    RepeatToken,
+    /// SP-API: 429 with `x-amzn-RateLimit-Limit: 1e-9`.
+    TinyRate,
 }
 
 impl FaultKind {
@@ -62,6 +79,10 @@ impl FaultKind {
         ("malformed", FaultKind::Malformed),
         ("corrupt-token", FaultKind::CorruptToken),
         ("expired-token", FaultKind::ExpiredToken),
+        ("trickle", FaultKind::Trickle),
+        ("endless-token", FaultKind::EndlessToken),
+        ("repeat-token", FaultKind::RepeatToken),
+        ("tiny-rate", FaultKind::TinyRate),
     ];
 
     /// The kind's name in the grammar.
@@ -107,6 +128,8 @@ pub struct FaultSpec {
     pub skew_secs: i64,
     /// How long a `slow` reply waits (real time).
     pub slow_delay: std::time::Duration,
+    /// How long a `trickle` reply waits between two bytes of its body (real time).
+    pub drip: std::time::Duration,
 }
 
 impl Default for FaultSpec {
@@ -115,6 +138,7 @@ impl Default for FaultSpec {
             rules: Vec::new(),
             skew_secs: 0,
             slow_delay: std::time::Duration::from_secs(5),
+            drip: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -145,6 +169,15 @@ impl FaultSpec {
                             return Err(format!("delay must be 0..600 seconds, got {value}"));
                         }
                         out.slow_delay = std::time::Duration::from_secs_f64(s);
+                    }
+                    "drip" => {
+                        let s: f64 = value
+                            .parse()
+                            .map_err(|_| format!("drip takes seconds, got {value:?}"))?;
+                        if !(0.001..=600.0).contains(&s) {
+                            return Err(format!("drip must be 0.001..600 seconds, got {value}"));
+                        }
+                        out.drip = std::time::Duration::from_secs_f64(s);
                     }
                     _ => {
                         let kind = kind(key)?;
@@ -183,7 +216,7 @@ impl FaultSpec {
                 });
             } else {
                 return Err(format!(
-                    "fault {part:?}: use KIND=RATE, KIND@N, KIND@N-M, skew=SECONDS or delay=SECONDS"
+                    "fault {part:?}: use KIND=RATE, KIND@N, KIND@N-M, skew=SECONDS, delay=SECONDS or drip=SECONDS"
                 ));
             }
         }
@@ -259,6 +292,19 @@ mod tests {
         assert_eq!(s.rules.len(), 4);
         assert_eq!(s.skew_secs, -1200);
         assert_eq!(s.slow_delay, std::time::Duration::from_millis(10));
+        assert_eq!(s.drip, std::time::Duration::from_secs(2));
+        let t = FaultSpec::parse("trickle@3,drip=0.25,endless-token=1,repeat-token@2,tiny-rate@4")
+            .unwrap();
+        assert_eq!(t.drip, std::time::Duration::from_millis(250));
+        assert_eq!(
+            t.rules.iter().map(|r| r.kind).collect::<Vec<_>>(),
+            [
+                FaultKind::Trickle,
+                FaultKind::EndlessToken,
+                FaultKind::RepeatToken,
+                FaultKind::TinyRate
+            ]
+        );
         assert_eq!(s.rules[2].trigger, Trigger::Requests(7, 9));
         for bad in [
             "boom=0.1",
@@ -267,6 +313,8 @@ mod tests {
             "reset@5-3",
             "skew=abc",
             "throttle",
+            "drip=0",
+            "drip=x",
         ] {
             assert!(FaultSpec::parse(bad).is_err(), "{bad}");
         }

@@ -66,6 +66,9 @@ pub enum Delivery {
     Reset,
     /// Head and half of the body, then the connection is closed.
     Truncate,
+    /// Head at once, then the body one byte per this interval (a reply that never ends in
+    /// practice: the client must cut it).
+    Trickle(Duration),
 }
 
 /// A reply.
@@ -224,7 +227,7 @@ fn write_response(w: &mut TcpStream, resp: &HttpResponse) -> std::io::Result<()>
     match resp.delivery {
         Delivery::Reset => return Ok(()),
         Delivery::Slow(d) => std::thread::sleep(d),
-        Delivery::Normal | Delivery::Truncate => {}
+        Delivery::Normal | Delivery::Truncate | Delivery::Trickle(_) => {}
     }
     let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
     for (k, v) in &resp.headers {
@@ -235,6 +238,16 @@ fn write_response(w: &mut TcpStream, resp: &HttpResponse) -> std::io::Result<()>
         resp.body.len()
     ));
     w.write_all(head.as_bytes())?;
+    if let Delivery::Trickle(every) = resp.delivery {
+        w.flush()?;
+        // Stops when the client hangs up (the write fails).
+        for b in &resp.body {
+            std::thread::sleep(every);
+            w.write_all(std::slice::from_ref(b))?;
+            w.flush()?;
+        }
+        return Ok(());
+    }
     let body = match resp.delivery {
         Delivery::Truncate => &resp.body[..resp.body.len() / 2],
         _ => &resp.body[..],

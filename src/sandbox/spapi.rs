@@ -34,7 +34,10 @@
 //!   [`SpSandboxHandle::ship_to_received`], [`SpSandboxHandle::rate_requests`].
 //! - **Faults** (`--faults`): `throttle` (429), `internal` (500 `InternalFailure`, nothing
 //!   done), `expired-token` (403), `reset`, `truncate`, `slow`, `malformed` (a 2xx body that is
-//!   not JSON) and `corrupt-token` (a damaged `nextToken`).
+//!   not JSON), `corrupt-token` (a damaged `nextToken`), and the waits that never end by
+//!   themselves: `trickle` (the body one byte every `drip`), `endless-token` (the last page
+//!   carries a fresh `nextToken` serving it again), `repeat-token` (the `nextToken` is the
+//!   one sent) and `tiny-rate` (a 429 with `x-amzn-RateLimit-Limit: 0.000000001`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::AtomicBool;
@@ -454,10 +457,7 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
             match gate(&mut s, req, operation, fault, now) {
                 Some(r) => r,
                 None => match route {
-                    Route::Search => {
-                        let corrupt = fault == Some(FaultKind::CorruptToken);
-                        search(&sp.creds, &mut st, &mut s, q, now, corrupt)
-                    }
+                    Route::Search => search(&sp.creds, &mut st, &mut s, q, now, fault),
                     Route::Get(id) => get_order(&st, &s, id, q, now),
                     Route::Confirm(id) => confirm(&sp.creds, &mut st, &mut s, id, req, now),
                     Route::Rates => spapi_shipping::get_rates(&mut st, &mut s, req, now),
@@ -474,9 +474,11 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
         mut body,
         code,
     } = reply;
+    let drip = st.faults.spec().drip;
     let mut delivery = Delivery::Normal;
     match fault {
         Some(FaultKind::Slow) => delivery = Delivery::Slow(slow_delay),
+        Some(FaultKind::Trickle) => delivery = Delivery::Trickle(drip),
         Some(FaultKind::Reset) => delivery = Delivery::Reset,
         Some(FaultKind::Truncate) => delivery = Delivery::Truncate,
         Some(FaultKind::Malformed) if (200..300).contains(&status) => {
@@ -497,7 +499,12 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
     if let Some(rate) = operation.and_then(|o| s.throttle.rate(o))
         && operation != Some(op::LWA_TOKEN)
     {
-        headers.push(("x-amzn-RateLimit-Limit".into(), format!("{rate}")));
+        let rate = if fault == Some(FaultKind::TinyRate) && status == 429 {
+            "0.000000001".to_string()
+        } else {
+            format!("{rate}")
+        };
+        headers.push(("x-amzn-RateLimit-Limit".into(), rate));
     }
     let logged = match (&route, query) {
         (Route::Token, _) | (_, None) => Vec::new(),
@@ -576,7 +583,7 @@ fn gate(
             None,
         )
     };
-    if fault == Some(FaultKind::Throttle) {
+    if matches!(fault, Some(FaultKind::Throttle | FaultKind::TinyRate)) {
         return Some(quota());
     }
     if s.throttle.try_acquire(operation, now).is_err() {
@@ -735,8 +742,9 @@ fn search(
     s: &mut SpState,
     q: &Query,
     now: DateTime<Utc>,
-    corrupt: bool,
+    fault: Option<FaultKind>,
 ) -> Reply {
+    let corrupt = fault == Some(FaultKind::CorruptToken);
     let markets = values(q, "marketplaceIds");
     if markets.is_empty() {
         return invalid("marketplaceIds is required.");
@@ -818,7 +826,8 @@ fn search(
         .collect();
     bound.sort();
     let key = serde_json::to_string(&bound).expect("json");
-    let (ids, offset, before_field) = match tri!(single(q, "paginationToken")) {
+    let given = tri!(single(q, "paginationToken"));
+    let (ids, offset, before_field) = match given {
         Some(tok) => match s.pages.get(tok) {
             None => return invalid("The pagination token is invalid."),
             Some(p) if p.expires <= now => {
@@ -876,7 +885,17 @@ fn search(
         .collect();
     let mut out = Map::new();
     out.insert("orders".into(), Value::Array(orders));
-    if end < ids.len() {
+    // The token faults: the listing points back at itself (`repeat-token`), or its last page
+    // comes with a fresh token that serves it again (`endless-token`).
+    let repeat = fault == Some(FaultKind::RepeatToken);
+    if let (true, Some(tok)) = (repeat, given) {
+        out.insert("pagination".into(), json!({ "nextToken": tok }));
+    } else if end < ids.len() || repeat || fault == Some(FaultKind::EndlessToken) {
+        let next = if end < ids.len() && !repeat {
+            end
+        } else {
+            offset
+        };
         use base64::Engine;
         let raw: [u8; 30] = st.rng.random();
         let tok = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -890,7 +909,7 @@ fn search(
             PageToken {
                 key,
                 ids,
-                offset: end,
+                offset: next,
                 before: before_field.clone(),
                 expires: now + PAGINATION_TOKEN_LIFETIME,
             },

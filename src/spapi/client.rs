@@ -16,6 +16,11 @@
 //!   [`CallError::PaginationExpired`]: restart from the watermark.
 //! - **Time.** All waiting is on the [`Timebase`] (real time; a sandbox home's scaled time,
 //!   which follows the sandbox's `Date` header once; a manual clock in tests).
+//! - **Every wait is bounded**, as on MWS ([`Limits`]): each reply, body included, within
+//!   [`crate::mws::client::REPLY_DEADLINE`]; no single wait longer than
+//!   [`crate::mws::client::MAX_WAIT`]; a run's limit ([`Client::limit_run`]). A rate Amazon
+//!   reports is held to a tenth to ten times the plan's ([`super::throttle`]), so a 429 saying
+//!   1e-9 requests a second costs a wait of at most ten plan intervals, not 31 years.
 //! - **Transport.** Blocking reqwest with rustls, TLS 1.2 at least, **no redirects**,
 //!   connect/read timeouts, replies capped at [`MAX_BODY`] and parsed only after the size and
 //!   depth checks (a reply over either is refused, not retried). `x-amzn-RequestId` is
@@ -53,8 +58,10 @@ use super::{
     SHIPPING_SHIPMENT_PREFIX, is_order_id, op,
 };
 use crate::error::{Error, Result};
+use crate::mws::client::Waits;
 pub use crate::mws::client::{
-    CallRecord, ManualTime, Observer, RealTime, RetryPolicy, SandboxTime, Timebase,
+    CallRecord, Limits, ManualTime, Observer, RealTime, RetryPolicy, RunLimit, SandboxTime,
+    Timebase,
 };
 
 /// The `User-Agent` every request sends (SP-API.md §1.1).
@@ -193,6 +200,7 @@ pub struct Client {
     maybe_done: bool,
     /// A sandbox timebase has followed the server's `Date` once.
     synced: bool,
+    waits: Waits,
 }
 
 impl std::fmt::Debug for Client {
@@ -228,7 +236,20 @@ impl Client {
             lwa: Lwa::new(),
             maybe_done: false,
             synced: false,
+            waits: Waits::new(),
         })
+    }
+
+    /// Replaces the bounds on its waits ([`Limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.waits.limits = limits;
+        self.lwa.set_reply_deadline(limits.reply);
+        self
+    }
+
+    /// Gives the run this client serves a time limit, from now ([`RunLimit`]).
+    pub fn limit_run(&mut self, what: &'static str, limit: Duration) {
+        self.waits.run = Some(RunLimit::new(what, limit));
     }
 
     /// Replaces the retry policy.
@@ -501,9 +522,11 @@ impl Client {
         let mut reauthed = false;
         loop {
             attempt += 1;
-            self.wait_for_slot(operation, obs);
+            self.wait_for_slot(operation, obs)?;
+            self.waits.before_attempt(operation)?;
             let outcome = self.attempt(req, attempt, obs, &mut parse)?;
             let now = self.time.now();
+            let mut why = "the back-off after a failure";
             let wait_until = match outcome {
                 Outcome::Done(t) => return Ok(t),
                 Outcome::Throttled => {
@@ -514,6 +537,7 @@ impl Client {
                         ))));
                     }
                     // The same request again once the bucket holds one.
+                    why = "Amazon's usage plan, after a 429,";
                     self.throttle.next_allowed(operation, now) + jitter(Duration::seconds(1))
                 }
                 Outcome::Denied(status, errs) => {
@@ -540,22 +564,23 @@ impl Client {
                     now + d + jitter(d / 4)
                 }
             };
-            if wait_until > now {
-                obs.waiting(operation, wait_until, now);
-                self.time.wait_until(wait_until);
-            }
+            self.waits
+                .wait(self.time.as_ref(), operation, wait_until, why, obs)?;
         }
     }
 
-    fn wait_for_slot(&mut self, operation: &str, obs: &mut dyn Observer) {
+    fn wait_for_slot(&mut self, operation: &str, obs: &mut dyn Observer) -> Result<()> {
         loop {
             let now = self.time.now();
             match self.throttle.try_acquire(operation, now) {
-                Ok(()) => return,
-                Err(at) => {
-                    obs.waiting(operation, at, now);
-                    self.time.wait_until(at);
-                }
+                Ok(()) => return Ok(()),
+                Err(at) => self.waits.wait(
+                    self.time.as_ref(),
+                    operation,
+                    at,
+                    "Amazon's usage plan",
+                    obs,
+                )?,
             }
         }
     }
@@ -590,9 +615,11 @@ impl Client {
             })?;
         // Kept out of reqwest's `Debug` output.
         token_header.set_sensitive(true);
+        // The reply deadline covers the whole reply, body included.
         let mut rb = self
             .http
             .request(req.method.clone(), url)
+            .timeout(self.waits.limits.reply)
             .header("x-amz-access-token", token_header)
             .header("Accept", "application/json");
         for (k, v) in &req.headers {
@@ -646,10 +673,15 @@ impl Client {
         let read = resp.take(MAX_BODY as u64 + 1).read_to_end(&mut body);
         rec.latency_ms = started.elapsed().as_millis() as u64;
         if read.is_err() {
-            rec.error = Some("truncated_response".into());
+            let kind = self.waits.cut_kind(started);
+            rec.error = Some(kind.into());
             obs.call(&rec)?;
             self.maybe_done = true;
-            return Ok(Outcome::Retry("the reply was cut off".into()));
+            return Ok(Outcome::Retry(if kind == "reply_deadline" {
+                self.waits.cut_reason()
+            } else {
+                "the reply was cut off".into()
+            }));
         }
         if (200..300).contains(&status) {
             return match parse(&body) {

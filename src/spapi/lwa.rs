@@ -100,15 +100,31 @@ struct TokenError {
 }
 
 /// The cached access token and how to get a new one.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Lwa {
     cached: Option<AccessToken>,
+    /// How long a token reply may take, body included (real time).
+    reply: std::time::Duration,
+}
+
+impl Default for Lwa {
+    fn default() -> Self {
+        Lwa {
+            cached: None,
+            reply: crate::mws::client::REPLY_DEADLINE,
+        }
+    }
 }
 
 impl Lwa {
     /// No token yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How long a token reply may take, body included ([`crate::mws::client::Limits`]).
+    pub fn set_reply_deadline(&mut self, d: std::time::Duration) {
+        self.reply = d;
     }
 
     /// Whether a token is held that is good at `now` (not within [`REFRESH_EARLY`] of expiry).
@@ -135,7 +151,7 @@ impl Lwa {
     ) -> Result<&AccessToken, LwaError> {
         if !self.is_fresh(now) {
             self.cached = None;
-            let t = refresh(http, creds, now, attempt, obs)?;
+            let t = refresh(http, creds, now, attempt, self.reply, obs)?;
             self.cached = Some(t);
         }
         Ok(self.cached.as_ref().expect("set above"))
@@ -148,6 +164,7 @@ fn refresh(
     creds: &SpApiCredentials,
     now: DateTime<Utc>,
     attempt: u32,
+    reply: std::time::Duration,
     obs: &mut dyn Observer,
 ) -> Result<AccessToken, LwaError> {
     let form = Zeroizing::new(
@@ -169,6 +186,7 @@ fn refresh(
     let started = Instant::now();
     let sent = http
         .post(&creds.token_endpoint)
+        .timeout(reply)
         .header(
             "Content-Type",
             "application/x-www-form-urlencoded;charset=UTF-8",
@@ -192,7 +210,11 @@ fn refresh(
     let read = resp.take(MAX_REPLY).read_to_end(&mut body);
     rec.latency_ms = started.elapsed().as_millis() as u64;
     if read.is_err() {
-        rec.error = Some("truncated_response".into());
+        rec.error = Some(if started.elapsed() >= reply {
+            "reply_deadline".into()
+        } else {
+            "truncated_response".into()
+        });
         obs.call(&rec).map_err(LwaError::Failed)?;
         return Err(LwaError::Transient("the reply was cut off".into()));
     }

@@ -2,8 +2,10 @@
 //!
 //! A bucket holds up to `burst` requests and refills at `rate` per second, continuously. The
 //! sandbox enforces it; the client asks it "when may I send next?" ([`Throttle::next_allowed`]),
-//! adopts the rate Amazon reports in `x-amzn-RateLimit-Limit` ([`Throttle::observe_rate`]) and
-//! empties the bucket after a 429 ([`Throttle::on_throttled`]). The state is JSON
+//! adopts the rate Amazon reports in `x-amzn-RateLimit-Limit` ([`Throttle::observe_rate`]),
+//! held to the plan's order of magnitude (a tenth to ten times the plan's rate, [`RATE_SPAN`]:
+//! a server saying 1e-9 must not make a client wait 31 years, nor keep that rate in the vault
+//! for later runs), and empties the bucket after a 429 ([`Throttle::on_throttled`]). The state is JSON
 //! ([`Throttle::export`], [`Throttle::import`], [`Throttle::merge_into`]) so a caller can keep it
 //! between cron runs, as the MWS model is kept.
 
@@ -63,6 +65,17 @@ pub const USAGE_PLANS: &[UsagePlan] = &[
         burst: 100,
     },
 ];
+
+/// How far a reported rate may be from the plan's: at least the plan's rate divided by this,
+/// at most multiplied by it.
+pub const RATE_SPAN: f64 = 10.0;
+
+/// `rate` held to a tenth to ten times `plan`'s ([`RATE_SPAN`]); `None` for what is not a
+/// positive number.
+pub fn clamp_rate(plan: UsagePlan, rate: f64) -> Option<f64> {
+    (rate.is_finite() && rate > 0.0)
+        .then(|| rate.clamp(plan.rate / RATE_SPAN, plan.rate * RATE_SPAN))
+}
 
 /// The plan for `operation`, if it has one.
 pub fn plan(operation: &str) -> Option<UsagePlan> {
@@ -196,12 +209,12 @@ impl Throttle {
         }
     }
 
-    /// Adopts the rate Amazon reported in `x-amzn-RateLimit-Limit` (ignored unless it is a
-    /// positive number up to 1,000 per second).
+    /// Adopts the rate Amazon reported in `x-amzn-RateLimit-Limit`, held to a tenth to ten
+    /// times the plan's ([`clamp_rate`]; ignored unless it is a positive number).
     pub fn observe_rate(&mut self, operation: &str, rate: f64, now: DateTime<Utc>) {
-        if !(rate.is_finite() && rate > 0.0 && rate <= 1000.0) {
+        let Some(rate) = plan(operation).and_then(|p| clamp_rate(p, rate)) else {
             return;
-        }
+        };
         if let Some(b) = self.bucket(operation, now) {
             b.refill(now);
             b.rate = rate;
@@ -257,13 +270,14 @@ impl Throttle {
             let Some(p) = plan(&s.operation) else {
                 continue;
             };
-            if !(s.rate.is_finite() && s.rate > 0.0 && s.tokens.is_finite()) {
+            // A rate kept by an earlier version (or edited) is held to the plan's span too.
+            let Some(rate) = clamp_rate(p, s.rate).filter(|_| s.tokens.is_finite()) else {
                 continue;
-            }
+            };
             t.buckets.insert(
                 s.operation,
                 Bucket {
-                    rate: s.rate,
+                    rate,
                     burst: p.burst as f64,
                     tokens: s.tokens.clamp(0.0, p.burst as f64),
                     at: s.at,
@@ -324,5 +338,36 @@ mod tests {
         let merged = Throttle::new().merge_into(&saved);
         assert_eq!(Throttle::import(&merged).rate(op::GET_ORDER), Some(0.25));
         assert!(Throttle::import("garbage").export() == "[]");
+    }
+
+    #[test]
+    fn reported_rates_are_held_to_a_tenth_to_ten_times_the_plan() {
+        let now = t0();
+        let search = plan(op::SEARCH_ORDERS).unwrap().rate;
+        let mut t = Throttle::new();
+        t.observe_rate(op::SEARCH_ORDERS, 1e-9, now);
+        assert_eq!(t.rate(op::SEARCH_ORDERS), Some(search / 10.0));
+        t.on_throttled(op::SEARCH_ORDERS, now);
+        let wait = t.next_allowed(op::SEARCH_ORDERS, now) - now;
+        assert!(wait <= Duration::seconds(1786), "{wait}");
+        assert!(wait < crate::mws::client::MAX_WAIT);
+        t.observe_rate(op::SEARCH_ORDERS, 1e9, now);
+        assert_eq!(t.rate(op::SEARCH_ORDERS), Some(search * 10.0));
+        // Positive control: a rate within the span is adopted as reported.
+        t.observe_rate(op::SEARCH_ORDERS, 0.002, now);
+        assert_eq!(t.rate(op::SEARCH_ORDERS), Some(0.002));
+        // A rate kept in the vault by an earlier version is held too.
+        let kept = format!(
+            r#"[{{"operation":"{}","rate":1e-9,"tokens":0.0,"at":"2026-03-01T00:00:00Z"}}]"#,
+            op::GET_ORDER
+        );
+        assert_eq!(Throttle::import(&kept).rate(op::GET_ORDER), Some(0.05));
+        // The longest wait any plan asks for, at a tenth of its rate, is under the cap.
+        for p in USAGE_PLANS {
+            let mut t = Throttle::new();
+            t.observe_rate(p.operation, 1e-12, now);
+            t.on_throttled(p.operation, now);
+            assert!(t.next_allowed(p.operation, now) - now < crate::mws::client::MAX_WAIT);
+        }
     }
 }

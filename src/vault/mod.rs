@@ -544,9 +544,23 @@ impl Vault {
                 .field("reason", reason)
         };
         let Some(op) = store::operator(&self.conn, name)? else {
-            self.record(&[failed("unknown_operator")], now)?;
+            // Recorded and named by a short stand-in, never whole (a 70 KB name, a passphrase
+            // typed into the name field).
+            let who = crate::audit::unknown_operator(name);
+            self.record(
+                &[Event::new("unlock.failed")
+                    .operator(&who)
+                    .outcome(Outcome::Failed)
+                    .field("reason", "unknown_operator")],
+                now,
+            )?;
+            let shown = if crate::audit::is_plain_name(name) {
+                format!("{name:?}")
+            } else {
+                who
+            };
             return Err(Error::Denied(format!(
-                "no operator named {name:?} in this vault (pass --operator NAME or set FULFILL_OPERATOR)"
+                "no operator named {shown} in this vault (pass --operator NAME or set FULFILL_OPERATOR)"
             )));
         };
         if op.disabled_at.is_some() {

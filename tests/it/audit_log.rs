@@ -747,3 +747,138 @@ fn no_pii_reaches_the_logs_or_stderr() {
     fs::write(&target, t).unwrap();
     assert_eq!(scan_dir(&copy, marker.as_bytes()).len(), 1);
 }
+
+/// What a home must still do after something long reached its log (issue 18): a packer's
+/// command, the key-file fetcher's cron fetch, a station shift, and `audit`, which finds the
+/// log intact; the owner's keyed verification agrees.
+fn the_home_still_works(e: &crate::fetch_support::CliEnv, pat: &Path) {
+    let packer = |args: &[&str]| {
+        let mut a = vec![
+            "--operator",
+            "pat",
+            "--passphrase-file",
+            pat.to_str().unwrap(),
+        ];
+        a.extend_from_slice(args);
+        e.run(&a)
+    };
+    let r = packer(&["orders", "--json"]);
+    assert_eq!(r.code, 0, "packer: {}", r.stderr);
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "cron fetch: {}", r.stderr);
+    let id: String = e
+        .db()
+        .query_row(
+            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND pii_state = 'sealed'
+             AND pii_missing = 0 ORDER BY amazon_order_id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut child = e
+        .dir
+        .fulfill()
+        .args([
+            "--operator",
+            "pat",
+            "--passphrase-file",
+            pat.to_str().unwrap(),
+        ])
+        .args(["station", "--carrier", "UPS"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!("{id}\n1ZBOUNDS01\ndone\n").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "station: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("shipped {id}")), "{stdout}");
+    let r = e.owner(&["audit", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["chain_intact"], true, "{v}");
+    assert_eq!(v["findings"], 0, "{v}");
+    let home =
+        fulfill::home::Home::open(&e.dir.home(), &fulfill::safety::Environment::system()).unwrap();
+    let vault = Vault::open(&home).unwrap();
+    let now = chrono::Utc::now();
+    let s = vault.unlock("olga", &pass(OWNER_PASS), now).unwrap();
+    let check = s.verify_log(now).unwrap();
+    assert!(check.findings.is_empty(), "{:?}", check.findings);
+    assert!(check.records > 20);
+}
+
+/// Issue 18: an unknown `--operator` of 70 KB went whole into its `unlock.failed` record; log
+/// recovery read only the last 64 KB, found no complete record and concluded that records
+/// were removed, so every later command exited 5. The name is now recorded by a short
+/// stand-in (prefix and digest), and the refusal names it by that stand-in too.
+#[test]
+fn a_70_kb_operator_name_is_recorded_short_and_the_home_goes_on() {
+    let e = crate::fetch_support::CliEnv::new(30, 61, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let huge = "A".repeat(70 * 1024);
+    let r = e.run(&[
+        "--operator",
+        &huge,
+        "--passphrase-file",
+        pat.to_str().unwrap(),
+        "orders",
+    ]);
+    assert_eq!(r.code, 3, "unknown operator");
+    the_home_still_works(&e, &pat);
+    assert!(r.stderr.len() < 400, "{} bytes on stderr", r.stderr.len());
+    let log = e.dir.audit_text();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(r#""reason":"unknown_operator""#))
+        .collect();
+    assert_eq!(failed.len(), 1, "the attempt is recorded");
+    let rec: Record = serde_json::from_str(failed[0]).unwrap();
+    let op = rec.operator.unwrap();
+    assert_eq!(op, fulfill::audit::unknown_operator(&huge));
+    assert!(op.starts_with("AAAAAAAAAAAAAAAA#") && op.len() < 40, "{op}");
+    assert!(failed[0].len() < 600, "{} bytes", failed[0].len());
+    assert!(log.lines().all(|l| l.len() < 4096));
+}
+
+/// The other half: a head record longer than the old 64 KB window (here a batch record
+/// listing 6,000 orders, as a print job of that size writes) is found by recovery however
+/// long it is; every command goes on.
+#[test]
+fn a_head_record_longer_than_64_kb_does_not_stop_the_vault() {
+    let e = crate::fetch_support::CliEnv::new(30, 62, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    {
+        let home =
+            fulfill::home::Home::open(&e.dir.home(), &fulfill::safety::Environment::system())
+                .unwrap();
+        let vault = Vault::open(&home).unwrap();
+        let orders: Vec<String> = (0..6000).map(|i| format!("111-{i:07}-0000000")).collect();
+        vault
+            .record(
+                &[Event::new("label.printed")
+                    .operator("olga")
+                    .field("orders", orders)
+                    .field("count", 6000u64)],
+                chrono::Utc::now(),
+            )
+            .unwrap();
+    }
+    let last = e.dir.audit_text().lines().last().unwrap().len();
+    assert!(last > 100 * 1024, "the head record is {last} bytes");
+    the_home_still_works(&e, &pat);
+}

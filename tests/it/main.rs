@@ -11,6 +11,7 @@ mod support;
 mod audit_cmd;
 mod audit_events;
 mod audit_log;
+mod bounds;
 mod buy;
 mod cli;
 mod cli_cases;
