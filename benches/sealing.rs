@@ -98,6 +98,18 @@ fn main() {
         pii_days: 30,
         log_days: 90,
     };
+    // The planning alone (which orders are due, which keys die): a dry run.
+    let dry = fulfill::flow::retention::PurgeOptions {
+        dry_run: true,
+        ..opts.clone()
+    };
+    let t = Instant::now();
+    fulfill::flow::retention::purge(&v, "cron", &dry, t0).unwrap();
+    common::report(
+        &format!("purge --dry-run of {n} orders (planning only)"),
+        t.elapsed(),
+        Some((n as f64, "orders")),
+    );
     let reset = reset_peak();
     let before = status_kib("VmRSS").unwrap_or(0);
     let t = Instant::now();

@@ -58,23 +58,24 @@ pub use crate::model::retention::deadline;
 
 /// Orders not yet purged whose deadline is at or before `now`, oldest deadline first.
 pub fn due_orders(conn: &Connection, now: DateTime<Utc>, pii_days: u32) -> Result<Vec<Due>> {
-    let mut due: Vec<Due> = store::unpurged(conn)?
-        .into_iter()
-        .filter_map(|f| {
-            let deadline = deadline(
-                f.retention_start.as_deref(),
-                f.latest_ship_date.as_deref(),
-                f.purchase_date.as_deref(),
-                &f.created_at,
-                pii_days,
-            )?;
-            (deadline <= now).then_some(Due {
+    let mut due: Vec<Due> = Vec::new();
+    store::for_each_unpurged(conn, |f| {
+        if let Some(deadline) = deadline(
+            f.retention_start.as_deref(),
+            f.latest_ship_date.as_deref(),
+            f.purchase_date.as_deref(),
+            &f.created_at,
+            pii_days,
+        ) && deadline <= now
+        {
+            due.push(Due {
                 order_id: f.order_id,
                 deadline,
                 holds_pii: f.holds_pii,
-            })
-        })
-        .collect();
+            });
+        }
+        Ok(())
+    })?;
     due.sort_by(|a, b| (a.deadline, &a.order_id).cmp(&(b.deadline, &b.order_id)));
     Ok(due)
 }
@@ -197,7 +198,9 @@ pub fn purge_with(
     // is sealed under them (an order whose anchor moved later keeps its key until it is due).
     let purged_now: std::collections::HashSet<&str> =
         report.orders.iter().map(String::as_str).collect();
-    let in_use: std::collections::HashSet<u32> = crate::vault::store::record_epochs(conn)?
+    // Only ended epochs' keys can die: only their records are looked at.
+    let current = Epoch::of(now).0;
+    let in_use: std::collections::HashSet<u32> = crate::vault::store::record_epochs(conn, current)?
         .into_iter()
         .filter(|(o, _)| !purged_now.contains(o.as_str()))
         .map(|(_, e)| e)
@@ -240,7 +243,7 @@ pub fn purge_with(
     // the epoch's other orders: the epoch is re-keyed without it at the next unlock by a role
     // that can open and seal (purge itself holds no key).
     let early_epochs: Vec<u32> = match &opts.order {
-        Some(id) => crate::vault::store::record_epochs(conn)?
+        Some(id) => crate::vault::store::record_epochs(conn, u32::MAX)?
             .into_iter()
             .filter(|(o, _)| o == id)
             .map(|(_, e)| e)

@@ -43,7 +43,7 @@ enum Mode {
         sealer: SecretKey,
         pii_public: [u8; 32],
         keyring: Keyring,
-        made: HashMap<Epoch, (KeyName, SecretKey)>,
+        made: HashMap<Epoch, (KeyName, seal::DataKey)>,
     },
 }
 
@@ -127,11 +127,18 @@ impl Sealer {
                         let wrapped =
                             seal::wrap_data_key(sealer, pii_public, &self.vault_id, name, &key)?;
                         keyring.add(&[Entry { name, wrapped }])?;
-                        e.insert((name, key))
+                        e.insert((name, seal::DataKey::new(&key)))
                     }
                 };
                 Ok(Sealed {
-                    blob: seal::seal_record(key, *name, &self.vault_id, record_id, version, pii),
+                    blob: seal::seal_record_with(
+                        key,
+                        *name,
+                        &self.vault_id,
+                        record_id,
+                        version,
+                        pii,
+                    ),
                     epoch: Some(epoch.0),
                 })
             }
@@ -169,7 +176,7 @@ pub(crate) struct Opener {
     sealer_public: [u8; 32],
     keyring: Keyring,
     ring: RefCell<Option<HashMap<KeyName, Vec<u8>>>>,
-    keys: RefCell<HashMap<KeyName, SecretKey>>,
+    keys: RefCell<HashMap<KeyName, seal::DataKey>>,
 }
 
 impl Opener {
@@ -232,7 +239,7 @@ impl Opener {
                 let key = self.key(what, name)?;
                 let keys = self.keys.borrow();
                 let key = keys.get(&key).expect("just unwrapped");
-                seal::open_record(key, &self.vault_id, record_id, version, sealed).ok_or_else(
+                seal::open_record_with(key, &self.vault_id, record_id, version, sealed).ok_or_else(
                     || {
                         Error::Integrity(format!(
                             "the sealed PII of {what} does not open under its epoch key: altered, \
@@ -291,7 +298,9 @@ impl Opener {
                 name.epoch.day()
             ))
         })?;
-        self.keys.borrow_mut().insert(name, key);
+        self.keys
+            .borrow_mut()
+            .insert(name, seal::DataKey::new(&key));
         Ok(name)
     }
 }

@@ -76,11 +76,12 @@ pub fn upsert_order(
 ) -> Result<Upsert> {
     let i = &order.info;
     let existing: Option<(String, String, i64, Option<String>)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT lifecycle, pii_state, pii_version, retention_start FROM orders WHERE amazon_order_id = ?1",
-            [&i.amazon_order_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        )?
+        .query_row([&i.amazon_order_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     let lifecycle = next_lifecycle(existing.as_ref().map(|e| e.0.as_str()), &i.order_status);
     let retention_start = match (lifecycle, existing.as_ref().and_then(|e| e.3.clone())) {
@@ -116,7 +117,7 @@ pub fn upsert_order(
     let pii_missing =
         needs_address && (state == "empty" || (sealed.is_some() && order.pii.is_unaddressable()));
     let total = i.order_total.as_ref();
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO orders (amazon_order_id, status, pii, pii_version, pii_state, created_at, updated_at,
             purchase_date, last_update_date, fulfillment_channel, sales_channel, marketplace_id, ship_service_level,
             service_level_category, order_type, ship_country, earliest_ship_date, latest_ship_date,
@@ -137,7 +138,8 @@ pub fn upsert_order(
             order_currency = excluded.order_currency, items_shipped = excluded.items_shipped,
             items_unshipped = excluded.items_unshipped, lifecycle = excluded.lifecycle,
             pii_missing = excluded.pii_missing, retention_start = excluded.retention_start",
-        params![
+    )?
+    .execute(params![
             i.amazon_order_id,
             i.order_status,
             sealed,
@@ -167,8 +169,7 @@ pub fn upsert_order(
             pii_missing,
             retention_start,
             epoch,
-        ],
-    )?;
+        ])?;
     Ok(if existing.is_some() {
         Upsert::Updated
     } else {

@@ -383,6 +383,23 @@ fn record_aad(vault_id: &str, record_id: &str, version: u64, name: KeyName) -> V
     a
 }
 
+/// A data key ready to seal and open records: the AES-256-GCM key schedule, made once per key
+/// (its round keys are zeroized on drop: aes-gcm's `zeroize` feature).
+pub struct DataKey(Aes256Gcm);
+
+impl DataKey {
+    /// The key schedule of `key`.
+    pub fn new(key: &SecretKey) -> DataKey {
+        DataKey(Aes256Gcm::new_from_slice(key.expose_secret()).expect("32-byte key"))
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey([redacted])")
+    }
+}
+
 /// Seals a record (an order's PII, or one gift message) under a data key.
 pub fn seal_record(
     key: &SecretKey,
@@ -392,7 +409,19 @@ pub fn seal_record(
     version: u64,
     pii: &BuyerPii,
 ) -> Vec<u8> {
-    seal_record_with_nonce(
+    seal_record_with(&DataKey::new(key), name, vault_id, record_id, version, pii)
+}
+
+/// [`seal_record`] with a prepared key (a sealing run seals many records under one key).
+pub fn seal_record_with(
+    key: &DataKey,
+    name: KeyName,
+    vault_id: &str,
+    record_id: &str,
+    version: u64,
+    pii: &BuyerPii,
+) -> Vec<u8> {
+    seal_in_v2(
         key,
         name,
         &random_bytes::<NONCE_LEN>(),
@@ -413,9 +442,29 @@ pub fn seal_record_with_nonce(
     version: u64,
     plain: &[u8],
 ) -> Vec<u8> {
-    let cipher = Aes256Gcm::new_from_slice(key.expose_secret()).expect("32-byte key");
+    seal_in_v2(
+        &DataKey::new(key),
+        name,
+        nonce,
+        vault_id,
+        record_id,
+        version,
+        plain,
+    )
+}
+
+fn seal_in_v2(
+    key: &DataKey,
+    name: KeyName,
+    nonce: &[u8; NONCE_LEN],
+    vault_id: &str,
+    record_id: &str,
+    version: u64,
+    plain: &[u8],
+) -> Vec<u8> {
     let aad = record_aad(vault_id, record_id, version, name);
-    let ct = cipher
+    let ct = key
+        .0
         .encrypt(
             &Nonce::from(*nonce),
             Payload {
@@ -454,10 +503,19 @@ pub fn open_record_plain(
     version: u64,
     sealed: &[u8],
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    open_plain_with(&DataKey::new(key), vault_id, record_id, version, sealed)
+}
+
+fn open_plain_with(
+    key: &DataKey,
+    vault_id: &str,
+    record_id: &str,
+    version: u64,
+    sealed: &[u8],
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
     let name = record_key_name(sealed)?;
     let nonce: [u8; NONCE_LEN] = sealed[HEADER_V2..HEADER_V2 + NONCE_LEN].try_into().ok()?;
-    let cipher = Aes256Gcm::new_from_slice(key.expose_secret()).expect("32-byte key");
-    cipher
+    key.0
         .decrypt(
             &Nonce::from(nonce),
             Payload {
@@ -478,6 +536,17 @@ pub fn open_record(
     sealed: &[u8],
 ) -> Option<Result<BuyerPii>> {
     open_record_plain(key, vault_id, record_id, version, sealed).map(|p| BuyerPii::decode(&p))
+}
+
+/// [`open_record`] with a prepared key.
+pub fn open_record_with(
+    key: &DataKey,
+    vault_id: &str,
+    record_id: &str,
+    version: u64,
+    sealed: &[u8],
+) -> Option<Result<BuyerPii>> {
+    open_plain_with(key, vault_id, record_id, version, sealed).map(|p| BuyerPii::decode(&p))
 }
 
 #[cfg(test)]

@@ -483,15 +483,19 @@ pub fn replace_sealed_pii(
     Ok(())
 }
 
-/// Every sealed record's order and epoch (plain copies): which epoch keys still have records.
-pub fn record_epochs(conn: &Connection) -> Result<Vec<(String, u32)>> {
+/// Every sealed record's order and epoch (plain copies) for epochs before `before`: which of
+/// those epochs' keys still have records.
+pub fn record_epochs(conn: &Connection, before: u32) -> Result<Vec<(String, u32)>> {
     let mut st = conn.prepare(
-        "SELECT amazon_order_id, pii_epoch FROM orders WHERE pii IS NOT NULL AND pii_epoch IS NOT NULL
+        "SELECT amazon_order_id, pii_epoch FROM orders
+           WHERE pii IS NOT NULL AND pii_epoch IS NOT NULL AND pii_epoch < ?1
          UNION ALL SELECT amazon_order_id, gift_epoch FROM order_items
-           WHERE gift_message IS NOT NULL AND gift_epoch IS NOT NULL",
+           WHERE gift_message IS NOT NULL AND gift_epoch IS NOT NULL AND gift_epoch < ?1",
     )?;
     let rows = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .query_map([before], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
