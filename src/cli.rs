@@ -425,9 +425,17 @@ pub struct SlipArgs {
 /// `fulfill station`.
 #[derive(Debug, Args)]
 pub struct StationArgs {
-    /// Carrier for every shipment of the shift.
+    /// Carrier for every shipment of the shift: one of Amazon's carrier codes, or Other with
+    /// --carrier-name.
     #[arg(long, value_name = "C")]
     pub carrier: String,
+    /// With --carrier Other: the carrier's name.
+    #[arg(long, value_name = "NAME")]
+    pub carrier_name: Option<String>,
+    /// Take tracking numbers as scanned, for a carrier the tool has no rule for (each audit
+    /// record says so).
+    #[arg(long)]
+    pub no_verify: bool,
     /// Shipping method for every shipment of the shift.
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
@@ -490,19 +498,28 @@ pub struct ShipArgs {
     /// The Amazon order id.
     #[arg(value_name = "ORDER")]
     pub order: String,
-    /// Carrier: an Amazon carrier code (USPS, UPS, FedEx, DHL, Royal Mail, ...) or any name.
+    /// Carrier: one of Amazon's carrier codes (USPS, UPS, FedEx, DHL, Royal Mail, ...), or
+    /// Other with --carrier-name.
     #[arg(long, value_name = "C")]
     pub carrier: String,
-    /// The carrier's tracking number.
+    /// With --carrier Other: the carrier's name.
+    #[arg(long, value_name = "NAME")]
+    pub carrier_name: Option<String>,
+    /// The carrier's tracking number (checked by the carrier's format and check digit).
     #[arg(long, value_name = "T")]
     pub tracking: String,
+    /// Take the tracking number as given, for a carrier the tool has no rule for (the audit
+    /// record says so).
+    #[arg(long)]
+    pub no_verify: bool,
     /// Shipping method (e.g. "Priority Mail").
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
-    /// Ship only this order item and quantity in this package (repeat for more items;
-    /// `fulfill orders` lists the item ids). Without it, everything left to ship.
+    /// Ship only this item, named by its SKU or its order item id, and quantity in this
+    /// package (repeat for more items; `fulfill orders ORDER` lists them). Without it,
+    /// everything left to ship.
     #[arg(long = "item", value_name = "ITEM:QTY")]
-    pub items: Vec<crate::model::package::ItemQty>,
+    pub items: Vec<crate::model::package::ItemArg>,
     /// Correct the carrier and tracking of package N of the order (one Amazon has not
     /// accepted yet) instead of shipping another.
     #[arg(long, value_name = "N", conflicts_with = "items",

@@ -7,3 +7,4 @@ pub mod order;
 pub mod package;
 pub mod retention;
 pub mod shipping;
+pub mod tracking;
