@@ -8,3 +8,4 @@ pub mod package;
 pub mod retention;
 pub mod shipping;
 pub mod tracking;
+pub mod urgency;
