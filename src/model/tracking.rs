@@ -15,26 +15,35 @@
 //! (6 to 40 letters, digits or dashes, at least one digit). A carrier the tool has no rule for
 //! may be given `--no-verify`, which the audit record says (`tracking_check: unverified`).
 //!
-//! Sources (the same names are used in the comments below):
-//! - **[TND]** jkeen/tracking_number_data (MIT), `couriers/*.json` and
+//! Sources (the same names are used in the comments below). Most carriers publish their check
+//! digit rules only in shipper integration guides; what was read for this module is marked
+//! *read*, a standard named only as the origin of a rule that a read source states is marked
+//! *via*:
+//! - **[TND]** (*read*) jkeen/tracking_number_data (MIT), `couriers/*.json` and
 //!   `CHECKSUM_ALGORITHMS.md`: formats, check digit algorithms and valid/invalid test numbers
-//!   for UPS, USPS, FedEx, DHL, Canada Post and the UPU S10 standard.
-//! - **[UPU-S10]** UPU standard S10 (13-character identifier of postal items): 2 letters,
+//!   for UPS, USPS, FedEx, DHL, Deutsche Post, Canada Post and the UPU S10 standard.
+//! - **[UPU-S10]** (*via* [TND] `validates_s10?`, and *read* as Canada Post's *Registered Mail
+//!   envelope layout guide* states it, quoted in Wikipedia's Canada Post article): 2 letters,
 //!   8 serial digits, a check digit weighted 8 6 4 2 3 5 9 7 modulo 11 (11 - r; 10 -> 0,
-//!   11 -> 5), the issuing country's ISO code. Canada Post's *Registered Mail envelope layout
-//!   guide* states the same computation.
-//! - **[USPS-199]** USPS Publication 199 (IMpb implementation guide): the package
-//!   identification code ends in a mod 10 check digit, weights 3 and 1 from the right; an IMpb
-//!   barcode may carry the routing prefix `420` + ZIP (5 or 9 digits) before it.
-//! - **[GS1]** GS1 General Specifications, standard check digit (weights 3, 1 from the right,
-//!   modulo 10) of an SSCC, the 18 digits after application identifier `00`.
-//! - **[PAKETDA]** paketda.de, *Prüfziffern-Berechnung für Paketnummern*: DHL Paket numbers of
-//!   12 digits (Identcode) and 20 digits (`00` + SSCC, "Modulo 10, Gewichtung 3131"), DHL
-//!   Express 10-digit waybills (modulo 7). The Identcode's weights 4 and 9 are those of the
-//!   Deutsche Post Identcode/Leitcode symbology (BWIPP `identcode`, example 563102430313).
-//! - **[YAMATO]** Yamato Transport's 12-digit slip numbers: the 12th digit is the first 11
-//!   read as a number, modulo 7 ("7DR" / seven-check; nanoappli.com blog 369 and the
-//!   chiebukuro answer it quotes, example 1234-5678-9013).
+//!   11 -> 5), the issuing country's ISO code.
+//! - **[USPS-199]** (*via* [TND] `usps.json`) USPS Publication 199, the IMpb implementation
+//!   guide: the package identification code ends in a mod 10 check digit, weights 3 and 1
+//!   from the right; an IMpb barcode may carry the routing prefix `420` + ZIP (5 or 9 digits).
+//! - **[GS1]** (*via* [PAKETDA]'s "Modulo 10, Gewichtung 3131" and [TND]'s SSCC-18 form) the
+//!   GS1 standard check digit of an SSCC: weights 3, 1 from the right, modulo 10.
+//! - **[PAKETDA]** (*read*) paketda.de, *Prüfziffern-Berechnung für Paketnummern*: DHL Paket
+//!   numbers of 12 digits (Identcode) and 20 digits (`00` + SSCC), DHL Express 10-digit
+//!   waybills (modulo 7), with examples. The Identcode's weights 4 and 9 are those of the
+//!   Deutsche Post Identcode/Leitcode symbology (*read*: BWIPP's `identcode` and `leitcode`
+//!   documentation and their examples 563102430313 and 21348075016401, which these weights
+//!   reproduce).
+//! - **[YAMATO]** (*read*) Yamato Transport's 12-digit slip numbers: the 12th digit is the
+//!   first 11 read as a number, modulo 7 ("7DR", seven-check): nanoappli.com blog 369, the
+//!   Yahoo chiebukuro answer it quotes and gyomu.org's 7DR page, example 1234-5678-901 + 3.
+//!   Not Yamato's own publication.
+//! - **[CPC-16]** (*read*) Canada Post's 16-digit numbers: 7-digit header, 8-digit sequence, a
+//!   mod 10 check digit (Kewill/Parcel's *Canada Post - Track Format* help; [TND]
+//!   `canadapost.json` gives the weights 3 1 and one example).
 
 use std::fmt;
 
@@ -517,10 +526,11 @@ pub fn s10_check_digit(serial: &str) -> Option<u8> {
     })
 }
 
-/// The Deutsche Post Identcode check digit of 11 digits: weights 4 and 9 from the left, the
-/// check digit bringing the sum to a multiple of 10. [PAKETDA]; BWIPP `identcode`.
+/// The Deutsche Post Identcode (11 digits) and Leitcode (13) check digit: weights 4 and 9
+/// from the left, the check digit bringing the sum to a multiple of 10. [PAKETDA]; BWIPP
+/// `identcode`, `leitcode`.
 fn identcode(body: &str) -> Option<u8> {
-    if body.len() != 11 || !digits(body) {
+    if !(body.len() == 11 || body.len() == 13) || !digits(body) {
         return None;
     }
     let sum: u32 = body
@@ -733,8 +743,8 @@ impl Form {
             // [YAMATO]: 12 digits, the first 11 modulo 7.
             Form::Yamato if digits(n) && len == 12 => by_check(n, &n[..11], mod7),
             Form::Yamato => Judged::NoMatch,
-            // [TND] canadapost.json "Canada Post (16)": mod 10, weights 3 1 (from the left
-            // over 15 digits, the same as from the right).
+            // [CPC-16]; [TND] canadapost.json "Canada Post (16)": mod 10, weights 3 1 (from
+            // the left over 15 digits, the same as from the right).
             Form::CanadaPost if digits(n) && len == 16 => by_check(n, &n[..15], mod10_31),
             Form::CanadaPost => Judged::NoMatch,
         }
@@ -964,6 +974,8 @@ mod tests {
             assert_eq!(ok("DHL", n).check, Check::CheckDigit, "{n}");
             assert_eq!(ok("Deutsche Post", n).check, Check::CheckDigit, "{n}");
         }
+        // The weights reproduce BWIPP's Leitcode example too (not a tracking number).
+        assert_eq!(identcode("2134807501640"), Some(1));
         assert!(refused("DHL", "201298452278").contains("check digit"));
         assert!(refused("DHL", "00340433836442636598").contains("check digit"));
         // Piece ids and eCommerce numbers have no check digit: their shape is checked.
