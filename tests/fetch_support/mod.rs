@@ -239,6 +239,7 @@ pub fn check_against_truth(
                 // ships later is not refetched, so it is not compared for shipped orders.
                 for (w, g) in want.iter_mut().zip(&items[id]) {
                     w.quantity_shipped = g.quantity_shipped;
+                    w.quantity_left = g.quantity_left;
                 }
             }
             assert_eq!(items[id], want, "items of {id}");
