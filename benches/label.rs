@@ -232,7 +232,8 @@ fn station(destination: Destination, what: &str) {
         )
         .unwrap();
     let cfg = StationConfig {
-        carrier: "UPS".into(),
+        carrier: fulfill::model::tracking::Carrier::Code("UPS"),
+        no_verify: false,
         method: None,
         label: LabelRequest {
             orders: Vec::new(),
@@ -253,10 +254,13 @@ fn station(destination: Destination, what: &str) {
         lat.push(t.elapsed());
         assert!(matches!(a, Scan::Labelled(_)), "{a:?}");
         let t = Instant::now();
+        // A UPS number with its check digit (the station checks it).
+        let body = format!("999AA101{i:07}");
+        let check = fulfill::model::tracking::ups_check_digit(&body).unwrap();
         let b = st.scan(
             &s,
             &env,
-            &format!("1Z{i:016}"),
+            &format!("1Z{body}{check}"),
             now + chrono::Duration::seconds(1),
         );
         ship.push(t.elapsed());

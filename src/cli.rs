@@ -314,13 +314,64 @@ pub struct FetchArgs {
 /// `fulfill orders`.
 #[derive(Debug, Args)]
 pub struct OrdersArgs {
-    /// Only orders in this state (pending, unshipped, labelled, partially_shipped, shipped,
-    /// confirmed, confirm_failed, canceled) or with this Amazon status.
-    #[arg(long, value_name = "S")]
-    pub status: Option<String>,
+    /// Show this order alone: its items (ids, SKUs, what is left to ship) and packages.
+    #[arg(value_name = "ORDER", conflicts_with_all = ["status", "late"])]
+    pub order: Option<String>,
+    /// Only orders in this state, or with this Amazon status.
+    #[arg(long, value_enum, value_name = "S", ignore_case = true)]
+    pub status: Option<OrderStatusArg>,
+    /// Only orders still to ship whose ship-by time has passed.
+    #[arg(long)]
+    pub late: bool,
+    /// The order of the list (oldest first).
+    #[arg(long, value_enum, value_name = "KEY", default_value = "ship-by")]
+    pub sort: OrderSortArg,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `orders --status`: a local lifecycle state (which also matches Amazon's status of the same
+/// name), or one of Amazon's statuses that has no local state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderStatusArg {
+    /// Amazon has not released it (no address yet).
+    Pending,
+    /// Ready to ship.
+    Unshipped,
+    /// A label was printed.
+    Labelled,
+    /// Some items are in recorded packages, not all.
+    #[value(name = "partially_shipped", alias = "partially-shipped")]
+    PartiallyShipped,
+    /// Every item is in a recorded package.
+    Shipped,
+    /// Amazon accepted every package.
+    Confirmed,
+    /// Amazon refused a package.
+    #[value(name = "confirm_failed", alias = "confirm-failed")]
+    ConfirmFailed,
+    /// Canceled by the buyer or Amazon.
+    Canceled,
+    /// Amazon: cannot be fulfilled.
+    Unfulfillable,
+    /// Amazon: the invoice is not confirmed yet.
+    #[value(name = "invoice_unconfirmed", alias = "invoice-unconfirmed")]
+    InvoiceUnconfirmed,
+    /// Amazon: a pre-order not yet available.
+    #[value(name = "pending_availability", alias = "pending-availability")]
+    PendingAvailability,
+}
+
+/// `orders --sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderSortArg {
+    /// Ship-by time (Amazon's latest ship date), the most urgent first.
+    ShipBy,
+    /// Purchase date.
+    Purchase,
+    /// Local state, then ship-by.
+    Status,
 }
 
 /// Label formats.
@@ -425,9 +476,17 @@ pub struct SlipArgs {
 /// `fulfill station`.
 #[derive(Debug, Args)]
 pub struct StationArgs {
-    /// Carrier for every shipment of the shift.
+    /// Carrier for every shipment of the shift: one of Amazon's carrier codes, or Other with
+    /// --carrier-name.
     #[arg(long, value_name = "C")]
     pub carrier: String,
+    /// With --carrier Other: the carrier's name.
+    #[arg(long, value_name = "NAME")]
+    pub carrier_name: Option<String>,
+    /// Take tracking numbers as scanned, for a carrier the tool has no rule for (each audit
+    /// record says so).
+    #[arg(long)]
+    pub no_verify: bool,
     /// Shipping method for every shipment of the shift.
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
@@ -490,19 +549,28 @@ pub struct ShipArgs {
     /// The Amazon order id.
     #[arg(value_name = "ORDER")]
     pub order: String,
-    /// Carrier: an Amazon carrier code (USPS, UPS, FedEx, DHL, Royal Mail, ...) or any name.
+    /// Carrier: one of Amazon's carrier codes (USPS, UPS, FedEx, DHL, Royal Mail, ...), or
+    /// Other with --carrier-name.
     #[arg(long, value_name = "C")]
     pub carrier: String,
-    /// The carrier's tracking number.
+    /// With --carrier Other: the carrier's name.
+    #[arg(long, value_name = "NAME")]
+    pub carrier_name: Option<String>,
+    /// The carrier's tracking number (checked by the carrier's format and check digit).
     #[arg(long, value_name = "T")]
     pub tracking: String,
+    /// Take the tracking number as given, for a carrier the tool has no rule for (the audit
+    /// record says so).
+    #[arg(long)]
+    pub no_verify: bool,
     /// Shipping method (e.g. "Priority Mail").
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
-    /// Ship only this order item and quantity in this package (repeat for more items;
-    /// `fulfill orders` lists the item ids). Without it, everything left to ship.
+    /// Ship only this item, named by its SKU or its order item id, and quantity in this
+    /// package (repeat for more items; `fulfill orders ORDER` lists them). Without it,
+    /// everything left to ship.
     #[arg(long = "item", value_name = "ITEM:QTY")]
-    pub items: Vec<crate::model::package::ItemQty>,
+    pub items: Vec<crate::model::package::ItemArg>,
     /// Correct the carrier and tracking of package N of the order (one Amazon has not
     /// accepted yet) instead of shipping another.
     #[arg(long, value_name = "N", conflicts_with = "items",

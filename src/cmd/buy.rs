@@ -20,8 +20,25 @@ pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
         if args.json {
             crate::outln!("{}", serde_json::to_string_pretty(&c).expect("serializes"));
         } else {
+            let kept = if c.label_files_kept.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Kept {}: {} is marked cancelled there and will not be printed from it again.",
+                    c.label_files_kept
+                        .iter()
+                        .map(|k| format!(
+                            "{} ({} other order(s))",
+                            crate::term::quote(&k.path, 200),
+                            k.other_orders
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    c.order_id
+                )
+            };
             crate::outln!(
-                "Cancelled the label of {} (shipment {}, {}); {} label file(s) destroyed. The order is unshipped again.",
+                "Cancelled the label of {} (shipment {}, {}); {} label file(s) destroyed.{kept} The order is unshipped again.",
                 c.order_id,
                 c.shipment_id,
                 c.status,

@@ -18,8 +18,10 @@ use crate::error::{Error, Exit, Result};
 use crate::flow::buy::BuyRequest;
 use crate::flow::fetch::{FetchOptions, Quiet};
 use crate::flow::retention::{PurgeOptions, purge};
+use crate::flow::ship::Declared;
 use crate::home::Home;
 use crate::label::{Destination, Dpi, Format, LabelRequest};
+use crate::model::tracking::Carrier;
 use crate::mws::client::{Client, SandboxTime};
 use crate::mws::merchant::{Package, ShipFrom, Weight};
 use crate::role::Role;
@@ -28,7 +30,6 @@ use crate::sandbox::spapi::{SpSandbox, SpSandboxHandle};
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use crate::vault::key::{Credential, Passphrase, random_bytes};
 use crate::vault::orders::list_orders;
-use crate::vault::shipments::NewShipment;
 use crate::vault::{MarketCredentials, NewCredential, Purpose, Vault};
 
 /// The sandbox the demo runs against.
@@ -291,17 +292,18 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         .collect();
     to_ship.extend(cancel.clone());
     for (id, (carrier, tracking)) in to_ship.iter().zip([
-        ("UPS", "1Z999AA10123456784"),
-        ("USPS", "9400111899223197428490"),
-        ("Bob's Vans", "BV-000042"),
+        (Carrier::Code("UPS"), "1Z999AA10123456784"),
+        (Carrier::Code("USPS"), "9400111899223197428497"),
+        (Carrier::Other("Bob's Vans".into()), "BV-000042"),
     ]) {
-        let new = NewShipment {
+        let d = Declared {
             order_id: id.clone(),
-            carrier: carrier.into(),
+            carrier: carrier.clone(),
             tracking: tracking.into(),
             method: None,
+            no_verify: false,
         };
-        crate::flow::ship::ship(&packer, &new, clock.now())?;
+        crate::flow::ship::ship(&packer, &d, clock.now())?;
         crate::outln!("    shipped {id} via {carrier}, tracking {tracking}");
     }
     if let Some(id) = &cancel

@@ -1,14 +1,17 @@
-//! `fulfill ship ORDER [--item ITEM:QTY ...] --carrier C --tracking T [--method M]`: record
-//! a shipment (packer or owner): the whole order, or one package holding the items given. The
-//! confirmation is queued; `fulfill confirm` (cron) sends it to Amazon in a batch.
+//! `fulfill ship ORDER [--item ITEM:QTY|SKU:QTY ...] --carrier C [--carrier-name NAME]
+//! --tracking T [--no-verify] [--method M]`: record a shipment (packer or owner): the whole
+//! order, or one package holding the items given. The confirmation is queued; `fulfill
+//! confirm` (cron) sends it to Amazon in a batch.
 
 use serde::Serialize;
 
 use crate::cli::ShipArgs;
 use crate::context::Context;
-use crate::error::{Exit, Result};
+use crate::error::{Error, Exit, Result};
+use crate::flow::ship::Declared;
 use crate::model::package::ItemQty;
-use crate::vault::shipments::{self, NewShipment, PackageView, Recorded};
+use crate::model::tracking;
+use crate::vault::shipments::{self, PackageView, Recorded};
 
 /// `ship --json`: the package recorded, the order's state, what is left to ship.
 #[derive(Debug, Serialize)]
@@ -20,17 +23,21 @@ struct Shipped<'a> {
     left: &'a [ItemQty],
 }
 
-/// Runs `ship`.
+/// Runs `ship`. The carrier and the tracking number are checked before the vault is
+/// unlocked: a refused one costs one line and exit 2, and nothing is recorded.
 pub fn run(ctx: &Context, args: &ShipArgs) -> Result<Exit> {
-    let s = ctx.unlock()?;
-    let now = ctx.now();
-    let new = NewShipment {
+    let declared = Declared {
         order_id: args.order.clone(),
-        carrier: args.carrier.clone(),
+        carrier: tracking::parse_carrier(&args.carrier, args.carrier_name.as_deref())
+            .map_err(Error::Usage)?,
         tracking: args.tracking.clone(),
         method: args.method.clone(),
+        no_verify: args.no_verify,
     };
-    let packed = crate::flow::ship::ship_package(&s, &new, &args.items, args.package, now)?;
+    let (new, _) = declared.checked()?;
+    let s = ctx.unlock()?;
+    let now = ctx.now();
+    let packed = crate::flow::ship::ship_package(&s, &declared, &args.items, args.package, now)?;
     let packages = shipments::packages(ctx.vault.conn(), &new.order_id)?;
     let view = packages.iter().find(|p| p.package == packed.package);
     if args.json {
@@ -80,7 +87,7 @@ pub fn run(ctx: &Context, args: &ShipArgs) -> Result<Exit> {
     };
     crate::outln!(
         "{verb} {what} via {} (tracking {}); the confirmation to Amazon is queued for `fulfill confirm`.{left}",
-        crate::term::quote(args.carrier.trim(), 40),
+        crate::term::quote(&declared.carrier.to_string(), 80),
         crate::term::quote(new.tracking.trim(), 64)
     );
     Ok(Exit::Ok)

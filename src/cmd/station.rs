@@ -1,6 +1,6 @@
-//! `fulfill station --carrier C [--method M] [--to tcp://HOST:PORT] [--dpi 203|300]`: the
-//! packing station loop (see [`crate::flow::station`]). Scans come one per line on stdin (a barcode
-//! scanner types them); each gets one line back. After an idle lock the passphrase is asked on
+//! `fulfill station --carrier C [--carrier-name NAME] [--no-verify] [--method M] [--to
+//! tcp://HOST:PORT] [--dpi 203|300]`: the packing station loop (see [`crate::flow::station`]).
+//! Scans come one per line on stdin (a barcode scanner types them); each gets one line back. After an idle lock the passphrase is asked on
 //! the terminal, never read again from `--passphrase-file`; with no terminal the shift ends
 //! (exit 3).
 
@@ -24,8 +24,18 @@ pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
         dpi: args.dpi.into(),
         destination: Destination::parse(args.to.as_deref(), None)?,
     };
+    let carrier =
+        crate::model::tracking::parse_carrier(&args.carrier, args.carrier_name.as_deref())
+            .map_err(Error::Usage)?;
+    if args.no_verify && carrier.has_rule() {
+        return Err(Error::usage(format!(
+            "{carrier} tracking numbers are checked by their published format; --no-verify is \
+             for carriers whose numbers the tool does not know"
+        )));
+    }
     let cfg = StationConfig {
-        carrier: args.carrier.clone(),
+        carrier: carrier.clone(),
+        no_verify: args.no_verify,
         method: args.method.clone(),
         label,
         idle: Duration::minutes(i64::from(args.idle_minutes)),
@@ -37,7 +47,7 @@ pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
     crate::outln!(
         "Station open for {} ({}). Scan an order to print its label, then its tracking number; `done` ends the shift.",
         session.name(),
-        args.carrier
+        crate::term::quote(&carrier.to_string(), 80)
     );
     for line in std::io::stdin().lock().lines() {
         let line = line?;
@@ -74,6 +84,10 @@ pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
                 crate::outln!("shipped {order} (tracking {tracking}); scan the next order")
             }
             Scan::NoOrder => crate::outln!("scan an order first: a tracking number needs an order"),
+            Scan::Refused { order, reason } => crate::outln!(
+                "refused: {}; {order} still waits for its tracking number",
+                crate::term::clean(&reason)
+            ),
             Scan::Failed(e) => crate::outln!("error: {e}"),
             Scan::Locked => return Err(Error::Denied("the station stayed locked".into())),
             Scan::Done => break,

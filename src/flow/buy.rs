@@ -30,6 +30,7 @@ use crate::model::shipping::{Attempt, LabelRequest, Package, Quote, ShipFrom, Sh
 use crate::role::Capability;
 use crate::safety::Environment;
 use crate::vault::Session;
+use crate::vault::labels;
 use crate::vault::orders;
 use crate::vault::shipments::{self, NewShipment};
 
@@ -251,6 +252,7 @@ pub fn buy(
     let job = Job {
         orders: vec![req.order_id.clone()],
         bytes: label.bytes,
+        bought: Some(shipment.shipment_id.clone()),
     };
     let printed = deliver(s, dest, &target, &job, &how, now)?;
     Ok(Bought {
@@ -275,13 +277,30 @@ pub struct Cancelled {
     pub shipment_id: String,
     /// Amazon's status now (MWS `RefundPending`; SP-API `Cancelled`).
     pub status: String,
-    /// Label files destroyed.
+    /// Label files destroyed: the bought label's own.
     pub label_files_removed: u64,
+    /// Files kept because they hold other orders too (a wave, a slip batch); the order is
+    /// marked cancelled in each and never printed into it again.
+    pub label_files_kept: Vec<KeptFile>,
+}
+
+/// A file `buy --cancel` kept: it holds other orders too.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeptFile {
+    /// Where it is.
+    pub path: String,
+    /// How many other orders it holds.
+    pub other_orders: u64,
 }
 
 /// Cancels the label bought for `order_id` (a refund is asked; Amazon refuses once the
 /// carrier has scanned the parcel). The order goes back to `unshipped`, so a new label can be
-/// bought or a shipment recorded, and the void label's files are destroyed.
+/// bought or a shipment recorded. Only the void label's own file is destroyed: a file that
+/// holds other orders too (a wave written with `--out`, a slip batch) is kept and named, and
+/// the order is marked cancelled in it in the same step as the `label.cancelled` record (with
+/// `files_kept`), so a reprint of that batch leaves it out. The order's other files (a label
+/// the tool printed, its own slip) are not the bought label's: they stay tracked, and `purge`
+/// destroys them with its PII.
 pub fn cancel(
     s: &Session<'_>,
     market: &mut dyn Marketplace,
@@ -299,17 +318,33 @@ pub fn cancel(
     let status = with_calls(s, market, clock, |m, obs| {
         m.cancel_label(&id, obs).map_err(Error::from)
     })?;
+    // Which of the order's files is the void label's own, and which hold other orders too.
+    let mut own = Vec::new();
+    let mut kept = Vec::new();
+    for t in labels::files_of(conn, &[order_id.to_string()])? {
+        let mates = labels::batch_mates(conn, &t.path, order_id)?;
+        if !mates.is_empty() {
+            kept.push((t, mates.len() as u64));
+        } else if labels::bought_label_of(conn, &t.path, order_id)?.as_deref() == Some(&id) {
+            own.push(t);
+        }
+    }
     let ev = Event::new("label.cancelled")
         .operator(s.name())
         .field("order", order_id)
         .field("shipment_id", id.as_str())
-        .field("status", status.as_str());
+        .field("status", status.as_str())
+        .field("files_kept", kept.len() as u64);
     s.vault().record_with(&[ev], now, |tx| {
-        shipments::record_cancelled(tx, order_id, now)
+        shipments::record_cancelled(tx, order_id, now)?;
+        for (t, _) in &kept {
+            labels::mark_cancelled(tx, &t.path, order_id, now)?;
+        }
+        Ok(())
     })?;
     let mut removed = 0;
     let spool = s.vault().home().spool_dir();
-    for t in crate::vault::labels::files_of(conn, &[order_id.to_string()])? {
+    for t in own {
         // Only the file the tool wrote there (see `retention::judge`); anything else is left.
         if let crate::flow::retention::Verdict::Destroy(id) =
             crate::flow::retention::judge(conn, &spool, &t.path, t.identity)?
@@ -317,13 +352,20 @@ pub fn cancel(
             crate::flow::retention::shred_checked(&t.path, id)?;
             removed += 1;
         }
-        crate::vault::labels::untrack(conn, &t.path, &t.order_id)?;
+        labels::untrack(conn, &t.path, &t.order_id)?;
     }
     Ok(Cancelled {
         order_id: order_id.to_string(),
         shipment_id: id,
         status,
         label_files_removed: removed,
+        label_files_kept: kept
+            .into_iter()
+            .map(|(t, n)| KeptFile {
+                path: t.path.to_string_lossy().into_owned(),
+                other_orders: n,
+            })
+            .collect(),
     })
 }
 

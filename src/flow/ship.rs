@@ -30,7 +30,8 @@ use crate::audit::{Event, Outcome};
 use crate::calls::AuditedCalls;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::model::package::{ItemQty, items_field};
+use crate::model::package::{ItemArg, items_field};
+use crate::model::tracking::{self, Carrier, Check};
 use crate::mws::FULFILLMENT_FEED_TYPE;
 use crate::mws::client::{Api, Client, Request};
 use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, parse_mws_time};
@@ -42,27 +43,65 @@ use crate::role::Capability;
 use crate::vault::shipments::{self, Batch, NewShipment, Packed, Recorded, Verdict};
 use crate::vault::{Session, Vault};
 
-/// Records a whole-order shipment as `s` (packer or owner) with its `ship.recorded` record:
-/// everything left to ship goes in one package, the order becomes `shipped`, its retention
-/// clock starts, and its confirmation is queued.
-pub fn ship(s: &Session<'_>, new: &NewShipment, now: DateTime<Utc>) -> Result<Recorded> {
-    Ok(ship_package(s, new, &[], None, now)?.recorded)
+/// A shipment as the packer declares it, before its tracking number is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// The carrier, already one of Amazon's codes or `Other` with a name
+    /// ([`tracking::parse_carrier`]).
+    pub carrier: Carrier,
+    /// The tracking number as scanned or typed.
+    pub tracking: String,
+    /// Shipping method, e.g. "Priority Mail".
+    pub method: Option<String>,
+    /// Take the tracking number as given (`--no-verify`: a carrier the tool has no rule for).
+    pub no_verify: bool,
 }
 
-/// Records one package of `items` (empty: everything left to ship) as `s` with its
-/// `ship.recorded` record (order, package number, items). The order is `partially_shipped`
-/// while items are left and `shipped` once none is; its retention clock starts when its last
-/// package ships. Refused whole, with nothing recorded, when an item is not in the order or
-/// asks for more than is left (exit 2). With `correct`, corrects the carrier and tracking of
-/// that package instead (one Amazon has not taken yet).
+impl Declared {
+    /// The shipment to record, with its tracking number checked for its carrier and written
+    /// as recorded (see [`tracking::check_tracking`]); refused as a usage error (exit 2).
+    pub fn checked(&self) -> Result<(NewShipment, Check)> {
+        let c = tracking::check_tracking(&self.carrier, &self.tracking, self.no_verify)
+            .map_err(Error::Usage)?;
+        Ok((
+            NewShipment {
+                order_id: self.order_id.clone(),
+                carrier: self.carrier.name().to_string(),
+                tracking: c.number,
+                method: self.method.clone(),
+            },
+            c.check,
+        ))
+    }
+}
+
+/// Records a whole-order shipment as `s` (packer or owner) with its `ship.recorded` record:
+/// everything left to ship goes in one package, the order becomes `shipped`, its retention
+/// clock starts, and its confirmation is queued. A tracking number its carrier's rules refuse
+/// is refused first, with nothing recorded.
+pub fn ship(s: &Session<'_>, d: &Declared, now: DateTime<Utc>) -> Result<Recorded> {
+    Ok(ship_package(s, d, &[], None, now)?.recorded)
+}
+
+/// Records one package of `items` (empty: everything left to ship; each named by its order
+/// item id or its SKU) as `s` with its `ship.recorded` record (order, package number, items,
+/// and how the tracking number was checked: `tracking_check`). The order is
+/// `partially_shipped` while items are left and `shipped` once none is; its retention clock
+/// starts when its last package ships. Refused whole, with nothing recorded (exit 2), when the
+/// tracking number is not one of its carrier's, when an item is not in the order, is a SKU two
+/// of its items share, or asks for more than is left. With `correct`, corrects the carrier and
+/// tracking of that package instead (one Amazon has not taken yet).
 pub fn ship_package(
     s: &Session<'_>,
-    new: &NewShipment,
-    items: &[ItemQty],
+    d: &Declared,
+    items: &[ItemArg],
     correct: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<Packed> {
     s.require(Capability::Ship, "ship", now)?;
+    let (new, check) = d.checked()?;
     let (code, name) = shipments::carrier_fields(&new.carrier);
     let base = Event::new("ship.recorded")
         .operator(s.name())
@@ -70,11 +109,13 @@ pub fn ship_package(
         .field("carrier_code", code)
         .field("carrier_name", name)
         .field("tracking", new.tracking.trim())
+        .field("tracking_check", check.as_str())
         .field("method", new.method.clone());
     // The package number and its items are known only inside the transaction: the record
     // is written after the package, in the same step.
     s.vault().record_after(now, |tx| {
-        let p = shipments::record_package(tx, new, items, correct, s.name(), now)?;
+        let items = shipments::resolve_items(tx, &new.order_id, items)?;
+        let p = shipments::record_package(tx, &new, &items, correct, s.name(), now)?;
         let ev = base
             .field("package", p.package)
             .field("items", items_field(&p.items))

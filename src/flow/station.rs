@@ -2,8 +2,11 @@
 //!
 //! A barcode scanner types a line per scan. [`Station::scan`] takes one line:
 //! - an Amazon order id (`3-7-7` digits) prints that order's label and makes it current;
-//! - anything else, while an order is current, is its tracking number: the shipment is
-//!   recorded with the station's carrier (and method) and the order stops being current;
+//! - anything else, while an order is current, is its tracking number: checked by the
+//!   carrier's format and check digit ([`crate::model::tracking`]), the shipment is recorded
+//!   with the station's carrier (and method) and the order stops being current. A refused
+//!   number ([`Scan::Refused`]: a misread, a junk scan, anything shaped like an order id) costs
+//!   nothing: nothing is recorded and the order still waits for its tracking number;
 //! - `done` or `quit` ends the shift (so does the end of input).
 //!
 //! Every scan gets one line back ([`Scan`]); a failed scan does not end the shift. After
@@ -16,18 +19,21 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
+use crate::flow::ship::Declared;
 use crate::label::{LabelRequest, print};
+use crate::model::tracking::{Carrier, looks_like_order_id};
 use crate::safety::Environment;
 use crate::vault::Session;
 use crate::vault::Vault;
 use crate::vault::key::{Credential, Passphrase};
-use crate::vault::shipments::NewShipment;
 
 /// What a station does with its scans.
 #[derive(Debug, Clone)]
 pub struct StationConfig {
     /// Carrier for every shipment of the shift.
-    pub carrier: String,
+    pub carrier: Carrier,
+    /// Take tracking numbers as scanned (a carrier the tool has no rule for; recorded).
+    pub no_verify: bool,
     /// Shipping method, if any.
     pub method: Option<String>,
     /// Label settings (its `orders` are ignored; each scan prints one).
@@ -50,6 +56,14 @@ pub enum Scan {
     },
     /// A tracking number came with no current order.
     NoOrder,
+    /// The scan is not a tracking number of the station's carrier: nothing was recorded and
+    /// the order still waits for its tracking number.
+    Refused {
+        /// The order still waiting.
+        order: String,
+        /// Why, in one line.
+        reason: String,
+    },
     /// The scan failed; the shift goes on.
     Failed(Error),
     /// Idle too long: unlock again, then scan again.
@@ -133,27 +147,37 @@ impl Station {
                 Err(e) => Scan::Failed(e),
             }
         } else if let Some(order) = self.current.clone() {
-            let new = NewShipment {
+            let declared = Declared {
                 order_id: order.clone(),
                 carrier: self.cfg.carrier.clone(),
                 tracking: line.to_string(),
                 method: self.cfg.method.clone(),
+                no_verify: self.cfg.no_verify,
             };
-            match crate::flow::ship::ship(s, &new, now) {
-                Ok(_) => {
-                    self.current = None;
-                    self.shipped += 1;
-                    Scan::Shipped {
-                        order,
-                        tracking: line.to_string(),
-                    }
-                }
+            match declared.checked() {
+                Err(Error::Usage(reason)) => Scan::Refused { order, reason },
                 Err(e) => Scan::Failed(e),
+                Ok((new, _)) => match crate::flow::ship::ship(s, &declared, now) {
+                    Ok(_) => {
+                        self.current = None;
+                        self.shipped += 1;
+                        Scan::Shipped {
+                            order,
+                            tracking: new.tracking,
+                        }
+                    }
+                    Err(e) => Scan::Failed(e),
+                },
             }
+        } else if looks_like_order_id(line) {
+            Scan::Failed(Error::usage(format!(
+                "{} is not an Amazon order id (3-7-7 digits); scan it again",
+                crate::term::quote(line, 40)
+            )))
         } else {
             Scan::NoOrder
         };
-        if matches!(out, Scan::Failed(_) | Scan::NoOrder) {
+        if matches!(out, Scan::Failed(_) | Scan::NoOrder | Scan::Refused { .. }) {
             self.failed += 1;
         }
         out

@@ -274,6 +274,25 @@ pub(crate) fn run<F>(
     }
     // Where it goes is checked before any address is opened.
     let target = prepare(s, env, job.destination)?;
+    if matches!(job.destination, Destination::File(_)) {
+        // A batch file an order was cancelled out of (`buy --cancel`) is reprinted without it.
+        let mut kept = Vec::new();
+        for (id, f) in vetted {
+            if labels::cancelled_in(s.vault().conn(), &target, &id)? {
+                batch.skipped.push(Skipped {
+                    reason: format!(
+                        "order {id} was cancelled out of {} (its bought label was cancelled) and \
+                         is not printed into that batch again; print it on its own",
+                        target.display()
+                    ),
+                    order_id: id,
+                });
+            } else {
+                kept.push((id, f));
+            }
+        }
+        vetted = kept;
+    }
     if vetted.is_empty() {
         return Ok(batch);
     }
@@ -315,7 +334,11 @@ pub(crate) fn run<F>(
     } else {
         pdf::document(&pages)
     };
-    let one = sink::Job { orders, bytes };
+    let one = sink::Job {
+        orders,
+        bytes,
+        bought: None,
+    };
     batch.printed = sink::deliver_opened(
         s,
         job.destination,

@@ -127,6 +127,9 @@ pub(crate) struct Job {
     pub(crate) orders: Vec<String>,
     /// The whole job.
     pub(crate) bytes: Zeroizing<Vec<u8>>,
+    /// The Amazon shipment id of the bought label it is (tracked with its file, so cancelling
+    /// that label destroys this file and no other).
+    pub(crate) bought: Option<String>,
 }
 
 /// Sends one print job to `dest` (`target` from [`prepare`]): one file or one printer
@@ -212,12 +215,12 @@ pub(crate) fn deliver_opened(
             }
             let path = earlier.unwrap_or_else(|| target.join(format!("{}{suffix}", spool_name())));
             let t = path.to_string_lossy().into_owned();
-            write_tracked(s, how.kind, &job.orders, event(&t), &path, &job.bytes, now)?;
+            write_tracked(s, how.kind, job, event(&t), &path, now)?;
             Ok(printed(&t))
         }
         Destination::File(_) => {
             let t = target.to_string_lossy().into_owned();
-            write_tracked(s, how.kind, &job.orders, event(&t), target, &job.bytes, now)?;
+            write_tracked(s, how.kind, job, event(&t), target, now)?;
             Ok(printed(&t))
         }
         Destination::Printer(addr) => {
@@ -225,7 +228,7 @@ pub(crate) fn deliver_opened(
             let events: Vec<Event> = opening.into_iter().chain([event(addr)]).collect();
             s.vault().record_with(&events, now, |tx| {
                 for order in &job.orders {
-                    track(tx, how.kind, None, order, s.name(), now)?;
+                    track(tx, how.kind, None, order, None, s.name(), now)?;
                 }
                 Ok(())
             })?;
@@ -247,17 +250,19 @@ pub(crate) fn deliver_opened(
     }
 }
 
-/// Tracks a file (or a job sent to a printer: `file` None) for `order`.
+/// Tracks a file (or a job sent to a printer: `file` None) for `order` (a bought label's
+/// shipment id with it).
 fn track(
     tx: &rusqlite::Connection,
     kind: Kind,
     file: Option<(&str, crate::home::FileIdentity)>,
     order: &str,
+    bought: Option<&str>,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
     match kind {
-        Kind::Label => labels::track(tx, file, order, by, now),
+        Kind::Label => labels::track(tx, file, order, bought, by, now),
         Kind::Slip => labels::track_file(tx, file, order, by, now),
     }
 }
@@ -272,22 +277,29 @@ fn is_spool_name(stem: &str) -> bool {
     stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Writes `bytes` to `path` (0600, atomically), records `event` and tracks the file for every
-/// order in `orders`; removes the file again if the record cannot be written.
+/// Writes the job's bytes to `path` (0600, atomically), records `event` and tracks the file
+/// for every order of the job; removes the file again if the record cannot be written.
 fn write_tracked(
     s: &Session<'_>,
     kind: Kind,
-    orders: &[String],
+    job: &Job,
     event: Event,
     path: &Path,
-    bytes: &[u8],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let id = crate::home::write_identified(path, bytes)?;
+    let id = crate::home::write_identified(path, &job.bytes)?;
     let p = path.to_string_lossy();
     let recorded = s.vault().record_with(&[event], now, |tx| {
-        for order in orders {
-            track(tx, kind, Some((&p, id)), order, s.name(), now)?;
+        for order in &job.orders {
+            track(
+                tx,
+                kind,
+                Some((&p, id)),
+                order,
+                job.bought.as_deref(),
+                s.name(),
+                now,
+            )?;
         }
         Ok(())
     });

@@ -7,3 +7,5 @@ pub mod order;
 pub mod package;
 pub mod retention;
 pub mod shipping;
+pub mod tracking;
+pub mod urgency;

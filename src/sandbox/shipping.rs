@@ -443,20 +443,28 @@ pub(super) fn handle(
     }
 }
 
-fn token_bytes(st: &mut State, n: usize) -> Vec<u8> {
-    (0..n).map(|_| st.rng.random()).collect()
-}
-
-/// A tracking number in `carrier`'s format (UPS `1Z…`, USPS `9400…`).
+/// A tracking number in `carrier`'s format, with its check digit (UPS `1Z` + shipper 6,
+/// service 2, package 7, check; USPS IMpb `9400` + 17 digits, check), so it passes the checks
+/// [`crate::model::tracking`] makes of a packer's numbers.
 pub(super) fn tracking_number(st: &mut State, carrier: &str) -> String {
+    use crate::model::tracking::{mod10_31, ups_check_digit};
+    let mut digits = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from(b'0' + st.rng.random_range(0..10u8)))
+            .collect()
+    };
     match carrier {
-        "UPS" => format!("1Z{}", hex::encode_upper(token_bytes(st, 8))),
-        _ => format!(
-            "9400{}",
-            (0..18)
-                .map(|_| char::from(b'0' + st.rng.random_range(0..10u8)))
-                .collect::<String>()
-        ),
+        "UPS" => {
+            // Shipper: 6 digits here (UPS's may hold letters), service 03 (Ground).
+            let body = format!("{}03{}", digits(6), digits(7));
+            let check = ups_check_digit(&body).expect("15 digits");
+            format!("1Z{body}{check}")
+        }
+        _ => {
+            let body = format!("9400{}", digits(17));
+            let check = mod10_31(&body).expect("digits");
+            format!("{body}{check}")
+        }
     }
 }
 

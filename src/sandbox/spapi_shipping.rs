@@ -1474,6 +1474,10 @@ mod tests {
         assert_eq!(l[0].format, "ZPL");
         assert!(!l[0].cancelled);
         assert!(tracking.starts_with("1Z"), "UPS format: {tracking}");
+        // With its check digit: the number a packer would type passes the tool's own check.
+        let ups = crate::model::tracking::Carrier::Code("UPS");
+        let checked = crate::model::tracking::check_tracking(&ups, tracking, false).unwrap();
+        assert_eq!(checked.number, tracking);
         // A later getOrder shows the package.
         let (st, v) = e.call(
             "GET",

@@ -1,5 +1,9 @@
 //! Label files in the store: what a label shows besides the address, and every file written,
 //! tracked per order (the flow is in [`crate::label`]; destruction in [`crate::flow::retention`]).
+//!
+//! A row also says which bought label it holds (`amazon_shipment_id`), so cancelling that
+//! label finds its own file, and whether the order was cancelled out of a file that holds other
+//! orders too (`cancelled_at`), so it is never printed into that batch again.
 
 use std::path::PathBuf;
 
@@ -123,15 +127,17 @@ pub fn is_tracked_as(conn: &Connection, path: &std::path::Path, id: FileIdentity
 }
 
 /// Records that `path` holds the label of `order_id` (with the identity of the file written
-/// there), and moves an unshipped order to `labelled`.
+/// there, and the Amazon shipment id of a bought label), and moves an unshipped order to
+/// `labelled`.
 pub fn track(
     conn: &Connection,
     file: Option<(&str, FileIdentity)>,
     order_id: &str,
+    bought: Option<&str>,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    track_file(conn, file, order_id, by, now)?;
+    track_file_of(conn, file, order_id, bought, by, now)?;
     conn.execute(
         "UPDATE orders SET lifecycle = 'labelled', updated_at = ?2
          WHERE amazon_order_id = ?1 AND lifecycle = 'unshipped'",
@@ -149,15 +155,30 @@ pub fn track_file(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    track_file_of(conn, file, order_id, None, by, now)
+}
+
+/// [`track_file`], with the shipment id of the bought label the file holds. The file written
+/// now holds the order as printed now: a cancellation marked on an earlier file at the path
+/// goes.
+fn track_file_of(
+    conn: &Connection,
+    file: Option<(&str, FileIdentity)>,
+    order_id: &str,
+    bought: Option<&str>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let ts = crate::audit::format_ts(now);
     if let Some((p, id)) = file {
         // SQLite integers are signed: the u64s are stored bit for bit.
         conn.execute(
             "INSERT INTO label_files (path, amazon_order_id, written_at, written_by, file_dev,
-                file_ino, file_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                file_ino, file_size, amazon_shipment_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT(path, amazon_order_id) DO UPDATE SET written_at = excluded.written_at,
                 written_by = excluded.written_by, file_dev = excluded.file_dev,
-                file_ino = excluded.file_ino, file_size = excluded.file_size",
+                file_ino = excluded.file_ino, file_size = excluded.file_size,
+                amazon_shipment_id = excluded.amazon_shipment_id, cancelled_at = NULL",
             params![
                 p,
                 order_id,
@@ -165,11 +186,80 @@ pub fn track_file(
                 by,
                 id.dev as i64,
                 id.ino as i64,
-                id.size as i64
+                id.size as i64,
+                bought
             ],
         )?;
     }
     Ok(())
+}
+
+/// The other orders written in the same file as `order_id`'s row at `path` (the rows of that
+/// path with the same file identity; every other row of the path when the row has none, as
+/// rows tracked before identities were recorded).
+pub fn batch_mates(
+    conn: &Connection,
+    path: &std::path::Path,
+    order_id: &str,
+) -> Result<Vec<String>> {
+    let mut st = conn.prepare_cached(
+        "SELECT o.amazon_order_id FROM label_files l JOIN label_files o ON o.path = l.path
+         WHERE l.path = ?1 AND l.amazon_order_id = ?2 AND o.amazon_order_id <> ?2
+           AND (l.file_ino IS NULL OR (o.file_dev IS l.file_dev AND o.file_ino IS l.file_ino
+                AND o.file_size IS l.file_size))
+         ORDER BY o.amazon_order_id",
+    )?;
+    let rows = st
+        .query_map(params![path.to_string_lossy(), order_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The Amazon shipment id of the bought label `order_id`'s row at `path` holds, if any.
+pub fn bought_label_of(
+    conn: &Connection,
+    path: &std::path::Path,
+    order_id: &str,
+) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT amazon_shipment_id FROM label_files WHERE path = ?1 AND amazon_order_id = ?2",
+            params![path.to_string_lossy(), order_id],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Marks `order_id` cancelled in the file at `path` (kept because it holds other orders): it is
+/// not printed into that file again ([`cancelled_in`]). The row stays, so `purge` still
+/// destroys the file with the order's PII.
+pub fn mark_cancelled(
+    conn: &Connection,
+    path: &std::path::Path,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE label_files SET cancelled_at = ?3 WHERE path = ?1 AND amazon_order_id = ?2",
+        params![
+            path.to_string_lossy(),
+            order_id,
+            crate::audit::format_ts(now)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Whether `order_id` was cancelled out of the file at `path` (a batch it must not be printed
+/// into again).
+pub fn cancelled_in(conn: &Connection, path: &std::path::Path, order_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM label_files WHERE path = ?1 AND amazon_order_id = ?2
+             AND cancelled_at IS NOT NULL",
+        )?
+        .exists(params![path.to_string_lossy(), order_id])?)
 }
 
 /// The orders in any of these lifecycle states, by id (`label --status`, `--all-unshipped`).

@@ -341,6 +341,8 @@ pub struct ItemView {
     pub quantity: u32,
     /// `QuantityShipped`.
     pub quantity_shipped: Option<u32>,
+    /// What is left to ship: ordered, less what Amazon had shipped and what our packages hold.
+    pub quantity_left: u32,
     /// A gift (the message itself is PII and not shown).
     pub is_gift: bool,
 }
@@ -377,18 +379,32 @@ pub struct OrderView {
     /// The shipment, once recorded: the latest package's carrier, tracking, confirmation state
     /// and Amazon's error, and every package with its items.
     pub shipment: Option<super::shipments::ShipmentView>,
+    /// How soon it must ship (`late`, `today`), as the listing command judged it at its `now`
+    /// ([`crate::model::urgency::due`]); None here.
+    pub due: Option<&'static str>,
 }
 
-/// Orders (optionally one lifecycle state or Amazon status), newest purchase first.
+/// Orders (optionally one lifecycle state or Amazon status), newest purchase first (`orders`
+/// sorts them by urgency itself).
 pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderView>> {
-    let mut st = conn.prepare(
+    views(conn, status, None)
+}
+
+/// One order as listed, if the vault has it (`orders ORDER`).
+pub fn order_view(conn: &Connection, order_id: &str) -> Result<Option<OrderView>> {
+    Ok(views(conn, None, Some(order_id))?.pop())
+}
+
+fn views(conn: &Connection, status: Option<&str>, id: Option<&str>) -> Result<Vec<OrderView>> {
+    let mut st = conn.prepare_cached(
         "SELECT amazon_order_id, lifecycle, status, purchase_date, latest_ship_date, ship_service_level,
             service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state
          FROM orders WHERE (?1 IS NULL OR lifecycle = ?1 OR lower(status) = lower(?1))
+            AND (?2 IS NULL OR amazon_order_id = ?2)
          ORDER BY purchase_date DESC, amazon_order_id",
     )?;
     let mut orders = st
-        .query_map([status], |r| {
+        .query_map(params![status, id], |r| {
             Ok(OrderView {
                 order_id: r.get(0)?,
                 status: r.get(1)?,
@@ -404,6 +420,7 @@ pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderV
                 pii: r.get(11)?,
                 items: Vec::new(),
                 shipment: None,
+                due: None,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -413,6 +430,7 @@ pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderV
     )?;
     for o in &mut orders {
         o.shipment = super::shipments::shipment(conn, &o.order_id)?;
+        let left = super::shipments::items_left_of(conn, &o.order_id)?;
         o.items = items
             .query_map([&o.order_id], |r| {
                 Ok(ItemView {
@@ -422,10 +440,17 @@ pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderV
                     title: r.get(3)?,
                     quantity: r.get(4)?,
                     quantity_shipped: r.get(5)?,
+                    quantity_left: 0,
                     is_gift: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        for i in &mut o.items {
+            i.quantity_left = left
+                .iter()
+                .find(|l| l.order_item_id == i.order_item_id)
+                .map_or(0, |l| l.left);
+        }
     }
     Ok(orders)
 }

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::lifecycle::{Lifecycle, ShipmentState};
-use crate::model::package::ItemQty;
+use crate::model::package::{ItemArg, ItemQty, Line, resolve};
 use crate::mws::model::{CARRIER_CODES, FulfillmentItem, FulfillmentMessage, ProcessingReport};
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -235,6 +235,79 @@ fn check_shipment(s: &NewShipment) -> Result<()> {
         return Err(Error::usage("the carrier must be a printable name"));
     }
     Ok(())
+}
+
+/// The order items `args` name (by id or SKU, see [`crate::model::package::resolve`]), for
+/// [`record_package`]. An order not in the vault, or whose items are not fetched yet, is
+/// refused when items are named (exit 2); no items named is none resolved.
+pub fn resolve_items(conn: &Connection, order_id: &str, args: &[ItemArg]) -> Result<Vec<ItemQty>> {
+    if args.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fetched: Option<bool> = conn
+        .query_row(
+            "SELECT items_fetched FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match fetched {
+        None => {
+            return Err(Error::usage(format!(
+                "order {order_id} is not in the vault; run `fulfill fetch` first"
+            )));
+        }
+        Some(false) => {
+            return Err(Error::usage(format!(
+                "the items of order {order_id} are not fetched yet; run `fulfill fetch` first"
+            )));
+        }
+        Some(true) => {}
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT order_item_id, seller_sku FROM order_items WHERE amazon_order_id = ?1
+         ORDER BY order_item_id",
+    )?;
+    let lines = st
+        .query_map([order_id], |r| {
+            Ok(Line {
+                order_item_id: r.get(0)?,
+                sku: r.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    args.iter()
+        .map(|a| resolve(order_id, &lines, a).map_err(Error::Usage))
+        .collect()
+}
+
+/// One order's items with how many of each are ordered, shipped (by Amazon before us, and in
+/// our packages) and left to ship (`fulfill orders ORDER`).
+pub fn items_left_of(conn: &Connection, order_id: &str) -> Result<Vec<ItemLeftView>> {
+    // A whole-order package recorded before packages held items ships everything.
+    let whole = live_packages(conn, order_id)?.iter().any(|p| p.3);
+    Ok(items_left(conn, order_id)?
+        .into_iter()
+        .map(|i| ItemLeftView {
+            left: if whole { 0 } else { i.left() },
+            order_item_id: i.id,
+            ordered: i.ordered,
+            shipped: i.shipped,
+        })
+        .collect())
+}
+
+/// One item of an order and what is left of it to ship.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemLeftView {
+    /// `OrderItemId`.
+    pub order_item_id: String,
+    /// Quantity ordered.
+    pub ordered: u32,
+    /// Shipped: by Amazon's count when fetched, plus what our packages (not cancelled) hold.
+    pub shipped: u32,
+    /// Still to ship.
+    pub left: u32,
 }
 
 /// Records a whole-order shipment: everything left to ship, in one package (or corrects the

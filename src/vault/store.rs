@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_retention_anchor.sql"),
     include_str!("../../migrations/0011_bought_service.sql"),
     include_str!("../../migrations/0012_epoch_keys.sql"),
+    include_str!("../../migrations/0013_cancelled_labels.sql"),
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -774,7 +775,7 @@ mod tests {
     fn schema_version_is_pinned() {
         // Changing this number means a migration was added: bump it deliberately, and never
         // edit a migration that has landed.
-        assert_eq!(SCHEMA_VERSION, 12);
+        assert_eq!(SCHEMA_VERSION, 13);
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         let v: u32 = c
@@ -830,6 +831,46 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fk, 0);
+    }
+
+    /// 0013: a bought label's file recorded before label files named their shipment is the
+    /// file written when it was bought (same time); other files name none, and none is
+    /// marked cancelled.
+    #[test]
+    fn bought_label_files_learn_their_shipment() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(12).enumerate() {
+            c.execute_batch(sql).unwrap();
+            c.pragma_update(None, "user_version", (i + 1) as u32)
+                .unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO orders (amazon_order_id, status, created_at, updated_at, lifecycle)
+                VALUES ('111-0000001-0000001', 'Shipped', 't', 't', 'confirmed');
+             INSERT INTO shipments (amazon_order_id, package_no, carrier_code, tracking, shipped_at,
+                shipped_by, state, amazon_shipment_id, updated_at)
+                VALUES ('111-0000001-0000001', 1, 'UPS', '1Z', 'T2', 'pat', 'confirmed', 'S-1', 'T2');
+             INSERT INTO label_files (path, amazon_order_id, written_at, written_by)
+                VALUES ('/spool/a.zpl', '111-0000001-0000001', 'T1', 'pat'),
+                       ('/spool/b.zpl', '111-0000001-0000001', 'T2', 'pat');",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let rows: Vec<(String, Option<String>, Option<String>)> = c
+            .prepare("SELECT path, amazon_shipment_id, cancelled_at FROM label_files ORDER BY path")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("/spool/a.zpl".to_string(), None, None),
+                ("/spool/b.zpl".to_string(), Some("S-1".to_string()), None)
+            ]
+        );
     }
 
     #[test]

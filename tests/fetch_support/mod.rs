@@ -93,6 +93,11 @@ fn truth_items(o: &SandboxOrder) -> Vec<ItemView> {
             title: i.info.title.clone(),
             quantity: i.info.quantity_ordered,
             quantity_shipped: i.info.quantity_shipped,
+            // Before any package of ours: what Amazon has not shipped.
+            quantity_left: i
+                .info
+                .quantity_ordered
+                .saturating_sub(i.info.quantity_shipped.unwrap_or(0)),
             is_gift: i.info.is_gift.unwrap_or(false),
         })
         .collect();
@@ -234,6 +239,7 @@ pub fn check_against_truth(
                 // ships later is not refetched, so it is not compared for shipped orders.
                 for (w, g) in want.iter_mut().zip(&items[id]) {
                     w.quantity_shipped = g.quantity_shipped;
+                    w.quantity_left = g.quantity_left;
                 }
             }
             assert_eq!(items[id], want, "items of {id}");

@@ -162,14 +162,14 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "UPS_PTP_GND",
     ])));
     ok(run(d.as_op("pat", &pat).args(["buy", &third, "--cancel"])));
-    for id in &unshipped {
+    for (i, id) in unshipped.iter().enumerate() {
         ok(run(d.as_op("pat", &pat).args([
             "ship",
             id,
             "--carrier",
             "UPS",
             "--tracking",
-            "1Z0001",
+            &ups(i as u32),
         ])));
     }
     assert!(sandbox.cancel_order(&unshipped[1]));

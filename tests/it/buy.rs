@@ -164,6 +164,11 @@ fn quote_buy_print_and_the_order_is_confirmed_without_a_feed() {
     let c: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(c["status"], "RefundPending");
     assert_eq!(c["label_files_removed"], 1);
+    assert_eq!(
+        c["label_files_kept"],
+        serde_json::json!([]),
+        "no batch held it"
+    );
     assert!(!std::path::Path::new(path).exists());
     assert_eq!(t.lifecycle(&id).0, "unshipped");
     assert_eq!(t.e.sb.labels_bought()[0].3, "RefundPending");
@@ -185,6 +190,162 @@ fn quote_buy_print_and_the_order_is_confirmed_without_a_feed() {
             .audit_text()
             .contains("\"event\":\"label.cancelled\"")
     );
+}
+
+/// `buy --cancel` destroys the bought label's own file and nothing else: a ZPL wave and a slip
+/// batch that hold the order and others are kept, named, and the order is marked cancelled in
+/// them, so a reprint of the wave leaves it out with one line.
+#[test]
+fn a_cancel_keeps_the_wave_and_the_slip_batch_and_the_order_is_not_printed_from_them_again() {
+    let t = Env::new(63, 3000.0);
+    let as_pat = |args: &[&str]| t.e.run_as("pat", &t.pat, args);
+    let wave = t.e.dir.path().join("wave.zpl");
+    let slips = t.e.dir.path().join("slips.pdf");
+    // The slip batch: the orders whose slips the PDF font can show (the others get a line).
+    let candidates: Vec<String> = {
+        let db = t.e.db();
+        let mut st = db
+            .prepare(
+                "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped'
+                   AND status = 'Unshipped' AND items_fetched = 1 AND pii_state = 'sealed'
+                 ORDER BY amazon_order_id",
+            )
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let mut a = vec!["slip", "--json", "--out", slips.to_str().unwrap()];
+    a.extend(candidates.iter().map(String::as_str));
+    let r = as_pat(&a);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let printed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let ids: Vec<String> = printed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["order_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() >= 3, "{ids:?} of {candidates:?}");
+    let id = ids[0].clone();
+    if ids.len() < candidates.len() {
+        // Printed again with only those, so the batch holds exactly `ids`.
+        let mut a = vec!["slip", "--out", slips.to_str().unwrap()];
+        a.extend(ids.iter().map(String::as_str));
+        let r = as_pat(&a);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let mut a = vec!["label", "--out", wave.to_str().unwrap()];
+    a.extend(ids.iter().map(String::as_str));
+    let r = as_pat(&a);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let wave_before = std::fs::read(&wave).unwrap();
+    let slips_before = std::fs::read(&slips).unwrap();
+    assert!(String::from_utf8_lossy(&wave_before).contains(&id));
+
+    let mut args = vec![id.as_str()];
+    args.extend_from_slice(&PARCEL);
+    args.extend_from_slice(&["--service", "UPS_PTP_GND", "--json"]);
+    let r = t.buy(&[], &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let label = std::path::PathBuf::from(v["printed"][0]["target"].as_str().unwrap());
+    assert!(label.exists());
+
+    let r = t.buy(&[], &[&id, "--cancel"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!label.exists(), "the void label's own file is destroyed");
+    // One line naming what was kept and why.
+    assert_eq!(r.stdout.trim().lines().count(), 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("1 label file(s) destroyed"),
+        "{}",
+        r.stdout
+    );
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap();
+    let others = ids.len() - 1;
+    for f in [&wave, &slips] {
+        let named = format!("{} ({others} other order(s))", canon(f).display());
+        assert!(r.stdout.contains(&named), "{named}: {}", r.stdout);
+    }
+    assert!(
+        r.stdout.contains(&format!(
+            "{id} is marked cancelled there and will not be printed from it again"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        std::fs::read(&wave).unwrap(),
+        wave_before,
+        "the wave is kept whole"
+    );
+    assert_eq!(std::fs::read(&slips).unwrap(), slips_before);
+    // Still tracked for the order (it holds its address: purge destroys it with it), marked.
+    let marked: i64 =
+        t.e.db()
+            .query_row(
+                "SELECT count(*) FROM label_files WHERE amazon_order_id = ?1
+             AND cancelled_at IS NOT NULL",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap();
+    assert_eq!(marked, 2);
+    assert_eq!(t.lifecycle(&id).0, "unshipped");
+    let log = t.e.dir.audit_text();
+    let rec = log
+        .lines()
+        .find(|l| l.contains("\"event\":\"label.cancelled\""))
+        .unwrap();
+    assert!(rec.contains("\"files_kept\":2"), "{rec}");
+
+    // Reprinting the wave leaves the cancelled order out, with one line; the others print.
+    let mut a = vec!["label", "--out", wave.to_str().unwrap()];
+    a.extend(ids.iter().map(String::as_str));
+    let r = as_pat(&a);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&id) && r.stderr.contains("not printed into that batch again"),
+        "{}",
+        r.stderr
+    );
+    let again = String::from_utf8_lossy(&std::fs::read(&wave).unwrap()).into_owned();
+    assert!(
+        !again.contains(&id),
+        "the cancelled order is not in the reprint"
+    );
+    for other in &ids[1..] {
+        assert!(again.contains(other.as_str()), "{other} reprinted");
+    }
+    // So does the slip batch; printed on its own, the order prints.
+    let mut a = vec!["slip", "--out", slips.to_str().unwrap()];
+    a.extend(ids.iter().map(String::as_str));
+    let r = as_pat(&a);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(&id), "{}", r.stderr);
+    let alone = t.e.dir.path().join("alone.zpl");
+    let r = as_pat(&["label", &id, "--out", alone.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // Purging the order destroys the file that holds its address; the reprinted batches no
+    // longer do, and are left.
+    let r = as_pat(&[
+        "ship",
+        &id,
+        "--carrier",
+        "UPS",
+        "--tracking",
+        &support::ups(63),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r =
+        t.e.run(&["--operator", "cron", "purge", "--order", &id, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!alone.exists());
+    assert!(wave.exists() && slips.exists());
 }
 
 #[test]

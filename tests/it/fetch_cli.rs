@@ -40,7 +40,8 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
     assert_eq!(c.exact, c.expected);
     assert!(c.expected > 90, "{c:?}");
 
-    // `orders --json`: the field names of an order and of an item are pinned.
+    // `orders --json`: the field names of an order and of an item are pinned (`due` and
+    // `quantity_left` added deliberately with the urgent-first listing).
     let r = e.run(&[
         "--operator",
         "cron",
@@ -72,6 +73,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
         [
             "amazon_status",
             "business",
+            "due",
             "items",
             "order_id",
             "pii",
@@ -97,6 +99,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
             "is_gift",
             "order_item_id",
             "quantity",
+            "quantity_left",
             "quantity_shipped",
             "sku",
             "title"

@@ -151,8 +151,15 @@ fn labels_go_to_spool_a_file_or_a_printer_and_purge_destroys_the_files() {
     // Shipped and purged early: both files are destroyed, wherever they were.
     for id in &ids[..2] {
         assert_eq!(
-            t.as_pat(&["ship", id, "--carrier", "UPS", "--tracking", "1Z1"])
-                .code,
+            t.as_pat(&[
+                "ship",
+                id,
+                "--carrier",
+                "UPS",
+                "--tracking",
+                &support::ups(1)
+            ])
+            .code,
             0
         );
         let r =
@@ -537,8 +544,15 @@ fn a_batch_is_one_print_job_one_opening_and_one_record_and_every_barcode_decodes
     );
     // Purging one order of the batch destroys the batch file (it holds that order's address).
     assert_eq!(
-        t.as_pat(&["ship", &ids[3], "--carrier", "UPS", "--tracking", "1Z2"])
-            .code,
+        t.as_pat(&[
+            "ship",
+            &ids[3],
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(2)
+        ])
+        .code,
         0
     );
     let r =

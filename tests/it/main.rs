@@ -22,6 +22,7 @@ mod insider;
 mod label;
 mod migration;
 mod mws_fixtures;
+mod orders;
 mod partial;
 mod picklist;
 mod purge;

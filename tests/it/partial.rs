@@ -177,7 +177,7 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
             "--carrier",
             "UPS",
             "--tracking",
-            "1ZPARCEL1",
+            &support::ups(11),
             "--json",
         ],
     );
@@ -210,7 +210,14 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
     for r in &rest {
         args.extend_from_slice(&["--item", r]);
     }
-    args.extend_from_slice(&["--carrier", "Bob's Vans", "--tracking", "BV-2"]);
+    args.extend_from_slice(&[
+        "--carrier",
+        "Other",
+        "--carrier-name",
+        "Bob's Vans",
+        "--tracking",
+        "BV-000002",
+    ]);
     let r = ship(&e, &pat, &[], &args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("package 2 of"), "{}", r.stdout);
@@ -222,7 +229,7 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
         &e,
         &pat,
         &[],
-        &[&id, "--carrier", "UPS", "--tracking", "1ZPARCEL1X"],
+        &[&id, "--carrier", "UPS", "--tracking", &support::ups(12)],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--package N"), "{}", r.stderr);
@@ -237,7 +244,7 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
             "--carrier",
             "UPS",
             "--tracking",
-            "1ZPARCEL1X",
+            &support::ups(12),
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -254,7 +261,7 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
     assert_eq!(feeds.len(), 1);
     let body = String::from_utf8_lossy(&feeds[0].body);
     assert!(
-        body.contains("1ZPARCEL1X") && !body.contains("1ZPARCEL1<"),
+        body.contains(&support::ups(12)) && !body.contains(&support::ups(11)),
         "{body}"
     );
     let mut second: Vec<(String, u32)> = items.clone();
@@ -280,10 +287,10 @@ fn two_parcels_for_one_order_are_confirmed_with_their_items() {
         .unwrap();
     let packages = o["shipment"]["packages"].as_array().unwrap();
     assert_eq!(packages.len(), 2);
-    assert_eq!(packages[0]["tracking"], "1ZPARCEL1X");
+    assert_eq!(packages[0]["tracking"], support::ups(12));
     assert_eq!(packages[1]["carrier"], "Bob's Vans");
     assert!(packages.iter().all(|p| p["state"] == "confirmed"));
-    assert_eq!(o["shipment"]["tracking"], "BV-2", "the latest package");
+    assert_eq!(o["shipment"]["tracking"], "BV-000002", "the latest package");
 
     // Each package is on the record with its items.
     let log = e.dir.audit_text();
@@ -332,7 +339,7 @@ fn part_now_and_the_rest_later_each_confirmed_as_it_ships() {
             "--carrier",
             "USPS",
             "--tracking",
-            "9400111",
+            &support::usps(111),
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -365,7 +372,7 @@ fn part_now_and_the_rest_later_each_confirmed_as_it_ships() {
         &e,
         &pat,
         &[],
-        &[&id, "--carrier", "USPS", "--tracking", "9400222"],
+        &[&id, "--carrier", "USPS", "--tracking", &support::usps(222)],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(lifecycle(&e, &id).0, "shipped");
@@ -394,7 +401,7 @@ fn part_now_and_the_rest_later_each_confirmed_as_it_ships() {
             "--carrier",
             "USPS",
             "--tracking",
-            "9400333",
+            &support::usps(333),
         ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -402,10 +409,121 @@ fn part_now_and_the_rest_later_each_confirmed_as_it_ships() {
         &e,
         &pat,
         &[],
-        &[&id, "--carrier", "USPS", "--tracking", "9400333"],
+        &[&id, "--carrier", "USPS", "--tracking", &support::usps(333)],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(recorded(&e, &id).0, 2);
+}
+
+/// `ship --item SKU:QTY`: the packer names the item by the SKU on the pick list; a SKU two
+/// items of the order share is refused (the item id then names the one meant).
+#[test]
+fn an_item_is_named_by_its_sku_and_an_ambiguous_one_is_refused() {
+    let e = CliEnv::new(60, 45, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (id, lines): (String, Vec<(String, String)>) = {
+        let db = e.db();
+        let id: String = db
+            .query_row(
+                "SELECT o.amazon_order_id FROM orders o
+                 WHERE o.lifecycle = 'unshipped' AND o.status = 'Unshipped' AND o.items_fetched = 1
+                   AND o.pii_state = 'sealed'
+                   AND (SELECT count(*) FROM order_items i WHERE i.amazon_order_id = o.amazon_order_id
+                        AND i.seller_sku IS NOT NULL AND COALESCE(i.quantity_shipped, 0) = 0) >= 2
+                 ORDER BY o.amazon_order_id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .expect("an unshipped order with two items");
+        let mut st = db
+            .prepare(
+                "SELECT order_item_id, seller_sku FROM order_items WHERE amazon_order_id = ?1
+                 ORDER BY order_item_id",
+            )
+            .unwrap();
+        let lines = st
+            .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (id, lines)
+    };
+    let pat = packer(&e);
+    let (first, sku) = lines[0].clone();
+    let by_sku = format!("{sku}:1");
+    let r = ship(
+        &e,
+        &pat,
+        &[],
+        &[
+            &id,
+            "--item",
+            &by_sku,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(45),
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["items"][0]["order_item_id"], first.as_str());
+    assert_eq!(v["items"][0]["quantity"], 1);
+    assert!(
+        e.dir
+            .audit_text()
+            .contains(&format!("\"items\":\"{first}:1\"")),
+        "the record names the item by its id"
+    );
+
+    // The second item gets the first's SKU: the SKU is ambiguous now and is refused whole.
+    let second = lines[1].0.clone();
+    e.db()
+        .execute(
+            "UPDATE order_items SET seller_sku = ?1 WHERE order_item_id = ?2",
+            [&sku, &second],
+        )
+        .unwrap();
+    let r = ship(
+        &e,
+        &pat,
+        &[],
+        &[
+            &id,
+            "--item",
+            &by_sku,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(46),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("names 2 items") && r.stderr.contains(&second),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(recorded(&e, &id), (1, 1), "nothing more recorded");
+    // Positive control: its item id names it.
+    let by_id = item_arg(&second, 1);
+    let r = ship(
+        &e,
+        &pat,
+        &[],
+        &[
+            &id,
+            "--item",
+            &by_id,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(46),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(recorded(&e, &id), (2, 2));
 }
 
 #[test]
@@ -431,7 +549,8 @@ fn bad_packages_are_refused_with_one_line_and_nothing_recorded() {
         (vec![&id, "--item", &stranger], "is not in order"),
         (vec![&id, "--item", &unknown], "is not in order"),
         (vec![&id, "--item", &zero], "at least 1"),
-        (vec![&id, "--item", "12:1"], "not in Amazon's format"),
+        (vec![&id, "--item", "12:1"], "is not in order"),
+        (vec![&id, "--item", ":1"], "an order item id or a SKU"),
         (
             vec!["111-0000000-0000000", "--item", &fine],
             "not in the vault",
@@ -440,7 +559,8 @@ fn bad_packages_are_refused_with_one_line_and_nothing_recorded() {
     let before = e.dir.audit_text().matches("ship.recorded").count();
     for (args, why) in &cases {
         let mut a = args.clone();
-        a.extend_from_slice(&["--carrier", "UPS", "--tracking", "1ZBAD"]);
+        let t = support::ups(99);
+        a.extend_from_slice(&["--carrier", "UPS", "--tracking", &t]);
         let r = ship(&e, &pat, &[], &a);
         assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
         assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
@@ -475,7 +595,15 @@ fn bad_packages_are_refused_with_one_line_and_nothing_recorded() {
         &e,
         &pat,
         &[],
-        &[&pid, "--item", &a, "--carrier", "UPS", "--tracking", "1Z"],
+        &[
+            &pid,
+            "--item",
+            &a,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(1),
+        ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
@@ -494,7 +622,15 @@ fn bad_packages_are_refused_with_one_line_and_nothing_recorded() {
         &e,
         &pat,
         &[],
-        &[&other, "--item", &a, "--carrier", "UPS", "--tracking", "1Z"],
+        &[
+            &other,
+            "--item",
+            &a,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(1),
+        ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("canceled"), "{}", r.stderr);
@@ -512,7 +648,7 @@ fn bad_packages_are_refused_with_one_line_and_nothing_recorded() {
             "--carrier",
             "UPS",
             "--tracking",
-            "1ZOK",
+            &support::ups(3),
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -553,7 +689,15 @@ fn retention_counts_from_the_last_package() {
         &e,
         &pat,
         &["--now", &day0],
-        &[&id, "--item", &one, "--carrier", "UPS", "--tracking", "1ZA"],
+        &[
+            &id,
+            "--item",
+            &one,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(4),
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(lifecycle(&e, &id).1, None, "no clock while items are left");
@@ -562,7 +706,7 @@ fn retention_counts_from_the_last_package() {
         &e,
         &pat,
         &["--now", &day3],
-        &[&id, "--carrier", "UPS", "--tracking", "1ZB"],
+        &[&id, "--carrier", "UPS", "--tracking", &support::ups(5)],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let start = lifecycle(&e, &id).1.expect("the clock started");

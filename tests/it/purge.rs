@@ -124,7 +124,7 @@ fn purge_destroys_pii_past_retention_everywhere_and_keeps_the_facts() {
         "--carrier",
         "UPS",
         "--tracking",
-        "1ZTRACK",
+        &support::ups(7),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let label = spool_file(&e, &shipped);
@@ -224,7 +224,7 @@ fn purge_destroys_pii_past_retention_everywhere_and_keeps_the_facts() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(tracking, "1ZTRACK");
+    assert_eq!(tracking, support::ups(7));
     drop(db);
 
     // Recorded each time, on one chain, by the OS-level operator name.
@@ -277,7 +277,7 @@ fn purge_one_order_early_only_once_it_has_shipped() {
         "--carrier",
         "USPS",
         "--tracking",
-        "94001",
+        &support::usps(1),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (r, v) = purge(&e, s, &["--order", &unshipped]);
@@ -313,7 +313,14 @@ fn label_and_ship(e: &CliEnv, pat: &std::path::Path, id: &str, out: &std::path::
     let r = e.run_as(
         "pat",
         pat,
-        &["ship", id, "--carrier", "UPS", "--tracking", "1Z9"],
+        &[
+            "ship",
+            id,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(9),
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
 }

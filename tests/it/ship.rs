@@ -120,9 +120,11 @@ fn shipments_are_batched_into_one_feed_and_judged_per_order() {
         &[
             &ids[1],
             "--carrier",
+            "Other",
+            "--carrier-name",
             "Bob's Vans & Co",
             "--tracking",
-            "BV-42",
+            "BV-000042",
             "--method",
             "Next day",
         ],
@@ -136,7 +138,7 @@ fn shipments_are_batched_into_one_feed_and_judged_per_order() {
             "--carrier",
             "USPS",
             "--tracking",
-            "9400100000000000000000",
+            &support::usps(1),
             "--json",
         ],
     );
@@ -222,12 +224,17 @@ fn shipments_are_batched_into_one_feed_and_judged_per_order() {
     assert!(r.stdout.contains("SHIPMENTS"), "{}", r.stdout);
 
     // A confirmed order cannot be shipped again; a refused one can be corrected.
-    let r = ship(&e, &pat, &[&ids[0], "--carrier", "UPS", "--tracking", "X"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
     let r = ship(
         &e,
         &pat,
-        &[&ids[2], "--carrier", "UPS", "--tracking", "1Z2"],
+        &[&ids[0], "--carrier", "UPS", "--tracking", &support::ups(1)],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("already shipped"), "{}", r.stderr);
+    let r = ship(
+        &e,
+        &pat,
+        &[&ids[2], "--carrier", "UPS", "--tracking", &support::ups(2)],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("Corrected"), "{}", r.stdout);
@@ -247,6 +254,104 @@ fn shipments_are_batched_into_one_feed_and_judged_per_order() {
     assert!(log.contains("\"action\":\"GetFeedSubmissionResult\""));
 }
 
+/// A packer's ordinary mistakes cost nothing: a misspelt carrier is named with the code it
+/// probably meant, a tracking number with a wrong check digit, one shaped like an order id, a
+/// carrier Amazon does not know and `--no-verify` for a carrier with a rule are each refused
+/// with one line and exit 2, and nothing is recorded or queued.
+#[test]
+fn a_misspelt_carrier_or_a_bad_tracking_number_is_refused_and_nothing_queued() {
+    let e = CliEnv::new(30, 16, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let id = unshipped(&e, 1).remove(0);
+    let pat = packer(&e);
+    let good = support::ups(16);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--carrier", "Fedx", "--tracking", "986578788855"],
+            "did you mean FedEx?",
+        ),
+        (
+            vec!["--carrier", "UPS", "--tracking", "1Z999AA10123456785"],
+            "check digit does not match",
+        ),
+        (
+            vec!["--carrier", "FedEx", "--tracking", "986578788856"],
+            "check digit does not match",
+        ),
+        (
+            vec!["--carrier", "UPS", "--tracking", "112-9672024-964525"],
+            "looks like an Amazon order id",
+        ),
+        (
+            vec!["--carrier", "USPS", "--tracking", &good],
+            "not in any USPS tracking number format",
+        ),
+        (
+            vec!["--carrier", "Other", "--tracking", "SC-123456"],
+            "--carrier-name",
+        ),
+        (
+            vec!["--carrier", "Speedy Couriers", "--tracking", "SC-123456"],
+            "--carrier Other --carrier-name NAME",
+        ),
+        (
+            vec!["--carrier", "UPS", "--tracking", "1Z9", "--no-verify"],
+            "--no-verify is for carriers",
+        ),
+    ];
+    for (args, why) in &cases {
+        let mut a = vec![id.as_str()];
+        a.extend_from_slice(args);
+        let r = ship(&e, &pat, &a);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+    }
+    assert_eq!(lifecycle(&e, &id), "unshipped", "the order still waits");
+    let packages: i64 = e
+        .db()
+        .query_row("SELECT count(*) FROM shipments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(packages, 0, "nothing recorded");
+    assert!(!e.dir.audit_text().contains("\"event\":\"ship.recorded\""));
+    let before = e.sb.request_count();
+    let (r, v) = confirm(&e);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(v["calls"], 0, "nothing queued");
+    assert_eq!(e.sb.request_count(), before);
+
+    // Positive control: a carrier the tool has no rule for, named, its number taken as given
+    // with --no-verify; the record says it was not verified.
+    let r = ship(
+        &e,
+        &pat,
+        &[
+            &id,
+            "--carrier",
+            "Other",
+            "--carrier-name",
+            "Speedy Couriers",
+            "--tracking",
+            "SC 1234/56",
+            "--no-verify",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lifecycle(&e, &id), "shipped");
+    let log = e.dir.audit_text();
+    let rec = log
+        .lines()
+        .find(|l| l.contains("\"event\":\"ship.recorded\""))
+        .expect("recorded");
+    assert!(rec.contains("\"tracking_check\":\"unverified\""), "{rec}");
+    assert!(
+        rec.contains("\"carrier_name\":\"Speedy Couriers\""),
+        "{rec}"
+    );
+    assert!(rec.contains("\"tracking\":\"SC 1234/56\""), "{rec}");
+}
+
 #[test]
 fn roles_and_order_states_that_cannot_ship_are_refused() {
     let e = CliEnv::new(30, 12, 3000.0, "");
@@ -264,7 +369,7 @@ fn roles_and_order_states_that_cannot_ship_are_refused() {
         "--carrier",
         "UPS",
         "--tracking",
-        "1",
+        &support::ups(1),
     ]);
     assert_eq!(r.code, 3, "a picker cannot ship: {}", r.stderr);
     assert_eq!(lifecycle(&e, &id), "unshipped");
@@ -274,7 +379,13 @@ fn roles_and_order_states_that_cannot_ship_are_refused() {
     let r = ship(
         &e,
         &pat,
-        &["111-0000000-0000000", "--carrier", "UPS", "--tracking", "1"],
+        &[
+            "111-0000000-0000000",
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(1),
+        ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = ship(&e, &pat, &[&id, "--carrier", "UPS", "--tracking", " "]);
@@ -315,7 +426,12 @@ fn an_upload_whose_reply_was_lost_is_adopted_not_sent_twice() {
     let pat = packer(&e);
     for id in &ids {
         assert_eq!(
-            ship(&e, &pat, &[id, "--carrier", "DHL", "--tracking", "JD0001"]).code,
+            ship(
+                &e,
+                &pat,
+                &[id, "--carrier", "DHL", "--tracking", "3318810025"]
+            )
+            .code,
             0
         );
     }
@@ -346,7 +462,12 @@ fn an_upload_amazon_never_took_is_sent_again() {
     let id = unshipped(&e, 1).remove(0);
     let pat = packer(&e);
     assert_eq!(
-        ship(&e, &pat, &[&id, "--carrier", "FedEx", "--tracking", "7777"]).code,
+        ship(
+            &e,
+            &pat,
+            &[&id, "--carrier", "FedEx", "--tracking", "986578788855"]
+        )
+        .code,
         0
     );
     let (r, _) = confirm_with(
@@ -371,7 +492,12 @@ fn an_overlapping_confirm_run_does_nothing() {
     let id = unshipped(&e, 1).remove(0);
     let pat = packer(&e);
     assert_eq!(
-        ship(&e, &pat, &[&id, "--carrier", "UPS", "--tracking", "1Z5"]).code,
+        ship(
+            &e,
+            &pat,
+            &[&id, "--carrier", "UPS", "--tracking", &support::ups(5)]
+        )
+        .code,
         0
     );
     let home =

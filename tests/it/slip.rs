@@ -197,8 +197,15 @@ fn slips_are_one_pdf_with_items_gifts_and_the_address_tracked_and_purged() {
 
     // Shipped and purged early: both slip files are destroyed with the order's PII.
     assert_eq!(
-        t.as_pat(&["ship", &gifted, "--carrier", "UPS", "--tracking", "1Z9"])
-            .code,
+        t.as_pat(&[
+            "ship",
+            &gifted,
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(9)
+        ])
+        .code,
         0
     );
     let r =
@@ -234,8 +241,15 @@ fn a_reprint_replaces_its_own_slip_and_never_a_batch_file() {
 
     // Purge destroys every file holding the order, refusing none.
     assert_eq!(
-        t.as_pat(&["ship", &ids[0], "--carrier", "UPS", "--tracking", "1Z8"])
-            .code,
+        t.as_pat(&[
+            "ship",
+            &ids[0],
+            "--carrier",
+            "UPS",
+            "--tracking",
+            &support::ups(8)
+        ])
+        .code,
         0
     );
     let r =

@@ -448,7 +448,7 @@ fn confirm_body(o: &SandboxOrder, reference: &str) -> ConfirmShipmentRequest {
             carrier_code: "USPS".into(),
             carrier_name: None,
             shipping_method: Some("Priority Mail".into()),
-            tracking_number: "9400111899223197428490".into(),
+            tracking_number: "9400111899223197428497".into(),
             ship_date: "2026-03-02T09:10:00.000Z".into(),
             ship_from_supply_source_id: None,
             order_items: o

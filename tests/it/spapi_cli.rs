@@ -214,10 +214,23 @@ fn confirm_sends_one_package_per_order_and_lands_amazons_verdicts() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(ids.len(), 3, "positive control: unshipped orders to ship");
-    let carriers = ["UPS", "Bob's Vans", "usps"];
-    for (i, (id, carrier)) in ids.iter().zip(carriers).enumerate() {
-        let tracking = format!("1Z999AA1012345678{i}");
-        e.owner(&["ship", id, "--carrier", carrier, "--tracking", &tracking]);
+    let shipments: [&[&str]; 3] = [
+        &["--carrier", "UPS", "--tracking", &support::ups(0)],
+        &[
+            "--carrier",
+            "Other",
+            "--carrier-name",
+            "Bob's Vans",
+            "--tracking",
+            "BV-000001",
+        ],
+        &["--carrier", "usps", "--tracking", &support::usps(2)],
+    ];
+    for (id, args) in ids.iter().zip(shipments) {
+        let mut a = vec!["ship", id.as_str()];
+        a.extend_from_slice(args);
+        let r = e.owner(&a);
+        assert_eq!(r.code, 0, "{}", r.stderr);
     }
     // The buyer cancels the third order before the confirmation reaches Amazon.
     assert!(e.sb.cancel_order(&ids[2]));
@@ -401,9 +414,10 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
     use fulfill::clock::{Clock, ManualClock};
     use fulfill::config::Profile;
     use fulfill::flow::fetch::{FetchOptions, Quiet, fetch};
+    use fulfill::flow::ship::Declared;
     use fulfill::market::spapi::SpApi;
+    use fulfill::model::tracking::Carrier;
     use fulfill::spapi::client::{Client, ManualTime};
-    use fulfill::vault::shipments::NewShipment;
 
     for profile in [Profile::Dpp2025, Profile::Mws2020] {
         let dir = TestDir::new();
@@ -444,13 +458,14 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
             )
             .unwrap();
         let shipped_at = clock.now();
-        let new = NewShipment {
+        let d = Declared {
             order_id: id.clone(),
-            carrier: "UPS".into(),
+            carrier: Carrier::Code("UPS"),
             tracking: "1Z999AA10123456784".into(),
             method: None,
+            no_verify: false,
         };
-        fulfill::flow::ship::ship(&s, &new, shipped_at).unwrap();
+        fulfill::flow::ship::ship(&s, &d, shipped_at).unwrap();
         let r = fulfill::flow::confirm::confirm(
             &vault,
             "olga",
@@ -572,8 +587,9 @@ fn confirm_killed_after_amazon_heard_it_confirms_each_order_once() {
         .collect();
     assert_eq!(ids.len(), 4);
     for (i, id) in ids.iter().enumerate() {
-        let t = format!("1Z999AA1012345679{i}");
-        e.owner(&["ship", id, "--carrier", "UPS", "--tracking", &t]);
+        let t = support::ups(90 + i as u32);
+        let r = e.owner(&["ship", id, "--carrier", "UPS", "--tracking", &t]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
     }
     let mut kills = 0;
     for round in 0..12 {

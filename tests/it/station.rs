@@ -1,5 +1,7 @@
 //! `fulfill station`: one unlock, then scan an order (label), scan its tracking number
-//! (shipment); bad scans are answered and the shift goes on; an idle station locks.
+//! (shipment); bad scans are answered and the shift goes on; a scan that is not a tracking
+//! number of the station's carrier is refused and the order still waits; an idle station
+//! locks.
 
 use crate::fetch_support;
 use crate::support;
@@ -12,6 +14,7 @@ use fetch_support::CliEnv;
 use fulfill::config::Profile;
 use fulfill::flow::station::{Scan, Station, StationConfig, unlock_again};
 use fulfill::label::{Destination, Dpi, Format, LabelRequest};
+use fulfill::model::tracking::Carrier;
 use fulfill::safety::Environment;
 use fulfill::vault::key::Passphrase;
 use support::{OWNER_PASS, TestDir, new_vault, pass, t0};
@@ -35,8 +38,12 @@ fn a_shift_labels_and_ships_scan_by_scan() {
             .map(Result::unwrap)
             .collect()
     };
+    // After the first order: a mistyped order id, a junk string and a UPS number with a wrong
+    // check digit are refused (the order still waits), then its real tracking number ships it.
+    let (ta, tb) = (support::ups(41), support::ups(42));
     let scans = format!(
-        "{a}\n1ZTRACKA\nLONE-TRACKING\n000-0000000-0000000\n{b}\n1ZTRACKB\ndone\nnot read\n",
+        "{a}\n112-9672024-964525\nJUNK SCAN\n1Z999AA10123456785\n{ta}\nLONE-TRACKING\n\
+         000-0000000-0000000\n{b}\n{tb}\ndone\nnot read\n",
         a = ids[0],
         b = ids[1]
     );
@@ -63,21 +70,35 @@ fn a_shift_labels_and_ships_scan_by_scan() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "two scans failed:\n{stdout}");
+    assert_eq!(out.status.code(), Some(1), "five scans failed:\n{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines[1].starts_with(&format!("label printed for {}", ids[0])),
         "{stdout}"
     );
-    assert!(lines[2].starts_with(&format!("shipped {} (tracking 1ZTRACKA)", ids[0])));
-    assert!(lines[3].starts_with("scan an order first"));
-    assert!(lines[4].starts_with("error: order 000-0000000-0000000 is not in the vault"));
-    assert!(lines[5].starts_with(&format!("label printed for {}", ids[1])));
-    assert!(lines[6].starts_with(&format!("shipped {}", ids[1])));
-    assert_eq!(lines[7], "Shift over: 2 shipped, 2 failed scan(s).");
+    let waits = format!("; {} still waits for its tracking number", ids[0]);
+    for (line, why) in lines[2..5].iter().zip([
+        "looks like an Amazon order id",
+        "not in any UPS",
+        "check digit",
+    ]) {
+        assert!(
+            line.starts_with("refused: ") && line.contains(why) && line.ends_with(&waits),
+            "{stdout}"
+        );
+    }
+    assert!(
+        lines[5].starts_with(&format!("shipped {} (tracking {ta})", ids[0])),
+        "{stdout}"
+    );
+    assert!(lines[6].starts_with("scan an order first"));
+    assert!(lines[7].starts_with("error: order 000-0000000-0000000 is not in the vault"));
+    assert!(lines[8].starts_with(&format!("label printed for {}", ids[1])));
+    assert!(lines[9].starts_with(&format!("shipped {}", ids[1])));
+    assert_eq!(lines[10], "Shift over: 2 shipped, 5 failed scan(s).");
 
     let db = e.db();
-    for (id, t) in ids.iter().zip(["1ZTRACKA", "1ZTRACKB"]) {
+    for (id, t) in ids.iter().zip([&ta, &tb]) {
         let (lifecycle, tracking, method): (String, String, String) = db
             .query_row(
                 "SELECT o.lifecycle, s.tracking, s.method FROM orders o JOIN shipments s USING (amazon_order_id)
@@ -88,7 +109,7 @@ fn a_shift_labels_and_ships_scan_by_scan() {
             .unwrap();
         assert_eq!(
             (lifecycle.as_str(), tracking.as_str(), method.as_str()),
-            ("shipped", t, "Ground")
+            ("shipped", t.as_str(), "Ground")
         );
         let tracked: i64 = db
             .query_row(
@@ -99,8 +120,11 @@ fn a_shift_labels_and_ships_scan_by_scan() {
             .unwrap();
         assert_eq!(tracked, 1, "its label is in spool/, tracked");
     }
-    // One unlock for the whole shift.
+    // The refused scans recorded nothing: one package each, one record each.
     let log = e.dir.audit_text();
+    assert_eq!(log.matches("\"event\":\"ship.recorded\"").count(), 2);
+    assert!(log.contains("\"tracking_check\":\"check_digit\""));
+    // One unlock for the whole shift.
     let pat_unlocks = log
         .lines()
         .filter(|l| l.contains("\"event\":\"unlock.ok\"") && l.contains("\"operator\":\"pat\""))
@@ -114,7 +138,8 @@ fn an_idle_station_locks_before_the_next_scan() {
     let v = new_vault(&d, Profile::Mws2020, true);
     let s = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     let cfg = StationConfig {
-        carrier: "UPS".into(),
+        carrier: Carrier::Code("UPS"),
+        no_verify: false,
         method: None,
         label: LabelRequest {
             orders: Vec::new(),

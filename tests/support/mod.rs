@@ -349,3 +349,18 @@ pub const SHIP_FROM: [(&str, &str); 8] = [
     ("email", "ship@acme.example"),
     ("phone", "7181231234"),
 ];
+
+/// A UPS tracking number with a valid check digit, one per `n` (shipper 999AA1, service 01,
+/// package `n`): tests that ship give numbers the tool's check takes.
+pub fn ups(n: u32) -> String {
+    let body = format!("999AA101{:07}", n % 10_000_000);
+    let check = fulfill::model::tracking::ups_check_digit(&body).expect("15 characters");
+    format!("1Z{body}{check}")
+}
+
+/// A USPS IMpb tracking number (22 digits) with a valid check digit, one per `n`.
+pub fn usps(n: u32) -> String {
+    let body = format!("94001118992231{:07}", n % 10_000_000);
+    let check = fulfill::model::tracking::mod10_31(&body).expect("digits");
+    format!("{body}{check}")
+}
