@@ -792,7 +792,7 @@ fn the_home_still_works(e: &crate::fetch_support::CliEnv, pat: &Path) {
         .unwrap();
     std::io::Write::write_all(
         &mut child.stdin.take().unwrap(),
-        format!("{id}\n1ZBOUNDS01\ndone\n").as_bytes(),
+        format!("{id}\n1Z999AA10123456784\ndone\n").as_bytes(),
     )
     .unwrap();
     let out = child.wait_with_output().unwrap();
