@@ -589,6 +589,11 @@ fn gate(
     if s.throttle.try_acquire(operation, now).is_err() {
         return Some(quota());
     }
+    if fault == Some(FaultKind::Refuse) {
+        return Some(invalid(
+            "The request cannot be processed for this seller now.",
+        ));
+    }
     if fault == Some(FaultKind::Internal) {
         return Some(err(
             500,

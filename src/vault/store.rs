@@ -105,6 +105,15 @@ pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Every meta entry whose key starts with `prefix`, as (key, value), by key.
+pub fn meta_with_prefix(conn: &Connection, prefix: &str) -> Result<Vec<(String, String)>> {
+    let mut st = conn.prepare(
+        "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+    )?;
+    let rows = st.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Removes a meta value (absent is fine).
 pub fn meta_delete(conn: &Connection, key: &str) -> Result<()> {
     conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;

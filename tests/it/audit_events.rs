@@ -162,6 +162,42 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "UPS_PTP_GND",
     ])));
     ok(run(d.as_op("pat", &pat).args(["buy", &third, "--cancel"])));
+    // A purchase whose reply is lost, whose resend Amazon refuses while the order shows
+    // shipped (label.unresolved, exit 6), found by the next run.
+    let fourth: String = rusqlite::Connection::open(d.home().join("vault.db"))
+        .unwrap()
+        .query_row(
+            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND status = 'Unshipped'
+             AND items_fetched = 1 AND pii_missing = 0 ORDER BY amazon_order_id LIMIT 1 OFFSET 3",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let buy_fourth = |fault: Option<(&str, usize)>| {
+        let spec = fault
+            .map(|(k, at)| format!("{k}@{}", sandbox.request_count() + at))
+            .unwrap_or_default();
+        sandbox.set_faults(fulfill::sandbox::FaultSpec::parse(&spec).unwrap(), 1);
+        let now = sandbox
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        run(d.as_op("pat", &pat).args([
+            "--now",
+            &now,
+            "buy",
+            &fourth,
+            "--package",
+            "10x8x4in",
+            "--weight",
+            "1lb",
+            "--service",
+            "UPS_PTP_GND",
+        ]))
+    };
+    assert_eq!(buy_fourth(Some(("reset", 2))).code, 4, "the reply is lost");
+    let r = buy_fourth(Some(("refuse", 1)));
+    assert_eq!(r.code, 6, "{}{}", r.stdout, r.stderr);
+    ok(buy_fourth(None));
     for id in &unshipped {
         ok(run(d.as_op("pat", &pat).args([
             "ship",
@@ -300,6 +336,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "label.bought",
         "label.cancelled",
         "label.refused",
+        "label.unresolved",
         "ship.recorded",
         "feed.submitted",
         "feed.result",

@@ -202,11 +202,22 @@ fn a_ship_to_forged_with_the_public_key_is_refused_and_reported() {
             wrapped: real.wrapped.clone(),
         }])
         .unwrap();
-    let blob = seal::seal_record(&key, moved, &vault_id, victim, lsd_blob_version as u64, &mallory());
+    let blob = seal::seal_record(
+        &key,
+        moved,
+        &vault_id,
+        victim,
+        lsd_blob_version as u64,
+        &mallory(),
+    );
     t.set_pii(victim, &blob);
     let r = t.label(victim);
     assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("moved from another epoch"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("moved from another epoch"),
+        "{}",
+        r.stderr
+    );
 
     // The owner's audit names the order and the forged key, and still audits the rest.
     let (r, fails) = t.audit_r13(&[]);
