@@ -6,7 +6,7 @@
 //! |---|---|
 //! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are findings; with `--anchors`, every head the system log saw is in the chain; with the log key, every record's forward-secure MAC, the key file and the checkpoint; the vault database passes `PRAGMA quick_check` (damage exits 5) |
 //! | R27 | nothing younger than the profile's window was pruned |
-//! | R15 | no order holds PII past its deadline ([`crate::flow::retention::due_orders`]) |
+//! | R15 | no order holds PII past its deadline ([`crate::flow::retention::due_orders`]); the last purge that destroyed PII emptied the WAL, or a later one did ([`crate::flow::retention::wal_left_behind`]) |
 //! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote; no label purchase is unresolved (`label.unresolved`, [`crate::flow::buy`]) unless a shipment of its order was recorded since or the order was canceled |
 //! | R21 | the home is not on removable media or in a cloud-sync folder; every file is 0600 and every folder 0700 |
 //! | R26 | no PII value the vault holds appears in the logs, the config, the database files (in plaintext), or any `--scan` path |
@@ -368,6 +368,20 @@ pub fn audit(
             "order {}: PII kept past {} (run `fulfill purge`)",
             d.order_id,
             crate::audit::format_ts(d.deadline)
+        ));
+    }
+    // A purge whose checkpoint a reader held: the overwritten pages, ciphertext included, may
+    // still be in vault.db until a later purge empties the WAL.
+    if let Some((seq, ts, held)) = crate::flow::retention::wal_left_behind(&all) {
+        c.fail(format!(
+            "the purge of seq {seq} at {ts} could not empty the WAL ({}held a read transaction): \
+             purged ciphertext may still be in vault.db; run `fulfill purge` with no other \
+             connection open",
+            if held.is_empty() {
+                "another connection ".to_string()
+            } else {
+                format!("{} ", held.join(", "))
+            }
         ));
     }
     let purged = crate::vault::retention::purged_count(vault.conn())?;
