@@ -236,7 +236,8 @@ pub fn buy(
                 s.name(),
                 now,
             )?;
-            crate::vault::store::meta_delete(tx, &intent_key(&req.order_id))
+            crate::vault::store::meta_delete(tx, &intent_key(&req.order_id))?;
+            crate::vault::store::meta_delete(tx, &unresolved_key(&req.order_id))
         })?;
     }
     let label = match shipment.label.take() {

@@ -13,7 +13,7 @@
 //! | R12 | every endpoint ever configured (from `credentials.changed` records) is HTTPS, or loopback HTTP in a sandbox home |
 //! | R11 | the credentials' age (rotate yearly) |
 //! | R4/R5 | every operator, role and last use; active accounts unused for 90 days |
-//! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (the PII of over 200 orders a day by one operator) |
+//! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (the PII of over 200 orders a day by one operator); a TOTP replay counter changed outside fulfill (`totp.counter_unverified`) |
 //! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose; records adopted after a crash (`audit.recovered`), counted apart |
 //!
 //! The leak scan needs the PII key (owner or auditor) and is recorded as `pii.scanned`; the run
@@ -686,6 +686,17 @@ pub fn audit(
         let t = crate::mws::model::parse_mws_time(&r.ts);
         match r.event.as_str() {
             "unlock.failed" | "access.denied" => failures.entry(op).or_default().extend(t),
+            // The replay counter was moved or cleared outside fulfill (`vault::totp`).
+            "totp.counter_unverified" => c.fail(format!(
+                "{op}: the second factor's replay counter was changed outside fulfill (its MAC \
+                 is {}; seq {} at {}): the log bounded it instead; find who edited vault.db",
+                r.fields
+                    .get("counter_mac")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("invalid"),
+                r.seq,
+                r.ts
+            )),
             // A batch opening (one print job) counts each order it opened.
             "pii.opened" => {
                 let (orders, unnamed) = openings
