@@ -761,9 +761,10 @@ pub struct SandboxArgs {
     /// KIND@N-M (a storm), skew=SECONDS (server clock offset), delay=SECONDS (for `slow`) and
     /// drip=SECONDS (between two body bytes of `trickle`, default 2).
     /// KIND: throttle, internal, slow, reset, truncate, malformed, corrupt-token, trickle,
-    /// endless-token, repeat-token.
+    /// endless-token, repeat-token, refuse (a 400, not carried out).
     /// Reproducible from --seed. E.g. `throttle=0.1,internal@3,reset@7-9,skew=1200`.
-    /// SP-API only: expired-token, tiny-rate (a 429 saying 1e-9 requests a second).
+    /// SP-API only: expired-token, tiny-rate (a 429 saying 1e-9 requests a second),
+    /// absurd-numbers (a listing page with quantities of 1e20 and 4294967295).
     #[arg(long)]
     pub faults: Option<String>,
     /// Which Amazon API to serve: MWS, or the Selling Partner API (LWA, Orders 2026-01-01,

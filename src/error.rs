@@ -22,6 +22,9 @@ pub enum Exit {
     Remote = 4,
     /// Vault integrity failure, tampered log, or an unsafe environment.
     Unsafe = 5,
+    /// A label purchase that may have been bought, which Amazon would neither hand back nor
+    /// rule out: the label is in Seller Central, and the purchase stays noted for `audit`.
+    Unresolved = 6,
 }
 
 impl From<Exit> for ExitCode {
@@ -72,6 +75,10 @@ pub enum Error {
     /// An operational failure: disk full, I/O error, database error.
     #[error("{0}")]
     Failed(String),
+    /// A label purchase that may have been bought, which Amazon would neither hand back nor
+    /// rule out ([`crate::flow::buy`]): the message says where the label is.
+    #[error("{0}")]
+    Unresolved(String),
 }
 
 impl Error {
@@ -83,6 +90,7 @@ impl Error {
             Error::Remote(_) => Exit::Remote,
             Error::Unsafe(_) | Error::Integrity(_) | Error::AuditLog(_) => Exit::Unsafe,
             Error::Failed(_) => Exit::Failed,
+            Error::Unresolved(_) => Exit::Unresolved,
         }
     }
 

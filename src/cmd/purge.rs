@@ -32,6 +32,19 @@ pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
             "refused to destroy {p}: it is not the label file fulfill wrote there (recorded as label.refused); check it by hand"
         );
     }
+    if !report.dry_run && !report.wal_truncated {
+        eprintln!(
+            "the WAL could not be emptied: {} held a read transaction on vault.db past {} s, so \
+             the purged ciphertext stays in vault.db until a checkpoint finishes (recorded in \
+             purge.run; `audit` flags it); end that reader and run `fulfill purge` again",
+            if report.wal_held_by.is_empty() {
+                "another connection".to_string()
+            } else {
+                report.wal_held_by.join(", ")
+            },
+            crate::vault::retention::CHECKPOINT_WAIT.as_secs()
+        );
+    }
     if args.json {
         crate::outln!(
             "{}",
@@ -58,15 +71,16 @@ pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
         if report.dry_run || report.wal_truncated {
             ""
         } else {
-            "; the WAL was busy and will be truncated on the next run"
+            "; the WAL was held (see above)"
         }
     );
     Ok(exit(&report))
 }
 
-/// 1 when a tracked path was refused (someone must look at it), else 0.
+/// 1 when a tracked path was refused or the WAL could not be emptied (someone must look at
+/// it), else 0.
 fn exit(report: &crate::flow::retention::PurgeReport) -> Exit {
-    if report.label_files_refused.is_empty() {
+    if report.label_files_refused.is_empty() && (report.dry_run || report.wal_truncated) {
         Exit::Ok
     } else {
         Exit::Failed

@@ -11,9 +11,21 @@
 //!   ([`Attempt`]: the service, an idempotency key and what pins it to the quote). Running the
 //!   same command again finds the note and resends that attempt first: the adapter makes Amazon
 //!   hand back the first purchase if it went through (MWS: `ShipmentAlreadyExists`; SP-API:
-//!   the same `x-amzn-IdempotencyKey`), or buys now if it did not. If Amazon refuses the
-//!   resend (an expired quote), nothing was bought: the note goes and a fresh quote is bought
-//!   from. The note goes with the record.
+//!   the same `x-amzn-IdempotencyKey`), or buys now if it did not. The note goes with the
+//!   record.
+//! - **Never forgotten.** A refusal (a 4xx) of a purchase that may have reached Amazon before
+//!   (a resend, or a first send the client retried) does not prove that nothing was bought:
+//!   Amazon may have forgotten the key, or judge the request afresh against an order the lost
+//!   purchase already shipped. So the note stays until Amazon shows the order unshipped: a
+//!   fresh quote for the same items succeeds (Amazon quotes only what is left to ship), and
+//!   then nothing was bought and the purchase is made from that quote. When the quote is
+//!   refused too (the order is shipped, or not shippable), the purchase is *unresolved*: the
+//!   note stays with its idempotency key, what Amazon said is kept beside it
+//!   (`buy_unresolved/ORDER`), the run records `label.unresolved`, tells the operator in one
+//!   line to print the label from Seller Central, and exits 6 ([`Error::Unresolved`]). `audit`
+//!   lists it (R20) until a later `buy` is answered (Amazon hands the purchase back, or quotes
+//!   the order again) or a shipment of the order is recorded (`ship` with the tracking shown in
+//!   Seller Central), or the order is canceled.
 //! - The label (checked: MWS against its MD5, SP-API by its format's magic and size) goes where
 //!   `label` sends labels, tracked for `purge`.
 
@@ -225,7 +237,8 @@ pub fn buy(
                 s.name(),
                 now,
             )?;
-            crate::vault::store::meta_delete(tx, &intent_key(&req.order_id))
+            crate::vault::store::meta_delete(tx, &intent_key(&req.order_id))?;
+            crate::vault::store::meta_delete(tx, &unresolved_key(&req.order_id))
         })?;
     }
     let label = match shipment.label.take() {
@@ -388,6 +401,45 @@ fn fresh_key() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Where what Amazon said about a purchase it would neither hand back nor rule out is kept
+/// (vault meta), per order: [`Unresolved`] as JSON. `audit` reads these (R20).
+pub const UNRESOLVED_PREFIX: &str = "buy_unresolved/";
+
+fn unresolved_key(order_id: &str) -> String {
+    format!("{UNRESOLVED_PREFIX}{order_id}")
+}
+
+/// A purchase that may have been bought, which Amazon would neither hand back nor rule out.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Unresolved {
+    /// When it was first found unresolved.
+    pub since: String,
+    /// The service of the noted attempt.
+    pub service: String,
+    /// Its idempotency key (SP-API `x-amzn-IdempotencyKey`).
+    pub key: String,
+    /// What Amazon answered the purchase (capped).
+    pub purchase: String,
+    /// What Amazon answered the fresh quote (capped).
+    pub quote: String,
+}
+
+/// Every unresolved purchase the vault holds, as (order, what is known). Unreadable entries
+/// are listed with what could be read (their order id).
+pub fn unresolved(conn: &rusqlite::Connection) -> Result<Vec<(String, Option<Unresolved>)>> {
+    Ok(
+        crate::vault::store::meta_with_prefix(conn, UNRESOLVED_PREFIX)?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k[UNRESOLVED_PREFIX.len()..].to_string(),
+                    serde_json::from_str(&v).ok(),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// Resends the attempt an earlier run noted, else quotes, notes and sends a new one.
 fn purchase(
     s: &Session<'_>,
@@ -398,20 +450,26 @@ fn purchase(
 ) -> Result<(Shipment, bool)> {
     let key = intent_key(&lr.order_id);
     let conn = s.vault().conn();
+    let mut fresh = None;
     if let Some(earlier) = pending_attempt(s, &lr.order_id)? {
         // Ask Amazon before anything else: the order may be shipped by that attempt.
         match market.buy_label(lr, &earlier, true, obs) {
             Ok(found) => return Ok(found),
-            Err(MarketError::Refused(e)) if !earlier.key.is_empty() => {
-                // Amazon refused the resend (the quote it was pinned to expired): that attempt
-                // bought nothing, so a fresh one may be made.
-                tracing::info!("the noted purchase was refused on resend ({e}); quoting again");
-                crate::vault::store::meta_delete(conn, &key)?;
+            Err(MarketError::Refused(e)) => {
+                // Refused: that proves nothing about the first send. A fresh quote does.
+                let q = settle(s, market, obs, lr, &earlier, &e)?;
+                tracing::info!(
+                    "the noted purchase was refused on resend and the order quotes again: nothing was bought; buying from the fresh quote"
+                );
+                fresh = Some(q);
             }
-            Err(e) => return Err(sent(s, &key, e)),
+            Err(e) => return Err(sent(s, market, obs, lr, &earlier, e)),
         }
     }
-    let quoted = market.quote_label(lr, obs)?;
+    let quoted = match fresh {
+        Some(q) => q,
+        None => market.quote_label(lr, obs)?,
+    };
     let offer = quoted
         .offers
         .iter()
@@ -439,22 +497,107 @@ fn purchase(
     crate::vault::store::meta_set(conn, &key, &attempt.to_note())?;
     market
         .buy_label(lr, &attempt, false, obs)
-        .map_err(|e| sent(s, &key, e))
+        .map_err(|e| sent(s, market, obs, lr, &attempt, e))
 }
 
-/// The error of a purchase that was sent: refused (nothing bought, the note goes) or failed
-/// (it may have been bought, the note stays for the next run).
-fn sent(s: &Session<'_>, key: &str, e: MarketError) -> Error {
+/// The error of a purchase that was sent: failed (it may have been bought, the note stays for
+/// the next run) or refused (it may still have been bought by an earlier send the client
+/// retried: [`settle`] asks Amazon whether the order is unshipped before the note goes).
+fn sent(
+    s: &Session<'_>,
+    market: &mut dyn Marketplace,
+    obs: &mut AuditedCalls<'_>,
+    lr: &LabelRequest,
+    attempt: &Attempt,
+    e: MarketError,
+) -> Error {
     match e {
+        MarketError::Refused(e) => match settle(s, market, obs, lr, attempt, &e) {
+            // Amazon quotes the order: nothing was bought, and the refusal stands.
+            Ok(_) => e,
+            Err(u) => u,
+        },
         MarketError::Failed(e) => Error::Remote(format!(
             "{e}. The label may or may not have been bought: run the same command again; an \
              existing purchase is fetched, never bought twice"
         )),
-        e => {
-            if let Err(d) = crate::vault::store::meta_delete(s.vault().conn(), key) {
-                return d;
-            }
-            e.into()
+        e => e.into(),
+    }
+}
+
+/// After Amazon refused a noted purchase: a fresh quote for the same items shows whether the
+/// order is still unshipped. If it is, nothing was bought: the note (and any unresolved entry)
+/// goes and the quote is returned. If Amazon refuses the quote too, the purchase is
+/// unresolved ([`Error::Unresolved`], recorded as `label.unresolved`); if it cannot be asked,
+/// the note stays for the next run (exit 4).
+fn settle(
+    s: &Session<'_>,
+    market: &mut dyn Marketplace,
+    obs: &mut AuditedCalls<'_>,
+    lr: &LabelRequest,
+    attempt: &Attempt,
+    refused: &Error,
+) -> Result<Quote> {
+    let order = lr.order_id.as_str();
+    let conn = s.vault().conn();
+    match market.quote_label(lr, obs) {
+        Ok(q) => {
+            let tx = crate::vault::store::immediate(conn)?;
+            crate::vault::store::meta_delete(&tx, &intent_key(order))?;
+            crate::vault::store::meta_delete(&tx, &unresolved_key(order))?;
+            tx.commit()?;
+            Ok(q)
         }
+        Err(MarketError::Refused(q)) => {
+            let now = obs.now();
+            let cap = |e: &Error| crate::audit::bounded(&e.to_string(), 300).into_owned();
+            let earlier: Option<Unresolved> =
+                crate::vault::store::meta_get(conn, &unresolved_key(order))?
+                    .and_then(|v| serde_json::from_str(&v).ok());
+            let known = Unresolved {
+                since: earlier
+                    .map(|u| u.since)
+                    .unwrap_or_else(|| crate::audit::format_ts(now)),
+                service: attempt.service.clone(),
+                key: attempt.key.clone(),
+                purchase: cap(refused),
+                quote: cap(&q),
+            };
+            let ev = Event::new("label.unresolved")
+                .operator(s.name())
+                .outcome(crate::audit::Outcome::Failed)
+                .field("order", order)
+                .field("service", known.service.as_str())
+                .field("idempotency_key", known.key.as_str())
+                .field("since", known.since.as_str())
+                .field("purchase_refused", known.purchase.as_str())
+                .field("quote_refused", known.quote.as_str());
+            let note = serde_json::to_string(&known).expect("serializes");
+            s.vault().record_with(&[ev], now, |tx| {
+                crate::vault::store::meta_set(tx, &unresolved_key(order), &note)
+            })?;
+            Err(Error::Unresolved(format!(
+                "order {order}: the label purchase noted for it ({}) may have been bought: \
+                 Amazon refused it ({}) and will not quote the order ({}); print the label from \
+                 Seller Central (Orders > Manage Orders > {order} > Reprint label) and do not buy \
+                 another; the purchase stays noted (idempotency key {}) and `audit` lists it \
+                 until `fulfill buy {order}` is answered or its shipment is recorded",
+                known.service,
+                crate::audit::bounded(&known.purchase, 120),
+                crate::audit::bounded(&known.quote, 120),
+                if known.key.is_empty() {
+                    "none"
+                } else {
+                    known.key.as_str()
+                },
+            )))
+        }
+        Err(MarketError::Failed(e)) => Err(Error::Remote(format!(
+            "Amazon refused the noted purchase of order {order} ({}) and could not be asked \
+             whether the order is still unshipped ({e}); it may have been bought: the purchase \
+             stays noted, run the same command again",
+            crate::audit::bounded(&refused.to_string(), 120)
+        ))),
+        Err(e) => Err(e.into()),
     }
 }

@@ -14,10 +14,12 @@
 //! item calls run while the listing bucket refills and the run takes about as long as the
 //! slower bucket requires, not the sum of both.
 //!
-//! **Hostile replies.** An order the adapter refuses (an id not in Amazon's format) is never
-//! stored, counted in `orders_refused`, and the run ends with exit 1 after storing the rest of
-//! the page. An item listing Amazon refuses fails its order the same way (`items_failed`; asked
-//! again on the next run).
+//! **Hostile replies.** An order the adapter refuses (an id not in Amazon's format, a quantity
+//! or price outside [`crate::model::plausible`]'s bounds, an entry that does not parse) is
+//! never stored, counted in `orders_refused`, and the run ends with exit 1 after storing the
+//! rest of the page, naming the first refusal with its reason. An item listing that is refused
+//! (by Amazon, or for a bad item id or an implausible number in it) fails its order the same
+//! way (`items_failed`; asked again on the next run).
 //!
 //! **Listings end.** A listing is watched by a [`Paging`]: a paging token it already gave, or
 //! more pages than the orders can fill ([`crate::market::MAX_BARREN_PAGES`] pages that list no
@@ -70,8 +72,8 @@ pub struct FetchReport {
     pub pii_missing: u64,
     /// Orders whose items Amazon refused this run (retried on the next run).
     pub items_failed: u64,
-    /// Orders refused because Amazon's reply named them with an id not in Amazon's format
-    /// (not stored).
+    /// Orders refused alone and not stored: an id not in Amazon's format, a quantity or price
+    /// outside plausible bounds, an entry that does not parse.
     pub orders_refused: u64,
 }
 
@@ -215,7 +217,7 @@ fn run(
     let mut restarts = 0;
     // Orders whose items Amazon refused: one bad order must not block the others.
     let mut refused: Vec<(String, String)> = Vec::new();
-    // Orders the listing named with a malformed id: refused alone, the rest stored.
+    // Orders the listing refused alone (a bad id, an implausible number): the rest stored.
     let mut bad_orders: Vec<String> = Vec::new();
     loop {
         let pending_items: Vec<String> =
@@ -230,8 +232,8 @@ fn run(
             (None, None) if refused.is_empty() && bad_orders.is_empty() => return Ok(()),
             (None, None) if refused.is_empty() => {
                 return Err(Error::Failed(format!(
-                    "{} order(s) were refused and not stored because Amazon's reply named them \
-                     with an id not in Amazon's format (first: {}); everything else was saved",
+                    "{} order(s) in Amazon's reply were refused and not stored (first: {}); \
+                     everything else was saved",
                     bad_orders.len(),
                     bad_orders[0]
                 )));
@@ -242,7 +244,7 @@ fn run(
                     String::new()
                 } else {
                     format!(
-                        "; {} order(s) were refused for an id not in Amazon's format (first: {})",
+                        "; {} order(s) were refused and not stored (first: {})",
                         bad_orders.len(),
                         bad_orders[0]
                     )

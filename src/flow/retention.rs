@@ -7,12 +7,21 @@
 //! PII is due for destruction once `retention.pii_days` (at most the profile's 30) have passed.
 //! [`due_orders`] is the one place that rule lives: `purge` enforces it, `audit` checks it.
 //!
-//! **What a purge destroys**, in one transaction with its `purge.run` record: the sealed PII
-//! blob, every sealed gift message; then the label files of purged orders, in `spool/` and
+//! **What a purge destroys**, in one transaction with its `purge.orders` records: the sealed
+//! PII blob, every sealed gift message; then the label files of purged orders, in `spool/` and
 //! wherever `label --out` wrote them (tracked per order).
 //! The non-PII facts stay (order id, dates, items, carrier, tracking) and `purged_at` is set.
 //! `secure_delete` overwrites the freed pages, and a `wal_checkpoint(TRUNCATE)` afterwards
 //! empties the WAL, so no earlier copy of a sealed record survives in the files.
+//!
+//! **Under a reader.** The overwritten pages reach `vault.db` only through that checkpoint, and
+//! another connection holding a read transaction (a `sqlite3` shell, a long listing) keeps it
+//! from finishing: until a later checkpoint, the old pages, ciphertext included, stay in
+//! `vault.db`. The checkpoint waits [`store::CHECKPOINT_WAIT`] for such a reader; if it is still
+//! there the run names the processes that have the vault open ([`store::holders`]), exits 1,
+//! and its `purge.run` record (written last, after the checkpoint) says `wal_truncated: false`
+//! with `wal_held_by`. `audit` flags it (R15, [`wal_left_behind`]) until a later purge run's
+//! record says `wal_truncated: true`.
 //!
 //! **Only the tool's files.** Label files are tracked with the identity of the file written
 //! (device, inode, size); purge destroys a tracked path only when the regular file there is
@@ -80,6 +89,36 @@ pub fn due_orders(conn: &Connection, now: DateTime<Utc>, pii_days: u32) -> Resul
     Ok(due)
 }
 
+/// The latest purge run that destroyed PII and could not empty the WAL, with no later run
+/// that did: `(seq, ts, held_by)` of its `purge.run` record. The purged ciphertext may still
+/// be in `vault.db` until a checkpoint finishes. Records from before `wal_truncated` was
+/// recorded count as truncated.
+pub fn wal_left_behind(records: &[crate::audit::Record]) -> Option<(u64, String, Vec<String>)> {
+    let mut left = None;
+    for r in records.iter().filter(|r| r.event == "purge.run") {
+        let f = |k: &str| r.fields.get(k);
+        if f("dry_run").and_then(|v| v.as_bool()) == Some(true) {
+            continue;
+        }
+        match f("wal_truncated").and_then(|v| v.as_bool()) {
+            Some(false) => {
+                let destroyed = f("orders_purged").and_then(|v| v.as_u64()).unwrap_or(0) > 0;
+                if destroyed || left.is_some() {
+                    let held: Vec<String> = f("wal_held_by")
+                        .and_then(|v| v.as_array())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect();
+                    left = Some((r.seq, r.ts.clone(), held));
+                }
+            }
+            _ => left = None,
+        }
+    }
+    left
+}
+
 /// How many order ids one `purge.orders` record names.
 const PURGED_IDS_PER_RECORD: usize = 500;
 
@@ -113,8 +152,13 @@ pub struct PurgeReport {
     pub label_files_refused: Vec<String>,
     /// Audit day files pruned (older than `log.max_days`).
     pub log_files_pruned: u64,
-    /// The WAL was checkpointed and truncated (false: a reader held it; the next run retries).
+    /// The WAL was checkpointed and truncated (false: another connection's read transaction
+    /// held it, so the purged ciphertext may still be in `vault.db`; the run exits 1, `audit`
+    /// flags it (R15), and the next run retries).
     pub wal_truncated: bool,
+    /// When the WAL was held: the other processes that had the vault open (`pid N (name)`),
+    /// empty when none could be named.
+    pub wal_held_by: Vec<String>,
     /// Epoch data keys destroyed in the keyring: their epochs ended and no record still
     /// needs them.
     pub epoch_keys_destroyed: u64,
@@ -215,10 +259,16 @@ pub fn purge_with(
     report.epoch_keys_destroyed = doomed.len() as u64;
     let mut epochs: Vec<String> = doomed.iter().map(|n| n.epoch.day()).collect();
     epochs.dedup();
-    let mut events =
-        vec![run_event(operator, &report, opts, fallback).field("epochs_destroyed", epochs)];
-    // The purged orders by id, in records of a bounded size.
-    if !opts.dry_run {
+    let run = run_event(operator, &report, opts, fallback).field("epochs_destroyed", epochs);
+    if opts.dry_run {
+        // Reported, not recorded one by one: a dry run refuses nothing.
+        report.label_files_removed = destroy.len() as u64;
+        vault.record(&[run], now)?;
+        return Ok(report);
+    }
+    // The purged orders by id, in records of a bounded size, with what is destroyed.
+    let mut events = Vec::new();
+    {
         events.extend(report.orders.chunks(PURGED_IDS_PER_RECORD).map(|ids| {
             Event::new("purge.orders")
                 .operator(operator)
@@ -233,12 +283,6 @@ pub fn purge_with(
             .field("target", t.path.to_string_lossy().as_ref())
             .field("reason", *why)
     }));
-    if opts.dry_run {
-        // Reported, not recorded one by one: a dry run refuses nothing.
-        report.label_files_removed = destroy.len() as u64;
-        vault.record(&events[..1], now)?;
-        return Ok(report);
-    }
     // An order purged before its epoch ended (a deletion request) shares its epoch's key with
     // the epoch's other orders: the epoch is re-keyed without it at the next unlock by a role
     // that can open and seal (purge itself holds no key).
@@ -260,6 +304,9 @@ pub fn purge_with(
         store::add_epochs_to_rekey(tx, &early_epochs)
     })?;
     report.wal_truncated = store::checkpoint(conn)?;
+    if !report.wal_truncated {
+        report.wal_held_by = store::holders(&vault.home().vault_path());
+    }
     // After the rows: a key is never destroyed while a committed record still needs it. A
     // run killed here leaves keys the next run destroys (they still qualify).
     vault.keyring().destroy(|n| doomed.contains(&n))?;
@@ -280,6 +327,19 @@ pub fn purge_with(
         }
     }
     report.log_files_pruned = vault.prune_log(now, opts.log_days)?.files_removed as u64;
+    // The run's record comes last, once the checkpoint has said whether the WAL could be
+    // emptied (what was destroyed is recorded with it above, `purge.orders`).
+    let run = run
+        .outcome(if report.wal_truncated {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        })
+        .field("wal_truncated", report.wal_truncated)
+        .field("wal_held_by", report.wal_held_by.clone())
+        .field("label_files_removed", report.label_files_removed)
+        .field("log_files_pruned", report.log_files_pruned);
+    vault.record(&[run], now)?;
     Ok(report)
 }
 

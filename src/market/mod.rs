@@ -138,7 +138,8 @@ pub struct Listed {
 pub struct OrderPage {
     /// The orders that parsed.
     pub orders: Vec<Listed>,
-    /// Orders refused alone (an id not in Amazon's format, a malformed entry): why, no values
+    /// Orders refused alone (an id not in Amazon's format, a malformed entry, a quantity or
+    /// price outside [`crate::model::plausible`]'s bounds): why, no values
     /// beyond a sanitised preview.
     pub refused: Vec<String>,
     /// What follows.

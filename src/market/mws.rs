@@ -136,7 +136,7 @@ impl Marketplace for Mws<'_> {
                     delivered: false,
                 })
                 .collect(),
-            refused: result.refused.iter().map(ToString::to_string).collect(),
+            refused: result.refused,
             end,
         })
     }

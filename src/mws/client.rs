@@ -889,8 +889,15 @@ impl Client {
                     Ok(Attempt::Done(t))
                 }
                 Err(XmlError::Mws(e)) => self.mws_error(status, e, rec, obs, resynced, server_now),
-                Err(XmlError::BadId(bad)) => {
-                    rec.error = Some("bad_identifier".into());
+                Err(e @ (XmlError::BadId(_) | XmlError::Implausible(_))) => {
+                    let bad = e.to_string();
+                    rec.error = Some(
+                        match e {
+                            XmlError::BadId(_) => "bad_identifier",
+                            _ => "implausible_value",
+                        }
+                        .into(),
+                    );
                     obs.call(&rec)?;
                     if req.once || req.upload.is_some() {
                         Err(CallError::Failed(Error::Remote(format!(

@@ -39,8 +39,10 @@ pub struct ListOrdersResult {
     pub last_updated_before: Option<String>,
     /// Number of `<Order>` elements handed to the callback.
     pub order_count: usize,
-    /// Orders refused because an identifier is not Amazon's (never handed to the callback).
-    pub refused: Vec<crate::mws::ids::BadId>,
+    /// Orders refused alone, with why (never handed to the callback): an identifier that is
+    /// not Amazon's, or a number outside its plausible bounds
+    /// ([`crate::model::plausible`]). Sanitised text, no PII.
+    pub refused: Vec<String>,
     /// `ResponseMetadata/RequestId`.
     pub request_id: Option<String>,
 }

@@ -21,6 +21,7 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::model::plausible::{self, Implausible};
 use crate::mws::ids::{self, BadId};
 use crate::mws::model::*;
 use crate::pii::{BuyerPii, Pii};
@@ -52,6 +53,10 @@ pub enum XmlError {
     /// Well-formed, but an identifier that matters for the whole reply is not Amazon's.
     #[error("{0}")]
     BadId(#[from] BadId),
+    /// Well-formed, but a quantity or price is outside its plausible bounds
+    /// ([`crate::model::plausible`]): the reply is refused like one with a bad id.
+    #[error("{0}")]
+    Implausible(String),
 }
 
 impl From<XmlError> for crate::Error {
@@ -349,13 +354,44 @@ pub(super) fn expect_root(root: &Node, names: &[&str]) -> Result<(), XmlError> {
 }
 
 /// The order, or why it is refused: its `AmazonOrderId` (or `ReplacedOrderId`) is not
-/// Amazon's. Checked before any PII is taken out of the tree.
-fn checked_order(n: Node) -> Result<Order, BadId> {
-    ids::order_id(n.text_or_empty("AmazonOrderId").as_str())?;
+/// Amazon's, or its total or unit counts are not plausible ([`crate::model::plausible`]).
+/// Checked before any PII is taken out of the tree.
+fn checked_order(n: Node) -> Result<Order, String> {
+    let id = n.text_or_empty("AmazonOrderId");
+    ids::order_id(id.as_str()).map_err(|e| e.to_string())?;
     if let Some(r) = n.text_of("ReplacedOrderId").filter(|r| !r.is_empty()) {
-        ids::order_id(&r)?;
+        ids::order_id(&r).map_err(|e| e.to_string())?;
     }
+    plausible_order(&n).map_err(|e| format!("order {id}: {e}"))?;
     Ok(order_from(n))
+}
+
+/// An order's numbers: `OrderTotal` and the unit counts.
+fn plausible_order(n: &Node) -> Result<(), Implausible> {
+    if let Some(t) = n.child("OrderTotal") {
+        plausible::amount("OrderTotal", &t.text_or_empty("Amount"))?;
+    }
+    for f in ["NumberOfItemsShipped", "NumberOfItemsUnshipped"] {
+        if let Some(v) = n.text_of(f) {
+            plausible::units_text(f, &v)?;
+        }
+    }
+    Ok(())
+}
+
+/// An item's numbers: its quantities and prices.
+fn plausible_item(n: &Node) -> Result<(), Implausible> {
+    for f in ["QuantityOrdered", "QuantityShipped"] {
+        if let Some(v) = n.text_of(f) {
+            plausible::quantity_text(f, &v)?;
+        }
+    }
+    for f in ["ItemPrice", "ShippingPrice"] {
+        if let Some(m) = n.child(f) {
+            plausible::amount(f, &m.text_or_empty("Amount"))?;
+        }
+    }
+    Ok(())
 }
 
 fn order_from(mut n: Node) -> Order {
@@ -499,7 +535,7 @@ where
                                 out.order_count += 1;
                                 on_order(order)?;
                             }
-                            Err(bad) => out.refused.push(bad),
+                            Err(why) => out.refused.push(why),
                         }
                     }
                     Some("ResponseMetadata") => {
@@ -594,9 +630,13 @@ pub fn parse_list_order_items<R: BufRead>(input: R) -> Result<ListOrderItemsResu
                 "more than {MAX_ITEMS_PER_PAGE} items in one page"
             )));
         }
-        // One bad item id fails the page (and so its order): no item of it is handed on.
+        // One bad item id, or an implausible quantity or price, fails the page (and so its
+        // order): no item of it is handed on.
         for n in items.iter().filter(|n| n.name == "OrderItem") {
-            ids::order_item_id(n.text_or_empty("OrderItemId").as_str())?;
+            let id = n.text_or_empty("OrderItemId");
+            ids::order_item_id(id.as_str())?;
+            plausible_item(n)
+                .map_err(|e| XmlError::Implausible(format!("order item {id}: {e}")))?;
         }
         for n in items {
             if n.name == "OrderItem" {
@@ -1241,6 +1281,76 @@ mod tests {
         assert!(
             matches!(&e, XmlError::BadId(b) if b.kind == ids::IdKind::OrderItem),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn absurd_quantities_and_prices_fail_their_item_page_or_their_order_alone() {
+        let items = |qty: &str, price: &str| {
+            format!(
+                "<ListOrderItemsResponse><ListOrderItemsResult><AmazonOrderId>111-2393723-1586760\
+                 </AmazonOrderId><OrderItems><OrderItem><OrderItemId>68828574383266</OrderItemId>\
+                 <QuantityOrdered>{qty}</QuantityOrdered><ItemPrice><CurrencyCode>USD\
+                 </CurrencyCode><Amount>{price}</Amount></ItemPrice></OrderItem></OrderItems>\
+                 </ListOrderItemsResult></ListOrderItemsResponse>"
+            )
+        };
+        // Positive control: plausible numbers (and Amazon's masked amounts) pass.
+        for (q, p) in [("1", "19.99"), ("10000", "0.00"), ("0", "FILTERED")] {
+            let r = parse_list_order_items(items(q, p).as_bytes()).unwrap();
+            assert_eq!(r.items[0].info.quantity_ordered, q.parse::<u32>().unwrap());
+        }
+        for (q, p, why) in [
+            (
+                "1e20",
+                "19.99",
+                "QuantityOrdered \"1e20\" is not a plausible quantity",
+            ),
+            ("4294967295", "19.99", "QuantityOrdered \"4294967295\""),
+            ("10001", "19.99", "QuantityOrdered"),
+            ("2", "1e20", "ItemPrice \"1e20\" is not a plausible amount"),
+            ("2", "-3.00", "ItemPrice"),
+        ] {
+            let e = parse_list_order_items(items(q, p).as_bytes()).unwrap_err();
+            assert!(
+                matches!(&e, XmlError::Implausible(m) if m.contains(why)
+                    && m.contains("68828574383266")),
+                "{q} {p}: {e}"
+            );
+        }
+        // An order whose total or unit count is absurd is refused alone, with the reason.
+        let with = |id: &str, extra: &str| {
+            format!(
+                "<Order><AmazonOrderId>{id}</AmazonOrderId><OrderStatus>Unshipped</OrderStatus>\
+                 {extra}</Order>"
+            )
+        };
+        let body = page(&[
+            with(
+                "111-2393723-1586760",
+                "<OrderTotal><CurrencyCode>USD</CurrencyCode><Amount>25.00</Amount></OrderTotal>",
+            ),
+            with(
+                "111-2393723-1586761",
+                "<OrderTotal><CurrencyCode>USD</CurrencyCode><Amount>1e20</Amount></OrderTotal>",
+            ),
+            with(
+                "111-2393723-1586762",
+                "<NumberOfItemsUnshipped>4294967295</NumberOfItemsUnshipped>",
+            ),
+        ]);
+        let (orders, res) = parse_orders_vec(&body[..]).unwrap();
+        assert_eq!(orders.len(), 1);
+        assert_eq!(res.refused.len(), 2);
+        assert!(
+            res.refused[0].starts_with("order 111-2393723-1586761: OrderTotal \"1e20\""),
+            "{:?}",
+            res.refused
+        );
+        assert!(
+            res.refused[1].contains("NumberOfItemsUnshipped"),
+            "{:?}",
+            res.refused
         );
     }
 

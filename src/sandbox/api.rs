@@ -453,6 +453,13 @@ fn run(
     if fault == Some(FaultKind::Throttle) {
         return Err(fail(503, "RequestThrottled", "Request is throttled"));
     }
+    if fault == Some(FaultKind::Refuse) {
+        return Err(fail(
+            400,
+            "InvalidRequest",
+            "The request cannot be processed for this seller now.",
+        ));
+    }
     match st.throttle.try_acquire(action, now) {
         Ok(()) => {}
         Err(Denied::Throttled(_)) => {

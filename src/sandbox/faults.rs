@@ -25,7 +25,12 @@
 //! `repeat-token` (a listing page's paging token is the one the request sent: the listing
 //! points back at itself); on MWS both token faults also apply to `ListOrderItems`.
 //! `tiny-rate` (SP-API sandbox only) is a 429 `QuotaExceeded` whose `x-amzn-RateLimit-Limit`
-//! says 1e-9 requests a second (a wait of 31 years). At most one
+//! says 1e-9 requests a second (a wait of 31 years). `refuse` is a 400 that refuses the request
+//! for what it asks without carrying it out (MWS `InvalidRequest`, SP-API `InvalidInput`), as
+//! Amazon answers a purchase it judges afresh after forgetting its idempotency key.
+//! `absurd-numbers` (SP-API sandbox only) is a `searchOrders` page whose first order's first
+//! item has `quantityOrdered` 1e20, whose second's 4294967295, and whose third's a `unitPrice`
+//! of 1e20 (the rest of the page as it is). At most one
 //! fault hits a request: the first rule that fires, in the order written. On the SP-API
 //! sandbox `throttle` is a 429 `QuotaExceeded` and `internal` a 500 `InternalFailure`. Every
 //! rate rule draws from a seeded RNG on every request, so a run with the same seed and the same
@@ -66,6 +71,10 @@ pub enum FaultKind {
     RepeatToken,
     /// SP-API: 429 with `x-amzn-RateLimit-Limit: 1e-9`.
     TinyRate,
+    /// A 400 refusing the request, which is not carried out.
+    Refuse,
+    /// SP-API: a listing page whose first three orders carry absurd numbers.
+    AbsurdNumbers,
 }
 
 impl FaultKind {
@@ -83,6 +92,8 @@ impl FaultKind {
         ("endless-token", FaultKind::EndlessToken),
         ("repeat-token", FaultKind::RepeatToken),
         ("tiny-rate", FaultKind::TinyRate),
+        ("refuse", FaultKind::Refuse),
+        ("absurd-numbers", FaultKind::AbsurdNumbers),
     ];
 
     /// The kind's name in the grammar.

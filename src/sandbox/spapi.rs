@@ -37,7 +37,9 @@
 //!   not JSON), `corrupt-token` (a damaged `nextToken`), and the waits that never end by
 //!   themselves: `trickle` (the body one byte every `drip`), `endless-token` (the last page
 //!   carries a fresh `nextToken` serving it again), `repeat-token` (the `nextToken` is the
-//!   one sent) and `tiny-rate` (a 429 with `x-amzn-RateLimit-Limit: 0.000000001`).
+//!   one sent) and `tiny-rate` (a 429 with `x-amzn-RateLimit-Limit: 0.000000001`); `refuse`
+//!   (a 400 `InvalidInput`, nothing done) and `absurd-numbers` (a listing page whose first
+//!   orders carry quantities of 1e20 and 4294967295 and a price of 1e20).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::AtomicBool;
@@ -589,6 +591,11 @@ fn gate(
     if s.throttle.try_acquire(operation, now).is_err() {
         return Some(quota());
     }
+    if fault == Some(FaultKind::Refuse) {
+        return Some(invalid(
+            "The request cannot be processed for this seller now.",
+        ));
+    }
     if fault == Some(FaultKind::Internal) {
         return Some(err(
             500,
@@ -883,6 +890,10 @@ fn search(
         .filter_map(|id| st.index.get(id).map(|i| (id, *i)))
         .map(|(id, i)| render(&st.orders[i], s.packages.get(id), &inc, now))
         .collect();
+    let mut orders = orders;
+    if fault == Some(FaultKind::AbsurdNumbers) {
+        absurd_numbers(&mut orders);
+    }
     let mut out = Map::new();
     out.insert("orders".into(), Value::Array(orders));
     // The token faults: the listing points back at itself (`repeat-token`), or its last page
@@ -918,6 +929,34 @@ fn search(
     }
     out.insert(before_field.0.into(), json!(before_field.1));
     ok_json(&Value::Object(out))
+}
+
+/// The `absurd-numbers` fault: the first three orders' first items say 1e20 units, 4294967295
+/// units, and a unit price of 1e20.
+fn absurd_numbers(orders: &mut [Value]) {
+    for (n, o) in orders.iter_mut().take(3).enumerate() {
+        let Some(item) = o
+            .get_mut("orderItems")
+            .and_then(|i| i.get_mut(0))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        match n {
+            0 => {
+                item.insert("quantityOrdered".into(), json!(1e20));
+            }
+            1 => {
+                item.insert("quantityOrdered".into(), json!(4_294_967_295u64));
+            }
+            _ => {
+                item.insert(
+                    "product".into(),
+                    json!({"price": {"unitPrice": {"amount": "1e20", "currencyCode": "USD"}}}),
+                );
+            }
+        }
+    }
 }
 
 fn get_order(st: &State, s: &SpState, id: &str, q: &Query, now: DateTime<Utc>) -> Reply {

@@ -9,9 +9,10 @@
 //!   city, state and country are filled in too, as MWS orders fill them.
 //! - **Bounded.** A body over [`MAX_BODY`] bytes or nested deeper than [`MAX_DEPTH`] is
 //!   refused before serde sees it. Parse errors never quote the input (it may hold PII).
-//! - **Ids.** An order whose id is not `NNN-NNNNNNN-NNNNNNN`, or with an item id that is not
-//!   digits, or that does not parse at all, is refused on its own ([`SearchPage::rejected`]);
-//!   the rest of its page is kept.
+//! - **Ids and numbers.** An order whose id is not `NNN-NNNNNNN-NNNNNNN`, with an item id that
+//!   is not digits, with a quantity or price outside [`crate::model::plausible`]'s bounds, or
+//!   that does not parse at all, is refused on its own ([`SearchPage::rejected`], with the
+//!   reason); the rest of its page is kept.
 
 use std::fmt;
 
@@ -19,6 +20,7 @@ use serde::de::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::{is_item_id, is_order_id};
+use crate::model::plausible;
 use crate::pii::{BuyerPii, Pii};
 
 /// Largest response body parsed (100 orders with items and addresses are far smaller).
@@ -573,7 +575,8 @@ struct WireFulfillment {
 #[serde(rename_all = "camelCase", default)]
 struct WireItem {
     order_item_id: String,
-    quantity_ordered: u32,
+    /// Any JSON number: checked against [`crate::model::plausible`], not cut to a `u32`.
+    quantity_ordered: Option<serde_json::Number>,
     product: WireProduct,
     fulfillment: WireItemFulfillment,
 }
@@ -603,8 +606,8 @@ struct WirePrice {
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct WireItemFulfillment {
-    quantity_fulfilled: Option<u32>,
-    quantity_unfulfilled: Option<u32>,
+    quantity_fulfilled: Option<serde_json::Number>,
+    quantity_unfulfilled: Option<serde_json::Number>,
     packing: Option<WirePacking>,
 }
 
@@ -645,7 +648,7 @@ struct WirePackageStatus {
 #[serde(rename_all = "camelCase", default)]
 struct WirePackageItem {
     order_item_id: String,
-    quantity: u32,
+    quantity: Option<serde_json::Number>,
 }
 
 impl WireOrder {
@@ -665,6 +668,38 @@ impl WireOrder {
                 "item {} has an order item id that is not digits",
                 bad + 1
             ));
+        }
+        // Quantities and prices within plausible bounds, else the order is refused alone.
+        let qty = |field: &str, n: &Option<serde_json::Number>| {
+            n.as_ref()
+                .map(|n| plausible::quantity_number(field, n))
+                .transpose()
+        };
+        let mut items = Vec::with_capacity(self.order_items.len());
+        for i in &self.order_items {
+            let at = |e: plausible::Implausible| format!("item {}: {e}", i.order_item_id);
+            let ordered = qty("quantityOrdered", &i.quantity_ordered).map_err(at)?;
+            let fulfilled =
+                qty("quantityFulfilled", &i.fulfillment.quantity_fulfilled).map_err(at)?;
+            let unfulfilled =
+                qty("quantityUnfulfilled", &i.fulfillment.quantity_unfulfilled).map_err(at)?;
+            if let Some(p) = i.product.price.as_ref().and_then(|p| p.unit_price.as_ref()) {
+                plausible::amount("unitPrice", &p.amount).map_err(at)?;
+            }
+            items.push((ordered.unwrap_or(0), fulfilled, unfulfilled));
+        }
+        if let Some(t) = self.proceeds.as_ref().and_then(|p| p.grand_total.as_ref()) {
+            plausible::amount("grandTotal", &t.amount).map_err(|e| e.to_string())?;
+        }
+        let mut package_items = Vec::new();
+        for k in &self.packages {
+            let mut these = Vec::with_capacity(k.package_items.len());
+            for i in &k.package_items {
+                let q = qty("packageItems.quantity", &i.quantity)
+                    .map_err(|e| format!("package {}: {e}", k.package_reference_id))?;
+                these.push(q.unwrap_or(0));
+            }
+            package_items.push(these);
         }
         let mut p = BuyerPii::default();
         let mut purchase_order_number = None;
@@ -716,31 +751,35 @@ impl WireOrder {
             items: self
                 .order_items
                 .into_iter()
-                .map(|i| {
-                    let gift = i.fulfillment.packing.and_then(|p| p.gift_option);
-                    let (gift_message, gift_wrap_level) = match gift {
-                        Some(g) => (pii(g.gift_message), g.gift_wrap_level),
-                        None => (None, None),
-                    };
-                    OrderItem {
-                        order_item_id: i.order_item_id,
-                        quantity_ordered: i.quantity_ordered,
-                        asin: i.product.asin,
-                        seller_sku: i.product.seller_sku,
-                        title: i.product.title,
-                        condition: i.product.condition.and_then(|c| c.condition_type),
-                        unit_price: i.product.price.and_then(|p| p.unit_price),
-                        quantity_fulfilled: i.fulfillment.quantity_fulfilled,
-                        quantity_unfulfilled: i.fulfillment.quantity_unfulfilled,
-                        gift_wrap_level,
-                        gift_message,
-                    }
-                })
+                .zip(items)
+                .map(
+                    |(i, (quantity_ordered, quantity_fulfilled, quantity_unfulfilled))| {
+                        let gift = i.fulfillment.packing.and_then(|p| p.gift_option);
+                        let (gift_message, gift_wrap_level) = match gift {
+                            Some(g) => (pii(g.gift_message), g.gift_wrap_level),
+                            None => (None, None),
+                        };
+                        OrderItem {
+                            order_item_id: i.order_item_id,
+                            quantity_ordered,
+                            asin: i.product.asin,
+                            seller_sku: i.product.seller_sku,
+                            title: i.product.title,
+                            condition: i.product.condition.and_then(|c| c.condition_type),
+                            unit_price: i.product.price.and_then(|p| p.unit_price),
+                            quantity_fulfilled,
+                            quantity_unfulfilled,
+                            gift_wrap_level,
+                            gift_message,
+                        }
+                    },
+                )
                 .collect(),
             packages: self
                 .packages
                 .into_iter()
-                .map(|k| Package {
+                .zip(package_items)
+                .map(|(k, quantities)| Package {
                     package_reference_id: k.package_reference_id,
                     created_time: k.created_time,
                     status: k.package_status.as_ref().map(|s| s.status),
@@ -751,7 +790,8 @@ impl WireOrder {
                     items: k
                         .package_items
                         .into_iter()
-                        .map(|i| (i.order_item_id, i.quantity))
+                        .zip(quantities)
+                        .map(|(i, q)| (i.order_item_id, q))
                         .collect(),
                 })
                 .collect(),
@@ -1130,6 +1170,61 @@ mod tests {
         );
         assert_eq!(items[1].info.item_price.as_ref().unwrap().amount, "5980");
         assert_eq!(times("1e5", 2), None);
+    }
+
+    #[test]
+    fn absurd_quantities_and_prices_refuse_their_order_alone_with_the_reason() {
+        let order = |n: u32, item: &str| {
+            format!(
+                r#"{{"orderId":"111-1234567-000000{n}","createdTime":"2026-01-01T00:00:00Z",
+                   "lastUpdatedTime":"2026-01-01T00:00:00Z","orderItems":[{item}]}}"#
+            )
+        };
+        let page = format!(
+            r#"{{"orders":[{},{},{},{},{},{}],"lastUpdatedBefore":"2026-01-02T00:00:00Z"}}"#,
+            order(
+                1,
+                r#"{"orderItemId":"1","quantityOrdered":2,"product":{"price":{"unitPrice":{"amount":"19.99","currencyCode":"USD"}}}}"#
+            ),
+            order(2, r#"{"orderItemId":"2","quantityOrdered":1e20}"#),
+            order(3, r#"{"orderItemId":"3","quantityOrdered":4294967295}"#),
+            order(
+                4,
+                r#"{"orderItemId":"4","quantityOrdered":1,"product":{"price":{"unitPrice":{"amount":"1e20","currencyCode":"USD"}}}}"#
+            ),
+            order(
+                5,
+                r#"{"orderItemId":"5","quantityOrdered":1,"fulfillment":{"quantityFulfilled":-1}}"#
+            ),
+            order(6, r#"{"orderItemId":"6","quantityOrdered":10000}"#),
+        );
+        let p = parse_search_orders(page.as_bytes()).unwrap();
+        let ok: Vec<&str> = p.orders.iter().map(|o| o.order_id.as_str()).collect();
+        assert_eq!(ok, ["111-1234567-0000001", "111-1234567-0000006"]);
+        let why: Vec<(&str, &str)> = p
+            .rejected
+            .iter()
+            .map(|r| (r.order_id.as_deref().unwrap(), r.reason.as_str()))
+            .collect();
+        assert_eq!(why.len(), 4, "{why:?}");
+        assert!(
+            why[0]
+                .1
+                .contains("quantityOrdered \"1e+20\" is not a plausible quantity"),
+            "{why:?}"
+        );
+        assert!(
+            why[1].1.contains("quantityOrdered \"4294967295\""),
+            "{why:?}"
+        );
+        assert!(
+            why[2]
+                .1
+                .contains("unitPrice \"1e20\" is not a plausible amount"),
+            "{why:?}"
+        );
+        assert!(why[3].1.contains("quantityFulfilled"), "{why:?}");
+        assert!(why.iter().all(|(_, r)| !r.contains("format")), "{why:?}");
     }
 
     #[test]

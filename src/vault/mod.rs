@@ -625,11 +625,15 @@ impl Vault {
             )));
         }
         let mut totp_step = None;
+        let mut counter = None;
         if let Some(secret) = &keys.totp {
             let c = code()?;
+            let stored = store::totp_counter(&self.conn, name)?;
+            let last = totp::last_step(secret, &self.id, name, stored, self.audit.dir(), now);
+            counter = last.unverified;
             match totp::check(secret, name, &c, now) {
-                Some(step) if step > store::totp_last_step(&self.conn, name)? => {
-                    totp_step = Some(step)
+                Some(step) if step > last.step => {
+                    totp_step = Some((step, totp::counter_mac(secret, &self.id, name, step)))
                 }
                 Some(_) => return Err(self.count_failure(&op, "totp_reused", now)?),
                 None => return Err(self.count_failure(&op, "wrong_totp", now)?),
@@ -637,11 +641,24 @@ impl Vault {
         }
         let needs_second_factor = self.profile.requires_totp() && !key_file && keys.totp.is_none();
         tracing::info!(operator = name, role = op.role.as_str(), "unlocked");
-        let mut events = vec![
-            Event::new("unlock.ok")
-                .operator(name)
-                .field("role", op.role.as_str()),
-        ];
+        let mut ok = Event::new("unlock.ok")
+            .operator(name)
+            .field("role", op.role.as_str());
+        if let Some((step, _)) = &totp_step {
+            // What bounds the replay counter if `operators` is edited (`totp::last_step`).
+            ok = ok.field("totp_step", *step);
+        }
+        let mut events = vec![ok];
+        if let Some((why, stored)) = counter {
+            // Moved or cleared outside fulfill (or from before the MAC): not trusted.
+            events.push(
+                Event::new("totp.counter_unverified")
+                    .operator(name)
+                    .outcome(Outcome::Denied)
+                    .field("counter_mac", why)
+                    .field("stored_step", stored),
+            );
+        }
         if upgraded {
             events.push(
                 Event::new("keyset.upgraded")
@@ -658,8 +675,8 @@ impl Vault {
             {
                 store::meta_set(c, "secrets_public_key", &hex::encode(facts.secrets_public))?;
             }
-            if let Some(step) = totp_step {
-                store::set_totp_last_step(c, name, step)?;
+            if let Some((step, mac)) = &totp_step {
+                store::set_totp_last_step(c, name, *step, mac)?;
             }
             store::record_success(c, name, now)
         })?;
@@ -1049,10 +1066,17 @@ impl<'v> Session<'v> {
         let wrapped = keys.wrap(&self.kek, &keyset_aad(&self.name, self.role));
         let ev = Event::new("operator.totp_enrolled")
             .operator(&self.name)
-            .field("name", self.name.as_str());
+            .field("name", self.name.as_str())
+            .field("totp_step", step);
+        let mac = totp::counter_mac(
+            keys.totp.as_ref().expect("set above"),
+            &self.vault.id,
+            &self.name,
+            step,
+        );
         self.vault.record_with(&[ev], now, |c| {
             store::set_wrapped_keys(c, &self.name, &wrapped)?;
-            store::set_totp_last_step(c, &self.name, step)
+            store::set_totp_last_step(c, &self.name, step, &mac)
         })
     }
 

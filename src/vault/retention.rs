@@ -219,9 +219,63 @@ pub fn records_of_epoch(conn: &Connection, epoch: u32) -> Result<Vec<EpochRecord
     Ok(out)
 }
 
-/// `wal_checkpoint(TRUNCATE)`: true when the WAL was fully checkpointed and emptied (false: a
-/// reader held it).
+/// How long the checkpoint after a purge waits for other connections' transactions to end
+/// before it gives up (a listing or a label run reads for well under this).
+pub const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `wal_checkpoint(TRUNCATE)`, waiting at most [`CHECKPOINT_WAIT`] for other connections:
+/// true when the WAL was fully checkpointed and emptied (false: another connection's read
+/// transaction, or a writer, held it, so pages the purge overwrote may still hold their old
+/// contents in `vault.db`).
 pub fn checkpoint(conn: &Connection) -> Result<bool> {
-    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-    Ok(busy == 0)
+    conn.busy_timeout(CHECKPOINT_WAIT)?;
+    let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    conn.busy_timeout(crate::vault::store::BUSY_TIMEOUT)?;
+    Ok(busy? == 0)
+}
+
+/// The other processes of this machine that have `db` (or its `-wal` or `-shm` file) open, as
+/// `pid N (name)`, from `/proc` (only the processes this user may inspect; empty where there
+/// is no `/proc`). Names who may hold a read transaction that kept a checkpoint from finishing.
+pub fn holders(db: &std::path::Path) -> Vec<String> {
+    let me = std::process::id();
+    let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    let names: Vec<std::path::PathBuf> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|x| {
+            let mut n = db.clone().into_os_string();
+            n.push(x);
+            n.into()
+        })
+        .collect();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        let open = fds
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|t| names.contains(&t));
+        if open {
+            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+            let comm = crate::audit::bounded(comm.trim(), 32).into_owned();
+            out.push(format!("pid {pid} ({comm})"));
+        }
+        if out.len() >= 8 {
+            break;
+        }
+    }
+    out
 }

@@ -33,10 +33,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0011_bought_service.sql"),
     include_str!("../../migrations/0012_epoch_keys.sql"),
     include_str!("../../migrations/0013_cancelled_labels.sql"),
+    include_str!("../../migrations/0014_totp_step_mac.sql"),
 ];
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// How long a statement waits for another connection's lock before it fails.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Opens (creating if asked) the vault database with the required settings.
 pub fn open(path: &Path, create: bool) -> Result<Connection> {
@@ -45,7 +49,7 @@ pub fn open(path: &Path, create: bool) -> Result<Connection> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -104,6 +108,15 @@ pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
         params![key, value],
     )?;
     Ok(())
+}
+
+/// Every meta entry whose key starts with `prefix`, as (key, value), by key.
+pub fn meta_with_prefix(conn: &Connection, prefix: &str) -> Result<Vec<(String, String)>> {
+    let mut st = conn.prepare(
+        "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+    )?;
+    let rows = st.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Removes a meta value (absent is fine).
@@ -655,21 +668,22 @@ pub fn recovery(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
         .optional()?)
 }
 
-/// The last TOTP step operator `name` used (0: none).
-pub fn totp_last_step(conn: &Connection, name: &str) -> Result<u64> {
-    let v: i64 = conn.query_row(
-        "SELECT totp_last_step FROM operators WHERE name = ?1",
+/// The last TOTP step operator `name` used as stored (0: none) and its MAC, if any (see
+/// [`crate::vault::totp`]: neither is trusted until the MAC checks).
+pub fn totp_counter(conn: &Connection, name: &str) -> Result<(u64, Option<Vec<u8>>)> {
+    let (v, mac): (i64, Option<Vec<u8>>) = conn.query_row(
+        "SELECT totp_last_step, totp_step_mac FROM operators WHERE name = ?1",
         [name],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    Ok(u64::try_from(v).unwrap_or(0))
+    Ok((u64::try_from(v).unwrap_or(0), mac))
 }
 
-/// Remembers the TOTP step just used, so its code is not accepted again.
-pub fn set_totp_last_step(conn: &Connection, name: &str, step: u64) -> Result<()> {
+/// Remembers the TOTP step just used, with its MAC, so its code is not accepted again.
+pub fn set_totp_last_step(conn: &Connection, name: &str, step: u64, mac: &[u8]) -> Result<()> {
     conn.execute(
-        "UPDATE operators SET totp_last_step = ?2 WHERE name = ?1",
-        params![name, i64::try_from(step).unwrap_or(i64::MAX)],
+        "UPDATE operators SET totp_last_step = ?2, totp_step_mac = ?3 WHERE name = ?1",
+        params![name, i64::try_from(step).unwrap_or(i64::MAX), mac],
     )?;
     Ok(())
 }
@@ -775,7 +789,7 @@ mod tests {
     fn schema_version_is_pinned() {
         // Changing this number means a migration was added: bump it deliberately, and never
         // edit a migration that has landed.
-        assert_eq!(SCHEMA_VERSION, 13);
+        assert_eq!(SCHEMA_VERSION, 14);
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         let v: u32 = c

@@ -162,6 +162,44 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "UPS_PTP_GND",
     ])));
     ok(run(d.as_op("pat", &pat).args(["buy", &third, "--cancel"])));
+    // A purchase an earlier run noted (its reply lost), whose resend Amazon refuses and whose
+    // order it will not quote (label.unresolved, exit 6); found by the next run.
+    let fourth: String = rusqlite::Connection::open(d.home().join("vault.db"))
+        .unwrap()
+        .query_row(
+            "SELECT amazon_order_id FROM orders WHERE lifecycle = 'unshipped' AND status = 'Unshipped'
+             AND items_fetched = 1 AND pii_missing = 0 ORDER BY amazon_order_id LIMIT 1 OFFSET 3",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    rusqlite::Connection::open(d.home().join("vault.db"))
+        .unwrap()
+        .execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            [
+                format!("buy_intent/{fourth}"),
+                r#"{"service":"UPS_PTP_GND","key":"00112233445566778899aabbccddeeff","pin":""}"#
+                    .to_string(),
+            ],
+        )
+        .unwrap();
+    let buy_fourth = |faults: &str| {
+        sandbox.set_faults(fulfill::sandbox::FaultSpec::parse(faults).unwrap(), 1);
+        run(d.as_op("pat", &pat).args([
+            "buy",
+            &fourth,
+            "--package",
+            "10x8x4in",
+            "--weight",
+            "1lb",
+            "--service",
+            "UPS_PTP_GND",
+        ]))
+    };
+    let r = buy_fourth("refuse=1");
+    assert_eq!(r.code, 6, "{}{}", r.stdout, r.stderr);
+    ok(buy_fourth(""));
     for (i, id) in unshipped.iter().enumerate() {
         ok(run(d.as_op("pat", &pat).args([
             "ship",
@@ -272,7 +310,21 @@ fn the_flow_records_every_event_on_one_intact_chain() {
     let (secret, _url) = s.begin_totp().unwrap();
     let now = chrono::Utc::now();
     let code = fulfill::vault::totp::code_at(&secret, "olga", now).unwrap();
+    let app = fulfill::vault::key::SecretKey::from_bytes(*secret.expose_secret());
     s.confirm_totp(secret, &code, now).unwrap();
+    drop(s);
+    // Its replay counter moved with sqlite3: not trusted (totp.counter_unverified).
+    rusqlite::Connection::open(d.home().join("vault.db"))
+        .unwrap()
+        .execute(
+            "UPDATE operators SET totp_last_step = 9000000000 WHERE name = 'olga'",
+            [],
+        )
+        .unwrap();
+    let later = now + chrono::Duration::minutes(2);
+    let code = fulfill::vault::totp::code_at(&app, "olga", later).unwrap();
+    v.unlock_with("olga", &pass(OWNER_PASS), &|| Ok(code.clone()), later)
+        .unwrap();
 
     let log = d.audit_text();
     for event in [
@@ -288,6 +340,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "operator.unlocked",
         "operator.recovered",
         "operator.totp_enrolled",
+        "totp.counter_unverified",
         "vault.tampered",
         "credentials.changed",
         "config.changed",
@@ -300,6 +353,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "label.bought",
         "label.cancelled",
         "label.refused",
+        "label.unresolved",
         "ship.recorded",
         "feed.submitted",
         "feed.result",

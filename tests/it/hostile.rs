@@ -345,7 +345,8 @@ fn orders_with_hostile_ids_are_refused_alone_and_remote_text_never_reaches_the_t
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let line = one_clean_line(&r);
     assert!(
-        line.contains("2 order(s) were refused for an id not in Amazon's format"),
+        line.contains("2 order(s) were refused and not stored")
+            && line.contains("not in Amazon's format"),
         "{line}"
     );
     assert!(

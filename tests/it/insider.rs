@@ -621,6 +621,121 @@ fn dpp_2025_people_need_a_totp_code_and_each_code_works_once() {
     );
 }
 
+/// `init --profile dpp-2025` at `t0` and a TOTP enrolment answered as an authenticator app
+/// would: the app.
+fn dpp_home_with_totp(dir: &TestDir, pass: &std::path::Path, t0: &str) -> totp_rs::Totp {
+    use std::io::{BufRead, Write};
+    let r = run(dir
+        .fulfill()
+        .args(["--now", t0, "init", "--sandbox", "--profile", "dpp-2025"])
+        .args(["--owner", "olga", "--passphrase-file"])
+        .arg(pass));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut child = dir
+        .as_op("olga", pass)
+        .args(["--now", t0, "operator", "totp-enroll"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let url = loop {
+        let mut l = String::new();
+        assert!(out.read_line(&mut l).unwrap() > 0, "no otpauth link");
+        if l.starts_with("otpauth://") {
+            break l.trim().to_string();
+        }
+    };
+    let app = totp_rs::Totp::from_url(&url).unwrap();
+    let t = fulfill::clock::parse_time(t0).unwrap().timestamp() as u64;
+    writeln!(child.stdin.take().unwrap(), "{}", app.generate(t)).unwrap();
+    assert!(child.wait().unwrap().success());
+    app
+}
+
+/// The TOTP replay counter edited with sqlite3: set far ahead, it does not turn the owner's
+/// fresh code into a counted failure (no lockout), and that code still works once; set back
+/// (or its MAC cleared), a code already used is still refused. `audit` reports the edit.
+#[test]
+fn a_totp_counter_moved_with_sqlite3_neither_locks_the_owner_out_nor_replays_a_code() {
+    let dir = TestDir::new();
+    let pass = dir.secret_file("owner.pass", support::OWNER_PASS);
+    let t0 = "2026-03-01T10:00:00Z";
+    let app = dpp_home_with_totp(&dir, &pass, t0);
+    let code_at = |t: &str| {
+        app.generate(fulfill::clock::parse_time(t).unwrap().timestamp() as u64)
+            .to_string()
+    };
+    let with_code = |t: &str, c: &str, cmd: &[&str]| {
+        let f = dir.secret_file("code", c);
+        run(dir
+            .as_op("olga", &pass)
+            .args(["--now", t, "--totp-file"])
+            .arg(&f)
+            .args(cmd))
+    };
+    let list = ["operator", "list"];
+    let db = || rusqlite::Connection::open(dir.home().join("vault.db")).unwrap();
+    let t1 = "2026-03-01T10:01:00Z";
+    assert_eq!(with_code(t1, &code_at(t1), &list).code, 0);
+    // Positive control: an untouched counter draws no finding.
+    assert!(!dir.audit_text().contains("totp.counter_unverified"));
+
+    // Far ahead: the owner's fresh code works, once.
+    db().execute(
+        "UPDATE operators SET totp_last_step = 9000000000 WHERE name = 'olga'",
+        [],
+    )
+    .unwrap();
+    let t2 = "2026-03-01T10:05:00Z";
+    for _ in 0..3 {
+        let r = with_code(t2, &code_at("2026-03-01T09:00:00Z"), &list);
+        assert_eq!(r.code, 3, "an old code is still wrong: {}", r.stderr);
+    }
+    let r = with_code(t2, &code_at(t2), &list);
+    assert_eq!(r.code, 0, "the fresh code works: {}", r.stderr);
+    let r = with_code(t2, &code_at(t2), &list);
+    assert_eq!(r.code, 3, "and only once: {}", r.stderr);
+    let failed: i64 = db()
+        .query_row(
+            "SELECT failed_unlocks FROM operators WHERE name = 'olga'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 1, "only the replay counted");
+
+    // Set back (and with its MAC cleared): the code just used is still refused.
+    let t3 = "2026-03-01T10:05:20Z";
+    for sql in [
+        "UPDATE operators SET totp_last_step = 0 WHERE name = 'olga'",
+        "UPDATE operators SET totp_last_step = 0, totp_step_mac = NULL WHERE name = 'olga'",
+    ] {
+        db().execute(sql, []).unwrap();
+        let r = with_code(t3, &code_at(t2), &list);
+        assert_eq!(r.code, 3, "{sql}: {}", r.stderr);
+        assert!(r.stderr.contains("one-time code"), "{}", r.stderr);
+    }
+    let log = dir.audit_text();
+    assert!(log.contains(r#""reason":"totp_reused""#));
+
+    // The next fresh code works; the edit is recorded and audit reports it.
+    let t4 = "2026-03-01T10:07:00Z";
+    let r = with_code(t4, &code_at(t4), &["audit", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("replay counter was changed outside fulfill"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        dir.audit_text()
+            .contains(r#""event":"totp.counter_unverified""#)
+    );
+}
+
 /// The one rewrite forward-secure sealing cannot catch: an insider who kept a copy of the
 /// whole home (log, key file, vault) puts it back, erasing what came after. The heads sent to
 /// the system log (here: an export as `journalctl -t fulfill -o cat` gives it) still say how

@@ -535,3 +535,97 @@ fn items_fetched_again_for_a_purged_order_carry_no_gift_message() {
     assert!(fetched && is_gift, "the items were fetched again");
     assert_eq!(gift(&e, true), Vec::<String>::new());
 }
+
+/// `audit --json` as the owner at `now`: (exit code, the R15 check).
+fn audit_r15(e: &CliEnv, now: DateTime<Utc>) -> (i32, serde_json::Value) {
+    let n = at(now);
+    let r = e.run(&[
+        "--now",
+        &n,
+        "--operator",
+        "olga",
+        "--passphrase-file",
+        e.pass.to_str().unwrap(),
+        "audit",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}{}", r.stdout, r.stderr));
+    let r15 = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "R15")
+        .unwrap()
+        .clone();
+    (r.code, r15)
+}
+
+#[test]
+fn a_purge_under_a_reader_names_its_hold_exits_1_and_audit_flags_it_until_a_later_purge() {
+    let e = CliEnv::new(30, 27, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let before = blobs(&e);
+    assert!(before.len() > 10, "{}", before.len());
+    let t = e.sb.now() + Duration::days(40);
+    // Positive control: before any purge, audit has nothing to say about the WAL.
+    let (_, r15) = audit_r15(&e, e.sb.now());
+    assert!(!r15.to_string().contains("WAL"), "{r15}");
+
+    // Another connection holds a read transaction (as a `sqlite3` shell left open would).
+    let reader = e.db();
+    reader.execute_batch("BEGIN").unwrap();
+    let n: i64 = reader
+        .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert!(n > 0);
+    let (r, v) = purge(&e, t, &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(v["wal_truncated"], false, "{v}");
+    let me = format!("pid {} ", std::process::id());
+    assert!(
+        v["wal_held_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h.as_str().unwrap().starts_with(&me)),
+        "{v}"
+    );
+    assert!(
+        r.stderr.contains(&me) && r.stderr.contains("read transaction"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(v["orders_purged"].as_u64().unwrap() > 10, "{v}");
+    // What audit flags: the purged ciphertext is still in vault.db.
+    let db = std::fs::read(e.dir.home().join("vault.db")).unwrap();
+    let left = before
+        .values()
+        .filter(|b| count(&db, &b[b.len() / 2..b.len() / 2 + 32]) > 0)
+        .count();
+    assert!(left > 0, "the reader kept the old pages in vault.db");
+    let runs = purge_runs(&e);
+    let last = runs.last().unwrap();
+    assert_eq!(last["wal_truncated"], false, "{last}");
+    assert!(last["wal_held_by"].to_string().contains(&me), "{last}");
+    let (code, r15) = audit_r15(&e, t);
+    assert_eq!(code, 1, "{r15}");
+    assert_eq!(r15["status"], "fail", "{r15}");
+    assert!(r15.to_string().contains("could not empty the WAL"), "{r15}");
+
+    // The reader goes; the next purge empties the WAL and audit passes that check.
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let (r, v) = purge(&e, t, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(v["wal_truncated"], true, "{v}");
+    let bytes = vault_bytes(&e);
+    for (id, b) in &before {
+        let probe = &b[b.len() / 2..b.len() / 2 + 32];
+        assert_eq!(count(&bytes, probe), 0, "{id}'s sealed PII survived");
+    }
+    let (_, r15) = audit_r15(&e, t);
+    assert_eq!(r15["status"], "pass", "{r15}");
+    assert!(!r15.to_string().contains("WAL"), "{r15}");
+}

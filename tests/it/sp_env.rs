@@ -157,6 +157,25 @@ impl SpEnv {
         vec![c.lwa_client_secret, c.refresh_token, "Atza|".into()]
     }
 
+    /// The merchant-fulfilled orders Amazon's listing had to hold: last updated in
+    /// [since, the stored watermark).
+    pub(crate) fn listed_ids(&self) -> BTreeSet<String> {
+        let w = fulfill::vault::orders::watermark(&self.db())
+            .unwrap()
+            .expect("a watermark");
+        let w = parse_mws_time(&w).unwrap();
+        self.sb
+            .orders()
+            .iter()
+            .filter(|o| o.order.info.fulfillment_channel.as_deref() == Some("MFN"))
+            .filter(|o| {
+                let t = self.sb.last_updated(&o.order.info.amazon_order_id).unwrap();
+                t >= self.since && t < w
+            })
+            .map(|o| o.order.info.amazon_order_id.clone())
+            .collect()
+    }
+
     /// Checks the vault against the sandbox's ground truth: every merchant-fulfilled order last
     /// updated in [since, watermark) is stored once, nothing but Amazon's MFN orders is, each
     /// stored order has exactly its items, and Amazon's status when not updated since.

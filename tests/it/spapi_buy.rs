@@ -301,3 +301,117 @@ fn a_throttled_purchase_waits_for_its_bucket_and_is_bought_once() {
         .concat();
     assert_eq!(count(&log, b"\"throttled\":true"), 3, "each 429 recorded");
 }
+
+/// Findings of `audit` as the owner (exit 1 with findings), as text.
+fn audit_findings(t: &Env) -> (i32, String) {
+    let r = t.e.run(&[
+        "--operator",
+        "olga",
+        "--passphrase-file",
+        t.e.pass.to_str().unwrap(),
+        "audit",
+        "--json",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", r.stdout, r.stderr));
+    let r20 = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "R20")
+        .unwrap()
+        .clone();
+    (r.code, r20.to_string())
+}
+
+#[test]
+fn a_refused_resend_of_a_purchase_that_went_through_keeps_it_noted_and_found() {
+    let t = Env::new(77);
+    let id = t.orders(1).remove(0);
+    // The purchase is sold, but every reply is lost: the run does not know.
+    t.fault_from("reset", 3, 20);
+    let r = t.buy_parcel(&id, &["--service", "USPS_PTP_PRI"]);
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert_eq!(t.e.sb.labels().len(), 1, "the sandbox did sell it");
+    let key = t.e.sb.labels()[0].idempotency_key.clone().unwrap();
+    // Positive control: audit has nothing to say about it yet.
+    let (_, r20) = audit_findings(&t);
+    assert!(!r20.contains("may have been bought"), "{r20}");
+
+    // The next run's resend is refused (a 4xx: Amazon judged it afresh); the order is shipped
+    // at Amazon, so the fresh quote is refused too.
+    t.fault_from("refuse", 2, 1);
+    let sent = t.served("purchaseShipment");
+    let r = t.buy_parcel(&id, &["--service", "USPS_PTP_PRI"]);
+    assert_eq!(r.code, 6, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("Seller Central"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&key),
+        "the idempotency key is named: {}",
+        r.stderr
+    );
+    assert_eq!(t.e.sb.labels().len(), 1, "nothing bought twice");
+    assert_eq!(
+        t.served("purchaseShipment"),
+        sent + 1,
+        "the resend, and no new purchase"
+    );
+    t.no_faults();
+    // The note is kept, and `audit` names the order until it is resolved.
+    let db = t.e.db();
+    let noted: Option<String> = db
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [format!("buy_intent/{id}")],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(noted.is_some_and(|n| n.contains(&key)), "still noted");
+    let (code, r20) = audit_findings(&t);
+    assert_eq!(code, 1, "{r20}");
+    assert!(
+        r20.contains(&id) && r20.contains("may have been bought"),
+        "{r20}"
+    );
+    let log = std::fs::read_dir(t.e.dir.home().join("logs"))
+        .unwrap()
+        .map(|f| std::fs::read(f.unwrap().path()).unwrap())
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(count(&log, b"\"event\":\"label.unresolved\""), 1);
+
+    // Amazon answers the resend again: the first purchase is handed back, recorded and
+    // printed; the finding is gone; still one label.
+    let v = json(&t.buy_parcel(&id, &["--service", "USPS_PTP_PRI", "--json"]));
+    assert_eq!(v["recovered"], true, "{v}");
+    assert_eq!(v["shipment_id"], t.e.sb.labels()[0].shipment_id.as_str());
+    assert_eq!(t.e.sb.labels().len(), 1, "not bought twice");
+    assert_eq!(t.lifecycle(&id), "confirmed");
+    let (_, r20) = audit_findings(&t);
+    assert!(!r20.contains("may have been bought"), "{r20}");
+}
+
+#[test]
+fn a_refused_resend_of_a_purchase_that_never_went_through_buys_from_a_fresh_quote() {
+    let t = Env::new(78);
+    let id = t.orders(1).remove(0);
+    // Every attempt fails before Amazon acts on it: nothing is sold, but the run cannot know.
+    t.fault_from("internal", 3, 20);
+    let r = t.buy_parcel(&id, &["--service", "UPS_PTP_GND"]);
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert!(t.e.sb.labels().is_empty());
+    // The resend is refused; the order still quotes, so nothing was bought: bought now, once.
+    t.fault_from("refuse", 2, 1);
+    let quotes = t.served("getRates");
+    let v = json(&t.buy_parcel(&id, &["--service", "UPS_PTP_GND", "--json"]));
+    t.no_faults();
+    assert_eq!(
+        t.served("getRates"),
+        quotes + 1,
+        "one fresh quote, bought from"
+    );
+    assert_eq!(v["recovered"], false);
+    assert_eq!(t.e.sb.labels().len(), 1);
+    assert_eq!(t.lifecycle(&id), "confirmed");
+}

@@ -684,3 +684,52 @@ fn confirm_killed_after_amazon_heard_it_confirms_each_order_once() {
     assert_eq!(committed("ship.confirm_failed"), 0);
     e.nothing_leaked();
 }
+
+#[test]
+fn orders_with_absurd_quantities_or_prices_are_refused_for_that_and_the_rest_stored() {
+    // Request 1 is the LWA grant, request 2 the first searchOrders page: its first three
+    // orders say 1e20 units, 4294967295 units, and a unit price of 1e20.
+    let e = SpEnv::new(150, 12, "absurd-numbers@2");
+    let r = e.fetch();
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let report = json(&r);
+    assert_eq!(report["orders_refused"], 3, "{report}");
+    let line = r.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("quantityOrdered \"1e+20\" is not a plausible quantity"),
+        "{line}"
+    );
+    assert!(!line.contains("Amazon's format"), "not a bad id: {line}");
+    // The rest is stored, exactly; nothing absurd is.
+    let db = e.db();
+    let stored: BTreeSet<String> = db
+        .prepare("SELECT amazon_order_id FROM orders")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let listed = e.listed_ids();
+    let missing: Vec<&String> = listed.difference(&stored).collect();
+    assert_eq!(missing.len(), 3, "{missing:?}");
+    assert!(stored.is_subset(&listed));
+    assert!(stored.len() > 100, "{}", stored.len());
+    let first = line
+        .split("first: order ")
+        .nth(1)
+        .and_then(|t| t.get(..19))
+        .unwrap();
+    assert!(missing.iter().any(|m| m.as_str() == first), "{first}");
+    let max: i64 = db
+        .query_row("SELECT max(quantity_ordered) FROM order_items", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!((1..=10_000).contains(&max), "{max}");
+    let log = e.dir.audit_text();
+    assert!(
+        log.contains("\"orders_refused\":3"),
+        "recorded in fetch.run"
+    );
+}

@@ -6,14 +6,14 @@
 //! |---|---|
 //! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are findings; with `--anchors`, every head the system log saw is in the chain; with the log key, every record's forward-secure MAC, the key file and the checkpoint; the vault database passes `PRAGMA quick_check` (damage exits 5) |
 //! | R27 | nothing younger than the profile's window was pruned |
-//! | R15 | no order holds PII past its deadline ([`crate::flow::retention::due_orders`]) |
-//! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote |
+//! | R15 | no order holds PII past its deadline ([`crate::flow::retention::due_orders`]); the last purge that destroyed PII emptied the WAL, or a later one did ([`crate::flow::retention::wal_left_behind`]) |
+//! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote; no label purchase is unresolved (`label.unresolved`, [`crate::flow::buy`]) unless a shipment of its order was recorded since or the order was canceled |
 //! | R21 | the home is not on removable media or in a cloud-sync folder; every file is 0600 and every folder 0700 |
 //! | R26 | no PII value the vault holds appears in the logs, the config, the database files (in plaintext), or any `--scan` path |
 //! | R12 | every endpoint ever configured (from `credentials.changed` records) is HTTPS, or loopback HTTP in a sandbox home |
 //! | R11 | the credentials' age (rotate yearly) |
 //! | R4/R5 | every operator, role and last use; active accounts unused for 90 days |
-//! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (the PII of over 200 orders a day by one operator) |
+//! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (the PII of over 200 orders a day by one operator); a TOTP replay counter changed outside fulfill (`totp.counter_unverified`) |
 //! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose; records adopted after a crash (`audit.recovered`), counted apart |
 //!
 //! The leak scan needs the PII key (owner or auditor) and is recorded as `pii.scanned`; the run
@@ -370,6 +370,20 @@ pub fn audit(
             crate::audit::format_ts(d.deadline)
         ));
     }
+    // A purge whose checkpoint a reader held: the overwritten pages, ciphertext included, may
+    // still be in vault.db until a later purge empties the WAL.
+    if let Some((seq, ts, held)) = crate::flow::retention::wal_left_behind(&all) {
+        c.fail(format!(
+            "the purge of seq {seq} at {ts} could not empty the WAL ({}held a read transaction): \
+             purged ciphertext may still be in vault.db; run `fulfill purge` with no other \
+             connection open",
+            if held.is_empty() {
+                "another connection ".to_string()
+            } else {
+                format!("{} ", held.join(", "))
+            }
+        ));
+    }
     let purged = crate::vault::retention::purged_count(vault.conn())?;
     c.details.push(format!(
         "{purged} order(s) purged so far; limit {} days",
@@ -435,6 +449,39 @@ pub fn audit(
                 "{}: a label of order {}, past retention",
                 t.path.display(),
                 t.order_id
+            ));
+        }
+    }
+    // A label bought at Amazon whose purchase Amazon would neither hand back nor rule out
+    // (`label.unresolved`): a label carrying the address that the tool does not track.
+    for (order, known) in crate::flow::buy::unresolved(vault.conn())? {
+        let since = known.as_ref().map_or("", |k| k.since.as_str());
+        let after = |t: Option<String>| {
+            let t = t.as_deref().and_then(crate::mws::model::parse_mws_time);
+            let s = crate::mws::model::parse_mws_time(since);
+            matches!((t, s), (Some(t), Some(s)) if t >= s)
+        };
+        let closed = match crate::vault::orders::lifecycle_of(vault.conn(), &order)? {
+            None => true,
+            Some((l, purged)) => purged || l == "canceled",
+        };
+        let shipped = crate::vault::shipments::packages(vault.conn(), &order)?
+            .into_iter()
+            .filter(|p| p.state != "cancelled")
+            .map(|p| p.shipped_at)
+            .max();
+        if closed || after(shipped) {
+            c.details.push(format!(
+                "order {order}: the unresolved label purchase of {since} is settled (a shipment \
+                 was recorded since, or the order was canceled or purged)"
+            ));
+        } else {
+            c.fail(format!(
+                "order {order}: a label purchase ({}, idempotency key {}) may have been bought at \
+                 Amazon since {since} and is not recorded here: print it from Seller Central, then \
+                 run `fulfill buy {order}` again or record the shipment",
+                known.as_ref().map_or("?", |k| k.service.as_str()),
+                known.as_ref().map_or("?", |k| k.key.as_str()),
             ));
         }
     }
@@ -639,6 +686,17 @@ pub fn audit(
         let t = crate::mws::model::parse_mws_time(&r.ts);
         match r.event.as_str() {
             "unlock.failed" | "access.denied" => failures.entry(op).or_default().extend(t),
+            // The replay counter was moved or cleared outside fulfill (`vault::totp`).
+            "totp.counter_unverified" => c.fail(format!(
+                "{op}: the second factor's replay counter was changed outside fulfill (its MAC \
+                 is {}; seq {} at {}): the log bounded it instead; find who edited vault.db",
+                r.fields
+                    .get("counter_mac")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("invalid"),
+                r.seq,
+                r.ts
+            )),
             // A batch opening (one print job) counts each order it opened.
             "pii.opened" => {
                 let (orders, unnamed) = openings
