@@ -700,6 +700,7 @@ impl Vault {
             session.migrate_v2(now)?;
         }
         session.rekey_pending_epochs(now)?;
+        session.move_records_to_their_epochs(now)?;
         Ok(session)
     }
 
@@ -1186,6 +1187,81 @@ impl<'v> Session<'v> {
         }
         ring.destroy(|n| before.contains(&n) && !still_used.contains(&n))?;
         Ok(())
+    }
+
+    /// Moves records whose order's retention anchor moved after they were sealed (shipped
+    /// late, delivered, canceled) into the epoch of the order's deadline now, so their key
+    /// dies with their retention: each is opened and sealed again under this session's key
+    /// for that epoch, in one transaction with a `pii.moved_epoch` record. Runs at the unlock
+    /// of a role that can open and seal (owner, packer); the fetcher, which moves anchors too,
+    /// cannot, so its moves wait for that unlock. A record that does not open is left.
+    fn move_records_to_their_epochs(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let (Some(opener), Some(sealer_key), true) = (
+            self.opener.as_ref(),
+            self.keys.pii_sealer(),
+            self.facts.seals_v2(),
+        ) else {
+            return Ok(());
+        };
+        let conn = &self.vault.conn;
+        let (config, _) = crate::config::Config::load_or_profile(
+            &self.vault.home.config_path(),
+            self.vault.profile,
+        );
+        let days = config.retention.pii_days;
+        let mut moved = Vec::new();
+        for (f, stated) in retention::epoch_moved_candidates(conn, days)? {
+            let Some(deadline) = crate::model::retention::deadline(
+                f.retention_start.as_deref(),
+                f.latest_ship_date.as_deref(),
+                f.purchase_date.as_deref(),
+                &f.created_at,
+                days,
+            ) else {
+                continue;
+            };
+            if seal::Epoch::of(deadline).0 != stated {
+                moved.push((f.order_id, deadline));
+            }
+        }
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let mut sealer = datakeys::Sealer::v2(
+            &self.vault.id,
+            sealer_key,
+            self.facts.pii_public,
+            self.vault.keyring(),
+            days,
+        );
+        let mut updates = Vec::new();
+        for (order, deadline) in &moved {
+            for r in retention::records_of_order(conn, order)? {
+                let rid = r
+                    .item
+                    .as_ref()
+                    .map_or_else(|| r.order.clone(), |i| orders::item_seal_id(&r.order, i));
+                let Ok(p) = opener.open(&rid, &rid, r.version, &r.blob, datakeys::Use::Scan, now)
+                else {
+                    continue;
+                };
+                let s = sealer.seal(&rid, r.version, *deadline, &p)?;
+                updates.push((r.order, r.item, s.blob, s.epoch));
+            }
+        }
+        let ev = Event::new("pii.moved_epoch")
+            .operator(&self.name)
+            .field("orders", moved.len() as u64)
+            .field("records", updates.len() as u64);
+        self.vault.record_with(&[ev], now, |c| {
+            for (o, item, blob, e) in &updates {
+                match item {
+                    None => store::replace_sealed_pii(c, o, blob, *e)?,
+                    Some(i) => store::replace_sealed_gift(c, o, i, blob, *e)?,
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The vault facts this operator's key set authenticates.

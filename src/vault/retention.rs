@@ -223,6 +223,82 @@ pub fn records_of_epoch(conn: &Connection, epoch: u32) -> Result<Vec<EpochRecord
 /// before it gives up (a listing or a label run reads for well under this).
 pub const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Orders whose sealed PII may no longer be in the epoch of their deadline (the anchor moved
+/// after sealing: shipped late, delivered, canceled), found with SQLite's date arithmetic as a
+/// prefilter (the caller decides with the tool's own deadline): their retention facts and the
+/// epoch their PII record states.
+pub fn epoch_moved_candidates(
+    conn: &Connection,
+    pii_days: u32,
+) -> Result<Vec<(RetentionFacts, u32)>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT o.amazon_order_id, o.retention_start, o.latest_ship_date, o.purchase_date,
+                o.created_at, {HOLDS_PII}, o.pii_epoch
+         FROM orders o
+         WHERE o.pii IS NOT NULL AND o.purged_at IS NULL AND o.pii_epoch IS NOT NULL
+           AND o.pii_epoch IS NOT CAST(julianday(COALESCE(o.retention_start, o.latest_ship_date,
+                 o.purchase_date, o.created_at)) + ?1 - 2440587.5 AS INTEGER)"
+    ))?;
+    let rows = st.query_map([pii_days], |r| {
+        Ok((
+            RetentionFacts {
+                order_id: r.get(0)?,
+                retention_start: r.get(1)?,
+                latest_ship_date: r.get(2)?,
+                purchase_date: r.get(3)?,
+                created_at: r.get(4)?,
+                holds_pii: r.get(5)?,
+            },
+            r.get::<_, i64>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (f, e) = r?;
+        if let Ok(e) = u32::try_from(e) {
+            out.push((f, e));
+        }
+    }
+    Ok(out)
+}
+
+/// Every sealed record of one order (its PII and gift messages).
+pub fn records_of_order(conn: &Connection, order_id: &str) -> Result<Vec<EpochRecord>> {
+    let mut out = Vec::new();
+    let mut st = conn.prepare_cached(
+        "SELECT pii_version, pii FROM orders WHERE pii IS NOT NULL AND amazon_order_id = ?1",
+    )?;
+    let rows = st.query_map([order_id], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    for r in rows {
+        let (v, blob) = r?;
+        out.push(EpochRecord {
+            order: order_id.to_string(),
+            item: None,
+            version: v.max(0) as u64,
+            blob,
+        });
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT order_item_id, gift_message FROM order_items
+         WHERE gift_message IS NOT NULL AND amazon_order_id = ?1",
+    )?;
+    let rows = st.query_map([order_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    for r in rows {
+        let (item, blob) = r?;
+        out.push(EpochRecord {
+            order: order_id.to_string(),
+            item: Some(item),
+            version: 1,
+            blob,
+        });
+    }
+    Ok(out)
+}
+
 /// `wal_checkpoint(TRUNCATE)`, waiting at most [`CHECKPOINT_WAIT`] for other connections:
 /// true when the WAL was fully checkpointed and emptied (false: another connection's read
 /// transaction, or a writer, held it, so pages the purge overwrote may still hold their old

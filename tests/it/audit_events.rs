@@ -362,6 +362,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "purge.run",
         "purge.orders",
         "epoch.rekeyed",
+        "pii.moved_epoch",
         "backup.created",
         "pii.scanned",
         "audit.run",

@@ -658,3 +658,64 @@ fn purge_of_one_order_rekeys_its_epoch_without_it() {
         "{fails:?}"
     );
 }
+
+/// An order whose retention anchor moves after its PII was sealed (here: shipped 10 days after
+/// its latest ship date) moves to the epoch of its new deadline at the next unlock of a role
+/// that opens and seals, so its key dies with its retention and not before.
+#[test]
+fn a_record_moves_to_the_epoch_of_its_new_deadline() {
+    let t = Env::new(178);
+    let id = t.orders(1).remove(0);
+    let lsd: String =
+        t.e.db()
+            .query_row(
+                "SELECT latest_ship_date FROM orders WHERE amazon_order_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap();
+    let lsd = fulfill::mws::model::parse_mws_time(&lsd).unwrap();
+    let (blob, _) = t.row(&id);
+    assert_eq!(
+        seal::record_key_name(&blob).unwrap().epoch,
+        Epoch::of(lsd + Duration::days(30)),
+        "sealed into the epoch of its ship-by date"
+    );
+    let shipped = lsd + Duration::days(10);
+    let r = t.as_pat(&[
+        "--now",
+        &at(shipped),
+        "ship",
+        &id,
+        "--carrier",
+        "UPS",
+        "--tracking",
+        "1Z999AA10123456784",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The packer's next unlock moves it.
+    assert_eq!(t.as_pat(&["--now", &at(shipped), "orders"]).code, 0);
+    let (blob, _) = t.row(&id);
+    let start: String =
+        t.e.db()
+            .query_row(
+                "SELECT retention_start FROM orders WHERE amazon_order_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap();
+    let start = fulfill::mws::model::parse_mws_time(&start).unwrap();
+    assert_eq!(
+        seal::record_key_name(&blob).unwrap().epoch,
+        Epoch::of(start + Duration::days(30))
+    );
+    assert!(t.log_has(r#""event":"pii.moved_epoch""#));
+    // A purge after the old epoch ended keeps it, and it still opens (audit R13 passes).
+    let after_old = at(lsd + Duration::days(32));
+    let r =
+        t.e.run(&["--now", &after_old, "--operator", "cron", "purge"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(t.row(&id).0.len() > 30, "not purged");
+    let (_, fails) = t.audit_r13(&["--now", &after_old]);
+    assert!(!fails.iter().any(|f| f.contains(id.as_str())), "{fails:?}");
+}
