@@ -114,6 +114,7 @@ impl Home {
             self.vault_path(),
             self.root.join("vault.db-wal"),
             self.root.join("vault.db-shm"),
+            self.root.join(crate::vault::keyring::FILE),
             self.config_path(),
         ] {
             if present(&f) {
