@@ -719,3 +719,36 @@ fn a_record_moves_to_the_epoch_of_its_new_deadline() {
     let (_, fails) = t.audit_r13(&["--now", &after_old]);
     assert!(!fails.iter().any(|f| f.contains(id.as_str())), "{fails:?}");
 }
+
+/// A purge killed between committing its deletions and destroying the keys (the state it
+/// leaves: rows gone, keys still in the keyring) is finished by the next run: the keys
+/// qualify again and die then; nothing that was kept is lost.
+#[test]
+fn a_purge_killed_before_it_destroyed_the_keys_is_finished_by_the_next_run() {
+    let t = Env::new(179);
+    let kept = t.orders(1).remove(0);
+    let later = at(t.e.sb.now() + Duration::days(100));
+    let ring_before = std::fs::read(t.keyring().path()).unwrap();
+    let r = t.e.run(&["--now", &later, "--operator", "cron", "purge"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The state a kill right after the commit leaves: the keys not yet overwritten.
+    std::fs::write(t.keyring().path(), &ring_before).unwrap();
+    assert!(!t.keyring().entries().unwrap().is_empty());
+    let r =
+        t.e.run(&["--now", &later, "--operator", "cron", "purge", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["orders_purged"], 0, "{v}");
+    assert!(v["epoch_keys_destroyed"].as_u64().unwrap() >= 1, "{v}");
+    assert!(t.keyring().entries().unwrap().is_empty());
+    // The facts were kept.
+    let n: i64 =
+        t.e.db()
+            .query_row(
+                "SELECT count(*) FROM orders WHERE amazon_order_id = ?1 AND purged_at IS NOT NULL",
+                [&kept],
+                |r| r.get(0),
+            )
+            .unwrap();
+    assert_eq!(n, 1);
+}
