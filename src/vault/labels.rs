@@ -344,15 +344,31 @@ pub fn all_files(conn: &Connection) -> Result<Vec<Tracked>> {
 
 /// Tracked label files of these orders.
 pub fn files_of(conn: &Connection, orders: &[String]) -> Result<Vec<Tracked>> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One pass over the (small) tracking table, not one query per order: a large purge names
+    // hundreds of thousands of orders.
+    let wanted: std::collections::HashSet<&str> = orders.iter().map(String::as_str).collect();
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {TRACKED_COLUMNS} FROM label_files l WHERE l.amazon_order_id = ?1 ORDER BY l.path"
+        "SELECT {TRACKED_COLUMNS} FROM label_files l ORDER BY l.amazon_order_id, l.path"
     ))?;
     let mut out = Vec::new();
-    for o in orders {
-        for t in st.query_map([o], tracked_row)? {
-            out.push(t?);
+    for t in st.query_map([], tracked_row)? {
+        let t = t?;
+        if wanted.contains(t.order_id.as_str()) {
+            out.push(t);
         }
     }
+    // In the order the orders were asked for, then by path, as before.
+    let rank: std::collections::HashMap<&str, usize> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.as_str(), i))
+        .collect();
+    out.sort_by(|a, b| {
+        (rank[a.order_id.as_str()], &a.path).cmp(&(rank[b.order_id.as_str()], &b.path))
+    });
     Ok(out)
 }
 
