@@ -212,6 +212,44 @@ pub(crate) fn open_credentials(
         .or_else(|| key::aead_open(key, &aad, sealed))
 }
 
+/// A record sealed again: (order, item for a gift message, sealed bytes, epoch).
+type Resealed = (String, Option<String>, Vec<u8>, Option<u32>);
+
+/// Opens each record and seals it again with `sealer` for an order due at `deadline`; a record
+/// that does not open is left as it is (it opens nowhere already; `audit` names it).
+fn reseal(
+    opener: &datakeys::Opener,
+    sealer: &mut datakeys::Sealer,
+    records: Vec<retention::EpochRecord>,
+    deadline: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Resealed>> {
+    let mut out = Vec::new();
+    for r in records {
+        let rid = r
+            .item
+            .as_ref()
+            .map_or_else(|| r.order.clone(), |i| orders::item_seal_id(&r.order, i));
+        let Ok(p) = opener.open(&rid, &rid, r.version, &r.blob, datakeys::Use::Scan, now) else {
+            continue;
+        };
+        let s = sealer.seal(&rid, r.version, deadline, &p)?;
+        out.push((r.order, r.item, s.blob, s.epoch));
+    }
+    Ok(out)
+}
+
+/// Writes records sealed again (the caller's transaction).
+fn store_resealed(c: &Connection, updates: &[Resealed]) -> Result<()> {
+    for (o, item, blob, e) in updates {
+        match item {
+            None => store::replace_sealed_pii(c, o, blob, *e)?,
+            Some(i) => store::replace_sealed_gift(c, o, i, blob, *e)?,
+        }
+    }
+    Ok(())
+}
+
 /// Operator names: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `-`.
 pub fn check_operator_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -1150,18 +1188,8 @@ impl<'v> Session<'v> {
         let mut updates = Vec::new();
         for &e in &pending {
             let in_epoch = seal::Epoch(e).end() - chrono::Duration::seconds(1);
-            for r in retention::records_of_epoch(conn, e)? {
-                let rid = r
-                    .item
-                    .as_ref()
-                    .map_or_else(|| r.order.clone(), |i| orders::item_seal_id(&r.order, i));
-                let Ok(p) = opener.open(&rid, &rid, r.version, &r.blob, datakeys::Use::Scan, now)
-                else {
-                    continue;
-                };
-                let s = sealer.seal(&rid, r.version, in_epoch, &p)?;
-                updates.push((r.order, r.item, s.blob, s.epoch));
-            }
+            let records = retention::records_of_epoch(conn, e)?;
+            updates.extend(reseal(opener, &mut sealer, records, in_epoch, now)?);
         }
         let days: Vec<String> = pending.iter().map(|e| seal::Epoch(*e).day()).collect();
         let ev = Event::new("epoch.rekeyed")
@@ -1169,12 +1197,7 @@ impl<'v> Session<'v> {
             .field("epochs", days)
             .field("records", updates.len() as u64);
         self.vault.record_with(&[ev], now, |c| {
-            for (o, item, blob, e) in &updates {
-                match item {
-                    None => store::replace_sealed_pii(c, o, blob, *e)?,
-                    Some(i) => store::replace_sealed_gift(c, o, i, blob, *e)?,
-                }
-            }
+            store_resealed(c, &updates)?;
             retention::clear_epochs_to_rekey(c, &pending)
         })?;
         // The earlier keys die, except one a record still names (a fetch that sealed with it
@@ -1236,32 +1259,15 @@ impl<'v> Session<'v> {
         );
         let mut updates = Vec::new();
         for (order, deadline) in &moved {
-            for r in retention::records_of_order(conn, order)? {
-                let rid = r
-                    .item
-                    .as_ref()
-                    .map_or_else(|| r.order.clone(), |i| orders::item_seal_id(&r.order, i));
-                let Ok(p) = opener.open(&rid, &rid, r.version, &r.blob, datakeys::Use::Scan, now)
-                else {
-                    continue;
-                };
-                let s = sealer.seal(&rid, r.version, *deadline, &p)?;
-                updates.push((r.order, r.item, s.blob, s.epoch));
-            }
+            let records = retention::records_of_order(conn, order)?;
+            updates.extend(reseal(opener, &mut sealer, records, *deadline, now)?);
         }
         let ev = Event::new("pii.moved_epoch")
             .operator(&self.name)
             .field("orders", moved.len() as u64)
             .field("records", updates.len() as u64);
-        self.vault.record_with(&[ev], now, |c| {
-            for (o, item, blob, e) in &updates {
-                match item {
-                    None => store::replace_sealed_pii(c, o, blob, *e)?,
-                    Some(i) => store::replace_sealed_gift(c, o, i, blob, *e)?,
-                }
-            }
-            Ok(())
-        })
+        self.vault
+            .record_with(&[ev], now, |c| store_resealed(c, &updates))
     }
 
     /// The vault facts this operator's key set authenticates.

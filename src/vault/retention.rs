@@ -176,45 +176,46 @@ pub struct EpochRecord {
 
 /// Every sealed record of `epoch` (orders' PII and gift messages).
 pub fn records_of_epoch(conn: &Connection, epoch: u32) -> Result<Vec<EpochRecord>> {
+    records_where(conn, "pii_epoch = ?1", "gift_epoch = ?1", &epoch)
+}
+
+/// The sealed records (PII, gift messages) that two conditions pick, one on `orders`, one on
+/// `order_items`, both over the parameter `p`.
+fn records_where(
+    conn: &Connection,
+    on_orders: &str,
+    on_items: &str,
+    p: &dyn rusqlite::ToSql,
+) -> Result<Vec<EpochRecord>> {
     let mut out = Vec::new();
-    let mut st = conn.prepare(
-        "SELECT amazon_order_id, pii_version, pii FROM orders WHERE pii IS NOT NULL AND pii_epoch = ?1",
-    )?;
-    let rows = st.query_map([epoch], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-        ))
-    })?;
-    for r in rows {
-        let (order, v, blob) = r?;
-        out.push(EpochRecord {
-            order,
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT amazon_order_id, pii_version, pii FROM orders WHERE pii IS NOT NULL AND {on_orders}"
+    ))?;
+    let rows = st.query_map([p], |r| {
+        Ok(EpochRecord {
+            order: r.get(0)?,
             item: None,
-            version: v.max(0) as u64,
-            blob,
-        });
-    }
-    let mut st = conn.prepare(
-        "SELECT amazon_order_id, order_item_id, gift_message FROM order_items
-         WHERE gift_message IS NOT NULL AND gift_epoch = ?1",
-    )?;
-    let rows = st.query_map([epoch], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-        ))
+            version: r.get::<_, i64>(1)?.max(0) as u64,
+            blob: r.get(2)?,
+        })
     })?;
     for r in rows {
-        let (order, item, blob) = r?;
-        out.push(EpochRecord {
-            order,
-            item: Some(item),
+        out.push(r?);
+    }
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT amazon_order_id, order_item_id, gift_message FROM order_items
+         WHERE gift_message IS NOT NULL AND {on_items}"
+    ))?;
+    let rows = st.query_map([p], |r| {
+        Ok(EpochRecord {
+            order: r.get(0)?,
+            item: Some(r.get(1)?),
             version: 1,
-            blob,
-        });
+            blob: r.get(2)?,
+        })
+    })?;
+    for r in rows {
+        out.push(r?);
     }
     Ok(out)
 }
@@ -264,39 +265,12 @@ pub fn epoch_moved_candidates(
 
 /// Every sealed record of one order (its PII and gift messages).
 pub fn records_of_order(conn: &Connection, order_id: &str) -> Result<Vec<EpochRecord>> {
-    let mut out = Vec::new();
-    let mut st = conn.prepare_cached(
-        "SELECT pii_version, pii FROM orders WHERE pii IS NOT NULL AND amazon_order_id = ?1",
-    )?;
-    let rows = st.query_map([order_id], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    for r in rows {
-        let (v, blob) = r?;
-        out.push(EpochRecord {
-            order: order_id.to_string(),
-            item: None,
-            version: v.max(0) as u64,
-            blob,
-        });
-    }
-    let mut st = conn.prepare_cached(
-        "SELECT order_item_id, gift_message FROM order_items
-         WHERE gift_message IS NOT NULL AND amazon_order_id = ?1",
-    )?;
-    let rows = st.query_map([order_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    for r in rows {
-        let (item, blob) = r?;
-        out.push(EpochRecord {
-            order: order_id.to_string(),
-            item: Some(item),
-            version: 1,
-            blob,
-        });
-    }
-    Ok(out)
+    records_where(
+        conn,
+        "amazon_order_id = ?1",
+        "amazon_order_id = ?1",
+        &order_id,
+    )
 }
 
 /// `wal_checkpoint(TRUNCATE)`, waiting at most [`CHECKPOINT_WAIT`] for other connections:
