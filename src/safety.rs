@@ -270,9 +270,12 @@ fn unescape_octal(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Folder names that cloud-sync clients create, compared case-insensitively.
+/// Folder names that cloud-sync clients create, compared case-insensitively, alone or followed
+/// by a space, `-`, `(`, `_` or digits ("OneDrive - Contoso", "Dropbox (Personal)").
 const CLOUD_FOLDERS: &[&str] = &[
     "dropbox",
+    "my dropbox",
+    "dropbox.old",
     "google drive",
     "googledrive",
     "my drive",
@@ -304,14 +307,37 @@ const CLOUD_FOLDERS: &[&str] = &[
     "tresorit",
     "tresorit drive",
     "insync",
+    "proton drive",
+    "protondrive",
+    "syncthing",
+    "resilio sync",
+    "koofr",
+    "idrive-sync",
+    "icedrive",
 ];
 
-/// Files a sync client leaves in the root of a synced folder.
+/// Folder names too common as words to match loosely: refused only as a whole path component,
+/// spelt exactly so (`Box` is Box Drive's folder, `Sync` Sync.com's and Syncthing's default
+/// folder; `box`, `Boxes` or `sync` are left alone).
+const CLOUD_EXACT: &[(&str, &str)] = &[
+    ("Box", "Box Drive"),
+    ("Sync", "Sync.com, or Syncthing's default folder"),
+];
+
+/// Files a sync client leaves in the root of a synced folder (the first that matches names
+/// the client).
 const CLOUD_MARKERS: &[(&str, &str)] = &[
     (".dropbox", "Dropbox"),
     (".dropbox.cache", "Dropbox"),
     (".stfolder", "Syncthing"),
     (".stignore", "Syncthing"),
+    (".stversions", "Syncthing"),
+    (".sync/ID", "Resilio Sync"),
+    (".sync/IgnoreList", "Resilio Sync"),
+    (".sync/StreamsList", "Resilio Sync"),
+    (".SyncID", "BitTorrent Sync"),
+    (".SyncArchive", "BitTorrent Sync"),
+    ("SyncTrash", "Koofr"),
     (".megaignore", "MEGA"),
     (".debris", "MEGA"),
     (".owncloudsync.log", "ownCloud"),
@@ -342,17 +368,11 @@ pub fn cloud_sync_reason(path: &Path) -> Option<String> {
             }
         }
     }
-    // Sync.com's folder is `~/Sync`: a folder of that exact name right in a user's home.
-    let comps: Vec<&std::ffi::OsStr> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    for (i, n) in comps.iter().enumerate() {
-        if *n == "Sync" && i == 2 && (comps[0] == "home" || comps[0] == "Users") {
-            return Some("folder \"Sync\" in a home (Sync.com)".to_string());
+    for comp in path.components() {
+        if let Component::Normal(name) = comp
+            && let Some((n, client)) = CLOUD_EXACT.iter().find(|(n, _)| name == *n)
+        {
+            return Some(format!("folder {n:?} ({client})"));
         }
     }
     let mut dir = Some(path);
@@ -467,7 +487,49 @@ mod tests {
             "/home/a/dropboxes-not/x",
             "/home/a/boxes/x",
             "/srv/sync/x",
-            "/home/a/work/Sync/x",
+        ] {
+            assert!(cloud_sync_reason(Path::new(p)).is_none(), "{p}");
+        }
+    }
+
+    #[test]
+    fn more_cloud_folders_by_name() {
+        for (p, client) in [
+            ("/home/a/Box/shop", "Box"),
+            ("/Users/a/Box/shop", "Box"),
+            ("/srv/cloud/Box/shop", "Box"),
+            ("/home/a/work/Sync/x", "Sync"),
+            ("/root/Sync/x", "Sync"),
+            ("/home/a/My Dropbox/x", "my dropbox"),
+            ("/home/a/Dropbox.old/x", "dropbox.old"),
+            ("/home/a/Proton Drive/My files/x", "proton drive"),
+            ("/srv/ProtonDrive-a@proton.me-folder/x", "protondrive"),
+            ("/home/a/ProtonDrive/x", "protondrive"),
+            ("/home/a/Syncthing/x", "syncthing"),
+            ("/home/a/Resilio Sync/x", "resilio sync"),
+            ("/home/a/Koofr/x", "koofr"),
+            ("/home/a/IDrive-Sync/x", "idrive-sync"),
+            ("/home/a/Icedrive/x", "icedrive"),
+        ] {
+            let r = cloud_sync_reason(Path::new(p));
+            assert!(
+                r.as_deref().is_some_and(|r| r.contains(client)),
+                "{p}: {r:?}"
+            );
+        }
+        // Ordinary words stay allowed: the short names only as a whole folder name, so spelt.
+        for p in [
+            "/home/a/box/x",
+            "/home/a/Boxes/x",
+            "/home/a/Sandbox/x",
+            "/home/a/Inbox/x",
+            "/home/a/sync/x",
+            "/home/a/Syncing/x",
+            "/home/a/async/x",
+            "/home/a/Sync-scripts/x",
+            "/home/a/icebox/x",
+            "/home/a/proton/x",
+            "/home/a/koofrx/x",
         ] {
             assert!(cloud_sync_reason(Path::new(p)).is_none(), "{p}");
         }
@@ -491,6 +553,10 @@ mod tests {
             (".tmp.drivedownload", "Google Drive"),
             (".insync-trash", "Insync"),
             (".tresorit", "Tresorit"),
+            (".stversions", "Syncthing"),
+            (".SyncID", "BitTorrent Sync"),
+            (".SyncArchive", "BitTorrent Sync"),
+            ("SyncTrash", "Koofr"),
         ] {
             let d = tempfile::tempdir().unwrap();
             let inner = d.path().join("shop/fulfill");
@@ -499,6 +565,18 @@ mod tests {
             fs::create_dir(d.path().join(marker)).unwrap();
             let r = cloud_sync_reason(&inner).unwrap();
             assert!(r.contains(client), "{marker}: {r}");
+        }
+        // Resilio Sync's `.sync` holds its folder ID (and lists): named as Resilio.
+        for file in ["ID", "IgnoreList", "StreamsList"] {
+            let d = tempfile::tempdir().unwrap();
+            let inner = d.path().join("shop/fulfill");
+            fs::create_dir_all(d.path().join(".sync")).unwrap();
+            fs::create_dir_all(&inner).unwrap();
+            let r = cloud_sync_reason(&inner).unwrap();
+            assert!(r.starts_with("Yandex.Disk or Resilio Sync marker"), "{r}");
+            fs::write(d.path().join(".sync").join(file), "x").unwrap();
+            let r = cloud_sync_reason(&inner).unwrap();
+            assert!(r.starts_with("Resilio Sync marker"), "{file}: {r}");
         }
     }
 

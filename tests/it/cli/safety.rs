@@ -63,10 +63,10 @@ fn a_home_in_a_cloud_sync_folder_is_refused() {
         assert!(!home.exists(), "nothing is created in a refused place");
     }
     // A folder that becomes synced later (Syncthing marker) is refused from then on.
-    let home = d.path().join("Sync/fulfill");
+    let home = d.path().join("Shared/fulfill");
     let (r, pf) = init_at(&d, &home);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    fs::write(d.path().join("Sync/.stfolder"), "").unwrap();
+    fs::write(d.path().join("Shared/.stfolder"), "").unwrap();
     let r = run(d
         .fulfill()
         .env("FULFILL_HOME", &home)
@@ -75,6 +75,62 @@ fn a_home_in_a_cloud_sync_folder_is_refused() {
         .args(["operator", "list"]));
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(r.stderr.contains("Syncthing"), "{}", r.stderr);
+}
+
+#[test]
+fn every_cloud_client_folder_is_refused_and_ordinary_names_are_not() {
+    let d = TestDir::new();
+    for name in [
+        "Box",
+        "Sync",
+        "My Dropbox",
+        "Dropbox.old",
+        "Proton Drive",
+        "Syncthing",
+        "Resilio Sync",
+        "Koofr",
+        "IDrive-Sync",
+        "Icedrive",
+    ] {
+        let home = d.path().join(name).join("fulfill");
+        let (r, _) = init_at(&d, &home);
+        assert_eq!(r.code, 5, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains("cloud-sync"), "{name}: {}", r.stderr);
+        assert!(
+            !home.exists(),
+            "{name}: nothing is created in a refused place"
+        );
+    }
+    // The controls: the short names as ordinary words are homes like any other.
+    for name in ["Boxes", "sync"] {
+        let home = d.path().join(name).join("fulfill");
+        let (r, _) = init_at(&d, &home);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+    }
+    // A folder a client syncs later is refused from then on: Resilio Sync's folder ID, Koofr's
+    // SyncTrash.
+    let (r, pf) = init_at(&d, &d.path().join("Shop/fulfill"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let list = || {
+        run(d
+            .fulfill()
+            .env("FULFILL_HOME", d.path().join("Shop/fulfill"))
+            .args(["--operator", "olga", "--passphrase-file"])
+            .arg(&pf)
+            .args(["operator", "list"]))
+    };
+    assert_eq!(list().code, 0, "the control: not synced yet");
+    fs::create_dir_all(d.path().join("Shop/.sync")).unwrap();
+    fs::write(d.path().join("Shop/.sync/ID"), "x").unwrap();
+    let r = list();
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("Resilio Sync marker"), "{}", r.stderr);
+    fs::remove_dir_all(d.path().join("Shop/.sync")).unwrap();
+    assert_eq!(list().code, 0);
+    fs::create_dir(d.path().join("Shop/SyncTrash")).unwrap();
+    let r = list();
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("Koofr"), "{}", r.stderr);
 }
 
 #[test]
