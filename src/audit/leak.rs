@@ -1,47 +1,81 @@
 //! Leak scanning: find any PII value the vault holds in files where it must not be (COMPLIANCE
-//! R26: logs; R20/R21: stray copies).
+//! R26: logs; R20/R21: stray copies), however the copy was encoded.
 //!
 //! A [`LeakScanner`] is built from opened PII by [`crate::vault::Session::leak_scanner`] (the
 //! auditor's PII key; one `pii.scanned` record) and reports *where* a value was found (file,
-//! line, byte offset) and *whose* (order id and field name), never the value.
+//! line, byte offset, and in which form) and *whose* (order id and field name), never the
+//! value.
 //!
 //! **What is matched.** Fields that identify someone on their own: names, e-mail, phone,
 //! address lines, tax info and gift messages, ASCII case-insensitively, each at least
-//! [`MIN_LEN`] bytes long. City, region, postcode and country are left out: alone they are not
-//! PII (R1), and short values such as a 5-digit postcode occur by chance in any log full of hex
-//! hashes, which would bury real leaks under false ones. Values are matched as they are stored,
-//! and as fulfill's own PDF labels write Latin-1 text (WinAnsi hex); a copy re-encoded
-//! otherwise (JSON `\u` escapes, base64, compressed) is not found.
+//! [`MIN_LEN`] bytes long without its spaces. City, region, postcode and country are left out:
+//! alone they are not PII (R1), and short values such as a 5-digit postcode occur by chance in
+//! any log full of hex hashes, which would bury real leaks under false ones.
 //!
-//! **How.** A value is reported where one pass of a leftmost-longest automaton would report
-//! it: from the left, the longest value starting at the first position where any starts (the
-//! first added on a tie), then on after its end. The automaton (aho-corasick, anchored) only
-//! runs where the prefilter ([`filter`]: sampled q-grams of every value's first bytes, in a
-//! cache-sized Bloom filter) says a value may start, so most text is looked at once per 3 to 7
-//! bytes. A file is read in 8 MiB chunks (the last `longest - 1` bytes carried over), and a
-//! chunk is split over the cores: every start in each part is found on its own thread, then
-//! one pass in order drops starts that fall inside an earlier match, and line numbers come
-//! from each part's newline count. Memory is the two tables, the automaton and one chunk,
-//! whatever the file's size.
+//! **In which forms** ([`FORMS`], listed in the audit report). Each value is looked for as
+//! several patterns: its UTF-8 text, its Latin-1 bytes, its UTF-16LE and UTF-16BE (for values
+//! beyond Latin-1), the WinAnsi hex fulfill's own PDF labels write, and its characters reversed.
+//! Text and patterns are compared in a normal form without NUL and ASCII whitespace
+//! ([`normal`]), so one pass also finds a value broken over lines or by spaces and UTF-16 text
+//! of Latin-1 characters (with or without BOM). What must be decoded first is decoded where it
+//! is found ([`decode`]): base64 runs, percent-encoded stretches, gzip, zlib and zip members;
+//! what they hold is scanned the same way, encodings inside encodings up to three deep. A
+//! copy encoded otherwise (JSON `\u` escapes, quoted-printable, other compressors, encrypted
+//! archives) is not found; encrypted zip members and other zip methods are reported as not
+//! scanned.
 //!
-//! **Memory.** The matcher holds the pattern bytes while it lives; `aho-corasick` cannot zeroize
-//! them on drop. The scanner lives only for one audit run, in a process that cannot dump core.
+//! **How.** A value is reported where one pass of a leftmost-longest automaton over the normal
+//! form would report it: from the left, the longest value starting at the first position where
+//! any starts (the first added on a tie), then on after its end. The automaton (aho-corasick,
+//! anchored) only runs where the prefilter ([`filter`]: sampled q-grams of every value's first
+//! bytes, in a cache-sized Bloom filter) says a value may start, so most text is looked at once
+//! per 3 to 7 bytes. A file is read in 8 MiB chunks (the bytes holding the last few hundred
+//! kept bytes carried over), and a chunk is split over the cores ([`scan`]): each part is put in
+//! normal form 64 KiB at a time (in cache), matched, and searched for encodings on its own
+//! thread, then one pass in order drops starts that fall inside an earlier match and decodes
+//! what was found.
+//!
+//! **Memory.** Flat whatever the file's size: the two tables, the automaton, two chunks, and
+//! per decoded stream two 1 MiB chunks. Decompression is capped against zip and gzip bombs: a
+//! stream yields at most 1 GiB (or 32 times the compressed bytes that can hold it, if more),
+//! a file at most 4 GiB (or 32 times its size); what a cap cuts off is reported as not scanned.
+//! The matcher holds the pattern bytes while it lives; `aho-corasick` cannot zeroize them on
+//! drop. The scanner lives only for one audit run, in a process that cannot dump core.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
 use serde::Serialize;
 use sha2::Digest;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::pii::BuyerPii;
 
+mod decode;
 mod filter;
+mod normal;
+mod scan;
 
-/// Shortest value matched, in bytes.
+/// Shortest value matched, in bytes, without its spaces.
 pub const MIN_LEN: usize = 6;
+
+/// Every form the scan finds a value in, as the audit report lists them.
+pub const FORMS: &[&str] = &[
+    "text (UTF-8, any ASCII case)",
+    "text broken by line breaks, spaces or tabs",
+    "Latin-1",
+    "UTF-16LE and UTF-16BE, with or without BOM",
+    "PDF hex strings (WinAnsi)",
+    "reversed text",
+    "base64 (standard or URL-safe, wrapped or not)",
+    "percent-encoding (URLs, form bodies)",
+    "gzip",
+    "zlib (deflate streams, as in PDF)",
+    "zip members (stored or deflated)",
+    "these encodings inside each other, up to 3 deep",
+];
 
 /// The fields matched (see the module doc for why the others are not).
 const MATCHED: &[&str] = &[
@@ -56,13 +90,34 @@ const MATCHED: &[&str] = &[
     "gift_message",
 ];
 
+/// Which form of a value a pattern is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// UTF-8, as stored.
+    Text,
+    /// Latin-1 bytes (values with a character from U+0080 to U+00FF).
+    Latin1,
+    /// UTF-16LE bytes (values with a character beyond U+00FF).
+    Utf16Le,
+    /// UTF-16BE bytes (values with a character beyond U+00FF).
+    Utf16Be,
+    /// WinAnsi hex, as fulfill's PDF labels write Latin-1 text.
+    PdfHex,
+    /// The characters in reverse order.
+    Reversed,
+}
+
 /// Collects PII values, then builds the matcher.
 #[derive(Default)]
 pub struct ScannerBuilder {
-    patterns: Vec<zeroize::Zeroizing<String>>,
-    /// Digests of the values already added (lowercased), to look for each value once.
+    /// Every pattern in normal form.
+    patterns: Vec<Zeroizing<Vec<u8>>>,
+    /// Every pattern before the normal form.
+    originals: Vec<Zeroizing<Vec<u8>>>,
+    kinds: Vec<Kind>,
+    /// Digests of the values already added (normal form, lowercased), to look for each once.
     seen: std::collections::HashSet<[u8; 32]>,
-    /// Distinct values (each may have more than one pattern).
+    /// Distinct values (each has several patterns).
     values: usize,
     owners: Vec<(String, &'static str)>,
 }
@@ -78,25 +133,56 @@ impl ScannerBuilder {
     pub fn add(&mut self, order: &str, pii: &BuyerPii) {
         for (field, value) in pii.fields() {
             let v = value.expose_pii().trim();
+            if !MATCHED.contains(&field) {
+                continue;
+            }
+            let text = Zeroizing::new(normal::normal(v.as_bytes()));
             // The same value in two fields or orders is looked for once (the first owner).
-            if MATCHED.contains(&field)
-                && v.len() >= MIN_LEN
-                && self.seen.insert(
-                    sha2::Sha256::digest(
-                        zeroize::Zeroizing::new(v.to_ascii_lowercase()).as_bytes(),
-                    )
-                    .into(),
+            if text.len() < MIN_LEN
+                || !self.seen.insert(
+                    sha2::Sha256::digest(Zeroizing::new(text.to_ascii_lowercase()).as_slice())
+                        .into(),
                 )
             {
-                self.values += 1;
-                self.patterns.push(zeroize::Zeroizing::new(v.to_string()));
-                self.owners.push((order.to_string(), field));
-                // fulfill's own PDF labels write Latin-1 text as WinAnsi hex strings.
-                if v.chars().all(|c| (c as u32) < 0x100) {
-                    let hex: String = v.chars().map(|c| format!("{:02X}", c as u32)).collect();
-                    self.patterns.push(zeroize::Zeroizing::new(hex));
-                    self.owners.push((order.to_string(), field));
+                continue;
+            }
+            self.values += 1;
+            let mut forms = vec![(Kind::Text, Zeroizing::new(v.as_bytes().to_vec()))];
+            if v.chars().all(|c| (c as u32) < 0x100) {
+                let latin1: Zeroizing<Vec<u8>> =
+                    Zeroizing::new(v.chars().map(|c| c as u32 as u8).collect());
+                let hex: String = latin1.iter().map(|b| format!("{b:02X}")).collect();
+                if !v.is_ascii() {
+                    forms.push((Kind::Latin1, latin1));
                 }
+                forms.push((Kind::PdfHex, Zeroizing::new(hex.into_bytes())));
+            } else {
+                let units = || v.encode_utf16();
+                forms.push((
+                    Kind::Utf16Le,
+                    Zeroizing::new(units().flat_map(u16::to_le_bytes).collect()),
+                ));
+                forms.push((
+                    Kind::Utf16Be,
+                    Zeroizing::new(units().flat_map(u16::to_be_bytes).collect()),
+                ));
+            }
+            let reversed: String = v.chars().rev().collect();
+            forms.push((Kind::Reversed, Zeroizing::new(reversed.into_bytes())));
+            let first = self.patterns.len();
+            for (kind, original) in forms {
+                let n = Zeroizing::new(normal::normal(&original));
+                if n.is_empty()
+                    || self.patterns[first..]
+                        .iter()
+                        .any(|p| p.eq_ignore_ascii_case(&n))
+                {
+                    continue;
+                }
+                self.patterns.push(n);
+                self.originals.push(original);
+                self.kinds.push(kind);
+                self.owners.push((order.to_string(), field));
             }
         }
     }
@@ -113,24 +199,30 @@ impl ScannerBuilder {
 
     /// Builds the scanner.
     pub fn build(self) -> Result<LeakScanner> {
-        let matcher = Matcher::new(self.patterns.iter().map(|p| p.as_bytes()))?;
-        Ok(LeakScanner {
+        let matcher = Matcher::new(self.patterns.iter().map(|p| p.as_slice()))?;
+        Ok(LeakScanner::new(
             matcher,
-            values: self.values,
-            owners: self.owners,
-        })
+            self.values,
+            self.owners,
+            self.kinds,
+            self.originals,
+        ))
     }
 }
-
-/// Bytes read at a time when scanning a file.
-const CHUNK: usize = 8 << 20;
 
 /// Below this many bytes a chunk is scanned on one thread.
 const PARALLEL_MIN: usize = 1 << 20;
 
 /// Values of at least this many bytes (every PDF hex form) are filtered on 6-byte grams
-/// every 7 bytes; shorter ones on 4-byte grams every 3 bytes.
+/// every `shortest - 5` bytes (7 for 12-byte values); shorter ones on 4-byte grams every
+/// `shortest - 3` bytes, in a pass of their own...
 const LONG: usize = 12;
+
+/// ... unless none is shorter than this: then all values are filtered on 6-byte grams, every
+/// `shortest - 5` bytes (3 to 6). One table read every 3 to 6 bytes costs less than two
+/// passes (measured with values of 10 bytes: one pass every 5 bytes beat a second pass of
+/// 4-byte grams, every 7 bytes).
+const ONE_GROUP: usize = 8;
 
 /// The matcher: the prefilter ([`filter`]) proposes starts, and an anchored, leftmost-longest,
 /// ASCII-case-insensitive aho-corasick automaton says which value (if any) starts there.
@@ -146,9 +238,6 @@ struct Matcher {
     parallel_min: usize,
 }
 
-/// One chunk's matches, in order: (offset in the chunk, `\n` before it in the chunk, pattern).
-type ChunkHits = Vec<(usize, usize, usize)>;
-
 impl Matcher {
     fn new<'p>(patterns: impl Iterator<Item = &'p [u8]> + Clone) -> Result<Matcher> {
         let ac = AhoCorasickBuilder::new()
@@ -157,21 +246,22 @@ impl Matcher {
             .start_kind(StartKind::Anchored)
             .build(patterns.clone())
             .map_err(|e| Error::Failed(format!("cannot build the leak matcher: {e}")))?;
-        let (mut short, mut long, mut shortest, mut longest) = (0, 0, usize::MAX, 0);
+        let (mut shortest, mut longest, mut shortest_long) = (usize::MAX, 0, usize::MAX);
         for p in patterns.clone() {
-            if p.len() >= LONG {
-                long += 1
-            } else {
-                short += 1
-            }
             shortest = shortest.min(p.len());
             longest = longest.max(p.len());
+            if p.len() >= LONG {
+                shortest_long = shortest_long.min(p.len());
+            }
         }
         if shortest == 0 {
             return Err(Error::Failed(
                 "cannot build the leak matcher: an empty value".into(),
             ));
         }
+        let long_from = if shortest >= ONE_GROUP { 0 } else { LONG };
+        let long = patterns.clone().filter(|p| p.len() >= long_from).count();
+        let short = patterns.clone().count() - long;
         let mut groups = Vec::new();
         let (mut s, mut l) = (None, None);
         if short > 0 {
@@ -180,10 +270,14 @@ impl Matcher {
         }
         if long > 0 {
             l = Some(groups.len());
-            groups.push(filter::Group::new(shortest.max(LONG), 6, long));
+            groups.push(filter::Group::new(
+                shortest.max(long_from).min(shortest_long),
+                6,
+                long,
+            ));
         }
         for p in patterns {
-            let g = if p.len() >= LONG { l } else { s };
+            let g = if p.len() >= long_from { l } else { s };
             groups[g.expect("a group for every length")].add(p);
         }
         Ok(Matcher {
@@ -204,97 +298,35 @@ impl Matcher {
             .map(|m| (p + m.end(), m.pattern().as_usize()))
     }
 
-    /// Every start in `lo .. hi` where a value occurs, with its longest value, in order, as
-    /// (start, end, `\n` in `lo .. start`, pattern); and the `\n` in `lo .. hi`.
-    fn part(&self, h: &[u8], lo: usize, hi: usize) -> (Vec<(usize, usize, usize, usize)>, usize) {
+    /// Every start in `0 .. hi` where a value occurs in `h` (which holds at least
+    /// `longest - 1` bytes past `hi`, or ends the input), with its longest value, in order,
+    /// as (start, end, pattern).
+    fn find_all(&self, h: &[u8], hi: usize) -> Vec<(usize, usize, usize)> {
         let mut found = Vec::new();
         for g in &self.groups {
-            g.candidates(h, lo, hi, |p| {
+            g.candidates(h, 0, hi, |p| {
                 if let Some((end, i)) = self.at(h, p) {
-                    found.push((p, end, 0, i));
+                    found.push((p, end, i));
                 }
             });
         }
         found.sort_unstable();
         found.dedup_by_key(|m| m.0);
-        let (mut counted, mut lines) = (lo, 0);
-        for m in &mut found {
-            lines += count_lines(&h[counted..m.0]);
-            counted = m.0;
-            m.2 = lines;
-        }
-        (found, lines + count_lines(&h[counted..hi]))
-    }
-
-    /// The leftmost-longest, non-overlapping matches in `h` that start before `limit`
-    /// (`h` holds at least `longest - 1` bytes past `limit`, or ends the input), as
-    /// (start, `\n` before it, pattern); the end of the last one (at least `limit`); and the
-    /// `\n` before that end.
-    fn chunk(&self, h: &[u8], limit: usize) -> (ChunkHits, usize, usize) {
-        let parts = if limit >= self.parallel_min {
-            self.threads
-        } else {
-            1
-        };
-        let bounds: Vec<usize> = (0..=parts).map(|k| limit * k / parts).collect();
-        let results: Vec<_> = if parts == 1 {
-            vec![self.part(h, 0, limit)]
-        } else {
-            std::thread::scope(|s| {
-                let rest: Vec<_> = bounds[1..parts]
-                    .iter()
-                    .zip(&bounds[2..])
-                    .map(|(&lo, &hi)| s.spawn(move || self.part(h, lo, hi)))
-                    .collect();
-                let mut all = vec![self.part(h, 0, bounds[1])];
-                all.extend(
-                    rest.into_iter()
-                        .map(|t| t.join().expect("leak scan thread")),
-                );
-                all
-            })
-        };
-        let (mut out, mut resume, mut lines) = (Vec::new(), 0, 0);
-        for (found, n) in results {
-            for (start, end, before, i) in found {
-                if start >= resume {
-                    out.push((start, lines + before, i));
-                    resume = end;
-                }
-            }
-            lines += n;
-        }
-        let resume = resume.max(limit);
-        (out, resume, lines + count_lines(&h[limit..resume]))
+        found
     }
 }
 
-/// Finds PII values in bytes and files. Its `Debug` shows only the pattern count.
+/// Finds PII values in bytes and files. Its `Debug` shows only the value count.
 pub struct LeakScanner {
     matcher: Matcher,
     values: usize,
     owners: Vec<(String, &'static str)>,
-}
-
-fn count_lines(b: &[u8]) -> usize {
-    // Per 255 bytes a u8 sum cannot overflow, and the compiler vectorizes it.
-    b.chunks(255)
-        .map(|c| c.iter().map(|&x| u8::from(x == b'\n')).sum::<u8>() as usize)
-        .sum()
-}
-
-/// Fills `buf` unless the input ends first; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
+    kinds: Vec<Kind>,
+    /// Every pattern before the normal form, to name the form a hit was found in.
+    originals: Vec<Zeroizing<Vec<u8>>>,
+    /// Kept bytes looked at past a stretch: enough for a percent-encoded value (three bytes
+    /// for each of the longest pattern's).
+    ext: usize,
 }
 
 impl fmt::Debug for LeakScanner {
@@ -308,114 +340,112 @@ impl fmt::Debug for LeakScanner {
 pub struct Leak {
     /// The file.
     pub file: PathBuf,
-    /// 1-based line number (counting `\n`).
+    /// 1-based line number (counting `\n`); of where the encoding begins, for an encoded copy.
     pub line: usize,
-    /// Byte offset in the file.
+    /// Byte offset in the file; of where the encoding begins, for an encoded copy.
     pub offset: usize,
     /// Whose value it is.
     pub order_id: String,
     /// Which field (never the value).
     pub field: &'static str,
+    /// The form it was found in (`text`, `UTF-16LE`, `gzip`, `base64 > gzip`, ...).
+    pub form: String,
+    /// For an encoded copy, the value's offset in the decoded bytes (of the innermost encoding).
+    pub decoded_offset: Option<usize>,
+}
+
+/// What scanning one file found, and what it could not scan.
+#[derive(Debug, Clone, Default)]
+pub struct FileScan {
+    /// Values found.
+    pub leaks: Vec<Leak>,
+    /// Parts left unscanned and why (an encrypted zip member, a stream past the caps).
+    pub unscanned: Vec<String>,
 }
 
 impl LeakScanner {
+    fn new(
+        matcher: Matcher,
+        values: usize,
+        owners: Vec<(String, &'static str)>,
+        kinds: Vec<Kind>,
+        originals: Vec<Zeroizing<Vec<u8>>>,
+    ) -> LeakScanner {
+        let ext = 3 * matcher.longest + 16;
+        LeakScanner {
+            matcher,
+            values,
+            owners,
+            kinds,
+            originals,
+            ext,
+        }
+    }
+
     /// How many values it looks for.
     pub fn patterns(&self) -> usize {
         self.values
     }
 
-    /// Every value found in `bytes`, as (offset, order id, field).
+    /// Every value found in `bytes`, as (offset, order id, field), in every form.
     pub fn scan_bytes<'s>(
         &'s self,
         bytes: &'s [u8],
     ) -> impl Iterator<Item = (usize, &'s str, &'static str)> + 's {
-        let (hits, _, _) = self.matcher.chunk(bytes, bytes.len());
-        hits.into_iter().map(|(start, _, i)| {
-            let (order, field) = &self.owners[i];
-            (start, order.as_str(), *field)
+        let mut budget = scan::Budget::new(bytes.len() as u64);
+        let hits = self
+            .scan_stream(
+                &mut &bytes[..],
+                Some(scan::Whole::Bytes(bytes)),
+                scan::Level::top(bytes.len().max(1)),
+                &mut budget,
+            )
+            .unwrap_or_default();
+        hits.into_iter().map(|h| {
+            let (order, field) = &self.owners[h.pattern];
+            (h.offset, order.as_str(), *field)
         })
     }
 
     /// Scans one file, in chunks: memory stays bounded however large the file.
-    pub fn scan_file(&self, path: &Path) -> Result<Vec<Leak>> {
-        let f = std::fs::File::open(path)
-            .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?;
-        self.scan_reader(f, CHUNK)
-            .map(|hits| {
-                hits.into_iter()
-                    .map(|(offset, line, i)| {
-                        let (order, field) = &self.owners[i];
-                        Leak {
-                            file: path.to_path_buf(),
-                            line,
-                            offset,
-                            order_id: order.clone(),
-                            field,
-                        }
-                    })
-                    .collect()
+    pub fn scan_file(&self, path: &Path) -> Result<FileScan> {
+        let cannot =
+            |e: std::io::Error| Error::Failed(format!("cannot read {}: {e}", path.display()));
+        let f = std::fs::File::open(path).map_err(cannot)?;
+        let len = f.metadata().map_err(cannot)?.len();
+        let mut budget = scan::Budget::new(len);
+        let hits = self
+            .scan_stream(
+                &mut &f,
+                Some(scan::Whole::File(&f)),
+                scan::Level::top(scan::CHUNK),
+                &mut budget,
+            )
+            .map_err(cannot)?;
+        let leaks = hits
+            .into_iter()
+            .map(|h| {
+                let (order, field) = &self.owners[h.pattern];
+                Leak {
+                    file: path.to_path_buf(),
+                    line: h.line,
+                    offset: h.offset,
+                    order_id: order.clone(),
+                    field,
+                    form: h.form,
+                    decoded_offset: h.decoded_offset,
+                }
             })
-            .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))
-    }
-
-    /// Every match in `r` as (offset, line, pattern index), reading `chunk` bytes at a time.
-    /// The last `longest - 1` bytes of a chunk are kept for the next, so a value that
-    /// straddles two chunks is found once, as in one pass over the whole input. Large chunks
-    /// are read into a second buffer while the first is scanned.
-    fn scan_reader(
-        &self,
-        mut r: impl Read + Send,
-        chunk: usize,
-    ) -> std::io::Result<Vec<(usize, usize, usize)>> {
-        let keep = self.matcher.longest.saturating_sub(1);
-        // Each buffer: room for the bytes kept from the last chunk, then one chunk read.
-        let (mut cur, mut next) = (vec![0u8; keep + chunk], vec![0u8; keep + chunk]);
-        let mut n = read_full(&mut r, &mut cur[keep..])?;
-        let mut start = keep; // the chunk's bytes are cur[start .. keep + n]
-        let mut base = 0; // file offset of cur[start]
-        let mut line = 1;
-        let mut out = Vec::new();
-        loop {
-            let eof = n < chunk;
-            let bytes = &cur[start..keep + n];
-            // Matches must start before `limit`: later ones may not be whole yet.
-            let limit = if eof {
-                bytes.len()
-            } else {
-                bytes.len().saturating_sub(keep)
-            };
-            let ((hits, resume, lines), read) = if eof {
-                (self.matcher.chunk(bytes, limit), Ok(0))
-            } else if chunk >= self.matcher.parallel_min {
-                std::thread::scope(|s| {
-                    let reader = s.spawn(|| read_full(&mut r, &mut next[keep..]));
-                    let found = self.matcher.chunk(bytes, limit);
-                    (found, reader.join().expect("leak scan reader"))
-                })
-            } else {
-                let found = self.matcher.chunk(bytes, limit);
-                (found, read_full(&mut r, &mut next[keep..]))
-            };
-            out.extend(
-                hits.into_iter()
-                    .map(|(at, before, i)| (base + at, line + before, i)),
-            );
-            if eof {
-                return Ok(out);
-            }
-            // What follows the last match (at most `keep` bytes) goes before the next chunk.
-            let carried = &bytes[resume..];
-            next[keep - carried.len()..keep].copy_from_slice(carried);
-            start = keep - carried.len();
-            base += resume;
-            line += lines;
-            n = read?;
-            std::mem::swap(&mut cur, &mut next);
-        }
+            .collect();
+        Ok(FileScan {
+            leaks,
+            unscanned: budget.notes,
+        })
     }
 
     /// Scans every regular file under `root` (a file or a folder, recursively; symbolic links
-    /// are not followed). Unreadable files are returned separately.
+    /// are not followed). Unreadable files, and parts of files left unscanned, are returned
+    /// separately.
     pub fn scan_tree(&self, root: &Path) -> (Vec<Leak>, Vec<(PathBuf, String)>, usize) {
         let mut leaks = Vec::new();
         let mut unreadable = Vec::new();
@@ -437,12 +467,17 @@ impl LeakScanner {
             } else if meta.is_file() {
                 files += 1;
                 match self.scan_file(&p) {
-                    Ok(mut l) => leaks.append(&mut l),
+                    Ok(mut s) => {
+                        leaks.append(&mut s.leaks);
+                        unreadable.extend(s.unscanned.into_iter().map(|why| (p.clone(), why)));
+                    }
                     Err(e) => unreadable.push((p, e.to_string())),
                 }
             }
         }
-        leaks.sort_by(|a, b| (&a.file, a.offset).cmp(&(&b.file, b.offset)));
+        leaks.sort_by(|a, b| {
+            (&a.file, a.offset, a.decoded_offset).cmp(&(&b.file, b.offset, b.decoded_offset))
+        });
         (leaks, unreadable, files)
     }
 }
@@ -467,12 +502,29 @@ mod tests {
             "222-2222222-2222222",
             &BuyerPii {
                 buyer_email: Some(Pii::new("abc@marketplace.amazon.com")),
-                buyer_name: Some(Pii::new("Al")),
+                buyer_name: Some(Pii::new("Al Bo")),
                 ..Default::default()
             },
         );
         assert_eq!(b.len(), 3, "postcode and short names are not matched");
         b.build().unwrap()
+    }
+
+    /// The plain matches (not those in decoded bytes) of reading `text` `chunk` bytes at a
+    /// time, as (offset, line, pattern).
+    fn plain(s: &LeakScanner, text: &[u8], chunk: usize) -> Vec<(usize, usize, usize)> {
+        let mut budget = scan::Budget::new(text.len() as u64);
+        s.scan_stream(
+            &mut &text[..],
+            Some(scan::Whole::Bytes(text)),
+            scan::Level::top(chunk),
+            &mut budget,
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.decoded_offset.is_none() && h.form != "percent-encoded")
+        .map(|h| (h.offset, h.line, h.pattern))
+        .collect()
     }
 
     #[test]
@@ -492,6 +544,55 @@ mod tests {
     }
 
     #[test]
+    fn each_value_is_looked_for_in_each_of_its_forms() {
+        let s = scanner();
+        let kinds = |order: &str| -> Vec<Kind> {
+            (0..s.kinds.len())
+                .filter(|&i| s.owners[i].0 == order)
+                .map(|i| s.kinds[i])
+                .collect()
+        };
+        // Latin-1 text: its UTF-8, Latin-1, PDF hex and reversed forms (UTF-16 is the Latin-1
+        // form once NULs are dropped); ASCII: no Latin-1 form of its own.
+        assert_eq!(
+            kinds("111-1111111-1111111"),
+            vec![
+                Kind::Text,
+                Kind::Latin1,
+                Kind::PdfHex,
+                Kind::Reversed,
+                Kind::Text,
+                Kind::PdfHex,
+                Kind::Reversed
+            ]
+        );
+        let mut b = ScannerBuilder::default();
+        b.add(
+            "333-3333333-3333333",
+            &BuyerPii {
+                recipient_name: Some(Pii::new("Иван Петров")),
+                ..Default::default()
+            },
+        );
+        let s = b.build().unwrap();
+        assert_eq!(
+            s.kinds,
+            vec![Kind::Text, Kind::Utf16Le, Kind::Utf16Be, Kind::Reversed]
+        );
+        let le: Vec<u8> = "x Иван Петров y"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let be: Vec<u8> = "Иван\r\nПетров"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        assert_eq!(s.scan_bytes(&le).count(), 1);
+        assert_eq!(s.scan_bytes(&be).count(), 1);
+        assert_eq!(s.scan_bytes("Иван Петрук".as_bytes()).count(), 0);
+    }
+
+    #[test]
     fn chunked_scans_find_what_one_pass_finds() {
         let s = scanner();
         let mut text = Vec::new();
@@ -501,17 +602,20 @@ mod tests {
                 text.extend_from_slice(b"to zo\xc3\xab marker-smith");
             }
             if i % 53 == 0 {
-                text.extend_from_slice(b" +1 555 0100");
+                text.extend_from_slice(b" +1 555\n0100");
             }
             text.push(b'\n');
         }
-        let whole: Vec<(usize, usize)> = s.scan_bytes(&text).map(|(o, _, _)| (o, 0)).collect();
+        let whole = plain(&s, &text, text.len());
         for chunk in [1, 5, 16, 17, 64, 1000, 1 << 20] {
-            let hits = s.scan_reader(&text[..], chunk).unwrap();
-            let offsets: Vec<(usize, usize)> = hits.iter().map(|h| (h.0, 0)).collect();
-            assert_eq!(offsets, whole, "chunk {chunk}");
+            let hits = plain(&s, &text, chunk);
+            assert_eq!(hits, whole, "chunk {chunk}");
             for (offset, line, _) in hits {
-                assert_eq!(line, 1 + count_lines(&text[..offset]), "chunk {chunk}");
+                assert_eq!(
+                    line,
+                    1 + normal::count_lines(&text[..offset]),
+                    "chunk {chunk}"
+                );
             }
         }
         assert_eq!(whole.len(), 9 + 6);
@@ -526,36 +630,44 @@ mod tests {
         assert_eq!((files, bad.len()), (1, 0));
         assert_eq!(leaks.len(), 1);
         assert_eq!((leaks[0].line, leaks[0].field), (3, "phone"));
+        assert_eq!(leaks[0].form, "text");
     }
 
-    /// A scanner over raw patterns (no hex forms added), split over `threads` threads for
+    /// A scanner over raw patterns (no other forms added), split over `threads` threads for
     /// chunks of at least `parallel_min` bytes.
     fn raw(patterns: &[Vec<u8>], threads: usize, parallel_min: usize) -> LeakScanner {
-        let mut matcher = Matcher::new(patterns.iter().map(|p| &p[..])).unwrap();
+        let normal: Vec<Vec<u8>> = patterns.iter().map(|p| normal::normal(p)).collect();
+        let mut matcher = Matcher::new(normal.iter().map(|p| &p[..])).unwrap();
         matcher.threads = threads;
         matcher.parallel_min = parallel_min;
-        LeakScanner {
+        LeakScanner::new(
             matcher,
-            values: patterns.len(),
-            owners: vec![(String::new(), "phone"); patterns.len()],
-        }
+            patterns.len(),
+            vec![(String::new(), "phone"); patterns.len()],
+            vec![Kind::Text; patterns.len()],
+            patterns.iter().map(|p| Zeroizing::new(p.clone())).collect(),
+        )
     }
 
-    /// The reference: at each position from the left, the longest value starting there
-    /// (the first added on a tie), compared byte by byte; then on after its end.
+    /// The reference: in the normal form, at each position from the left, the longest value
+    /// starting there (the first added on a tie), compared byte by byte; then on after its
+    /// end. Offsets and lines are the raw ones.
     fn naive(patterns: &[Vec<u8>], text: &[u8]) -> Vec<(usize, usize, usize)> {
+        let at: Vec<usize> = (0..text.len()).filter(|&p| normal::kept(text[p])).collect();
+        let t: Vec<u8> = at.iter().map(|&p| text[p]).collect();
+        let pats: Vec<Vec<u8>> = patterns.iter().map(|p| normal::normal(p)).collect();
         let (mut out, mut p) = (Vec::new(), 0);
-        while p < text.len() {
-            let best = patterns
+        while p < t.len() {
+            let best = pats
                 .iter()
                 .enumerate()
                 .filter(|(_, v)| {
-                    text[p..].len() >= v.len() && text[p..p + v.len()].eq_ignore_ascii_case(v)
+                    t[p..].len() >= v.len() && t[p..p + v.len()].eq_ignore_ascii_case(v)
                 })
                 .max_by_key(|(i, v)| (v.len(), std::cmp::Reverse(*i)));
             match best {
                 Some((i, v)) => {
-                    out.push((p, 1 + count_lines(&text[..p]), i));
+                    out.push((at[p], 1 + normal::count_lines(&text[..at[p]]), i));
                     p += v.len();
                 }
                 None => p += 1,
@@ -572,7 +684,7 @@ mod tests {
             b"zzzzzz".to_vec(),
         ];
         let mut text = vec![b'.'; 4000];
-        // Values on and around the split points of 2 to 5 parts, some cut by a newline.
+        // Values on and around the split points of 2 to 5 parts, some cut by a line break.
         let at = [
             0, 795, 797, 1000, 1330, 1333, 1995, 2000, 2004, 2664, 2667, 3000, 3200, 3984,
         ];
@@ -580,22 +692,25 @@ mod tests {
             let v = &pats[k % 3];
             text[p..p + v.len()].copy_from_slice(v);
             if k % 4 == 3 {
-                text[p + 2] = b'\n';
+                text.insert(p + 2, b'\n');
             } else if k % 4 == 1 {
                 text[p..p + 3].make_ascii_uppercase();
             }
         }
         let want = naive(&pats, &text);
-        assert_eq!(
-            want.len(),
-            7,
-            "positive control: the intact values are found"
+        assert_eq!(want.len(), 9, "positive control: the values are found");
+        assert!(
+            want.iter().any(|w| text[w.0..w.0 + 3].contains(&b'\n')),
+            "broken by a line break too"
         );
         for threads in 1..=5 {
             for chunk in [1, 7, 1000, 1 << 20] {
                 let s = raw(&pats, threads, 1);
-                let got = s.scan_reader(&text[..], chunk).unwrap();
-                assert_eq!(got, want, "{threads} threads, chunk {chunk}");
+                assert_eq!(
+                    plain(&s, &text, chunk),
+                    want,
+                    "{threads} threads, chunk {chunk}"
+                );
             }
         }
     }
@@ -603,9 +718,10 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
 
-        /// Random values and texts made of them (case flipped, cut, overlapping) and noise
-        /// from the same few bytes: the chunked, split scan finds what the reference finds,
-        /// and what one unanchored aho-corasick pass (the previous matcher) finds.
+        /// Random values and texts made of them (case flipped, cut, overlapping, broken by
+        /// whitespace and NULs) and noise from the same few bytes: the chunked, split scan
+        /// finds what the reference finds, and what one unanchored aho-corasick pass over
+        /// the normal form (the matcher before the prefilter) finds.
         #[test]
         fn matches_the_reference(
             pats in proptest::collection::vec(
@@ -620,13 +736,14 @@ mod tests {
             threads in 1usize..4,
             parallel_min in 1usize..64,
         ) {
+            proptest::prop_assume!(pats.iter().all(|p| !normal::normal(p).is_empty()));
             let mut text = Vec::new();
             for (k, cut, flips) in &pieces {
                 match pats.get(*k) {
                     Some(v) => text.extend(v.iter().zip(flips).map(|(b, f)| {
                         if *f { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() }
                     })),
-                    None => text.extend_from_slice(&b"ab-\nB0a\xebbA"[..*cut % 10]),
+                    None => text.extend_from_slice(&b"ab-\nB0 a\xeb\0bA"[..*cut % 11]),
                 }
                 if *cut < 3 {
                     text.truncate(text.len().saturating_sub(*cut + 1));
@@ -634,16 +751,22 @@ mod tests {
             }
             let want = naive(&pats, &text);
             let s = raw(&pats, threads, parallel_min);
-            proptest::prop_assert_eq!(s.scan_reader(&text[..], chunk).unwrap(), want.clone());
+            proptest::prop_assert_eq!(plain(&s, &text, chunk), want.clone());
             let starts: Vec<usize> = s.scan_bytes(&text).map(|h| h.0).collect();
-            proptest::prop_assert_eq!(&starts, &want.iter().map(|h| h.0).collect::<Vec<_>>());
+            let plain_starts: Vec<usize> = plain(&s, &text, text.len().max(1)).iter().map(|h| h.0).collect();
+            proptest::prop_assert_eq!(&plain_starts, &want.iter().map(|h| h.0).collect::<Vec<_>>());
+            // Whatever decoded bytes add comes on top of the plain matches.
+            proptest::prop_assert!(want.iter().all(|h| starts.contains(&h.0)));
+            let normal_pats: Vec<Vec<u8>> = pats.iter().map(|p| normal::normal(p)).collect();
+            let at: Vec<usize> = (0..text.len()).filter(|&p| normal::kept(text[p])).collect();
+            let t: Vec<u8> = at.iter().map(|&p| text[p]).collect();
             let ac = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostLongest)
-                .build(&pats)
+                .build(&normal_pats)
                 .unwrap();
             let before: Vec<(usize, usize)> =
-                ac.find_iter(&text).map(|m| (m.start(), m.pattern().as_usize())).collect();
+                ac.find_iter(&t).map(|m| (at[m.start()], m.pattern().as_usize())).collect();
             proptest::prop_assert_eq!(before, want.iter().map(|h| (h.0, h.2)).collect::<Vec<_>>());
         }
     }

@@ -207,6 +207,226 @@ fn leaks_stray_files_loose_permissions_and_bursts_are_found_without_showing_pii(
     );
 }
 
+/// `b` gzipped.
+fn gzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+/// A zip archive holding `b` deflated, as `name`: local header, data, central directory, end
+/// record (APPNOTE 4.3).
+fn zip(name: &str, b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    let data = e.finish().unwrap();
+    let mut crc = flate2::Crc::new();
+    crc.update(b);
+    let (crc, csize, size) = (crc.sum(), data.len() as u32, b.len() as u32);
+    let mut z = Vec::new();
+    let common = |z: &mut Vec<u8>| {
+        z.extend_from_slice(&20u16.to_le_bytes()); // version needed
+        z.extend_from_slice(&0u16.to_le_bytes()); // flags
+        z.extend_from_slice(&8u16.to_le_bytes()); // deflate
+        z.extend_from_slice(&[0, 0, 0x21, 0]); // time, date
+        z.extend_from_slice(&crc.to_le_bytes());
+        z.extend_from_slice(&csize.to_le_bytes());
+        z.extend_from_slice(&size.to_le_bytes());
+        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes()); // extra
+    };
+    z.extend_from_slice(b"PK\x03\x04");
+    common(&mut z);
+    z.extend_from_slice(name.as_bytes());
+    z.extend_from_slice(&data);
+    let cd = z.len() as u32;
+    z.extend_from_slice(b"PK\x01\x02");
+    z.extend_from_slice(&20u16.to_le_bytes()); // version made by
+    common(&mut z);
+    z.extend_from_slice(&[0; 8]); // comment length, disk, attributes
+    z.extend_from_slice(&[0; 4]); // external attributes
+    z.extend_from_slice(&0u32.to_le_bytes()); // local header offset
+    z.extend_from_slice(name.as_bytes());
+    let cd_len = z.len() as u32 - cd;
+    z.extend_from_slice(b"PK\x05\x06");
+    z.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+    z.extend_from_slice(&cd_len.to_le_bytes());
+    z.extend_from_slice(&cd.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z
+}
+
+/// `s` percent-encoded as a form field: letters and digits as they are, `+` for a space.
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_label_copy_is_found_in_every_encoding_and_the_report_says_which_forms() {
+    use base64::Engine;
+    let t = env(35);
+    let (order, name) = t.a_name();
+    let holders: Vec<String> =
+        t.e.sb
+            .orders()
+            .iter()
+            .filter(|o| {
+                let p = &o.order.pii;
+                [&p.recipient_name, &p.buyer_name]
+                    .iter()
+                    .any(|v| v.as_ref().is_some_and(|v| v.expose_pii() == name))
+            })
+            .map(|o| o.order.info.amazon_order_id.clone())
+            .collect();
+    assert!(
+        holders.contains(&order),
+        "positive control: {order} holds the name"
+    );
+    let stranger = "Quentin Nobody-Known";
+    assert!(!name.eq_ignore_ascii_case(stranger));
+    let downloads = t.e.dir.path().join("Downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    // Each form of a label copy: the file, its bytes, the form the scan must name. The same
+    // for a name the vault does not hold is the control.
+    let copies = |who: &str| -> Vec<(&'static str, Vec<u8>, &'static str)> {
+        // Long enough that deflate codes it, rather than storing it as it is.
+        let label = format!(
+            "SHIP TO\n{who}\n{}",
+            "Thank you for your order!\n".repeat(8)
+        );
+        let mid = (1..who.len()).find(|&k| k >= who.len() / 2 && who.is_char_boundary(k));
+        let split = format!(
+            "SHIP TO\n{}\r\n{}\n",
+            &who[..mid.unwrap()],
+            &who[mid.unwrap()..]
+        );
+        let mime = base64::engine::general_purpose::STANDARD.encode(label.as_bytes());
+        let mime: Vec<String> = mime
+            .as_bytes()
+            .chunks(76)
+            .map(|l| String::from_utf8(l.to_vec()).unwrap())
+            .collect();
+        vec![
+            ("label.txt.gz", gzip(label.as_bytes()), "gzip"),
+            ("label.b64", mime.join("\r\n").into_bytes(), "base64"),
+            (
+                "label-notepad.txt",
+                [0xff, 0xfe]
+                    .into_iter()
+                    .chain(label.encode_utf16().flat_map(u16::to_le_bytes))
+                    .collect(),
+                "UTF-16LE",
+            ),
+            (
+                "label-utf16be.txt",
+                label.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+                "UTF-16BE",
+            ),
+            (
+                "label-split.txt",
+                split.into_bytes(),
+                "text broken by line breaks or spaces",
+            ),
+            (
+                "track.log",
+                format!("GET /track?to={} HTTP/1.1\n", form_encode(&label)).into_bytes(),
+                "percent-encoded",
+            ),
+            (
+                "label-reversed.txt",
+                label.chars().rev().collect::<String>().into_bytes(),
+                "reversed",
+            ),
+            (
+                "labels.zip",
+                zip("label.txt", label.as_bytes()),
+                "zip member",
+            ),
+        ]
+    };
+    for (who, dir) in [(name.as_str(), "pii"), (stranger, "control")] {
+        std::fs::create_dir(downloads.join(dir)).unwrap();
+        for (file, bytes, _) in copies(who) {
+            // Only a scan that decodes can find these.
+            assert_eq!(count(&bytes, who.as_bytes()), 0, "{file}");
+            std::fs::write(downloads.join(dir).join(file), bytes).unwrap();
+        }
+    }
+    let (r, v) = t.audit(&[], &["--scan", downloads.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let leaks = v["leaks"].as_array().unwrap();
+    for (file, _, form) in copies(&name) {
+        let found: Vec<&serde_json::Value> = leaks
+            .iter()
+            .filter(|l| {
+                l["file"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("pii/{file}"))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{file}: {leaks:?}");
+        assert_eq!(found[0]["form"], form, "{file}");
+        // The same name may be in several orders: it is looked for once, under one of them.
+        assert!(
+            holders.contains(&found[0]["order_id"].as_str().unwrap().to_string()),
+            "{file}: {}",
+            found[0]["order_id"]
+        );
+        assert!(
+            found[0]["field"] == "recipient_name" || found[0]["field"] == "buyer_name",
+            "{file}"
+        );
+        // The control: the same encoding of a name the vault does not hold is not a leak.
+        assert!(
+            !leaks.iter().any(|l| l["file"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("control/{file}"))),
+            "control {file}: {leaks:?}"
+        );
+    }
+    assert_eq!(leaks.len(), copies(&name).len(), "{leaks:?}");
+    // The report lists the forms it searched, in JSON and in the R26 check.
+    let forms: Vec<&str> = v["leak_forms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for want in [
+        "gzip",
+        "zip",
+        "base64",
+        "percent",
+        "UTF-16LE",
+        "broken by line breaks",
+        "reversed",
+    ] {
+        assert!(forms.iter().any(|f| f.contains(want)), "{want}: {forms:?}");
+    }
+    let r26 = t.check(&v, "R26");
+    assert!(
+        r26["details"].to_string().contains("forms searched: "),
+        "{r26}"
+    );
+    assert!(
+        r26["details"].to_string().contains("(zip member, at byte "),
+        "{r26}"
+    );
+    // The report names where and how, never what.
+    assert_eq!(count(r.stdout.as_bytes(), name.as_bytes()), 0);
+    assert_eq!(count(r.stderr.as_bytes(), name.as_bytes()), 0);
+}
+
 #[test]
 fn pii_past_retention_is_a_finding_until_purged() {
     let t = env(33);

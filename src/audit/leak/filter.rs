@@ -13,8 +13,10 @@
 //! are folded (bit 5 of every byte set), so bytes equal up to ASCII case give equal keys.
 //!
 //! **Groups.** Long values (12 bytes and more: the PDF hex forms, most e-mail and address
-//! lines) are filtered on 6-byte grams every 7 bytes, short ones on 4-byte grams every 3
-//! bytes. The cost is one table read per sample, so a wider step is faster, but a shorter
+//! lines) are filtered on 6-byte grams every `shortest - 5` bytes (7 for 12-byte values),
+//! short ones on 4-byte grams every `shortest - 3` bytes; when no value is under 8 bytes, all
+//! share one group on 6-byte grams (see `LONG` in the parent module). The cost is one table
+//! read per sample, so a wider step is faster, but a shorter
 //! gram is less selective: 4- and 5-byte grams of the hex forms cover most hex digits, and
 //! logs are full of hex digests. Measured with 100,000 values (`benches/retention.rs`),
 //! 6-byte grams were the best of 4 to 8 on both repetitive and hex-heavy logs.

@@ -9,7 +9,7 @@
 //! | R15 | no order holds PII past its deadline ([`crate::flow::retention::due_orders`]); the last purge that destroyed PII emptied the WAL, or a later one did ([`crate::flow::retention::wal_left_behind`]) |
 //! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote; no label purchase is unresolved (`label.unresolved`, [`crate::flow::buy`]) unless a shipment of its order was recorded since or the order was canceled |
 //! | R21 | the home is not on removable media or in a cloud-sync folder; every file is 0600 and every folder 0700 |
-//! | R26 | no PII value the vault holds appears in the logs, the config, the database files (in plaintext), or any `--scan` path |
+//! | R26 | no PII value the vault holds appears in the logs, the config, the database files (in plaintext), or any `--scan` path, in any of the forms [`crate::audit::leak::FORMS`] lists (which the report lists too); parts of files it could not decode (encrypted zip members, streams past the decompression caps) are findings |
 //! | R12 | every endpoint ever configured (from `credentials.changed` records) is HTTPS, or loopback HTTP in a sandbox home |
 //! | R11 | the credentials' age (rotate yearly) |
 //! | R4/R5 | every operator, role and last use; active accounts unused for 90 days |
@@ -143,6 +143,8 @@ pub struct AuditReport {
     pub pii_values_scanned: usize,
     /// Files scanned for them.
     pub files_scanned: usize,
+    /// The forms each value was looked for in ([`crate::audit::leak::FORMS`]).
+    pub leak_forms: Vec<&'static str>,
     /// Every check.
     pub checks: Vec<Check>,
     /// Breaks in the chain, by file, line and seq.
@@ -539,8 +541,13 @@ pub fn audit(
         }
     }
     for l in &leaks {
+        let form = match (l.form.as_str(), l.decoded_offset) {
+            ("text", _) => String::new(),
+            (f, None) => format!(" ({f})"),
+            (f, Some(at)) => format!(" ({f}, at byte {at} of the decoded bytes)"),
+        };
         c.fail(format!(
-            "{} line {}: the {} of order {}",
+            "{} line {}: the {} of order {}{form}",
             l.file.display(),
             l.line,
             l.field,
@@ -550,6 +557,10 @@ pub fn audit(
     c.details.push(format!(
         "{} PII value(s) looked for in {files_scanned} file(s)",
         scanner.patterns()
+    ));
+    c.details.push(format!(
+        "forms searched: {}",
+        crate::audit::leak::FORMS.join("; ")
     ));
     let pii_values = scanner.patterns();
     drop(scanner);
@@ -837,6 +848,7 @@ pub fn audit(
         records_verified: verification.records,
         pii_values_scanned: pii_values,
         files_scanned,
+        leak_forms: crate::audit::leak::FORMS.to_vec(),
         checks,
         chain_breaks: verification.findings,
         leaks,

@@ -6,7 +6,8 @@
 //! and the report holds no PII value and no secret (orders by id, operators by name, files by
 //! path, counts). What both renderings show, in this order:
 //!
-//! - the verdict and the facts of the run (profile, window, records verified, files scanned);
+//! - the verdict and the facts of the run (profile, window, records verified, files scanned,
+//!   the forms the leak scan searched);
 //! - the compliance matrix: one row per requirement id, pass / fail / info, with its details;
 //! - the log window strip: one cell per day ([`DayState`]);
 //! - the operators, their role, state and last use;
@@ -211,6 +212,7 @@ pub(crate) fn facts(r: &AuditReport) -> Vec<(&'static str, String)> {
             "PII values looked for",
             format!("{} in {} file(s)", r.pii_values_scanned, r.files_scanned),
         ),
+        ("Forms searched", r.leak_forms.join("; ")),
     ]
 }
 
@@ -258,6 +260,7 @@ mod tests {
             records_verified: 12,
             pii_values_scanned: 40,
             files_scanned: 3,
+            leak_forms: vec!["text", "gzip"],
             checks: vec![
                 check(
                     "R25",

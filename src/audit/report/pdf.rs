@@ -174,10 +174,10 @@ pub fn render_pdf(r: &AuditReport) -> Vec<u8> {
     d.y -= 8.0;
     for (k, v) in facts(r) {
         d.need(12.0);
-        d.y -= 12.0;
-        let y = d.y;
+        let y = d.y - 11.7;
         d.text_at(MARGIN, y, 9.0, false, MUTED, &win_ansi(k));
-        d.text_at(MARGIN + 130.0, y, 9.0, false, INK, &win_ansi(&v));
+        // Long values (the forms searched) wrap in their column.
+        d.para(MARGIN + 130.0, USABLE - 130.0, 9.0, false, INK, &v);
     }
 
     matrix(&mut d, r);
