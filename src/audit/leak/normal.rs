@@ -102,11 +102,16 @@ impl Normal {
         let (mut j, mut lines) = (0usize, 0usize);
         for block in raw[lo..hi].chunks(STEP) {
             self.marks.push((j, lines));
-            let mut words = block.chunks_exact(16);
-            for w in &mut words {
+            // Clean stretches (no byte below 0x21) are found sixteen bytes at a time and
+            // copied at once.
+            let (mut i, mut clean) = (0, 0);
+            while i + 16 <= block.len() {
+                let w = &block[i..i + 16];
                 let x = u64::from_le_bytes(w[..8].try_into().expect("8 bytes"));
                 let y = u64::from_le_bytes(w[8..].try_into().expect("8 bytes"));
                 if has_low(x) || has_low(y) {
+                    out[j..j + (i - clean)].copy_from_slice(&block[clean..i]);
+                    j += i - clean;
                     for (z, half) in [(x, &w[..8]), (y, &w[8..])] {
                         // UTF-16 of Latin-1 text: the NUL half of each unit goes at once.
                         let bytes = match utf16_low_bytes(z) {
@@ -124,12 +129,13 @@ impl Normal {
                             lines += usize::from(b == b'\n');
                         }
                     }
-                } else {
-                    out[j..j + 16].copy_from_slice(w);
-                    j += 16;
+                    clean = i + 16;
                 }
+                i += 16;
             }
-            for &b in words.remainder() {
+            out[j..j + (i - clean)].copy_from_slice(&block[clean..i]);
+            j += i - clean;
+            for &b in &block[i..] {
                 out[j] = b;
                 j += KEEP[b as usize] as usize;
                 lines += usize::from(b == b'\n');
