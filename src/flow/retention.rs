@@ -287,11 +287,12 @@ pub fn purge_with(
     // the epoch's other orders: the epoch is re-keyed without it at the next unlock by a role
     // that can open and seal (purge itself holds no key).
     let early_epochs: Vec<u32> = match &opts.order {
-        Some(id) => crate::vault::store::record_epochs(conn, u32::MAX)?
-            .into_iter()
-            .filter(|(o, _)| o == id)
-            .map(|(_, e)| e)
-            .filter(|e| !Epoch(*e).ended_by(now))
+        Some(id) => store::records_of_order(conn, id)?
+            .iter()
+            .filter_map(|r| crate::vault::seal::record_key_name(&r.blob))
+            .map(|n| n.epoch)
+            .filter(|e| !e.ended_by(now))
+            .map(|e| e.0)
             .collect(),
         None => Vec::new(),
     };

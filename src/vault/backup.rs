@@ -157,9 +157,6 @@ impl Session<'_> {
         f.sync_all()
             .map_err(|e| Error::Failed(format!("cannot sync {}: {e}", out.display())))?;
         report.bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
-        // SQLite may have left a journal beside it while vacuuming; none holds PII, but the
-        // backup is one file.
-        let _ = std::fs::remove_file(out.with_extension("db-journal"));
         Ok(report)
     }
 }

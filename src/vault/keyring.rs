@@ -134,7 +134,7 @@ impl Keyring {
         }
     }
 
-    /// Reads every slot: `(index, slot bytes)` of the file as it is.
+    /// Reads every slot of the file as it is, in file order (a slot's index is its position).
     fn slots(&self, f: &File) -> Result<Vec<[u8; SLOT]>> {
         let len = f.metadata().map_err(|e| self.fail("read", e))?.len();
         if len > MAX_LEN {

@@ -454,7 +454,8 @@ impl Session<'_> {
                 now,
             ));
         }
-        let (Some(authority), Some(old_pii), Some(old_secrets)) = (
+        // The PII key too: every record is opened to be sealed again.
+        let (Some(authority), Some(_), Some(old_secrets)) = (
             self.keys.authority.as_ref(),
             self.keys.pii_private.as_ref(),
             self.keys.secrets.as_ref(),
@@ -535,7 +536,6 @@ impl Session<'_> {
                 )?,
             ));
         }
-        let _ = old_pii;
         let mut mine = self.keys.duplicate();
         mine.pii_private = Some(SecretKey::from_bytes(*pii_sk.expose_secret()));
         mine.secrets = Some(SecretKey::from_bytes(*sec_sk.expose_secret()));

@@ -187,16 +187,22 @@ fn open_in(
     .map(zeroize::Zeroizing::new)
 }
 
-/// The associated data of an order's sealed PII.
-fn aad(vault_id: &str, order_id: &str, version: u64) -> Vec<u8> {
-    let mut a = Vec::with_capacity(64);
-    a.extend_from_slice(b"fulfill/pii-aad/v1\0");
+/// The associated data of a sealed record: `label`, then the vault, the record and its version
+/// (version 2 appends the epoch and the key id).
+fn record_binding(label: &[u8], vault_id: &str, record_id: &str, version: u64) -> Vec<u8> {
+    let mut a = Vec::with_capacity(96);
+    a.extend_from_slice(label);
     a.extend_from_slice(vault_id.as_bytes());
     a.push(0);
-    a.extend_from_slice(order_id.as_bytes());
+    a.extend_from_slice(record_id.as_bytes());
     a.push(0);
     a.extend_from_slice(&version.to_be_bytes());
     a
+}
+
+/// The associated data of an order's sealed PII (version 1).
+fn aad(vault_id: &str, order_id: &str, version: u64) -> Vec<u8> {
+    record_binding(b"fulfill/pii-aad/v1\0", vault_id, order_id, version)
 }
 
 /// Seals an order's PII with the public key alone.
@@ -371,13 +377,7 @@ pub fn unwrap_data_key(
 }
 
 fn record_aad(vault_id: &str, record_id: &str, version: u64, name: KeyName) -> Vec<u8> {
-    let mut a = Vec::with_capacity(96);
-    a.extend_from_slice(b"fulfill/pii-aad/v2\0");
-    a.extend_from_slice(vault_id.as_bytes());
-    a.push(0);
-    a.extend_from_slice(record_id.as_bytes());
-    a.push(0);
-    a.extend_from_slice(&version.to_be_bytes());
+    let mut a = record_binding(b"fulfill/pii-aad/v2\0", vault_id, record_id, version);
     a.extend_from_slice(&name.epoch.0.to_be_bytes());
     a.extend_from_slice(&name.id);
     a
