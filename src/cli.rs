@@ -665,6 +665,18 @@ pub struct InitArgs {
     /// Mark the home as a sandbox home (talks only to a loopback sandbox; honours --now).
     #[arg(long)]
     pub sandbox: bool,
+    /// The system logger's socket the audit chain's heads go to, or `off` (config
+    /// `anchor.syslog`; default /dev/log).
+    #[arg(long, value_name = "SOCKET|off")]
+    pub anchor_syslog: Option<String>,
+    /// A syslog collector on another host the heads also go to, out of this machine's
+    /// operators' reach: tcp://HOST:PORT or tls://HOST:PORT (config `anchor.remote`).
+    #[arg(long, value_name = "URL")]
+    pub anchor_remote: Option<String>,
+    /// The PEM file of the authority the collector's TLS certificate chains to (config
+    /// `anchor.remote_ca`; default: the system's roots).
+    #[arg(long, value_name = "FILE")]
+    pub anchor_remote_ca: Option<PathBuf>,
 }
 
 /// Roles an operator can have (the owner is made by `init`).

@@ -121,6 +121,90 @@ pub struct Config {
     /// The seller's ship-from address, for labels bought from Amazon (`fulfill buy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ship_from: Option<crate::mws::merchant::ShipFrom>,
+    /// Where the audit chain's head is anchored ([`crate::audit::anchor`]).
+    #[serde(default)]
+    pub anchor: AnchorConfig,
+}
+
+/// `[anchor]`: where each new head of the audit chain goes, out of the operators' reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorConfig {
+    /// The system logger's datagram socket, or `off`.
+    #[serde(default = "AnchorConfig::default_syslog")]
+    pub syslog: String,
+    /// A remote collector, `tcp://HOST:PORT` or `tls://HOST:PORT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// A PEM file with the authority the collector's TLS certificate chains to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_ca: Option<String>,
+}
+
+impl Default for AnchorConfig {
+    fn default() -> Self {
+        AnchorConfig {
+            syslog: Self::default_syslog(),
+            remote: None,
+            remote_ca: None,
+        }
+    }
+}
+
+impl AnchorConfig {
+    fn default_syslog() -> String {
+        crate::audit::anchor::SYSLOG_SOCKET.to_string()
+    }
+
+    /// The anchors this table names, or why it names none that can be used.
+    pub fn anchors(&self) -> Result<crate::audit::anchor::Anchors> {
+        let syslog = match self.syslog.as_str() {
+            "off" => None,
+            p if p.starts_with('/') => Some(std::path::PathBuf::from(p)),
+            p => {
+                return Err(Error::usage(format!(
+                    "anchor.syslog: {p:?} is not an absolute socket path or `off`"
+                )));
+            }
+        };
+        let ca = self.remote_ca.as_ref().map(std::path::PathBuf::from);
+        let remote = match self.remote.as_deref() {
+            None => None,
+            Some(r) => Some(
+                crate::audit::anchor::Remote::parse(r, ca)
+                    .map_err(|e| Error::usage(format!("anchor.remote: {e}")))?,
+            ),
+        };
+        Ok(crate::audit::anchor::Anchors { syslog, remote })
+    }
+
+    /// Sets `anchor.FIELD` (`off` clears the remote collector and its authority).
+    fn set(&mut self, field: &str, value: &str) -> Result<()> {
+        let value = value.trim();
+        if value.is_empty() || value.len() > 1024 || value.chars().any(char::is_control) {
+            return Err(Error::usage(format!(
+                "anchor.{field}: a value of at most 1024 printable characters"
+            )));
+        }
+        let off = value == "off";
+        match field {
+            "syslog" => self.syslog = value.to_string(),
+            "remote" => self.remote = (!off).then(|| value.to_string()),
+            "remote_ca" if off => self.remote_ca = None,
+            "remote_ca" if !value.starts_with('/') => {
+                return Err(Error::usage(
+                    "anchor.remote_ca: an absolute path to a PEM file",
+                ));
+            }
+            "remote_ca" => self.remote_ca = Some(value.to_string()),
+            _ => {
+                return Err(Error::usage(format!(
+                    "unknown anchor field {field:?} (known: syslog, remote, remote_ca)"
+                )));
+            }
+        }
+        self.anchors().map(drop)
+    }
 }
 
 /// `[retention]`.
@@ -162,11 +246,13 @@ impl Config {
                 max_days: p.min_log_days(),
             },
             ship_from: None,
+            anchor: AnchorConfig::default(),
         }
     }
 
     /// Refuses numbers looser than the profile allows.
     pub fn validate(&self, p: Profile) -> Result<()> {
+        self.anchor.anchors()?;
         if self.retention.pii_days == 0 || self.retention.pii_days > p.max_pii_days() {
             return Err(Error::usage(format!(
                 "config: retention.pii_days = {} is outside 1..={} allowed by profile {p}",
@@ -227,6 +313,9 @@ impl Config {
         if let Some(field) = key.strip_prefix("ship_from.") {
             return self.set_ship_from(field, value);
         }
+        if let Some(field) = key.strip_prefix("anchor.") {
+            return self.anchor.set(field, value);
+        }
         let n: u32 = value
             .parse()
             .map_err(|_| Error::usage(format!("{key}: {value:?} is not a whole number of days")))?;
@@ -235,7 +324,7 @@ impl Config {
             "log.max_days" => self.log.max_days = n,
             _ => {
                 return Err(Error::usage(format!(
-                    "unknown config key {key:?} (known: retention.pii_days, log.max_days, ship_from.{})",
+                    "unknown config key {key:?} (known: retention.pii_days, log.max_days, anchor.syslog|remote|remote_ca, ship_from.{})",
                     SHIP_FROM_FIELDS.join("|")
                 )));
             }

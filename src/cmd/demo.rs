@@ -92,6 +92,13 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         "Create a sandbox home: encrypted vault, owner, audit log",
     );
     let home = Home::create(&root, &Environment::system())?;
+    // The audit chain's heads go to a collector standing in for one on another host (the
+    // system log of this machine is left alone): the audit checks them at the end.
+    let collector = crate::sandbox::collector::Collector::start()?;
+    let mut demo_config = crate::config::Config::for_profile(Profile::Mws2020);
+    demo_config.set("anchor.syslog", "off", Profile::Mws2020)?;
+    demo_config.set("anchor.remote", &collector.url(), Profile::Mws2020)?;
+    crate::home::write_private(&home.config_path(), demo_config.to_toml().as_bytes())?;
     let owner_pass = pass("owner");
     let owner_secret = owner_pass.expose_secret().to_string();
     let owner_again = owner_secret.clone();
@@ -103,7 +110,12 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         true,
         clock.now(),
     )?;
-    crate::outln!("    {} (vault {})", root.display(), vault.id());
+    crate::outln!(
+        "    {} (vault {}); chain heads go to the collector {}",
+        root.display(),
+        vault.id(),
+        collector.url()
+    );
     let owner = vault.unlock(
         "olga",
         &Credential::Passphrase(Passphrase::new(owner_secret)),
@@ -459,6 +471,8 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         &Credential::Passphrase(Passphrase::new(owner_again)),
         later.now(),
     )?;
+    let export = dir.path().join("collector.log");
+    collector.export(&export)?;
     let report = audit(
         &vault,
         &owner,
@@ -467,7 +481,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             window_days: vault.profile().min_log_days(),
             pii_days: cfg.retention.pii_days,
             scan: Vec::new(),
-            anchors: None,
+            anchors: Some(export),
         },
         later.now(),
     )?;
@@ -479,6 +493,11 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             c.id,
             c.title
         );
+        if c.status == crate::audit::report::checks::Status::Fail {
+            for d in &c.details {
+                crate::outln!("           {d}");
+            }
+        }
     }
     crate::outln!(
         "    {} record(s) verified, {} PII value(s) looked for in {} file(s); findings: {}",

@@ -17,13 +17,26 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
     // Ask for the passphrase before anything is created, so a typo leaves nothing behind.
     let pass = new_passphrase(g.passphrase_file.as_deref(), &args.owner)?;
     pass.check_policy(&profile.passphrase_policy(), &args.owner)?;
+    let mut config = Config::for_profile(profile);
+    for (key, value) in [
+        ("anchor.syslog", args.anchor_syslog.clone()),
+        ("anchor.remote", args.anchor_remote.clone()),
+        (
+            "anchor.remote_ca",
+            args.anchor_remote_ca
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                .map(|p| p.display().to_string()),
+        ),
+    ] {
+        if let Some(v) = value {
+            config.set(key, &v, profile)?;
+        }
+    }
     let existed = root.exists();
     let home = Home::create(&root, &Environment::system())?;
     let made = (|| -> Result<_> {
-        write_private(
-            &home.config_path(),
-            Config::for_profile(profile).to_toml().as_bytes(),
-        )?;
+        write_private(&home.config_path(), config.to_toml().as_bytes())?;
         let (_, recovery) = Vault::create_with_recovery(
             &home,
             &args.owner,
@@ -66,6 +79,20 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
         crate::vault::key::format_recovery_key(&recovery).as_str(),
         args.owner
     );
+    let anchors = config.anchor.anchors()?;
+    let mut to: Vec<String> = anchors
+        .syslog
+        .iter()
+        .map(|p| format!("the system log ({})", p.display()))
+        .collect();
+    to.extend(anchors.remote.iter().map(|r| format!("the collector {r}")));
+    if to.is_empty() {
+        crate::outln!(
+            "No anchor is set: `fulfill audit` fails until one is (`fulfill config set anchor.remote tls://HOST:6514`)."
+        );
+    } else {
+        crate::outln!("The audit chain's heads go to {}.", to.join(" and "));
+    }
     crate::outln!("Next: `fulfill operator add NAME --role packer` for each person.");
     Ok(Exit::Ok)
 }

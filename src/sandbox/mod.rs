@@ -14,6 +14,7 @@
 //! `ScaledClock` for the command, which is how `--time-scale` divides every interval.
 
 pub mod api;
+pub mod collector;
 pub mod data;
 pub mod faults;
 pub mod feeds;

@@ -107,6 +107,9 @@ pub enum NewCredential<'a> {
     KeyFile(&'a Path),
 }
 
+/// The anchors whose last send failed (see [`Vault::anchor_head`]).
+const ANCHOR_UNSENT_META: &str = "anchor_unsent";
+
 /// An open vault.
 pub struct Vault {
     conn: Connection,
@@ -119,6 +122,8 @@ pub struct Vault {
     /// Read when the vault opens; read again after a `rekey` by this process.
     meta_facts: std::cell::RefCell<MetaFacts>,
     audit: AuditLog,
+    /// Where new chain heads are sent (`[anchor]` of `config.toml`, read at open).
+    anchors: crate::audit::anchor::Anchors,
 }
 
 /// The vault facts as the `meta` table states them (unauthenticated).
@@ -415,6 +420,13 @@ impl Vault {
         let profile: Profile = store::meta_required(&conn, "profile")?.parse()?;
         let sandbox = store::meta_required(&conn, "sandbox")? == "true";
         let meta_facts = MetaFacts::read(&conn)?;
+        // A missing or broken config.toml still anchors to the system log (its default).
+        let (config, _) = crate::config::Config::load_or_profile(&home.config_path(), profile);
+        let anchors = config.anchor.anchors().unwrap_or_else(|_| {
+            crate::config::AnchorConfig::default()
+                .anchors()
+                .unwrap_or_default()
+        });
         Ok(Vault {
             conn,
             home: home.clone(),
@@ -423,6 +435,7 @@ impl Vault {
             sandbox,
             meta_facts: std::cell::RefCell::new(meta_facts),
             audit: AuditLog::new(home.logs_dir()),
+            anchors,
         })
     }
 
@@ -489,21 +502,100 @@ impl Vault {
         let lock = self.audit.lock()?;
         let tx = store::immediate(&self.conn)?;
         let anchor = MetaAnchor(&tx);
-        let head = self.audit.recover(&lock, anchor.head()?, now)?;
+        let stored = anchor.head()?;
+        let head = self.audit.recover(&lock, stored.clone(), now)?;
         let (out, events) = action(&tx)?;
         let head = self.audit.append_all(&lock, &head, &events, now)?;
         anchor.set_head(&head)?;
         tx.commit()?;
-        // The head also goes where no operator can rewrite it (best effort; `audit --anchors`
-        // checks what the system log saw).
-        if let Err(e) = crate::audit::anchor::send(
-            Path::new(crate::audit::anchor::SYSLOG_SOCKET),
-            &self.id,
-            &head,
-        ) {
-            tracing::debug!(error = %e, "chain head not sent to the system log");
+        // The head also goes where no operator can rewrite it; the action has committed, so
+        // what goes wrong here is recorded and warned about, never returned.
+        if head.seq > stored.seq {
+            self.anchor_head(&lock, stored.seq + 1, &head, now);
         }
         Ok(out)
+    }
+
+    /// The anchors configured for this vault.
+    pub fn anchors(&self) -> &crate::audit::anchor::Anchors {
+        &self.anchors
+    }
+
+    /// Sends `head` (covering records `from..=head.seq`) to every anchor and records each
+    /// anchor that started failing (`anchor.unsent`, with the reason, and a warning on
+    /// stderr) or works again (`anchor.resumed`), in one more append whose head is sent too.
+    /// Which anchors were failing is kept in `meta` only to record changes once: `audit`
+    /// decides from the records and its own sends, never from that row.
+    fn anchor_head(
+        &self,
+        lock: &crate::audit::log::AppendLock,
+        from: u64,
+        head: &crate::audit::Head,
+        now: DateTime<Utc>,
+    ) {
+        let sent = self.anchors.send(&self.id, head, from, now);
+        let failing_before: Vec<String> = store::meta_get(&self.conn, ANCHOR_UNSENT_META)
+            .ok()
+            .flatten()
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut events = Vec::new();
+        for s in &sent {
+            let was = failing_before.iter().any(|f| f == s.anchor);
+            match (&s.error, was) {
+                (Some(reason), false) => {
+                    eprintln!(
+                        "warning: the audit chain's head did not reach the {} anchor ({reason}); recorded as anchor.unsent, and `fulfill audit` fails until it does (docs/security.md, \"Anchors\")",
+                        s.anchor
+                    );
+                    events.push(
+                        Event::new("anchor.unsent")
+                            .outcome(crate::audit::Outcome::Failed)
+                            .field("anchor", s.anchor)
+                            .field("to", s.to.as_str())
+                            .field("reason", reason.as_str())
+                            .field("head_seq", head.seq),
+                    );
+                }
+                (None, true) => events.push(
+                    Event::new("anchor.resumed")
+                        .field("anchor", s.anchor)
+                        .field("to", s.to.as_str())
+                        .field("head_seq", head.seq),
+                ),
+                _ => {}
+            }
+        }
+        let failing_now: Vec<&str> = sent
+            .iter()
+            .filter(|s| s.error.is_some())
+            .map(|s| s.anchor)
+            .collect();
+        if events.is_empty() && failing_now.len() == failing_before.len() {
+            return;
+        }
+        let appended = (|| -> Result<crate::audit::Head> {
+            let tx = store::immediate(&self.conn)?;
+            let anchor = MetaAnchor(&tx);
+            let next = self.audit.recover(lock, anchor.head()?, now)?;
+            let next = self.audit.append_all(lock, &next, &events, now)?;
+            anchor.set_head(&next)?;
+            store::meta_set(&tx, ANCHOR_UNSENT_META, &failing_now.join(","))?;
+            tx.commit()?;
+            Ok(next)
+        })();
+        match appended {
+            Ok(next) if next.seq > head.seq => {
+                self.anchors.send(&self.id, &next, head.seq + 1, now);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "anchor state not recorded"),
+        }
     }
 
     /// Verifies the audit log's hash chain against the head and checkpoint this vault keeps

@@ -362,8 +362,11 @@ impl CliEnv {
             output: Default::default(),
         };
         let p = env.pass.to_str().unwrap().to_owned();
+        let syslog = env.dir.syslog().path().to_str().unwrap().to_owned();
         env.ok(&[
             "init",
+            "--anchor-syslog",
+            &syslog,
             "--sandbox",
             "--owner",
             "olga",

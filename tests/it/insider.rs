@@ -791,7 +791,7 @@ fn a_home_rolled_back_to_a_copy_disagrees_with_the_system_log() {
         .arg(&anchors));
     assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains("the system log saw the chain at seq"),
+        r.stdout.contains("the anchor saw the chain at seq"),
         "{}",
         r.stdout
     );

@@ -8,6 +8,7 @@ mod fetch_support;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod anchors;
 mod audit_cmd;
 mod audit_events;
 mod audit_log;

@@ -45,6 +45,16 @@ impl Home {
             std::fs::Permissions::from_mode(0o700),
         )
         .unwrap();
+        // The earlier build's config.toml has no [anchor] table: heads go to /dev/log, which
+        // the test's stand-in system logger replaces.
+        let config = dir.home().join("config.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        assert!(!text.contains("[anchor]"), "{text}");
+        text.push_str(&format!(
+            "\n[anchor]\nsyslog = {:?}\n",
+            dir.syslog().path().display().to_string()
+        ));
+        std::fs::write(&config, text).unwrap();
         let owner = dir.secret_file("owner.pass", support::OWNER_PASS);
         let pat = dir.secret_file("pat.pass", "pat passphrase long enough\n");
         Home { dir, owner, pat }

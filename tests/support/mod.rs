@@ -20,6 +20,7 @@ pub const OWNER_PASS: &str = "owner passphrase, long enough";
 /// A temp folder kept (and printed) when the test panics, so its vault and logs can be read.
 pub struct TestDir {
     dir: Option<tempfile::TempDir>,
+    syslog: std::sync::OnceLock<SyslogListener>,
 }
 
 impl TestDir {
@@ -29,7 +30,25 @@ impl TestDir {
             .tempdir()
             .unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
-        TestDir { dir: Some(dir) }
+        TestDir {
+            dir: Some(dir),
+            syslog: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The stand-in for the system logger homes made by [`TestDir::init`] anchor to
+    /// (`--anchor-syslog`): a datagram socket in this folder, read by a thread.
+    pub fn syslog(&self) -> &SyslogListener {
+        self.syslog
+            .get_or_init(|| SyslogListener::bind(&self.path().join("syslog.sock")))
+    }
+
+    /// Everything the stand-in system logger received so far, as an export file for
+    /// `audit --anchors` (what `journalctl -t fulfill -o cat` would give).
+    pub fn syslog_export(&self) -> PathBuf {
+        let p = self.path().join("syslog-export.txt");
+        fs::write(&p, self.syslog().lines().join("\n") + "\n").unwrap();
+        p
     }
 
     pub fn path(&self) -> &Path {
@@ -81,7 +100,10 @@ impl TestDir {
     fn init_with(&self, global: &[&str], sandbox: bool) -> PathBuf {
         let owner = self.secret_file("owner.pass", &format!("{OWNER_PASS}\n"));
         let mut c = self.fulfill();
-        c.args(global).arg("init");
+        c.args(global)
+            .arg("init")
+            .arg("--anchor-syslog")
+            .arg(self.syslog().path());
         if sandbox {
             c.arg("--sandbox");
         }
@@ -164,6 +186,64 @@ impl Drop for TestDir {
     }
 }
 
+/// A datagram socket standing in for `/dev/log`: a thread keeps every datagram. Datagrams
+/// are read in the order they were sent, so [`SyslogListener::lines`] sends its own marker and
+/// waits for it to see everything sent before the call.
+pub struct SyslogListener {
+    path: PathBuf,
+    state: Received,
+    markers: std::sync::atomic::AtomicU64,
+}
+
+/// The datagrams received, and the last marker seen.
+type Received = std::sync::Arc<(std::sync::Mutex<(Vec<String>, u64)>, std::sync::Condvar)>;
+
+const SYSLOG_MARKER: &str = "test-syslog-marker ";
+
+impl SyslogListener {
+    pub fn bind(path: &Path) -> Self {
+        let sock = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        let state: Received = Default::default();
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 << 10];
+            while let Ok(n) = sock.recv(&mut buf) {
+                let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let (lock, cv) = &*shared;
+                let mut st = lock.lock().unwrap();
+                match line.strip_prefix(SYSLOG_MARKER) {
+                    Some(n) => st.1 = n.parse().unwrap(),
+                    None => st.0.push(line),
+                }
+                cv.notify_all();
+            }
+        });
+        SyslogListener {
+            path: path.to_path_buf(),
+            state,
+            markers: Default::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every datagram received before this call.
+    pub fn lines(&self) -> Vec<String> {
+        let n = self
+            .markers
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let s = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        s.send_to(format!("{SYSLOG_MARKER}{n}").as_bytes(), &self.path)
+            .unwrap();
+        let (lock, cv) = &*self.state;
+        let st = cv.wait_while(lock.lock().unwrap(), |st| st.1 < n).unwrap();
+        st.0.clone()
+    }
+}
+
 /// The result of running the binary.
 #[derive(Debug)]
 pub struct Run {
@@ -193,6 +273,15 @@ pub fn t0() -> DateTime<Utc> {
 /// A new home with a vault and its owner `olga`, through the library.
 pub fn new_vault(dir: &TestDir, profile: Profile, sandbox: bool) -> Vault {
     let home = Home::create(&dir.home(), &Environment::system()).unwrap();
+    let mut config = fulfill::config::Config::for_profile(profile);
+    config
+        .set(
+            "anchor.syslog",
+            &dir.syslog().path().display().to_string(),
+            profile,
+        )
+        .unwrap();
+    fulfill::home::write_private(&home.config_path(), config.to_toml().as_bytes()).unwrap();
     Vault::create(
         &home,
         "olga",

@@ -4,7 +4,7 @@
 //!
 //! | id | check |
 //! |---|---|
-//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are findings; with `--anchors`, every head the system log saw is in the chain; with the log key, every record's forward-secure MAC, the key file and the checkpoint; the vault database passes `PRAGMA quick_check` (damage exits 5) |
+//! | R25 | the audit chain verifies against the vault's head and checkpoint (a break exits 5); appends adopted after an interrupted run are findings; every configured anchor takes the current head now, and one is set (an `anchor.unsent` span is listed); with `--anchors`, every head an anchor saw is in the chain and every record is covered by one; with the log key, every record's forward-secure MAC, the key file and the checkpoint; the vault database passes `PRAGMA quick_check` (damage exits 5) |
 //! | R27 | nothing younger than the profile's window was pruned |
 //! | R15 | no order holds PII past its deadline ([`crate::flow::retention::due_orders`]); the last purge that destroyed PII emptied the WAL, or a later one did ([`crate::flow::retention::wal_left_behind`]) |
 //! | R20 | every file in `spool/` belongs to an order whose PII may still be kept; every tracked label path holds the file the tool wrote; no label purchase is unresolved (`label.unresolved`, [`crate::flow::buy`]) unless a shipment of its order was recorded since or the order was canceled |
@@ -298,29 +298,65 @@ pub fn audit(
         "{} records in {} day file(s) verified",
         verification.records, verification.files
     ));
-    // The heads the system log saw, which no operator can rewrite there.
+    // The anchors: each is tried now (a standing failure is a finding until it works), and
+    // the records say when one was out of reach.
+    anchor_checks(vault, &all, &mut c, now)?;
+    // The heads an anchor saw, which no operator can rewrite there.
     let mut anchors_broken = false;
     if let Some(path) = &opts.anchors {
         let text = read_capped(path, 256 << 20)?;
         let anchored = crate::audit::anchor::parse(&text, vault.id());
-        let by_seq: std::collections::HashMap<u64, &str> = all
+        let by_seq: std::collections::HashMap<u64, (&str, &str)> = all
             .iter()
-            .filter_map(|r| r.hash.as_deref().map(|h| (r.seq, h)))
+            .filter_map(|r| r.hash.as_deref().map(|h| (r.seq, (h, r.ts.as_str()))))
             .collect();
         let last = all.iter().map(|r| r.seq).max().unwrap_or(0);
         let pruned = store::MetaAnchor(vault.conn())
             .checkpoint()?
             .map_or(0, |cp| cp.seq);
-        let problems = crate::audit::anchor::check(&anchored, last, pruned, |seq| {
-            by_seq.get(&seq).map(|h| h.to_string())
+        let mut checked = crate::audit::anchor::check(&anchored, last, pruned, |seq| {
+            by_seq.get(&seq).map(|(h, _)| h.to_string())
         });
-        anchors_broken = !problems.is_empty();
-        for p in problems {
+        // This audit's own unlock may have been written after the export was taken: it is
+        // not expected there (its head went to the anchors as it was written).
+        if let Some(own) = all.iter().rev().find(|r| r.seq == last)
+            && own.event == "unlock.ok"
+            && own.operator.as_deref() == Some(s.name())
+            && let Some(tail) = checked.uncovered.last_mut()
+            && tail.1 == last
+        {
+            if tail.0 == last {
+                checked.uncovered.pop();
+            } else {
+                tail.1 -= 1;
+            }
+        }
+        anchors_broken = !checked.problems.is_empty();
+        for p in checked.problems {
             c.fail(format!("{}: {p}", path.display()));
         }
+        let ts = |seq: u64| by_seq.get(&seq).map_or("?", |(_, t)| t);
+        for (a, b) in checked.uncovered.iter().take(20) {
+            c.fail(format!(
+                "{}: records seq {a}..={b} ({} to {}) are covered by no head in it: a kept copy of \
+                 logs/audit.key could have rewritten them unnoticed (was an anchor out of reach \
+                 then, or was the export taken before them? export again and rerun)",
+                path.display(),
+                ts(*a),
+                ts(*b)
+            ));
+        }
+        if checked.uncovered.len() > 20 {
+            c.fail(format!(
+                "{}: {} more spans are covered by no head",
+                path.display(),
+                checked.uncovered.len() - 20
+            ));
+        }
         c.details.push(format!(
-            "{} head(s) from the system log checked against the chain",
-            anchored.len()
+            "{} head(s) from {} checked against the chain",
+            anchored.len(),
+            path.display()
         ));
     }
     // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
@@ -880,6 +916,82 @@ pub fn record_run(
         .field("leaks", report.leaks.len())
         .field("window_days", report.window_days);
     vault.record(&[ev], now)
+}
+
+/// R25's anchor lines: each configured anchor is sent the current head now (a failure is a
+/// finding naming what to fix), no anchor at all is a finding, and the spans the records show
+/// an anchor out of reach (`anchor.unsent` to `anchor.resumed`) are listed.
+fn anchor_checks(vault: &Vault, all: &[Record], c: &mut Check, now: DateTime<Utc>) -> Result<()> {
+    let anchors = vault.anchors();
+    if !anchors.any() {
+        c.fail(
+            "no anchor is set (anchor.syslog is off, anchor.remote unset): a kept copy of \
+             logs/audit.key could rewrite the log unnoticed; set one with `fulfill config set \
+             anchor.remote tls://HOST:6514` (docs/security.md, \"Anchors\")"
+                .to_string(),
+        );
+    }
+    let head = store::MetaAnchor(vault.conn()).head()?;
+    for s in anchors.send(vault.id(), &head, head.seq, now) {
+        match &s.error {
+            Some(e) => c.fail(format!(
+                "the {} anchor ({}) cannot be reached: {e}; until it can, a kept copy of \
+                 logs/audit.key could rewrite new records unnoticed: start the logger or \
+                 collector, or set another with `fulfill config set anchor.{} ...`",
+                s.anchor,
+                s.to,
+                if s.anchor == "syslog" {
+                    "syslog"
+                } else {
+                    "remote"
+                }
+            )),
+            None => c.details.push(format!(
+                "the {} anchor ({}) took the current head",
+                s.anchor, s.to
+            )),
+        }
+    }
+    let mut open: BTreeMap<String, (u64, String, String)> = BTreeMap::new();
+    let mut spans = Vec::new();
+    for r in all {
+        let field = |k: &str| {
+            r.fields
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let name = field("anchor");
+        match r.event.as_str() {
+            "anchor.unsent" => {
+                let reason = field("reason");
+                open.entry(name)
+                    .or_insert_with(|| (r.seq, r.ts.clone(), reason));
+            }
+            "anchor.resumed" => {
+                if let Some((seq, ts, reason)) = open.remove(&name) {
+                    spans.push(format!(
+                        "the {name} anchor was out of reach from seq {seq} ({ts}) to seq {} ({}): {reason}",
+                        r.seq, r.ts
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (name, (seq, ts, reason)) in open {
+        spans.push(format!(
+            "the {name} anchor has been out of reach since seq {seq} ({ts}): {reason}"
+        ));
+    }
+    let n = spans.len();
+    c.details.extend(spans.into_iter().rev().take(10));
+    if n > 10 {
+        c.details
+            .push(format!("{} earlier spans out of reach", n - 10));
+    }
+    Ok(())
 }
 
 /// Every readable record of the day files present (unreadable lines are the chain check's
