@@ -34,9 +34,15 @@ pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
     Ok(report(&batch, args.json, "Label"))
 }
 
-/// The return address labels print (`[ship_from]` in config.toml), if set.
+/// The return address labels print (`[ship_from]` in config.toml), if set (a home without a
+/// config file has none; a file that cannot be read or is invalid is refused, as `config`
+/// refuses it).
 pub(crate) fn return_address(ctx: &Context) -> Result<Option<ShipFrom>> {
-    let cfg = Config::load(&ctx.vault.home().config_path(), ctx.vault.profile())?;
+    let path = ctx.vault.home().config_path();
+    if !path.exists() {
+        return Ok(None);
+    }
+    let cfg = Config::load(&path, ctx.vault.profile())?;
     Ok(cfg.return_address()?.cloned())
 }
 
