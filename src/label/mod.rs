@@ -1,5 +1,10 @@
-//! Shipping labels: a 4 × 6 inch ZPL label (ship-to block, the order id as a Code 128 barcode,
-//! the service level), and where it goes.
+//! Shipping labels: a 4 × 6 inch ZPL label (the return address, the ship-to block, the order
+//! id as a Code 128 barcode, the service level), and where it goes.
+//!
+//! **Layout** ([`layout`]): every text block is wrapped to the label's width by the font's real
+//! widths and shrunk until it fits its box, never cut; an address that does not fit even at
+//! the smallest size refuses its order (a usage error, so the batch leaves it out with one
+//! line). The country is its English name in capitals ([`country`]).
 //!
 //! **Rendering** is pure ([`zpl`], [`pdf`]: facts + PII -> bytes). ZPL needs no crate: the
 //! printer draws the text and the `^BC` barcode itself. Every text field goes through `^FH`

@@ -1104,6 +1104,25 @@ fn the_longest_address_fits_the_label_in_pdf_and_zpl_at_both_dpi_with_the_return
             .expect("the return block");
         assert_eq!(words_of(&ret.text), words_of(&from.map(String::from)));
         assert!(ret.bottom() < address.y);
+
+        // The packing slip on the label stock: the same address, every glyph on its pages.
+        if dpi == "203" {
+            let slip = out.join(format!("{id}-slip.pdf"));
+            let r = t.as_pat(&["slip", id, "--size", "4x6", "--out", slip.to_str().unwrap()]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let (pages, words) = pdf_words(&slip);
+            for w in &words {
+                let (pw, ph) = pages[w.page];
+                assert!(
+                    w.x0 >= 0.0 && w.y0 >= 0.0 && w.x1 <= pw && w.y1 <= ph,
+                    "outside the slip's page: {w:?}"
+                );
+            }
+            let found: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+            for e in &expected_words {
+                assert!(found.contains(&e.as_str()), "{e:?} missing from the slip");
+            }
+        }
     }
 }
 
