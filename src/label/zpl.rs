@@ -229,6 +229,32 @@ mod tests {
     }
 
     #[test]
+    fn the_address_is_one_block_with_as_many_lines_as_it_says_and_a_backslash_is_escaped() {
+        let facts = LabelFacts {
+            order_id: "111-2223334-4455566".into(),
+            country: Some("DE".into()),
+            ..Default::default()
+        };
+        let mut p = pii();
+        p.address_line2 = Some(Pii::new(r"Hinterhaus \& 3. OG"));
+        let z =
+            String::from_utf8(render_zpl(&facts, &p, Dpi::D203, None).unwrap().to_vec()).unwrap();
+        let field = z.split("^FO").find(|f| f.contains("Springfield")).unwrap();
+        // The user's backslash is hex-escaped and doubled (^FB reads `\\` as one), so it
+        // cannot break the line; the block's line count matches its line breaks.
+        assert!(field.contains(r"Hinterhaus _5C_5C& 3. OG"), "{field}");
+        let breaks = field.matches(r"\&").count();
+        assert!(
+            field.contains(&format!("^FB730,{},8,L,0", breaks + 1)),
+            "{field}"
+        );
+        assert!(
+            field.contains(r"\&GERMANY\&") || field.ends_with("GERMANY^FS\n"),
+            "{field}"
+        );
+    }
+
+    #[test]
     fn an_order_without_an_address_is_refused() {
         let facts = LabelFacts::default();
         assert!(render_zpl(&facts, &BuyerPii::default(), Dpi::D203, None).is_err());
