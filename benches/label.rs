@@ -240,6 +240,7 @@ fn station(destination: Destination, what: &str) {
             format: Format::Zpl,
             dpi: Dpi::D203,
             destination,
+            return_address: None,
         },
         idle: chrono::Duration::minutes(15),
     };

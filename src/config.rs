@@ -397,6 +397,32 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The return address a label prints: `None` when no `[ship_from]` is set; refused with
+    /// what is missing when one is set without a field the address needs (`email` and `phone`
+    /// are for Amazon, not the label).
+    pub fn return_address(&self) -> Result<Option<&crate::mws::merchant::ShipFrom>> {
+        let Some(f) = self.ship_from.as_ref() else {
+            return Ok(None);
+        };
+        for (name, v) in [
+            ("name", &f.name),
+            ("address_line1", &f.address_line1),
+            ("city", &f.city),
+            ("postal_code", &f.postal_code),
+            ("country", &f.country),
+        ] {
+            if v.trim().is_empty() {
+                return Err(Error::usage(format!(
+                    "the label's return address is incomplete: set ship_from.{name} with \
+                     `fulfill config set`"
+                )));
+            }
+        }
+        Ok(Some(f))
+    }
+}
+
 /// The fields of `[ship_from]`.
 pub const SHIP_FROM_FIELDS: &[&str] = &[
     "name",
@@ -457,6 +483,17 @@ mod tests {
         let p = Profile::Mws2020;
         let mut c = Config::for_profile(p);
         assert!(c.ship_from().is_err());
+        assert!(
+            c.return_address().unwrap().is_none(),
+            "no return address: none printed"
+        );
+        c.set("ship_from.name", "Acme Warehouse", p).unwrap();
+        assert!(
+            c.return_address()
+                .unwrap_err()
+                .to_string()
+                .contains("ship_from.address_line1")
+        );
         for (k, v) in [
             ("name", "Acme Warehouse"),
             ("address_line1", "10 Jay St"),
@@ -476,6 +513,7 @@ mod tests {
         );
         c.set("ship_from.phone", "7181231234", p).unwrap();
         assert_eq!(c.ship_from().unwrap().city, "Brooklyn");
+        assert_eq!(c.return_address().unwrap().unwrap().city, "Brooklyn");
         assert!(c.set("ship_from.country", "usa", p).is_err());
         assert!(c.set("ship_from.name", &"x".repeat(31), p).is_err());
         assert!(c.set("ship_from.planet", "Mars", p).is_err());

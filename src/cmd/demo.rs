@@ -269,6 +269,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             format: Format::Zpl,
             dpi: Dpi::D203,
             destination: Destination::Spool,
+            return_address: None,
         },
         clock.now(),
     )?;

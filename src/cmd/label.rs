@@ -2,15 +2,18 @@
 //! [--to tcp://HOST:PORT | --out FILE]`: every order in one print job.
 
 use crate::cli::{LabelArgs, LabelFormat, OrderSelection, PickStatusArg};
+use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Exit, Result};
 use crate::label::{Batch, Destination, Format, LabelRequest, orders_in, print};
+use crate::model::shipping::ShipFrom;
 use crate::safety::Environment;
 use crate::vault::Session;
 
 /// Runs `label`.
 pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
     let destination = Destination::parse(args.output.to.as_deref(), args.output.out.as_deref())?;
+    let return_address = return_address(ctx)?;
     let s = ctx.unlock()?;
     let mut req = LabelRequest {
         orders: Vec::new(),
@@ -20,6 +23,7 @@ pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
         },
         dpi: args.dpi.into(),
         destination,
+        return_address,
     };
     req.orders = selected(&s, &args.select)?;
     if req.orders.is_empty() {
@@ -28,6 +32,18 @@ pub fn run(ctx: &Context, args: &LabelArgs) -> Result<Exit> {
     }
     let batch = print(&s, &Environment::system(), &req, ctx.now())?;
     Ok(report(&batch, args.json, "Label"))
+}
+
+/// The return address labels print (`[ship_from]` in config.toml), if set (a home without a
+/// config file has none; a file that cannot be read or is invalid is refused, as `config`
+/// refuses it).
+pub(crate) fn return_address(ctx: &Context) -> Result<Option<ShipFrom>> {
+    let path = ctx.vault.home().config_path();
+    if !path.exists() {
+        return Ok(None);
+    }
+    let cfg = Config::load(&path, ctx.vault.profile())?;
+    Ok(cfg.return_address()?.cloned())
 }
 
 /// The orders a selection names: the ids given, or every order in the state asked for.

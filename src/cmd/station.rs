@@ -23,6 +23,7 @@ pub fn run(ctx: &Context, args: &StationArgs) -> Result<Exit> {
         format: Format::Zpl,
         dpi: args.dpi.into(),
         destination: Destination::parse(args.to.as_deref(), None)?,
+        return_address: super::label::return_address(ctx)?,
     };
     let carrier =
         crate::model::tracking::parse_carrier(&args.carrier, args.carrier_name.as_deref())

@@ -1,5 +1,10 @@
-//! Shipping labels: a 4 × 6 inch ZPL label (ship-to block, the order id as a Code 128 barcode,
-//! the service level), and where it goes.
+//! Shipping labels: a 4 × 6 inch ZPL label (the return address, the ship-to block, the order
+//! id as a Code 128 barcode, the service level), and where it goes.
+//!
+//! **Layout** ([`layout`]): every text block is wrapped to the label's width by the font's real
+//! widths and shrunk until it fits its box, never cut; an address that does not fit even at
+//! the smallest size refuses its order (a usage error, so the batch leaves it out with one
+//! line). The country is its English name in capitals ([`country`]).
 //!
 //! **Rendering** is pure ([`zpl`], [`pdf`]: facts + PII -> bytes). ZPL needs no crate: the
 //! printer draws the text and the `^BC` barcode itself. Every text field goes through `^FH`
@@ -14,6 +19,8 @@
 //! Every file is written 0600, refused on removable media or in a cloud-sync folder, and
 //! tracked per order in the vault so `purge` destroys it with the order's PII (COMPLIANCE R20).
 
+pub mod country;
+pub mod layout;
 pub mod pdf;
 pub mod picklist;
 pub mod sink;
@@ -22,8 +29,10 @@ pub mod zpl;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::model::shipping::ShipFrom;
 use crate::pii::{BuyerPii, Pii};
 use crate::role::Capability;
 use crate::safety::Environment;
@@ -86,25 +95,79 @@ pub(crate) fn value(p: &Option<Pii>) -> Option<&str> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// The ship-to block, line by line, each line as its parts (city, region and postcode share
-/// one line); empty lines are left out.
-pub(crate) fn address_lines<'a>(facts: &'a LabelFacts, pii: &'a BuyerPii) -> Vec<Vec<&'a str>> {
-    let one = |p: &'a Option<Pii>| value(p).into_iter().collect::<Vec<_>>();
-    let lines = vec![
+/// The ship-to block, line by line (city, region and postcode share one line; the country is
+/// its English name in capitals); empty lines are left out. Each line is a paragraph the
+/// layout may wrap.
+pub(crate) fn address_lines(facts: &LabelFacts, pii: &BuyerPii) -> Vec<Zeroizing<String>> {
+    let one = |p: &Option<Pii>| value(p).map(|v| Zeroizing::new(v.to_string()));
+    let place: Vec<&str> = [&pii.city, &pii.state_or_region, &pii.postal_code]
+        .into_iter()
+        .filter_map(value)
+        .collect();
+    [
         one(&pii.recipient_name),
         one(&pii.address_line1),
         one(&pii.address_line2),
         one(&pii.address_line3),
         one(&pii.district),
         one(&pii.county),
-        [&pii.city, &pii.state_or_region, &pii.postal_code]
-            .into_iter()
-            .filter_map(value)
-            .collect(),
-        facts.country.as_deref().into_iter().collect(),
+        (!place.is_empty()).then(|| Zeroizing::new(place.join(" "))),
+        facts
+            .country
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| Zeroizing::new(country::country_name(c))),
         one(&pii.phone),
-    ];
-    lines.into_iter().filter(|l| !l.is_empty()).collect()
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The return address block from the seller's `[ship_from]` (no PII): name, street lines,
+/// city/region/postcode, the country in capitals.
+pub(crate) fn return_lines(from: &ShipFrom) -> Vec<String> {
+    let place: Vec<&str> = [
+        Some(&from.city),
+        from.state.as_ref(),
+        Some(&from.postal_code),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|s| s.trim())
+    .filter(|s| !s.is_empty())
+    .collect();
+    [
+        Some(from.name.clone()),
+        Some(from.address_line1.clone()),
+        from.address_line2.clone(),
+        Some(place.join(" ")),
+        Some(country::country_name(&from.country)),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|l| !l.trim().is_empty())
+    .collect()
+}
+
+/// The refusal of an order whose address does not fit `on` (the 4x6 label) even at `min`, the
+/// smallest size (ids only: no address text).
+pub(crate) fn does_not_fit(order_id: &str, on: &str, why: layout::Misfit, min: &str) -> Error {
+    Error::usage(format!(
+        "the address of order {order_id} does not fit {on} even at {min} ({}); it was not \
+         printed: buy its label from Amazon with `fulfill buy` (Amazon prints the address) or \
+         write it by hand",
+        why.reason()
+    ))
+}
+
+/// The refusal of a return address (`[ship_from]`) that does not fit the label's return block.
+pub(crate) fn return_does_not_fit(why: layout::Misfit) -> Error {
+    Error::usage(format!(
+        "the return address (ship_from in config.toml) does not fit the label's return block \
+         ({}); shorten it with `fulfill config set ship_from.FIELD VALUE`",
+        why.reason()
+    ))
 }
 
 /// Label file formats the tool renders.
@@ -136,6 +199,8 @@ pub struct LabelRequest {
     pub dpi: Dpi,
     /// Where the labels go.
     pub destination: Destination,
+    /// The seller's return address (`[ship_from]`), printed atop the label when set.
+    pub return_address: Option<ShipFrom>,
 }
 
 /// One label (or slip) printed (`label --json`, `slip --json`).
@@ -203,6 +268,14 @@ pub fn print(
     now: DateTime<Utc>,
 ) -> Result<Batch> {
     s.require(Capability::Ship, "label", now)?;
+    let from = req.return_address.as_ref();
+    // A return address that does not fit would refuse every order: refused once, up front.
+    if let Some(from) = from {
+        match req.format {
+            Format::Zpl => zpl::check_return(from, req.dpi)?,
+            Format::Pdf => pdf::check_return(from)?,
+        }
+    }
     let how = Rendering {
         ext: req.format.ext(),
         dpi: (req.format == Format::Zpl).then(|| req.dpi.dots()),
@@ -221,8 +294,8 @@ pub fn print(
         &job,
         labels::facts,
         |f, opened| match req.format {
-            Format::Zpl => render_zpl(f, &opened.pii, req.dpi).map(Piece::Zpl),
-            Format::Pdf => pdf::label_page(f, &opened.pii).map(|p| Piece::Pages(vec![p])),
+            Format::Zpl => render_zpl(f, &opened.pii, req.dpi, from).map(Piece::Zpl),
+            Format::Pdf => pdf::label_page(f, &opened.pii, from).map(|p| Piece::Pages(vec![p])),
         },
         now,
     )

@@ -8,8 +8,10 @@
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 use zeroize::Zeroizing;
 
-use super::{LabelFacts, address_lines};
+use super::layout::{self, Block, Frame, Helvetica};
+use super::{LabelFacts, address_lines, return_lines};
 use crate::error::{Error, Result};
+use crate::model::shipping::ShipFrom;
 use crate::pii::BuyerPii;
 
 /// Label width and height: 4 × 6 in, in points.
@@ -118,9 +120,97 @@ pub(crate) fn barcode(
     content.fill_nonzero();
 }
 
-/// One 4 × 6 inch label page. Refuses an order without an address, or one whose address is
-/// not Latin-1 (the built-in font has no other glyphs; ZPL has).
-pub fn label_page(facts: &LabelFacts, pii: &BuyerPii) -> Result<Page> {
+/// Margin on every side of a label, in points.
+const MARGIN: f32 = 18.0;
+/// Helvetica's ascender (Adobe's AFM: 718/1000 em): the first baseline sits this far below
+/// the top of its block.
+const ASCENT: f32 = 0.718;
+/// The barcode's top, in points from the bottom: the address block ends above it.
+const BARCODE_TOP: f32 = 210.0;
+
+/// The return address block: the label's top, small.
+fn return_frame() -> Frame {
+    Frame {
+        width: LABEL_SIZE.0 - 2.0 * MARGIN,
+        height: 52.0,
+        max_size: 9.0,
+        min_size: 6.0,
+        step: 0.5,
+        leading: 1.15,
+    }
+}
+
+/// The ship-to block, below its heading, down to just above the barcode; taller when there
+/// is no return address above it.
+fn address_frame(with_return: bool) -> Frame {
+    let top = address_top(with_return);
+    Frame {
+        width: LABEL_SIZE.0 - 2.0 * MARGIN,
+        height: top - (BARCODE_TOP + 12.0),
+        max_size: 14.0,
+        min_size: MIN_ADDRESS_PT,
+        step: 0.5,
+        leading: 1.2,
+    }
+}
+
+/// The smallest size an address is set at, in points.
+const MIN_ADDRESS_PT: f32 = 8.0;
+
+/// Where the "SHIP TO:" heading's top is, in points from the bottom.
+fn heading_top(with_return: bool) -> f32 {
+    let (_, h) = LABEL_SIZE;
+    if with_return {
+        h - MARGIN - return_frame().height - 8.0
+    } else {
+        h - MARGIN
+    }
+}
+
+/// Where the ship-to block's top is (below its 10 pt heading).
+fn address_top(with_return: bool) -> f32 {
+    heading_top(with_return) - 16.0
+}
+
+/// Draws a fitted block with its top at `top`: each line on its own baseline.
+fn draw_block(
+    content: &mut Content,
+    block: &Block,
+    frame: &Frame,
+    top: f32,
+    order_id: &str,
+) -> Result<()> {
+    let mut y = top - ASCENT * block.size;
+    for l in &block.lines {
+        text(
+            content,
+            (MARGIN, y),
+            block.size,
+            Font::Regular,
+            l,
+            order_id,
+            Refusal::Label,
+        )?;
+        y -= block.advance(frame);
+    }
+    Ok(())
+}
+
+/// Refuses a return address that does not fit the PDF label's return block.
+pub(crate) fn check_return(from: &ShipFrom) -> Result<()> {
+    let lines = return_lines(from);
+    let paragraphs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    layout::fit(&Helvetica { bold: false }, &paragraphs, &return_frame())
+        .map(drop)
+        .map_err(super::return_does_not_fit)
+}
+
+/// One 4 × 6 inch label page: the return address (when set) at the top, the ship-to block
+/// wrapped and, if need be, shrunk (14 pt down to 8 pt) to fit above the barcode, the order id
+/// as Code 128, the service level and the items. Refuses an order without an address, one
+/// whose address is not Latin-1 (the built-in font has no other glyphs; ZPL has), and one
+/// whose address does not fit even at 8 pt (nothing is ever cut).
+pub fn label_page(facts: &LabelFacts, pii: &BuyerPii, from: Option<&ShipFrom>) -> Result<Page> {
     if pii.is_unaddressable() {
         return Err(Error::usage(format!(
             "order {} has no address Amazon released; it cannot be labelled",
@@ -130,30 +220,85 @@ pub fn label_page(facts: &LabelFacts, pii: &BuyerPii) -> Result<Page> {
     let (w, h) = LABEL_SIZE;
     let mut content = Content::new();
     let id = facts.order_id.as_str();
+    let helvetica = Helvetica { bold: false };
     let line = |content: &mut Content, x: f32, y: f32, size: f32, l: &str| {
         text(content, (x, y), size, Font::Regular, l, id, Refusal::Label)
     };
-    line(&mut content, 18.0, h - 30.0, 10.0, "SHIP TO:")?;
-    let mut y = h - 52.0;
-    for parts in address_lines(facts, pii) {
-        let l = Zeroizing::new(parts.join(" "));
-        line(&mut content, 18.0, y, 14.0, &l)?;
-        y -= 18.0;
+    // Every address line is checked against the font before it is measured.
+    let lines = address_lines(facts, pii);
+    for l in &lines {
+        win_ansi(l, id, Refusal::Label)?;
     }
+    if let Some(from) = from {
+        let from_lines = return_lines(from);
+        let paragraphs: Vec<&str> = from_lines.iter().map(String::as_str).collect();
+        let frame = return_frame();
+        let block =
+            layout::fit(&helvetica, &paragraphs, &frame).map_err(super::return_does_not_fit)?;
+        draw_block(&mut content, &block, &frame, h - MARGIN, id)?;
+        // A rule between the return address and the ship-to block.
+        content.rect(
+            MARGIN,
+            h - MARGIN - frame.height - 4.0,
+            w - 2.0 * MARGIN,
+            0.75,
+        );
+        content.fill_nonzero();
+    }
+    let top = heading_top(from.is_some());
+    line(&mut content, MARGIN, top - ASCENT * 10.0, 10.0, "SHIP TO:")?;
+    let frame = address_frame(from.is_some());
+    let paragraphs: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
+    let block = layout::fit(&helvetica, &paragraphs, &frame).map_err(|why| {
+        super::does_not_fit(id, "the 4x6 label", why, &format!("{MIN_ADDRESS_PT} pt"))
+    })?;
+    draw_block(
+        &mut content,
+        &block,
+        &frame,
+        address_top(from.is_some()),
+        id,
+    )?;
     // The order id as Code 128 above its text.
-    barcode(&mut content, id, (18.0, 150.0), w - 36.0, 60.0);
-    line(&mut content, 18.0, 136.0, 10.0, id)?;
+    barcode(
+        &mut content,
+        id,
+        (MARGIN, BARCODE_TOP - 60.0),
+        w - 2.0 * MARGIN,
+        60.0,
+    );
+    line(&mut content, MARGIN, 136.0, 10.0, id)?;
     if let Some(level) = &facts.service_level {
-        line(
-            &mut content,
-            18.0,
-            110.0,
-            11.0,
-            &format!("Service: {level}"),
-        )?;
+        let service = format!("Service: {level}");
+        let frame = Frame {
+            width: w - 2.0 * MARGIN,
+            height: 14.0,
+            max_size: 11.0,
+            min_size: 6.0,
+            step: 0.5,
+            leading: 1.2,
+        };
+        // Not PII: what does not fit is left to the packing slip rather than refused.
+        if let Ok(b) = layout::fit(&helvetica, &[&service], &frame) {
+            draw_block(&mut content, &b, &frame, 110.0 + ASCENT * b.size, id)?;
+        }
     }
-    for (i, item) in facts.items.iter().take(5).enumerate() {
-        line(&mut content, 18.0, 92.0 - 12.0 * i as f32, 9.0, item)?;
+    let items: Vec<&str> = facts.items.iter().take(5).map(String::as_str).collect();
+    if !items.is_empty() {
+        let frame = Frame {
+            width: w - 2.0 * MARGIN,
+            height: 62.0,
+            max_size: 9.0,
+            min_size: 6.0,
+            step: 0.5,
+            leading: 1.33,
+        };
+        let many = format!("{} items: see the packing slip", facts.items.len());
+        let block = layout::fit(&helvetica, &items, &frame)
+            .or_else(|_| layout::fit(&helvetica, &[&many], &frame));
+        if let Ok(b) = block {
+            draw_block(&mut content, &b, &frame, 92.0 + ASCENT * b.size, id)?;
+        }
     }
     Ok(Page {
         size: (w, h),
@@ -196,8 +341,12 @@ pub fn document(pages: &[Page]) -> Zeroizing<Vec<u8>> {
 }
 
 /// Renders one label as a 4 × 6 inch PDF (one [`label_page`]).
-pub fn render_pdf(facts: &LabelFacts, pii: &BuyerPii) -> Result<Zeroizing<Vec<u8>>> {
-    Ok(document(&[label_page(facts, pii)?]))
+pub fn render_pdf(
+    facts: &LabelFacts,
+    pii: &BuyerPii,
+    from: Option<&ShipFrom>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    Ok(document(&[label_page(facts, pii, from)?]))
 }
 
 #[cfg(test)]
@@ -223,7 +372,7 @@ mod tests {
             service_level: Some("Std".into()),
             ..Default::default()
         };
-        let pdf = render_pdf(&facts, &pii()).unwrap();
+        let pdf = render_pdf(&facts, &pii(), None).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));
         let has = |needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
         // ë is one WinAnsi byte (0xEB): in a hex string, or octal-escaped in a literal one.
@@ -239,7 +388,7 @@ mod tests {
             address_line1: Some(Pii::new("Οδός Ερμού 15")),
             ..Default::default()
         };
-        let e = render_pdf(&facts, &greek).unwrap_err().to_string();
+        let e = render_pdf(&facts, &greek, None).unwrap_err().to_string();
         assert!(e.contains("--format zpl"), "{e}");
         assert!(!e.contains("Ζωή"), "no PII in the error");
     }

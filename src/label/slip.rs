@@ -8,6 +8,7 @@
 use pdf_writer::Content;
 use zeroize::Zeroizing;
 
+use super::layout::{self, Helvetica};
 use super::pdf::{self, Font, Page, Refusal};
 use super::{LabelFacts, address_lines};
 use crate::error::{Error, Result};
@@ -222,9 +223,22 @@ pub fn slip_pages(
     }
     l.y -= lh * 0.5;
     l.line(0.0, body, Font::Bold, "SHIP TO")?;
-    for parts in address_lines(&facts.label, pii) {
-        let line = Zeroizing::new(parts.join(" "));
-        l.line(0.0, body, Font::Regular, &line)?;
+    // Wrapped to the page's width by the font's real widths; a word wider than the page is
+    // refused (the address is never cut).
+    let width = w - 2.0 * margin;
+    for line in address_lines(&facts.label, pii) {
+        pdf::win_ansi(&line, id, Refusal::Slip)?;
+        let parts =
+            layout::wrap(&Helvetica { bold: false }, &line, body, width).map_err(|why| {
+                Error::usage(format!(
+                    "the address of order {id} does not fit the packing slip's width ({}); pack \
+                     it without a slip, or print the slip on larger paper (--size letter or a4)",
+                    why.reason()
+                ))
+            })?;
+        for part in parts {
+            l.line(0.0, body, Font::Regular, &part)?;
+        }
     }
     l.y -= lh * 0.5;
     let qty_w = body * 3.5;

@@ -439,6 +439,13 @@ fn audit_and_purge_find_spool_labels_by_their_record_not_their_name() {
 /// `n` addressable unshipped orders whose every PII value is Latin-1 (as the sandbox made
 /// them), which the PDF's built-in font shows.
 fn latin_orders(t: &Env, n: usize) -> Vec<String> {
+    let ids: Vec<String> = latin_unshipped(t).into_iter().take(n).collect();
+    assert_eq!(ids.len(), n, "Latin orders");
+    ids
+}
+
+/// Every addressable unshipped order whose every PII value is Latin-1, by id.
+fn latin_unshipped(t: &Env) -> Vec<String> {
     let truth = t.e.sb.orders();
     let latin: std::collections::HashSet<String> = truth
         .iter()
@@ -463,9 +470,7 @@ fn latin_orders(t: &Env, n: usize) -> Vec<String> {
         .unwrap()
         .map(Result::unwrap)
         .filter(|id| latin.contains(id))
-        .take(n)
         .collect();
-    assert_eq!(ids.len(), n, "Latin orders");
     ids
 }
 
@@ -750,4 +755,457 @@ fn a_batch_opening_counts_each_of_its_orders_in_the_unusual_volume_check() {
         "{}",
         r6(&s)
     );
+}
+
+/// A word pdftotext found on a page, with its box (points, from the page's top left).
+#[derive(Debug)]
+struct Word {
+    page: usize,
+    text: String,
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+}
+
+/// `pdftotext -bbox` on `pdf`: each page's size, and every word with its box.
+fn pdf_words(pdf: &std::path::Path) -> (Vec<(f64, f64)>, Vec<Word>) {
+    use quick_xml::events::{BytesStart, Event};
+    let r = support::run(
+        std::process::Command::new(support::tool("pdftotext", "poppler-utils"))
+            .arg("-bbox")
+            .arg(pdf)
+            .arg("-"),
+    );
+    assert_eq!(r.code, 0, "pdftotext: {}", r.stderr);
+    let num = |e: &BytesStart, name: &str| -> f64 {
+        e.try_get_attribute(name)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {name}"))
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut reader = quick_xml::Reader::from_str(&r.stdout);
+    let (mut pages, mut words, mut word) = (Vec::new(), Vec::new(), None::<Word>);
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(e) if e.name().as_ref() == "page" => {
+                pages.push((num(&e, "width"), num(&e, "height")));
+            }
+            Event::Start(e) if e.name().as_ref() == "word" => {
+                word = Some(Word {
+                    page: pages.len() - 1,
+                    text: String::new(),
+                    x0: num(&e, "xMin"),
+                    y0: num(&e, "yMin"),
+                    x1: num(&e, "xMax"),
+                    y1: num(&e, "yMax"),
+                });
+            }
+            Event::Text(t) => {
+                if let Some(w) = word.as_mut() {
+                    w.text.push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(g) => {
+                if let Some(w) = word.as_mut() {
+                    match g.resolve_char_ref().unwrap() {
+                        Some(c) => w.text.push(c),
+                        None => w
+                            .text
+                            .push_str(quick_xml::escape::resolve_predefined_entity(&g).unwrap()),
+                    }
+                }
+            }
+            Event::End(e) if e.name().as_ref() == "word" => words.extend(word.take()),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    (pages, words)
+}
+
+/// A `^FB` text block of a ZPL label: origin, font height, block width, lines, line spacing
+/// and the lines' text (`^FH` hex and `\\` undone).
+#[derive(Debug)]
+struct ZplBlock {
+    x: u32,
+    y: u32,
+    h: u32,
+    width: u32,
+    lines: u32,
+    spacing: u32,
+    text: Vec<String>,
+}
+
+impl ZplBlock {
+    fn bottom(&self) -> u32 {
+        self.y + self.lines * self.h + (self.lines - 1) * self.spacing
+    }
+}
+
+/// `^FH` field data decoded: `_XX` hex as bytes, then UTF-8.
+fn unhex(data: &str) -> String {
+    let b = data.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'_' {
+            out.push(u8::from_str_radix(&data[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The label's `^PW`/`^LL`, its `^FB` blocks, and the barcode's top (`^FO` y of `^BC`).
+fn zpl_layout(zpl: &str) -> ((u32, u32), Vec<ZplBlock>, u32) {
+    let num = |s: &str| -> u32 { s.parse().unwrap() };
+    let nums =
+        |s: String| -> Vec<u32> { s.split(',').filter(|p| !p.is_empty()).map(num).collect() };
+    let after = |s: &str, cmd: &str| -> String {
+        let at = s.find(cmd).unwrap_or_else(|| panic!("no {cmd} in {s}")) + cmd.len();
+        s[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .collect()
+    };
+    let size = (num(&after(zpl, "^PW")), num(&after(zpl, "^LL")));
+    let mut blocks = Vec::new();
+    let mut barcode = None;
+    for field in zpl.split("^FO").skip(1) {
+        let at = nums(after(field, ""));
+        if field.contains("^BC") {
+            barcode = Some(at[1]);
+        }
+        if !field.contains("^FB") {
+            continue;
+        }
+        let font = nums(after(field, "^A0N,"));
+        let fb = nums(after(field, "^FB"));
+        let data = field
+            .split("^FD")
+            .nth(1)
+            .unwrap()
+            .split("^FS")
+            .next()
+            .unwrap();
+        blocks.push(ZplBlock {
+            x: at[0],
+            y: at[1],
+            h: font[0],
+            width: fb[0],
+            lines: fb[1],
+            spacing: fb[2],
+            text: data
+                .split("\\&")
+                .map(|l| unhex(l).replace("\\\\", "\\"))
+                .collect(),
+        });
+    }
+    (size, blocks, barcode.expect("a barcode"))
+}
+
+/// The address lines the label prints, as the sandbox made them.
+fn address_values(t: &Env, id: &str) -> (Vec<String>, String) {
+    let truth = t.e.sb.orders();
+    let o = truth
+        .iter()
+        .find(|o| o.order.info.amazon_order_id == id)
+        .unwrap();
+    let p = &o.order.pii;
+    let values = [
+        &p.recipient_name,
+        &p.address_line1,
+        &p.address_line2,
+        &p.address_line3,
+        &p.district,
+        &p.county,
+        &p.city,
+        &p.state_or_region,
+        &p.postal_code,
+        &p.phone,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|v| v.expose_pii().to_string())
+    .filter(|v| !v.trim().is_empty())
+    .collect();
+    let country = o.order.info.ship_country_code.clone().unwrap();
+    (values, country)
+}
+
+#[test]
+fn the_longest_address_fits_the_label_in_pdf_and_zpl_at_both_dpi_with_the_return_address() {
+    let t = Env::with_orders(51, 120);
+    // Of the Latin-1 orders (the PDF's font shows them): the one with the longest line (city,
+    // region and postcode share one, as in "München ... Bayern ... 80331 ..."), and the one
+    // with the most text.
+    let latin = latin_unshipped(&t);
+    let place_line = |id: &String| {
+        let truth = t.e.sb.orders();
+        let p = &truth
+            .iter()
+            .find(|o| &o.order.info.amazon_order_id == id)
+            .unwrap()
+            .order
+            .pii;
+        [&p.city, &p.state_or_region, &p.postal_code]
+            .into_iter()
+            .flatten()
+            .map(|v| v.expose_pii().chars().count() + 1)
+            .sum::<usize>()
+    };
+    let longest_line = latin
+        .iter()
+        .max_by_key(|id| (place_line(id), (*id).clone()))
+        .unwrap()
+        .clone();
+    let most_text = latin
+        .iter()
+        .max_by_key(|id| {
+            let (v, _) = address_values(&t, id);
+            (
+                v.iter().map(|l| l.chars().count()).sum::<usize>(),
+                (*id).clone(),
+            )
+        })
+        .unwrap()
+        .clone();
+    assert!(
+        place_line(&longest_line) > 40,
+        "a line the old label cut off"
+    );
+    let out = t.e.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let id = longest_line.clone();
+
+    // A [ship_from] without a street: the label says what to set, and prints nothing.
+    t.e.owner(&["config", "set", "ship_from.name", "Acme Warehouse"]);
+    let r = t.as_pat(&["label", &id]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("ship_from.address_line1"), "{}", r.stderr);
+    for (k, v) in support::SHIP_FROM {
+        t.e.owner(&["config", "set", &format!("ship_from.{k}"), v]);
+    }
+    let from = [
+        "Acme Warehouse",
+        "10 Jay St",
+        "Brooklyn NY 11201",
+        "UNITED STATES OF AMERICA",
+    ];
+
+    let words_of = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    };
+    for (id, dpi) in [
+        (&longest_line, "203"),
+        (&longest_line, "300"),
+        (&most_text, "203"),
+        (&most_text, "300"),
+    ] {
+        let (values, code) = address_values(&t, id);
+        let country = fulfill::label::country::country_name(&code);
+        assert_ne!(country, code, "an English name, not the code");
+        let mut expected = values.clone();
+        expected.push(country.clone());
+        let expected_words = words_of(&expected);
+        // PDF: every glyph pdftotext finds is inside the page, and every word is there.
+        let pdf = out.join(format!("{id}-{dpi}.pdf"));
+        let r = t.as_pat(&[
+            "label",
+            id,
+            "--format",
+            "pdf",
+            "--dpi",
+            dpi,
+            "--out",
+            pdf.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let (pages, words) = pdf_words(&pdf);
+        assert_eq!(pages, vec![(288.0, 432.0)], "one 4x6 page");
+        assert!(words.len() > 20, "{words:?}");
+        for w in &words {
+            assert!(
+                w.page == 0 && w.x0 >= 0.0 && w.y0 >= 0.0 && w.x1 <= 288.0 && w.y1 <= 432.0,
+                "outside the page: {w:?}"
+            );
+        }
+        let found: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+        for e in &expected_words {
+            assert!(found.contains(&e.as_str()), "{e:?} missing from {found:?}");
+        }
+        // The return address, above the ship-to block.
+        for e in words_of(&from.map(String::from)) {
+            assert!(found.contains(&e.as_str()), "{e:?} missing from {found:?}");
+        }
+        let y = |text: &str| words.iter().find(|w| w.text == text).unwrap().y0;
+        assert!(y("Acme") < y("SHIP") && y("SHIP") < y(&expected_words[0]));
+
+        // ZPL: every ^FB block lies inside ^PW x ^LL, as many lines as it says, each line
+        // narrower than the block by font 0's measure; the address ends above the barcode.
+        let zpl_path = out.join(format!("{id}-{dpi}.zpl"));
+        let r = t.as_pat(&[
+            "label",
+            id,
+            "--dpi",
+            dpi,
+            "--out",
+            zpl_path.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let zpl = std::fs::read_to_string(&zpl_path).unwrap();
+        let ((pw, ll), blocks, barcode_y) = zpl_layout(&zpl);
+        assert_eq!(
+            (pw, ll),
+            if dpi == "203" {
+                (812, 1218)
+            } else {
+                (1200, 1800)
+            }
+        );
+        assert!(blocks.len() >= 4, "{blocks:?}");
+        use fulfill::label::layout::{Measure, ZplFont0};
+        for b in &blocks {
+            assert_eq!(b.text.len() as u32, b.lines, "{b:?}");
+            assert!(b.x + b.width <= pw && b.bottom() <= ll, "{b:?}");
+            for l in &b.text {
+                assert!(
+                    ZplFont0.width(l, b.h as f32) <= b.width as f32,
+                    "{l:?} in {b:?}"
+                );
+            }
+        }
+        let address = blocks
+            .iter()
+            .find(|b| b.text.iter().any(|l| l.contains(&values[0])))
+            .expect("the address block");
+        assert!(
+            address.bottom() < barcode_y,
+            "{address:?} above {barcode_y}"
+        );
+        assert!(address.lines > 1);
+        let zwords = words_of(&address.text);
+        for e in &expected_words {
+            assert!(zwords.contains(e), "{e:?} missing from {zwords:?}");
+        }
+        let ret = blocks
+            .iter()
+            .find(|b| b.text.first().map(String::as_str) == Some("Acme Warehouse"))
+            .expect("the return block");
+        assert_eq!(words_of(&ret.text), words_of(&from.map(String::from)));
+        assert!(ret.bottom() < address.y);
+
+        // The packing slip on the label stock: the same address, every glyph on its pages.
+        if dpi == "203" {
+            let slip = out.join(format!("{id}-slip.pdf"));
+            let r = t.as_pat(&["slip", id, "--size", "4x6", "--out", slip.to_str().unwrap()]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let (pages, words) = pdf_words(&slip);
+            for w in &words {
+                let (pw, ph) = pages[w.page];
+                assert!(
+                    w.x0 >= 0.0 && w.y0 >= 0.0 && w.x1 <= pw && w.y1 <= ph,
+                    "outside the slip's page: {w:?}"
+                );
+            }
+            let found: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+            for e in &expected_words {
+                assert!(found.contains(&e.as_str()), "{e:?} missing from the slip");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_address_that_cannot_fit_refuses_its_order_and_the_rest_print() {
+    use fulfill::pii::{BuyerPii, Pii};
+    let dir = support::TestDir::new();
+    let v = support::new_vault(&dir, fulfill::config::Profile::Mws2020, true);
+    let now = chrono::Utc::now();
+    let s = v
+        .unlock("olga", &support::pass(support::OWNER_PASS), now)
+        .unwrap();
+    let marker = "QZX7";
+    let (ok, wide, tall) = (
+        "111-0000001-0000001",
+        "111-0000002-0000002",
+        "111-0000003-0000003",
+    );
+    let pii = |line1: String| BuyerPii {
+        recipient_name: Some(Pii::new(format!("Jürgen Groß {marker}"))),
+        address_line1: Some(Pii::new(line1)),
+        city: Some(Pii::new(format!("München {marker}"))),
+        postal_code: Some(Pii::new("80331".to_string())),
+        ..Default::default()
+    };
+    // One word wider than the label at any size; and 300 words, more lines than it holds.
+    let words: Vec<String> = (0..300).map(|i| format!("Hof{i}{marker}")).collect();
+    for (id, line1) in [
+        (ok, format!("Königstraße 5 {marker}")),
+        (wide, format!("{}{marker}", "Maximilianstraße".repeat(8))),
+        (tall, words.join(" ")),
+    ] {
+        s.store_order_pii(id, "Unshipped", Some(&pii(line1)), now)
+            .unwrap();
+    }
+    v.conn()
+        .execute_batch(
+            "UPDATE orders SET lifecycle = 'unshipped', ship_country = 'DE', items_fetched = 1,
+             pii_missing = 0",
+        )
+        .unwrap();
+    drop(s);
+    let pass = dir.secret_file("olga.pass", support::OWNER_PASS);
+    let label = |args: &[&str]| support::run(dir.as_op("olga", &pass).arg("label").args(args));
+    for format in ["pdf", "zpl"] {
+        let r = label(&[ok, wide, tall, "--format", format, "--json"]);
+        assert_eq!(r.code, 1, "{format}: {}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", r.stderr);
+        assert!(
+            lines[0].contains(wide)
+                && lines[0].contains("does not fit")
+                && lines[0].contains("word"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains(tall) && lines[1].contains("more lines"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            !r.stderr.contains(marker) && !r.stdout.contains(marker),
+            "no PII"
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(v[0]["order_id"], ok);
+        // The printed one: the country as its English name, no return address (none set).
+        let bytes = std::fs::read(v[0]["target"].as_str().unwrap()).unwrap();
+        if format == "zpl" {
+            let z = String::from_utf8(bytes).unwrap();
+            assert!(z.contains("GERMANY") && !z.contains("^GB730,2,2"), "{z}");
+        } else {
+            let (_, words) = pdf_words(std::path::Path::new(v[0]["target"].as_str().unwrap()));
+            assert!(words.iter().any(|w| w.text == "GERMANY"), "{words:?}");
+        }
+    }
+    // Nothing printable: exit 2, one line, nothing written.
+    let spooled = || std::fs::read_dir(dir.home().join("spool")).unwrap().count();
+    let before = spooled();
+    let r = label(&[wide]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert_eq!(spooled(), before);
 }

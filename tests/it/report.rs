@@ -18,7 +18,7 @@ use std::process::Command;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use fetch_support::CliEnv;
-use support::{Run, count};
+use support::{Run, count, tool};
 
 /// Every requirement id the matrix has a row for.
 const IDS: [&str; 11] = [
@@ -82,22 +82,6 @@ impl Env {
         v.dedup();
         v
     }
-}
-
-/// The path of a system tool, or a failure that says which package to install.
-fn tool(name: &str, package: &str) -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!(
-            "{name} is not installed: install the `{package}` package \
-             (`apt-get install -y {package}`; .ci/run does) to run the report tests"
-        )
-    })
 }
 
 /// Headless Chromium on `page` with `args` (a fresh profile each time, nothing networked),

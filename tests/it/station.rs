@@ -146,6 +146,7 @@ fn an_idle_station_locks_before_the_next_scan() {
             format: Format::Zpl,
             dpi: Dpi::D203,
             destination: Destination::Spool,
+            return_address: None,
         },
         idle: Duration::minutes(15),
     };

@@ -265,6 +265,23 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
+/// The path of a system tool, or a failure that says which package to install (a test that
+/// needs one fails loudly without it, never skips).
+pub fn tool(name: &str, package: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| {
+        panic!(
+            "{name} is not installed: install the `{package}` package \
+             (`apt-get install -y {package}`; .ci/run does) to run this test"
+        )
+    })
+}
+
 /// A fixed starting time for tests.
 pub fn t0() -> DateTime<Utc> {
     fulfill::clock::parse_time("2026-03-01T09:00:00Z").unwrap()
