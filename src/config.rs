@@ -124,6 +124,24 @@ pub struct Config {
     /// Where the audit chain's head is anchored ([`crate::audit::anchor`]).
     #[serde(default)]
     pub anchor: AnchorConfig,
+    /// The seller's business, as the audit report names it.
+    #[serde(default, skip_serializing_if = "Business::is_empty")]
+    pub business: Business,
+}
+
+/// `[business]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Business {
+    /// The business name the audit report is made out to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Business {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+    }
 }
 
 /// `[anchor]`: where each new head of the audit chain goes, out of the operators' reach.
@@ -247,6 +265,7 @@ impl Config {
             },
             ship_from: None,
             anchor: AnchorConfig::default(),
+            business: Business::default(),
         }
     }
 
@@ -316,6 +335,14 @@ impl Config {
         if let Some(field) = key.strip_prefix("anchor.") {
             return self.anchor.set(field, value);
         }
+        if key == "business.name" {
+            let v = value.trim();
+            if v.is_empty() || v.chars().count() > 80 || v.chars().any(char::is_control) {
+                return Err(Error::usage("business.name: 1 to 80 printable characters"));
+            }
+            self.business.name = Some(v.to_string());
+            return Ok(());
+        }
         let n: u32 = value
             .parse()
             .map_err(|_| Error::usage(format!("{key}: {value:?} is not a whole number of days")))?;
@@ -324,7 +351,7 @@ impl Config {
             "log.max_days" => self.log.max_days = n,
             _ => {
                 return Err(Error::usage(format!(
-                    "unknown config key {key:?} (known: retention.pii_days, log.max_days, anchor.syslog|remote|remote_ca, ship_from.{})",
+                    "unknown config key {key:?} (known: retention.pii_days, log.max_days, anchor.syslog|remote|remote_ca, business.name, ship_from.{})",
                     SHIP_FROM_FIELDS.join("|")
                 )));
             }

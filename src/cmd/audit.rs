@@ -42,12 +42,7 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> Result<Exit> {
             serde_json::to_string_pretty(&report).expect("serializes")
         );
     } else {
-        crate::outln!(
-            "fulfill audit, {} (profile {}, last {} days)\n",
-            report.generated_at,
-            report.profile,
-            report.window_days
-        );
+        crate::outln!("{}\n", crate::audit::report::title_line(&report));
         for c in &report.checks {
             let mark = match c.status {
                 Status::Pass => "PASS",
@@ -58,6 +53,9 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> Result<Exit> {
             for d in &c.details {
                 crate::outln!("      {d}");
             }
+            if let Some(next) = c.next_action {
+                crate::outln!("      next: {next}");
+            }
         }
         crate::outln!(
             "\n{} finding(s).{}",
@@ -65,7 +63,7 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> Result<Exit> {
             if report.findings == 0 {
                 ""
             } else {
-                " Each FAIL line says what to do."
+                " Each FAIL says what to do next."
             }
         );
     }

@@ -532,3 +532,137 @@ fn a_tracked_label_path_the_tool_did_not_write_is_a_finding() {
     );
     assert_eq!(std::fs::read_to_string(&planted).unwrap(), "not a label");
 }
+
+/// Issue 19 item 9: the audit speaks to a manager. The report names the seller (id from the
+/// credentials, business name from the config) and marks a sandbox home; times are local with
+/// UTC beside them; every FAIL says what to do next; R12 tells the sandbox's plain HTTP apart;
+/// MFA (R10), key rotation (R14) and deletion on request (R18) have their own lines.
+#[test]
+fn the_report_names_the_seller_and_says_what_to_do_next() {
+    let t = env(35);
+    let pass = t.e.pass.to_str().unwrap().to_owned();
+    let olga = |args: &[&str]| {
+        let mut a = vec!["--operator", "olga", "--passphrase-file", &pass];
+        a.extend_from_slice(args);
+        t.e.run(&a)
+    };
+    let r = olga(&["config", "set", "business.name", "Acme Goods Ltd"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let order: String =
+        t.e.db()
+            .query_row(
+                "SELECT amazon_order_id FROM orders WHERE pii IS NOT NULL LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+    let tracking = crate::support::ups(1);
+    let r = olga(&["ship", &order, "--carrier", "UPS", "--tracking", &tracking]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = t.e.run(&["--operator", "cron", "purge", "--order", &order]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (r, v) = t.audit(&[], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let seller = v["seller_id"].as_str().expect("a seller id").to_string();
+    assert!(!seller.is_empty());
+    assert_eq!(v["business_name"], "Acme Goods Ltd");
+    assert_eq!(v["sandbox"], true);
+    assert!(v["generated_at_local"].as_str().unwrap().len() >= 19, "{v}");
+    let lines = |id: &str| -> String {
+        t.check(&v, id)["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap().to_string() + "\n")
+            .collect()
+    };
+    assert!(
+        lines("R10").contains("olga (owner): no second factor (optional under mws-2020"),
+        "{}",
+        lines("R10")
+    );
+    assert!(lines("R10").contains("cron (fetcher): a service with a key file"));
+    assert!(lines("R14").contains("never rotated since the vault was made"));
+    assert!(
+        lines("R18").contains(&format!("order {order} purged on request")),
+        "{}",
+        lines("R18")
+    );
+    assert!(
+        lines("R12").contains("is the built-in sandbox on loopback, over plain HTTP"),
+        "{}",
+        lines("R12")
+    );
+    // The text report's first line names the seller and the sandbox, local time and UTC.
+    let mut a = vec!["--operator", "aud", "--passphrase-file"];
+    a.push(t.auditor.to_str().unwrap());
+    a.push("audit");
+    let r = t.e.run(&a);
+    let first = r.stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "fulfill audit for Acme Goods Ltd (seller {seller}), SANDBOX HOME"
+        )),
+        "{first}"
+    );
+    assert!(first.contains(" UTC), profile mws-2020"), "{first}");
+    // After a rotation R14 says when and by whom.
+    let r = olga(&["rekey"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let (_, v) = t.audit(&[], &[]);
+    assert!(
+        t.check(&v, "R14")["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("last rotated"),
+        "{}",
+        t.check(&v, "R14")
+    );
+
+    // A finding (PII past retention, 45 days on): every FAIL says what to do next, in text,
+    // JSON and HTML.
+    let later = at(t.e.sb.now() + Duration::days(45));
+    let html = t.e.dir.path().join("report.html");
+    let (r, v) = t.audit(&["--now", &later], &["--html", html.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    for c in v["checks"].as_array().unwrap() {
+        assert_eq!(
+            c["status"] == "fail",
+            c["next_action"].as_str().is_some_and(|n| !n.is_empty()),
+            "{c}"
+        );
+    }
+    assert!(
+        t.check(&v, "R15")["next_action"]
+            .as_str()
+            .unwrap()
+            .contains("fulfill purge")
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<strong>Next:</strong>"),
+        "next action in the page"
+    );
+    assert!(
+        page.contains("<time datetime=\""),
+        "local time, UTC on hover"
+    );
+    assert!(page.contains("Acme Goods Ltd (seller "));
+    assert!(page.contains("SANDBOX"));
+    let mut a = vec!["--now", &later, "--operator", "aud", "--passphrase-file"];
+    a.push(t.auditor.to_str().unwrap());
+    a.push("audit");
+    let r = t.e.run(&a);
+    let fails = r.stdout.lines().filter(|l| l.starts_with("FAIL")).count();
+    assert!(fails >= 1, "{}", r.stdout);
+    assert_eq!(
+        r.stdout
+            .lines()
+            .filter(|l| l.starts_with("      next: "))
+            .count(),
+        fails,
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("Each FAIL says what to do next."));
+}

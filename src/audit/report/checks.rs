@@ -72,6 +72,9 @@ pub struct Check {
     pub status: Status,
     /// Lines for people (no PII: order ids, operator names, file names, counts).
     pub details: Vec<String>,
+    /// What to do next, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<&'static str>,
     /// Which of `details` are findings (the others are facts).
     #[serde(skip)]
     pub(crate) failed: Vec<usize>,
@@ -91,6 +94,7 @@ impl Check {
             title,
             status: Status::Pass,
             details: Vec::new(),
+            next_action: None,
             failed: Vec::new(),
         }
     }
@@ -125,8 +129,16 @@ pub struct AuditOptions {
 /// The report (`audit --json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
-    /// When it was made.
+    /// When it was made (UTC).
     pub generated_at: String,
+    /// The same time in the time zone of the machine that made it, with its offset.
+    pub generated_at_local: String,
+    /// The seller the home fetches for (from the last credentials change), if any.
+    pub seller_id: Option<String>,
+    /// The business name (`config set business.name`), if set.
+    pub business_name: Option<String>,
+    /// A sandbox home (the built-in fake Amazon; no real buyer's data).
+    pub sandbox: bool,
     /// The vault's policy profile.
     pub profile: String,
     /// Days of records summarised.
@@ -656,6 +668,13 @@ pub fn audit(
             endpoints += 1;
             if let Err(e) = crate::mws::credentials::check_endpoint(ep, vault.is_sandbox()) {
                 c.fail(format!("seq {}: {e}", r.seq));
+            } else if ep.starts_with("http://") {
+                c.details.push(format!(
+                    "seq {}: {} is the built-in sandbox on loopback, over plain HTTP: allowed in \
+                     a sandbox home only (no real Amazon call; a real home refuses it)",
+                    r.seq,
+                    ep.trim_start_matches("http://")
+                ));
             }
         }
     }
@@ -720,6 +739,112 @@ pub fn audit(
         });
     }
     checks.push(c);
+
+    // R10: a second factor for people.
+    let mut c = Check::new("R10", "people sign in with a second factor (TOTP)");
+    let enrolled: BTreeMap<&str, &str> = all
+        .iter()
+        .filter(|r| r.event == "operator.totp_enrolled")
+        .filter_map(|r| Some((r.operator.as_deref()?, r.ts.as_str())))
+        .collect();
+    for op in vault
+        .operators()?
+        .iter()
+        .filter(|o| o.disabled_at.is_none())
+    {
+        if matches!(op.credential, store::StoredCredential::KeyFile) {
+            c.details.push(format!(
+                "{} ({}): a service with a key file, no second factor",
+                op.name, op.role
+            ));
+        } else if let Some(ts) = enrolled.get(op.name.as_str()) {
+            c.details
+                .push(format!("{} ({}): enrolled {ts}", op.name, op.role));
+        } else if profile.requires_totp() {
+            c.fail(format!(
+                "{} ({}) has no second factor, which profile {profile} requires",
+                op.name, op.role
+            ));
+        } else {
+            c.details.push(format!(
+                "{} ({}): no second factor (optional under {profile}; dpp-2025 requires it)",
+                op.name, op.role
+            ));
+        }
+    }
+    checks.push(c);
+
+    // R14: key management: when the keys were last rotated.
+    let mut c = Check::new("R14", "keys made by a secure RNG, kept apart, rotated");
+    match all.iter().rev().find(|r| r.event == "vault.rekeyed") {
+        Some(r) => c.details.push(format!(
+            "PII and secrets keys last rotated {} by {} (epoch {}, {})",
+            r.ts,
+            r.operator.as_deref().unwrap_or("-"),
+            r.fields.get("epoch").map_or("?".into(), ToString::to_string),
+            r.fields
+                .get("reason")
+                .and_then(|v| v.as_str())
+                .unwrap_or("no reason recorded")
+        )),
+        None => c.details.push(format!(
+            "PII and secrets keys never rotated since the vault was made ({}); `fulfill rekey` rotates them, and disabling a key holder does",
+            all.iter()
+                .find(|r| r.event == "vault.created")
+                .map_or("before the log window", |r| r.ts.as_str())
+        )),
+    }
+    if let Some(r) = all.iter().rev().find(|r| r.event == "keyset.rotated") {
+        c.details.push(format!(
+            "last operator key set rewrapped {} ({})",
+            r.ts,
+            r.operator.as_deref().unwrap_or("-")
+        ));
+    }
+    let destroyed: u64 = all
+        .iter()
+        .filter(|r| r.event == "purge.run")
+        .filter_map(|r| r.fields.get("epochs_destroyed"))
+        .map(|v| {
+            v.as_u64()
+                .or_else(|| v.as_array().map(|a| a.len() as u64))
+                .unwrap_or(0)
+        })
+        .sum();
+    c.details.push(format!(
+        "{} epoch data key(s) in the keyring, apart from the rows; {destroyed} epoch(s) destroyed by purge in the log kept",
+        vault.keyring().entries()?.len()
+    ));
+    checks.push(c.info());
+
+    // R18: deletion on Amazon's request (`purge --order`).
+    let mut c = Check::new("R18", "PII deleted on request (purge --order)");
+    let requested: Vec<&Record> = all
+        .iter()
+        .filter(|r| r.event == "purge.run" && r.fields.get("order").is_some_and(|v| !v.is_null()))
+        .collect();
+    if requested.is_empty() {
+        c.details
+            .push("no deletion on request in the log kept".to_string());
+    }
+    for r in requested.iter().rev().take(20) {
+        c.details.push(format!(
+            "order {} purged on request {} by {}",
+            r.fields
+                .get("order")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?"),
+            r.ts,
+            r.operator.as_deref().unwrap_or("-")
+        ));
+    }
+    if requested.len() > 20 {
+        c.details.push(format!(
+            "{} earlier deletions on request",
+            requested.len() - 20
+        ));
+    }
+    checks.push(c.info());
 
     // R6/R28: intrusion attempts and alarms.
     let mut c = Check::new("R6/R28", "failed unlocks, denials and unusual activity");
@@ -874,8 +999,22 @@ pub fn audit(
     checks.push(c.info());
 
     let findings = checks.iter().filter(|c| c.status == Status::Fail).count();
+    for c in checks.iter_mut().filter(|c| c.status == Status::Fail) {
+        c.next_action = Some(next_action(c.id));
+    }
+    let seller_id = all
+        .iter()
+        .rev()
+        .filter(|r| r.event == "credentials.changed")
+        .find_map(|r| r.fields.get("seller_id").and_then(|v| v.as_str()))
+        .map(str::to_string);
+    let (config, _) = crate::config::Config::load_or_profile(&home.config_path(), profile);
     let report = AuditReport {
         generated_at: crate::audit::format_ts(now),
+        generated_at_local: local_time(now),
+        seller_id,
+        business_name: config.business.name.clone(),
+        sandbox: vault.is_sandbox(),
         profile: profile.to_string(),
         window_days: opts.window_days,
         findings,
@@ -893,6 +1032,50 @@ pub fn audit(
         pii_openings,
     };
     Ok(report)
+}
+
+/// What a manager does next about a failed check (the failing lines say what and where).
+pub fn next_action(id: &str) -> &'static str {
+    match id {
+        "R25" => {
+            "Stop other commands and find the cause named above: restore the home from a backup (`fulfill restore`) if the log or vault was changed, start the logger or collector if an anchor is out of reach, then run `fulfill audit` again"
+        }
+        "R27" => {
+            "Restore the missing day files from a backup of the logs; never prune inside the profile's window"
+        }
+        "R15" => "Run `fulfill purge` now, and check that cron runs it daily",
+        "R20" => {
+            "Run `fulfill purge` for stray label files; for an unresolved purchase, find the label in Seller Central and record or cancel it"
+        }
+        "R21" => {
+            "Move the home to a local fixed disk outside any cloud-sync folder, and make its files 0600 and folders 0700"
+        }
+        "R26" => {
+            "Delete or shred every file named (and each copy of it), then run `fulfill audit` again"
+        }
+        "R13" => {
+            "Run `fulfill purge`; for a record named as not made by a sealer, find who edited vault.db or the keyring"
+        }
+        "R12" => "Set an https:// endpoint with `fulfill credentials set`",
+        "R11" => {
+            "Rotate the credentials in Seller Central, then store them with `fulfill credentials set`"
+        }
+        "R4/R5" => {
+            "Disable each account named with `fulfill operator disable NAME`, or have its person use it"
+        }
+        "R10" => "Have each person named run `fulfill --operator NAME operator totp-enroll`",
+        "R6/R28" => {
+            "Ask the operators named about the attempts; disable an account that was not theirs"
+        }
+        _ => "Read the lines above and act on each",
+    }
+}
+
+/// `now` in the local time zone of the machine making the report, with its UTC offset.
+fn local_time(now: DateTime<Utc>) -> String {
+    now.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
 }
 
 /// Records the run (`audit.run`). Separate from [`audit`] so a report on a broken log is

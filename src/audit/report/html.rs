@@ -86,6 +86,16 @@ fn heading(h: &mut String, r: &AuditReport) {
         esc(&verdict(r))
     );
     for (k, v) in facts(r) {
+        if k == "Generated" {
+            // Local time shown, UTC on hover (and in the machine-readable attribute).
+            let _ = writeln!(
+                h,
+                "<dt>Generated</dt><dd><time datetime=\"{utc}\" title=\"UTC {utc}\">{}</time> <span class=\"utc\">(UTC {utc})</span></dd>",
+                esc(&r.generated_at_local),
+                utc = esc(&r.generated_at)
+            );
+            continue;
+        }
         let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
     }
     h.push_str("</dl>\n</header>\n");
@@ -107,6 +117,13 @@ fn matrix(h: &mut String, r: &AuditReport) {
         );
         for d in &c.details {
             let _ = write!(h, "<li>{}</li>", esc(d));
+        }
+        if let Some(next) = c.next_action {
+            let _ = write!(
+                h,
+                "<li class=\"next\"><strong>Next:</strong> {}</li>",
+                esc(next)
+            );
         }
         h.push_str("</ul></td></tr>\n");
     }

@@ -198,11 +198,48 @@ pub(crate) fn findings(r: &AuditReport) -> Vec<(&'static str, &str)> {
         .collect()
 }
 
+/// Who the report is for: the business name and seller id, as known.
+pub(crate) fn seller(r: &AuditReport) -> String {
+    match (&r.business_name, &r.seller_id) {
+        (Some(n), Some(id)) => format!("{n} (seller {id})"),
+        (Some(n), None) => format!("{n} (no seller id: no credentials stored)"),
+        (None, Some(id)) => format!("seller {id} (name it: `fulfill config set business.name NAME`)"),
+        (None, None) => "no seller yet (no credentials stored; `fulfill config set business.name NAME` names it)".to_string(),
+    }
+}
+
+/// The report's first line in text: for whom, when (local time and UTC), which profile.
+pub fn title_line(r: &AuditReport) -> String {
+    format!(
+        "fulfill audit for {}{}, {} ({} UTC), profile {}, last {} days",
+        seller(r),
+        if r.sandbox {
+            ", SANDBOX HOME (no real buyer data)"
+        } else {
+            ""
+        },
+        r.generated_at_local,
+        r.generated_at,
+        r.profile,
+        r.window_days
+    )
+}
+
 /// The heading's facts, as (label, value).
 pub(crate) fn facts(r: &AuditReport) -> Vec<(&'static str, String)> {
     let yes = |b: bool| if b { "yes" } else { "NO" }.to_string();
-    vec![
-        ("Generated", r.generated_at.clone()),
+    let mut f = vec![("Seller", seller(r))];
+    if r.sandbox {
+        f.push((
+            "Home",
+            "SANDBOX: the built-in fake Amazon, no real buyer data".to_string(),
+        ));
+    }
+    f.extend([
+        (
+            "Generated",
+            format!("{} (UTC {})", r.generated_at_local, r.generated_at),
+        ),
         ("Policy profile", r.profile.clone()),
         ("Window", format!("last {} days", r.window_days)),
         ("Audit chain intact", yes(r.chain_intact)),
@@ -213,7 +250,8 @@ pub(crate) fn facts(r: &AuditReport) -> Vec<(&'static str, String)> {
             format!("{} in {} file(s)", r.pii_values_scanned, r.files_scanned),
         ),
         ("Forms searched", r.leak_forms.join("; ")),
-    ]
+    ]);
+    f
 }
 
 /// The verdict line.
@@ -240,6 +278,7 @@ mod tests {
             title: "a check",
             status,
             details: details.iter().map(|d| d.to_string()).collect(),
+            next_action: (status == Status::Fail).then_some("do the next thing"),
             failed: failed.to_vec(),
         }
     }
@@ -252,6 +291,10 @@ mod tests {
         };
         AuditReport {
             generated_at: "2026-03-03T10:00:00.000Z".into(),
+            generated_at_local: "2026-03-03 11:00:00 +01:00".into(),
+            seller_id: Some("A1SELLER".into()),
+            business_name: Some("Acme <Goods>".into()),
+            sandbox: true,
             profile: "mws-2020".into(),
             window_days: 90,
             findings: 1,

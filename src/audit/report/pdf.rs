@@ -242,6 +242,16 @@ fn matrix(d: &mut Doc, r: &AuditReport) {
                 &format!("- {line}"),
             );
         }
+        if let Some(next) = c.next_action {
+            d.para(
+                TEXT_X + 8.0,
+                TEXT_W - 8.0,
+                8.0,
+                true,
+                INK,
+                &format!("Next: {next}"),
+            );
+        }
         d.y -= 4.0;
         let y = d.y;
         d.rule(MARGIN, y, PAGE_W - MARGIN, GREY);
