@@ -13,11 +13,15 @@
 //! | R12 | every endpoint ever configured (from `credentials.changed` records) is HTTPS, or loopback HTTP in a sandbox home |
 //! | R11 | the credentials' age (rotate yearly) |
 //! | R4/R5 | every operator, role and last use; active accounts unused for 90 days |
+//! | R10 | who has a second factor (from `operator.totp_enrolled`); a person without one fails under `dpp-2025` |
+//! | R14 | when the PII and secrets keys were last rotated (`vault.rekeyed`), data keys in the keyring, epochs destroyed (info) |
+//! | R18 | deletions on request (`purge --order`), newest first (info) |
 //! | R6/R28 | failed unlocks and denials in the window; bursts (5 in an hour by one operator) and unusual PII-opening volume (the PII of over 200 orders a day by one operator); a TOTP replay counter changed outside fulfill (`totp.counter_unverified`) |
 //! | R2/R24 | what the log recorded in the window, by event; PII openings by purpose; records adopted after a crash (`audit.recovered`), counted apart |
 //!
 //! The leak scan needs the PII key (owner or auditor) and is recorded as `pii.scanned`; the run
-//! itself as `audit.run`.
+//! itself as `audit.run`. Every failed check carries its next action ([`next_action`]); the
+//! report names the seller and marks a sandbox home.
 //!
 //! The same run also gathers, read-only, what the report a person looks at draws
 //! ([`crate::audit::report`]): the state of every day of the log window ([`LogDay`]), the

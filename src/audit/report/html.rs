@@ -184,6 +184,21 @@ fn strip(h: &mut String, r: &AuditReport) {
     h.push_str("</div>\n</section>\n");
 }
 
+/// A record time (UTC) as the local time of the machine making the report, UTC on hover.
+fn local_time(utc: &str) -> String {
+    match crate::mws::model::parse_mws_time(utc) {
+        Some(t) => format!(
+            "<time datetime=\"{u}\" title=\"UTC {u}\">{}</time>",
+            esc(&t
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M %:z")
+                .to_string()),
+            u = esc(utc)
+        ),
+        None => esc(utc),
+    }
+}
+
 fn operators(h: &mut String, r: &AuditReport) {
     h.push_str(
         "<section id=\"operators\">\n<h2>Operators</h2>\n<table>\n<thead><tr><th>Operator</th><th>Role</th>\
@@ -204,7 +219,10 @@ fn operators(h: &mut String, r: &AuditReport) {
             name = esc(&o.name),
             role = esc(&o.role),
             state = esc(o.state),
-            last = esc(o.last_used.as_deref().unwrap_or("never")),
+            last = o
+                .last_used
+                .as_deref()
+                .map_or("never".to_string(), local_time),
         );
     }
     h.push_str("</tbody>\n</table>\n</section>\n");
