@@ -141,6 +141,26 @@ impl Anchors {
         self.syslog.is_some() || self.remote.is_some()
     }
 
+    /// These anchors without the ones named (`syslog`, `remote`).
+    pub fn without(&self, names: &[&str]) -> Anchors {
+        Anchors {
+            syslog: self.syslog.clone().filter(|_| !names.contains(&"syslog")),
+            remote: self.remote.clone().filter(|_| !names.contains(&"remote")),
+        }
+    }
+
+    /// Where each configured anchor sends to: (name, socket path or URL).
+    pub fn destinations(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.syslog {
+            out.push(("syslog", p.display().to_string()));
+        }
+        if let Some(r) = &self.remote {
+            out.push(("remote", r.to_string()));
+        }
+        out
+    }
+
     /// Sends the head to every anchor; one result each, in a fixed order (syslog, remote).
     pub fn send(&self, vault_id: &str, head: &Head, from: u64, now: DateTime<Utc>) -> Vec<Sent> {
         let msg = message(vault_id, head, from);

@@ -32,6 +32,7 @@ pub struct Collector {
 #[derive(Default)]
 struct State {
     messages: Vec<String>,
+    connections: u64,
     markers_seen: u64,
     markers_sent: u64,
 }
@@ -77,6 +78,7 @@ impl Collector {
                     };
                     let (lock, cv) = &*shared;
                     let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    st.connections += 1;
                     for m in got {
                         if m.ends_with(MARKER) {
                             st.markers_seen += 1;
@@ -107,6 +109,14 @@ impl Collector {
         self.sync()?;
         let st = self.state.0.lock().unwrap_or_else(|p| p.into_inner());
         Ok(st.messages.clone())
+    }
+
+    /// How many connections were made to it so far (its own markers left out), whether or
+    /// not a message came through (a TLS handshake that failed counts).
+    pub fn connections(&self) -> Result<u64> {
+        self.sync()?;
+        let st = self.state.0.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(st.connections - st.markers_sent)
     }
 
     /// Writes every message received so far to `path` (new, 0600), one per line.

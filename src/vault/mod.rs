@@ -124,6 +124,8 @@ pub struct Vault {
     audit: AuditLog,
     /// Where new chain heads are sent (`[anchor]` of `config.toml`, read at open).
     anchors: crate::audit::anchor::Anchors,
+    /// Anchors that failed in this process: not tried again by it.
+    anchors_given_up: std::cell::RefCell<Vec<&'static str>>,
 }
 
 /// The vault facts as the `meta` table states them (unauthenticated).
@@ -436,6 +438,7 @@ impl Vault {
             meta_facts: std::cell::RefCell::new(meta_facts),
             audit: AuditLog::new(home.logs_dir()),
             anchors,
+            anchors_given_up: Default::default(),
         })
     }
 
@@ -533,7 +536,27 @@ impl Vault {
         head: &crate::audit::Head,
         now: DateTime<Utc>,
     ) {
-        let sent = self.anchors.send(&self.id, head, from, now);
+        // An anchor that failed once in this process is not tried again by it: a collector
+        // that is down costs each command one timeout, not one per commit.
+        let given_up = self.anchors_given_up.borrow().clone();
+        let mut sent = self
+            .anchors
+            .without(&given_up)
+            .send(&self.id, head, from, now);
+        for (anchor, to) in self.anchors.destinations() {
+            if given_up.contains(&anchor) {
+                sent.push(crate::audit::anchor::Sent {
+                    anchor,
+                    to,
+                    error: Some("not retried by this command after its first failure".into()),
+                });
+            }
+        }
+        self.anchors_given_up
+            .borrow_mut()
+            .extend(sent.iter().filter(|s| s.error.is_some()).map(|s| s.anchor));
+        self.anchors_given_up.borrow_mut().sort_unstable();
+        self.anchors_given_up.borrow_mut().dedup();
         let failing_before: Vec<String> = store::meta_get(&self.conn, ANCHOR_UNSENT_META)
             .ok()
             .flatten()
@@ -591,7 +614,10 @@ impl Vault {
         })();
         match appended {
             Ok(next) if next.seq > head.seq => {
-                self.anchors.send(&self.id, &next, head.seq + 1, now);
+                let given_up = self.anchors_given_up.borrow().clone();
+                self.anchors
+                    .without(&given_up)
+                    .send(&self.id, &next, head.seq + 1, now);
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "anchor state not recorded"),

@@ -301,6 +301,12 @@ fn a_collector_whose_certificate_is_not_trusted_is_unreachable() {
     assert!(log.contains(r#""event":"anchor.unsent""#), "{log}");
     assert!(log.contains(r#""anchor":"remote""#), "{log}");
     assert!(collector.messages().unwrap().is_empty());
+    // A command tries a failing anchor once, however many commits it makes (init makes two:
+    // its records, then anchor.unsent): a collector that is down costs one timeout a command.
+    assert_eq!(collector.connections().unwrap(), 1);
+    let r = as_olga(&dir, &pass, DAYS[0], &["operator", "list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(collector.connections().unwrap(), 2);
     let r = audit(&dir, &pass, None);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r25_of(&r).contains("the remote anchor"), "{}", r.stdout);
