@@ -405,26 +405,14 @@ impl Config {
                 "no ship-from address: an owner or admin sets it with `fulfill config set ship_from.FIELD VALUE`",
             )
         })?;
-        for (name, v) in [
-            ("name", &f.name),
-            ("address_line1", &f.address_line1),
-            ("city", &f.city),
-            ("postal_code", &f.postal_code),
-            ("country", &f.country),
-            ("email", &f.email),
-            ("phone", &f.phone),
-        ] {
-            if v.trim().is_empty() {
-                return Err(Error::usage(format!(
-                    "ship-from address incomplete: set ship_from.{name} with `fulfill config set`"
-                )));
-            }
+        if let Some(name) = first_blank(f, true) {
+            return Err(Error::usage(format!(
+                "ship-from address incomplete: set ship_from.{name} with `fulfill config set`"
+            )));
         }
         Ok(f)
     }
-}
 
-impl Config {
     /// The return address a label prints: `None` when no `[ship_from]` is set; refused with
     /// what is missing when one is set without a field the address needs (`email` and `phone`
     /// are for Amazon, not the label).
@@ -432,22 +420,33 @@ impl Config {
         let Some(f) = self.ship_from.as_ref() else {
             return Ok(None);
         };
-        for (name, v) in [
-            ("name", &f.name),
-            ("address_line1", &f.address_line1),
-            ("city", &f.city),
-            ("postal_code", &f.postal_code),
-            ("country", &f.country),
-        ] {
-            if v.trim().is_empty() {
-                return Err(Error::usage(format!(
-                    "the label's return address is incomplete: set ship_from.{name} with \
-                     `fulfill config set`"
-                )));
-            }
+        if let Some(name) = first_blank(f, false) {
+            return Err(Error::usage(format!(
+                "the label's return address is incomplete: set ship_from.{name} with \
+                 `fulfill config set`"
+            )));
         }
         Ok(Some(f))
     }
+}
+
+/// The first required field of `f` that is blank: the postal address's, and with `contact`
+/// also e-mail and phone (which Amazon needs to buy a label).
+fn first_blank(f: &crate::mws::merchant::ShipFrom, contact: bool) -> Option<&'static str> {
+    let mut fields = vec![
+        ("name", &f.name),
+        ("address_line1", &f.address_line1),
+        ("city", &f.city),
+        ("postal_code", &f.postal_code),
+        ("country", &f.country),
+    ];
+    if contact {
+        fields.extend([("email", &f.email), ("phone", &f.phone)]);
+    }
+    fields
+        .into_iter()
+        .find(|(_, v)| v.trim().is_empty())
+        .map(|(name, _)| name)
 }
 
 /// The fields of `[ship_from]`.

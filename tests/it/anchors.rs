@@ -6,10 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fulfill::audit::Record;
 use fulfill::sandbox::collector::Collector;
 
-use crate::support::{Run, SyslogListener, TestDir, run};
+use crate::support::{Run, SyslogListener, TestDir, records, run};
 
 const DAYS: [&str; 3] = [
     "2026-03-01T09:00:00Z",
@@ -56,14 +55,6 @@ fn day_file(dir: &TestDir, i: usize) -> PathBuf {
         .join(format!("logs/audit-{}.jsonl", &DAYS[i][..10]))
 }
 
-fn records(path: &Path) -> Vec<Record> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// What an insider with a kept copy of the key file does: day 3's records rewritten (the
 /// operator of each changed), each re-chained and sealed with the key evolved from the copy,
 /// the key file and the vault's head moved on to match. Every MAC verifies.
@@ -95,17 +86,7 @@ fn rewrite_day3_with_kept_key(dir: &TestDir, kept: &[u8]) {
     file.extend_from_slice(&(last.seq + 1).to_be_bytes());
     file.extend_from_slice(&key);
     std::fs::write(dir.home().join("logs/audit.key"), file).unwrap();
-    let db = rusqlite::Connection::open(dir.home().join("vault.db")).unwrap();
-    for (k, v) in [
-        ("audit_head_seq", last.seq.to_string()),
-        ("audit_head_hash", last.hash.clone().unwrap()),
-    ] {
-        db.execute(
-            "UPDATE meta SET value = ?2 WHERE key = ?1",
-            rusqlite::params![k, v],
-        )
-        .unwrap();
-    }
+    crate::support::set_head(&dir.home(), last);
 }
 
 fn audit(dir: &TestDir, pass: &Path, anchors: Option<&Path>) -> Run {
@@ -222,8 +203,9 @@ fn a_kept_key_rewrite_is_caught_by_a_loopback_collector() {
     );
 }
 
-#[test]
-fn a_kept_key_rewrite_is_caught_by_a_collector_over_tls() {
+/// A TLS collector on loopback with a self-signed certificate for `localhost`, and that
+/// certificate in PEM (the authority `anchor.remote_ca` names).
+fn tls_collector() -> (Collector, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let der = cert.cert.der().clone();
@@ -238,9 +220,15 @@ fn a_kept_key_rewrite_is_caught_by_a_collector_over_tls() {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let collector = Collector::start_tls(Arc::new(server), Arc::new(client)).unwrap();
+    (collector, cert.cert.pem())
+}
+
+#[test]
+fn a_kept_key_rewrite_is_caught_by_a_collector_over_tls() {
+    let (collector, ca_pem) = tls_collector();
     let dir = TestDir::new();
     let ca = dir.path().join("collector-ca.pem");
-    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    std::fs::write(&ca, ca_pem).unwrap();
     let pass = home_with(
         &dir,
         &[
@@ -272,20 +260,7 @@ fn a_kept_key_rewrite_is_caught_by_a_collector_over_tls() {
 
 #[test]
 fn a_collector_whose_certificate_is_not_trusted_is_unreachable() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let der = cert.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
-    let server = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![der.clone()], key)
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der).unwrap();
-    let client = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let collector = Collector::start_tls(Arc::new(server), Arc::new(client)).unwrap();
+    let (collector, _) = tls_collector();
     let dir = TestDir::new();
     // No authority given: the system's roots do not know a self-signed certificate.
     let pass = home_with(

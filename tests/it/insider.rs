@@ -200,13 +200,7 @@ fn day_file(h: &LogHome, i: usize) -> std::path::PathBuf {
         .join(format!("logs/audit-{}.jsonl", &DAYS[i][..10]))
 }
 
-fn records(path: &Path) -> Vec<Record> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use support::records;
 
 fn write_records(path: &Path, recs: &[Record]) {
     let text: String = recs.iter().map(|r| r.to_line() + "\n").collect();
@@ -218,17 +212,7 @@ fn vault_db(h: &LogHome) -> rusqlite::Connection {
 }
 
 fn set_head(h: &LogHome, r: &Record) {
-    let db = vault_db(h);
-    for (k, v) in [
-        ("audit_head_seq", r.seq.to_string()),
-        ("audit_head_hash", r.hash.clone().unwrap()),
-    ] {
-        db.execute(
-            "UPDATE meta SET value = ?2 WHERE key = ?1",
-            rusqlite::params![k, v],
-        )
-        .unwrap();
-    }
+    support::set_head(&h.dir.home(), r);
 }
 
 /// What an insider does after an edit: re-number and re-chain every record of every day file,

@@ -282,6 +282,30 @@ pub fn tool(name: &str, package: &str) -> PathBuf {
     })
 }
 
+/// The audit records of one day file.
+pub fn records(path: &Path) -> Vec<fulfill::audit::Record> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Moves the vault's chain head to record `r` with sqlite3, as an insider would.
+pub fn set_head(home: &Path, r: &fulfill::audit::Record) {
+    let db = rusqlite::Connection::open(home.join("vault.db")).unwrap();
+    for (k, v) in [
+        ("audit_head_seq", r.seq.to_string()),
+        ("audit_head_hash", r.hash.clone().unwrap()),
+    ] {
+        db.execute(
+            "UPDATE meta SET value = ?2 WHERE key = ?1",
+            rusqlite::params![k, v],
+        )
+        .unwrap();
+    }
+}
+
 /// A fixed starting time for tests.
 pub fn t0() -> DateTime<Utc> {
     fulfill::clock::parse_time("2026-03-01T09:00:00Z").unwrap()
