@@ -3,6 +3,7 @@
 //! order and Buy Shipping types, and the bounds a remote quantity or price must keep.
 
 pub mod lifecycle;
+pub mod marketplace;
 pub mod order;
 pub mod package;
 pub mod plausible;

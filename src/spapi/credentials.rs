@@ -14,38 +14,7 @@ pub use crate::mws::credentials::check_endpoint;
 use super::LWA_TOKEN_URL;
 use crate::error::{Error, Result};
 
-/// An SP-API region (SP-API.md §1.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Region {
-    /// North America: CA, US, MX, BR.
-    Na,
-    /// Europe, Middle East, India, Africa.
-    Eu,
-    /// Far East: SG, AU, JP.
-    Fe,
-}
-
-impl Region {
-    /// The production endpoint.
-    pub fn endpoint(self) -> &'static str {
-        match self {
-            Region::Na => "https://sellingpartnerapi-na.amazon.com",
-            Region::Eu => "https://sellingpartnerapi-eu.amazon.com",
-            Region::Fe => "https://sellingpartnerapi-fe.amazon.com",
-        }
-    }
-
-    /// Parses `na`, `eu` or `fe`.
-    pub fn parse(s: &str) -> Result<Region> {
-        match s.to_ascii_lowercase().as_str() {
-            "na" => Ok(Region::Na),
-            "eu" => Ok(Region::Eu),
-            "fe" => Ok(Region::Fe),
-            _ => Err(Error::usage(format!("--region {s:?}: use na, eu or fe"))),
-        }
-    }
-}
+pub use crate::model::marketplace::Region;
 
 /// What `credentials set --api sp-api` was given.
 #[derive(Debug)]

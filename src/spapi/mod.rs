@@ -67,19 +67,7 @@ pub mod op {
 /// The Amazon Shipping business (`x-amzn-shipping-business-id`) of a marketplace, for the
 /// marketplaces where Amazon Shipping sells labels (SP-API.md §1.10); `None` elsewhere.
 pub fn shipping_business(marketplace_id: &str) -> Option<&'static str> {
-    Some(match marketplace_id {
-        "ATVPDKIKX0DER" => "AmazonShipping_US",
-        "A1F83G8C2ARO7P" => "AmazonShipping_UK",
-        "A21TJRUUN4KGV" => "AmazonShipping_IN",
-        "A2VIGQ35RCS4UG" => "AmazonShipping_UAE",
-        "A17E79C6D8DWNP" => "AmazonShipping_SA",
-        "ARBP9OOSHTCHU" => "AmazonShipping_EG",
-        "APJ6JRA9NG5V4" => "AmazonShipping_IT",
-        "A1RKKUPIHCS9HS" => "AmazonShipping_ES",
-        "A13V1IB3VIYZZH" => "AmazonShipping_FR",
-        "A1VC38T7YXB528" => "AmazonShipping_JP",
-        _ => return None,
-    })
+    crate::model::marketplace::Marketplace::by_id(marketplace_id)?.shipping_business
 }
 
 /// Whether `id` is an Amazon order id (`NNN-NNNNNNN-NNNNNNN`).
