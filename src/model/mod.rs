@@ -5,6 +5,7 @@
 pub mod lifecycle;
 pub mod order;
 pub mod package;
+pub mod packing;
 pub mod plausible;
 pub mod retention;
 pub mod shipping;

@@ -364,6 +364,8 @@ impl CliEnv {
         let p = env.pass.to_str().unwrap().to_owned();
         env.ok(&[
             "init",
+            "--profile",
+            "mws-2020",
             "--sandbox",
             "--owner",
             "olga",
@@ -399,6 +401,8 @@ impl CliEnv {
             &[
                 "credentials",
                 "set",
+                "--api",
+                "mws",
                 "--seller-id",
                 &c.seller_id,
                 "--access-key-id",

@@ -81,7 +81,7 @@ impl TestDir {
     fn init_with(&self, global: &[&str], sandbox: bool) -> PathBuf {
         let owner = self.secret_file("owner.pass", &format!("{OWNER_PASS}\n"));
         let mut c = self.fulfill();
-        c.args(global).arg("init");
+        c.args(global).args(["init", "--profile", "mws-2020"]);
         if sandbox {
             c.arg("--sandbox");
         }
