@@ -83,7 +83,8 @@ pub enum Command {
     Slip(SlipArgs),
     /// Packing station: scan an order to print its label, scan the tracking number to ship it.
     Station(StationArgs),
-    /// Buy a label from Amazon (Merchant Fulfillment): quote without --service, buy with it.
+    /// Buy a label from Amazon (Buy Shipping: Shipping API v2 on SP-API, Merchant Fulfillment
+    /// on MWS): quote without --service, buy with it.
     Buy(BuyArgs),
     /// Record a shipment (packer or owner); its confirmation to Amazon is queued.
     Ship(ShipArgs),
@@ -285,8 +286,8 @@ pub enum CredentialsCmd {
             required_unless_present = "from_sandbox"
         )]
         marketplaces: Vec<String>,
-        /// Endpoint base URL, e.g. https://mws.amazonservices.com (MWS: required; SP-API:
-        /// defaults from --region). http:// only for a loopback sandbox from a sandbox home.
+        /// Endpoint base URL (SP-API: defaults from --region; MWS: required, e.g.
+        /// https://mws.amazonservices.com). http:// only for a loopback sandbox from a sandbox home.
         #[arg(long, value_name = "URL")]
         endpoint: Option<String>,
         /// MWS: file holding an `MWSAuthToken` (delegated access only).
