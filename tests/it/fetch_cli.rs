@@ -251,3 +251,64 @@ fn ctrl_c_says_what_fetch_saved_and_exits_130() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_unreachable_amazon_shows_as_such_on_the_terminal_not_as_quota_pacing() {
+    // A sandbox home whose Amazon is a port nobody listens on; sandbox time runs 15 times
+    // faster, so the client's four back-offs (1, 4, 10, 30 s) take 3 s.
+    let dir = TestDir::new();
+    let pass = dir.init(true);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sk = dir.secret_file("sk", "SECRETKEYVALUE");
+    let r = run(dir
+        .as_op("olga", &pass)
+        .args([
+            "credentials",
+            "set",
+            "--api",
+            "mws",
+            "--seller-id",
+            "A1EXAMPLE",
+        ])
+        .args([
+            "--access-key-id",
+            "AKIAEXAMPLE",
+            "--marketplace",
+            "ATVPDKIKX0DER",
+        ])
+        .args(["--time-scale", "15", "--endpoint"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--secret-key-file")
+        .arg(&sk));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key = dir.path().join("cron.key");
+    let r = run(dir
+        .as_op("olga", &pass)
+        .args(["operator", "add", "cron", "--role", "fetcher", "--key-file"])
+        .arg(&key));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // On a terminal (util-linux `script` gives fetch one), where the progress line is drawn.
+    let cmd = format!(
+        "{} --operator cron --operator-key-file {} fetch",
+        env!("CARGO_BIN_EXE_fulfill"),
+        key.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("FULFILL_HOME", dir.home())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs fetch on a terminal; install it");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{shown}");
+    assert!(
+        shown.contains("Amazon unreachable (cannot connect)") && shown.contains("retrying in"),
+        "{shown}"
+    );
+    assert!(!shown.contains("slot in"), "not quota pacing: {shown}");
+}
