@@ -64,6 +64,8 @@ fn measure(orders: usize) {
     let mut sandbox = Command::new(BIN)
         .args([
             "sandbox",
+            "--api",
+            "mws",
             "--orders",
             &orders.to_string(),
             "--seed",
@@ -81,7 +83,15 @@ fn measure(orders: usize) {
     let sb: serde_json::Value = serde_json::from_str(&line).unwrap();
     let owner = secret(dir.path(), "owner", "benchmark owner passphrase");
     ok(fulfill(&home)
-        .args(["init", "--sandbox", "--owner", "olga", "--passphrase-file"])
+        .args([
+            "init",
+            "--profile",
+            "mws-2020",
+            "--sandbox",
+            "--owner",
+            "olga",
+            "--passphrase-file",
+        ])
         .arg(&owner));
     let key = dir.path().join("cron.key");
     let as_owner = |c: &mut Command| {
@@ -100,6 +110,8 @@ fn measure(orders: usize) {
     ok(c.args([
         "credentials",
         "set",
+        "--api",
+        "mws",
         "--seller-id",
         sb["seller_id"].as_str().unwrap(),
     ])

@@ -46,7 +46,13 @@ pub struct Global {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Clock override, honoured only by a sandbox home (tests and the demo).
-    #[arg(long, global = true, hide = true, value_name = "TIME")]
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "FULFILL_NOW",
+        value_name = "TIME"
+    )]
     pub now: Option<String>,
 }
 
@@ -58,7 +64,7 @@ pub enum Command {
     /// Manage operators (people and services) and their roles.
     #[command(subcommand)]
     Operator(OperatorCmd),
-    /// Set or show the Amazon MWS credentials (sealed in the vault).
+    /// Set or show the Amazon credentials, SP-API or MWS (sealed in the vault).
     #[command(subcommand)]
     Credentials(CredentialsCmd),
     /// Rotate the vault's PII and secrets keys (owner): re-seal everything, deliver to holders.
@@ -77,7 +83,8 @@ pub enum Command {
     Slip(SlipArgs),
     /// Packing station: scan an order to print its label, scan the tracking number to ship it.
     Station(StationArgs),
-    /// Buy a label from Amazon (Merchant Fulfillment): quote without --service, buy with it.
+    /// Buy a label from Amazon (Buy Shipping: Shipping API v2 on SP-API, Merchant Fulfillment
+    /// on MWS): quote without --service, buy with it.
     Buy(BuyArgs),
     /// Record a shipment (packer or owner); its confirmation to Amazon is queued.
     Ship(ShipArgs),
@@ -90,7 +97,7 @@ pub enum Command {
     /// Show or change `config.toml` (owner or admin; every change is audited).
     #[command(subcommand)]
     Config(ConfigCmd),
-    /// Run a local fake MWS on loopback, for tests, training and the demo.
+    /// Run a local fake Amazon (SP-API, or MWS) on loopback, for tests, training and the demo.
     Sandbox(SandboxArgs),
     /// The whole flow in a temporary sandbox home, against the built-in sandbox.
     Demo(DemoArgs),
@@ -248,15 +255,24 @@ pub struct DemoArgs {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CredentialsCmd {
-    /// Store MWS credentials, or with `--api sp-api` SP-API credentials (owner or admin).
+    /// Store SP-API credentials, or with `--api mws` MWS credentials (owner or admin).
     /// Secrets are read from files, never from argv.
     Set {
-        /// Which Amazon API the credentials are for (MWS by default, as for existing homes).
-        #[arg(long, value_enum, default_value_t = SandboxApi::Mws)]
+        /// Which Amazon API the credentials are for: the Selling Partner API (what sellers
+        /// connect with today), or MWS (switched off by Amazon; for existing homes).
+        #[arg(long, value_enum, default_value_t = SandboxApi::SpApi)]
         api: SandboxApi,
+        /// Sandbox homes: take every value from the line `fulfill sandbox --line-file FILE`
+        /// wrote (waits up to 10 s for the sandbox to write it).
+        #[arg(long, value_name = "LINE_FILE", conflicts_with_all = [
+            "seller_id", "access_key_id", "secret_key_file", "marketplaces", "endpoint",
+            "auth_token_file", "lwa_client_id", "lwa_client_secret_file", "refresh_token_file",
+            "region", "token_endpoint", "time_scale",
+        ])]
+        from_sandbox: Option<PathBuf>,
         /// Merchant token (`SellerId`; SP-API: the selling partner id).
-        #[arg(long)]
-        seller_id: String,
+        #[arg(long, required_unless_present = "from_sandbox")]
+        seller_id: Option<String>,
         /// MWS: `AWSAccessKeyId`.
         #[arg(long)]
         access_key_id: Option<String>,
@@ -264,10 +280,14 @@ pub enum CredentialsCmd {
         #[arg(long, value_name = "FILE")]
         secret_key_file: Option<PathBuf>,
         /// Marketplace id to fetch (MWS: repeat for several; SP-API: exactly one).
-        #[arg(long = "marketplace", value_name = "ID", required = true)]
+        #[arg(
+            long = "marketplace",
+            value_name = "ID",
+            required_unless_present = "from_sandbox"
+        )]
         marketplaces: Vec<String>,
-        /// Endpoint base URL, e.g. https://mws.amazonservices.com (MWS: required; SP-API:
-        /// defaults from --region). http:// only for a loopback sandbox from a sandbox home.
+        /// Endpoint base URL (SP-API: defaults from --region; MWS: required, e.g.
+        /// https://mws.amazonservices.com). http:// only for a loopback sandbox from a sandbox home.
         #[arg(long, value_name = "URL")]
         endpoint: Option<String>,
         /// MWS: file holding an `MWSAuthToken` (delegated access only).
@@ -315,7 +335,8 @@ pub struct FetchArgs {
 #[derive(Debug, Args)]
 pub struct OrdersArgs {
     /// Show this order alone: its items (ids, SKUs, what is left to ship) and packages.
-    #[arg(value_name = "ORDER", conflicts_with_all = ["status", "late"])]
+    #[arg(value_name = "ORDER", conflicts_with_all = ["status", "late"],
+          value_parser = crate::mws::ids::order_id_arg)]
     pub order: Option<String>,
     /// Only orders in this state, or with this Amazon status.
     #[arg(long, value_enum, value_name = "S", ignore_case = true)]
@@ -412,6 +433,7 @@ pub struct OrderSelection {
     /// The Amazon order ids (all go in one print job).
     #[arg(
         value_name = "ORDER",
+        value_parser = crate::mws::ids::order_id_arg,
         required_unless_present_any = ["all_unshipped", "status"],
         conflicts_with_all = ["all_unshipped", "status"]
     )]
@@ -499,6 +521,10 @@ pub struct StationArgs {
     /// Ask for the passphrase again after this many minutes without a scan.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=480))]
     pub idle_minutes: u32,
+    /// Scan-to-verify: after an order's label, scan each of its items (SKU, ASIN or item id
+    /// barcode) until the order is complete, then its tracking number.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// Delivery confirmation for a bought label.
@@ -518,7 +544,7 @@ pub enum ExperienceArg {
 #[derive(Debug, Args)]
 pub struct BuyArgs {
     /// The Amazon order id.
-    #[arg(value_name = "ORDER")]
+    #[arg(value_name = "ORDER", value_parser = crate::mws::ids::order_id_arg)]
     pub order: String,
     /// The package: LxWxH with in or cm (10x8x4in, 30x20x10cm), or a carrier box token.
     #[arg(long, value_name = "DIMS", required_unless_present = "cancel")]
@@ -547,7 +573,7 @@ pub struct BuyArgs {
 #[derive(Debug, Args)]
 pub struct ShipArgs {
     /// The Amazon order id.
-    #[arg(value_name = "ORDER")]
+    #[arg(value_name = "ORDER", value_parser = crate::mws::ids::order_id_arg)]
     pub order: String,
     /// Carrier: one of Amazon's carrier codes (USPS, UPS, FedEx, DHL, Royal Mail, ...), or
     /// Other with --carrier-name.
@@ -596,7 +622,7 @@ pub struct PurgeArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Purge this shipped or canceled order's PII now (a buyer's deletion request).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = crate::mws::ids::order_id_arg)]
     pub order: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
@@ -659,8 +685,9 @@ pub struct InitArgs {
     /// The owner's operator name.
     #[arg(long, value_name = "NAME")]
     pub owner: String,
-    /// Policy profile.
-    #[arg(long, value_enum, default_value = "mws-2020")]
+    /// Policy profile: the current policy (dpp-2025, which requires a second factor of every
+    /// person), or the MWS-era one.
+    #[arg(long, value_enum, default_value = "dpp-2025")]
     pub profile: ProfileArg,
     /// Mark the home as a sandbox home (talks only to a loopback sandbox; honours --now).
     #[arg(long)]
@@ -779,10 +806,14 @@ pub struct SandboxArgs {
     /// absurd-numbers (a listing page with quantities of 1e20 and 4294967295).
     #[arg(long)]
     pub faults: Option<String>,
-    /// Which Amazon API to serve: MWS, or the Selling Partner API (LWA, Orders 2026-01-01,
-    /// confirmShipment).
-    #[arg(long, value_enum, default_value_t = SandboxApi::Mws)]
+    /// Which Amazon API to serve: the Selling Partner API (LWA, Orders 2026-01-01,
+    /// confirmShipment), or MWS.
+    #[arg(long, value_enum, default_value_t = SandboxApi::SpApi)]
     pub api: SandboxApi,
+    /// Also write the JSON line to FILE (0600, written whole once the sandbox listens), for
+    /// `fulfill credentials set --from-sandbox FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub line_file: Option<PathBuf>,
 }
 
 /// `fulfill sandbox --api`.

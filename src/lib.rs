@@ -15,6 +15,7 @@ pub mod context;
 pub mod error;
 pub mod flow;
 pub mod home;
+pub mod interrupt;
 pub mod label;
 pub mod logging;
 pub mod market;

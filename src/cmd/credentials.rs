@@ -10,8 +10,17 @@ use crate::mws::credentials::{CredentialsInput, MwsCredentials};
 use crate::spapi::credentials::{Region, SpApiCredentials, SpApiCredentialsInput};
 use crate::vault::MarketCredentials;
 
+fn need_seller(v: &Option<String>) -> Result<&str> {
+    v.as_deref()
+        .ok_or_else(|| Error::usage("credentials set needs --seller-id ID"))
+}
+
 fn need<'a>(v: Option<&'a std::path::Path>, flag: &str) -> Result<&'a std::path::Path> {
-    v.ok_or_else(|| Error::usage(format!("--api sp-api needs {flag}")))
+    v.ok_or_else(|| {
+        Error::usage(format!(
+            "SP-API credentials need {flag} (MWS ones: --api mws; a sandbox's: --from-sandbox FILE)"
+        ))
+    })
 }
 
 /// Refuses the first flag given that belongs to the other API: "`FLAG` `why`".
@@ -40,13 +49,144 @@ struct View<'a> {
     updated_by: &'a str,
 }
 
+/// The line `fulfill sandbox --line-file FILE` writes (zeroized on drop: it holds secrets).
+#[derive(serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+struct SandboxLine {
+    #[serde(default)]
+    api: Option<String>,
+    base_url: String,
+    seller_id: String,
+    marketplace_id: String,
+    #[zeroize(skip)]
+    time_scale: f64,
+    #[serde(default)]
+    token_url: Option<String>,
+    #[serde(default)]
+    lwa_client_id: Option<String>,
+    #[serde(default)]
+    lwa_client_secret: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    access_key_id: Option<String>,
+    #[serde(default)]
+    secret_key: Option<String>,
+}
+
+/// How long `--from-sandbox` waits for a sandbox started a moment ago to write its line.
+const SANDBOX_LINE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the sandbox's line from `path`, waiting for a sandbox just started to write it (it
+/// writes the file whole, by rename, once it listens).
+fn read_sandbox_line(path: &std::path::Path) -> Result<SandboxLine> {
+    let started = std::time::Instant::now();
+    while std::fs::symlink_metadata(path).is_err() {
+        if started.elapsed() >= SANDBOX_LINE_WAIT {
+            return Err(Error::usage(format!(
+                "{} does not exist: start the sandbox first (`fulfill sandbox --line-file {}`)",
+                path.display(),
+                path.display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let text = crate::safety::read_private_file(path, "sandbox line")?;
+    serde_json::from_str(text.trim()).map_err(|e| {
+        Error::usage(format!(
+            "{} is not the line `fulfill sandbox` prints: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// `credentials set --from-sandbox FILE`: the sandbox's own credentials, for a sandbox home.
+fn set_from_sandbox(
+    ctx: &Context,
+    s: &crate::vault::Session<'_>,
+    path: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    if !ctx.vault.is_sandbox() {
+        return Err(Error::usage(
+            "--from-sandbox is for a sandbox home (made with `fulfill init --sandbox`); a real \
+             home takes Amazon's credentials",
+        ));
+    }
+    let mut line = read_sandbox_line(path)?;
+    let missing = |f: &str| {
+        Error::usage(format!(
+            "{} lacks {f}: it is not the line `fulfill sandbox` prints",
+            path.display()
+        ))
+    };
+    let secret =
+        |v: &mut Option<String>, f: &str| v.take().map(Zeroizing::new).ok_or_else(|| missing(f));
+    if line.api.as_deref() == Some("sp-api") {
+        let input = SpApiCredentialsInput {
+            seller_id: line.seller_id.clone(),
+            marketplace_id: line.marketplace_id.clone(),
+            lwa_client_id: line
+                .lwa_client_id
+                .clone()
+                .ok_or_else(|| missing("lwa_client_id"))?,
+            lwa_client_secret: secret(&mut line.lwa_client_secret, "lwa_client_secret")?,
+            refresh_token: secret(&mut line.refresh_token, "refresh_token")?,
+            region: Region::Na,
+            endpoint: Some(line.base_url.clone()),
+            token_endpoint: Some(line.token_url.clone().ok_or_else(|| missing("token_url"))?),
+            time_scale: line.time_scale,
+        };
+        let creds = SpApiCredentials::new(input, true)?;
+        s.store_spapi_credentials(&creds, now)?;
+        crate::outln!(
+            "Stored the sandbox's SP-API credentials for seller {} (marketplace {}, {}).",
+            line.seller_id,
+            line.marketplace_id,
+            creds.endpoint
+        );
+    } else {
+        let input = CredentialsInput {
+            seller_id: line.seller_id.clone(),
+            access_key_id: line
+                .access_key_id
+                .clone()
+                .ok_or_else(|| missing("access_key_id"))?,
+            secret_key: secret(&mut line.secret_key, "secret_key")?,
+            auth_token: None,
+            marketplaces: vec![line.marketplace_id.clone()],
+            endpoint: line.base_url.clone(),
+            time_scale: line.time_scale,
+        };
+        let creds = MwsCredentials::new(input, true)?;
+        s.store_credentials(&creds, now)?;
+        crate::outln!(
+            "Stored the sandbox's MWS credentials for seller {} ({}).",
+            line.seller_id,
+            line.base_url
+        );
+    }
+    Ok(())
+}
+
 /// Runs a `credentials` subcommand.
 pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
     let s = ctx.unlock()?;
     let now = ctx.now();
     match cmd {
         CredentialsCmd::Set {
+            from_sandbox: Some(path),
+            ..
+        } => {
+            s.require(
+                crate::role::Capability::ManagePeople,
+                "credentials.set",
+                now,
+            )?;
+            set_from_sandbox(ctx, &s, path, now)?;
+        }
+        CredentialsCmd::Set {
             api: SandboxApi::SpApi,
+            from_sandbox: None,
             seller_id,
             access_key_id,
             secret_key_file,
@@ -71,20 +211,24 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
                     (secret_key_file.is_some(), "--secret-key-file"),
                     (auth_token_file.is_some(), "--auth-token-file"),
                 ],
-                "is an MWS flag; SP-API takes --lwa-client-id, --lwa-client-secret-file and \
-                 --refresh-token-file",
+                "is an MWS flag: pass --api mws (SP-API, the default, takes --lwa-client-id, \
+                 --lwa-client-secret-file and --refresh-token-file)",
             )?;
+            let seller_id = need_seller(seller_id)?;
             let [marketplace] = marketplaces.as_slice() else {
                 return Err(Error::usage(
                     "SP-API credentials take exactly one --marketplace",
                 ));
             };
             let input = SpApiCredentialsInput {
-                seller_id: seller_id.clone(),
+                seller_id: seller_id.to_string(),
                 marketplace_id: marketplace.clone(),
-                lwa_client_id: lwa_client_id
-                    .clone()
-                    .ok_or_else(|| Error::usage("--api sp-api needs --lwa-client-id ID"))?,
+                lwa_client_id: lwa_client_id.clone().ok_or_else(|| {
+                    Error::usage(
+                        "SP-API credentials need --lwa-client-id ID (MWS ones: --api mws; a \
+                             sandbox's: --from-sandbox FILE)",
+                    )
+                })?,
                 lwa_client_secret: read_secret(
                     need(
                         lwa_client_secret_file.as_deref(),
@@ -114,6 +258,7 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
         }
         CredentialsCmd::Set {
             api: SandboxApi::Mws,
+            from_sandbox: None,
             seller_id,
             access_key_id,
             secret_key_file,
@@ -140,18 +285,19 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
                     (region.is_some(), "--region"),
                     (token_endpoint.is_some(), "--token-endpoint"),
                 ],
-                "is an SP-API flag: pass --api sp-api",
+                "is an SP-API flag: leave out --api mws",
             )?;
             let (Some(access_key_id), Some(secret_key_file), Some(endpoint)) =
                 (access_key_id, secret_key_file, endpoint)
             else {
                 return Err(Error::usage(
                     "MWS credentials need --access-key-id ID, --secret-key-file FILE and \
-                     --endpoint URL (or pass --api sp-api)",
+                     --endpoint URL (SP-API credentials: leave out --api mws)",
                 ));
             };
+            let seller_id = need_seller(seller_id)?;
             let input = CredentialsInput {
-                seller_id: seller_id.clone(),
+                seller_id: seller_id.to_string(),
                 access_key_id: access_key_id.clone(),
                 secret_key: read_secret(secret_key_file, "secret key")?,
                 auth_token: auth_token_file

@@ -93,6 +93,20 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
     } else {
         crate::outln!("The audit chain's heads go to {}.", to.join(" and "));
     }
-    crate::outln!("Next: `fulfill operator add NAME --role packer` for each person.");
+    if profile.requires_totp() {
+        // Under this profile every person needs a second factor before anything else works.
+        crate::outln!(
+            "The {profile} profile requires a second factor of every person: next, \
+             `fulfill --operator {owner} operator totp-enroll` shows a QR code for an \
+             authenticator app and asks for a code from it.",
+            owner = args.owner
+        );
+        crate::outln!(
+            "Then `fulfill operator add NAME --role packer` for each person (each enrols the \
+             same way at their first unlock)."
+        );
+    } else {
+        crate::outln!("Next: `fulfill operator add NAME --role packer` for each person.");
+    }
     Ok(Exit::Ok)
 }

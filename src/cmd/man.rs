@@ -36,6 +36,10 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
         6,
         "`buy`: a label purchase that may have been bought, which Amazon would neither hand back nor rule out (it refused the purchase and says the order is shipped): print the label from Seller Central; the purchase stays noted and `audit` lists it until a later `buy` is answered or the shipment is recorded",
     ),
+    (
+        130,
+        "interrupted by Ctrl-C (SIGINT): `fetch` says what it saved, `station` prints the shift's summary, after the write in hand is finished",
+    ),
 ];
 
 /// Environment variables read, and what for.

@@ -1,5 +1,6 @@
-//! `fulfill sandbox`: serve the built-in fake MWS (or, with `--api sp-api`, the fake Selling
-//! Partner API) until killed.
+//! `fulfill sandbox`: serve the built-in fake Selling Partner API (or, with `--api mws`, the
+//! fake MWS) until killed. `--line-file FILE` also writes its JSON line to FILE (0600, whole,
+//! by rename) for `fulfill credentials set --from-sandbox FILE`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -66,6 +67,9 @@ pub fn run(args: &SandboxArgs) -> Result<Exit> {
             });
             (_mws, _sp) = (None, Some(handle));
         }
+    }
+    if let Some(path) = &args.line_file {
+        crate::home::write_private(path, format!("{line}\n").as_bytes())?;
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;

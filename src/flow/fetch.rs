@@ -92,6 +92,9 @@ pub trait Progress {
     fn stored(&mut self, _report: &FetchReport) {}
     /// Waiting for a quota slot or a back-off: `secs` of client time left.
     fn waiting(&mut self, _action: &str, _secs: f64) {}
+    /// One attempt at a call ended (with Amazon's answer, or none: `status` is `None` when
+    /// the connection failed).
+    fn attempt(&mut self, _rec: &CallRecord) {}
 }
 
 /// No progress output.
@@ -117,6 +120,7 @@ impl Observer for AuditObserver<'_, '_> {
     fn call(&mut self, rec: &CallRecord) -> Result<()> {
         self.report.calls += 1;
         self.report.throttled += u64::from(rec.throttled);
+        self.progress.attempt(rec);
         self.calls.call(rec)
     }
 
@@ -355,6 +359,8 @@ fn list_page(
         },
     );
     let now = obs.calls.now();
+    // Ctrl-C waits for the page to be stored and counted (`crate::interrupt`).
+    let _gate = crate::interrupt::hold();
     let tx = crate::vault::store::immediate(vault.conn())?;
     for l in &page.orders {
         let o = &l.order;
@@ -395,6 +401,7 @@ fn list_page(
             bad_orders.push(bad);
         }
     }
+    obs.progress.stored(obs.report);
     ends?;
     Ok(next)
 }
@@ -408,9 +415,11 @@ fn fetch_items(
     obs: &mut AuditObserver<'_, '_>,
 ) -> std::result::Result<(), MarketError> {
     let items = market.order_items(order_id, obs)?;
+    let _gate = crate::interrupt::hold();
     let tx = crate::vault::store::immediate(vault.conn())?;
     orders::store_items(&tx, sealer, order_id, &items)?;
     tx.commit().map_err(Error::from)?;
     obs.report.orders_with_items += 1;
+    obs.progress.stored(obs.report);
     Ok(())
 }

@@ -1,13 +1,19 @@
 //! The packing station: one unlock per shift, then scan, print, scan, ship.
 //!
 //! A barcode scanner types a line per scan. [`Station::scan`] takes one line:
-//! - an Amazon order id (`3-7-7` digits) prints that order's label and makes it current;
-//! - anything else, while an order is current, is its tracking number: checked by the
+//! - an Amazon order id (`3-7-7` digits) prints that order's label and makes it current; an
+//!   order that was waiting is named as left behind ([`Scan::Labelled`]); an order labelled
+//!   earlier this shift is not printed again ([`Scan::Again`]: `reprint` prints the current
+//!   one again), nor one shipped this shift ([`Scan::AlreadyShipped`]);
+//! - with `--verify` ([`StationConfig::verify`]), every item of the current order next: a scan
+//!   is matched against its items' SKUs, ASINs and item ids ([`crate::model::packing`]); a
+//!   wrong, extra or misread item is one line and packs nothing;
+//! - anything else, while an order is current (and complete), is its tracking number: checked by the
 //!   carrier's format and check digit ([`crate::model::tracking`]), the shipment is recorded
 //!   with the station's carrier (and method) and the order stops being current. A refused
 //!   number ([`Scan::Refused`]: a misread, a junk scan, anything shaped like an order id) costs
 //!   nothing: nothing is recorded and the order still waits for its tracking number;
-//! - `done` or `quit` ends the shift (so does the end of input).
+//! - `done` or `quit` ends the shift (so does the end of input); an empty line is ignored.
 //!
 //! Every scan gets one line back ([`Scan`]); a failed scan does not end the shift. After
 //! `idle` without a scan the station asks for the passphrase again before the next one
@@ -16,11 +22,14 @@
 //! is not read again (it would unlock whoever stands there), and without a terminal the shift
 //! ends. Time is the caller's `now`, so tests need no waiting.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
 use crate::flow::ship::Declared;
 use crate::label::{LabelRequest, print};
+use crate::model::packing::{ItemScan, PackItem, Packing};
 use crate::model::tracking::{Carrier, looks_like_order_id};
 use crate::safety::Environment;
 use crate::vault::Session;
@@ -40,13 +49,48 @@ pub struct StationConfig {
     pub label: LabelRequest,
     /// Lock after this long without a scan.
     pub idle: Duration,
+    /// Scan-to-verify: after the label, every item must be scanned before the tracking number.
+    pub verify: bool,
 }
 
 /// The answer to one scan.
 #[derive(Debug)]
 pub enum Scan {
-    /// A label was printed; the order waits for its tracking number.
-    Labelled(String),
+    /// An empty line: no scan, no answer.
+    Ignored,
+    /// A label was printed; the order waits for its items (verify) or its tracking number.
+    Labelled {
+        /// The order.
+        order: String,
+        /// With `--verify`: what is to scan (`SKU x2, ...`; empty when the vault has no item
+        /// left to ship for it).
+        items: Option<String>,
+        /// The order that was waiting before, left without its tracking number.
+        left_behind: Option<String>,
+    },
+    /// An order labelled earlier this shift was scanned again: not printed again (`reprint`
+    /// does), it is the current order again.
+    Again {
+        /// The order.
+        order: String,
+        /// With `--verify`: what is still to scan.
+        items: Option<String>,
+        /// The order that was waiting before, left without its tracking number.
+        left_behind: Option<String>,
+    },
+    /// An order shipped this shift was scanned again: nothing printed.
+    AlreadyShipped(String),
+    /// `reprint`: the current order's label was printed again.
+    Reprinted(String),
+    /// An item scan of the current order (`--verify`).
+    Item {
+        /// The order.
+        order: String,
+        /// What the scan was.
+        scan: ItemScan,
+        /// What is still to scan after it.
+        missing: String,
+    },
     /// The current order was shipped with this tracking number.
     Shipped {
         /// The order.
@@ -74,12 +118,7 @@ pub enum Scan {
 
 /// Whether `s` is an Amazon order id (`ddd-ddddddd-ddddddd`).
 pub fn is_order_id(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 3
-        && [3, 7, 7]
-            .iter()
-            .zip(&parts)
-            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_digit()))
+    crate::mws::ids::order_id(s).is_ok()
 }
 
 /// A station for one shift.
@@ -87,10 +126,16 @@ pub fn is_order_id(s: &str) -> bool {
 pub struct Station {
     cfg: StationConfig,
     current: Option<String>,
+    /// Orders labelled this shift and not shipped, in the order they were labelled.
+    waiting: Vec<String>,
+    /// Orders shipped this shift.
+    shipped_orders: Vec<String>,
+    /// `--verify`: what each waiting order's parcel holds so far.
+    packing: HashMap<String, Packing>,
     last_scan: DateTime<Utc>,
     /// Orders shipped this shift.
     pub shipped: u64,
-    /// Scans that failed.
+    /// Scans that failed (a wrong, extra or misread item counts as one).
     pub failed: u64,
 }
 
@@ -100,20 +145,81 @@ impl Station {
         Station {
             cfg,
             current: None,
+            waiting: Vec::new(),
+            shipped_orders: Vec::new(),
+            packing: HashMap::new(),
             last_scan: now,
             shipped: 0,
             failed: 0,
         }
     }
 
-    /// The order waiting for its tracking number.
+    /// The order waiting for its items or tracking number.
     pub fn current(&self) -> Option<&str> {
         self.current.as_deref()
+    }
+
+    /// Orders labelled this shift and not shipped (the current one among them).
+    pub fn waiting(&self) -> &[String] {
+        &self.waiting
     }
 
     /// The operator unlocked again at `now`.
     pub fn unlocked(&mut self, now: DateTime<Utc>) {
         self.last_scan = now;
+    }
+
+    /// Makes `order` current; returns the order that was current before, left waiting.
+    fn make_current(&mut self, order: &str) -> Option<String> {
+        let before = self.current.replace(order.to_string());
+        if !self.waiting.iter().any(|o| o == order) {
+            self.waiting.push(order.to_string());
+        }
+        before.filter(|b| b != order)
+    }
+
+    /// What is still to scan of `order` (`--verify`).
+    fn missing(&self, order: &str) -> Option<String> {
+        self.cfg.verify.then(|| {
+            self.packing
+                .get(order)
+                .map(Packing::missing)
+                .unwrap_or_default()
+        })
+    }
+
+    /// The order's items left to ship, as a packing (`--verify`).
+    fn packing_of(s: &Session<'_>, order: &str) -> Result<Packing> {
+        let view = crate::vault::orders::order_view(s.vault().conn(), order)?;
+        let items = view.map(|v| v.items).unwrap_or_default();
+        Ok(Packing::new(
+            items
+                .into_iter()
+                .map(|i| PackItem {
+                    order_item_id: i.order_item_id,
+                    asin: i.asin,
+                    sku: i.sku,
+                    wanted: i.quantity_left,
+                    scanned: 0,
+                })
+                .collect(),
+        ))
+    }
+
+    fn print_one(
+        &self,
+        s: &Session<'_>,
+        env: &Environment,
+        order: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut req = self.cfg.label.clone();
+        req.orders = vec![order.to_string()];
+        match print(s, env, &req, now) {
+            Ok(b) if b.skipped.is_empty() => Ok(()),
+            Ok(mut b) => Err(Error::usage(b.skipped.remove(0).reason)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Handles one scanned line as `s` at `now`.
@@ -125,49 +231,43 @@ impl Station {
         now: DateTime<Utc>,
     ) -> Scan {
         let line = line.trim();
-        if matches!(line.to_ascii_lowercase().as_str(), "done" | "quit" | "exit") {
+        if line.is_empty() {
+            return Scan::Ignored;
+        }
+        let word = line.to_ascii_lowercase();
+        if matches!(word.as_str(), "done" | "quit" | "exit") {
             return Scan::Done;
         }
         if now - self.last_scan > self.cfg.idle {
             return Scan::Locked;
         }
         self.last_scan = now;
-        if line.is_empty() {
-            return Scan::Failed(Error::usage("empty scan"));
-        }
         let out = if is_order_id(line) {
-            let mut req = self.cfg.label.clone();
-            req.orders = vec![line.to_string()];
-            match print(s, env, &req, now) {
-                Ok(b) if b.skipped.is_empty() => {
-                    self.current = Some(line.to_string());
-                    Scan::Labelled(line.to_string())
-                }
-                Ok(mut b) => Scan::Failed(Error::usage(b.skipped.remove(0).reason)),
-                Err(e) => Scan::Failed(e),
-            }
-        } else if let Some(order) = self.current.clone() {
-            let declared = Declared {
-                order_id: order.clone(),
-                carrier: self.cfg.carrier.clone(),
-                tracking: line.to_string(),
-                method: self.cfg.method.clone(),
-                no_verify: self.cfg.no_verify,
-            };
-            match declared.checked() {
-                Err(Error::Usage(reason)) => Scan::Refused { order, reason },
-                Err(e) => Scan::Failed(e),
-                Ok((new, _)) => match crate::flow::ship::ship(s, &declared, now) {
-                    Ok(_) => {
-                        self.current = None;
-                        self.shipped += 1;
-                        Scan::Shipped {
-                            order,
-                            tracking: new.tracking,
-                        }
-                    }
+            self.order_scan(s, env, line, now)
+        } else if word == "reprint" {
+            match self.current.clone() {
+                Some(order) => match self.print_one(s, env, &order, now) {
+                    Ok(()) => Scan::Reprinted(order),
                     Err(e) => Scan::Failed(e),
                 },
+                None => Scan::Failed(Error::usage("nothing to reprint: scan an order first")),
+            }
+        } else if let Some(order) = self.current.clone() {
+            // With --verify, an item scan until the order is complete; then one of its items
+            // again is an extra item, and anything else its tracking number.
+            let item = self.packing.get_mut(&order).and_then(|p| {
+                let complete = p.complete();
+                let scan = p.scan(line);
+                let other = matches!(scan, ItemScan::Wrong | ItemScan::Misread);
+                (!(complete && other)).then(|| (scan, p.missing()))
+            });
+            match item {
+                Some((scan, missing)) => Scan::Item {
+                    order,
+                    scan,
+                    missing,
+                },
+                None => self.tracking_scan(s, order, line, now),
             }
         } else if looks_like_order_id(line) {
             Scan::Failed(Error::usage(format!(
@@ -177,10 +277,103 @@ impl Station {
         } else {
             Scan::NoOrder
         };
-        if matches!(out, Scan::Failed(_) | Scan::NoOrder | Scan::Refused { .. }) {
+        let mistake = match &out {
+            Scan::Failed(_) | Scan::NoOrder | Scan::Refused { .. } => true,
+            Scan::Item { scan, .. } => !matches!(scan, ItemScan::Packed { .. }),
+            _ => false,
+        };
+        if mistake {
             self.failed += 1;
         }
         out
+    }
+
+    fn order_scan(
+        &mut self,
+        s: &Session<'_>,
+        env: &Environment,
+        order: &str,
+        now: DateTime<Utc>,
+    ) -> Scan {
+        if self.shipped_orders.iter().any(|o| o == order) {
+            return Scan::AlreadyShipped(order.to_string());
+        }
+        if self.waiting.iter().any(|o| o == order) {
+            let left_behind = self.make_current(order);
+            return Scan::Again {
+                order: order.to_string(),
+                items: self.missing(order),
+                left_behind,
+            };
+        }
+        let packing = if self.cfg.verify {
+            match Self::packing_of(s, order) {
+                Ok(p) => Some(p),
+                Err(e) => return Scan::Failed(e),
+            }
+        } else {
+            None
+        };
+        if let Err(e) = self.print_one(s, env, order, now) {
+            return Scan::Failed(e);
+        }
+        if let Some(p) = packing {
+            self.packing.insert(order.to_string(), p);
+        }
+        let left_behind = self.make_current(order);
+        Scan::Labelled {
+            order: order.to_string(),
+            items: self.missing(order),
+            left_behind,
+        }
+    }
+
+    fn tracking_scan(
+        &mut self,
+        s: &Session<'_>,
+        order: String,
+        line: &str,
+        now: DateTime<Utc>,
+    ) -> Scan {
+        let declared = Declared {
+            order_id: order.clone(),
+            carrier: self.cfg.carrier.clone(),
+            tracking: line.to_string(),
+            method: self.cfg.method.clone(),
+            no_verify: self.cfg.no_verify,
+        };
+        match declared.checked() {
+            Err(Error::Usage(reason)) => Scan::Refused { order, reason },
+            Err(e) => Scan::Failed(e),
+            Ok((new, _)) => match crate::flow::ship::ship(s, &declared, now) {
+                Ok(_) => {
+                    self.current = None;
+                    self.waiting.retain(|o| *o != order);
+                    self.packing.remove(&order);
+                    self.shipped_orders.push(order.clone());
+                    self.shipped += 1;
+                    Scan::Shipped {
+                        order,
+                        tracking: new.tracking,
+                    }
+                }
+                Err(e) => Scan::Failed(e),
+            },
+        }
+    }
+
+    /// The shift's last lines: the orders labelled and not shipped, then the counts.
+    pub fn summary(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .waiting
+            .iter()
+            .map(|o| format!("{o} was labelled but not shipped."))
+            .collect();
+        lines.push(format!(
+            "Shift over: {} shipped, {} failed scan(s).",
+            self.shipped, self.failed
+        ));
+        lines
     }
 }
 

@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod marketplace;
 pub mod order;
 pub mod package;
+pub mod packing;
 pub mod plausible;
 pub mod retention;
 pub mod shipping;

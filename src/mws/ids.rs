@@ -119,6 +119,15 @@ pub fn order_id(s: &str) -> Result<&str, BadId> {
     check(IdKind::Order, s)
 }
 
+/// An order id given on the command line (clap's value parser for every `ORDER` argument):
+/// trimmed and checked, or a one-line usage error saying what the shape must be.
+pub fn order_id_arg(s: &str) -> Result<String, String> {
+    // clap quotes the value itself: the message says only what is wrong with it.
+    order_id(s.trim())
+        .map(str::to_string)
+        .map_err(|_| "not an Amazon order id (3-7-7 digits, e.g. 111-2393723-1586761)".into())
+}
+
 /// An `OrderItemId`, checked.
 pub fn order_item_id(s: &str) -> Result<&str, BadId> {
     check(IdKind::OrderItem, s)

@@ -502,6 +502,8 @@ impl Vault {
         now: DateTime<Utc>,
         action: impl FnOnce(&Connection) -> Result<(T, Vec<Event>)>,
     ) -> Result<T> {
+        // Ctrl-C waits for the record and its transaction (`crate::interrupt`).
+        let _gate = crate::interrupt::hold();
         let lock = self.audit.lock()?;
         let tx = store::immediate(&self.conn)?;
         let anchor = MetaAnchor(&tx);
@@ -1692,7 +1694,7 @@ impl<'v> Session<'v> {
         let (sealed, updated_at, updated_by) =
             orders::credentials(&self.vault.conn)?.ok_or_else(|| {
                 Error::usage(
-                    "no MWS credentials yet: an owner or admin must run `fulfill credentials set`",
+                    "no Amazon credentials yet: an owner or admin must run `fulfill credentials set`",
                 )
             })?;
         let plain = open_credentials(key, &self.facts, &sealed).ok_or_else(|| {

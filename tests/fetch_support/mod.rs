@@ -367,6 +367,8 @@ impl CliEnv {
             "init",
             "--anchor-syslog",
             &syslog,
+            "--profile",
+            "mws-2020",
             "--sandbox",
             "--owner",
             "olga",
@@ -402,6 +404,8 @@ impl CliEnv {
             &[
                 "credentials",
                 "set",
+                "--api",
+                "mws",
                 "--seller-id",
                 &c.seller_id,
                 "--access-key-id",

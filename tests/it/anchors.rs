@@ -22,7 +22,15 @@ fn home_with(dir: &TestDir, anchor_args: &[&str]) -> PathBuf {
     let pass = dir.secret_file("owner.pass", crate::support::OWNER_PASS);
     let r = run(dir
         .fulfill()
-        .args(["--now", DAYS[0], "init", "--sandbox", "--owner", "olga"])
+        .args([
+            "--now",
+            DAYS[0],
+            "init",
+            "--profile",
+            "mws-2020",
+            "--sandbox",
+        ])
+        .args(["--owner", "olga"])
         .args(anchor_args)
         .arg("--passphrase-file")
         .arg(&pass));

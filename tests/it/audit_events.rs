@@ -56,6 +56,8 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         .args([
             "credentials",
             "set",
+            "--api",
+            "mws",
             "--seller-id",
             &c.seller_id,
             "--access-key-id",

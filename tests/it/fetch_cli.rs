@@ -165,6 +165,8 @@ fn a_real_home_refuses_a_plain_http_endpoint() {
     let sk = dir.secret_file("mws.secret", "secret-key-value");
     let r = run(dir.fulfill().args([
         "init",
+        "--profile",
+        "mws-2020",
         "--owner",
         "olga",
         "--passphrase-file",
@@ -178,6 +180,8 @@ fn a_real_home_refuses_a_plain_http_endpoint() {
         p.to_str().unwrap(),
         "credentials",
         "set",
+        "--api",
+        "mws",
         "--seller-id",
         "A1EXAMPLE",
         "--access-key-id",
@@ -192,4 +196,119 @@ fn a_real_home_refuses_a_plain_http_endpoint() {
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("http"), "{}", r.stderr);
     assert_eq!(r.stderr.trim_end().lines().count(), 1);
+}
+
+#[test]
+fn ctrl_c_says_what_fetch_saved_and_exits_130() {
+    // Real time (scale 1): Amazon's item quota makes this fetch take minutes, so Ctrl-C
+    // lands in the middle of it.
+    let e = CliEnv::new(150, 12, 1.0, "");
+    let base = e.sb.request_count();
+    let mut child = e
+        .fetch_cmd(false)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first listing page and a few orders' items asked: some pages are stored.
+    while !e
+        .sb
+        .wait_for_requests(base + 6, std::time::Duration::from_millis(100))
+    {
+        assert!(child.try_wait().unwrap().is_none(), "fetch ended early");
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let saved = stderr
+        .strip_prefix("fulfill: interrupted. Saved before stopping: ")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        saved
+            .trim_end()
+            .ends_with("; nothing half-written. Run fetch again to continue."),
+        "{stderr}"
+    );
+    // The numbers are what the vault holds: nothing stored after the line was printed.
+    let n = |s: &str| -> i64 { s.trim().parse().unwrap_or_else(|_| panic!("{stderr}")) };
+    let new = n(saved.split(" new,").next().unwrap());
+    let with_items = n(saved
+        .split("items for ")
+        .nth(1)
+        .and_then(|s| s.split(" order(s)").next())
+        .unwrap());
+    let db = e.db();
+    fetch_support::integrity_ok(&db);
+    assert!(new > 0, "a page was stored: {stderr}");
+    let q = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(q("SELECT count(*) FROM orders"), new, "{stderr}");
+    assert_eq!(
+        q("SELECT count(*) FROM orders WHERE items_fetched = 1"),
+        with_items,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_amazon_shows_as_such_on_the_terminal_not_as_quota_pacing() {
+    // A sandbox home whose Amazon is a port nobody listens on; sandbox time runs 15 times
+    // faster, so the client's four back-offs (1, 4, 10, 30 s) take 3 s.
+    let dir = TestDir::new();
+    let pass = dir.init(true);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sk = dir.secret_file("sk", "SECRETKEYVALUE");
+    let r = run(dir
+        .as_op("olga", &pass)
+        .args([
+            "credentials",
+            "set",
+            "--api",
+            "mws",
+            "--seller-id",
+            "A1EXAMPLE",
+        ])
+        .args([
+            "--access-key-id",
+            "AKIAEXAMPLE",
+            "--marketplace",
+            "ATVPDKIKX0DER",
+        ])
+        .args(["--time-scale", "15", "--endpoint"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--secret-key-file")
+        .arg(&sk));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key = dir.path().join("cron.key");
+    let r = run(dir
+        .as_op("olga", &pass)
+        .args(["operator", "add", "cron", "--role", "fetcher", "--key-file"])
+        .arg(&key));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // On a terminal (util-linux `script` gives fetch one), where the progress line is drawn.
+    let cmd = format!(
+        "{} --operator cron --operator-key-file {} fetch",
+        env!("CARGO_BIN_EXE_fulfill"),
+        key.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("FULFILL_HOME", dir.home())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs fetch on a terminal; install it");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{shown}");
+    assert!(
+        shown.contains("Amazon unreachable (cannot connect)") && shown.contains("retrying in"),
+        "{shown}"
+    );
+    assert!(!shown.contains("slot in"), "not quota pacing: {shown}");
 }

@@ -123,6 +123,8 @@ impl Home {
         home.owner(&[
             "credentials",
             "set",
+            "--api",
+            "mws",
             "--seller-id",
             "A1EXAMPLE0TEST",
             "--access-key-id",

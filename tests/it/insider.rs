@@ -425,7 +425,15 @@ fn the_only_owner_locked_by_wrong_passphrases_recovers_with_the_recovery_key() {
     let pass = dir.secret_file("owner.pass", support::OWNER_PASS);
     let r = run(dir
         .fulfill()
-        .args(["init", "--sandbox", "--owner", "olga", "--passphrase-file"])
+        .args([
+            "init",
+            "--profile",
+            "mws-2020",
+            "--sandbox",
+            "--owner",
+            "olga",
+            "--passphrase-file",
+        ])
         .arg(&pass));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let key = recovery_key_from(&r.stdout);

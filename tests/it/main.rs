@@ -27,6 +27,7 @@ mod orders;
 mod partial;
 mod picklist;
 mod purge;
+mod quick_start;
 mod report;
 mod sandbox;
 mod sealing;

@@ -719,6 +719,8 @@ fn the_binary_prints_one_json_line_and_serves() {
     let mut child = Command::new(exe)
         .args([
             "sandbox",
+            "--api",
+            "mws",
             "--orders",
             "5",
             "--seed",

@@ -69,6 +69,24 @@ fn credentials_are_sealed_never_shown_and_checked() {
     let v = json(&e.owner(&["credentials", "show", "--json"]));
     assert_eq!(v["api"], "sp-api");
     assert_eq!(v["token_endpoint"], e.sb.token_url());
+    // The audit names them by the home's API.
+    let a = e.owner(&["audit", "--json"]);
+    let report: serde_json::Value =
+        serde_json::from_str(&a.stdout).unwrap_or_else(|_| panic!("{}{}", a.stdout, a.stderr));
+    let r11 = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "R11")
+        .unwrap();
+    assert_eq!(r11["title"], "Amazon credentials rotated within a year");
+    assert!(
+        r11["details"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("SP-API credentials set 0 day(s) ago by olga"),
+        "{r11}"
+    );
     // MWS flags with --api sp-api, a second marketplace, a missing secret: usage errors.
     for extra in [
         &["--access-key-id", "AKIA"][..],

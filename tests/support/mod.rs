@@ -101,7 +101,7 @@ impl TestDir {
         let owner = self.secret_file("owner.pass", &format!("{OWNER_PASS}\n"));
         let mut c = self.fulfill();
         c.args(global)
-            .arg("init")
+            .args(["init", "--profile", "mws-2020"])
             .arg("--anchor-syslog")
             .arg(self.syslog().path());
         if sandbox {

@@ -688,17 +688,27 @@ pub fn audit(
     checks.push(c);
 
     // R11: credential age.
-    let mut c = Check::new("R11", "MWS credentials rotated within a year");
+    // Named by the home's API: the last credentials change the log holds says which.
+    let mut c = Check::new("R11", "Amazon credentials rotated within a year");
+    let api = all
+        .iter()
+        .rev()
+        .find(|r| r.event == "credentials.changed")
+        .map(|r| match r.fields.get("api").and_then(|v| v.as_str()) {
+            Some("sp-api") => "SP-API credentials",
+            _ => "MWS credentials",
+        })
+        .unwrap_or("credentials");
     match crate::vault::orders::credentials(vault.conn())? {
         None => c.details.push("no credentials stored".into()),
         Some((_, updated_at, by)) => {
             let age = crate::mws::model::parse_mws_time(&updated_at).map(|t| (now - t).num_days());
             match age {
                 Some(d) if d > CREDENTIALS_DAYS => {
-                    c.fail(format!("set {d} days ago by {by}; rotate them"))
+                    c.fail(format!("{api} set {d} days ago by {by}; rotate them"))
                 }
-                Some(d) => c.details.push(format!("set {d} day(s) ago by {by}")),
-                None => c.details.push(format!("set at {updated_at} by {by}")),
+                Some(d) => c.details.push(format!("{api} set {d} day(s) ago by {by}")),
+                None => c.details.push(format!("{api} set at {updated_at} by {by}")),
             }
         }
     }

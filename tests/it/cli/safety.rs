@@ -8,7 +8,14 @@ fn init_at(d: &TestDir, home: &std::path::Path) -> (Run, std::path::PathBuf) {
     let r = run(d
         .fulfill()
         .env("FULFILL_HOME", home)
-        .args(["init", "--owner", "olga", "--passphrase-file"])
+        .args([
+            "init",
+            "--profile",
+            "mws-2020",
+            "--owner",
+            "olga",
+            "--passphrase-file",
+        ])
         .arg(&pf));
     (r, pf)
 }
