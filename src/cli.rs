@@ -347,6 +347,11 @@ pub struct OrdersArgs {
     /// The order of the list (oldest first).
     #[arg(long, value_enum, value_name = "KEY", default_value = "ship-by")]
     pub sort: OrderSortArg,
+    /// Only orders sold in this marketplace: Amazon's id (A1PA6795UKMFR9) or its country
+    /// (DE).
+    #[arg(long, value_name = "ID|COUNTRY", conflicts_with = "order",
+          value_parser = crate::model::marketplace::marketplace_arg)]
+    pub marketplace: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -1,4 +1,4 @@
-//! `fulfill orders [ORDER] [--status S] [--late] [--sort ship-by|purchase|status] [--json]`:
+//! `fulfill orders [ORDER] [--status S] [--late] [--marketplace ID|COUNTRY] [--sort ship-by|purchase|status] [--json]`:
 //! stored orders and their items, never PII, the most urgent first.
 //!
 //! The list is sorted by ship-by time, oldest first ([`crate::model::urgency`]); an order still
@@ -116,6 +116,9 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
     if args.late {
         orders.retain(|o| o.due == Some(urgency::Due::Late.as_str()));
     }
+    if let Some(m) = &args.marketplace {
+        orders.retain(|o| o.marketplace_id.as_deref() == Some(m.as_str()));
+    }
     let by = match args.sort {
         OrderSortArg::ShipBy => Sort::ShipBy,
         OrderSortArg::Purchase => Sort::Purchase,
@@ -134,6 +137,12 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
         if args.late {
             what.push("late".to_string());
         }
+        if let Some(m) = &args.marketplace {
+            what.push(format!(
+                "in marketplace {}",
+                crate::model::marketplace::describe(m)
+            ));
+        }
         crate::outln!(
             "No orders{}.",
             if what.is_empty() {
@@ -146,7 +155,7 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
     }
     let mut rows = vec![
         [
-            "ORDER", "STATUS", "SHIP BY", "DUE", "SERVICE", "FLAGS", "ITEMS",
+            "ORDER", "MARKET", "STATUS", "SHIP BY", "DUE", "SERVICE", "FLAGS", "ITEMS",
         ]
         .map(String::from)
         .to_vec(),
@@ -167,6 +176,9 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
         };
         rows.push(vec![
             clean(&o.order_id).into_owned(),
+            o.marketplace_id.as_deref().map_or("-".to_string(), |m| {
+                term::quote(crate::model::marketplace::short(m), 14)
+            }),
             clean(&o.status).into_owned(),
             local_time(o.ship_by.as_deref()),
             due_flag(o),
@@ -279,6 +291,12 @@ fn one(ctx: &Context, id: &str, now: &DateTime<Local>, json: bool) -> Result<Exi
             format!(", flags {}", flags(&o))
         }
     );
+    if let Some(m) = &o.marketplace_id {
+        crate::outln!(
+            "Sold in {}",
+            term::quote(&crate::model::marketplace::describe(m), 60)
+        );
+    }
     crate::outln!(
         "Purchased {}; ship by {}{}; service {}",
         local_time(o.purchase_date.as_deref()),

@@ -244,6 +244,36 @@ impl Marketplace {
     }
 }
 
+/// `--marketplace`: a marketplace id the tool knows, or the country of one (`DE`, `UK` or `GB`),
+/// as Amazon's id; an unknown id of Amazon's shape is taken as given (Amazon adds marketplaces).
+pub fn marketplace_arg(s: &str) -> std::result::Result<String, String> {
+    let s = s.trim();
+    let country = match s.to_ascii_uppercase().as_str() {
+        "UK" => "GB".to_string(),
+        c => c.to_string(),
+    };
+    if let Some(m) = MARKETPLACES
+        .iter()
+        .find(|m| m.id == s || m.country == country)
+    {
+        return Ok(m.id.to_string());
+    }
+    if (9..=14).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return Ok(s.to_string());
+    }
+    Err(format!(
+        "{s:?} is neither a marketplace id (e.g. ATVPDKIKX0DER) nor a country with one (e.g. DE)"
+    ))
+}
+
+/// The short name of a marketplace in a listing: its country, or the id when unknown.
+pub fn short(id: &str) -> &str {
+    Marketplace::by_id(id).map_or(id, |m| m.country)
+}
+
 /// A person's name for a marketplace id: `DE (amazon.de, EUR)`, or the id itself when unknown.
 pub fn describe(id: &str) -> String {
     match Marketplace::by_id(id) {
@@ -284,6 +314,19 @@ mod tests {
         assert_eq!(Marketplace::of_region(Region::Fe).count(), 3);
         assert_eq!(describe("A1PA6795UKMFR9"), "DE (amazon.de, EUR)");
         assert_eq!(describe("XYZ"), "XYZ");
+    }
+
+    #[test]
+    fn marketplace_args_take_ids_and_countries() {
+        assert_eq!(marketplace_arg("de").unwrap(), "A1PA6795UKMFR9");
+        assert_eq!(marketplace_arg("UK").unwrap(), "A1F83G8C2ARO7P");
+        assert_eq!(marketplace_arg("ATVPDKIKX0DER").unwrap(), "ATVPDKIKX0DER");
+        assert_eq!(marketplace_arg("A3NEWMARKET9").unwrap(), "A3NEWMARKET9");
+        for bad in ["", "XX", "atvpdkikx0der", "A1;DROP", "ZZZZZZZZZZZZZZZZZZZ"] {
+            assert!(marketplace_arg(bad).is_err(), "{bad}");
+        }
+        assert_eq!(short("A1PA6795UKMFR9"), "DE");
+        assert_eq!(short("A3NEWMARKET9"), "A3NEWMARKET9");
     }
 
     #[test]

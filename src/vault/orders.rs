@@ -370,6 +370,8 @@ pub struct OrderView {
     pub business: bool,
     /// Destination country (not PII on its own).
     pub ship_country: Option<String>,
+    /// The marketplace it was sold in (Amazon's id).
+    pub marketplace_id: Option<String>,
     /// Amazon sent no address a label could use (PII withheld without approval).
     pub pii_missing: bool,
     /// PII state: none, sealed, empty, purged.
@@ -398,7 +400,8 @@ pub fn order_view(conn: &Connection, order_id: &str) -> Result<Option<OrderView>
 fn views(conn: &Connection, status: Option<&str>, id: Option<&str>) -> Result<Vec<OrderView>> {
     let mut st = conn.prepare_cached(
         "SELECT amazon_order_id, lifecycle, status, purchase_date, latest_ship_date, ship_service_level,
-            service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state
+            service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state,
+            marketplace_id
          FROM orders WHERE (?1 IS NULL OR lifecycle = ?1 OR lower(status) = lower(?1))
             AND (?2 IS NULL OR amazon_order_id = ?2)
          ORDER BY purchase_date DESC, amazon_order_id",
@@ -418,6 +421,7 @@ fn views(conn: &Connection, status: Option<&str>, id: Option<&str>) -> Result<Ve
                 ship_country: r.get(9)?,
                 pii_missing: r.get(10)?,
                 pii: r.get(11)?,
+                marketplace_id: r.get(12)?,
                 items: Vec::new(),
                 shipment: None,
                 due: None,

@@ -41,7 +41,8 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
     assert!(c.expected > 90, "{c:?}");
 
     // `orders --json`: the field names of an order and of an item are pinned (`due` and
-    // `quantity_left` added deliberately with the urgent-first listing).
+    // `quantity_left` added deliberately with the urgent-first listing, `marketplace_id` with
+    // marketplaces).
     let r = e.run(&[
         "--operator",
         "cron",
@@ -75,6 +76,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
             "business",
             "due",
             "items",
+            "marketplace_id",
             "order_id",
             "pii",
             "pii_missing",

@@ -226,3 +226,61 @@ fn the_late_order_comes_first_flagged_and_every_state_fits_its_column() {
         assert!(r.stderr.contains(why), "{}", r.stderr);
     }
 }
+
+/// Issue 22 item 3: every order shows the marketplace it was sold in, and `--marketplace`
+/// (an id or a country) keeps one.
+#[test]
+fn every_order_names_its_marketplace_and_marketplace_filters() {
+    let e = CliEnv::new(30, 48, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let now = at(e.sb.now());
+    let all = json(&orders(&e, &now, &["--json"]));
+    assert!(all.len() > 5);
+    assert!(
+        all.iter().all(|o| o["marketplace_id"] == "ATVPDKIKX0DER"),
+        "the sandbox sells in the US"
+    );
+    // One order stands in for a sale in Germany.
+    let de = all[0]["order_id"].as_str().unwrap().to_string();
+    e.db()
+        .execute(
+            "UPDATE orders SET marketplace_id = 'A1PA6795UKMFR9' WHERE amazon_order_id = ?1",
+            [&de],
+        )
+        .unwrap();
+    for m in ["DE", "de", "A1PA6795UKMFR9"] {
+        let only = json(&orders(&e, &now, &["--json", "--marketplace", m]));
+        assert_eq!(only.len(), 1, "{m}");
+        assert_eq!(only[0]["order_id"], de.as_str());
+        assert_eq!(only[0]["marketplace_id"], "A1PA6795UKMFR9");
+    }
+    let us = json(&orders(&e, &now, &["--json", "--marketplace", "US"]));
+    assert_eq!(us.len(), all.len() - 1);
+    // The text listing has a column for it.
+    let r = orders(&e, &now, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let header = r.stdout.lines().next().unwrap();
+    assert!(
+        header.starts_with("ORDER") && header.contains(" MARKET "),
+        "{header}"
+    );
+    let row = r.stdout.lines().find(|l| l.starts_with(&de)).unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some("DE"), "{row}");
+    let r = orders(&e, &now, &[&de]);
+    assert!(
+        r.stdout.contains("Sold in DE (amazon.de, EUR)"),
+        "{}",
+        r.stdout
+    );
+    // A marketplace with no orders says so; a bad value is a usage error.
+    let r = orders(&e, &now, &["--marketplace", "JP"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout
+            .contains("No orders in marketplace JP (amazon.co.jp, JPY)."),
+        "{}",
+        r.stdout
+    );
+    let r = orders(&e, &now, &["--marketplace", "Germany!"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
