@@ -392,6 +392,17 @@ pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderV
     views(conn, status, None)
 }
 
+/// How many orders the vault holds per marketplace id (`-` for none recorded).
+pub fn count_by_marketplace(conn: &Connection) -> Result<Vec<(String, u64)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT coalesce(marketplace_id, '-'), count(*) FROM orders GROUP BY 1 ORDER BY 2 DESC, 1",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.unsigned_abs())))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 /// One order as listed, if the vault has it (`orders ORDER`).
 pub fn order_view(conn: &Connection, order_id: &str) -> Result<Option<OrderView>> {
     Ok(views(conn, None, Some(order_id))?.pop())

@@ -567,6 +567,7 @@ fn the_report_names_the_seller_and_says_what_to_do_next() {
     assert!(!seller.is_empty());
     assert_eq!(v["business_name"], "Acme Goods Ltd");
     assert_eq!(v["sandbox"], true);
+    assert_eq!(v["orders_by_marketplace"][0][0], "ATVPDKIKX0DER", "{v}");
     assert!(v["generated_at_local"].as_str().unwrap().len() >= 19, "{v}");
     let lines = |id: &str| -> String {
         t.check(&v, id)["details"]
@@ -649,6 +650,10 @@ fn the_report_names_the_seller_and_says_what_to_do_next() {
     );
     assert!(page.contains("Acme Goods Ltd (seller "));
     assert!(page.contains("SANDBOX"));
+    assert!(
+        page.contains("US (amazon.com, USD) "),
+        "orders by marketplace"
+    );
     let mut a = vec!["--now", &later, "--operator", "aud", "--passphrase-file"];
     a.push(t.auditor.to_str().unwrap());
     a.push("audit");

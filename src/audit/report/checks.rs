@@ -143,6 +143,8 @@ pub struct AuditReport {
     pub business_name: Option<String>,
     /// A sandbox home (the built-in fake Amazon; no real buyer's data).
     pub sandbox: bool,
+    /// Orders stored per marketplace id, most first.
+    pub orders_by_marketplace: Vec<(String, u64)>,
     /// The vault's policy profile.
     pub profile: String,
     /// Days of records summarised.
@@ -1029,6 +1031,7 @@ pub fn audit(
         seller_id,
         business_name: config.business.name.clone(),
         sandbox: vault.is_sandbox(),
+        orders_by_marketplace: crate::vault::orders::count_by_marketplace(vault.conn())?,
         profile: profile.to_string(),
         window_days: opts.window_days,
         findings,

@@ -250,6 +250,18 @@ pub(crate) fn facts(r: &AuditReport) -> Vec<(&'static str, String)> {
             format!("{} in {} file(s)", r.pii_values_scanned, r.files_scanned),
         ),
         ("Forms searched", r.leak_forms.join("; ")),
+        (
+            "Orders by marketplace",
+            if r.orders_by_marketplace.is_empty() {
+                "none stored".to_string()
+            } else {
+                r.orders_by_marketplace
+                    .iter()
+                    .map(|(m, n)| format!("{} {n}", crate::model::marketplace::describe(m)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ),
     ]);
     f
 }
@@ -295,6 +307,7 @@ mod tests {
             seller_id: Some("A1SELLER".into()),
             business_name: Some("Acme <Goods>".into()),
             sandbox: true,
+            orders_by_marketplace: vec![("ATVPDKIKX0DER".into(), 3)],
             profile: "mws-2020".into(),
             window_days: 90,
             findings: 1,
