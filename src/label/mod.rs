@@ -25,6 +25,7 @@ pub mod pdf;
 pub mod picklist;
 pub mod sink;
 pub mod slip;
+pub mod text;
 pub mod zpl;
 
 use chrono::{DateTime, Utc};
