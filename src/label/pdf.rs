@@ -128,7 +128,7 @@ impl Canvas {
         head.extend_from_slice(line_text(line, &(0..line.len())).as_bytes());
         head.extend_from_slice(b"\nq\n");
         if let Font::Bold = font {
-            let _ = write!(head, "2 Tr {} w\n", fmt(size * 0.035));
+            let _ = writeln!(head, "2 Tr {} w", fmt(size * 0.035));
         }
         head.extend_from_slice(b"BT\n");
         self.raw(std::mem::take(&mut *head));
