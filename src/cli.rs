@@ -405,7 +405,7 @@ pub enum OrderSortArg {
 pub enum LabelFormat {
     /// Zebra ZPL II (the printer draws text and barcode).
     Zpl,
-    /// PDF, 4 x 6 in, built-in Helvetica (Latin-1 addresses only).
+    /// PDF, 4 x 6 in, embedded Noto fonts (any script; CJK needs fonts-noto-cjk).
     Pdf,
 }
 
@@ -489,7 +489,7 @@ pub struct SlipArgs {
     /// The orders.
     #[command(flatten)]
     pub select: OrderSelection,
-    /// Paper size (a PDF with built-in Helvetica: Latin-1 text only).
+    /// Paper size (a PDF with embedded Noto fonts: any script).
     #[arg(long, value_enum, default_value = "letter")]
     pub size: SlipSize,
     /// Where the slips go.

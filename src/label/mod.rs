@@ -9,10 +9,12 @@
 //! **Rendering** is pure ([`zpl`], [`pdf`]: facts + PII -> bytes). ZPL needs no crate: the
 //! printer draws the text and the `^BC` barcode itself. Every text field goes through `^FH`
 //! hex escapes, so a `^` or `~` in an address cannot inject printer commands. `^CI28` makes the
-//! printer read UTF-8. The label is built in a zeroizing buffer. A PDF label (`--format pdf`)
-//! uses the built-in Helvetica, so it shows Latin-1 text only (a non-Latin address is refused
-//! with a pointer to ZPL, whose printer draws any script); its Code 128 barcode is drawn from
-//! the `code128` crate's bars.
+//! printer read UTF-8, but it adds no glyphs: a stock printer's font 0 draws Latin text, not
+//! CJK, Arabic or Hebrew (rasterising those as `^GF` is issue 21 item 3, not done yet). The
+//! label is built in a zeroizing buffer. A PDF label (`--format pdf`) and a packing slip draw
+//! any script in embedded fonts ([`text`]: Noto, shaped, bidi-ordered); a character no font
+//! has refuses its order naming the package to install. The Code 128 barcode is drawn from the
+//! `code128` crate's bars.
 //!
 //! **Destinations** ([`sink`], [`Destination`]): a raw TCP printer (`tcp://HOST:PORT`, port
 //! 9100 on most label printers), a file the operator names, or by default a file in `spool/`.
@@ -25,6 +27,7 @@ pub mod pdf;
 pub mod picklist;
 pub mod sink;
 pub mod slip;
+pub mod text;
 pub mod zpl;
 
 use chrono::{DateTime, Utc};
@@ -173,9 +176,9 @@ pub(crate) fn return_does_not_fit(why: layout::Misfit) -> Error {
 /// Label file formats the tool renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Zebra ZPL II: the printer draws text (any script, `^CI28`) and the barcode.
+    /// Zebra ZPL II: the printer draws text (its resident font: Latin) and the barcode.
     Zpl,
-    /// PDF with the built-in Helvetica (Latin-1 text only) and a drawn Code 128 barcode.
+    /// PDF with embedded Noto fonts (any script) and a drawn Code 128 barcode.
     Pdf,
 }
 

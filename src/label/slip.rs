@@ -1,15 +1,16 @@
 //! Packing slips (pure: facts + PII + gift messages + paper -> PDF pages): the order id as
 //! text and Code 128 (a station scans it), the purchase date and service, the ship-to block,
-//! every item with its quantity, and each item's gift message under it. Built-in Helvetica,
-//! so Latin-1 only: an address or gift message with anything else is refused, as PDF labels
-//! refuse it (a product title the font cannot show is left out; its SKU names the item). An
-//! order whose items do not fit on one page continues on the next.
+//! every item with its quantity, and each item's gift message under it. Any script, in the
+//! embedded fonts of [`super::text`]: an address or gift message with a character no font
+//! draws is refused, as PDF labels refuse it, naming the package to install (a product title
+//! no font draws is left out; its SKU names the item). An order whose items do not fit on one
+//! page continues on the next.
 
-use pdf_writer::Content;
 use zeroize::Zeroizing;
 
-use super::layout::{self, Helvetica};
-use super::pdf::{self, Font, Page, Refusal};
+use super::layout;
+use super::pdf::{self, Canvas, Font, Page, Refusal};
+use super::text::{self, Noto};
 use super::{LabelFacts, address_lines};
 use crate::error::{Error, Result};
 use crate::pii::{BuyerPii, Pii};
@@ -122,17 +123,19 @@ struct Layout<'a> {
     paper: Paper,
     order_id: &'a str,
     pages: Vec<Page>,
-    content: Content,
+    canvas: Canvas,
+    measure: Noto,
     y: f32,
 }
 
 impl<'a> Layout<'a> {
-    fn new(paper: Paper, order_id: &'a str) -> Self {
+    fn new(paper: Paper, order_id: &'a str, measure: Noto) -> Self {
         Layout {
             paper,
             order_id,
             pages: Vec::new(),
-            content: Content::new(),
+            canvas: Canvas::new(measure.chain.clone()),
+            measure,
             y: paper.size().1 - paper.metrics().0,
         }
     }
@@ -150,11 +153,8 @@ impl<'a> Layout<'a> {
     }
 
     fn finish_page(&mut self) {
-        let done = std::mem::replace(&mut self.content, Content::new());
-        self.pages.push(Page {
-            size: self.paper.size(),
-            content: Zeroizing::new(done.finish().into_vec()),
-        });
+        let done = std::mem::replace(&mut self.canvas, Canvas::new(self.measure.chain.clone()));
+        self.pages.push(done.finish(self.paper.size()));
         self.y = self.paper.size().1 - self.paper.metrics().0;
     }
 
@@ -164,14 +164,12 @@ impl<'a> Layout<'a> {
         let step = lh * size / body;
         self.room(step)?;
         pdf::text(
-            &mut self.content,
+            &mut self.canvas,
             (margin + dx, self.y - size),
             size,
             font,
             text,
-            self.order_id,
-            Refusal::Slip,
-        )?;
+        );
         self.y -= step;
         Ok(())
     }
@@ -200,7 +198,14 @@ pub fn slip_pages(
     }
     let (margin, body, lh, head) = paper.metrics();
     let (w, _) = paper.size();
-    let mut l = Layout::new(paper, id);
+    let measure = Noto::for_country(facts.label.country.as_deref());
+    for line in address_lines(&facts.label, pii) {
+        pdf::check(&line, &measure.chain, id, Refusal::Slip)?;
+    }
+    for (_, message) in gifts {
+        pdf::check(message.expose_pii(), &measure.chain, id, Refusal::Slip)?;
+    }
+    let mut l = Layout::new(paper, id, measure);
     l.line(0.0, head, Font::Bold, "PACKING SLIP")?;
     l.line(0.0, body, Font::Bold, &format!("Order {id}"))?;
     // The order id as Code 128, for the station's scanner.
@@ -208,7 +213,7 @@ pub fn slip_pages(
     l.room(bar_h + lh)?;
     let top = l.y - lh * 0.3;
     pdf::barcode(
-        &mut l.content,
+        &mut l.canvas.content,
         id,
         (margin, top - bar_h),
         (w - 2.0 * margin).min(260.0),
@@ -227,15 +232,13 @@ pub fn slip_pages(
     // refused (the address is never cut).
     let width = w - 2.0 * margin;
     for line in address_lines(&facts.label, pii) {
-        pdf::win_ansi(&line, id, Refusal::Slip)?;
-        let parts =
-            layout::wrap(&Helvetica { bold: false }, &line, body, width).map_err(|why| {
-                Error::usage(format!(
-                    "the address of order {id} does not fit the packing slip's width ({}); pack \
+        let parts = layout::wrap(&l.measure, &line, body, width).map_err(|why| {
+            Error::usage(format!(
+                "the address of order {id} does not fit the packing slip's width ({}); pack \
                      it without a slip, or print the slip on larger paper (--size letter or a4)",
-                    why.reason()
-                ))
-            })?;
+                why.reason()
+            ))
+        })?;
         for part in parts {
             l.line(0.0, body, Font::Regular, &part)?;
         }
@@ -244,12 +247,12 @@ pub fn slip_pages(
     let qty_w = body * 3.5;
     l.line(0.0, body, Font::Bold, "Qty   Item")?;
     for item in &facts.items {
-        // A title is not PII: one the built-in font cannot show is left out (the SKU or
-        // ASIN names the item), where an address or gift message it cannot show is refused.
+        // A title is not PII: one no font draws is left out (the SKU or ASIN names the item),
+        // where an address or gift message no font draws is refused.
         let title = item
             .title
             .as_ref()
-            .filter(|t| t.chars().all(|c| (c as u32) < 0x100));
+            .filter(|t| text::missing(t, &l.measure.chain).is_none());
         let name = match (&item.sku, title) {
             (Some(sku), Some(t)) => format!("{sku}: {t}"),
             (Some(sku), None) => sku.clone(),
@@ -262,23 +265,19 @@ pub fn slip_pages(
         l.room(step)?;
         let y = l.y - body;
         pdf::text(
-            &mut l.content,
+            &mut l.canvas,
             (margin, y),
             body,
             Font::Bold,
             &item.quantity.to_string(),
-            id,
-            Refusal::Slip,
-        )?;
+        );
         pdf::text(
-            &mut l.content,
+            &mut l.canvas,
             (margin + qty_w, y),
             body,
             Font::Regular,
             &name,
-            id,
-            Refusal::Slip,
-        )?;
+        );
         l.y -= step;
         for (_, message) in gifts.iter().filter(|(i, _)| *i == item.order_item_id) {
             l.line(qty_w, body, Font::Bold, "Gift message:")?;
@@ -341,27 +340,41 @@ mod tests {
         hay.windows(needle.len()).any(|w| w == needle)
     }
 
+    /// A line's text as the page writes it beside its glyphs (a prefix of it when `s` starts
+    /// the line; add a `\n` for the whole line).
+    fn actual(s: &str) -> Vec<u8> {
+        format!("% {s}").into_bytes()
+    }
+
     #[test]
     fn a_slip_has_items_quantities_the_gift_message_under_its_item_and_the_address() {
         let gifts = vec![("item001".to_string(), Pii::new("Happy birthday, Sam!"))];
         let pages = slip_pages(&facts(3), &pii(), &gifts, Paper::Letter).unwrap();
         assert_eq!(pages.len(), 1);
-        let c = &pages[0].content;
+        let c = pages[0].content();
         for needle in [
-            &b"(PACKING SLIP)"[..],
-            b"(SKU-0: A rather",
-            b"(SKU-2: ",
-            b"(3) Tj",
-            b"(Happy birthday, Sam!)",
-            b"(1 Main St)",
+            "PACKING SLIP>",
+            "SKU-0: A rather",
+            "SKU-2: ",
+            "3>",
+            "Happy birthday, Sam!>",
+            "1 Main St>",
         ] {
-            assert!(has(c, needle), "{}", String::from_utf8_lossy(needle));
+            let n = actual(needle.trim_end_matches('>'));
+            let n = if needle.ends_with('>') {
+                [n, b"\n".to_vec()].concat()
+            } else {
+                n
+            };
+            assert!(has(&c, &n), "{needle}");
         }
         // The gift message follows its own item (item001, SKU-1) and precedes the next.
-        let at = |n: &[u8]| c.windows(n.len()).position(|w| w == n).unwrap();
-        assert!(
-            at(b"(SKU-1: ") < at(b"(Happy birthday") && at(b"(Happy birthday") < at(b"(SKU-2: ")
-        );
+        let at = |n: &str| {
+            c.windows(actual(n).len())
+                .position(|w| w == actual(n))
+                .unwrap()
+        };
+        assert!(at("SKU-1: ") < at("Happy birthday") && at("Happy birthday") < at("SKU-2: "));
         let pdf = render_slip(&facts(3), &pii(), &gifts, Paper::A4).unwrap();
         assert!(pdf.starts_with(b"%PDF-") && has(&pdf, b"/MediaBox [0 0 595.28 841.89]"));
     }
@@ -370,30 +383,42 @@ mod tests {
     fn many_items_continue_on_the_next_page_and_each_page_fits() {
         let pages = slip_pages(&facts(60), &pii(), &[], Paper::Label4x6).unwrap();
         assert!(pages.len() > 2, "{} pages", pages.len());
-        assert!(has(&pages[1].content, b"(continued)"));
-        assert!(has(&pages.last().unwrap().content, b"(SKU-59: "));
+        assert!(has(
+            &pages[1].content(),
+            &actual("Order 111-2223334-4455566 (continued)")
+        ));
+        assert!(has(&pages.last().unwrap().content(), &actual("SKU-59: ")));
         assert!(pages.iter().all(|p| p.size == pdf::LABEL_SIZE));
     }
 
     #[test]
-    fn a_title_the_font_cannot_show_is_left_out_and_its_sku_kept() {
+    fn a_title_no_font_draws_is_left_out_and_its_sku_kept() {
         let mut f = facts(1);
-        f.items[0].title = Some("日本茶 湯呑み".into());
+        f.items[0].title = Some("ሰላም Ethiopic".into());
         let pages = slip_pages(&f, &pii(), &[], Paper::Letter).unwrap();
-        assert!(has(&pages[0].content, b"(SKU-0) Tj"));
+        assert!(has(
+            &pages[0].content(),
+            &[actual("SKU-0"), b"\n".to_vec()].concat()
+        ));
+        // A Greek title is drawn.
+        f.items[0].title = Some("Κούπα".into());
+        let pages = slip_pages(&f, &pii(), &[], Paper::Letter).unwrap();
+        assert!(has(&pages[0].content(), &actual("SKU-0: Κούπα")));
     }
 
     #[test]
-    fn what_the_font_cannot_show_and_an_order_without_an_address_are_refused() {
+    fn what_no_font_draws_and_an_order_without_an_address_are_refused() {
         let greek = vec![("item000".to_string(), Pii::new("Χρόνια πολλά"))];
-        let e = slip_pages(&facts(1), &pii(), &greek, Paper::Letter)
+        assert!(slip_pages(&facts(1), &pii(), &greek, Paper::Letter).is_ok());
+        let ethiopic = vec![("item000".to_string(), Pii::new("መልካም ልደት"))];
+        let e = slip_pages(&facts(1), &pii(), &ethiopic, Paper::Letter)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("111-2223334-4455566") && e.contains("Latin-1"),
+            e.contains("111-2223334-4455566") && e.contains("U+1218"),
             "{e}"
         );
-        assert!(!e.contains("Χρόνια"), "no PII in the error");
+        assert!(!e.contains("መልካም"), "no PII in the error");
         assert!(slip_pages(&facts(1), &BuyerPii::default(), &[], Paper::Letter).is_err());
     }
 

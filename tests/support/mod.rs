@@ -370,12 +370,18 @@ pub fn pdf_streams(pdf: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = pdf;
     while let Some(i) = find(rest, b"stream\n") {
+        // Font programs (compressed) and ToUnicode maps are not pages.
+        let dict_start = rest[..i].windows(3).rposition(|w| w == b"obj").unwrap_or(0);
+        let dict = &rest[dict_start..i];
+        let page = find(dict, b"/Filter").is_none() && find(dict, b"/CMap").is_none();
         let body = &rest[i + 7..];
         let Some(j) = find(body, b"\nendstream") else {
             break;
         };
-        out.push(&body[..j]);
-        rest = &body[j..];
+        if page {
+            out.push(&body[..j]);
+        }
+        rest = &body[j + 10..];
     }
     out
 }
