@@ -96,6 +96,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Pick list: each SKU to pick, its quantity and orders, by bin (any operator; no PII).
     Picklist(PicklistArgs),
+    /// End-of-day pickup manifest: each carrier's parcels of a day, for the driver (packer or
+    /// owner; no buyer data).
+    Manifest(ManifestArgs),
     /// SKU data the seller keeps: bin locations for the pick list.
     #[command(subcommand)]
     Sku(SkuCmd),
@@ -208,6 +211,26 @@ pub struct PicklistArgs {
     /// Write to FILE (0600) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `fulfill manifest`.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// The day (YYYY-MM-DD, in local time); today by default.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<chrono::NaiveDate>,
+    /// Only this carrier's parcels (Amazon's code, e.g. UPS, or an Other carrier's name).
+    #[arg(long, value_name = "CARRIER")]
+    pub carrier: Option<String>,
+    /// The file to write (0600): FILE.pdf or FILE.csv.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Paper size of the PDF.
+    #[arg(long, value_enum, default_value = "letter")]
+    pub paper: PaperArg,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fulfill sku ...`.

@@ -14,6 +14,8 @@
 //! Every file is written 0600, refused on removable media or in a cloud-sync folder, and
 //! tracked per order in the vault so `purge` destroys it with the order's PII (COMPLIANCE R20).
 
+pub mod cups;
+pub mod manifest;
 pub mod pdf;
 pub mod picklist;
 pub mod sink;

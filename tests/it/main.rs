@@ -15,6 +15,7 @@ mod bounds;
 mod buy;
 mod cli;
 mod cli_cases;
+mod cups;
 mod fetch;
 mod fetch_cli;
 mod hostile;

@@ -84,26 +84,10 @@ impl Env {
     }
 }
 
-/// The path of a system tool, or a failure that says which package to install.
-fn tool(name: &str, package: &str) -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!(
-            "{name} is not installed: install the `{package}` package \
-             (`apt-get install -y {package}`; .ci/run does) to run the report tests"
-        )
-    })
-}
-
 /// Headless Chromium on `page` with `args` (a fresh profile each time, nothing networked),
 /// stopped after two minutes at most.
 fn chromium(dir: &Path, page: &Path, args: &[&str]) -> Run {
-    let bin = tool("chromium", "chromium");
+    let bin = support::system_tool("chromium", "chromium");
     let profile = tempfile::Builder::new()
         .prefix("chromium-profile-")
         .tempdir_in(dir)
@@ -204,7 +188,7 @@ fn pdf_pages(dir: &Path, pdf: &Path) -> Vec<PathBuf> {
     let out = dir.join("pages");
     std::fs::create_dir(&out).unwrap();
     let r = support::run(
-        Command::new(tool("pdftoppm", "poppler-utils"))
+        Command::new(support::system_tool("pdftoppm", "poppler-utils"))
             .args(["-png", "-r", "50"])
             .arg(pdf)
             .arg(out.join("page")),
@@ -221,7 +205,7 @@ fn pdf_pages(dir: &Path, pdf: &Path) -> Vec<PathBuf> {
 
 fn pdf_text(pdf: &Path) -> String {
     let r = support::run(
-        Command::new(tool("pdftotext", "poppler-utils"))
+        Command::new(support::system_tool("pdftotext", "poppler-utils"))
             .arg("-layout")
             .arg(pdf)
             .arg("-"),
