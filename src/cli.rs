@@ -71,7 +71,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// List stored orders and their items (never PII).
     Orders(OrdersArgs),
-    /// Print shipping labels (packer or owner): to a raw TCP printer, a file, or spool/.
+    /// Print shipping labels (packer or owner): to a raw TCP printer, a CUPS queue, a file, or
+    /// spool/.
     Label(LabelArgs),
     /// Print packing slips (packer or owner): items, quantities, gift messages, ship-to, as PDF.
     Slip(SlipArgs),
@@ -420,7 +421,8 @@ pub enum DpiArg {
 /// Where labels go (`label`, `buy`).
 #[derive(Debug, Args)]
 pub struct LabelOutput {
-    /// Send to a raw TCP label printer: tcp://HOST:PORT (usually port 9100).
+    /// Send to a printer: a raw TCP one, tcp://HOST:PORT (usually port 9100), or a queue of
+    /// the local CUPS server, cups:QUEUE (CUPS_SERVER picks the server, as for lp).
     #[arg(long, value_name = "URI", conflicts_with = "out")]
     pub to: Option<String>,
     /// Write to FILE (0600; tracked and destroyed by `purge` with the order's PII).
@@ -513,7 +515,8 @@ pub struct StationArgs {
     /// Shipping method for every shipment of the shift.
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
-    /// The label printer: tcp://HOST:PORT (default: label files in the home's spool/).
+    /// The label printer: tcp://HOST:PORT or cups:QUEUE (default: label files in the home's
+    /// spool/).
     #[arg(long, value_name = "URI")]
     pub to: Option<String>,
     /// Printer resolution, dots per inch.

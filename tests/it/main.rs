@@ -21,6 +21,7 @@ mod fetch_cli;
 mod hostile;
 mod insider;
 mod label;
+mod manifest;
 mod migration;
 mod mws_fixtures;
 mod orders;
