@@ -77,7 +77,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// List stored orders and their items (never PII).
     Orders(OrdersArgs),
-    /// Print shipping labels (packer or owner): to a raw TCP printer, a file, or spool/.
+    /// Print shipping labels (packer or owner): to a raw TCP printer, a CUPS queue, a file, or
+    /// spool/.
     Label(LabelArgs),
     /// Print packing slips (packer or owner): items, quantities, gift messages, ship-to, as PDF.
     Slip(SlipArgs),
@@ -103,6 +104,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Pick list: each SKU to pick, its quantity and orders, by bin (any operator; no PII).
     Picklist(PicklistArgs),
+    /// End-of-day pickup manifest: each carrier's parcels of a day, for the driver (packer or
+    /// owner; no buyer data).
+    Manifest(ManifestArgs),
     /// SKU data the seller keeps: bin locations for the pick list.
     #[command(subcommand)]
     Sku(SkuCmd),
@@ -215,6 +219,26 @@ pub struct PicklistArgs {
     /// Write to FILE (0600) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `fulfill manifest`.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// The day (YYYY-MM-DD, in local time); today by default.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<chrono::NaiveDate>,
+    /// Only this carrier's parcels (Amazon's code, e.g. UPS, or an Other carrier's name).
+    #[arg(long, value_name = "CARRIER")]
+    pub carrier: Option<String>,
+    /// The file to write (0600): FILE.pdf or FILE.csv.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Paper size of the PDF.
+    #[arg(long, value_enum, default_value = "letter")]
+    pub paper: PaperArg,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fulfill sku ...`.
@@ -423,7 +447,8 @@ pub enum DpiArg {
 /// Where labels go (`label`, `buy`).
 #[derive(Debug, Args)]
 pub struct LabelOutput {
-    /// Send to a raw TCP label printer: tcp://HOST:PORT (usually port 9100).
+    /// Send to a printer: a raw TCP one, tcp://HOST:PORT (usually port 9100), or a queue of
+    /// the local CUPS server, cups:QUEUE (CUPS_SERVER picks the server, as for lp).
     #[arg(long, value_name = "URI", conflicts_with = "out")]
     pub to: Option<String>,
     /// Write to FILE (0600; tracked and destroyed by `purge` with the order's PII).
@@ -517,7 +542,8 @@ pub struct StationArgs {
     /// Shipping method for every shipment of the shift.
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
-    /// The label printer: tcp://HOST:PORT (default: label files in the home's spool/).
+    /// The label printer: tcp://HOST:PORT or cups:QUEUE (default: label files in the home's
+    /// spool/).
     #[arg(long, value_name = "URI")]
     pub to: Option<String>,
     /// Printer resolution, dots per inch.

@@ -88,6 +88,7 @@ pub fn run(cli: cli::Cli) -> Result<Exit> {
                 cli::Command::Station(a) => cmd::station::run(&ctx, a),
                 cli::Command::Confirm(a) => cmd::confirm::run(&ctx, a),
                 cli::Command::Picklist(a) => cmd::picklist::run(&ctx, a),
+                cli::Command::Manifest(a) => cmd::manifest::run(&ctx, a),
                 cli::Command::Sku(c) => cmd::sku::run(&ctx, c),
                 cli::Command::Init(_)
                 | cli::Command::Restore(_)

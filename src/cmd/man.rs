@@ -20,7 +20,7 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     (0, "success"),
     (
         1,
-        "audit findings, some orders or confirmations failed, or an operational failure (disk full, I/O)",
+        "audit findings, some orders or confirmations failed, or an operational failure (disk full, I/O; a printer or CUPS queue that does not answer, does not exist or refuses the job)",
     ),
     (2, "usage error or bad input"),
     (3, "wrong passphrase, operator locked, or action denied"),

@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod init;
 pub mod label;
 pub mod man;
+pub mod manifest;
 pub mod operator;
 pub mod orders;
 pub mod picklist;

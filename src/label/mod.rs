@@ -17,12 +17,15 @@
 //! `code128` crate's bars.
 //!
 //! **Destinations** ([`sink`], [`Destination`]): a raw TCP printer (`tcp://HOST:PORT`, port
-//! 9100 on most label printers), a file the operator names, or by default a file in `spool/`.
+//! 9100 on most label printers), a queue of the local CUPS server (`cups:QUEUE`, [`cups`]), a
+//! file the operator names, or by default a file in `spool/`.
 //! Every file is written 0600, refused on removable media or in a cloud-sync folder, and
 //! tracked per order in the vault so `purge` destroys it with the order's PII (COMPLIANCE R20).
 
 pub mod country;
+pub mod cups;
 pub mod layout;
+pub mod manifest;
 pub mod pdf;
 pub mod picklist;
 pub mod sink;

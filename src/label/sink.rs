@@ -1,5 +1,6 @@
-//! Where finished label files go: `spool/`, a file the operator named, or a raw TCP printer;
-//! each recorded and tracked per order so `purge` shreds it with the order's PII.
+//! Where finished label files go: `spool/`, a file the operator named, a raw TCP printer or a
+//! queue of the local CUPS server ([`super::cups`]); each recorded and tracked per order so
+//! `purge` shreds it with the order's PII.
 
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
 use super::Printed;
+use super::cups;
 use crate::audit::{Event, Outcome};
 use crate::error::{Error, Result};
 use crate::safety::Environment;
@@ -25,6 +27,8 @@ pub enum Destination {
     File(PathBuf),
     /// A raw TCP label printer.
     Printer(String),
+    /// A queue of the local CUPS server (`cups:QUEUE`).
+    Cups(cups::Queue),
 }
 
 impl Destination {
@@ -35,9 +39,17 @@ impl Destination {
             (None, Some(f)) => Ok(Destination::File(f.to_path_buf())),
             (None, None) => Ok(Destination::Spool),
             (Some(uri), None) => {
+                if let Some(queue) = uri.strip_prefix("cups:") {
+                    return Ok(Destination::Cups(cups::Queue::new(
+                        queue,
+                        cups::Server::from_env()?,
+                    )?));
+                }
                 let addr = uri.strip_prefix("tcp://").ok_or_else(|| {
                     Error::usage(format!(
-                        "--to {uri:?}: only raw TCP printers are supported, as tcp://HOST:PORT"
+                        "--to {:?}: give a raw TCP printer as tcp://HOST:PORT or a CUPS queue \
+                         as cups:QUEUE",
+                        crate::term::clean(uri)
                     ))
                 })?;
                 if !addr.contains(':') {
@@ -56,6 +68,23 @@ impl Destination {
             Destination::Spool => "spool",
             Destination::File(_) => "file",
             Destination::Printer(_) => "printer",
+            Destination::Cups(_) => "cups",
+        }
+    }
+
+    /// Whether the job leaves this machine's files (a printer or a CUPS queue): nothing is
+    /// written to a file here.
+    pub fn is_printer(&self) -> bool {
+        matches!(self, Destination::Printer(_) | Destination::Cups(_))
+    }
+
+    /// A printer destination as the record and the output name it: `HOST:PORT` or
+    /// `cups:QUEUE`.
+    fn printer_name(&self) -> Option<String> {
+        match self {
+            Destination::Printer(addr) => Some(addr.clone()),
+            Destination::Cups(q) => Some(format!("cups:{}", q.name)),
+            Destination::Spool | Destination::File(_) => None,
         }
     }
 }
@@ -72,7 +101,7 @@ pub(crate) fn prepare(s: &Session<'_>, env: &Environment, dest: &Destination) ->
             Ok(spool)
         }
         Destination::File(p) => out_path(env, p),
-        Destination::Printer(_) => Ok(PathBuf::new()),
+        Destination::Printer(_) | Destination::Cups(_) => Ok(PathBuf::new()),
     }
 }
 
@@ -161,7 +190,7 @@ pub(crate) fn deliver_opened(
     now: DateTime<Utc>,
 ) -> Result<Vec<Printed>> {
     let mut opening = opening;
-    if !matches!(dest, Destination::Printer(_))
+    if !dest.is_printer()
         && let Some(ev) = opening.take()
     {
         s.vault().record(&[ev], now)?;
@@ -223,29 +252,49 @@ pub(crate) fn deliver_opened(
             write_tracked(s, how.kind, job, event(&t), target, now)?;
             Ok(printed(&t))
         }
-        Destination::Printer(addr) => {
+        Destination::Printer(_) | Destination::Cups(_) => {
+            let name = dest.printer_name().unwrap_or_default();
             // Recorded before it is sent: a job never prints unrecorded.
-            let events: Vec<Event> = opening.into_iter().chain([event(addr)]).collect();
+            let events: Vec<Event> = opening.into_iter().chain([event(&name)]).collect();
             s.vault().record_with(&events, now, |tx| {
                 for order in &job.orders {
                     track(tx, how.kind, None, order, None, s.name(), now)?;
                 }
                 Ok(())
             })?;
-            if let Err(e) = send_to_printer(addr, &job.bytes) {
-                let mut failed = Event::new(how.kind.failed())
-                    .operator(s.name())
-                    .outcome(Outcome::Failed)
-                    .field("target", addr.as_str())
-                    .field("count", job.orders.len() as u64)
-                    .field("orders", job.orders.clone());
-                if let [one] = job.orders.as_slice() {
-                    failed = failed.field("order", one.as_str());
+            let sent = match dest {
+                Destination::Cups(q) => {
+                    let title = match job.orders.as_slice() {
+                        [one] => one.clone(),
+                        many => format!("{} orders", many.len()),
+                    };
+                    let info = cups::JobInfo {
+                        title: &title,
+                        user: s.name(),
+                        format: how.ext,
+                    };
+                    cups::print(q, info, &job.bytes).map(|id| format!("{name} (job {id})"))
                 }
-                s.vault().record(&[failed], now)?;
-                return Err(e);
-            }
-            Ok(printed(addr))
+                _ => send_to_printer(&name, &job.bytes).map(|()| name.clone()),
+            };
+            let shown = match sent {
+                Ok(shown) => shown,
+                Err(e) => {
+                    let mut failed = Event::new(how.kind.failed())
+                        .operator(s.name())
+                        .outcome(Outcome::Failed)
+                        .field("destination", dest.kind())
+                        .field("target", name.as_str())
+                        .field("count", job.orders.len() as u64)
+                        .field("orders", job.orders.clone());
+                    if let [one] = job.orders.as_slice() {
+                        failed = failed.field("order", one.as_str());
+                    }
+                    s.vault().record(&[failed], now)?;
+                    return Err(e);
+                }
+            };
+            Ok(printed(&shown))
         }
     }
 }
@@ -350,6 +399,12 @@ mod tests {
             Destination::Printer("10.0.0.5:9100".into())
         );
         assert!(Destination::parse(Some("lpr://x"), None).is_err());
+        assert!(matches!(
+            Destination::parse(Some("cups:zebra"), None).unwrap(),
+            Destination::Cups(q) if q.name == "zebra"
+        ));
+        assert!(Destination::parse(Some("cups:a/b"), None).is_err());
+        assert!(Destination::parse(Some("cups:"), None).is_err());
         assert!(Destination::parse(Some("tcp://x"), None).is_err());
         assert!(Destination::parse(Some("tcp://x:1"), Some(Path::new("f"))).is_err());
     }

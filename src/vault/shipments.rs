@@ -1041,6 +1041,48 @@ pub fn shipment(conn: &Connection, order_id: &str) -> Result<Option<ShipmentView
     }))
 }
 
+/// One parcel on a pickup manifest (no PII: the order id, its package number and tracking).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestParcel {
+    /// The carrier as recorded (Amazon's code, or an `Other` carrier's name).
+    pub carrier: String,
+    /// `AmazonOrderId`.
+    pub order_id: String,
+    /// The package's number within its order.
+    pub package: u32,
+    /// Its tracking number.
+    pub tracking: String,
+    /// When it shipped (as stored, RFC 3339 UTC).
+    pub shipped_at: String,
+}
+
+/// Every parcel shipped in `[from, to)` and not cancelled (a cancelled bought label is not
+/// handed to a driver), by carrier, time shipped, order and package.
+pub fn shipped_between(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<ManifestParcel>> {
+    let mut st = conn.prepare(
+        "SELECT COALESCE(carrier_code, carrier_name), amazon_order_id, package_no, tracking, shipped_at
+         FROM shipments
+         WHERE state <> 'cancelled' AND shipped_at >= ?1 AND shipped_at < ?2
+         ORDER BY COALESCE(carrier_code, carrier_name), shipped_at, amazon_order_id, package_no",
+    )?;
+    let rows = st
+        .query_map(params![ts(from), ts(to)], |r| {
+            Ok(ManifestParcel {
+                carrier: r.get(0)?,
+                order_id: r.get(1)?,
+                package: r.get(2)?,
+                tracking: r.get(3)?,
+                shipped_at: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 /// Whether there is confirmation work: queued packages or feeds in flight.
 pub fn pending_work(conn: &Connection) -> Result<bool> {
     Ok(conn.query_row(

@@ -212,6 +212,11 @@ fn the_flow_records_every_event_on_one_intact_chain() {
             &ups(i as u32),
         ])));
     }
+    // The day's pickup manifest (manifest.written): order ids and tracking numbers only.
+    ok(run(d
+        .as_op("pat", &pat)
+        .args(["manifest", "--out"])
+        .arg(d.path().join("manifest.csv"))));
     assert!(sandbox.cancel_order(&unshipped[1]));
     let mut confirmed = false;
     for _ in 0..60 {
@@ -357,6 +362,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         "label.refused",
         "label.unresolved",
         "ship.recorded",
+        "manifest.written",
         "feed.submitted",
         "feed.result",
         "ship.confirmed",

@@ -761,7 +761,7 @@ struct Word {
 fn pdf_words(pdf: &std::path::Path) -> (Vec<(f64, f64)>, Vec<Word>) {
     use quick_xml::events::{BytesStart, Event};
     let r = support::run(
-        std::process::Command::new(support::tool("pdftotext", "poppler-utils"))
+        std::process::Command::new(support::system_tool("pdftotext", "poppler-utils"))
             .arg("-bbox")
             .arg(pdf)
             .arg("-"),

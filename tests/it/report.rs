@@ -18,7 +18,7 @@ use std::process::Command;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use fetch_support::CliEnv;
-use support::{Run, count, tool};
+use support::{Run, count};
 
 /// Every requirement id the matrix has a row for.
 const IDS: [&str; 11] = [
@@ -87,7 +87,7 @@ impl Env {
 /// Headless Chromium on `page` with `args` (a fresh profile each time, nothing networked),
 /// stopped after two minutes at most.
 fn chromium(dir: &Path, page: &Path, args: &[&str]) -> Run {
-    let bin = tool("chromium", "chromium");
+    let bin = support::system_tool("chromium", "chromium");
     let profile = tempfile::Builder::new()
         .prefix("chromium-profile-")
         .tempdir_in(dir)
@@ -188,7 +188,7 @@ fn pdf_pages(dir: &Path, pdf: &Path) -> Vec<PathBuf> {
     let out = dir.join("pages");
     std::fs::create_dir(&out).unwrap();
     let r = support::run(
-        Command::new(tool("pdftoppm", "poppler-utils"))
+        Command::new(support::system_tool("pdftoppm", "poppler-utils"))
             .args(["-png", "-r", "50"])
             .arg(pdf)
             .arg(out.join("page")),
@@ -205,7 +205,7 @@ fn pdf_pages(dir: &Path, pdf: &Path) -> Vec<PathBuf> {
 
 fn pdf_text(pdf: &Path) -> String {
     let r = support::run(
-        Command::new(tool("pdftotext", "poppler-utils"))
+        Command::new(support::system_tool("pdftotext", "poppler-utils"))
             .arg("-layout")
             .arg(pdf)
             .arg("-"),

@@ -2,6 +2,8 @@
 //! a vault with an owner, and the `fulfill` binary with a clean environment.
 #![allow(dead_code)]
 
+pub mod cups;
+
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -265,23 +267,6 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
-/// The path of a system tool, or a failure that says which package to install (a test that
-/// needs one fails loudly without it, never skips).
-pub fn tool(name: &str, package: &str) -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!(
-            "{name} is not installed: install the `{package}` package \
-             (`apt-get install -y {package}`; .ci/run does) to run this test"
-        )
-    })
-}
-
 /// The audit records of one day file.
 pub fn records(path: &Path) -> Vec<fulfill::audit::Record> {
     fs::read_to_string(path)
@@ -357,6 +342,25 @@ pub fn scan_dir(dir: &Path, needle: &[u8]) -> Vec<(PathBuf, usize)> {
         }
     }
     hits
+}
+
+/// The path of a system tool (looked for on `PATH`, then in `/usr/bin` and `/usr/sbin`), or a
+/// failure that says which distribution package to install: a test that needs one fails, never
+/// skips.
+pub fn system_tool(name: &str, package: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| {
+        panic!(
+            "{name} is not installed: install the `{package}` package \
+             (`apt-get install -y --no-install-recommends {package}`; scripts/test does) to run these \
+             tests"
+        )
+    })
 }
 
 /// Occurrences of `needle` in `hay`.
