@@ -64,6 +64,22 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "FULFILL_KEY_FILE",
         "a service operator's 32-byte key file (as --operator-key-file)",
     ),
+    (
+        "FULFILL_FONT_DIRS",
+        "folders (colon-separated) searched for the Chinese, Japanese and Korean fonts labels and slips need, instead of /usr/share/fonts, /usr/local/share/fonts and ~/.local/share/fonts",
+    ),
+    (
+        "CUPS_SERVER",
+        "the CUPS server `--to cups:QUEUE` prints through, as for lp: a socket path or localhost:PORT (default /run/cups/cups.sock, then localhost:631); a remote server is refused",
+    ),
+    (
+        "TZ",
+        "the time zone of local times shown (orders' ship-by, the manifest's day, the audit report)",
+    ),
+    (
+        "FULFILL_NOW",
+        "a clock override (as the hidden --now), honoured only by a sandbox home: tests and the demo",
+    ),
     ("XDG_DATA_HOME", "where the default home lives"),
     (
         "RUST_LOG",
