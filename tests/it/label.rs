@@ -1198,3 +1198,84 @@ fn an_address_that_cannot_fit_refuses_its_order_and_the_rest_print() {
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert_eq!(spooled(), before);
 }
+
+/// Issue 21: a Japanese order's PDF label embeds its fonts and its text reads back in logical
+/// order; with no CJK font on the machine the order is refused with one line naming the
+/// package, nothing written and no PII said.
+#[test]
+fn a_japanese_label_reads_back_and_without_a_cjk_font_is_refused_naming_the_package() {
+    let t = Env::new(45);
+    let jp = t.e.order_ids(
+        "lifecycle = 'unshipped' AND pii_state = 'sealed' AND pii_missing = 0 AND ship_country = 'JP'",
+        1,
+    );
+    let truth = t.e.sb.orders();
+    let o = truth
+        .iter()
+        .find(|o| o.order.info.amazon_order_id == jp[0])
+        .unwrap();
+    let name = o
+        .order
+        .pii
+        .recipient_name
+        .as_ref()
+        .unwrap()
+        .expose_pii()
+        .to_string();
+    let spool = t.e.dir.home().join("spool");
+    let pdfs = || {
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension() == Some("pdf".as_ref()))
+            .count()
+    };
+
+    // No CJK font where fonts are looked for: refused, one line, nothing written.
+    let empty = t.e.dir.path().join("no-fonts");
+    std::fs::create_dir(&empty).unwrap();
+    let r = support::run(
+        t.e.dir
+            .fulfill()
+            .env("FULFILL_FONT_DIRS", &empty)
+            .args(["--operator", "pat", "--passphrase-file"])
+            .arg(&t.pat)
+            .args(["label", &jp[0], "--format", "pdf"]),
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains(&jp[0]), "{}", r.stderr);
+    assert!(r.stderr.contains("fonts-noto-cjk"), "{}", r.stderr);
+    assert!(!r.stderr.contains(&name), "no PII in the refusal");
+    assert_eq!(pdfs(), 0, "nothing written");
+
+    // With the system's fonts it prints; every font is embedded, and the name reads back.
+    let r = t.as_pat(&["label", &jp[0], "--format", "pdf", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let path = v[0]["target"].as_str().unwrap().to_string();
+    let fonts = std::process::Command::new(support::system_tool("pdffonts", "poppler-utils"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let fonts = String::from_utf8_lossy(&fonts.stdout);
+    let rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert!(!rows.is_empty(), "{fonts}");
+    for row in &rows {
+        // name, type, encoding, emb, sub, uni, object ID: emb, sub and uni are "yes".
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let n = cols.len();
+        assert_eq!(&cols[n - 5..n - 2], ["yes", "yes", "yes"], "{fonts}");
+    }
+    assert!(fonts.contains("CJK"), "the CJK face is among them: {fonts}");
+    let text = std::process::Command::new(support::system_tool("pdftotext", "poppler-utils"))
+        .args([&path, "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let squeezed = |s: &str| s.split_whitespace().collect::<String>();
+    assert!(
+        squeezed(&text).contains(&squeezed(&name)),
+        "the name reads back in logical order"
+    );
+    assert!(text.contains("JAPAN"), "the country in English capitals");
+}
