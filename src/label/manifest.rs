@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use zeroize::Zeroizing;
 
 use super::pdf::{Canvas, Font, barcode, document};
-use super::picklist::{Paper, clean};
+use super::picklist::{Paper, cell, clean};
 use super::text::Chain;
 use crate::error::{Error, Result};
 use crate::vault::shipments::ManifestParcel;
@@ -83,16 +83,6 @@ impl Manifest {
             .map(|g| format!("{} {}", clean(&g.carrier), g.parcels.len()))
             .collect::<Vec<_>>()
             .join(", ")
-    }
-}
-
-/// A CSV cell a spreadsheet would not run as a formula, without control characters.
-fn cell(text: &str) -> String {
-    let t = clean(text);
-    if t.starts_with(['=', '+', '-', '@']) {
-        format!("'{t}")
-    } else {
-        t
     }
 }
 

@@ -103,8 +103,9 @@ fn summary(list: &PickList) -> String {
     s
 }
 
-/// A CSV cell a spreadsheet would not run as a formula.
-fn cell(text: &str) -> String {
+/// A CSV cell a spreadsheet would not run as a formula, without control characters (the pick
+/// list's and the manifest's).
+pub(crate) fn cell(text: &str) -> String {
     let t = clean(text);
     if t.starts_with(['=', '+', '-', '@']) {
         format!("'{t}")

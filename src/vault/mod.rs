@@ -554,11 +554,11 @@ impl Vault {
                 });
             }
         }
-        self.anchors_given_up
-            .borrow_mut()
-            .extend(sent.iter().filter(|s| s.error.is_some()).map(|s| s.anchor));
-        self.anchors_given_up.borrow_mut().sort_unstable();
-        self.anchors_given_up.borrow_mut().dedup();
+        for s in sent.iter().filter(|s| s.error.is_some()) {
+            if !given_up.contains(&s.anchor) {
+                self.anchors_given_up.borrow_mut().push(s.anchor);
+            }
+        }
         let failing_before: Vec<String> = store::meta_get(&self.conn, ANCHOR_UNSENT_META)
             .ok()
             .flatten()

@@ -1027,7 +1027,7 @@ pub fn audit(
     let (config, _) = crate::config::Config::load_or_profile(&home.config_path(), profile);
     let report = AuditReport {
         generated_at: crate::audit::format_ts(now),
-        generated_at_local: local_time(now),
+        generated_at_local: super::local_time(now),
         seller_id,
         business_name: config.business.name.clone(),
         sandbox: vault.is_sandbox(),
@@ -1086,13 +1086,6 @@ pub fn next_action(id: &str) -> &'static str {
         }
         _ => "Read the lines above and act on each",
     }
-}
-
-/// `now` in the local time zone of the machine making the report, with its UTC offset.
-fn local_time(now: DateTime<Utc>) -> String {
-    now.with_timezone(&chrono::Local)
-        .format("%Y-%m-%d %H:%M:%S %:z")
-        .to_string()
 }
 
 /// Records the run (`audit.run`). Separate from [`audit`] so a report on a broken log is

@@ -189,10 +189,7 @@ fn local_time(utc: &str) -> String {
     match crate::mws::model::parse_mws_time(utc) {
         Some(t) => format!(
             "<time datetime=\"{u}\" title=\"UTC {u}\">{}</time>",
-            esc(&t
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M %:z")
-                .to_string()),
+            esc(&super::local_time(t)),
             u = esc(utc)
         ),
         None => esc(utc),

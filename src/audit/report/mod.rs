@@ -198,6 +198,13 @@ pub(crate) fn findings(r: &AuditReport) -> Vec<(&'static str, &str)> {
         .collect()
 }
 
+/// A time in the local time zone of the machine making the report, with its UTC offset.
+pub(crate) fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
+}
+
 /// Who the report is for: the business name and seller id, as known.
 pub(crate) fn seller(r: &AuditReport) -> String {
     match (&r.business_name, &r.seller_id) {
