@@ -4,6 +4,10 @@
 //! Peak memory of a `fulfill fetch` process is `benches/fetch_memory.rs`. Set
 //! `FULFILL_BENCH_DEBUG=1` to print the sandbox's log around any throttled or failed call.
 
+// A plain rusqlite baseline, or setup as an operator with sqlite3 would do it: a connection
+// of the bench's own (clippy.toml keeps connections out of the crate outside `vault`).
+#![allow(clippy::disallowed_types)]
+
 #[path = "common.rs"]
 mod common;
 
@@ -242,12 +246,14 @@ fn ingest(n: usize) {
     let mut stored = 0usize;
     for body in &pages {
         let page = parse_page(body);
-        let tx = v.conn().unchecked_transaction().unwrap();
-        for o in &page {
-            fulfill::vault::orders::upsert_order(&tx, &mut sealer, o, now).unwrap();
-            stored += 1;
-        }
-        tx.commit().unwrap();
+        v.write(|tx| {
+            for o in &page {
+                fulfill::vault::orders::upsert_order(tx, &mut sealer, o, now)?;
+                stored += 1;
+            }
+            Ok(())
+        })
+        .unwrap();
     }
     let vault_time = t.elapsed();
     // The same rows, plain: parse, then insert the same columns into a table of the vault's
@@ -258,8 +264,8 @@ fn ingest(n: usize) {
     plain
         .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
         .unwrap();
-    let ddl: Vec<String> = v
-        .conn()
+    let ddl: Vec<String> = rusqlite::Connection::open(v.home().vault_path())
+        .unwrap()
         .prepare("SELECT sql FROM sqlite_master WHERE tbl_name = 'orders' AND sql IS NOT NULL")
         .unwrap()
         .query_map([], |r| r.get(0))

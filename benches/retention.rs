@@ -182,18 +182,18 @@ fn main() {
             t0,
         )
         .unwrap();
-    v.conn().execute_batch("BEGIN").unwrap();
-    for i in 0..ORDERS {
-        owner
-            .store_order_pii(
+    v.write(|_| {
+        for i in 0..ORDERS {
+            owner.store_order_pii(
                 &format!("111-{i:07}-0000000"),
                 "Shipped",
                 Some(&common::sample_pii(i)),
                 t0,
-            )
-            .unwrap();
-    }
-    v.conn().execute_batch("COMMIT").unwrap();
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
     let s = v
         .unlock(
             "olga",

@@ -63,18 +63,19 @@ fn vault(root: &std::path::Path, n: usize, t0: chrono::DateTime<Utc>) -> Vault {
         let s = v.unlock("olga", &cred(), t0).unwrap();
         let old = t0 - Duration::days(40);
         for chunk in 0..n.div_ceil(10_000) {
-            v.conn().execute_batch("BEGIN").unwrap();
-            for i in chunk * 10_000..((chunk + 1) * 10_000).min(n) {
-                let at = if i < n / 2 { old } else { t0 };
-                s.store_order_pii(
-                    &format!("111-{i:07}-0000000"),
-                    "Shipped",
-                    Some(&common::sample_pii(i)),
-                    at,
-                )
-                .unwrap();
-            }
-            v.conn().execute_batch("COMMIT").unwrap();
+            v.write(|_| {
+                for i in chunk * 10_000..((chunk + 1) * 10_000).min(n) {
+                    let at = if i < n / 2 { old } else { t0 };
+                    s.store_order_pii(
+                        &format!("111-{i:07}-0000000"),
+                        "Shipped",
+                        Some(&common::sample_pii(i)),
+                        at,
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
         }
     }
     v

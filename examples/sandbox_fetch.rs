@@ -97,7 +97,7 @@ fn main() -> fulfill::Result<()> {
 
     // The orders as stored: ids, states and items; never PII.
     let mut listing = String::new();
-    for o in list_orders(vault.conn(), None)? {
+    for o in vault.read(|tx| list_orders(tx, None))? {
         let items: Vec<String> = o
             .items
             .iter()

@@ -34,7 +34,7 @@ fn call_event(operator: &str, rec: &CallRecord) -> Event {
 
 /// Continues the quota model from the last run.
 pub fn restore_quota(vault: &Vault, client: &mut Client) {
-    if let Ok(Some(saved)) = store::meta_get(vault.conn(), THROTTLE_KEY) {
+    if let Ok(Some(saved)) = vault.read(|tx| store::meta_get(tx, THROTTLE_KEY)) {
         client.restore_throttle_state(&saved);
     }
 }
@@ -42,28 +42,26 @@ pub fn restore_quota(vault: &Vault, client: &mut Client) {
 /// Saves the quota model for the next run: the groups this run used, over what is stored (a
 /// `fetch` and a `confirm` running side by side each keep the other's use).
 pub fn save_quota(vault: &Vault, client: &Client) -> Result<()> {
-    let tx = store::immediate(vault.conn())?;
-    let stored = store::meta_get(&tx, THROTTLE_KEY)?.unwrap_or_else(|| "[]".into());
-    store::meta_set(&tx, THROTTLE_KEY, &client.merged_throttle_state(&stored))?;
-    tx.commit()?;
-    Ok(())
+    vault.write(|tx| {
+        let stored = store::meta_get(tx, THROTTLE_KEY)?.unwrap_or_else(|| "[]".into());
+        store::meta_set(tx, THROTTLE_KEY, &client.merged_throttle_state(&stored))
+    })
 }
 
 /// Continues a marketplace's quota model from the last run.
 pub fn restore_market_quota(vault: &Vault, market: &mut dyn crate::market::Marketplace) {
-    if let Ok(Some(saved)) = store::meta_get(vault.conn(), market.quota_key()) {
+    if let Ok(Some(saved)) = vault.read(|tx| store::meta_get(tx, market.quota_key())) {
         market.restore_quota(&saved);
     }
 }
 
 /// Saves a marketplace's quota model for the next run, over what is stored.
 pub fn save_market_quota(vault: &Vault, market: &dyn crate::market::Marketplace) -> Result<()> {
-    let tx = store::immediate(vault.conn())?;
     let key = market.quota_key();
-    let stored = store::meta_get(&tx, key)?.unwrap_or_else(|| "[]".into());
-    store::meta_set(&tx, key, &market.merged_quota(&stored))?;
-    tx.commit()?;
-    Ok(())
+    vault.write(|tx| {
+        let stored = store::meta_get(tx, key)?.unwrap_or_else(|| "[]".into());
+        store::meta_set(tx, key, &market.merged_quota(&stored))
+    })
 }
 
 /// An [`Observer`] that records every attempt and counts calls and throttles.

@@ -13,7 +13,7 @@ pub fn run(ctx: &Context, args: &ConfirmArgs) -> Result<Exit> {
     let s = ctx.unlock()?;
     let now = ctx.now();
     s.require(Capability::Fetch, "confirm", now)?;
-    let report = if shipments::pending_work(ctx.vault.conn())? {
+    let report = if ctx.vault.read(shipments::pending_work)? {
         let mut client = ctx.market_client(&s, "confirm")?;
         let outcome = match &mut client {
             // MWS confirms by feed; SP-API one package per call, through the seam.

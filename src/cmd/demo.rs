@@ -214,7 +214,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     );
 
     step(6, "What a picker sees: orders and items, never PII");
-    let orders = list_orders(vault.conn(), Some("unshipped"))?;
+    let orders = vault.read(|tx| list_orders(tx, Some("unshipped")))?;
     for o in orders.iter().take(5) {
         let items: Vec<String> = o
             .items

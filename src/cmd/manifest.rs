@@ -78,7 +78,7 @@ pub fn run(ctx: &Context, args: &ManifestArgs) -> Result<Exit> {
     let local = now.with_timezone(&Local);
     let date = args.date.unwrap_or_else(|| local.date_naive());
     let (from, to) = day_bounds(&Local, date)?;
-    let mut parcels = shipped_between(s.vault().conn(), from, to)?;
+    let mut parcels = s.vault().read(|tx| shipped_between(tx, from, to))?;
     if let Some(c) = &args.carrier {
         let keep = carrier_filter(c);
         parcels.retain(|p| keep(p));

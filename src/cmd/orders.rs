@@ -109,7 +109,9 @@ pub fn run(ctx: &Context, args: &OrdersArgs) -> Result<Exit> {
     if let Some(id) = &args.order {
         return one(ctx, id, &now, args.json);
     }
-    let mut orders = list_orders(ctx.vault.conn(), args.status.map(status_query))?;
+    let mut orders = ctx
+        .vault
+        .read(|tx| list_orders(tx, args.status.map(status_query)))?;
     for o in &mut orders {
         o.due = urgency::due(&o.status, o.ship_by.as_deref(), &now).map(|d| d.as_str());
     }
@@ -268,7 +270,7 @@ fn one(ctx: &Context, id: &str, now: &DateTime<Local>, json: bool) -> Result<Exi
             term::quote(id, 40)
         ))
     })?;
-    let Some(mut o) = order_view(ctx.vault.conn(), id.trim())? else {
+    let Some(mut o) = ctx.vault.read(|tx| order_view(tx, id.trim()))? else {
         return Err(Error::usage(format!(
             "order {} is not in the vault; run `fulfill fetch` first",
             id.trim()

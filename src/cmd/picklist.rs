@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, args: &PicklistArgs) -> Result<Exit> {
             "picklist: a PDF goes to a file or a pipe: add --out FILE or pipe it to lp",
         ));
     }
-    let list = pick_list(ctx.vault.conn(), states)?;
+    let list = ctx.vault.read(|tx| pick_list(tx, states))?;
     let heading = Heading {
         status: status.into(),
         generated: ctx.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

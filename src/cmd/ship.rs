@@ -38,7 +38,9 @@ pub fn run(ctx: &Context, args: &ShipArgs) -> Result<Exit> {
     let s = ctx.unlock()?;
     let now = ctx.now();
     let packed = crate::flow::ship::ship_package(&s, &declared, &args.items, args.package, now)?;
-    let packages = shipments::packages(ctx.vault.conn(), &new.order_id)?;
+    let packages = ctx
+        .vault
+        .read(|tx| shipments::packages(tx, &new.order_id))?;
     let view = packages.iter().find(|p| p.package == packed.package);
     if args.json {
         let out = view.map(|p| Shipped {

@@ -15,7 +15,7 @@ pub fn run(ctx: &Context, cmd: &SkuCmd) -> Result<Exit> {
         SkuCmd::SetLocation { sku, bin } => {
             s.require(Capability::ManagePeople, "sku.set-location", now)?;
             check_location(sku, bin)?;
-            let old = location(ctx.vault.conn(), sku)?;
+            let old = ctx.vault.read(|tx| location(tx, sku))?;
             let ev = Event::new("sku.location_changed")
                 .operator(s.name())
                 .field("sku", sku.as_str())

@@ -86,7 +86,7 @@ pub struct Bought {
 /// Refuses an order whose PII was purged: Amazon's label carries the address, so neither a
 /// new label nor a reprint may bring it back.
 fn refuse_purged(s: &Session<'_>, order_id: &str) -> Result<()> {
-    if let Some((_, true)) = orders::lifecycle_of(s.vault().conn(), order_id)? {
+    if let Some((_, true)) = s.vault().read(|tx| orders::lifecycle_of(tx, order_id))? {
         return Err(Error::usage(format!(
             "order {order_id} was purged: its address is gone, and no label (which carries it) \
              is fetched again"
@@ -98,10 +98,9 @@ fn refuse_purged(s: &Session<'_>, order_id: &str) -> Result<()> {
 /// The order's items still to ship, as `(OrderItemId, quantity)`.
 fn items(s: &Session<'_>, order_id: &str) -> Result<Vec<(String, u32)>> {
     refuse_purged(s, order_id)?;
-    let conn = s.vault().conn();
     // Amazon holds the address, so an order whose address was withheld from us can be bought
     // for (the label Amazon makes is the only copy we get).
-    match orders::lifecycle_of(conn, order_id)? {
+    match s.vault().read(|tx| orders::lifecycle_of(tx, order_id))? {
         None => {
             return Err(Error::usage(format!(
                 "order {order_id} is not in the vault; run `fulfill fetch` first"
@@ -114,7 +113,7 @@ fn items(s: &Session<'_>, order_id: &str) -> Result<Vec<(String, u32)>> {
             )));
         }
     }
-    let items = orders::items_to_ship(conn, order_id)?;
+    let items = s.vault().read(|tx| orders::items_to_ship(tx, order_id))?;
     if items.is_empty() {
         return Err(Error::usage(format!(
             "order {order_id} has no items left to ship (or they were not fetched yet)"
@@ -180,7 +179,9 @@ pub fn buy(
     s.require(Capability::Ship, "buy", now)?;
     refuse_purged(s, &req.order_id)?;
     // A label already bought for this order is fetched again (a reprint), never rebought.
-    let bought = shipments::amazon_shipment_id(s.vault().conn(), &req.order_id)?;
+    let bought = s
+        .vault()
+        .read(|tx| shipments::amazon_shipment_id(tx, &req.order_id))?;
     let lr = match &bought {
         Some(_) => None,
         None => Some(label_request(s, req, from)?),
@@ -196,7 +197,10 @@ pub fn buy(
     })?;
     if bought.is_some() {
         // What the protocol does not send back with a reprint is as recorded.
-        if let Some(r) = shipments::bought_service(s.vault().conn(), &req.order_id)? {
+        if let Some(r) = s
+            .vault()
+            .read(|tx| shipments::bought_service(tx, &req.order_id))?
+        {
             let svc = &mut shipment.service;
             for (field, recorded) in [
                 (&mut svc.carrier, r.carrier),
@@ -322,26 +326,31 @@ pub fn cancel(
 ) -> Result<Cancelled> {
     let now = clock.now();
     s.require(Capability::Ship, "buy.cancel", now)?;
-    let conn = s.vault().conn();
-    let id = shipments::amazon_shipment_id(conn, order_id)?.ok_or_else(|| {
-        Error::usage(format!(
-            "no label bought from Amazon is in force for order {order_id}"
-        ))
-    })?;
+    let id = s
+        .vault()
+        .read(|tx| shipments::amazon_shipment_id(tx, order_id))?
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "no label bought from Amazon is in force for order {order_id}"
+            ))
+        })?;
     let status = with_calls(s, market, clock, |m, obs| {
         m.cancel_label(&id, obs).map_err(Error::from)
     })?;
     // Which of the order's files is the void label's own, and which hold other orders too.
-    let mut own = Vec::new();
-    let mut kept = Vec::new();
-    for t in labels::files_of(conn, &[order_id.to_string()])? {
-        let mates = labels::batch_mates(conn, &t.path, order_id)?;
-        if !mates.is_empty() {
-            kept.push((t, mates.len() as u64));
-        } else if labels::bought_label_of(conn, &t.path, order_id)?.as_deref() == Some(&id) {
-            own.push(t);
+    let (own, kept) = s.vault().read(|tx| {
+        let mut own = Vec::new();
+        let mut kept = Vec::new();
+        for t in labels::files_of(tx, &[order_id.to_string()])? {
+            let mates = labels::batch_mates(tx, &t.path, order_id)?;
+            if !mates.is_empty() {
+                kept.push((t, mates.len() as u64));
+            } else if labels::bought_label_of(tx, &t.path, order_id)?.as_deref() == Some(&id) {
+                own.push(t);
+            }
         }
-    }
+        Ok((own, kept))
+    })?;
     let ev = Event::new("label.cancelled")
         .operator(s.name())
         .field("order", order_id)
@@ -359,13 +368,15 @@ pub fn cancel(
     let spool = s.vault().home().spool_dir();
     for t in own {
         // Only the file the tool wrote there (see `retention::judge`); anything else is left.
-        if let crate::flow::retention::Verdict::Destroy(id) =
-            crate::flow::retention::judge(conn, &spool, &t.path, t.identity)?
+        if let crate::flow::retention::Verdict::Destroy(id) = s
+            .vault()
+            .read(|tx| crate::flow::retention::judge(tx, &spool, &t.path, t.identity))?
         {
             crate::flow::retention::shred_checked(&t.path, id)?;
             removed += 1;
         }
-        labels::untrack(conn, &t.path, &t.order_id)?;
+        s.vault()
+            .write(|tx| labels::untrack(tx, &t.path, &t.order_id))?;
     }
     Ok(Cancelled {
         order_id: order_id.to_string(),
@@ -389,10 +400,9 @@ fn intent_key(order_id: &str) -> String {
 
 /// An attempt noted by an earlier run that did not finish.
 fn pending_attempt(s: &Session<'_>, order_id: &str) -> Result<Option<Attempt>> {
-    Ok(
-        crate::vault::store::meta_get(s.vault().conn(), &intent_key(order_id))?
-            .map(|n| Attempt::parse(&n)),
-    )
+    Ok(s.vault()
+        .read(|tx| crate::vault::store::meta_get(tx, &intent_key(order_id)))?
+        .map(|n| Attempt::parse(&n)))
 }
 
 /// A fresh idempotency key: 128 random bits, hex.
@@ -426,7 +436,7 @@ pub struct Unresolved {
 
 /// Every unresolved purchase the vault holds, as (order, what is known). Unreadable entries
 /// are listed with what could be read (their order id).
-pub fn unresolved(conn: &rusqlite::Connection) -> Result<Vec<(String, Option<Unresolved>)>> {
+pub fn unresolved(conn: &crate::vault::Tx<'_>) -> Result<Vec<(String, Option<Unresolved>)>> {
     Ok(
         crate::vault::store::meta_with_prefix(conn, UNRESOLVED_PREFIX)?
             .into_iter()
@@ -449,7 +459,6 @@ fn purchase(
     service: &str,
 ) -> Result<(Shipment, bool)> {
     let key = intent_key(&lr.order_id);
-    let conn = s.vault().conn();
     let mut fresh = None;
     if let Some(earlier) = pending_attempt(s, &lr.order_id)? {
         // Ask Amazon before anything else: the order may be shipped by that attempt.
@@ -494,7 +503,8 @@ fn purchase(
         key: fresh_key(),
         pin: market.pin_purchase(&quoted, offer)?,
     };
-    crate::vault::store::meta_set(conn, &key, &attempt.to_note())?;
+    s.vault()
+        .write(|tx| crate::vault::store::meta_set(tx, &key, &attempt.to_note()))?;
     market
         .buy_label(lr, &attempt, false, obs)
         .map_err(|e| sent(s, market, obs, lr, &attempt, e))
@@ -539,21 +549,21 @@ fn settle(
     refused: &Error,
 ) -> Result<Quote> {
     let order = lr.order_id.as_str();
-    let conn = s.vault().conn();
     match market.quote_label(lr, obs) {
         Ok(q) => {
-            let tx = crate::vault::store::immediate(conn)?;
-            crate::vault::store::meta_delete(&tx, &intent_key(order))?;
-            crate::vault::store::meta_delete(&tx, &unresolved_key(order))?;
-            tx.commit()?;
+            s.vault().write(|tx| {
+                crate::vault::store::meta_delete(tx, &intent_key(order))?;
+                crate::vault::store::meta_delete(tx, &unresolved_key(order))
+            })?;
             Ok(q)
         }
         Err(MarketError::Refused(q)) => {
             let now = obs.now();
             let cap = |e: &Error| crate::audit::bounded(&e.to_string(), 300).into_owned();
-            let earlier: Option<Unresolved> =
-                crate::vault::store::meta_get(conn, &unresolved_key(order))?
-                    .and_then(|v| serde_json::from_str(&v).ok());
+            let earlier: Option<Unresolved> = s
+                .vault()
+                .read(|tx| crate::vault::store::meta_get(tx, &unresolved_key(order)))?
+                .and_then(|v| serde_json::from_str(&v).ok());
             let known = Unresolved {
                 since: earlier
                     .map(|u| u.since)

@@ -62,7 +62,7 @@ struct Pass<'a> {
 impl Pass<'_> {
     fn run(&mut self, market: &mut dyn Marketplace) -> Result<()> {
         // 1. Confirmations an earlier run wrote and may have sent, without a verdict.
-        for b in shipments::prepared_batches(self.vault.conn())? {
+        for b in self.vault.read(shipments::prepared_batches)? {
             let c: Confirmation = serde_json::from_slice(&b.body).map_err(|_| {
                 Error::Failed(
                     "an MWS confirmation feed written before the switch to SP-API is still \
@@ -74,12 +74,13 @@ impl Pass<'_> {
             self.send(market, b.id, &c, true)?;
         }
         // 2. Everything queued, one package per order.
-        for mut q in shipments::queued_messages(self.vault.conn())? {
+        for mut q in self.vault.read(shipments::queued_messages)? {
             let m = &q.message;
             let Some(order_id) = m.amazon_order_id.clone() else {
                 continue;
             };
-            let (marketplace_id, rest) = orders::confirm_facts(self.vault.conn(), &order_id)?;
+            let (marketplace_id, rest) =
+                self.vault.read(|tx| orders::confirm_facts(tx, &order_id))?;
             let package_items: Vec<(String, u32)> = m
                 .items
                 .iter()
@@ -105,9 +106,10 @@ impl Pass<'_> {
             };
             q.message.message_id = 1;
             let body = serde_json::to_vec(&c).expect("a confirmation serializes");
-            let tx = crate::vault::store::immediate(self.vault.conn())?;
-            let id = shipments::create_batch(&tx, &body, &[q], self.clock.now())?;
-            tx.commit()?;
+            let now = self.clock.now();
+            let id = self
+                .vault
+                .write(|tx| shipments::create_batch(tx, &body, &[q], now))?;
             self.send(market, id, &c, false)?;
         }
         Ok(())
@@ -140,7 +142,9 @@ impl Pass<'_> {
             Verdict::Rejected { code, reason } => (false, Some(code), Some(reason)),
         };
         // The batch carries this one package.
-        let Some((shipment, _, package, _)) = shipments::batch_packages(self.vault.conn(), id)?
+        let Some((shipment, _, package, _)) = self
+            .vault
+            .read(|tx| shipments::batch_packages(tx, id))?
             .into_iter()
             .next()
         else {

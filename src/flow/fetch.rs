@@ -170,8 +170,8 @@ pub fn fetch(
     );
     let saved = crate::calls::save_market_quota(vault, market);
     let summary = (|| -> Result<()> {
-        report.watermark = orders::watermark(vault.conn())?;
-        report.pii_missing = orders::pii_missing_count(vault.conn())?;
+        report.watermark = vault.read(orders::watermark)?;
+        report.pii_missing = vault.read(orders::pii_missing_count)?;
         Ok(())
     })();
     let mut ev = Event::new("fetch.run")
@@ -224,12 +224,12 @@ fn run(
     // Orders the listing refused alone (a bad id, an implausible number): the rest stored.
     let mut bad_orders: Vec<String> = Vec::new();
     loop {
-        let pending_items: Vec<String> =
-            orders::orders_missing_items(vault.conn(), refused.len() + 1)?
-                .into_iter()
-                .filter(|id| !refused.iter().any(|(r, _)| r == id))
-                .take(1)
-                .collect();
+        let pending_items: Vec<String> = vault
+            .read(|tx| orders::orders_missing_items(tx, refused.len() + 1))?
+            .into_iter()
+            .filter(|id| !refused.iter().any(|(r, _)| r == id))
+            .take(1)
+            .collect();
         let list_at = cursor.as_ref().map(|_| market.next_page_at());
         let items_at = pending_items.first().map(|_| market.next_items_at());
         let do_list = match (list_at, items_at) {
@@ -334,7 +334,7 @@ fn list_page(
     let (since, token) = match cursor {
         Cursor::Next(since, token) => (since, Some(token)),
         Cursor::Start => {
-            let since = match orders::watermark(vault.conn())? {
+            let since = match vault.read(orders::watermark)? {
                 Some(w) => Since::Watermark(w),
                 None => Since::Time(
                     opts.since
@@ -361,38 +361,40 @@ fn list_page(
     let now = obs.calls.now();
     // Ctrl-C waits for the page to be stored and counted (`crate::interrupt`).
     let _gate = crate::interrupt::hold();
-    let tx = crate::vault::store::immediate(vault.conn())?;
-    for l in &page.orders {
-        let o = &l.order;
-        // The listing asked for MFN only; anything else is not ours to ship.
-        if o.info
-            .fulfillment_channel
-            .as_deref()
-            .is_some_and(|c| c != "MFN")
-        {
-            continue;
-        }
-        match orders::upsert_order(&tx, sealer, o, now)? {
-            Upsert::New => obs.report.new_orders += 1,
-            Upsert::Updated => obs.report.updated_orders += 1,
-        }
-        if let Some(items) = &l.items {
-            orders::store_items(&tx, sealer, &o.info.amazon_order_id, items)?;
-            obs.report.orders_with_items += 1;
-        }
-        // Under dpp-2025 retention counts from delivery, where the protocol reports it.
-        let by_delivery = l.reports_delivery && vault.profile() == Profile::Dpp2025;
-        orders::anchor_retention(&tx, &o.info.amazon_order_id, by_delivery, l.delivered, now)?;
-    }
-    let next = match page.end {
-        PageEnd::More(t) => Some(Cursor::Next(since, t)),
-        PageEnd::Last { watermark } => {
-            orders::set_watermark(&tx, &watermark)?;
-            None
-        }
+    let (next, watermark) = match page.end {
+        PageEnd::More(t) => (Some(Cursor::Next(since, t)), None),
+        PageEnd::Last { watermark } => (None, Some(watermark)),
+        // Nothing of the page is stored.
         PageEnd::NoWatermark(e) => return Err(MarketError::Failed(e)),
     };
-    tx.commit().map_err(Error::from)?;
+    vault.write(|tx| {
+        for l in &page.orders {
+            let o = &l.order;
+            // The listing asked for MFN only; anything else is not ours to ship.
+            if o.info
+                .fulfillment_channel
+                .as_deref()
+                .is_some_and(|c| c != "MFN")
+            {
+                continue;
+            }
+            match orders::upsert_order(tx, sealer, o, now)? {
+                Upsert::New => obs.report.new_orders += 1,
+                Upsert::Updated => obs.report.updated_orders += 1,
+            }
+            if let Some(items) = &l.items {
+                orders::store_items(tx, sealer, &o.info.amazon_order_id, items)?;
+                obs.report.orders_with_items += 1;
+            }
+            // Under dpp-2025 retention counts from delivery, where the protocol reports it.
+            let by_delivery = l.reports_delivery && vault.profile() == Profile::Dpp2025;
+            orders::anchor_retention(tx, &o.info.amazon_order_id, by_delivery, l.delivered, now)?;
+        }
+        match &watermark {
+            Some(w) => orders::set_watermark(tx, w),
+            None => Ok(()),
+        }
+    })?;
     obs.report.pages += 1;
     // A page listed again (after a restart) does not count its refusals twice.
     for bad in page.refused {
@@ -416,9 +418,7 @@ fn fetch_items(
 ) -> std::result::Result<(), MarketError> {
     let items = market.order_items(order_id, obs)?;
     let _gate = crate::interrupt::hold();
-    let tx = crate::vault::store::immediate(vault.conn())?;
-    orders::store_items(&tx, sealer, order_id, &items)?;
-    tx.commit().map_err(Error::from)?;
+    vault.write(|tx| orders::store_items(tx, sealer, order_id, &items))?;
     obs.report.orders_with_items += 1;
     obs.progress.stored(obs.report);
     Ok(())

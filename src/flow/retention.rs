@@ -41,8 +41,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::vault::Tx;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{Event, Outcome};
@@ -66,7 +66,7 @@ pub struct Due {
 pub use crate::model::retention::deadline;
 
 /// Orders not yet purged whose deadline is at or before `now`, oldest deadline first.
-pub fn due_orders(conn: &Connection, now: DateTime<Utc>, pii_days: u32) -> Result<Vec<Due>> {
+pub fn due_orders(conn: &Tx<'_>, now: DateTime<Utc>, pii_days: u32) -> Result<Vec<Due>> {
     let mut due: Vec<Due> = Vec::new();
     store::for_each_unpurged(conn, |f| {
         if let Some(deadline) = deadline(
@@ -194,11 +194,10 @@ pub fn purge_with(
     fallback: ConfigFallback,
     now: DateTime<Utc>,
 ) -> Result<PurgeReport> {
-    let conn = vault.conn();
-    let targets: Vec<Due> = match &opts.order {
-        None => due_orders(conn, now, opts.pii_days)?,
-        Some(id) => vec![one_order(conn, id, now)?],
-    };
+    let targets: Vec<Due> = vault.read(|tx| match &opts.order {
+        None => due_orders(tx, now, opts.pii_days),
+        Some(id) => Ok(vec![one_order(tx, id, now)?]),
+    })?;
     let mut report = PurgeReport {
         dry_run: opts.dry_run,
         orders_purged: targets.len() as u64,
@@ -209,22 +208,24 @@ pub fn purge_with(
     let spool = vault.home().spool_dir();
     // Every label file this run destroys, judged before anything changes: the orders purged
     // now, and those of earlier runs (a run killed before it shredded).
-    let mut tracked = labels::files_of(conn, &report.orders)?;
-    tracked.extend(labels::files_of_purged(conn)?);
-    tracked.sort_by(|a, b| (&a.path, &a.order_id).cmp(&(&b.path, &b.order_id)));
-    tracked.dedup();
-    let legacy = spool_files_to_remove(conn, &spool, &report.orders)?;
+    let (tracked, legacy) = vault.read(|tx| {
+        let mut tracked = labels::files_of(tx, &report.orders)?;
+        tracked.extend(labels::files_of_purged(tx)?);
+        tracked.sort_by(|a, b| (&a.path, &a.order_id).cmp(&(&b.path, &b.order_id)));
+        tracked.dedup();
+        Ok((tracked, spool_files_to_remove(tx, &spool, &report.orders)?))
+    })?;
     let mut destroy = Vec::new();
     let mut refused = Vec::new();
     for t in &tracked {
-        match judge(conn, &spool, &t.path, t.identity)? {
+        match vault.read(|tx| judge(tx, &spool, &t.path, t.identity))? {
             Verdict::Destroy(_) => destroy.push(t.path.clone()),
             Verdict::Gone => {}
             Verdict::Refuse(why) => refused.push((t, why)),
         }
     }
     for p in &legacy {
-        match judge(conn, &spool, p, None)? {
+        match vault.read(|tx| judge(tx, &spool, p, None))? {
             Verdict::Destroy(_) => destroy.push(p.clone()),
             Verdict::Gone => {}
             Verdict::Refuse(_) => {}
@@ -244,7 +245,8 @@ pub fn purge_with(
         report.orders.iter().map(String::as_str).collect();
     // Only ended epochs' keys can die: only their records are looked at.
     let current = Epoch::of(now).0;
-    let in_use: std::collections::HashSet<u32> = crate::vault::store::record_epochs(conn, current)?
+    let in_use: std::collections::HashSet<u32> = vault
+        .read(|tx| crate::vault::store::record_epochs(tx, current))?
         .into_iter()
         .filter(|(o, _)| !purged_now.contains(o.as_str()))
         .map(|(_, e)| e)
@@ -287,7 +289,8 @@ pub fn purge_with(
     // the epoch's other orders: the epoch is re-keyed without it at the next unlock by a role
     // that can open and seal (purge itself holds no key).
     let early_epochs: Vec<u32> = match &opts.order {
-        Some(id) => store::records_of_order(conn, id)?
+        Some(id) => vault
+            .read(|tx| store::records_of_order(tx, id))?
             .iter()
             .filter_map(|r| crate::vault::seal::record_key_name(&r.blob))
             .map(|n| n.epoch)
@@ -304,7 +307,7 @@ pub fn purge_with(
         )?;
         store::add_epochs_to_rekey(tx, &early_epochs)
     })?;
-    report.wal_truncated = store::checkpoint(conn)?;
+    report.wal_truncated = vault.checkpoint_wal()?;
     if !report.wal_truncated {
         report.wal_held_by = store::holders(&vault.home().vault_path());
     }
@@ -314,15 +317,15 @@ pub fn purge_with(
     for t in &tracked {
         // Judged row by row: a row added by hand for the path of a real label does not keep
         // that label from being destroyed under its own row.
-        if let Verdict::Destroy(id) = judge(conn, &spool, &t.path, t.identity)? {
+        if let Verdict::Destroy(id) = vault.read(|tx| judge(tx, &spool, &t.path, t.identity))? {
             shred_checked(&t.path, id)?;
             report.label_files_removed += 1;
         }
         // Destroyed, gone, or refused (recorded above): no longer tracked.
-        labels::untrack(conn, &t.path, &t.order_id)?;
+        vault.write(|tx| labels::untrack(tx, &t.path, &t.order_id))?;
     }
     for p in &legacy {
-        if let Verdict::Destroy(id) = judge(conn, &spool, p, None)? {
+        if let Verdict::Destroy(id) = vault.read(|tx| judge(tx, &spool, p, None))? {
             shred_checked(p, id)?;
             report.label_files_removed += 1;
         }
@@ -395,7 +398,7 @@ pub(crate) enum Verdict {
 /// regular file (not a link) whose identity matches; without one, a file inside `spool/`
 /// with no other hard link.
 pub(crate) fn judge(
-    conn: &Connection,
+    conn: &Tx<'_>,
     spool: &Path,
     path: &Path,
     identity: Option<FileIdentity>,
@@ -448,7 +451,7 @@ pub(crate) fn judge(
 }
 
 /// The one order `purge --order` asked for.
-fn one_order(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Due> {
+fn one_order(conn: &Tx<'_>, id: &str, now: DateTime<Utc>) -> Result<Due> {
     let Some((lifecycle, purged, holds_pii)) = store::order_state(conn, id)? else {
         return Err(Error::usage(format!("order {id} is not in the vault")));
     };
@@ -474,7 +477,7 @@ fn one_order(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Due> {
 /// Untracked `spool/` files named `ORDERID.*` (by versions that named spool files after the
 /// order) of purged orders, and of `also` (purged now). Today's spool files have generated
 /// names and are tracked.
-fn spool_files_to_remove(conn: &Connection, spool: &Path, also: &[String]) -> Result<Vec<PathBuf>> {
+fn spool_files_to_remove(conn: &Tx<'_>, spool: &Path, also: &[String]) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(spool) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

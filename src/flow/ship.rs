@@ -260,8 +260,7 @@ impl Pass<'_, '_> {
 
     /// 1. Batches that may or may not have reached Amazon: adopt or send again.
     fn reconcile(&mut self) -> Result<()> {
-        let conn = self.vault.conn();
-        let prepared = shipments::prepared_batches(conn)?;
+        let prepared = self.vault.read(shipments::prepared_batches)?;
         if prepared.is_empty() {
             return Ok(());
         }
@@ -273,7 +272,12 @@ impl Pass<'_, '_> {
         let mut unknown: Vec<FeedSubmissionInfo> = self
             .recent_feeds(oldest - CLOCK_SLACK)?
             .into_iter()
-            .filter(|f| !shipments::known_feed(conn, &f.feed_submission_id).unwrap_or(true))
+            .filter(|f| {
+                !self
+                    .vault
+                    .read(|tx| shipments::known_feed(tx, &f.feed_submission_id))
+                    .unwrap_or(true)
+            })
             .collect();
         unknown.sort_by(|a, b| a.submitted_date.cmp(&b.submitted_date));
         for b in prepared {
@@ -295,7 +299,7 @@ impl Pass<'_, '_> {
 
     /// 2. Everything queued goes in one new feed.
     fn send_queued(&mut self) -> Result<()> {
-        let mut queued = shipments::queued_messages(self.vault.conn())?;
+        let mut queued = self.vault.read(shipments::queued_messages)?;
         if queued.is_empty() {
             return Ok(());
         }
@@ -311,7 +315,9 @@ impl Pass<'_, '_> {
         };
         let body = write_fulfillment_feed(&feed);
         let written = self.client.now();
-        let id = shipments::create_batch(self.vault.conn(), &body, &queued, written)?;
+        let id = self
+            .vault
+            .write(|tx| shipments::create_batch(tx, &body, &queued, written))?;
         self.submit(&Batch {
             id,
             created_at: crate::audit::format_ts(written),
@@ -323,7 +329,7 @@ impl Pass<'_, '_> {
 
     /// 3. The status of every feed in flight; the reports of those done.
     fn collect(&mut self) -> Result<()> {
-        let submitted = shipments::submitted_batches(self.vault.conn())?;
+        let submitted = self.vault.read(shipments::submitted_batches)?;
         for chunk in submitted.chunks(100) {
             let keys: Vec<String> = (1..=chunk.len())
                 .map(|i| format!("FeedSubmissionIdList.Id.{i}"))
@@ -468,7 +474,9 @@ impl Pass<'_, '_> {
             parse_feed_result(&raw)
         })?;
         let now = self.clock.now();
-        let verdicts = shipments::judge(self.vault.conn(), b.id, &processing)?;
+        let verdicts = self
+            .vault
+            .read(|tx| shipments::judge(tx, b.id, &processing))?;
         let mut events = vec![
             Event::new("feed.result")
                 .operator(self.operator)

@@ -190,7 +190,9 @@ impl Station {
 
     /// The order's items left to ship, as a packing (`--verify`).
     fn packing_of(s: &Session<'_>, order: &str) -> Result<Packing> {
-        let view = crate::vault::orders::order_view(s.vault().conn(), order)?;
+        let view = s
+            .vault()
+            .read(|tx| crate::vault::orders::order_view(tx, order))?;
         let items = view.map(|v| v.items).unwrap_or_default();
         Ok(Packing::new(
             items

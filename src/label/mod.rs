@@ -253,7 +253,7 @@ impl Batch {
 
 /// The orders in these lifecycle states (`--all-unshipped`, `--status`), by id.
 pub fn orders_in(s: &Session<'_>, lifecycles: &[&str]) -> Result<Vec<String>> {
-    labels::orders_in(s.vault().conn(), lifecycles)
+    s.vault().read(|tx| labels::orders_in(tx, lifecycles))
 }
 
 /// Prints the labels of `req.orders` as `s` (packer or owner, who hold the PII key) as ONE
@@ -331,7 +331,7 @@ pub(crate) fn run<F>(
     s: &Session<'_>,
     env: &Environment,
     job: &Job<'_>,
-    facts_of: impl Fn(&rusqlite::Connection, &str) -> Result<F>,
+    facts_of: impl Fn(&crate::vault::Tx<'_>, &str) -> Result<F>,
     render: impl Fn(&F, &Opened) -> Result<Piece>,
     now: DateTime<Utc>,
 ) -> Result<Batch> {
@@ -342,7 +342,7 @@ pub(crate) fn run<F>(
         if !seen.insert(id.as_str()) {
             continue;
         }
-        match facts_of(s.vault().conn(), id) {
+        match s.vault().read(|tx| facts_of(tx, id)) {
             Ok(f) => vetted.push((id.clone(), f)),
             Err(Error::Usage(reason)) => batch.skipped.push(Skipped {
                 order_id: id.clone(),
@@ -357,7 +357,9 @@ pub(crate) fn run<F>(
         // A batch file an order was cancelled out of (`buy --cancel`) is reprinted without it.
         let mut kept = Vec::new();
         for (id, f) in vetted {
-            if labels::cancelled_in(s.vault().conn(), &target, &id)? {
+            if s.vault()
+                .read(|tx| labels::cancelled_in(tx, &target, &id))?
+            {
                 batch.skipped.push(Skipped {
                     reason: format!(
                         "order {id} was cancelled out of {} (its bought label was cancelled) and \

@@ -228,14 +228,19 @@ pub(crate) fn deliver_opened(
             let suffix = how.suffix();
             let mut earlier = None;
             if let [order] = job.orders.as_slice() {
-                for t in labels::files_of(s.vault().conn(), std::slice::from_ref(order))? {
+                for t in s
+                    .vault()
+                    .read(|tx| labels::files_of(tx, std::slice::from_ref(order)))?
+                {
                     let ours = t.path.parent() == Some(target)
                         && t.path
                             .file_name()
                             .and_then(|n| n.to_str())
                             .and_then(|n| n.strip_suffix(suffix.as_str()))
                             .is_some_and(is_spool_name);
-                    if ours && labels::orders_of_path(s.vault().conn(), &t.path)? == [order.clone()]
+                    if ours
+                        && s.vault().read(|tx| labels::orders_of_path(tx, &t.path))?
+                            == [order.clone()]
                     {
                         earlier = Some(t.path);
                         break;
@@ -302,7 +307,7 @@ pub(crate) fn deliver_opened(
 /// Tracks a file (or a job sent to a printer: `file` None) for `order` (a bought label's
 /// shipment id with it).
 fn track(
-    tx: &rusqlite::Connection,
+    tx: &crate::vault::Tx<'_>,
     kind: Kind,
     file: Option<(&str, crate::home::FileIdentity)>,
     order: &str,

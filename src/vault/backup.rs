@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
+use super::store::Tx;
 use super::{Session, Vault, keyset_aad, store};
 use crate::audit::Event;
 use crate::error::{Error, Result};
@@ -144,7 +145,7 @@ impl Session<'_> {
                 )?;
             }
         }
-        let (orders, sealed) = store::backup_scrub(&dst)?;
+        let (orders, sealed) = store::backup_scrub(&Tx::over(&dst))?;
         report.orders = orders;
         report.sealed_records_left_out = sealed;
         dst.execute_batch("VACUUM")?;
@@ -244,7 +245,7 @@ pub fn restore(
                 let text = String::from_utf8(bytes)
                     .map_err(|_| Error::usage("the backup's config.toml is not text"))?;
                 let profile: crate::config::Profile =
-                    store::meta_required(&dst, "profile")?.parse()?;
+                    store::meta_required(&Tx::over(&dst), "profile")?.parse()?;
                 // Checked like any config: never looser than the profile.
                 let config: crate::config::Config = toml::from_str(&text)
                     .map_err(|e| Error::usage(format!("the backup's config.toml: {e}")))?;
@@ -264,7 +265,8 @@ pub fn restore(
     }
     drop(src);
     if !home.config_path().exists() {
-        let profile: crate::config::Profile = store::meta_required(&dst, "profile")?.parse()?;
+        let profile: crate::config::Profile =
+            store::meta_required(&Tx::over(&dst), "profile")?.parse()?;
         crate::home::create_new_private(
             &home.config_path(),
             crate::config::Config::for_profile(profile)
@@ -275,11 +277,11 @@ pub fn restore(
     dst.execute_batch(&format!("DROP TABLE {FILES_TABLE}; VACUUM"))?;
     // A vault runs in WAL mode, as `store::open` sets it.
     dst.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-    let (orders, waiting) = store::restored_counts(&dst)?;
+    let (orders, waiting) = store::restored_counts(&Tx::over(&dst))?;
     report.orders = orders;
     report.orders_waiting_for_pii = waiting;
     // The writer's key for the record after the head, from the log's first key.
-    let op = store::operator(&dst, owner)?
+    let op = store::operator(&Tx::over(&dst), owner)?
         .filter(|o| o.role == Role::Owner && o.disabled_at.is_none())
         .ok_or_else(|| Error::usage(format!("{owner:?} is not an active owner in this backup")))?;
     let kek = match (&op.credential, cred) {
@@ -302,7 +304,7 @@ pub fn restore(
         .as_ref()
         .map(|k| SecretKey::from_bytes(*k.expose_secret()))
         .ok_or_else(|| Error::Integrity("the owner's key set holds no log key".into()))?;
-    let next = store::head_seq(&dst)?.map_or(1, |s| s + 1);
+    let next = store::head_seq(&Tx::over(&dst))?.map_or(1, |s| s + 1);
     drop(dst);
     crate::audit::fss::KeyState::create_at(&home.logs_dir(), &first, next)?;
     let vault = Vault::open(home)?;

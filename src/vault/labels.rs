@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use crate::home::FileIdentity;
 
+use super::store::Tx;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Error, Result};
 use crate::label::LabelFacts;
@@ -20,13 +21,13 @@ use crate::label::slip::{SlipFacts, SlipItem};
 type LabelRow = (String, Option<String>, bool, Option<String>, Option<String>);
 
 /// The non-PII facts of a label, after checking the order can be labelled now.
-pub fn facts(conn: &Connection, order_id: &str) -> Result<LabelFacts> {
+pub fn facts(conn: &Tx<'_>, order_id: &str) -> Result<LabelFacts> {
     facts_for(conn, order_id, "labelled")
 }
 
 /// The non-PII facts of a packing slip (its label facts, the purchase date and every item),
 /// after the same checks as a label's.
-pub fn slip_facts(conn: &Connection, order_id: &str) -> Result<SlipFacts> {
+pub fn slip_facts(conn: &Tx<'_>, order_id: &str) -> Result<SlipFacts> {
     let label = facts_for(conn, order_id, "packed with a slip")?;
     let purchase_date: Option<String> = conn
         .query_row(
@@ -59,7 +60,7 @@ pub fn slip_facts(conn: &Connection, order_id: &str) -> Result<SlipFacts> {
 }
 
 /// `facts`, with what the refusals say cannot be done (`labelled`, `packed with a slip`).
-fn facts_for(conn: &Connection, order_id: &str, doing: &str) -> Result<LabelFacts> {
+fn facts_for(conn: &Tx<'_>, order_id: &str, doing: &str) -> Result<LabelFacts> {
     let row: Option<LabelRow> = conn
         .query_row(
             "SELECT lifecycle, purged_at, pii_missing, ship_service_level, ship_country
@@ -113,7 +114,7 @@ fn facts_for(conn: &Connection, order_id: &str, doing: &str) -> Result<LabelFact
 }
 
 /// Whether a label the tool wrote is tracked at `path` with identity `id` (under any row).
-pub fn is_tracked_as(conn: &Connection, path: &std::path::Path, id: FileIdentity) -> Result<bool> {
+pub fn is_tracked_as(conn: &Tx<'_>, path: &std::path::Path, id: FileIdentity) -> Result<bool> {
     let mut st = conn.prepare_cached(
         "SELECT 1 FROM label_files WHERE path = ?1 AND file_dev = ?2 AND file_ino = ?3
          AND file_size = ?4",
@@ -130,7 +131,7 @@ pub fn is_tracked_as(conn: &Connection, path: &std::path::Path, id: FileIdentity
 /// there, and the Amazon shipment id of a bought label), and moves an unshipped order to
 /// `labelled`.
 pub fn track(
-    conn: &Connection,
+    conn: &Tx<'_>,
     file: Option<(&str, FileIdentity)>,
     order_id: &str,
     bought: Option<&str>,
@@ -149,7 +150,7 @@ pub fn track(
 /// Records that `path` holds PII of `order_id` (a packing slip: tracked and destroyed like a
 /// label, without moving the order's lifecycle).
 pub fn track_file(
-    conn: &Connection,
+    conn: &Tx<'_>,
     file: Option<(&str, FileIdentity)>,
     order_id: &str,
     by: &str,
@@ -162,7 +163,7 @@ pub fn track_file(
 /// now holds the order as printed now: a cancellation marked on an earlier file at the path
 /// goes.
 fn track_file_of(
-    conn: &Connection,
+    conn: &Tx<'_>,
     file: Option<(&str, FileIdentity)>,
     order_id: &str,
     bought: Option<&str>,
@@ -197,11 +198,7 @@ fn track_file_of(
 /// The other orders written in the same file as `order_id`'s row at `path` (the rows of that
 /// path with the same file identity; every other row of the path when the row has none, as
 /// rows tracked before identities were recorded).
-pub fn batch_mates(
-    conn: &Connection,
-    path: &std::path::Path,
-    order_id: &str,
-) -> Result<Vec<String>> {
+pub fn batch_mates(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Result<Vec<String>> {
     let mut st = conn.prepare_cached(
         "SELECT o.amazon_order_id FROM label_files l JOIN label_files o ON o.path = l.path
          WHERE l.path = ?1 AND l.amazon_order_id = ?2 AND o.amazon_order_id <> ?2
@@ -217,7 +214,7 @@ pub fn batch_mates(
 
 /// The Amazon shipment id of the bought label `order_id`'s row at `path` holds, if any.
 pub fn bought_label_of(
-    conn: &Connection,
+    conn: &Tx<'_>,
     path: &std::path::Path,
     order_id: &str,
 ) -> Result<Option<String>> {
@@ -235,7 +232,7 @@ pub fn bought_label_of(
 /// not printed into that file again ([`cancelled_in`]). The row stays, so `purge` still
 /// destroys the file with the order's PII.
 pub fn mark_cancelled(
-    conn: &Connection,
+    conn: &Tx<'_>,
     path: &std::path::Path,
     order_id: &str,
     now: DateTime<Utc>,
@@ -253,7 +250,7 @@ pub fn mark_cancelled(
 
 /// Whether `order_id` was cancelled out of the file at `path` (a batch it must not be printed
 /// into again).
-pub fn cancelled_in(conn: &Connection, path: &std::path::Path, order_id: &str) -> Result<bool> {
+pub fn cancelled_in(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM label_files WHERE path = ?1 AND amazon_order_id = ?2
@@ -263,7 +260,7 @@ pub fn cancelled_in(conn: &Connection, path: &std::path::Path, order_id: &str) -
 }
 
 /// The orders in any of these lifecycle states, by id (`label --status`, `--all-unshipped`).
-pub fn orders_in(conn: &Connection, lifecycles: &[&str]) -> Result<Vec<String>> {
+pub fn orders_in(conn: &Tx<'_>, lifecycles: &[&str]) -> Result<Vec<String>> {
     let mut st = conn.prepare_cached(
         "SELECT amazon_order_id FROM orders WHERE lifecycle = ?1 ORDER BY amazon_order_id",
     )?;
@@ -278,7 +275,7 @@ pub fn orders_in(conn: &Connection, lifecycles: &[&str]) -> Result<Vec<String>> 
 }
 
 /// Every order a tracked path belongs to (a batch file holds several).
-pub fn orders_of_path(conn: &Connection, path: &std::path::Path) -> Result<Vec<String>> {
+pub fn orders_of_path(conn: &Tx<'_>, path: &std::path::Path) -> Result<Vec<String>> {
     let mut st = conn.prepare_cached(
         "SELECT amazon_order_id FROM label_files WHERE path = ?1 ORDER BY amazon_order_id",
     )?;
@@ -320,7 +317,7 @@ fn tracked_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tracked> {
 }
 
 /// Tracked label files of purged orders (to destroy).
-pub fn files_of_purged(conn: &Connection) -> Result<Vec<Tracked>> {
+pub fn files_of_purged(conn: &Tx<'_>) -> Result<Vec<Tracked>> {
     let mut st = conn.prepare(&format!(
         "SELECT {TRACKED_COLUMNS} FROM label_files l JOIN orders o USING (amazon_order_id)
          WHERE o.purged_at IS NOT NULL ORDER BY l.path"
@@ -332,7 +329,7 @@ pub fn files_of_purged(conn: &Connection) -> Result<Vec<Tracked>> {
 }
 
 /// Every tracked label file.
-pub fn all_files(conn: &Connection) -> Result<Vec<Tracked>> {
+pub fn all_files(conn: &Tx<'_>) -> Result<Vec<Tracked>> {
     let mut st = conn.prepare(&format!(
         "SELECT {TRACKED_COLUMNS} FROM label_files l ORDER BY l.path, l.amazon_order_id"
     ))?;
@@ -343,7 +340,7 @@ pub fn all_files(conn: &Connection) -> Result<Vec<Tracked>> {
 }
 
 /// Tracked label files of these orders.
-pub fn files_of(conn: &Connection, orders: &[String]) -> Result<Vec<Tracked>> {
+pub fn files_of(conn: &Tx<'_>, orders: &[String]) -> Result<Vec<Tracked>> {
     if orders.is_empty() {
         return Ok(Vec::new());
     }
@@ -373,7 +370,7 @@ pub fn files_of(conn: &Connection, orders: &[String]) -> Result<Vec<Tracked>> {
 }
 
 /// The order a tracked path belongs to (the first, for a file holding several labels).
-pub fn order_of_path(conn: &Connection, path: &std::path::Path) -> Result<Option<String>> {
+pub fn order_of_path(conn: &Tx<'_>, path: &std::path::Path) -> Result<Option<String>> {
     Ok(conn
         .query_row(
             "SELECT amazon_order_id FROM label_files WHERE path = ?1 ORDER BY amazon_order_id",
@@ -384,7 +381,7 @@ pub fn order_of_path(conn: &Connection, path: &std::path::Path) -> Result<Option
 }
 
 /// Forgets a destroyed file.
-pub fn untrack(conn: &Connection, path: &std::path::Path, order_id: &str) -> Result<()> {
+pub fn untrack(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Result<()> {
     conn.execute(
         "DELETE FROM label_files WHERE path = ?1 AND amazon_order_id = ?2",
         params![path.to_string_lossy(), order_id],

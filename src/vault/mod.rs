@@ -5,6 +5,8 @@
 //! PII opening and every change of people goes through a session and is recorded in the audit
 //! log first (fail closed: no record, no action).
 
+// The store's SQL and the backup's copy of it: the files that hold a connection (clippy.toml).
+#[allow(clippy::disallowed_types)]
 mod backup;
 pub mod datakeys;
 pub mod key;
@@ -16,6 +18,7 @@ mod rotation;
 pub mod seal;
 pub mod shipments;
 pub mod skus;
+#[allow(clippy::disallowed_types)]
 pub mod store;
 pub mod totp;
 
@@ -27,6 +30,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+#[allow(clippy::disallowed_types)]
 use rusqlite::Connection;
 
 use crate::audit::leak::{LeakScanner, ScannerBuilder};
@@ -44,7 +48,8 @@ use key::{
     Credential, KdfParams, KeySet, Passphrase, SecretKey, VaultFacts, derive_kek, random_bytes,
 };
 use seal::PiiPublicKey;
-use store::{MetaAnchor, OperatorRow, SealedPii, StoredCredential};
+pub use store::Tx;
+use store::{MetaAnchor, OperatorRow, SealedPii, StoredCredential, TxMode};
 
 /// Why PII is being opened (COMPLIANCE R2); recorded with every opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +117,7 @@ const ANCHOR_UNSENT_META: &str = "anchor_unsent";
 
 /// An open vault.
 pub struct Vault {
+    #[allow(clippy::disallowed_types)]
     conn: Connection,
     home: Home,
     id: String,
@@ -148,7 +154,7 @@ pub(crate) const SEALER_META: &str = "sealer_public_key";
 pub(crate) const CRED_SEALER_META: &str = "credentials_sealer_public_key";
 
 impl MetaFacts {
-    fn read(conn: &Connection) -> Result<MetaFacts> {
+    fn read(conn: &Tx<'_>) -> Result<MetaFacts> {
         Ok(MetaFacts {
             pii_public: hex32(
                 &store::meta_required(conn, "pii_public_key")?,
@@ -247,7 +253,7 @@ fn reseal(
 }
 
 /// Writes records sealed again (the caller's transaction).
-fn store_resealed(c: &Connection, updates: &[Resealed]) -> Result<()> {
+fn store_resealed(c: &Tx<'_>, updates: &[Resealed]) -> Result<()> {
     for (o, item, blob, e) in updates {
         match item {
             None => store::replace_sealed_pii(c, o, blob, *e)?,
@@ -369,7 +375,7 @@ impl Vault {
             (rotation::EPOCH_META, "0"),
             ("created_at", &now.to_rfc3339()),
         ] {
-            store::meta_set(&conn, k, v)?;
+            store::meta_set(&Tx::over(&conn), k, v)?;
         }
         drop(conn);
         // The audit log's first key, before the first record: every record is sealed.
@@ -418,10 +424,11 @@ impl Vault {
         // reports damage as it meets it (mapped to exit 5), and `audit` runs the full check.
         let mut conn = store::open(&home.vault_path(), false)?;
         store::migrate(&mut conn)?;
-        let id = store::meta_required(&conn, "vault_id")?;
-        let profile: Profile = store::meta_required(&conn, "profile")?.parse()?;
-        let sandbox = store::meta_required(&conn, "sandbox")? == "true";
-        let meta_facts = MetaFacts::read(&conn)?;
+        let rows = Tx::over(&conn);
+        let id = store::meta_required(&rows, "vault_id")?;
+        let profile: Profile = store::meta_required(&rows, "profile")?.parse()?;
+        let sandbox = store::meta_required(&rows, "sandbox")? == "true";
+        let meta_facts = MetaFacts::read(&rows)?;
         // A missing or broken config.toml still anchors to the system log (its default).
         let (config, _) = crate::config::Config::load_or_profile(&home.config_path(), profile);
         let anchors = config.anchor.anchors().unwrap_or_else(|_| {
@@ -472,9 +479,40 @@ impl Vault {
         &self.audit
     }
 
-    /// The database connection, for the store's query functions.
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// Runs `f` over one read transaction (one snapshot of the rows), or inside the
+    /// transaction this vault is already in.
+    pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.within(TxMode::Read, f)
+    }
+
+    /// Runs `f`'s changes in one write transaction that commits when `f` returns `Ok` and
+    /// rolls back otherwise (or inside the transaction this vault is already in, which
+    /// commits them). Changes a record must accompany go through [`Vault::record_with`].
+    pub fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.within(TxMode::Write, f)
+    }
+
+    /// The rows, in the transaction this vault is in or, outside one, a statement at a time:
+    /// the vault's own reads while it opens and unlocks.
+    fn rows(&self) -> Tx<'_> {
+        Tx::over(&self.conn)
+    }
+
+    /// Empties the WAL into `vault.db` (`wal_checkpoint(TRUNCATE)`, outside any transaction):
+    /// false when another connection held it, so pages a purge overwrote may still hold
+    /// their old contents.
+    pub fn checkpoint_wal(&self) -> Result<bool> {
+        retention::checkpoint(&self.conn)
+    }
+
+    fn within<T>(&self, mode: TxMode, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            return f(&self.rows());
+        }
+        let tx = store::begin(&self.conn, mode)?;
+        let out = f(&Tx::over(&tx))?;
+        tx.commit()?;
+        Ok(out)
     }
 
     /// Records events with no other change. Fails closed: an error means nothing was recorded.
@@ -490,7 +528,7 @@ impl Vault {
         &self,
         events: &[Event],
         now: DateTime<Utc>,
-        action: impl FnOnce(&Connection) -> Result<T>,
+        action: impl FnOnce(&Tx<'_>) -> Result<T>,
     ) -> Result<T> {
         self.record_after(now, |tx| Ok((action(tx)?, events.to_vec())))
     }
@@ -500,16 +538,17 @@ impl Vault {
     pub fn record_after<T>(
         &self,
         now: DateTime<Utc>,
-        action: impl FnOnce(&Connection) -> Result<(T, Vec<Event>)>,
+        action: impl FnOnce(&Tx<'_>) -> Result<(T, Vec<Event>)>,
     ) -> Result<T> {
         // Ctrl-C waits for the record and its transaction (`crate::interrupt`).
         let _gate = crate::interrupt::hold();
         let lock = self.audit.lock()?;
-        let tx = store::immediate(&self.conn)?;
-        let anchor = MetaAnchor(&tx);
+        let tx = store::begin(&self.conn, TxMode::Write)?;
+        let t = Tx::over(&tx);
+        let anchor = MetaAnchor(&t);
         let stored = anchor.head()?;
         let head = self.audit.recover(&lock, stored.clone(), now)?;
-        let (out, events) = action(&tx)?;
+        let (out, events) = action(&t)?;
         let head = self.audit.append_all(&lock, &head, &events, now)?;
         anchor.set_head(&head)?;
         tx.commit()?;
@@ -559,7 +598,7 @@ impl Vault {
                 self.anchors_given_up.borrow_mut().push(s.anchor);
             }
         }
-        let failing_before: Vec<String> = store::meta_get(&self.conn, ANCHOR_UNSENT_META)
+        let failing_before: Vec<String> = store::meta_get(&self.rows(), ANCHOR_UNSENT_META)
             .ok()
             .flatten()
             .map(|v| {
@@ -604,16 +643,14 @@ impl Vault {
         if events.is_empty() && failing_now.len() == failing_before.len() {
             return;
         }
-        let appended = (|| -> Result<crate::audit::Head> {
-            let tx = store::immediate(&self.conn)?;
-            let anchor = MetaAnchor(&tx);
+        let appended = self.write(|tx| {
+            let anchor = MetaAnchor(tx);
             let next = self.audit.recover(lock, anchor.head()?, now)?;
             let next = self.audit.append_all(lock, &next, &events, now)?;
             anchor.set_head(&next)?;
-            store::meta_set(&tx, ANCHOR_UNSENT_META, &failing_now.join(","))?;
-            tx.commit()?;
+            store::meta_set(tx, ANCHOR_UNSENT_META, &failing_now.join(","))?;
             Ok(next)
-        })();
+        });
         match appended {
             Ok(next) if next.seq > head.seq => {
                 let given_up = self.anchors_given_up.borrow().clone();
@@ -629,8 +666,18 @@ impl Vault {
     /// Verifies the audit log's hash chain against the head and checkpoint this vault keeps
     /// (no key: the forward-secure MACs are checked by [`Session::verify_log`]).
     pub fn verify_log(&self) -> Result<Verification> {
-        let anchor = MetaAnchor(&self.conn);
+        let anchor = MetaAnchor(&self.rows());
         crate::audit::verify::verify(&self.audit, &anchor.head()?, anchor.checkpoint()?.as_ref())
+    }
+
+    /// The audit chain's head as this vault keeps it.
+    pub fn chain_head(&self) -> Result<crate::audit::Head> {
+        self.read(|tx| MetaAnchor(tx).head())
+    }
+
+    /// The audit chain's checkpoint (the last record pruning removed) as this vault keeps it.
+    pub fn chain_checkpoint(&self) -> Result<Option<crate::audit::Checkpoint>> {
+        self.read(|tx| MetaAnchor(tx).checkpoint())
     }
 
     /// Appends to a log that fails the writers' check instead of refusing: for `audit`, which
@@ -642,16 +689,15 @@ impl Vault {
     /// Prunes audit day files older than `keep_days` (never fewer than the profile's window).
     pub fn prune_log(&self, now: DateTime<Utc>, keep_days: u32) -> Result<PruneReport> {
         let lock = self.audit.lock()?;
-        let tx = store::immediate(&self.conn)?;
-        let report = self.audit.prune(
-            &lock,
-            &MetaAnchor(&tx),
-            now,
-            keep_days,
-            self.profile.min_log_days(),
-        )?;
-        tx.commit()?;
-        Ok(report)
+        self.write(|tx| {
+            self.audit.prune(
+                &lock,
+                &MetaAnchor(tx),
+                now,
+                keep_days,
+                self.profile.min_log_days(),
+            )
+        })
     }
 
     /// The vault facts as `meta` states them: what an unlocked key set is compared with.
@@ -675,7 +721,7 @@ impl Vault {
 
     /// Every operator.
     pub fn operators(&self) -> Result<Vec<OperatorRow>> {
-        store::operators(&self.conn)
+        store::operators(&self.rows())
     }
 
     /// Unlocks an operator that has no second factor (an enrolled one is refused: use
@@ -701,7 +747,7 @@ impl Vault {
                 .outcome(Outcome::Failed)
                 .field("reason", reason)
         };
-        let Some(op) = store::operator(&self.conn, name)? else {
+        let Some(op) = store::operator(&self.rows(), name)? else {
             // Recorded and named by a short stand-in, never whole (a 70 KB name, a passphrase
             // typed into the name field).
             let who = crate::audit::unknown_operator(name);
@@ -786,7 +832,7 @@ impl Vault {
         let mut counter = None;
         if let Some(secret) = &keys.totp {
             let c = code()?;
-            let stored = store::totp_counter(&self.conn, name)?;
+            let stored = store::totp_counter(&self.rows(), name)?;
             let last = totp::last_step(secret, &self.id, name, stored, self.audit.dir(), now);
             counter = last.unverified;
             match totp::check(secret, name, &c, now) {
@@ -1015,12 +1061,12 @@ impl Vault {
         new: Passphrase,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let op = store::operator(&self.conn, name)?
+        let op = store::operator(&self.rows(), name)?
             .filter(|o| o.role == Role::Owner && o.disabled_at.is_none())
             .ok_or_else(|| {
                 Error::usage(format!("{name:?} is not an active owner of this vault"))
             })?;
-        let keys = store::recovery(&self.conn, name)?
+        let keys = store::recovery(&self.rows(), name)?
             .and_then(|w| KeySet::unwrap(recovery, &recovery_aad(name), &w));
         let Some(mut keys) = keys else {
             self.record(
@@ -1174,7 +1220,7 @@ impl<'v> Session<'v> {
     /// checkpoint against the profile's window.
     pub fn verify_log(&self, now: DateTime<Utc>) -> Result<Verification> {
         let v = self.vault;
-        let anchor = MetaAnchor(&v.conn);
+        let anchor = MetaAnchor(&v.rows());
         let sealing = self
             .keys
             .log_key
@@ -1282,7 +1328,7 @@ impl<'v> Session<'v> {
     /// Runs at the unlock of a role that can open and seal (owner, packer); a record that does
     /// not open is left as it is (it opens nowhere already; `audit` names it).
     fn rekey_pending_epochs(&mut self, now: DateTime<Utc>) -> Result<()> {
-        let conn = &self.vault.conn;
+        let conn = &self.vault.rows();
         let pending = retention::epochs_to_rekey(conn)?;
         let (Some(opener), Some(sealer_key), true) = (
             self.opener.as_ref(),
@@ -1346,7 +1392,7 @@ impl<'v> Session<'v> {
         ) else {
             return Ok(());
         };
-        let conn = &self.vault.conn;
+        let conn = &self.vault.rows();
         let (config, _) = crate::config::Config::load_or_profile(
             &self.vault.home.config_path(),
             self.vault.profile,
@@ -1405,7 +1451,7 @@ impl<'v> Session<'v> {
     /// migrated yet. Epochs use `retention.pii_days` from `config.toml` (the profile's when it
     /// is missing or broken).
     pub fn sealer(&self, now: DateTime<Utc>) -> Result<datakeys::Sealer> {
-        let conn = &self.vault.conn;
+        let conn = &self.vault.rows();
         // A `rekey` committed since this session unlocked: sealing to the old key would store
         // PII that a disabled operator could open and current holders could not.
         if store::meta_get(conn, "pii_public_key")?.as_deref()
@@ -1457,7 +1503,7 @@ impl<'v> Session<'v> {
             *cached = Some(self.sealer(now)?);
         }
         let sealer = cached.as_mut().expect("made above");
-        let conn = &self.vault.conn;
+        let conn = &self.vault.rows();
         let version = store::next_pii_version(conn, order_id)?;
         let deadline = now + chrono::Duration::days(i64::from(sealer.pii_days()));
         let sealed = match pii.filter(|p| !p.is_empty()) {
@@ -1476,7 +1522,7 @@ impl<'v> Session<'v> {
 
     /// Opens an order's sealed PII (the caller checked the purpose and records the opening).
     fn open_order(&self, order_id: &str, purpose: Purpose, now: DateTime<Utc>) -> Result<BuyerPii> {
-        let (sealed, state) = store::order_pii(&self.vault.conn, order_id)?
+        let (sealed, state) = store::order_pii(&self.vault.rows(), order_id)?
             .ok_or_else(|| Error::usage(format!("no order {order_id} in the vault")))?;
         let Some(sealed) = sealed else {
             return Err(Error::usage(format!(
@@ -1501,7 +1547,7 @@ impl<'v> Session<'v> {
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, Pii)>> {
         let mut out = Vec::new();
-        for (item_id, blob) in orders::sealed_gift_messages(&self.vault.conn, order_id)? {
+        for (item_id, blob) in orders::sealed_gift_messages(&self.vault.rows(), order_id)? {
             let id = orders::item_seal_id(order_id, &item_id);
             let mut opened = self.open_record(order_id, &id, 1, &blob, purpose.use_(), now)?;
             if let Some(m) = opened.gift_message.take() {
@@ -1692,7 +1738,7 @@ impl<'v> Session<'v> {
     ) -> Result<StoredMarketCredentials> {
         let key = self.secrets_key(action, now)?;
         let (sealed, updated_at, updated_by) =
-            orders::credentials(&self.vault.conn)?.ok_or_else(|| {
+            orders::credentials(&self.vault.rows())?.ok_or_else(|| {
                 Error::usage(
                     "no Amazon credentials yet: an owner or admin must run `fulfill credentials set`",
                 )
@@ -1778,7 +1824,7 @@ impl<'v> Session<'v> {
         let mut b = ScannerBuilder::default();
         let mut records = 0u64;
         let mut findings = Vec::new();
-        let conn = &self.vault.conn;
+        let conn = &self.vault.rows();
         let mut all: Vec<(String, String, u64, Vec<u8>)> = store::sealed_pii_all(conn)?
             .into_iter()
             .map(|(o, v, blob)| (o.clone(), o, v, blob))
@@ -1982,7 +2028,7 @@ impl<'v> Session<'v> {
                 "key files are for the fetcher service; people unlock with a passphrase",
             ));
         }
-        if store::operator(&self.vault.conn, name)?.is_some() {
+        if store::operator(&self.vault.rows(), name)?.is_some() {
             return Err(Error::usage(format!("operator {name:?} already exists")));
         }
         let mut keys = self.keys_to_hand_on(role, now)?;
@@ -2044,7 +2090,7 @@ impl<'v> Session<'v> {
     }
 
     fn target(&self, name: &str) -> Result<OperatorRow> {
-        store::operator(&self.vault.conn, name)?
+        store::operator(&self.vault.rows(), name)?
             .ok_or_else(|| Error::usage(format!("no operator named {name:?}")))
     }
 
@@ -2074,7 +2120,7 @@ impl<'v> Session<'v> {
             return Err(Error::usage("you cannot disable yourself"));
         }
         if t.role == Role::Owner {
-            let owners = store::operators(&self.vault.conn)?
+            let owners = store::operators(&self.vault.rows())?
                 .iter()
                 .filter(|o| o.role == Role::Owner && o.disabled_at.is_none())
                 .count();

@@ -3,8 +3,9 @@
 //! Everything here is idempotent: storing the same order or items twice leaves one row, so a
 //! fetch killed at any point and run again loses and duplicates nothing.
 
+use super::store::Tx;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::datakeys::Sealer;
@@ -69,7 +70,7 @@ fn seal_deadline(
 /// Inserts or updates an order: plain columns as sent, PII sealed by `sealer` into the
 /// epoch of the order's retention deadline.
 pub fn upsert_order(
-    conn: &Connection,
+    conn: &Tx<'_>,
     sealer: &mut Sealer,
     order: &Order,
     now: DateTime<Utc>,
@@ -185,7 +186,7 @@ pub(crate) fn item_seal_id(order_id: &str, item_id: &str) -> String {
 /// Stores an order's items (replacing any earlier copy) and marks its items fetched. Gift
 /// messages are sealed by `sealer` into the epoch of the order's deadline.
 pub fn store_items(
-    conn: &Connection,
+    conn: &Tx<'_>,
     sealer: &mut Sealer,
     order_id: &str,
     items: &[OrderItem],
@@ -260,7 +261,7 @@ pub fn store_items(
 }
 
 /// An order's sealed gift messages: (`OrderItemId`, sealed blob).
-pub fn sealed_gift_messages(conn: &Connection, order_id: &str) -> Result<Vec<(String, Vec<u8>)>> {
+pub fn sealed_gift_messages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(String, Vec<u8>)>> {
     let mut st = conn.prepare_cached(
         "SELECT order_item_id, gift_message FROM order_items
          WHERE amazon_order_id = ?1 AND gift_message IS NOT NULL ORDER BY order_item_id",
@@ -272,7 +273,7 @@ pub fn sealed_gift_messages(conn: &Connection, order_id: &str) -> Result<Vec<(St
 }
 
 /// How many orders Amazon withheld the address of.
-pub fn pii_missing_count(conn: &Connection) -> Result<u64> {
+pub fn pii_missing_count(conn: &Tx<'_>) -> Result<u64> {
     Ok(conn.query_row(
         "SELECT count(*) FROM orders WHERE pii_missing = 1",
         [],
@@ -281,7 +282,7 @@ pub fn pii_missing_count(conn: &Connection) -> Result<u64> {
 }
 
 /// An order's lifecycle and whether its PII was purged; `None` if it is not in the vault.
-pub fn lifecycle_of(conn: &Connection, order_id: &str) -> Result<Option<(String, bool)>> {
+pub fn lifecycle_of(conn: &Tx<'_>, order_id: &str) -> Result<Option<(String, bool)>> {
     Ok(conn
         .query_row(
             "SELECT lifecycle, purged_at IS NOT NULL FROM orders WHERE amazon_order_id = ?1",
@@ -292,7 +293,7 @@ pub fn lifecycle_of(conn: &Connection, order_id: &str) -> Result<Option<(String,
 }
 
 /// The order's items with units still to ship, as `(OrderItemId, units)`, by item id.
-pub fn items_to_ship(conn: &Connection, order_id: &str) -> Result<Vec<(String, u32)>> {
+pub fn items_to_ship(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(String, u32)>> {
     let mut st = conn.prepare(
         "SELECT order_item_id, quantity_ordered - COALESCE(quantity_shipped, 0) FROM order_items
          WHERE amazon_order_id = ?1 ORDER BY order_item_id",
@@ -306,7 +307,7 @@ pub fn items_to_ship(conn: &Connection, order_id: &str) -> Result<Vec<(String, u
 }
 
 /// Up to `limit` orders whose items have not been fetched yet, oldest first.
-pub fn orders_missing_items(conn: &Connection, limit: usize) -> Result<Vec<String>> {
+pub fn orders_missing_items(conn: &Tx<'_>, limit: usize) -> Result<Vec<String>> {
     let mut st = conn.prepare_cached(
         "SELECT amazon_order_id FROM orders WHERE items_fetched = 0 ORDER BY purchase_date, amazon_order_id LIMIT ?1",
     )?;
@@ -317,12 +318,12 @@ pub fn orders_missing_items(conn: &Connection, limit: usize) -> Result<Vec<Strin
 }
 
 /// The fetch watermark: Amazon's `LastUpdatedBefore` of the last complete listing.
-pub fn watermark(conn: &Connection) -> Result<Option<String>> {
+pub fn watermark(conn: &Tx<'_>) -> Result<Option<String>> {
     super::store::meta_get(conn, "fetch_watermark")
 }
 
 /// Moves the watermark (in the caller's transaction, with the orders it covers).
-pub fn set_watermark(conn: &Connection, w: &str) -> Result<()> {
+pub fn set_watermark(conn: &Tx<'_>, w: &str) -> Result<()> {
     super::store::meta_set(conn, "fetch_watermark", w)
 }
 
@@ -388,12 +389,12 @@ pub struct OrderView {
 
 /// Orders (optionally one lifecycle state or Amazon status), newest purchase first (`orders`
 /// sorts them by urgency itself).
-pub fn list_orders(conn: &Connection, status: Option<&str>) -> Result<Vec<OrderView>> {
+pub fn list_orders(conn: &Tx<'_>, status: Option<&str>) -> Result<Vec<OrderView>> {
     views(conn, status, None)
 }
 
 /// How many orders the vault holds per marketplace id (`-` for none recorded).
-pub fn count_by_marketplace(conn: &Connection) -> Result<Vec<(String, u64)>> {
+pub fn count_by_marketplace(conn: &Tx<'_>) -> Result<Vec<(String, u64)>> {
     let mut st = conn.prepare_cached(
         "SELECT coalesce(marketplace_id, '-'), count(*) FROM orders GROUP BY 1 ORDER BY 2 DESC, 1",
     )?;
@@ -404,11 +405,11 @@ pub fn count_by_marketplace(conn: &Connection) -> Result<Vec<(String, u64)>> {
 }
 
 /// One order as listed, if the vault has it (`orders ORDER`).
-pub fn order_view(conn: &Connection, order_id: &str) -> Result<Option<OrderView>> {
+pub fn order_view(conn: &Tx<'_>, order_id: &str) -> Result<Option<OrderView>> {
     Ok(views(conn, None, Some(order_id))?.pop())
 }
 
-fn views(conn: &Connection, status: Option<&str>, id: Option<&str>) -> Result<Vec<OrderView>> {
+fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<OrderView>> {
     let mut st = conn.prepare_cached(
         "SELECT amazon_order_id, lifecycle, status, purchase_date, latest_ship_date, ship_service_level,
             service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state,
@@ -478,7 +479,7 @@ fn views(conn: &Connection, status: Option<&str>, id: Option<&str>) -> Result<Ve
 /// (`latest_delivery`), else from shipment. Otherwise it stays at shipment (or cancellation).
 /// Which anchor was used is kept in `retention_anchor`. A purged order is left alone.
 pub fn anchor_retention(
-    conn: &Connection,
+    conn: &Tx<'_>,
     order_id: &str,
     by_delivery: bool,
     delivered: bool,
@@ -518,7 +519,7 @@ pub fn anchor_retention(
 
 /// How many orders' retention clocks count from each anchor (`audit`): delivered, latest
 /// delivery date, shipment (or not anchored yet), cancellation.
-pub fn retention_anchors(conn: &Connection) -> Result<[u64; 4]> {
+pub fn retention_anchors(conn: &Tx<'_>) -> Result<[u64; 4]> {
     let mut out = [0u64; 4];
     let mut st = conn.prepare(
         "SELECT COALESCE(retention_anchor, 'shipment'), count(*) FROM orders
@@ -542,10 +543,7 @@ pub type ItemQuantities = Vec<(String, u32)>;
 
 /// What a per-package confirmation of `order_id` needs from the vault: the order's marketplace
 /// and every item still to ship with the quantity left (the rest of the order in one package).
-pub fn confirm_facts(
-    conn: &Connection,
-    order_id: &str,
-) -> Result<(Option<String>, ItemQuantities)> {
+pub fn confirm_facts(conn: &Tx<'_>, order_id: &str) -> Result<(Option<String>, ItemQuantities)> {
     let marketplace: Option<String> = conn
         .query_row(
             "SELECT marketplace_id FROM orders WHERE amazon_order_id = ?1",
@@ -567,12 +565,7 @@ pub fn confirm_facts(
 }
 
 /// Stores the sealed MWS credentials.
-pub fn put_credentials(
-    conn: &Connection,
-    sealed: &[u8],
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub fn put_credentials(conn: &Tx<'_>, sealed: &[u8], by: &str, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "INSERT INTO credentials (id, sealed, updated_at, updated_by) VALUES (1, ?1, ?2, ?3)
          ON CONFLICT(id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
@@ -582,7 +575,7 @@ pub fn put_credentials(
 }
 
 /// The sealed MWS credentials, with when and by whom they were set.
-pub fn credentials(conn: &Connection) -> Result<Option<(Vec<u8>, String, String)>> {
+pub fn credentials(conn: &Tx<'_>) -> Result<Option<(Vec<u8>, String, String)>> {
     Ok(conn
         .query_row(
             "SELECT sealed, updated_at, updated_by FROM credentials WHERE id = 1",

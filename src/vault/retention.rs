@@ -2,7 +2,8 @@
 //! order's deadline is computed from, destroying an order's sealed PII, and emptying the WAL
 //! after it.
 
-use rusqlite::{Connection, OptionalExtension};
+use super::store::Tx;
+use rusqlite::OptionalExtension;
 
 use crate::error::Result;
 
@@ -28,7 +29,7 @@ pub struct RetentionFacts {
 }
 
 /// The retention facts of every order not purged yet.
-pub fn unpurged(conn: &Connection) -> Result<Vec<RetentionFacts>> {
+pub fn unpurged(conn: &Tx<'_>) -> Result<Vec<RetentionFacts>> {
     let mut out = Vec::new();
     for_each_unpurged(conn, |f| {
         out.push(f);
@@ -40,7 +41,7 @@ pub fn unpurged(conn: &Connection) -> Result<Vec<RetentionFacts>> {
 /// Each unpurged order's retention facts, one at a time (a large vault's facts are never all
 /// in memory at once).
 pub fn for_each_unpurged(
-    conn: &Connection,
+    conn: &Tx<'_>,
     mut f: impl FnMut(RetentionFacts) -> Result<()>,
 ) -> Result<()> {
     let mut st = conn.prepare(&format!(
@@ -63,7 +64,7 @@ pub fn for_each_unpurged(
 
 /// One order's lifecycle, whether it was purged, and whether it holds sealed PII; `None` if it
 /// is not in the vault.
-pub fn order_state(conn: &Connection, order_id: &str) -> Result<Option<(String, bool, bool)>> {
+pub fn order_state(conn: &Tx<'_>, order_id: &str) -> Result<Option<(String, bool, bool)>> {
     Ok(conn
         .query_row(
             &format!(
@@ -77,7 +78,7 @@ pub fn order_state(conn: &Connection, order_id: &str) -> Result<Option<(String, 
 }
 
 /// Whether `order_id` is in the vault and purged.
-pub fn is_purged(conn: &Connection, order_id: &str) -> Result<bool> {
+pub fn is_purged(conn: &Tx<'_>, order_id: &str) -> Result<bool> {
     let mut st = conn.prepare_cached(
         "SELECT 1 FROM orders WHERE amazon_order_id = ?1 AND purged_at IS NOT NULL",
     )?;
@@ -85,7 +86,7 @@ pub fn is_purged(conn: &Connection, order_id: &str) -> Result<bool> {
 }
 
 /// How many orders were purged so far.
-pub fn purged_count(conn: &Connection) -> Result<u64> {
+pub fn purged_count(conn: &Tx<'_>) -> Result<u64> {
     Ok(conn.query_row(
         "SELECT count(*) FROM orders WHERE purged_at IS NOT NULL",
         [],
@@ -96,7 +97,7 @@ pub fn purged_count(conn: &Connection) -> Result<u64> {
 /// Destroys the sealed PII and gift messages of `order_ids` and marks them purged at `stamp`
 /// (inside the caller's transaction; `secure_delete` overwrites the freed pages).
 pub fn destroy_pii<'a>(
-    conn: &Connection,
+    conn: &Tx<'_>,
     order_ids: impl IntoIterator<Item = &'a str>,
     stamp: &str,
 ) -> Result<()> {
@@ -133,7 +134,7 @@ pub fn destroy_pii<'a>(
 const REKEY_META: &str = "epochs_to_rekey";
 
 /// Epochs waiting for a re-key.
-pub fn epochs_to_rekey(conn: &Connection) -> Result<Vec<u32>> {
+pub fn epochs_to_rekey(conn: &Tx<'_>) -> Result<Vec<u32>> {
     Ok(super::store::meta_get(conn, REKEY_META)?
         .unwrap_or_default()
         .split(',')
@@ -142,7 +143,7 @@ pub fn epochs_to_rekey(conn: &Connection) -> Result<Vec<u32>> {
 }
 
 /// Adds epochs to re-key (the caller's transaction).
-pub fn add_epochs_to_rekey(conn: &Connection, epochs: &[u32]) -> Result<()> {
+pub fn add_epochs_to_rekey(conn: &Tx<'_>, epochs: &[u32]) -> Result<()> {
     let mut all = epochs_to_rekey(conn)?;
     all.extend_from_slice(epochs);
     all.sort_unstable();
@@ -152,7 +153,7 @@ pub fn add_epochs_to_rekey(conn: &Connection, epochs: &[u32]) -> Result<()> {
 }
 
 /// Removes epochs from the list once re-keyed (the caller's transaction).
-pub fn clear_epochs_to_rekey(conn: &Connection, done: &[u32]) -> Result<()> {
+pub fn clear_epochs_to_rekey(conn: &Tx<'_>, done: &[u32]) -> Result<()> {
     let left: Vec<String> = epochs_to_rekey(conn)?
         .into_iter()
         .filter(|e| !done.contains(e))
@@ -175,14 +176,14 @@ pub struct EpochRecord {
 }
 
 /// Every sealed record of `epoch` (orders' PII and gift messages).
-pub fn records_of_epoch(conn: &Connection, epoch: u32) -> Result<Vec<EpochRecord>> {
+pub fn records_of_epoch(conn: &Tx<'_>, epoch: u32) -> Result<Vec<EpochRecord>> {
     records_where(conn, "pii_epoch = ?1", "gift_epoch = ?1", &epoch)
 }
 
 /// The sealed records (PII, gift messages) that two conditions pick, one on `orders`, one on
 /// `order_items`, both over the parameter `p`.
 fn records_where(
-    conn: &Connection,
+    conn: &Tx<'_>,
     on_orders: &str,
     on_items: &str,
     p: &dyn rusqlite::ToSql,
@@ -228,10 +229,7 @@ pub const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(
 /// after sealing: shipped late, delivered, canceled), found with SQLite's date arithmetic as a
 /// prefilter (the caller decides with the tool's own deadline): their retention facts and the
 /// epoch their PII record states.
-pub fn epoch_moved_candidates(
-    conn: &Connection,
-    pii_days: u32,
-) -> Result<Vec<(RetentionFacts, u32)>> {
+pub fn epoch_moved_candidates(conn: &Tx<'_>, pii_days: u32) -> Result<Vec<(RetentionFacts, u32)>> {
     let mut st = conn.prepare(&format!(
         "SELECT o.amazon_order_id, o.retention_start, o.latest_ship_date, o.purchase_date,
                 o.created_at, {HOLDS_PII}, o.pii_epoch
@@ -264,7 +262,7 @@ pub fn epoch_moved_candidates(
 }
 
 /// Every sealed record of one order (its PII and gift messages).
-pub fn records_of_order(conn: &Connection, order_id: &str) -> Result<Vec<EpochRecord>> {
+pub fn records_of_order(conn: &Tx<'_>, order_id: &str) -> Result<Vec<EpochRecord>> {
     records_where(
         conn,
         "amazon_order_id = ?1",
@@ -277,7 +275,8 @@ pub fn records_of_order(conn: &Connection, order_id: &str) -> Result<Vec<EpochRe
 /// true when the WAL was fully checkpointed and emptied (false: another connection's read
 /// transaction, or a writer, held it, so pages the purge overwrote may still hold their old
 /// contents in `vault.db`).
-pub fn checkpoint(conn: &Connection) -> Result<bool> {
+#[allow(clippy::disallowed_types)] // outside any transaction: on the connection itself
+pub(in crate::vault) fn checkpoint(conn: &rusqlite::Connection) -> Result<bool> {
     conn.busy_timeout(CHECKPOINT_WAIT)?;
     let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
         r.get::<_, i64>(0)

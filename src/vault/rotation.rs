@@ -29,9 +29,9 @@
 //! that have no endorsed delivery key; a `rekey` names them and they must be added again.
 //! The audit log's first MAC key is not rotated (see docs/security.md).
 
+use super::store::Tx;
 use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
-use rusqlite::Connection;
 
 use super::key::{KeySet, SecretKey, VaultFacts};
 use super::{CREDENTIALS_INFO, Session, Vault, credentials_aad, orders, seal, store};
@@ -106,13 +106,7 @@ pub(super) struct KeyChanges {
 
 impl KeyChanges {
     /// Stores the changes (inside the unlock's transaction); `wrapped` is the re-wrapped set.
-    pub fn store(
-        &self,
-        c: &Connection,
-        name: &str,
-        role: Role,
-        wrapped: Option<&[u8]>,
-    ) -> Result<()> {
+    pub fn store(&self, c: &Tx<'_>, name: &str, role: Role, wrapped: Option<&[u8]>) -> Result<()> {
         if let Some(w) = wrapped {
             store::set_wrapped_keys(c, name, w)?;
         }
@@ -153,13 +147,13 @@ impl KeyChanges {
 impl Vault {
     /// Reads the facts in `meta` again (after this process rotated the keys).
     pub(super) fn reread_facts(&self) -> Result<()> {
-        *self.meta_facts.borrow_mut() = super::MetaFacts::read(&self.conn)?;
+        *self.meta_facts.borrow_mut() = super::MetaFacts::read(&self.rows())?;
         Ok(())
     }
 
     /// The current key epoch as `meta` states it (0 before any rotation).
     pub(super) fn stated_epoch(&self) -> Result<u64> {
-        Ok(store::meta_get(&self.conn, EPOCH_META)?
+        Ok(store::meta_get(&self.rows(), EPOCH_META)?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0))
     }
@@ -212,7 +206,7 @@ impl Vault {
             .as_ref()
             .map(|k| SecretKey::from_bytes(*k.expose_secret()))
         {
-            for (epoch, sealed) in store::deliveries_after(&self.conn, name, keys.epoch)? {
+            for (epoch, sealed) in store::deliveries_after(&self.rows(), name, keys.epoch)? {
                 let authority = keys
                     .facts
                     .as_ref()
@@ -358,7 +352,7 @@ impl RekeyPlan {
     }
 
     /// Writes the rotation (the caller's transaction).
-    pub fn apply(&self, c: &Connection, owner: &str, now: DateTime<Utc>) -> Result<()> {
+    pub fn apply(&self, c: &Tx<'_>, owner: &str, now: DateTime<Utc>) -> Result<()> {
         for (o, blob, e) in &self.pii {
             store::replace_sealed_pii(c, o, blob, *e)?;
         }
@@ -465,7 +459,7 @@ impl Session<'_> {
             ));
         };
         let v = self.vault;
-        let conn = &v.conn;
+        let conn = &v.rows();
         let epoch = self.keys.epoch.max(v.stated_epoch()?) + 1;
         let (pii_sk, pii_pk) = seal::generate_keypair();
         let (sec_sk, sec_pk) = seal::generate_keypair();

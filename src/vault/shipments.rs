@@ -20,8 +20,9 @@
 
 use std::collections::BTreeMap;
 
+use super::store::Tx;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -96,10 +97,7 @@ impl ItemLeft {
 }
 
 /// An order's packages (cancelled ones excepted): (row id, number, state, holds no item rows).
-fn live_packages(
-    conn: &Connection,
-    order_id: &str,
-) -> Result<Vec<(i64, u32, ShipmentState, bool)>> {
+fn live_packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(i64, u32, ShipmentState, bool)>> {
     let mut st = conn.prepare_cached(
         "SELECT s.id, s.package_no, s.state,
             NOT EXISTS (SELECT 1 FROM shipment_items i WHERE i.shipment_id = s.id)
@@ -129,7 +127,7 @@ fn live_packages(
 
 /// Every item of an order with how many of it are shipped (Amazon's count before ours, plus
 /// what our live packages hold).
-fn items_left(conn: &Connection, order_id: &str) -> Result<Vec<ItemLeft>> {
+fn items_left(conn: &Tx<'_>, order_id: &str) -> Result<Vec<ItemLeft>> {
     let mut st = conn.prepare_cached(
         "SELECT i.order_item_id, i.quantity_ordered, COALESCE(i.quantity_shipped, 0)
             + COALESCE((SELECT sum(p.quantity) FROM shipment_items p JOIN shipments s ON s.id = p.shipment_id
@@ -150,7 +148,7 @@ fn items_left(conn: &Connection, order_id: &str) -> Result<Vec<ItemLeft>> {
 }
 
 /// Whether every item of the order is in a package (or a whole-order package ships it all).
-fn fully_shipped(conn: &Connection, order_id: &str) -> Result<bool> {
+fn fully_shipped(conn: &Tx<'_>, order_id: &str) -> Result<bool> {
     let live = live_packages(conn, order_id)?;
     if live.is_empty() {
         return Ok(false);
@@ -164,7 +162,7 @@ fn fully_shipped(conn: &Connection, order_id: &str) -> Result<bool> {
 /// When the order counts as shipped for the retention clock: the time its last package
 /// shipped, once no item is left to ship; `None` while it is unshipped or partly shipped.
 /// The one place that says so (a delivery-based anchor replaces this function).
-pub fn shipment_time(conn: &Connection, order_id: &str) -> Result<Option<String>> {
+pub fn shipment_time(conn: &Tx<'_>, order_id: &str) -> Result<Option<String>> {
     if !fully_shipped(conn, order_id)? {
         return Ok(None);
     }
@@ -178,11 +176,7 @@ pub fn shipment_time(conn: &Connection, order_id: &str) -> Result<Option<String>
 /// Sets an order's lifecycle from its packages (see the module doc) and starts its retention
 /// clock once its last package has shipped. Orders Amazon canceled, and pending ones, are left
 /// as they are; an order whose every package was cancelled is `unshipped` again.
-pub fn refresh_lifecycle(
-    conn: &Connection,
-    order_id: &str,
-    now: DateTime<Utc>,
-) -> Result<Lifecycle> {
+pub fn refresh_lifecycle(conn: &Tx<'_>, order_id: &str, now: DateTime<Utc>) -> Result<Lifecycle> {
     let current: String = conn.query_row(
         "SELECT lifecycle FROM orders WHERE amazon_order_id = ?1",
         [order_id],
@@ -240,7 +234,7 @@ fn check_shipment(s: &NewShipment) -> Result<()> {
 /// The order items `args` name (by id or SKU, see [`crate::model::package::resolve`]), for
 /// [`record_package`]. An order not in the vault, or whose items are not fetched yet, is
 /// refused when items are named (exit 2); no items named is none resolved.
-pub fn resolve_items(conn: &Connection, order_id: &str, args: &[ItemArg]) -> Result<Vec<ItemQty>> {
+pub fn resolve_items(conn: &Tx<'_>, order_id: &str, args: &[ItemArg]) -> Result<Vec<ItemQty>> {
     if args.is_empty() {
         return Ok(Vec::new());
     }
@@ -283,7 +277,7 @@ pub fn resolve_items(conn: &Connection, order_id: &str, args: &[ItemArg]) -> Res
 
 /// One order's items with how many of each are ordered, shipped (by Amazon before us, and in
 /// our packages) and left to ship (`fulfill orders ORDER`).
-pub fn items_left_of(conn: &Connection, order_id: &str) -> Result<Vec<ItemLeftView>> {
+pub fn items_left_of(conn: &Tx<'_>, order_id: &str) -> Result<Vec<ItemLeftView>> {
     // A whole-order package recorded before packages held items ships everything.
     let whole = live_packages(conn, order_id)?.iter().any(|p| p.3);
     Ok(items_left(conn, order_id)?
@@ -313,7 +307,7 @@ pub struct ItemLeftView {
 /// Records a whole-order shipment: everything left to ship, in one package (or corrects the
 /// order's one package Amazon has not taken yet, when nothing is left). See [`record_package`].
 pub fn record_shipment(
-    conn: &Connection,
+    conn: &Tx<'_>,
     s: &NewShipment,
     by: &str,
     now: DateTime<Utc>,
@@ -328,7 +322,7 @@ pub fn record_shipment(
 /// pending or purged, an item not in the order, or more of an item than is left to ship is
 /// refused (exit 2) and nothing is recorded.
 pub fn record_package(
-    conn: &Connection,
+    conn: &Tx<'_>,
     s: &NewShipment,
     items: &[ItemQty],
     correct: Option<u32>,
@@ -492,7 +486,7 @@ pub fn record_package(
 /// `contents`; then moves the order on.
 #[allow(clippy::too_many_arguments)] // one private step of record_package
 fn write_package(
-    conn: &Connection,
+    conn: &Tx<'_>,
     s: &NewShipment,
     recorded: Recorded,
     row: Option<i64>,
@@ -550,7 +544,7 @@ fn lifecycle_done(l: Lifecycle) -> bool {
     matches!(l, Lifecycle::Shipped | Lifecycle::Confirmed)
 }
 
-fn insert_items(conn: &Connection, row: i64, items: &[ItemQty]) -> Result<()> {
+fn insert_items(conn: &Tx<'_>, row: i64, items: &[ItemQty]) -> Result<()> {
     let mut st = conn.prepare_cached(
         "INSERT INTO shipment_items (shipment_id, order_item_id, quantity) VALUES (?1, ?2, ?3)",
     )?;
@@ -561,7 +555,7 @@ fn insert_items(conn: &Connection, row: i64, items: &[ItemQty]) -> Result<()> {
 }
 
 /// The items of package row `row`, by item id.
-fn package_items(conn: &Connection, row: i64) -> Result<Vec<ItemQty>> {
+fn package_items(conn: &Tx<'_>, row: i64) -> Result<Vec<ItemQty>> {
     let mut st = conn.prepare_cached(
         "SELECT order_item_id, quantity FROM shipment_items WHERE shipment_id = ?1 ORDER BY order_item_id",
     )?;
@@ -580,7 +574,7 @@ fn package_items(conn: &Connection, row: i64) -> Result<Vec<ItemQty>> {
 /// sold the label, so its package (everything left to ship) is `confirmed` at once and no
 /// feed carries it.
 pub fn record_bought(
-    conn: &Connection,
+    conn: &Tx<'_>,
     s: &NewShipment,
     shipment_id: &str,
     service_id: &str,
@@ -611,7 +605,7 @@ pub fn record_bought(
 
 /// A bought label was cancelled (refund asked): its package ships nothing, the order waits
 /// for a new shipment, and its retention clock starts again when it ships.
-pub fn record_cancelled(conn: &Connection, order_id: &str, now: DateTime<Utc>) -> Result<()> {
+pub fn record_cancelled(conn: &Tx<'_>, order_id: &str, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "UPDATE shipments SET state = 'cancelled', updated_at = ?2
          WHERE amazon_order_id = ?1 AND amazon_shipment_id IS NOT NULL AND state = 'confirmed'",
@@ -637,7 +631,7 @@ pub struct BoughtService {
 }
 
 /// The service of the label bought from Amazon in force for `order_id`, if any.
-pub fn bought_service(conn: &Connection, order_id: &str) -> Result<Option<BoughtService>> {
+pub fn bought_service(conn: &Tx<'_>, order_id: &str) -> Result<Option<BoughtService>> {
     Ok(conn
         .query_row(
             "SELECT COALESCE(carrier_code, carrier_name), method, service_id FROM shipments
@@ -656,7 +650,7 @@ pub fn bought_service(conn: &Connection, order_id: &str) -> Result<Option<Bought
 }
 
 /// Amazon's shipment id of the label bought for an order (MWS or SP-API), if any.
-pub fn amazon_shipment_id(conn: &Connection, order_id: &str) -> Result<Option<String>> {
+pub fn amazon_shipment_id(conn: &Tx<'_>, order_id: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(
             "SELECT amazon_shipment_id FROM shipments WHERE amazon_order_id = ?1 AND state = 'confirmed'
@@ -681,7 +675,7 @@ pub struct Queued {
 }
 
 /// Queued packages as feed messages (`MessageID` 1..n by order id, then package number).
-pub fn queued_messages(conn: &Connection) -> Result<Vec<Queued>> {
+pub fn queued_messages(conn: &Tx<'_>) -> Result<Vec<Queued>> {
     let mut st = conn.prepare(
         "SELECT id, amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at, package_no
          FROM shipments WHERE state = 'queued' ORDER BY amazon_order_id, package_no",
@@ -734,7 +728,7 @@ pub struct Batch {
 
 /// Writes a new batch for `queued` (already numbered) and ties the packages to it.
 pub fn create_batch(
-    conn: &Connection,
+    conn: &Tx<'_>,
     body: &[u8],
     queued: &[Queued],
     now: DateTime<Utc>,
@@ -759,7 +753,7 @@ pub fn create_batch(
     Ok(id)
 }
 
-fn batches(conn: &Connection, state: &str) -> Result<Vec<Batch>> {
+fn batches(conn: &Tx<'_>, state: &str) -> Result<Vec<Batch>> {
     let mut st = conn.prepare(
         "SELECT b.id, b.created_at, b.body, b.feed_id,
             (SELECT count(*) FROM shipments s WHERE s.batch_id = b.id)
@@ -778,17 +772,17 @@ fn batches(conn: &Connection, state: &str) -> Result<Vec<Batch>> {
 }
 
 /// Batches written but not known to have reached Amazon (a crash or an ambiguous failure).
-pub fn prepared_batches(conn: &Connection) -> Result<Vec<Batch>> {
+pub fn prepared_batches(conn: &Tx<'_>) -> Result<Vec<Batch>> {
     batches(conn, "prepared")
 }
 
 /// Batches Amazon accepted whose report is not applied yet.
-pub fn submitted_batches(conn: &Connection) -> Result<Vec<Batch>> {
+pub fn submitted_batches(conn: &Tx<'_>) -> Result<Vec<Batch>> {
     batches(conn, "submitted")
 }
 
 /// Whether a feed id is one of ours.
-pub fn known_feed(conn: &Connection, feed_id: &str) -> Result<bool> {
+pub fn known_feed(conn: &Tx<'_>, feed_id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM feed_batches WHERE feed_id = ?1")?
         .exists([feed_id])?)
@@ -796,7 +790,7 @@ pub fn known_feed(conn: &Connection, feed_id: &str) -> Result<bool> {
 
 /// Amazon accepted batch `id` as `feed_id`: its shipments are `submitted`.
 pub fn mark_submitted(
-    conn: &Connection,
+    conn: &Tx<'_>,
     id: i64,
     feed_id: &str,
     submitted_at: &str,
@@ -814,7 +808,7 @@ pub fn mark_submitted(
 }
 
 /// Amazon cancelled the feed: its shipments go back to the queue.
-pub fn mark_cancelled(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
+pub fn mark_cancelled(conn: &Tx<'_>, id: i64, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "UPDATE feed_batches SET state = 'cancelled', done_at = ?2 WHERE id = ?1",
         params![id, ts(now)],
@@ -847,7 +841,7 @@ pub struct Verdict {
 
 /// Judges each package of batch `id` by a processing report: confirmed unless the report
 /// lists an `Error` for its `MessageID` (or for the whole feed). Reads only.
-pub fn judge(conn: &Connection, id: i64, report: &ProcessingReport) -> Result<Vec<Verdict>> {
+pub fn judge(conn: &Tx<'_>, id: i64, report: &ProcessingReport) -> Result<Vec<Verdict>> {
     let rows = batch_packages(conn, id)?;
     // An error that names no message (MessageID 0 or none: the whole feed) fails every message.
     let whole_feed = report
@@ -875,7 +869,7 @@ pub fn judge(conn: &Connection, id: i64, report: &ProcessingReport) -> Result<Ve
 }
 
 /// The packages batch `id` carries: (row, order id, package number, message id), by message.
-pub fn batch_packages(conn: &Connection, id: i64) -> Result<Vec<(i64, String, u32, u64)>> {
+pub fn batch_packages(conn: &Tx<'_>, id: i64) -> Result<Vec<(i64, String, u32, u64)>> {
     let mut st = conn.prepare(
         "SELECT id, amazon_order_id, package_no, message_id FROM shipments WHERE batch_id = ?1
          ORDER BY message_id",
@@ -896,7 +890,7 @@ pub fn batch_packages(conn: &Connection, id: i64) -> Result<Vec<(i64, String, u3
 /// Stores the verdicts of batch `id` (from [`judge`]), closes the batch, and moves each order
 /// on: `confirmed` once Amazon accepted every package and no item is left to ship.
 pub fn apply_verdicts(
-    conn: &Connection,
+    conn: &Tx<'_>,
     id: i64,
     verdicts: &[Verdict],
     now: DateTime<Utc>,
@@ -989,7 +983,7 @@ pub struct ShipmentView {
 }
 
 /// An order's packages, by number (cancelled ones included, with their state).
-pub fn packages(conn: &Connection, order_id: &str) -> Result<Vec<PackageView>> {
+pub fn packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<PackageView>> {
     // Cached: `orders` asks once per listed order.
     let mut st = conn.prepare_cached(
         "SELECT s.id, s.package_no, COALESCE(s.carrier_code, s.carrier_name), s.tracking, s.method,
@@ -1024,7 +1018,7 @@ pub fn packages(conn: &Connection, order_id: &str) -> Result<Vec<PackageView>> {
 }
 
 /// One order's shipment: its latest package and all of them (`None`: none recorded).
-pub fn shipment(conn: &Connection, order_id: &str) -> Result<Option<ShipmentView>> {
+pub fn shipment(conn: &Tx<'_>, order_id: &str) -> Result<Option<ShipmentView>> {
     let packages = packages(conn, order_id)?;
     let Some(last) = packages.last().cloned() else {
         return Ok(None);
@@ -1059,7 +1053,7 @@ pub struct ManifestParcel {
 /// Every parcel shipped in `[from, to)` and not cancelled (a cancelled bought label is not
 /// handed to a driver), by carrier, time shipped, order and package.
 pub fn shipped_between(
-    conn: &Connection,
+    conn: &Tx<'_>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<ManifestParcel>> {
@@ -1084,7 +1078,7 @@ pub fn shipped_between(
 }
 
 /// Whether there is confirmation work: queued packages or feeds in flight.
-pub fn pending_work(conn: &Connection) -> Result<bool> {
+pub fn pending_work(conn: &Tx<'_>) -> Result<bool> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM shipments WHERE state = 'queued')
              OR EXISTS (SELECT 1 FROM feed_batches WHERE state IN ('prepared', 'submitted'))",
@@ -1094,8 +1088,10 @@ pub fn pending_work(conn: &Connection) -> Result<bool> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     const ORDER: &str = "111-0000001-0000001";
     const A: &str = "10000000000001";
@@ -1145,7 +1141,7 @@ mod tests {
         }
     }
 
-    fn order(c: &Connection) -> (String, Option<String>) {
+    fn order(c: &Tx<'_>) -> (String, Option<String>) {
         c.query_row(
             "SELECT lifecycle, retention_start FROM orders WHERE amazon_order_id = ?1",
             [ORDER],
@@ -1154,7 +1150,7 @@ mod tests {
         .unwrap()
     }
 
-    fn rows(c: &Connection) -> (i64, i64) {
+    fn rows(c: &Tx<'_>) -> (i64, i64) {
         c.query_row(
             "SELECT (SELECT count(*) FROM shipments), (SELECT count(*) FROM shipment_items)",
             [],
@@ -1165,7 +1161,8 @@ mod tests {
 
     #[test]
     fn packages_ship_an_order_in_parts_and_the_clock_starts_at_the_last() {
-        let c = db();
+        let db = db();
+        let c = Tx::over(&db);
         let p = record_package(
             &c,
             &parcel("T1"),
@@ -1261,7 +1258,8 @@ mod tests {
 
     #[test]
     fn canceled_and_unknown_orders_are_refused() {
-        let c = db();
+        let db = db();
+        let c = Tx::over(&db);
         c.execute("UPDATE orders SET lifecycle = 'canceled'", [])
             .unwrap();
         let e = record_package(&c, &parcel("T1"), &[qty(A, 1)], None, "pat", at(9)).unwrap_err();

@@ -6,8 +6,9 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use super::store::Tx;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -41,7 +42,7 @@ pub fn check_location(sku: &str, bin: &str) -> Result<()> {
 }
 
 /// The bin of `sku`, if one is set.
-pub fn location(conn: &Connection, sku: &str) -> Result<Option<String>> {
+pub fn location(conn: &Tx<'_>, sku: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT bin FROM sku_locations WHERE sku = ?1", [sku], |r| {
             r.get(0)
@@ -51,7 +52,7 @@ pub fn location(conn: &Connection, sku: &str) -> Result<Option<String>> {
 
 /// Sets (or moves) the bin of `sku` (in the caller's transaction, with its audit record).
 pub fn set_location(
-    conn: &Connection,
+    conn: &Tx<'_>,
     sku: &str,
     bin: &str,
     by: &str,
@@ -136,7 +137,7 @@ pub struct PickList {
 }
 
 /// The pick list for orders in the given lifecycle states.
-pub fn pick_list(conn: &Connection, lifecycles: &[&str]) -> Result<PickList> {
+pub fn pick_list(conn: &Tx<'_>, lifecycles: &[&str]) -> Result<PickList> {
     let states = serde_json::to_string(lifecycles).expect("serializes");
     let mut st = conn.prepare(
         "SELECT COALESCE(i.seller_sku, i.asin) AS sku, l.bin, i.amazon_order_id,

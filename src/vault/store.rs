@@ -4,6 +4,15 @@
 //! foreign keys, a busy timeout for concurrent processes, `synchronous=NORMAL` (WAL-safe).
 //! Migrations in `migrations/` are embedded and only ever added; `PRAGMA user_version`
 //! records how many have run.
+//!
+//! **Transactions.** The crate outside `vault` reaches rows only through a [`Tx`]:
+//! `Vault::read` (a deferred transaction: one snapshot for every read in it), `Vault::write`
+//! (`BEGIN IMMEDIATE`: the write lock at once, committed when the closure returns `Ok`) and
+//! `Vault::record_with`/`record_after` (the same, with the audit records appended and the
+//! chain head moved before the commit). A `read` or `write` inside another joins it. No
+//! transaction is held across a call to Amazon, a print or a prompt: each closure is a unit
+//! of work. `clippy.toml` keeps `rusqlite::Connection` and `Transaction` inside this module
+//! and `backup`.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -76,7 +85,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// `PRAGMA quick_check`'s complaints (none: the file is sound). A complaint names tables and
 /// pages, never a row's values.
-pub fn quick_check(conn: &Connection) -> Result<Vec<String>> {
+pub fn quick_check(conn: &Tx<'_>) -> Result<Vec<String>> {
     let mut st = conn.prepare("PRAGMA quick_check")?;
     let rows = st
         .query_map([], |r| r.get::<_, String>(0))?
@@ -84,25 +93,95 @@ pub fn quick_check(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }
 
-/// Begins a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so a
-/// read-then-write inside it cannot be interleaved with another process's write. `conn` must not
-/// be in a transaction already; the transaction rolls back when dropped uncommitted.
-pub fn immediate(conn: &Connection) -> Result<rusqlite::Transaction<'_>> {
-    Ok(rusqlite::Transaction::new_unchecked(
-        conn,
-        rusqlite::TransactionBehavior::Immediate,
-    )?)
+/// One transaction on the vault's rows: the only handle through which the rest of the crate
+/// reads and writes them. [`super::Vault::read`] and [`super::Vault::write`] make one (and so do
+/// the `record_*` functions, whose records commit with it); the store's query functions take it.
+/// The SQL connection under it is visible inside `crate::vault` only, so no workflow runs SQL
+/// or holds a connection.
+pub struct Tx<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Tx<'c> {
+    /// Statements on `conn` in the transaction `conn` is in (the caller began it), or each in
+    /// its own when it is in none (the vault's own reads while it unlocks).
+    pub(in crate::vault) fn over(conn: &'c Connection) -> Tx<'c> {
+        Tx { conn }
+    }
+
+    pub(in crate::vault) fn execute<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+    ) -> rusqlite::Result<usize> {
+        self.conn.execute(sql, params)
+    }
+
+    pub(in crate::vault) fn execute_batch(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.execute_batch(sql)
+    }
+
+    pub(in crate::vault) fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'c>> {
+        self.conn.prepare(sql)
+    }
+
+    pub(in crate::vault) fn prepare_cached(
+        &self,
+        sql: &str,
+    ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+        self.conn.prepare_cached(sql)
+    }
+
+    pub(in crate::vault) fn query_row<T, P, F>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.conn.query_row(sql, params, f)
+    }
+
+    pub(in crate::vault) fn last_insert_rowid(&self) -> i64 {
+        self.conn.last_insert_rowid()
+    }
+}
+
+/// How [`begin`] starts a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::vault) enum TxMode {
+    /// `BEGIN DEFERRED`: one snapshot for every read in it.
+    Read,
+    /// `BEGIN IMMEDIATE`: the write lock at once, so a read-then-write inside it cannot be
+    /// interleaved with another process's write.
+    Write,
+}
+
+/// Begins a transaction on `conn` (which must not be in one already); it rolls back when
+/// dropped uncommitted.
+pub(in crate::vault) fn begin(
+    conn: &Connection,
+    mode: TxMode,
+) -> Result<rusqlite::Transaction<'_>> {
+    let behavior = match mode {
+        TxMode::Read => rusqlite::TransactionBehavior::Deferred,
+        TxMode::Write => rusqlite::TransactionBehavior::Immediate,
+    };
+    Ok(rusqlite::Transaction::new_unchecked(conn, behavior)?)
 }
 
 /// Reads a meta value.
-pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+pub fn meta_get(conn: &Tx<'_>, key: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
 }
 
 /// Writes a meta value.
-pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+pub fn meta_set(conn: &Tx<'_>, key: &str, value: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![key, value],
@@ -111,7 +190,7 @@ pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
 }
 
 /// Every meta entry whose key starts with `prefix`, as (key, value), by key.
-pub fn meta_with_prefix(conn: &Connection, prefix: &str) -> Result<Vec<(String, String)>> {
+pub fn meta_with_prefix(conn: &Tx<'_>, prefix: &str) -> Result<Vec<(String, String)>> {
     let mut st = conn.prepare(
         "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
     )?;
@@ -120,13 +199,13 @@ pub fn meta_with_prefix(conn: &Connection, prefix: &str) -> Result<Vec<(String, 
 }
 
 /// Removes a meta value (absent is fine).
-pub fn meta_delete(conn: &Connection, key: &str) -> Result<()> {
+pub fn meta_delete(conn: &Tx<'_>, key: &str) -> Result<()> {
     conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
     Ok(())
 }
 
 /// Reads a required meta value.
-pub fn meta_required(conn: &Connection, key: &str) -> Result<String> {
+pub fn meta_required(conn: &Tx<'_>, key: &str) -> Result<String> {
     meta_get(conn, key)?.ok_or_else(|| {
         Error::Integrity(format!(
             "the vault has no {key:?}; it is damaged or not a fulfill vault"
@@ -140,7 +219,7 @@ fn parse_day(s: &str) -> Result<NaiveDate> {
 }
 
 /// The audit chain anchor over a connection (or an open transaction).
-pub struct MetaAnchor<'c>(pub &'c Connection);
+pub struct MetaAnchor<'a>(pub &'a Tx<'a>);
 
 impl Anchor for MetaAnchor<'_> {
     fn head(&self) -> Result<Head> {
@@ -307,7 +386,7 @@ fn finish_operator((mut op, role, cred): (OperatorRow, String, String)) -> Resul
 }
 
 /// One operator by name.
-pub fn operator(conn: &Connection, name: &str) -> Result<Option<OperatorRow>> {
+pub fn operator(conn: &Tx<'_>, name: &str) -> Result<Option<OperatorRow>> {
     conn.query_row(
         &format!("SELECT {OPERATOR_COLS} FROM operators WHERE name = ?1"),
         [name],
@@ -319,7 +398,7 @@ pub fn operator(conn: &Connection, name: &str) -> Result<Option<OperatorRow>> {
 }
 
 /// Every operator, by name.
-pub fn operators(conn: &Connection) -> Result<Vec<OperatorRow>> {
+pub fn operators(conn: &Tx<'_>) -> Result<Vec<OperatorRow>> {
     let mut st = conn.prepare(&format!(
         "SELECT {OPERATOR_COLS} FROM operators ORDER BY name"
     ))?;
@@ -330,7 +409,7 @@ pub fn operators(conn: &Connection) -> Result<Vec<OperatorRow>> {
 }
 
 /// Inserts a new operator.
-pub fn insert_operator(conn: &Connection, op: &OperatorRow) -> Result<()> {
+pub fn insert_operator(conn: &Tx<'_>, op: &OperatorRow) -> Result<()> {
     let (cred, salt, m, t, p) = match &op.credential {
         StoredCredential::Passphrase { salt, params } => (
             "passphrase",
@@ -368,7 +447,7 @@ pub fn insert_operator(conn: &Connection, op: &OperatorRow) -> Result<()> {
 
 /// Replaces an operator's credential and wrapped keys (passphrase change).
 pub fn update_credential(
-    conn: &Connection,
+    conn: &Tx<'_>,
     name: &str,
     salt: &[u8],
     params: KdfParams,
@@ -384,7 +463,7 @@ pub fn update_credential(
 }
 
 /// Replaces an operator's wrapped keys under the same credential (a key set upgrade).
-pub fn set_wrapped_keys(conn: &Connection, name: &str, wrapped: &[u8]) -> Result<()> {
+pub fn set_wrapped_keys(conn: &Tx<'_>, name: &str, wrapped: &[u8]) -> Result<()> {
     conn.execute(
         "UPDATE operators SET wrapped_keys = ?2 WHERE name = ?1",
         params![name, wrapped],
@@ -394,7 +473,7 @@ pub fn set_wrapped_keys(conn: &Connection, name: &str, wrapped: &[u8]) -> Result
 
 /// Sets an operator's delivery key (public half) and the owner's endorsement of it, if any.
 pub fn set_box_key(
-    conn: &Connection,
+    conn: &Tx<'_>,
     name: &str,
     public: &[u8; 32],
     endorsement: Option<&[u8]>,
@@ -411,7 +490,7 @@ pub fn set_box_key(
 pub type BoxKeyRow = (Vec<u8>, Option<Vec<u8>>);
 
 /// An operator's delivery key and its endorsement, if it has one.
-pub fn box_key(conn: &Connection, name: &str) -> Result<Option<BoxKeyRow>> {
+pub fn box_key(conn: &Tx<'_>, name: &str) -> Result<Option<BoxKeyRow>> {
     type Stored = (Option<Vec<u8>>, Option<Vec<u8>>);
     let row: Option<Stored> = conn
         .query_row(
@@ -425,7 +504,7 @@ pub fn box_key(conn: &Connection, name: &str) -> Result<Option<BoxKeyRow>> {
 
 /// Stores a key delivery for `name` at `epoch`.
 pub fn put_delivery(
-    conn: &Connection,
+    conn: &Tx<'_>,
     name: &str,
     epoch: u64,
     sealed: &[u8],
@@ -439,7 +518,7 @@ pub fn put_delivery(
 }
 
 /// The deliveries for `name` after `epoch`, oldest first.
-pub fn deliveries_after(conn: &Connection, name: &str, epoch: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+pub fn deliveries_after(conn: &Tx<'_>, name: &str, epoch: u64) -> Result<Vec<(u64, Vec<u8>)>> {
     let mut st = conn.prepare(
         "SELECT epoch, sealed FROM key_deliveries WHERE name = ?1 AND epoch > ?2 ORDER BY epoch",
     )?;
@@ -455,7 +534,7 @@ pub fn deliveries_after(conn: &Connection, name: &str, epoch: u64) -> Result<Vec
 }
 
 /// Deletes `name`'s deliveries up to and including `epoch` (adopted).
-pub fn delete_deliveries(conn: &Connection, name: &str, epoch: u64) -> Result<()> {
+pub fn delete_deliveries(conn: &Tx<'_>, name: &str, epoch: u64) -> Result<()> {
     conn.execute(
         "DELETE FROM key_deliveries WHERE name = ?1 AND epoch <= ?2",
         params![name, epoch as i64],
@@ -464,7 +543,7 @@ pub fn delete_deliveries(conn: &Connection, name: &str, epoch: u64) -> Result<()
 }
 
 /// Every sealed order PII blob: (order id, version, blob), for re-sealing at a `rekey`.
-pub fn sealed_pii_all(conn: &Connection) -> Result<Vec<(String, u64, Vec<u8>)>> {
+pub fn sealed_pii_all(conn: &Tx<'_>) -> Result<Vec<(String, u64, Vec<u8>)>> {
     let mut st = conn.prepare(
         "SELECT amazon_order_id, pii_version, pii FROM orders WHERE pii_state = 'sealed' AND pii IS NOT NULL ORDER BY amazon_order_id",
     )?;
@@ -485,7 +564,7 @@ pub fn sealed_pii_all(conn: &Connection) -> Result<Vec<(String, u64, Vec<u8>)>> 
 
 /// Replaces one order's sealed PII blob in place (same version: a `rekey`), with its epoch.
 pub fn replace_sealed_pii(
-    conn: &Connection,
+    conn: &Tx<'_>,
     order_id: &str,
     blob: &[u8],
     epoch: Option<u32>,
@@ -499,7 +578,7 @@ pub fn replace_sealed_pii(
 
 /// Every sealed record's order and epoch (plain copies) for epochs before `before`: which of
 /// those epochs' keys still have records.
-pub fn record_epochs(conn: &Connection, before: u32) -> Result<Vec<(String, u32)>> {
+pub fn record_epochs(conn: &Tx<'_>, before: u32) -> Result<Vec<(String, u32)>> {
     let mut st = conn.prepare(
         "SELECT amazon_order_id, pii_epoch FROM orders
            WHERE pii IS NOT NULL AND pii_epoch IS NOT NULL AND pii_epoch < ?1
@@ -520,7 +599,7 @@ pub fn record_epochs(conn: &Connection, before: u32) -> Result<Vec<(String, u32)
 /// Removes every sealed PII record and gift message from a backup copy (`secure_delete` on,
 /// so the freed pages are zeroed; the caller vacuums). Orders whose PII is removed go back to
 /// `none`, waiting for it. Returns (orders, records removed).
-pub fn backup_scrub(conn: &Connection) -> Result<(u64, u64)> {
+pub fn backup_scrub(conn: &Tx<'_>) -> Result<(u64, u64)> {
     conn.execute_batch("PRAGMA secure_delete = ON")?;
     let orders: i64 = conn.query_row("SELECT count(*) FROM orders", [], |r| r.get(0))?;
     let a = conn.execute(
@@ -539,7 +618,7 @@ pub fn backup_scrub(conn: &Connection) -> Result<(u64, u64)> {
 /// After a restore: clears the fetch watermark (the next `fetch` lists the last 30 days and
 /// brings back the PII of orders still open) and counts (orders, orders still to ship that
 /// wait for their PII).
-pub fn restored_counts(conn: &Connection) -> Result<(u64, u64)> {
+pub fn restored_counts(conn: &Tx<'_>) -> Result<(u64, u64)> {
     conn.execute("DELETE FROM meta WHERE key = 'fetch_watermark'", [])?;
     let orders: i64 = conn.query_row("SELECT count(*) FROM orders", [], |r| r.get(0))?;
     let waiting = pii_waiting_count(conn)?;
@@ -547,7 +626,7 @@ pub fn restored_counts(conn: &Connection) -> Result<(u64, u64)> {
 }
 
 /// Orders still to ship whose PII the vault does not hold (after a restore, or not yet sent).
-pub fn pii_waiting_count(conn: &Connection) -> Result<u64> {
+pub fn pii_waiting_count(conn: &Tx<'_>) -> Result<u64> {
     Ok(conn.query_row(
         "SELECT count(*) FROM orders WHERE pii IS NULL AND purged_at IS NULL
            AND lifecycle IN ('unshipped', 'labelled', 'partially_shipped')",
@@ -557,12 +636,12 @@ pub fn pii_waiting_count(conn: &Connection) -> Result<u64> {
 }
 
 /// The audit chain head's sequence number as the vault states it.
-pub fn head_seq(conn: &Connection) -> Result<Option<u64>> {
+pub fn head_seq(conn: &Tx<'_>) -> Result<Option<u64>> {
     Ok(meta_get(conn, "audit_head_seq")?.and_then(|s| s.parse().ok()))
 }
 
 /// Every order holding a sealed record (its PII or a gift message), whatever its columns say.
-pub fn orders_with_sealed_records(conn: &Connection) -> Result<Vec<String>> {
+pub fn orders_with_sealed_records(conn: &Tx<'_>) -> Result<Vec<String>> {
     let mut st = conn.prepare(
         "SELECT amazon_order_id FROM orders WHERE pii IS NOT NULL
          UNION SELECT amazon_order_id FROM order_items WHERE gift_message IS NOT NULL",
@@ -575,7 +654,7 @@ pub fn orders_with_sealed_records(conn: &Connection) -> Result<Vec<String>> {
 
 /// The epochs that still have sealed records (orders' PII and gift messages), from the
 /// rows' plain copies: which epoch keys `purge` must keep.
-pub fn epochs_in_use(conn: &Connection) -> Result<Vec<u32>> {
+pub fn epochs_in_use(conn: &Tx<'_>) -> Result<Vec<u32>> {
     let mut st = conn.prepare(
         "SELECT pii_epoch FROM orders WHERE pii IS NOT NULL AND pii_epoch IS NOT NULL
          UNION SELECT gift_epoch FROM order_items WHERE gift_message IS NOT NULL AND gift_epoch IS NOT NULL",
@@ -590,7 +669,7 @@ pub fn epochs_in_use(conn: &Connection) -> Result<Vec<u32>> {
 }
 
 /// Every sealed gift message: (order id, order item id, blob), for re-sealing at a `rekey`.
-pub fn sealed_gifts_all(conn: &Connection) -> Result<Vec<(String, String, Vec<u8>)>> {
+pub fn sealed_gifts_all(conn: &Tx<'_>) -> Result<Vec<(String, String, Vec<u8>)>> {
     let mut st = conn.prepare(
         "SELECT amazon_order_id, order_item_id, gift_message FROM order_items WHERE gift_message IS NOT NULL ORDER BY amazon_order_id, order_item_id",
     )?;
@@ -602,7 +681,7 @@ pub fn sealed_gifts_all(conn: &Connection) -> Result<Vec<(String, String, Vec<u8
 
 /// Replaces one sealed gift message in place (a `rekey`), with its epoch.
 pub fn replace_sealed_gift(
-    conn: &Connection,
+    conn: &Tx<'_>,
     order_id: &str,
     item_id: &str,
     blob: &[u8],
@@ -616,7 +695,7 @@ pub fn replace_sealed_gift(
 }
 
 /// Every sealed credentials row: (id, blob), for re-sealing at a `rekey`.
-pub fn sealed_credentials_all(conn: &Connection) -> Result<Vec<(i64, Vec<u8>)>> {
+pub fn sealed_credentials_all(conn: &Tx<'_>) -> Result<Vec<(i64, Vec<u8>)>> {
     let mut st = conn.prepare("SELECT id, sealed FROM credentials ORDER BY id")?;
     let rows = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -625,7 +704,7 @@ pub fn sealed_credentials_all(conn: &Connection) -> Result<Vec<(i64, Vec<u8>)>> 
 }
 
 /// Replaces one sealed credentials row in place (a `rekey`).
-pub fn replace_sealed_credentials(conn: &Connection, id: i64, blob: &[u8]) -> Result<()> {
+pub fn replace_sealed_credentials(conn: &Tx<'_>, id: i64, blob: &[u8]) -> Result<()> {
     conn.execute(
         "UPDATE credentials SET sealed = ?2 WHERE id = ?1",
         params![id, blob],
@@ -634,7 +713,7 @@ pub fn replace_sealed_credentials(conn: &Connection, id: i64, blob: &[u8]) -> Re
 }
 
 /// Records a failed unlock; locks the operator when `lock` is set. Returns the new count.
-pub fn record_failure(conn: &Connection, name: &str, lock: bool, now: DateTime<Utc>) -> Result<()> {
+pub fn record_failure(conn: &Tx<'_>, name: &str, lock: bool, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "UPDATE operators SET failed_unlocks = failed_unlocks + 1, last_failed_at = ?3, locked_at = CASE WHEN ?2 THEN ?3 ELSE locked_at END WHERE name = ?1",
         params![name, lock, ts(now)],
@@ -643,12 +722,7 @@ pub fn record_failure(conn: &Connection, name: &str, lock: bool, now: DateTime<U
 }
 
 /// Stores the owner's recovery wrapping.
-pub fn put_recovery(
-    conn: &Connection,
-    name: &str,
-    wrapped: &[u8],
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub fn put_recovery(conn: &Tx<'_>, name: &str, wrapped: &[u8], now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "INSERT INTO owner_recovery (name, wrapped, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(name) DO UPDATE SET wrapped = excluded.wrapped, created_at = excluded.created_at",
@@ -658,7 +732,7 @@ pub fn put_recovery(
 }
 
 /// The owner's recovery wrapping, if one was made.
-pub fn recovery(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
+pub fn recovery(conn: &Tx<'_>, name: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .query_row(
             "SELECT wrapped FROM owner_recovery WHERE name = ?1",
@@ -670,7 +744,7 @@ pub fn recovery(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
 
 /// The last TOTP step operator `name` used as stored (0: none) and its MAC, if any (see
 /// [`crate::vault::totp`]: neither is trusted until the MAC checks).
-pub fn totp_counter(conn: &Connection, name: &str) -> Result<(u64, Option<Vec<u8>>)> {
+pub fn totp_counter(conn: &Tx<'_>, name: &str) -> Result<(u64, Option<Vec<u8>>)> {
     let (v, mac): (i64, Option<Vec<u8>>) = conn.query_row(
         "SELECT totp_last_step, totp_step_mac FROM operators WHERE name = ?1",
         [name],
@@ -680,7 +754,7 @@ pub fn totp_counter(conn: &Connection, name: &str) -> Result<(u64, Option<Vec<u8
 }
 
 /// Remembers the TOTP step just used, with its MAC, so its code is not accepted again.
-pub fn set_totp_last_step(conn: &Connection, name: &str, step: u64, mac: &[u8]) -> Result<()> {
+pub fn set_totp_last_step(conn: &Tx<'_>, name: &str, step: u64, mac: &[u8]) -> Result<()> {
     conn.execute(
         "UPDATE operators SET totp_last_step = ?2, totp_step_mac = ?3 WHERE name = ?1",
         params![name, i64::try_from(step).unwrap_or(i64::MAX), mac],
@@ -689,7 +763,7 @@ pub fn set_totp_last_step(conn: &Connection, name: &str, step: u64, mac: &[u8]) 
 }
 
 /// Records a successful unlock.
-pub fn record_success(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<()> {
+pub fn record_success(conn: &Tx<'_>, name: &str, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "UPDATE operators SET failed_unlocks = 0, last_used_at = ?2 WHERE name = ?1",
         params![name, ts(now)],
@@ -698,7 +772,7 @@ pub fn record_success(conn: &Connection, name: &str, now: DateTime<Utc>) -> Resu
 }
 
 /// Clears a lock.
-pub fn unlock_operator(conn: &Connection, name: &str) -> Result<()> {
+pub fn unlock_operator(conn: &Tx<'_>, name: &str) -> Result<()> {
     conn.execute(
         "UPDATE operators SET failed_unlocks = 0, locked_at = NULL WHERE name = ?1",
         [name],
@@ -707,7 +781,7 @@ pub fn unlock_operator(conn: &Connection, name: &str) -> Result<()> {
 }
 
 /// Disables an operator and destroys its wrapped keys.
-pub fn disable_operator(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<()> {
+pub fn disable_operator(conn: &Tx<'_>, name: &str, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "UPDATE operators SET wrapped_keys = NULL, disabled_at = ?2 WHERE name = ?1",
         params![name, ts(now)],
@@ -729,7 +803,7 @@ pub struct SealedPii {
 /// Inserts or updates an order's status and sealed PII (the minimal order row; `fetch`
 /// fills in the rest).
 pub fn put_order_pii(
-    conn: &Connection,
+    conn: &Tx<'_>,
     order_id: &str,
     status: &str,
     sealed: Option<&SealedPii>,
@@ -748,7 +822,7 @@ pub fn put_order_pii(
 }
 
 /// An order's sealed PII and its state.
-pub fn order_pii(conn: &Connection, order_id: &str) -> Result<Option<(Option<SealedPii>, String)>> {
+pub fn order_pii(conn: &Tx<'_>, order_id: &str) -> Result<Option<(Option<SealedPii>, String)>> {
     Ok(conn
         .query_row(
             "SELECT pii, pii_version, pii_state FROM orders WHERE amazon_order_id = ?1",
@@ -770,7 +844,7 @@ pub fn order_pii(conn: &Connection, order_id: &str) -> Result<Option<(Option<Sea
 }
 
 /// The next PII record version for an order (1 for a new one).
-pub fn next_pii_version(conn: &Connection, order_id: &str) -> Result<u64> {
+pub fn next_pii_version(conn: &Tx<'_>, order_id: &str) -> Result<u64> {
     let v: Option<i64> = conn
         .query_row(
             "SELECT pii_version FROM orders WHERE amazon_order_id = ?1",

@@ -12,8 +12,22 @@ use fulfill::mws::model::parse_mws_time;
 use fulfill::pii::BuyerPii;
 use fulfill::sandbox::{SandboxHandle, SandboxOrder};
 use fulfill::vault::orders::{ItemView, list_orders, watermark};
-use fulfill::vault::{Purpose, Session};
+use fulfill::vault::{Purpose, Session, Vault};
 use rusqlite::Connection;
+
+/// The vault's file as an operator with a shell and sqlite3 sees it: a connection of the
+/// test's own (the library hands out transactions only, never its connection).
+pub trait Sqlite {
+    fn sqlite(&self) -> Connection;
+}
+
+impl Sqlite for Vault {
+    fn sqlite(&self) -> Connection {
+        let c = Connection::open(self.home().vault_path()).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+        c
+    }
+}
 
 /// The sandbox's credentials as `credentials set` would store them.
 pub fn creds_for(sb: &SandboxHandle, time_scale: f64) -> MwsCredentials {
@@ -22,6 +36,18 @@ pub fn creds_for(sb: &SandboxHandle, time_scale: f64) -> MwsCredentials {
 
 pub fn t(s: &str) -> DateTime<Utc> {
     parse_mws_time(s).unwrap_or_else(|| panic!("bad MWS time {s:?}"))
+}
+
+/// The fetch watermark the vault states, read as sqlite3 would.
+pub fn stored_watermark(conn: &Connection) -> Option<String> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'fetch_watermark'",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+    .unwrap()
 }
 
 pub fn integrity_ok(conn: &Connection) {
@@ -74,8 +100,9 @@ fn pii_map(p: &BuyerPii) -> Vec<(&'static str, String)> {
 }
 
 /// Items of each order in the vault (from the public listing).
-pub fn vault_items(conn: &Connection) -> HashMap<String, Vec<ItemView>> {
-    list_orders(conn, None)
+pub fn vault_items(vault: &Vault) -> HashMap<String, Vec<ItemView>> {
+    vault
+        .read(|tx| list_orders(tx, None))
         .unwrap()
         .into_iter()
         .map(|o| (o.order_id, o.items))
@@ -124,11 +151,12 @@ pub struct Checked {
 ///   field (and its PII, opened with `session`, when given);
 /// - every order whose items are stored has exactly its ground-truth items.
 pub fn check_against_truth(
-    conn: &Connection,
+    vault: &Vault,
     sb: &SandboxHandle,
     session: Option<&Session<'_>>,
     now: DateTime<Utc>,
 ) -> Checked {
+    let conn = &vault.sqlite();
     integrity_ok(conn);
     no_duplicates(conn);
     let truth = sb.orders();
@@ -137,7 +165,7 @@ pub fn check_against_truth(
         .map(|o| (o.order.info.amazon_order_id.as_str(), o))
         .collect();
     let mut checked = Checked::default();
-    let w = watermark(conn).unwrap().map(|w| t(&w));
+    let w = vault.read(watermark).unwrap().map(|w| t(&w));
     let mut st = conn
         .prepare(
             "SELECT amazon_order_id, status, purchase_date, last_update_date, fulfillment_channel,
@@ -217,7 +245,7 @@ pub fn check_against_truth(
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
-    let items = vault_items(conn);
+    let items = vault_items(vault);
     let mut in_vault = HashSet::new();
     for (a, b) in &rows {
         let id = a.0.as_str();
@@ -521,6 +549,11 @@ impl CliEnv {
             }
         }
         now()
+    }
+
+    /// The vault, opened (not unlocked) as the library opens it.
+    pub fn vault(&self) -> Vault {
+        Vault::open(&fulfill::home::Home::unchecked(&self.dir.home())).unwrap()
     }
 
     /// The vault database, opened directly (after the binary has exited).

@@ -2,6 +2,7 @@
 //! library for opening PII, which no command does yet), on one intact chain, with no PII in any
 //! log file or in any process's output.
 
+use crate::fetch_support::Sqlite;
 use crate::support;
 
 use std::fs;
@@ -304,7 +305,7 @@ fn the_flow_records_every_event_on_one_intact_chain() {
         .unlock("olga", &pass(OWNER_PASS), chrono::Utc::now())
         .unwrap();
     let order: String = v
-        .conn()
+        .sqlite()
         .query_row(
             "SELECT amazon_order_id FROM orders WHERE pii_state = 'sealed' LIMIT 1",
             [],

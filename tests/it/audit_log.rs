@@ -1,6 +1,7 @@
 //! The audit log: chain verification under mutation, concurrent appenders, fail-closed writes,
 //! crash recovery, retention, and no PII.
 
+use crate::fetch_support::Sqlite;
 use crate::support;
 
 use std::fs;
@@ -8,13 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Duration;
-use fulfill::audit::log::{Anchor, AuditLog};
+use fulfill::audit::log::AuditLog;
 use fulfill::audit::verify::{FindingKind, Sealing, verify_sealed};
 use fulfill::audit::{Event, GENESIS, Head, Outcome, Record, day_file_name};
 use fulfill::config::Profile;
 use fulfill::error::Error;
 use fulfill::pii::{BuyerPii, Pii};
-use fulfill::vault::store::MetaAnchor;
 use fulfill::vault::{Purpose, Vault};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -47,7 +47,7 @@ fn populate(v: &Vault, n: usize, days: i64) {
 }
 
 fn head_of(v: &Vault) -> Head {
-    MetaAnchor(v.conn()).head().unwrap()
+    v.chain_head().unwrap()
 }
 
 fn load(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -682,7 +682,7 @@ fn no_pii_reaches_the_logs_or_stderr() {
             stderr.push_str(&careless);
         }
         // Tamper one row so the integrity error path runs too.
-        v.conn().execute("UPDATE orders SET pii = substr(pii, 1, 40) WHERE amazon_order_id = '111-0000003-0000000'", []).unwrap();
+        v.sqlite().execute("UPDATE orders SET pii = substr(pii, 1, 40) WHERE amazon_order_id = '111-0000003-0000000'", []).unwrap();
         let e = s
             .open_pii("111-0000003-0000000", Purpose::Label, t0())
             .unwrap_err();

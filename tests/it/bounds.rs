@@ -6,6 +6,7 @@
 //! runs on a scaled clock.
 
 use crate::fetch_support;
+use crate::fetch_support::Sqlite;
 use crate::sp_env::SpEnv;
 use crate::support;
 
@@ -120,18 +121,21 @@ impl Env {
     }
 
     fn count(&self, sql: &str) -> i64 {
-        self.vault.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+        self.vault
+            .sqlite()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
     }
 
     fn watermark(&self) -> Option<String> {
-        fulfill::vault::orders::watermark(self.vault.conn()).unwrap()
+        self.vault.read(fulfill::vault::orders::watermark).unwrap()
     }
 
     /// The `searchOrders` rate the vault keeps for the next run.
     fn kept_search_rate(&self) -> f64 {
         let saved: String = self
             .vault
-            .conn()
+            .sqlite()
             .query_row(
                 "SELECT value FROM meta WHERE key = 'spapi_throttle'",
                 [],

@@ -3,6 +3,7 @@
 //! advances it, so nothing sleeps and Amazon's real quotas apply.
 
 use crate::fetch_support;
+use crate::fetch_support::Sqlite;
 use crate::support;
 
 use std::collections::HashSet;
@@ -75,11 +76,8 @@ impl Env {
     }
 
     fn ids(&self) -> HashSet<String> {
-        let mut st = self
-            .vault
-            .conn()
-            .prepare("SELECT amazon_order_id FROM orders")
-            .unwrap();
+        let db = self.vault.sqlite();
+        let mut st = db.prepare("SELECT amazon_order_id FROM orders").unwrap();
         st.query_map([], |r| r.get(0))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
@@ -87,11 +85,14 @@ impl Env {
     }
 
     fn watermark(&self) -> Option<DateTime<Utc>> {
-        watermark(self.vault.conn()).unwrap().map(|w| t(&w))
+        self.vault.read(watermark).unwrap().map(|w| t(&w))
     }
 
     fn count(&self, sql: &str) -> i64 {
-        self.vault.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+        self.vault
+            .sqlite()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
     }
 
     /// Ships `ids` through a fulfillment feed sent straight to the sandbox, as another tool
@@ -198,7 +199,7 @@ fn a_thousand_orders_arrive_exact_throttle_exact_and_later_changes_apply() {
     assert!(afn.len() > 100, "the sandbox made AFN orders");
     let ids = e.ids();
     assert!(afn.iter().all(|id| !ids.contains(*id)), "AFN order stored");
-    let c = check_against_truth(e.vault.conn(), &e.sb, Some(&owner), e.now());
+    let c = check_against_truth(&e.vault, &e.sb, Some(&owner), e.now());
     assert!(c.expected >= 750, "{c:?}");
     assert_eq!(c.exact, c.expected, "{c:?}");
     assert_eq!(c.with_items, ids.len(), "every stored order has its items");
@@ -281,14 +282,13 @@ fn a_thousand_orders_arrive_exact_throttle_exact_and_later_changes_apply() {
             assert!(!before.contains(id), "items of {id} fetched again");
         }
     }
-    check_against_truth(e.vault.conn(), &e.sb, None, e.now());
+    check_against_truth(&e.vault, &e.sb, None, e.now());
 
     // Later: a few unshipped orders are shipped elsewhere, then two days pass (pending orders
     // complete, some get canceled).
     let vault_state = |e: &Env, lc: &str| -> HashSet<String> {
-        let mut st = e
-            .vault
-            .conn()
+        let db = e.vault.sqlite();
+        let mut st = db
             .prepare("SELECT amazon_order_id FROM orders WHERE lifecycle = ?1")
             .unwrap();
         st.query_map([lc], |r| r.get(0))
@@ -312,7 +312,7 @@ fn a_thousand_orders_arrive_exact_throttle_exact_and_later_changes_apply() {
     e.clock.advance(Duration::days(2));
     let r3 = e.fetch().unwrap();
     assert!(r3.updated_orders > 0);
-    let c = check_against_truth(e.vault.conn(), &e.sb, Some(&owner), e.now());
+    let c = check_against_truth(&e.vault, &e.sb, Some(&owner), e.now());
     assert_eq!(c.exact, c.expected);
     let shipped = vault_state(&e, "shipped");
     assert!(
@@ -370,7 +370,7 @@ fn every_fault_kind_is_retried_to_exact_data() {
                 "{spec}: fault never injected"
             );
         }
-        let c = check_against_truth(e.vault.conn(), &e.sb, None, e.now());
+        let c = check_against_truth(&e.vault, &e.sb, None, e.now());
         assert!(c.expected > 150, "{spec}: {c:?}");
         assert_eq!(c.exact, c.expected, "{spec}");
         assert_eq!(
@@ -422,8 +422,8 @@ fn persistent_failures_stop_cleanly_and_the_next_run_completes() {
         let msg = err.to_string();
         assert!(msg.contains("after 5 attempts"), "{spec}: {msg}");
         assert!(!msg.contains('\n'), "{spec}");
-        integrity_ok(e.vault.conn());
-        no_duplicates(e.vault.conn());
+        integrity_ok(&e.vault.sqlite());
+        no_duplicates(&e.vault.sqlite());
         // What the report says was saved is what was saved.
         assert_eq!(
             report.new_orders as i64,
@@ -434,7 +434,7 @@ fn persistent_failures_stop_cleanly_and_the_next_run_completes() {
             e.count("SELECT count(*) FROM orders WHERE items_fetched = 1")
         );
         // Items: all or nothing per order.
-        let items = vault_items(e.vault.conn());
+        let items = vault_items(&e.vault);
         let partial = e.count(
             "SELECT count(*) FROM orders o WHERE items_fetched = 0
              AND EXISTS (SELECT 1 FROM order_items i WHERE i.amazon_order_id = o.amazon_order_id)",
@@ -443,7 +443,7 @@ fn persistent_failures_stop_cleanly_and_the_next_run_completes() {
             partial, 0,
             "{spec}: items stored for an order not marked fetched"
         );
-        let c = check_against_truth(e.vault.conn(), &e.sb, None, e.now());
+        let c = check_against_truth(&e.vault, &e.sb, None, e.now());
         assert_eq!(
             c.with_items,
             items.values().filter(|v| !v.is_empty()).count(),
@@ -466,7 +466,7 @@ fn persistent_failures_stop_cleanly_and_the_next_run_completes() {
         // Fixed: the next run picks up where this one stopped.
         e.sb.set_faults(FaultSpec::none(), 1);
         let r = e.fetch().unwrap();
-        let c = check_against_truth(e.vault.conn(), &e.sb, None, e.now());
+        let c = check_against_truth(&e.vault, &e.sb, None, e.now());
         assert_eq!(c.exact, c.expected, "{spec}");
         assert!(c.expected > 200);
         assert_eq!(
@@ -527,7 +527,7 @@ fn the_vault_files_and_logs_hold_no_pii() {
     );
     // Positive control: the same scan finds a value SQLite stores in plain text.
     e.vault
-        .conn()
+        .sqlite()
         .execute_batch(&format!(
             "CREATE TABLE planted(x); INSERT INTO planted VALUES ('x {marker} y');"
         ))
@@ -577,18 +577,15 @@ fn one_order_amazon_refuses_does_not_block_the_others() {
     let mut ghost = e.sb.orders()[0].order.duplicate();
     ghost.info.amazon_order_id = "999-0000000-0000000".into();
     ghost.info.purchase_date = "2000-01-01T00:00:00Z".into(); // first in the items queue
-    fulfill::vault::orders::upsert_order(
-        e.vault.conn(),
-        &mut e
-            .vault
-            .unlock("olga", &pass(OWNER_PASS), e.now())
-            .unwrap()
-            .sealer(e.now())
-            .unwrap(),
-        &ghost,
-        e.now(),
-    )
-    .unwrap();
+    let mut sealer = e
+        .vault
+        .unlock("olga", &pass(OWNER_PASS), e.now())
+        .unwrap()
+        .sealer(e.now())
+        .unwrap();
+    e.vault
+        .write(|tx| fulfill::vault::orders::upsert_order(tx, &mut sealer, &ghost, e.now()))
+        .unwrap();
     let FetchFailure { report, error: err } = *e.fetch().unwrap_err();
     assert_eq!(err.exit(), Exit::Failed, "{err}");
     assert!(err.to_string().contains("999-0000000-0000000"), "{err}");
@@ -604,13 +601,13 @@ fn one_order_amazon_refuses_does_not_block_the_others() {
     assert!(err.to_string().contains("999-0000000-0000000"));
     // Every real order arrived complete, items and all.
     e.vault
-        .conn()
+        .sqlite()
         .execute(
             "DELETE FROM orders WHERE amazon_order_id = '999-0000000-0000000'",
             [],
         )
         .unwrap();
-    let c = check_against_truth(e.vault.conn(), &e.sb, None, e.now());
+    let c = check_against_truth(&e.vault, &e.sb, None, e.now());
     assert_eq!(c.exact, c.expected, "{c:?}");
     assert!(c.expected > 90);
     assert_eq!(c.with_items as i64, e.count("SELECT count(*) FROM orders"));
@@ -649,7 +646,7 @@ fn gift_messages_are_sealed_per_item_and_open_for_the_packing_slip() {
     assert_eq!(opened[0].1.expose_pii(), text);
     // Moved to another item, the sealed message no longer opens.
     e.vault
-        .conn()
+        .sqlite()
         .execute("UPDATE order_items SET order_item_id = order_item_id || 'X' WHERE amazon_order_id = ?1 AND gift_message IS NOT NULL", [&order])
         .unwrap();
     let err = owner

@@ -36,7 +36,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
             "watermark"
         ]
     );
-    let c = check_against_truth(&e.db(), &e.sb, None, e.sb.now());
+    let c = check_against_truth(&e.vault(), &e.sb, None, e.sb.now());
     assert_eq!(c.exact, c.expected);
     assert!(c.expected > 90, "{c:?}");
 

@@ -183,7 +183,7 @@ impl Home {
     }
 
     fn watermark(&self) -> Option<String> {
-        fulfill::vault::orders::watermark(&self.db()).unwrap()
+        crate::fetch_support::stored_watermark(&self.db())
     }
 }
 

@@ -3,6 +3,7 @@
 //! cloud-sync folder, and destroyed by `purge` with the order's PII.
 
 use crate::fetch_support;
+use crate::fetch_support::Sqlite;
 use crate::support;
 
 use std::io::Read;
@@ -1147,7 +1148,7 @@ fn an_address_that_cannot_fit_refuses_its_order_and_the_rest_print() {
         s.store_order_pii(id, "Unshipped", Some(&pii(line1)), now)
             .unwrap();
     }
-    v.conn()
+    v.sqlite()
         .execute_batch(
             "UPDATE orders SET lifecycle = 'unshipped', ship_country = 'DE', items_fetched = 1,
              pii_missing = 0",

@@ -3,6 +3,10 @@
 //! The crash test (`tests/fetch_crash.rs`) stays its own binary: it kills processes and its
 //! long run is opt-in.
 
+// Tests look at the vault's file as an operator with sqlite3 would: with a connection of
+// their own (clippy.toml keeps connections out of the crate outside `vault`).
+#![allow(clippy::disallowed_types)]
+
 #[path = "../fetch_support/mod.rs"]
 mod fetch_support;
 #[path = "../support/mod.rs"]

@@ -1,6 +1,7 @@
 //! `fulfill credentials set --api sp-api`, `fetch` and `orders` on SP-API through the binary,
 //! against an in-process SP-API sandbox on a scaled clock (nothing sleeps).
 
+use crate::fetch_support::Sqlite;
 use crate::support;
 
 use std::collections::BTreeSet;
@@ -466,7 +467,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         )
         .unwrap();
         let id: String = vault
-            .conn()
+            .sqlite()
             .query_row(
                 "SELECT o.amazon_order_id FROM orders o WHERE o.lifecycle = 'unshipped'
                    AND EXISTS (SELECT 1 FROM order_items i WHERE i.amazon_order_id = o.amazon_order_id)
@@ -494,7 +495,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         assert_eq!(r.confirmed, 1, "{r:?}");
         let anchor_of = |id: &str| -> (String, String, String) {
             vault
-                .conn()
+                .sqlite()
                 .query_row(
                     "SELECT retention_start, retention_anchor, latest_delivery_date FROM orders
                      WHERE amazon_order_id = ?1",
@@ -533,7 +534,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         )
         .unwrap();
         let (start, anchor): (String, String) = vault
-            .conn()
+            .sqlite()
             .query_row(
                 "SELECT retention_start, retention_anchor FROM orders WHERE amazon_order_id = ?1",
                 [&id],
@@ -541,7 +542,9 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
             )
             .unwrap();
         let start = parse_mws_time(&start).unwrap();
-        let anchors = fulfill::vault::orders::retention_anchors(vault.conn()).unwrap();
+        let anchors = vault
+            .read(fulfill::vault::orders::retention_anchors)
+            .unwrap();
         match profile {
             Profile::Dpp2025 => {
                 assert_eq!(anchor, "delivered", "{profile:?}");

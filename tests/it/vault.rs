@@ -1,5 +1,6 @@
 //! The vault through its library API: keys by role, sealing, tampering, passphrases, lockout.
 
+use crate::fetch_support::Sqlite;
 use crate::support;
 
 use std::collections::HashMap;
@@ -75,7 +76,8 @@ fn roles_that_must_not_open_pii_hold_no_key_to_open_it() {
         )
         .unwrap();
     let (blob, version) = {
-        let (s, _) = fulfill::vault::store::order_pii(v.conn(), &order_id(1))
+        let (s, _) = v
+            .read(|tx| fulfill::vault::store::order_pii(tx, &order_id(1)))
             .unwrap()
             .unwrap();
         let s = s.unwrap();
@@ -201,7 +203,7 @@ fn any_flipped_byte_or_moved_row_fails_to_open_naming_the_order() {
         .unwrap();
     let owner = v.unlock("olga", &pass(OWNER_PASS), t0()).unwrap();
     let blob: Vec<u8> = v
-        .conn()
+        .sqlite()
         .query_row(
             "SELECT pii FROM orders WHERE amazon_order_id = ?1",
             [&a],
@@ -209,7 +211,7 @@ fn any_flipped_byte_or_moved_row_fails_to_open_naming_the_order() {
         )
         .unwrap();
     let set = |bytes: &[u8]| {
-        v.conn()
+        v.sqlite()
             .execute(
                 "UPDATE orders SET pii = ?2 WHERE amazon_order_id = ?1",
                 rusqlite::params![a, bytes],
@@ -235,7 +237,7 @@ fn any_flipped_byte_or_moved_row_fails_to_open_naming_the_order() {
     set(&blob);
     assert!(owner.open_pii(&a, Purpose::Label, t0()).is_ok());
     // Move a's sealed row (blob and version) onto b.
-    v.conn()
+    v.sqlite()
         .execute(
             "UPDATE orders SET pii = (SELECT pii FROM orders WHERE amazon_order_id = ?1), pii_version = (SELECT pii_version FROM orders WHERE amazon_order_id = ?1) WHERE amazon_order_id = ?2",
             [&a, &b],
@@ -253,7 +255,7 @@ fn any_flipped_byte_or_moved_row_fails_to_open_naming_the_order() {
             .contains(&a)
     );
     set(&blob);
-    v.conn()
+    v.sqlite()
         .execute(
             "UPDATE orders SET pii_version = pii_version + 1 WHERE amazon_order_id = ?1",
             [&a],
@@ -405,7 +407,7 @@ fn an_edited_role_or_weakened_kdf_does_not_unlock() {
     let passes = add_everyone(&v);
     // Escalation attempt: picker -> owner in the database. The role is bound into the wrapped
     // key set, so the unwrap fails and no keys come out.
-    v.conn()
+    v.sqlite()
         .execute(
             "UPDATE operators SET role = 'owner' WHERE name = 'picker'",
             [],
@@ -416,7 +418,7 @@ fn an_edited_role_or_weakened_kdf_does_not_unlock() {
             .is_err()
     );
     // Parameters below the minimum are refused before any key is derived.
-    v.conn()
+    v.sqlite()
         .execute(
             "UPDATE operators SET kdf_m_kib = 1024 WHERE name = 'packer'",
             [],
@@ -426,7 +428,7 @@ fn an_edited_role_or_weakened_kdf_does_not_unlock() {
         .unlock("packer", &pass(&passes[&Role::Packer]), t0())
         .unwrap_err();
     assert!(matches!(e, Error::Integrity(_)), "{e}");
-    v.conn()
+    v.sqlite()
         .execute(
             "UPDATE operators SET kdf_t = 100000 WHERE name = 'admin'",
             [],
@@ -580,7 +582,7 @@ fn kdf_minimum_is_what_new_operators_get() {
     let dir = TestDir::new();
     let v = new_vault(&dir, Profile::Mws2020, false);
     let (m, t, p): (u32, u32, u32) = v
-        .conn()
+        .sqlite()
         .query_row(
             "SELECT kdf_m_kib, kdf_t, kdf_p FROM operators WHERE name = 'olga'",
             [],
@@ -622,7 +624,8 @@ fn disabling_a_key_holder_rotates_and_its_copy_opens_nothing() {
     // Opening as sealing v2 does: the record names its data key, which the live keyring
     // holds wrapped to the PII public key.
     let opens_with_copy = |i: usize| {
-        let (s, _) = fulfill::vault::store::order_pii(v.conn(), &order_id(i))
+        let (s, _) = v
+            .read(|tx| fulfill::vault::store::order_pii(tx, &order_id(i)))
             .unwrap()
             .unwrap();
         let s = s.unwrap();
@@ -722,7 +725,7 @@ fn a_session_from_before_a_rotation_seals_nothing() {
         .unwrap_err();
     assert!(matches!(e, Error::Denied(_)), "{e}");
     assert!(
-        fulfill::vault::store::order_pii(v.conn(), &order_id(1))
+        v.read(|tx| fulfill::vault::store::order_pii(tx, &order_id(1)))
             .unwrap()
             .is_none()
     );

@@ -35,7 +35,6 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::audit::leak::Leak;
-use crate::audit::log::Anchor;
 use crate::audit::verify::Finding;
 use crate::audit::{Event, Outcome, Record};
 use crate::error::{Error, Result};
@@ -329,9 +328,7 @@ pub fn audit(
             .filter_map(|r| r.hash.as_deref().map(|h| (r.seq, (h, r.ts.as_str()))))
             .collect();
         let last = all.iter().map(|r| r.seq).max().unwrap_or(0);
-        let pruned = store::MetaAnchor(vault.conn())
-            .checkpoint()?
-            .map_or(0, |cp| cp.seq);
+        let pruned = vault.chain_checkpoint()?.map_or(0, |cp| cp.seq);
         let mut checked = crate::audit::anchor::check(&anchored, last, pruned, |seq| {
             by_seq.get(&seq).map(|(h, _)| h.to_string())
         });
@@ -378,7 +375,7 @@ pub fn audit(
         ));
     }
     // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
-    let damage = crate::vault::store::quick_check(vault.conn())?;
+    let damage = vault.read(crate::vault::store::quick_check)?;
     for d in damage.iter().take(20) {
         c.fail(format!(
             "vault.db is damaged: {d} (restore it from a backup)"
@@ -396,7 +393,7 @@ pub fn audit(
     // R27: retention of the log itself.
     let mut c = Check::new("R27", "audit log kept for the whole window");
     let cutoff = now.date_naive() - chrono::Days::new(u64::from(profile.min_log_days()));
-    match store::MetaAnchor(vault.conn()).checkpoint()? {
+    match vault.chain_checkpoint()? {
         Some(cp) if cp.day >= cutoff => c.fail(format!(
             "day files up to {} were pruned, inside the {}-day window (since {cutoff})",
             cp.day,
@@ -418,7 +415,7 @@ pub fn audit(
 
     // R15: PII retention.
     let mut c = Check::new("R15", "no PII kept past its retention");
-    let due = crate::flow::retention::due_orders(vault.conn(), now, opts.pii_days)?;
+    let due = vault.read(|tx| crate::flow::retention::due_orders(tx, now, opts.pii_days))?;
     for d in due.iter().filter(|d| d.holds_pii) {
         c.fail(format!(
             "order {}: PII kept past {} (run `fulfill purge`)",
@@ -440,13 +437,13 @@ pub fn audit(
             }
         ));
     }
-    let purged = crate::vault::retention::purged_count(vault.conn())?;
+    let purged = vault.read(crate::vault::retention::purged_count)?;
     c.details.push(format!(
         "{purged} order(s) purged so far; limit {} days",
         opts.pii_days
     ));
     let [delivered, latest, shipment, cancellation] =
-        crate::vault::orders::retention_anchors(vault.conn())?;
+        vault.read(crate::vault::orders::retention_anchors)?;
     c.details.push(format!(
         "retention clocks: {delivered} from delivery (DELIVERED seen), {latest} from the latest \
          delivery date, {shipment} from shipment, {cancellation} from cancellation"
@@ -462,11 +459,11 @@ pub fn audit(
             spool_files += 1;
             let name = e.file_name().to_string_lossy().into_owned();
             // Tracked (today's generated names), else named after the order (older versions).
-            let tracked = crate::vault::labels::order_of_path(vault.conn(), &e.path())?;
+            let tracked = vault.read(|tx| crate::vault::labels::order_of_path(tx, &e.path()))?;
             let order = tracked
                 .as_deref()
                 .unwrap_or_else(|| name.split('.').next().unwrap_or_default());
-            match crate::vault::orders::lifecycle_of(vault.conn(), order)? {
+            match vault.read(|tx| crate::vault::orders::lifecycle_of(tx, order))? {
                 None => c.fail(format!("spool/{name} belongs to no order in the vault")),
                 Some((_, true)) => c.fail(format!("spool/{name}: its order was purged")),
                 Some(_) if due.iter().any(|d| d.order_id == order) => {
@@ -476,7 +473,7 @@ pub fn audit(
             }
         }
     }
-    for t in crate::vault::labels::files_of_purged(vault.conn())? {
+    for t in vault.read(crate::vault::labels::files_of_purged)? {
         if t.path.exists() {
             c.fail(format!(
                 "{}: a label of purged order {}",
@@ -487,9 +484,9 @@ pub fn audit(
     }
     // A tracked path whose file is not the one the tool wrote (a row added by hand, a link or
     // another file put in its place): purge will refuse it, so say so now.
-    for t in crate::vault::labels::all_files(vault.conn())? {
+    for t in vault.read(crate::vault::labels::all_files)? {
         if let crate::flow::retention::Verdict::Refuse(why) =
-            crate::flow::retention::judge(vault.conn(), &spool, &t.path, t.identity)?
+            vault.read(|tx| crate::flow::retention::judge(tx, &spool, &t.path, t.identity))?
         {
             c.fail(format!(
                 "{}: tracked as a label of order {}, but {why}",
@@ -499,7 +496,7 @@ pub fn audit(
         }
     }
     let overdue: Vec<String> = due.iter().map(|d| d.order_id.clone()).collect();
-    for t in crate::vault::labels::files_of(vault.conn(), &overdue)? {
+    for t in vault.read(|tx| crate::vault::labels::files_of(tx, &overdue))? {
         if t.path.exists() && !t.path.starts_with(&spool) {
             c.fail(format!(
                 "{}: a label of order {}, past retention",
@@ -510,18 +507,19 @@ pub fn audit(
     }
     // A label bought at Amazon whose purchase Amazon would neither hand back nor rule out
     // (`label.unresolved`): a label carrying the address that the tool does not track.
-    for (order, known) in crate::flow::buy::unresolved(vault.conn())? {
+    for (order, known) in vault.read(crate::flow::buy::unresolved)? {
         let since = known.as_ref().map_or("", |k| k.since.as_str());
         let after = |t: Option<String>| {
             let t = t.as_deref().and_then(crate::mws::model::parse_mws_time);
             let s = crate::mws::model::parse_mws_time(since);
             matches!((t, s), (Some(t), Some(s)) if t >= s)
         };
-        let closed = match crate::vault::orders::lifecycle_of(vault.conn(), &order)? {
+        let closed = match vault.read(|tx| crate::vault::orders::lifecycle_of(tx, &order))? {
             None => true,
             Some((l, purged)) => purged || l == "canceled",
         };
-        let shipped = crate::vault::shipments::packages(vault.conn(), &order)?
+        let shipped = vault
+            .read(|tx| crate::vault::shipments::packages(tx, &order))?
             .into_iter()
             .filter(|p| p.state != "cancelled")
             .map(|p| p.shipped_at)
@@ -642,11 +640,11 @@ pub fn audit(
                 .filter_map(|o| o.as_str().map(|o| (o.to_string(), r.seq)))
         })
         .collect();
-    let put_back: Vec<(String, u64)> =
-        crate::vault::store::orders_with_sealed_records(vault.conn())?
-            .into_iter()
-            .filter_map(|o| purged.get(&o).map(|seq| (o, *seq)))
-            .collect();
+    let put_back: Vec<(String, u64)> = vault
+        .read(crate::vault::store::orders_with_sealed_records)?
+        .into_iter()
+        .filter_map(|o| purged.get(&o).map(|seq| (o, *seq)))
+        .collect();
     for (o, seq) in put_back {
         c.fail(format!(
             "order {o} was purged (seq {seq}) but holds sealed PII again: put back from a copy; \
@@ -657,7 +655,7 @@ pub fn audit(
         "{} data key(s) in the keyring",
         vault.keyring().entries()?.len()
     ));
-    let waiting = crate::vault::store::pii_waiting_count(vault.conn())?;
+    let waiting = vault.read(crate::vault::store::pii_waiting_count)?;
     if waiting > 0 {
         c.details.push(format!(
             "{waiting} order(s) still to ship wait for their PII (after a restore, or not yet \
@@ -701,7 +699,7 @@ pub fn audit(
             _ => "MWS credentials",
         })
         .unwrap_or("credentials");
-    match crate::vault::orders::credentials(vault.conn())? {
+    match vault.read(crate::vault::orders::credentials)? {
         None => c.details.push("no credentials stored".into()),
         Some((_, updated_at, by)) => {
             let age = crate::mws::model::parse_mws_time(&updated_at).map(|t| (now - t).num_days());
@@ -1031,7 +1029,7 @@ pub fn audit(
         seller_id,
         business_name: config.business.name.clone(),
         sandbox: vault.is_sandbox(),
-        orders_by_marketplace: crate::vault::orders::count_by_marketplace(vault.conn())?,
+        orders_by_marketplace: vault.read(crate::vault::orders::count_by_marketplace)?,
         profile: profile.to_string(),
         window_days: opts.window_days,
         findings,
@@ -1124,7 +1122,7 @@ fn anchor_checks(vault: &Vault, all: &[Record], c: &mut Check, now: DateTime<Utc
                 .to_string(),
         );
     }
-    let head = store::MetaAnchor(vault.conn()).head()?;
+    let head = vault.chain_head()?;
     for s in anchors.send(vault.id(), &head, head.seq, now) {
         match &s.error {
             Some(e) => c.fail(format!(
@@ -1218,9 +1216,8 @@ fn log_days(
     opts: &AuditOptions,
     now: DateTime<Utc>,
 ) -> Result<Vec<LogDay>> {
-    let anchor = store::MetaAnchor(vault.conn());
-    let head = anchor.head()?;
-    let checkpoint = anchor.checkpoint()?;
+    let head = vault.chain_head()?;
+    let checkpoint = vault.chain_checkpoint()?;
     // Days the chain itself says had records: each day file's first record names the day
     // of the record before it, and the vault's head names the newest.
     let mut named: BTreeSet<NaiveDate> = all
