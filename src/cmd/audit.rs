@@ -42,7 +42,11 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> Result<Exit> {
             serde_json::to_string_pretty(&report).expect("serializes")
         );
     } else {
-        crate::outln!("{}\n", crate::audit::report::title_line(&report));
+        crate::outln!("{}", crate::audit::report::title_line(&report));
+        for m in crate::audit::report::marketplace_lines(&report) {
+            crate::outln!("Marketplace: {m}");
+        }
+        crate::outln!();
         for c in &report.checks {
             let mark = match c.status {
                 Status::Pass => "PASS",

@@ -393,15 +393,63 @@ pub fn list_orders(conn: &Tx<'_>, status: Option<&str>) -> Result<Vec<OrderView>
     views(conn, status, None)
 }
 
-/// How many orders the vault holds per marketplace id (`-` for none recorded).
-pub fn count_by_marketplace(conn: &Tx<'_>) -> Result<Vec<(String, u64)>> {
+/// The orders of one marketplace and where their buyers' details stand (`audit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketplaceRows {
+    /// The marketplace id (`-` for orders stored without one).
+    pub marketplace_id: String,
+    /// Orders stored.
+    pub orders: u64,
+    /// Orders whose sealed details are held.
+    pub with_pii: u64,
+    /// Open orders that still wait for their details (a fetch brings them).
+    pub waiting_for_pii: u64,
+    /// Orders purged (their details destroyed).
+    pub purged: u64,
+}
+
+/// Every marketplace the vault holds orders of, with its counts, most orders first.
+pub fn marketplace_rows(conn: &Tx<'_>) -> Result<Vec<MarketplaceRows>> {
     let mut st = conn.prepare_cached(
-        "SELECT coalesce(marketplace_id, '-'), count(*) FROM orders GROUP BY 1 ORDER BY 2 DESC, 1",
+        "SELECT coalesce(marketplace_id, '-'), count(*),
+            sum(pii IS NOT NULL AND purged_at IS NULL),
+            sum(pii IS NULL AND purged_at IS NULL
+                AND lifecycle IN ('unshipped', 'labelled', 'partially_shipped')),
+            sum(purged_at IS NOT NULL)
+         FROM orders GROUP BY 1 ORDER BY 2 DESC, 1",
     )?;
+    let n = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
+        Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).unsigned_abs())
+    };
     let rows = st
-        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.unsigned_abs())))?
+        .query_map([], |r| {
+            Ok(MarketplaceRows {
+                marketplace_id: r.get(0)?,
+                orders: n(r, 1)?,
+                with_pii: n(r, 2)?,
+                waiting_for_pii: n(r, 3)?,
+                purged: n(r, 4)?,
+            })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// The marketplace of each of `orders` the vault knows (`-` when stored without one).
+pub fn marketplaces_of<'a>(
+    conn: &Tx<'_>,
+    orders: impl IntoIterator<Item = &'a str>,
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut st = conn.prepare_cached(
+        "SELECT coalesce(marketplace_id, '-') FROM orders WHERE amazon_order_id = ?1",
+    )?;
+    let mut out = std::collections::HashMap::new();
+    for o in orders {
+        if let Some(m) = st.query_row([o], |r| r.get::<_, String>(0)).optional()? {
+            out.insert(o.to_string(), m);
+        }
+    }
+    Ok(out)
 }
 
 /// One order as listed, if the vault has it (`orders ORDER`).

@@ -567,7 +567,10 @@ fn the_report_names_the_seller_and_says_what_to_do_next() {
     assert!(!seller.is_empty());
     assert_eq!(v["business_name"], "Acme Goods Ltd");
     assert_eq!(v["sandbox"], true);
-    assert_eq!(v["orders_by_marketplace"][0][0], "ATVPDKIKX0DER", "{v}");
+    assert_eq!(
+        v["marketplaces"][0]["marketplace_id"], "ATVPDKIKX0DER",
+        "{v}"
+    );
     assert!(v["generated_at_local"].as_str().unwrap().len() >= 19, "{v}");
     let lines = |id: &str| -> String {
         t.check(&v, id)["details"]
@@ -651,7 +654,7 @@ fn the_report_names_the_seller_and_says_what_to_do_next() {
     assert!(page.contains("Acme Goods Ltd (seller "));
     assert!(page.contains("SANDBOX"));
     assert!(
-        page.contains("US (amazon.com, USD) "),
+        page.contains("US (amazon.com, USD): "),
         "orders by marketplace"
     );
     let mut a = vec!["--now", &later, "--operator", "aud", "--passphrase-file"];
@@ -670,4 +673,113 @@ fn the_report_names_the_seller_and_says_what_to_do_next() {
         r.stdout
     );
     assert!(r.stdout.contains("Each FAIL says what to do next."));
+}
+
+/// The report per marketplace (issue 22): each marketplace's orders, where their buyers'
+/// details stand and the orders opened in the window, in the JSON, the text and the HTML, and
+/// the openings (R6/R28) split by marketplace.
+#[test]
+fn the_report_shows_each_marketplace_its_orders_and_what_was_opened() {
+    const US: &str = "ATVPDKIKX0DER";
+    const DE: &str = "A1PA6795UKMFR9";
+    let t = env(36);
+    let db = t.e.db();
+    // Half the orders as Amazon would list orders of amazon.de (the MWS sandbox lists one
+    // marketplace).
+    db.execute(
+        "UPDATE orders SET marketplace_id = ?1 WHERE rowid % 2 = 0",
+        [DE],
+    )
+    .unwrap();
+    let pick = |m: &str| -> String {
+        db.query_row(
+            "SELECT amazon_order_id FROM orders WHERE marketplace_id = ?1 AND pii IS NOT NULL
+               AND lifecycle = 'unshipped' AND pii_missing = 0 ORDER BY 1 LIMIT 1",
+            [m],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (us, de) = (pick(US), pick(DE));
+    let pass = t.e.pass.to_str().unwrap().to_owned();
+    let olga = |args: &[&str]| {
+        let mut a = vec!["--operator", "olga", "--passphrase-file", &pass];
+        a.extend_from_slice(args);
+        t.e.ok(&a)
+    };
+    let out = t.e.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    for id in [&us, &de] {
+        let file = out.join(format!("{id}.zpl"));
+        olga(&[
+            "label",
+            id,
+            "--format",
+            "zpl",
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+    }
+    // A slip of the same order opens the same buyer: still one order of amazon.de.
+    let slip = out.join("slip.pdf");
+    olga(&["slip", &de, "--out", slip.to_str().unwrap()]);
+
+    let html = t.e.dir.path().join("report.html");
+    let (r, v) = t.audit(&[], &["--html", html.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for (id, country, currency) in [(US, "US", "USD"), (DE, "DE", "EUR")] {
+        let row = v["marketplaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["marketplace_id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {v}"));
+        let (orders, with_pii): (i64, i64) = db
+            .query_row(
+                "SELECT count(*), sum(pii IS NOT NULL) FROM orders WHERE marketplace_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(orders > 5, "{orders}");
+        assert_eq!(row["orders"], orders, "{row}");
+        assert_eq!(row["with_pii"], with_pii, "{row}");
+        assert_eq!(row["country"], country, "{row}");
+        assert_eq!(row["currency"], currency, "{row}");
+        assert_eq!(row["opened_in_window"], 1, "{row}");
+    }
+    let r28 = t.check(&v, "R6/R28")["details"].to_string();
+    assert!(
+        r28.contains("orders opened in the window by marketplace: DE 1, US 1"),
+        "{r28}"
+    );
+    let olga_today = v["pii_openings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["operator"] == "olga")
+        .unwrap();
+    assert_eq!(olga_today["count"], 2, "{olga_today}");
+    assert_eq!(olga_today["by_marketplace"][DE], 1, "{olga_today}");
+    assert_eq!(olga_today["by_marketplace"][US], 1, "{olga_today}");
+
+    // The text report has a line per marketplace; the HTML names them under the openings.
+    let mut a = vec!["--operator", "aud", "--passphrase-file"];
+    a.push(t.auditor.to_str().unwrap());
+    a.push("audit");
+    let text = t.e.run(&a).stdout;
+    let de_line = text
+        .lines()
+        .find(|l| l.contains("Marketplace") && l.contains("DE (amazon.de, EUR)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(de_line.contains("1 opened in the window"), "{de_line}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("id=\"openings-by-marketplace\""),
+        "no marketplaces in the HTML"
+    );
+    assert!(
+        page.contains("DE (amazon.de, EUR) 1"),
+        "the HTML does not name amazon.de"
+    );
 }

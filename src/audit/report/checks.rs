@@ -142,8 +142,9 @@ pub struct AuditReport {
     pub business_name: Option<String>,
     /// A sandbox home (the built-in fake Amazon; no real buyer's data).
     pub sandbox: bool,
-    /// Orders stored per marketplace id, most first.
-    pub orders_by_marketplace: Vec<(String, u64)>,
+    /// Every marketplace the vault holds orders of, most orders first: its orders, where
+    /// their buyers' details stand, and the orders opened in the window.
+    pub marketplaces: Vec<MarketplaceUse>,
     /// The vault's policy profile.
     pub profile: String,
     /// Days of records summarised.
@@ -228,6 +229,30 @@ pub struct PiiOpenings {
     pub day: String,
     /// Orders whose PII was opened (each order once a day, however many times it was opened).
     pub count: usize,
+    /// The same orders by marketplace id (`-`: an order the vault no longer knows, or an
+    /// opening whose record names no order).
+    pub by_marketplace: BTreeMap<String, usize>,
+}
+
+/// One marketplace the vault holds orders of (`audit --json` `marketplaces`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarketplaceUse {
+    /// The marketplace id (`-` for orders stored without one).
+    pub marketplace_id: String,
+    /// Its country code and currency, where the id is a known marketplace.
+    pub country: Option<&'static str>,
+    /// Its currency.
+    pub currency: Option<&'static str>,
+    /// Orders stored.
+    pub orders: u64,
+    /// Orders whose sealed details are held.
+    pub with_pii: u64,
+    /// Open orders still waiting for their details.
+    pub waiting_for_pii: u64,
+    /// Orders purged.
+    pub purged: u64,
+    /// Orders whose details were opened in the window (each once).
+    pub opened_in_window: u64,
 }
 
 /// The strip's cells from `from` to `to` (inclusive; none if `from > to`): `files` maps the
@@ -919,23 +944,52 @@ pub fn audit(
             )),
         }
     }
-    let openings: BTreeMap<(&str, String), usize> = openings
-        .into_iter()
-        .map(|(k, (orders, unnamed))| (k, orders.len() + unnamed))
-        .collect();
-    for ((op, day), n) in &openings {
-        if *n > OPENINGS_PER_DAY {
-            c.fail(format!("{op} opened the PII of {n} orders on {day}"));
+    // Each opened order's marketplace: volumes and openings per marketplace (issue 22).
+    let market_of = vault.read(|tx| {
+        crate::vault::orders::marketplaces_of(
+            tx,
+            openings
+                .values()
+                .flat_map(|(o, _)| o.iter().copied())
+                .collect::<BTreeSet<&str>>(),
+        )
+    })?;
+    let mut opened_by_market: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut pii_openings = Vec::new();
+    for ((op, day), (orders, unnamed)) in &openings {
+        let n = orders.len() + unnamed;
+        let mut by_marketplace: BTreeMap<String, usize> = BTreeMap::new();
+        for o in orders {
+            let m = market_of.get(*o).map_or("-", String::as_str);
+            *by_marketplace.entry(m.to_string()).or_default() += 1;
+            opened_by_market.entry(m).or_default().insert(o);
         }
-    }
-    let pii_openings: Vec<PiiOpenings> = openings
-        .iter()
-        .map(|((op, day), n)| PiiOpenings {
+        if *unnamed > 0 {
+            *by_marketplace.entry("-".into()).or_default() += unnamed;
+        }
+        if n > OPENINGS_PER_DAY {
+            c.fail(format!(
+                "{op} opened the PII of {n} orders on {day} ({})",
+                per_marketplace(&by_marketplace)
+            ));
+        }
+        pii_openings.push(PiiOpenings {
             operator: op.to_string(),
             day: day.clone(),
-            count: *n,
-        })
-        .collect();
+            count: n,
+            by_marketplace,
+        });
+    }
+    if !opened_by_market.is_empty() {
+        let counts: BTreeMap<String, usize> = opened_by_market
+            .iter()
+            .map(|(m, o)| (m.to_string(), o.len()))
+            .collect();
+        c.details.push(format!(
+            "orders opened in the window by marketplace: {}",
+            per_marketplace(&counts)
+        ));
+    }
     checks.push(c.info());
 
     // R2/R24: what was recorded.
@@ -1029,7 +1083,25 @@ pub fn audit(
         seller_id,
         business_name: config.business.name.clone(),
         sandbox: vault.is_sandbox(),
-        orders_by_marketplace: vault.read(crate::vault::orders::count_by_marketplace)?,
+        marketplaces: vault
+            .read(crate::vault::orders::marketplace_rows)?
+            .into_iter()
+            .map(|m| {
+                let known = crate::model::marketplace::Marketplace::by_id(&m.marketplace_id);
+                MarketplaceUse {
+                    opened_in_window: opened_by_market
+                        .get(m.marketplace_id.as_str())
+                        .map_or(0, |o| o.len() as u64),
+                    country: known.map(|k| k.country),
+                    currency: known.map(|k| k.currency),
+                    marketplace_id: m.marketplace_id,
+                    orders: m.orders,
+                    with_pii: m.with_pii,
+                    waiting_for_pii: m.waiting_for_pii,
+                    purged: m.purged,
+                }
+            })
+            .collect(),
         profile: profile.to_string(),
         window_days: opts.window_days,
         findings,
@@ -1047,6 +1119,15 @@ pub fn audit(
         pii_openings,
     };
     Ok(report)
+}
+
+/// `US 12, DE 3` (a marketplace's country where the id is known).
+fn per_marketplace(counts: &BTreeMap<String, usize>) -> String {
+    counts
+        .iter()
+        .map(|(m, n)| format!("{} {n}", crate::model::marketplace::short(m)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What a manager does next about a failed check (the failing lines say what and where).

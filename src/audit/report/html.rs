@@ -301,7 +301,11 @@ fn openings(h: &mut String, r: &AuditReport) {
         }
         h.push_str("</g>\n");
     }
-    h.push_str("</svg>\n</section>\n");
+    h.push_str("</svg>\n");
+    if let Some(m) = super::openings_by_marketplace(r) {
+        let _ = writeln!(h, "<p id=\"openings-by-marketplace\">{}</p>", esc(&m));
+    }
+    h.push_str("</section>\n");
 }
 
 fn list_findings(h: &mut String, r: &AuditReport) {

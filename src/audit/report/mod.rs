@@ -184,6 +184,24 @@ pub(crate) fn chart(r: &AuditReport) -> Chart {
     Chart { rows, max }
 }
 
+/// The orders opened in the window by marketplace (`US (amazon.com, USD) 12; DE ... 3`), for
+/// the openings section; `None` when none was.
+pub(crate) fn openings_by_marketplace(r: &AuditReport) -> Option<String> {
+    let parts: Vec<String> = r
+        .marketplaces
+        .iter()
+        .filter(|m| m.opened_in_window > 0)
+        .map(|m| {
+            format!(
+                "{} {}",
+                crate::model::marketplace::describe(&m.marketplace_id),
+                m.opened_in_window
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("Orders opened by marketplace: {}.", parts.join("; ")))
+}
+
 /// Whether a day's count raises the R28 alarm.
 pub(crate) fn unusual(n: usize) -> bool {
     n > OPENINGS_PER_DAY
@@ -257,20 +275,31 @@ pub(crate) fn facts(r: &AuditReport) -> Vec<(&'static str, String)> {
             format!("{} in {} file(s)", r.pii_values_scanned, r.files_scanned),
         ),
         ("Forms searched", r.leak_forms.join("; ")),
-        (
-            "Orders by marketplace",
-            if r.orders_by_marketplace.is_empty() {
-                "none stored".to_string()
-            } else {
-                r.orders_by_marketplace
-                    .iter()
-                    .map(|(m, n)| format!("{} {n}", crate::model::marketplace::describe(m)))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            },
-        ),
     ]);
+    f.extend(marketplace_lines(r).into_iter().map(|l| ("Marketplace", l)));
     f
+}
+
+/// One line per marketplace the vault holds orders of: its orders, where their buyers'
+/// details stand, and the orders opened in the window (issue 22).
+pub(crate) fn marketplace_lines(r: &AuditReport) -> Vec<String> {
+    if r.marketplaces.is_empty() {
+        return vec!["no order stored".to_string()];
+    }
+    r.marketplaces
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: {} order(s), {} with the buyer's details, {} waiting for them, {} purged; {} opened in the window",
+                crate::model::marketplace::describe(&m.marketplace_id),
+                m.orders,
+                m.with_pii,
+                m.waiting_for_pii,
+                m.purged,
+                m.opened_in_window
+            )
+        })
+        .collect()
 }
 
 /// The verdict line.
@@ -289,7 +318,7 @@ operators by name, files by path; values are only counted.";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::report::checks::{Check, OperatorUse, PiiOpenings};
+    use crate::audit::report::checks::{Check, MarketplaceUse, OperatorUse, PiiOpenings};
 
     fn check(id: &'static str, status: Status, details: &[&str], failed: &[usize]) -> Check {
         Check {
@@ -314,7 +343,16 @@ mod tests {
             seller_id: Some("A1SELLER".into()),
             business_name: Some("Acme <Goods>".into()),
             sandbox: true,
-            orders_by_marketplace: vec![("ATVPDKIKX0DER".into(), 3)],
+            marketplaces: vec![MarketplaceUse {
+                marketplace_id: "ATVPDKIKX0DER".into(),
+                country: Some("US"),
+                currency: Some("USD"),
+                orders: 3,
+                with_pii: 2,
+                waiting_for_pii: 1,
+                purged: 0,
+                opened_in_window: 1,
+            }],
             profile: "mws-2020".into(),
             window_days: 90,
             findings: 1,
@@ -356,11 +394,13 @@ mod tests {
                     operator: "pat <x>".into(),
                     day: "2026-03-01".into(),
                     count: 3,
+                    by_marketplace: [("ATVPDKIKX0DER".to_string(), 3)].into(),
                 },
                 PiiOpenings {
                     operator: "pat <x>".into(),
                     day: "2026-03-02".into(),
                     count: 201,
+                    by_marketplace: [("ATVPDKIKX0DER".to_string(), 201)].into(),
                 },
             ],
         }

@@ -371,6 +371,9 @@ fn openings(d: &mut Doc, r: &AuditReport) {
             c.max
         ),
     );
+    if let Some(m) = super::openings_by_marketplace(r) {
+        d.para(MARGIN, USABLE, 9.0, false, INK, &m);
+    }
     let n = r.log_days.len().max(1) as f32;
     let plot_w = STRIP_ROW as f32 * STRIP_PITCH;
     let pitch = (plot_w / n).clamp(0.5, STRIP_PITCH);
