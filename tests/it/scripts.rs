@@ -272,7 +272,11 @@ fn labels_and_slips_in_eight_scripts_read_back_embed_their_fonts_render_and_scan
             if *country == "JP" {
                 assert!(fonts.contains("CJK"), "{what}: {fonts}");
             }
-            assert_eq!(rendered_barcodes(&path), [id.clone()], "{what}: scans");
+            assert_eq!(
+                rendered_barcodes(&path),
+                std::slice::from_ref(id),
+                "{what}: scans"
+            );
             if kind == "label" {
                 // Shipped from the US: the country's English name; after the phone (the last
                 // line of the block) when the address is not in Latin script.
