@@ -7,7 +7,10 @@
 //!
 //! Peak RSS is the child's `VmHWM`, sampled from `/proc/<pid>/status` every 2 ms until it
 //! exits (the high-water mark only grows). Orders are made through the library: Latin-1
-//! addresses (`common::sample_pii`), two items each, a gift message on every fifth.
+//! addresses (`common::sample_pii`), two items each, a gift message on every fifth; the mixed
+//! batch cycles through nine scripts (Latin, Japanese, Arabic, Hebrew, Polish, Turkish, Greek,
+//! Thai, Devanagari: [`mixed_pii`]), and the Japanese station run gives every order a Japanese
+//! address and prints PDF labels (the CJK face is read once, on the first scan).
 
 // A plain rusqlite baseline, or setup as an operator with sqlite3 would do it: a connection
 // of the bench's own (clippy.toml keeps connections out of the crate outside `vault`).
@@ -37,8 +40,78 @@ const PASS: &str = "benchmark passphrase, long";
 const BATCH: usize = 200;
 const SCANS: usize = 1000;
 
+/// Which addresses the orders get.
+#[derive(Clone, Copy)]
+enum Scripts {
+    /// `common::sample_pii`, to the US.
+    Latin,
+    /// [`mixed_pii`], each to its country.
+    Mixed,
+    /// Japanese, to Japan.
+    Japanese,
+}
+
+/// The countries and addresses of the mixed batch, one per script.
+const MIXED: [(&str, &str, &str, &str, &str); 9] = [
+    (
+        "US",
+        "Recipient Name",
+        "Some Long Street Name",
+        "Springfield IL",
+        "62704",
+    ),
+    (
+        "JP",
+        "山田 太郎",
+        "丸の内2丁目7-2",
+        "千代田区 東京都",
+        "100-0001",
+    ),
+    ("SA", "عبد الله الفيصل", "طريق الملك فهد", "الرياض", "12345"),
+    ("IL", "דוד כהן", "רחוב הרצל", "תל אביב-יפו", "6423902"),
+    (
+        "PL",
+        "Łukasz Żółkiewski",
+        "ul. Piotrkowska",
+        "Łódź",
+        "90-001",
+    ),
+    (
+        "TR",
+        "Şükrü Ağaoğlu",
+        "Bağdat Caddesi No:",
+        "İstanbul Kadıköy",
+        "34710",
+    ),
+    (
+        "GR",
+        "Ζωή Παπαδοπούλου",
+        "Οδός Ερμού",
+        "Αθήνα Αττική",
+        "10563",
+    ),
+    ("TH", "สมชาย ใจดี", "ถนนสุขุมวิท", "กรุงเทพมหานคร", "10110"),
+    ("IN", "राहुल शर्मा", "कनॉट प्लेस", "नई दिल्ली", "110001"),
+];
+
+/// Order `i`'s country and address in script `i % 9` of [`MIXED`].
+fn mixed_pii(i: usize, k: usize) -> (&'static str, fulfill::pii::BuyerPii) {
+    use fulfill::pii::{BuyerPii, Pii};
+    let (country, name, street, city, postal) = MIXED[k % MIXED.len()];
+    let pii = BuyerPii {
+        buyer_name: Some(Pii::new(format!("{name} {i}"))),
+        recipient_name: Some(Pii::new(format!("{name} {i}"))),
+        address_line1: Some(Pii::new(format!("{street} {i}"))),
+        city: Some(Pii::new(city.to_string())),
+        postal_code: Some(Pii::new(postal.to_string())),
+        phone: Some(Pii::new(format!("+1 555 {i:07}"))),
+        ..Default::default()
+    };
+    (country, pii)
+}
+
 /// A vault with `n` unshipped, addressable orders (ids `111-NNNNNNN-0000000`).
-fn vault_with_orders(root: &Path, n: usize, t0: DateTime<Utc>) -> Vault {
+fn vault_with_orders(root: &Path, n: usize, t0: DateTime<Utc>, scripts: Scripts) -> Vault {
     let home = Home::create(root, &Environment::system()).unwrap();
     let v = Vault::create(
         &home,
@@ -57,10 +130,17 @@ fn vault_with_orders(root: &Path, n: usize, t0: DateTime<Utc>) -> Vault {
         )
         .unwrap();
     let mut sealer = s.sealer(t0).unwrap();
+    let mut countries = Vec::with_capacity(n);
     v.write(|tx| {
         for i in 0..n {
             let id = format!("111-{i:07}-0000000");
-            s.store_order_pii(&id, "Unshipped", Some(&common::sample_pii(i)), t0)?;
+            let (country, pii) = match scripts {
+                Scripts::Latin => ("US", common::sample_pii(i)),
+                Scripts::Mixed => mixed_pii(i, i),
+                Scripts::Japanese => mixed_pii(i, 1),
+            };
+            countries.push((id.clone(), country));
+            s.store_order_pii(&id, "Unshipped", Some(&pii), t0)?;
             let items: Vec<OrderItem> = (0..2)
                 .map(|k| OrderItem {
                     info: OrderItemInfo {
@@ -81,13 +161,19 @@ fn vault_with_orders(root: &Path, n: usize, t0: DateTime<Utc>) -> Vault {
     })
     .unwrap();
     // The orders as a fetch would leave them, set the way an operator with sqlite3 could.
-    rusqlite::Connection::open(v.home().vault_path())
-        .unwrap()
-        .execute_batch(
-            "UPDATE orders SET lifecycle = 'unshipped', ship_country = 'US',
-                ship_service_level = 'Std', items_fetched = 1, pii_missing = 0",
+    let db = rusqlite::Connection::open(v.home().vault_path()).unwrap();
+    db.execute_batch(
+        "UPDATE orders SET lifecycle = 'unshipped', ship_country = 'US',
+            ship_service_level = 'Std', items_fetched = 1, pii_missing = 0",
+    )
+    .unwrap();
+    for (id, country) in &countries {
+        db.execute(
+            "UPDATE orders SET ship_country = ?2 WHERE amazon_order_id = ?1",
+            [id.as_str(), *country],
         )
         .unwrap();
+    }
     drop(s);
     v
 }
@@ -132,11 +218,11 @@ fn measure(home: &Path, pass: &Path, args: &[&str]) -> (Duration, u64) {
     }
 }
 
-fn batches() {
+fn batches(scripts: Scripts) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
     let t0 = Utc::now();
-    drop(vault_with_orders(&root, BATCH, t0));
+    drop(vault_with_orders(&root, BATCH, t0, scripts));
     let pass = dir.path().join("olga.pass");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -147,7 +233,7 @@ fn batches() {
     std::io::Write::write_all(&mut f, PASS.as_bytes()).unwrap();
     let out = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     // The same orders are printed each run (a reprint of the whole wave): `--status open`.
-    let runs: [(&str, Vec<String>); 4] = [
+    let mut runs: Vec<(&str, Vec<String>)> = vec![
         (
             "200 labels, ZPL, one job",
             vec!["label".into(), "--all-unshipped".into()],
@@ -185,6 +271,13 @@ fn batches() {
             ],
         ),
     ];
+    if let Scripts::Mixed = scripts {
+        // Nine scripts: only the PDF runs (ZPL draws Latin only).
+        runs = vec![
+            ("200 labels, PDF, 9 scripts, one job", runs[1].1.clone()),
+            ("200 slips, Letter PDF, 9 scripts", runs[2].1.clone()),
+        ];
+    }
     for (name, args) in &runs {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut walls = Vec::new();
@@ -227,10 +320,14 @@ fn discarding_printer() -> String {
     addr
 }
 
-fn station(destination: Destination, what: &str) {
+fn station(destination: Destination, what: &str, scripts: Scripts) {
     let dir = tempfile::tempdir().unwrap();
     let t0 = Utc::now();
-    let v = vault_with_orders(&dir.path().join("home"), SCANS, t0);
+    let v = vault_with_orders(&dir.path().join("home"), SCANS, t0, scripts);
+    let format = match scripts {
+        Scripts::Japanese => Format::Pdf,
+        _ => Format::Zpl,
+    };
     let s = v
         .unlock(
             "olga",
@@ -244,7 +341,7 @@ fn station(destination: Destination, what: &str) {
         method: None,
         label: LabelRequest {
             orders: Vec::new(),
-            format: Format::Zpl,
+            format,
             dpi: Dpi::D203,
             destination,
             return_address: None,
@@ -297,10 +394,17 @@ fn station(destination: Destination, what: &str) {
 
 fn main() {
     println!("fulfill label benchmarks (release build)");
-    batches();
-    station(Destination::Spool, "in spool/");
+    batches(Scripts::Latin);
+    batches(Scripts::Mixed);
+    station(Destination::Spool, "in spool/", Scripts::Latin);
     station(
         Destination::Printer(discarding_printer()),
         "to a raw TCP printer",
+        Scripts::Latin,
+    );
+    station(
+        Destination::Spool,
+        "Japanese, PDF, in spool/",
+        Scripts::Japanese,
     );
 }

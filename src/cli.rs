@@ -189,9 +189,9 @@ pub enum PickStatusArg {
 pub enum PicklistFormat {
     /// Plain text columns.
     Text,
-    /// A paginated PDF (built-in Helvetica).
+    /// A paginated PDF (embedded fonts: any script).
     Pdf,
-    /// CSV: bin, sku, quantity, orders.
+    /// CSV: bin, sku, quantity, orders, marketplaces.
     Csv,
 }
 

@@ -93,6 +93,8 @@ pub struct LabelFacts {
     pub country: Option<String>,
     /// Items, e.g. "SKU-1 x2".
     pub items: Vec<String>,
+    /// The marketplace it was sold in (Amazon's id), when known.
+    pub marketplace: Option<String>,
 }
 
 pub(crate) fn value(p: &Option<Pii>) -> Option<&str> {
@@ -128,6 +130,55 @@ pub(crate) fn address_lines(facts: &LabelFacts, pii: &BuyerPii) -> Vec<Zeroizing
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// True when every letter of `text` is Latin (Basic Latin, Latin-1, Latin Extended A/B and
+/// Additional, IPA; digits, spaces and punctuation count for nothing).
+pub(crate) fn is_latin(text: &str) -> bool {
+    text.chars().filter(|c| c.is_alphabetic()).all(|c| {
+        matches!(c as u32, 0x0041..=0x024F | 0x0250..=0x02AF | 0x1E00..=0x1EFF | 0x2C60..=0x2C7F
+            | 0xA720..=0xA7FF | 0xAB30..=0xAB6F | 0xFB00..=0xFB06)
+    })
+}
+
+/// Whether a label crosses a border: the destination's country differs from the ship-from's
+/// (`None` when either is unknown: no `[ship_from]`, or an order without a country).
+pub(crate) fn crosses_border(facts: &LabelFacts, from: Option<&ShipFrom>) -> Option<bool> {
+    let to = facts.country.as_deref()?.trim();
+    let from = from?.country.trim();
+    if to.is_empty() || from.is_empty() {
+        return None;
+    }
+    let norm = |c: &str| match c.to_ascii_uppercase().as_str() {
+        "UK" => "GB".to_string(),
+        c => c.to_string(),
+    };
+    Some(norm(to) != norm(from))
+}
+
+/// The ship-to block of a label, for the carrier (issue 21 item 4). Domestic, or when the
+/// origin is unknown, it is [`address_lines`] as it always was: the address as Amazon gave it,
+/// in the buyer's script, and the country's English name. An international parcel whose address
+/// is not in Latin script gets what an international carrier reads: the address as Amazon gave
+/// it (the destination's last mile reads that), then the destination country's English name in
+/// capitals as the block's LAST line, on its own (UPU and USPS IMM 122: the country of
+/// destination in roman capitals, last), so the phone moves above it.
+pub(crate) fn ship_to_lines(
+    facts: &LabelFacts,
+    pii: &BuyerPii,
+    from: Option<&ShipFrom>,
+) -> Vec<Zeroizing<String>> {
+    let mut lines = address_lines(facts, pii);
+    let abroad = crosses_border(facts, from) == Some(true);
+    if !abroad || lines.iter().all(|l| is_latin(l)) {
+        return lines;
+    }
+    if let Some(code) = facts.country.as_deref() {
+        let name = country::country_name(code);
+        lines.retain(|l| l.as_str() != name);
+        lines.push(Zeroizing::new(name));
+    }
+    lines
 }
 
 /// The return address block from the seller's `[ship_from]` (no PII): name, street lines,
@@ -476,4 +527,78 @@ pub fn print_slips(
         },
         now,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn japanese() -> BuyerPii {
+        BuyerPii {
+            recipient_name: Some(Pii::new("山田 太郎")),
+            address_line1: Some(Pii::new("丸の内2丁目7-2")),
+            city: Some(Pii::new("千代田区")),
+            postal_code: Some(Pii::new("100-0001")),
+            phone: Some(Pii::new("+81 3 5555 0101")),
+            ..Default::default()
+        }
+    }
+
+    fn from(country: &str) -> ShipFrom {
+        ShipFrom {
+            country: country.into(),
+            ..Default::default()
+        }
+    }
+
+    fn texts(lines: &[Zeroizing<String>]) -> Vec<&str> {
+        lines.iter().map(|l| l.as_str()).collect()
+    }
+
+    #[test]
+    fn abroad_a_non_latin_address_ends_with_the_country_in_english_capitals() {
+        let facts = LabelFacts {
+            country: Some("JP".into()),
+            ..Default::default()
+        };
+        let pii = japanese();
+        // From the US: as Amazon gave it, then JAPAN last, on its own line.
+        let abroad = ship_to_lines(&facts, &pii, Some(&from("US")));
+        assert_eq!(
+            texts(&abroad),
+            [
+                "山田 太郎",
+                "丸の内2丁目7-2",
+                "千代田区 100-0001",
+                "+81 3 5555 0101",
+                "JAPAN"
+            ]
+        );
+        // Domestic (and without a known origin): as it always was.
+        for origin in [Some(from("jp")), None] {
+            let home = ship_to_lines(&facts, &pii, origin.as_ref());
+            assert_eq!(texts(&home), texts(&address_lines(&facts, &pii)));
+            assert_eq!(texts(&home)[3], "JAPAN");
+        }
+        // A Latin address abroad is left as it is (its country line was already English).
+        let latin = BuyerPii {
+            recipient_name: Some(Pii::new("Zoë Łódź")),
+            phone: Some(Pii::new("+48 1")),
+            ..Default::default()
+        };
+        let pl = LabelFacts {
+            country: Some("PL".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            texts(&ship_to_lines(&pl, &latin, Some(&from("DE")))),
+            ["Zoë Łódź", "POLAND", "+48 1"]
+        );
+        assert_eq!(crosses_border(&pl, Some(&from("UK"))), Some(true));
+        assert_eq!(
+            crosses_border(&LabelFacts::default(), Some(&from("DE"))),
+            None
+        );
+        assert!(is_latin("Zoë Łódź İstanbul Ağrı 12") && !is_latin("Αθήνα 10563"));
+    }
 }

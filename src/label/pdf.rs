@@ -17,10 +17,11 @@ use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 use zeroize::Zeroizing;
 
-use super::layout::{self, Block, Frame};
+use super::layout::{self, Block, Frame, Measure};
 use super::text::{self, Chain, FaceId, Noto};
-use super::{LabelFacts, address_lines, return_lines};
+use super::{LabelFacts, return_lines, ship_to_lines};
 use crate::error::{Error, Result};
+use crate::model::marketplace::Marketplace;
 use crate::model::shipping::ShipFrom;
 use crate::pii::BuyerPii;
 
@@ -347,7 +348,7 @@ pub fn label_page(facts: &LabelFacts, pii: &BuyerPii, from: Option<&ShipFrom>) -
     let measure = Noto::for_country(facts.country.as_deref());
     let mut canvas = Canvas::new(measure.chain.clone());
     // Every address line is checked against the fonts before it is measured.
-    let lines = address_lines(facts, pii);
+    let lines = ship_to_lines(facts, pii, from);
     for l in &lines {
         check(l, &measure.chain, id, Refusal::Label)?;
     }
@@ -389,6 +390,15 @@ pub fn label_page(facts: &LabelFacts, pii: &BuyerPii, from: Option<&ShipFrom>) -
         60.0,
     );
     canvas.text((MARGIN, 136.0), 10.0, Font::Regular, id);
+    // The marketplace's domain, right-aligned on the order id's line (below the barcode, away
+    // from the address); left out when the two would not keep a clear gap.
+    if let Some(m) = facts.marketplace.as_deref().and_then(Marketplace::by_id) {
+        let width = measure.width(m.domain, 10.0);
+        let right = w - MARGIN;
+        if MARGIN + measure.width(id, 10.0) + 18.0 <= right - width {
+            canvas.text((right - width, 136.0), 10.0, Font::Regular, m.domain);
+        }
+    }
     if let Some(level) = &facts.service_level {
         let service = format!("Service: {level}");
         let frame = Frame {

@@ -2,13 +2,19 @@
 //! caller writes the bytes.
 //!
 //! SKUs and bins are remote or typed text, so every renderer strips control characters and
-//! bidirectional overrides (no terminal escapes, no reordered lines); the PDF shows what its
-//! built-in font's WinAnsi encoding can and writes any other character as `<U+XXXX>`; a CSV
-//! cell that a spreadsheet would run as a formula is prefixed with `'`.
+//! bidirectional overrides (no terminal escapes, no reordered lines); the PDF draws any script
+//! with the labels' text stack ([`super::text`]: embedded, subsetted fonts with ToUnicode maps,
+//! each line's text beside its glyphs as a comment) and writes a character no font has as
+//! `<U+XXXX>`; a CSV cell that a spreadsheet would run as a formula is prefixed with `'`.
+//!
+//! Every order is shown with its marketplace's short name (`111-... DE`), and the heading
+//! names each marketplace on the list with its domain and currency.
 
-use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
-
+use super::layout::{self, Measure};
+use super::pdf::{Canvas, Font, document};
+use super::text::{self, Chain, Noto};
 use crate::error::{Error, Result};
+use crate::model::marketplace;
 use crate::vault::skus::{PickLine, PickList};
 
 /// What the list is for, shown in its heading.
@@ -59,7 +65,7 @@ pub fn render_text(list: &PickList, h: &Heading) -> String {
                 bin_label(l),
                 clean(&l.sku),
                 l.quantity.to_string(),
-                l.orders.join(" "),
+                orders_shown(l).join(", "),
             )
         })
         .collect();
@@ -72,9 +78,14 @@ pub fn render_text(list: &PickList, h: &Heading) -> String {
     };
     let (wb, ws, wq) = (width(|r| &r.0, 3), width(|r| &r.1, 3), width(|r| &r.2, 3));
     let mut out = format!(
-        "Pick list: {} orders, generated {}\n\n",
+        "Pick list: {} orders, generated {}\n",
         h.status, h.generated
     );
+    let markets = marketplaces(list);
+    if !markets.is_empty() {
+        out.push_str(&format!("Marketplaces: {}\n", markets.join("; ")));
+    }
+    out.push('\n');
     out.push_str(&format!(
         "{:<wb$}  {:<ws$}  {:>wq$}  ORDERS\n",
         "BIN", "SKU", "QTY"
@@ -114,11 +125,12 @@ pub(crate) fn cell(text: &str) -> String {
     }
 }
 
-/// The list as CSV: `bin,sku,quantity,orders` (orders separated by spaces).
+/// The list as CSV: `bin,sku,quantity,orders,marketplaces` (orders separated by spaces; each
+/// order's marketplace id in the same place of `marketplaces`, `-` for none).
 pub fn render_csv(list: &PickList) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| Error::Failed(format!("pick list CSV: {e}"));
-    w.write_record(["bin", "sku", "quantity", "orders"])
+    w.write_record(["bin", "sku", "quantity", "orders", "marketplaces"])
         .map_err(fail)?;
     for l in &list.lines {
         w.write_record([
@@ -126,6 +138,11 @@ pub fn render_csv(list: &PickList) -> Result<Vec<u8>> {
             cell(&l.sku),
             l.quantity.to_string(),
             l.orders.join(" "),
+            l.marketplaces
+                .iter()
+                .map(|m| cell(m.as_deref().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join(" "),
         ])
         .map_err(fail)?;
     }
@@ -170,7 +187,7 @@ fn win_ansi_byte(c: char) -> Option<u8> {
     }
 }
 
-/// `text` in WinAnsi bytes for the built-in Helvetica: control characters dropped, any
+/// `text` in WinAnsi bytes for the built-in Helvetica (the audit report's PDF, which keeps it): control characters dropped, any
 /// character the encoding lacks written as `<U+XXXX>` so the picker still sees which it was.
 pub fn win_ansi(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
@@ -183,64 +200,116 @@ pub fn win_ansi(text: &str) -> Vec<u8> {
     out
 }
 
-/// A safe over-estimate of a WinAnsi byte's width in Helvetica, in thousandths of an em.
-fn glyph_width(b: u8) -> f32 {
-    match b {
-        b'i' | b'j' | b'l' | b'.' | b',' | b' ' | b'\'' | b'!' | b'|' => 280.0,
-        b'M' | b'W' | b'm' | b'w' | b'@' | b'%' => 950.0,
-        b'0'..=b'9' | b'a'..=b'z' | b'-' | b'_' => 560.0,
-        _ => 780.0,
+/// `text` cleaned, with any character no font of `chain` draws written as `<U+XXXX>`, so the
+/// picker still sees which it was (never a box).
+fn drawable(text: &str, chain: &Chain) -> String {
+    let text = clean(text);
+    if text::missing(&text, chain).is_none() {
+        return text;
     }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let mut one = [0u8; 4];
+        if text::missing(c.encode_utf8(&mut one), chain).is_some() {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
-/// Splits WinAnsi bytes into lines no wider than `width` points at `size`.
-fn wrap(bytes: &[u8], size: f32, width: f32) -> Vec<Vec<u8>> {
-    let mut lines = vec![Vec::new()];
-    let mut w = 0.0;
-    for &b in bytes {
-        let g = glyph_width(b) * size / 1000.0;
-        if w + g > width && !lines.last().is_some_and(Vec::is_empty) {
-            lines.push(Vec::new());
-            w = 0.0;
+/// Splits `text` into lines no wider than `width` points at `size`: at spaces where words fit,
+/// else between characters (a SKU is one long word).
+fn wrap(m: &Noto, text: &str, size: f32, width: f32) -> Vec<String> {
+    if let Ok(lines) = layout::wrap(m, text, size, width) {
+        return lines.iter().map(|l| l.to_string()).collect();
+    }
+    let mut lines = vec![String::new()];
+    for c in text.chars() {
+        let line = lines.last_mut().expect("one line");
+        line.push(c);
+        if m.width(line, size) > width && line.chars().count() > 1 {
+            line.pop();
+            lines.push(c.to_string());
         }
-        lines.last_mut().expect("one line").push(b);
-        w += g;
     }
     lines
+}
+
+/// The marketplaces of a list's orders, each once as a person reads it ("US (amazon.com,
+/// USD)"), for the heading; empty when no order names one.
+pub fn marketplaces(list: &PickList) -> Vec<String> {
+    let mut ids: Vec<&str> = list
+        .lines
+        .iter()
+        .flat_map(|l| l.marketplaces.iter().flatten())
+        .map(String::as_str)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut named: Vec<String> = ids.into_iter().map(marketplace::describe).collect();
+    named.sort();
+    named
+}
+
+/// Each order of a line as shown: its id and its marketplace's short name (`111-... DE`).
+fn orders_shown(line: &PickLine) -> Vec<String> {
+    line.orders
+        .iter()
+        .enumerate()
+        .map(
+            |(i, o)| match line.marketplaces.get(i).and_then(Option::as_deref) {
+                Some(m) => format!("{o} {}", marketplace::short(m)),
+                None => o.clone(),
+            },
+        )
+        .collect()
 }
 
 const MARGIN: f32 = 40.0;
 const SIZE: f32 = 9.0;
 const LEAD: f32 = 11.5;
 
-/// The list as a paginated PDF (Letter or A4, built-in Helvetica), the column heading on every
-/// page and "page N of M" at the foot.
+/// The list as a paginated PDF (Letter or A4) in the labels' embedded fonts (any script: a
+/// SKU or bin in Japanese, Arabic or Thai prints as such), the column heading on every page and
+/// "page N of M" at the foot.
 pub fn render_pdf(list: &PickList, h: &Heading, paper: Paper) -> Vec<u8> {
     let (pw, ph) = paper.size();
     let usable = pw - 2.0 * MARGIN;
+    let m = Noto::default();
     // Columns: bin, SKU, quantity, orders (x offsets and widths in points).
     let cols = [
-        (MARGIN, usable * 0.16),
-        (MARGIN + usable * 0.17, usable * 0.36),
-        (MARGIN + usable * 0.54, usable * 0.07),
-        (MARGIN + usable * 0.62, usable * 0.38),
+        (MARGIN, usable * 0.15),
+        (MARGIN + usable * 0.16, usable * 0.33),
+        (MARGIN + usable * 0.50, usable * 0.06),
+        (MARGIN + usable * 0.57, usable * 0.43),
     ];
     // Lay the rows out first, so the page count is known for the footer.
-    let mut rows: Vec<[Vec<Vec<u8>>; 4]> = Vec::new();
+    let mut rows: Vec<[Vec<String>; 4]> = Vec::new();
     for l in &list.lines {
-        let orders: Vec<Vec<u8>> = l
-            .orders
+        let orders: Vec<String> = orders_shown(l)
             .chunks(2)
-            .map(|c| win_ansi(&c.join("  ")))
+            .map(|c| drawable(&c.join("   "), &m.chain))
             .collect();
         rows.push([
-            wrap(&win_ansi(&bin_label(l)), SIZE, cols[0].1),
-            wrap(&win_ansi(&l.sku), SIZE, cols[1].1),
-            vec![l.quantity.to_string().into_bytes()],
+            wrap(&m, &drawable(&bin_label(l), &m.chain), SIZE, cols[0].1),
+            wrap(&m, &drawable(&l.sku, &m.chain), SIZE, cols[1].1),
+            vec![l.quantity.to_string()],
             orders,
         ]);
     }
-    let top = ph - MARGIN - 3.0 * LEAD;
+    let mut head = vec![drawable(
+        &format!("Pick list: {} orders, generated {}", h.status, h.generated),
+        &m.chain,
+    )];
+    let markets = marketplaces(list);
+    if !markets.is_empty() {
+        let line = drawable(&format!("Marketplaces: {}", markets.join("; ")), &m.chain);
+        head.extend(wrap(&m, &line, SIZE, usable));
+    }
+    let head_h = 2.0 * LEAD + head.len().saturating_sub(1) as f32 * LEAD;
+    let top = ph - MARGIN - head_h - LEAD;
     let bottom = MARGIN + 2.0 * LEAD;
     let per_page = ((top - bottom) / LEAD).floor() as usize;
     let mut pages: Vec<Vec<usize>> = vec![Vec::new()];
@@ -255,40 +324,27 @@ pub fn render_pdf(list: &PickList, h: &Heading, paper: Paper) -> Vec<u8> {
         used += height;
     }
     let n = pages.len();
-    let text = |c: &mut Content, x: f32, y: f32, size: f32, font: &[u8], bytes: &[u8]| {
-        c.begin_text();
-        c.set_font(Name(font), size);
-        c.next_line(x, y);
-        c.show(Str(bytes));
-        c.end_text();
-    };
-    let (catalog, tree, font, bold) = (Ref::new(1), Ref::new(2), Ref::new(3), Ref::new(4));
-    let mut pdf = Pdf::new();
-    pdf.catalog(catalog).pages(tree);
-    let page_refs: Vec<Ref> = (0..n).map(|i| Ref::new(5 + 2 * i as i32)).collect();
-    pdf.pages(tree)
-        .kids(page_refs.iter().copied())
-        .count(n as i32);
+    let mut out = Vec::with_capacity(n);
     for (p, rows_here) in pages.iter().enumerate() {
-        let mut c = Content::new();
-        let title = win_ansi(&format!(
-            "Pick list: {} orders, generated {}",
-            h.status, h.generated
-        ));
-        text(&mut c, MARGIN, ph - MARGIN, 12.0, b"F2", &title);
-        let mut y = ph - MARGIN - 2.0 * LEAD;
-        for (head, (x, _)) in ["BIN", "SKU", "QTY", "ORDERS"].iter().zip(cols) {
-            text(&mut c, x, y, SIZE, b"F2", head.as_bytes());
+        let mut c = Canvas::new(m.chain.clone());
+        c.text((MARGIN, ph - MARGIN), 12.0, Font::Bold, &head[0]);
+        for (k, line) in head.iter().enumerate().skip(1) {
+            let y = ph - MARGIN - LEAD * 0.5 - k as f32 * LEAD;
+            c.text((MARGIN, y), SIZE, Font::Regular, line);
         }
-        c.move_to(MARGIN, y - 3.0);
-        c.line_to(pw - MARGIN, y - 3.0);
-        c.stroke();
+        let mut y = top + LEAD;
+        for (name, (x, _)) in ["BIN", "SKU", "QTY", "ORDERS"].iter().zip(cols) {
+            c.text((x, y), SIZE, Font::Bold, name);
+        }
+        c.content.move_to(MARGIN, y - 3.0);
+        c.content.line_to(pw - MARGIN, y - 3.0);
+        c.content.stroke();
         y -= LEAD;
         for &i in rows_here {
             let r = &rows[i];
             for (col, (x, _)) in r.iter().zip(cols) {
                 for (k, line) in col.iter().enumerate() {
-                    text(&mut c, x, y - k as f32 * LEAD, SIZE, b"F1", line);
+                    c.text((x, y - k as f32 * LEAD), SIZE, Font::Regular, line);
                 }
             }
             y -= LEAD * r.iter().map(Vec::len).max().unwrap_or(1).max(1) as f32;
@@ -297,30 +353,13 @@ pub fn render_pdf(list: &PickList, h: &Heading, paper: Paper) -> Vec<u8> {
         if p + 1 == n {
             foot = format!("{}   {foot}", summary(list));
         }
-        for (k, line) in wrap(&win_ansi(&foot), 8.0, usable).iter().enumerate() {
-            text(&mut c, MARGIN, MARGIN - k as f32 * 10.0, 8.0, b"F1", line);
+        for (k, line) in wrap(&m, &foot, 8.0, usable).iter().enumerate() {
+            c.text((MARGIN, MARGIN - k as f32 * 10.0), 8.0, Font::Regular, line);
         }
-        let page = page_refs[p];
-        let body = Ref::new(page.get() + 1);
-        let mut pg = pdf.page(page);
-        pg.media_box(Rect::new(0.0, 0.0, pw, ph));
-        pg.parent(tree);
-        pg.contents(body);
-        let mut res = pg.resources();
-        let mut fonts = res.fonts();
-        fonts.pair(Name(b"F1"), font);
-        fonts.pair(Name(b"F2"), bold);
-        fonts.finish();
-        res.finish();
-        pg.finish();
-        pdf.stream(body, &c.finish());
+        out.push(c.finish((pw, ph)));
     }
-    for (r, name) in [(font, &b"Helvetica"[..]), (bold, &b"Helvetica-Bold"[..])] {
-        pdf.type1_font(r)
-            .base_font(Name(name))
-            .encoding_predefined(Name(b"WinAnsiEncoding"));
-    }
-    pdf.finish()
+    // No PII in a pick list: the zeroizing buffer is handed on as a plain one.
+    std::mem::take(&mut *document(&out))
 }
 
 #[cfg(test)]
@@ -335,6 +374,14 @@ mod tests {
                     sku: format!("SKU-{i}"),
                     quantity: i as u64 + 1,
                     orders: vec![format!("111-0000000-{i:07}")],
+                    marketplaces: vec![Some(
+                        if i % 3 == 0 {
+                            "A1PA6795UKMFR9"
+                        } else {
+                            "ATVPDKIKX0DER"
+                        }
+                        .into(),
+                    )],
                 })
                 .collect(),
             orders: n,
@@ -342,12 +389,20 @@ mod tests {
         }
     }
 
+    fn heading() -> Heading {
+        Heading {
+            status: "unshipped".into(),
+            generated: "2026-03-01T09:00:00Z".into(),
+        }
+    }
+
     #[test]
-    fn win_ansi_keeps_latin_maps_cp1252_and_escapes_the_rest() {
-        assert_eq!(win_ansi("Zoë €5"), b"Zo\xEB \x805");
-        assert_eq!(win_ansi("a\u{1b}[31mb\nc"), b"a[31mbc");
-        assert_eq!(win_ansi("中"), b"<U+4E2D>");
-        assert_eq!(win_ansi("x\u{202E}y"), b"xy");
+    fn what_no_font_draws_is_named_by_its_code_point_and_controls_are_dropped() {
+        let c = Chain::default();
+        assert_eq!(drawable("Zoë €5 Łódź Κούπα", &c), "Zoë €5 Łódź Κούπα");
+        assert_eq!(drawable("a\u{1b}[31mb\nc", &c), "a[31mbc");
+        assert_eq!(drawable("ሰ-1", &c), "<U+1230>-1");
+        assert_eq!(drawable("x\u{202E}y", &c), "xy");
     }
 
     #[test]
@@ -359,16 +414,31 @@ mod tests {
         let row = r.records().next().unwrap().unwrap();
         assert_eq!(&row[1], "'=HYPERLINK(\"x\")");
         assert_eq!(&row[2], "1");
+        assert_eq!(&row[4], "A1PA6795UKMFR9");
         // Positive control: an ordinary SKU is kept as it is.
         assert_eq!(&cell("SKU-1"), "SKU-1");
     }
 
     #[test]
+    fn every_order_shows_its_marketplace_and_the_heading_names_them() {
+        let text = render_text(&list(2), &heading());
+        assert!(
+            text.contains("Marketplaces: DE (amazon.de, EUR); US (amazon.com, USD)\n"),
+            "{text}"
+        );
+        assert!(text.contains("111-0000000-0000000 DE\n"), "{text}");
+        assert!(text.contains("111-0000000-0000001 US\n"), "{text}");
+        let pdf = render_pdf(&list(2), &heading(), Paper::Letter);
+        let has = |s: &[u8]| pdf.windows(s.len()).any(|w| w == s);
+        assert!(has(
+            b"% Marketplaces: DE (amazon.de, EUR); US (amazon.com, USD)\n"
+        ));
+        assert!(has(b"% 111-0000000-0000000 DE\n"));
+    }
+
+    #[test]
     fn a_long_list_is_paginated_and_every_page_counts_them_all() {
-        let h = Heading {
-            status: "unshipped".into(),
-            generated: "2026-03-01T09:00:00Z".into(),
-        };
+        let h = heading();
         let one = render_pdf(&list(3), &h, Paper::Letter);
         let has = |pdf: &[u8], s: &[u8]| pdf.windows(s.len()).any(|w| w == s);
         assert!(has(&one, b"/Count 1") && has(&one, b"Page 1 of 1"));
@@ -376,14 +446,26 @@ mod tests {
         assert!(has(&many, b"/Count 4"), "200 rows on A4 need 4 pages");
         assert!(has(&many, b"Page 4 of 4") && !has(&many, b"Page 5"));
         assert!(has(&many, b"/MediaBox [0 0 595 842]"));
-        assert!(has(&many, b"SKU-199") && has(&many, b"/Helvetica"));
+        assert!(has(&many, b"% SKU-199\n"));
+        // Embedded fonts, no built-in one.
+        assert!(has(&many, b"/FontFile2") && has(&many, b"/ToUnicode"));
+        assert!(!has(&many, b"/Helvetica"));
     }
 
     #[test]
-    fn wrap_breaks_long_text_within_the_column() {
-        let lines = wrap(&[b'W'; 40], 10.0, 100.0);
+    fn any_script_prints_and_long_skus_wrap_within_the_column() {
+        let mut l = list(3);
+        l.lines[0].sku = "マグカップ-赤".into();
+        l.lines[1].sku = "كوب-أحمر-12".into();
+        l.lines[2].bin = Some("ชั้น-3".into());
+        let pdf = render_pdf(&l, &heading(), Paper::Letter);
+        let has = |s: &str| pdf.windows(s.len()).any(|w| w == s.as_bytes());
+        assert!(has("% マグカップ-赤\n") && has("% كوب-أحمر-12\n") && has("% ชั้น-3\n"));
+        assert!(!has("<U+"), "every script has a font");
+        let m = Noto::default();
+        let lines = wrap(&m, &"W".repeat(40), 10.0, 100.0);
         assert!(lines.len() > 1);
-        assert!(lines.iter().all(|l| l.len() as f32 * 9.5 <= 100.0));
+        assert!(lines.iter().all(|l| m.width(l, 10.0) <= 100.0));
         assert_eq!(lines.concat().len(), 40);
     }
 }

@@ -1,5 +1,6 @@
 //! Packing slips (pure: facts + PII + gift messages + paper -> PDF pages): the order id as
-//! text and Code 128 (a station scans it), the purchase date and service, the ship-to block,
+//! text and Code 128 (a station scans it), the purchase date, service and marketplace (its
+//! country, domain and currency), the ship-to block,
 //! every item with its quantity, and each item's gift message under it. Any script, in the
 //! embedded fonts of [`super::text`]: an address or gift message with a character no font
 //! draws is refused, as PDF labels refuse it, naming the package to install (a product title
@@ -13,6 +14,7 @@ use super::pdf::{self, Canvas, Font, Page, Refusal};
 use super::text::{self, Noto};
 use super::{LabelFacts, address_lines};
 use crate::error::{Error, Result};
+use crate::model::marketplace;
 use crate::pii::{BuyerPii, Pii};
 
 /// Slip paper sizes.
@@ -226,6 +228,10 @@ pub fn slip_pages(
     if let Some(s) = &facts.label.service_level {
         l.line(0.0, body, Font::Regular, &format!("Service: {s}"))?;
     }
+    if let Some(m) = &facts.label.marketplace {
+        let sold = format!("Marketplace: {}", marketplace::describe(m));
+        l.line(0.0, body, Font::Regular, &sold)?;
+    }
     l.y -= lh * 0.5;
     l.line(0.0, body, Font::Bold, "SHIP TO")?;
     // Wrapped to the page's width by the font's real widths; a word wider than the page is
@@ -311,6 +317,7 @@ mod tests {
                 service_level: Some("Std".into()),
                 country: Some("US".into()),
                 items: Vec::new(),
+                marketplace: Some("A1VC38T7YXB528".into()),
             },
             purchase_date: Some("2026-11-30".into()),
             items: (0..items)
@@ -359,6 +366,7 @@ mod tests {
             "3>",
             "Happy birthday, Sam!>",
             "1 Main St>",
+            "Marketplace: JP (amazon.co.jp, JPY)>",
         ] {
             let n = actual(needle.trim_end_matches('>'));
             let n = if needle.ends_with('>') {

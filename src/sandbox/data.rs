@@ -193,6 +193,105 @@ const PLACES: &[Place] = &[
     },
 ];
 
+/// More places, in more scripts, that no generated order goes to (so every seed's orders stay
+/// as they were); [`SimOrder::move_to`] sends an order to one of them for tests and training.
+const MORE_PLACES: &[Place] = &[
+    Place {
+        names: &["عبد الله الفيصل"],
+        country: "SA",
+        city: "الرياض",
+        state: None,
+        postal: "12345",
+        streets: &["طريق الملك فهد 4321"],
+        phone: "+966 11 555 01",
+    },
+    Place {
+        names: &["דוד כהן"],
+        country: "IL",
+        city: "תל אביב-יפו",
+        state: None,
+        postal: "6423902",
+        streets: &["רחוב הרצל 12"],
+        phone: "+972 3 555 01",
+    },
+    Place {
+        names: &["Łukasz Żółkiewski"],
+        country: "PL",
+        city: "Łódź",
+        state: None,
+        postal: "90-001",
+        streets: &["ul. Piotrkowska 104/5"],
+        phone: "+48 42 555 01",
+    },
+    Place {
+        names: &["Şükrü Ağaoğlu"],
+        country: "TR",
+        city: "İstanbul",
+        state: Some("Kadıköy"),
+        postal: "34710",
+        streets: &["Bağdat Caddesi No: 12"],
+        phone: "+90 216 555 01",
+    },
+    Place {
+        names: &["สมชาย ใจดี"],
+        country: "TH",
+        city: "กรุงเทพมหานคร",
+        state: None,
+        postal: "10110",
+        streets: &["ถนนสุขุมวิท 21"],
+        phone: "+66 2 555 01",
+    },
+    Place {
+        names: &["राहुल शर्मा"],
+        country: "IN",
+        city: "नई दिल्ली",
+        state: None,
+        postal: "110001",
+        streets: &["कनॉट प्लेस 12"],
+        phone: "+91 11 555 01",
+    },
+];
+
+impl SimOrder {
+    /// Sends this order to the sandbox's place in `country` (any of the generated ones, or SA,
+    /// IL, PL, TR, TH, IN): the first name and street there, the marker kept in every value,
+    /// and the marketplace of that country where Amazon has one. False for a country the
+    /// sandbox has no place in, or an order without an address.
+    pub fn move_to(&mut self, country: &str, marker: &str) -> bool {
+        let Some(place) = PLACES
+            .iter()
+            .chain(MORE_PLACES)
+            .find(|p| p.country.eq_ignore_ascii_case(country))
+        else {
+            return false;
+        };
+        let pii = &mut self.order.pii;
+        if pii.address_line1.is_none() {
+            return false;
+        }
+        let text = |s: &str| Some(Pii::new(format!("{s} {marker}")));
+        pii.buyer_name = text(place.names[0]);
+        pii.recipient_name = text(place.names[0]);
+        pii.address_line1 = text(place.streets[0]);
+        pii.address_line2 = None;
+        pii.address_line3 = None;
+        pii.county = None;
+        pii.city = text(place.city);
+        pii.state_or_region = place.state.and_then(text);
+        pii.postal_code = Some(Pii::new(format!("{} {marker}", place.postal)));
+        pii.phone = Some(Pii::new(format!("{}01 {marker}", place.phone)));
+        let info = &mut self.order.info;
+        info.ship_country_code = Some(place.country.into());
+        if let Some(m) = crate::model::marketplace::MARKETPLACES
+            .iter()
+            .find(|m| m.country == place.country)
+        {
+            info.marketplace_id = Some(m.id.into());
+        }
+        true
+    }
+}
+
 const TITLES: &[&str] = &[
     "Ceramic Mug & <Saucer> \"Deluxe\"",
     "Label^Printer~Test Roll",

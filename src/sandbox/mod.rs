@@ -370,6 +370,21 @@ impl SandboxHandle {
         true
     }
 
+    /// Sends an order to the sandbox's place in `country` ([`data::SimOrder::move_to`]: a name
+    /// and address in that country's script, and its marketplace), as if the buyer had ordered
+    /// so; for tests and training, before the order is fetched. False for an unknown order or
+    /// country, or an order without an address.
+    pub fn ship_to(&self, order_id: &str, country: &str) -> bool {
+        let now = self.now();
+        let marker = self.pii_marker();
+        let mut st = self.shared.lock();
+        st.refresh(now, &self.shared.creds.seller_id);
+        st.orders
+            .iter_mut()
+            .find(|o| o.order.info.amazon_order_id == order_id)
+            .is_some_and(|o| o.move_to(country, &marker))
+    }
+
     /// Ground truth: labels bought through Merchant Fulfillment, as (ShipmentId, order id,
     /// tracking, status).
     pub fn labels_bought(&self) -> Vec<(String, String, String, String)> {

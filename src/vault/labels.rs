@@ -17,8 +17,16 @@ use crate::error::{Error, Result};
 use crate::label::LabelFacts;
 use crate::label::slip::{SlipFacts, SlipItem};
 
-/// An order's lifecycle, purge time, missing-address flag, service level and country.
-type LabelRow = (String, Option<String>, bool, Option<String>, Option<String>);
+/// An order's lifecycle, purge time, missing-address flag, service level, country and
+/// marketplace.
+type LabelRow = (
+    String,
+    Option<String>,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The non-PII facts of a label, after checking the order can be labelled now.
 pub fn facts(conn: &Tx<'_>, order_id: &str) -> Result<LabelFacts> {
@@ -63,13 +71,23 @@ pub fn slip_facts(conn: &Tx<'_>, order_id: &str) -> Result<SlipFacts> {
 fn facts_for(conn: &Tx<'_>, order_id: &str, doing: &str) -> Result<LabelFacts> {
     let row: Option<LabelRow> = conn
         .query_row(
-            "SELECT lifecycle, purged_at, pii_missing, ship_service_level, ship_country
+            "SELECT lifecycle, purged_at, pii_missing, ship_service_level, ship_country,
+                    marketplace_id
              FROM orders WHERE amazon_order_id = ?1",
             [order_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((lifecycle, purged, pii_missing, service_level, country)) = row else {
+    let Some((lifecycle, purged, pii_missing, service_level, country, marketplace)) = row else {
         return Err(Error::usage(format!(
             "order {order_id} is not in the vault; run `fulfill fetch` first"
         )));
@@ -110,6 +128,7 @@ fn facts_for(conn: &Tx<'_>, order_id: &str, doing: &str) -> Result<LabelFacts> {
         service_level,
         country,
         items,
+        marketplace,
     })
 }
 

@@ -83,6 +83,9 @@ pub struct PickLine {
     pub quantity: u64,
     /// The orders the units go to, by id.
     pub orders: Vec<String>,
+    /// Each order's marketplace (Amazon's id), in the order of `orders`; `None` when the
+    /// order came without one.
+    pub marketplaces: Vec<Option<String>>,
 }
 
 /// Compares shelf codes and SKUs as people read them: runs of digits by their value, so
@@ -145,7 +148,8 @@ pub fn pick_list(conn: &Tx<'_>, lifecycles: &[&str]) -> Result<PickList> {
                     - COALESCE((SELECT sum(p.quantity) FROM shipment_items p
                         JOIN shipments s ON s.id = p.shipment_id
                         WHERE s.amazon_order_id = i.amazon_order_id AND s.state <> 'cancelled'
-                        AND p.order_item_id = i.order_item_id), 0) AS todo
+                        AND p.order_item_id = i.order_item_id), 0) AS todo,
+                o.marketplace_id
          FROM order_items i
          JOIN orders o ON o.amazon_order_id = i.amazon_order_id
          LEFT JOIN sku_locations l ON l.sku = COALESCE(i.seller_sku, i.asin)
@@ -158,19 +162,21 @@ pub fn pick_list(conn: &Tx<'_>, lifecycles: &[&str]) -> Result<PickList> {
             r.get::<_, Option<String>>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, i64>(3)?,
+            r.get::<_, Option<String>>(4)?,
         ))
     })?;
     let mut lines: Vec<PickLine> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut orders = std::collections::HashSet::new();
     for row in rows {
-        let (sku, bin, order, todo) = row?;
+        let (sku, bin, order, todo, marketplace) = row?;
         let at = *index.entry(sku.clone()).or_insert_with(|| {
             lines.push(PickLine {
                 bin,
                 sku,
                 quantity: 0,
                 orders: Vec::new(),
+                marketplaces: Vec::new(),
             });
             lines.len() - 1
         });
@@ -178,6 +184,7 @@ pub fn pick_list(conn: &Tx<'_>, lifecycles: &[&str]) -> Result<PickList> {
         line.quantity += todo as u64;
         if line.orders.last() != Some(&order) {
             line.orders.push(order.clone());
+            line.marketplaces.push(marketplace);
         }
         orders.insert(order);
     }

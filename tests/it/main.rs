@@ -36,6 +36,7 @@ mod purge;
 mod quick_start;
 mod report;
 mod sandbox;
+mod scripts;
 mod sealing;
 mod ship;
 mod slip;
