@@ -51,17 +51,20 @@ pub fn save_quota(vault: &Vault, client: &Client) -> Result<()> {
 
 /// Continues a marketplace's quota model from the last run.
 pub fn restore_market_quota(vault: &Vault, market: &mut dyn crate::market::Marketplace) {
-    if let Ok(Some(saved)) = store::meta_get(vault.conn(), market.quota_key()) {
-        market.restore_quota(&saved);
+    for key in market.quota_keys() {
+        if let Ok(Some(saved)) = store::meta_get(vault.conn(), &key) {
+            market.restore_quota(&key, &saved);
+        }
     }
 }
 
 /// Saves a marketplace's quota model for the next run, over what is stored.
 pub fn save_market_quota(vault: &Vault, market: &dyn crate::market::Marketplace) -> Result<()> {
     let tx = store::immediate(vault.conn())?;
-    let key = market.quota_key();
-    let stored = store::meta_get(&tx, key)?.unwrap_or_else(|| "[]".into());
-    store::meta_set(&tx, key, &market.merged_quota(&stored))?;
+    for key in market.quota_keys() {
+        let stored = store::meta_get(&tx, &key)?.unwrap_or_else(|| "[]".into());
+        store::meta_set(&tx, &key, &market.merged_quota(&key, &stored))?;
+    }
     tx.commit()?;
     Ok(())
 }

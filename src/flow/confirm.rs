@@ -85,9 +85,11 @@ impl Pass<'_> {
                 .iter()
                 .filter_map(|i| Some((i.amazon_order_item_code.clone()?, i.quantity?)))
                 .collect();
+            let region = orders::fetched_region(self.vault.conn(), &order_id)?;
             let c = Confirmation {
                 order_id,
                 marketplace_id,
+                region,
                 package_reference: q.package.to_string(),
                 carrier: m
                     .carrier_code

@@ -92,11 +92,12 @@ impl Env {
             .unwrap();
         let opts = FetchOptions {
             since: Some(self.clock.now() - Duration::days(29)),
+            ..FetchOptions::default()
         };
         match &self.server {
             Server::Sp(_, c) => fetch(
                 &s,
-                &mut SpApi::new(&mut c.borrow_mut()),
+                &mut SpApi::new(&mut c.borrow_mut(), true),
                 &opts,
                 self.clock.as_ref(),
                 &mut Quiet,

@@ -456,10 +456,11 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         .unwrap();
         let opts = FetchOptions {
             since: Some(clock.now() - Duration::days(29)),
+            ..FetchOptions::default()
         };
         fetch(
             &s,
-            &mut SpApi::new(&mut client),
+            &mut SpApi::new(&mut client, true),
             &opts,
             clock.as_ref(),
             &mut Quiet,
@@ -487,7 +488,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         let r = fulfill::flow::confirm::confirm(
             &vault,
             "olga",
-            &mut SpApi::new(&mut client),
+            &mut SpApi::new(&mut client, true),
             clock.as_ref(),
         )
         .unwrap();
@@ -507,7 +508,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         clock.advance(Duration::minutes(10));
         fetch(
             &s,
-            &mut SpApi::new(&mut client),
+            &mut SpApi::new(&mut client, true),
             &opts,
             clock.as_ref(),
             &mut Quiet,
@@ -526,7 +527,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         let seen = clock.now();
         fetch(
             &s,
-            &mut SpApi::new(&mut client),
+            &mut SpApi::new(&mut client, true),
             &opts,
             clock.as_ref(),
             &mut Quiet,

@@ -701,9 +701,19 @@ pub fn audit(
             _ => "MWS credentials",
         })
         .unwrap_or("credentials");
-    match crate::vault::orders::credentials(vault.conn())? {
+    // The oldest of what is stored: the home's credentials row, or each SP-API region's.
+    let stored = crate::vault::orders::credentials(vault.conn())?
+        .map(|(_, at, by)| (at, by))
+        .into_iter()
+        .chain(
+            crate::vault::orders::region_credentials(vault.conn())?
+                .into_iter()
+                .map(|(_, _, at, by)| (at, by)),
+        )
+        .min_by(|a, b| a.0.cmp(&b.0));
+    match stored {
         None => c.details.push("no credentials stored".into()),
-        Some((_, updated_at, by)) => {
+        Some((updated_at, by)) => {
             let age = crate::mws::model::parse_mws_time(&updated_at).map(|t| (now - t).num_days());
             match age {
                 Some(d) if d > CREDENTIALS_DAYS => {
