@@ -152,6 +152,9 @@ struct PageToken {
 pub(super) struct SpState {
     /// Orders (from the start of the shared list) given their marketplace of this region.
     assigned: usize,
+    /// `searchOrders` lists every marketplace's orders, asked for or not (a misbehaving
+    /// Amazon, for tests of orders from a marketplace the home did not configure).
+    list_every_marketplace: bool,
     access: HashMap<String, DateTime<Utc>>,
     revoked: bool,
     throttle: Throttle,
@@ -337,6 +340,12 @@ impl SpSandboxHandle {
             },
             true,
         )
+    }
+
+    /// From now on `searchOrders` lists the orders of every marketplace of the region, also
+    /// those not asked for (as a misbehaving Amazon would).
+    pub fn list_every_marketplace(&self) {
+        self.sp.lock().list_every_marketplace = true;
     }
 
     /// The seller withdraws the app's authorisation: the refresh token is refused from now on
@@ -999,6 +1008,14 @@ fn search(
                     by.is_empty() || by.contains(&if afn { "AMAZON" } else { "MERCHANT" })
                 })
                 .filter(|o| statuses.is_empty() || statuses.contains(&status_of(o)))
+                .filter(|o| {
+                    s.list_every_marketplace
+                        || o.order
+                            .info
+                            .marketplace_id
+                            .as_deref()
+                            .is_none_or(|m| markets.contains(&m))
+                })
                 .filter_map(|o| {
                     let id = &o.order.info.amazon_order_id;
                     let t = if by_created {

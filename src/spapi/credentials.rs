@@ -193,7 +193,7 @@ impl SpApiCredentials {
 pub fn check_region(id: &str, region: Region) -> Result<()> {
     match crate::model::marketplace::Marketplace::by_id(id) {
         Some(m) if m.region != region => Err(Error::usage(format!(
-            "marketplace {id} ({}) is served by region {}, not {region}: give it with --region {}",
+            "marketplace {id}, {}, is served by region {}, not {region}: give it with --region {}",
             crate::model::marketplace::describe(id),
             m.region,
             m.region

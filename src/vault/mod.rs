@@ -1938,6 +1938,7 @@ impl<'v> Session<'v> {
                 }
             }
         }
+        regions.sort_by_key(|r| r.credentials.region);
         if let Some((c, updated_at, updated_by)) = mws {
             return Ok(StoredMarketCredentials {
                 credentials: MarketCredentials::Mws(c),

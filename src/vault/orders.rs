@@ -375,6 +375,8 @@ pub struct OrderView {
     pub ship_country: Option<String>,
     /// The marketplace it was sold in (Amazon's id).
     pub marketplace_id: Option<String>,
+    /// Its marketplace is not one the home configured (Amazon returned it anyway).
+    pub marketplace_unlisted: bool,
     /// Amazon sent no address a label could use (PII withheld without approval).
     pub pii_missing: bool,
     /// PII state: none, sealed, empty, purged.
@@ -415,7 +417,7 @@ fn views(conn: &Connection, status: Option<&str>, id: Option<&str>) -> Result<Ve
     let mut st = conn.prepare_cached(
         "SELECT amazon_order_id, lifecycle, status, purchase_date, latest_ship_date, ship_service_level,
             service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state,
-            marketplace_id
+            marketplace_id, marketplace_unlisted
          FROM orders WHERE (?1 IS NULL OR lifecycle = ?1 OR lower(status) = lower(?1))
             AND (?2 IS NULL OR amazon_order_id = ?2)
          ORDER BY purchase_date DESC, amazon_order_id",
@@ -436,6 +438,7 @@ fn views(conn: &Connection, status: Option<&str>, id: Option<&str>) -> Result<Ve
                 pii_missing: r.get(10)?,
                 pii: r.get(11)?,
                 marketplace_id: r.get(12)?,
+                marketplace_unlisted: r.get(13)?,
                 items: Vec::new(),
                 shipment: None,
                 due: None,

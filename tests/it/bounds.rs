@@ -417,7 +417,7 @@ fn through_the_binary_a_listing_without_end_exits_4_and_a_tiny_rate_is_not_kept(
     let saved: String = e
         .db()
         .query_row(
-            "SELECT value FROM meta WHERE key = 'spapi_throttle'",
+            "SELECT value FROM meta WHERE key = 'spapi_throttle:na'",
             [],
             |r| r.get(0),
         )

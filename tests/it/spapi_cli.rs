@@ -68,7 +68,8 @@ fn credentials_are_sealed_never_shown_and_checked() {
     assert!(r.stdout.contains("(stored, not shown)"), "{}", r.stdout);
     let v = json(&e.owner(&["credentials", "show", "--json"]));
     assert_eq!(v["api"], "sp-api");
-    assert_eq!(v["token_endpoint"], e.sb.token_url());
+    assert_eq!(v["regions"][0]["region"], "na");
+    assert_eq!(v["regions"][0]["token_endpoint"], e.sb.token_url());
     // The audit names them by the home's API.
     let a = e.owner(&["audit", "--json"]);
     let report: serde_json::Value =
@@ -87,7 +88,8 @@ fn credentials_are_sealed_never_shown_and_checked() {
             .starts_with("SP-API credentials set 0 day(s) ago by olga"),
         "{r11}"
     );
-    // MWS flags with --api sp-api, a second marketplace, a missing secret: usage errors.
+    // MWS flags with --api sp-api, a marketplace of another region, a missing secret: usage
+    // errors.
     for extra in [
         &["--access-key-id", "AKIA"][..],
         &["--marketplace", "A1PA6795UKMFR9"][..],
@@ -153,7 +155,7 @@ fn credentials_are_sealed_never_shown_and_checked() {
         "--seller-id",
         "A1",
         "--marketplace",
-        "ATVPDKIKX0DER",
+        "A1PA6795UKMFR9",
         "--lwa-client-id",
         "amzn1.application-oa2-client.x",
         "--lwa-client-secret-file",
@@ -169,7 +171,10 @@ fn credentials_are_sealed_never_shown_and_checked() {
         "show",
         "--json",
     ])));
-    assert_eq!(v["endpoint"], "https://sellingpartnerapi-eu.amazon.com");
+    assert_eq!(
+        v["regions"][0]["endpoint"],
+        "https://sellingpartnerapi-eu.amazon.com"
+    );
 }
 
 #[test]

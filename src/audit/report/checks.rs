@@ -145,6 +145,9 @@ pub struct AuditReport {
     pub sandbox: bool,
     /// Orders stored per marketplace id, most first.
     pub orders_by_marketplace: Vec<(String, u64)>,
+    /// Orders stored from a marketplace the home did not configure (Amazon returned them
+    /// anyway): (order id, marketplace id).
+    pub orders_unlisted_marketplace: Vec<(String, Option<String>)>,
     /// The vault's policy profile.
     pub profile: String,
     /// Days of records summarised.
@@ -1042,6 +1045,9 @@ pub fn audit(
         business_name: config.business.name.clone(),
         sandbox: vault.is_sandbox(),
         orders_by_marketplace: crate::vault::orders::count_by_marketplace(vault.conn())?,
+        orders_unlisted_marketplace: crate::vault::orders::unlisted_marketplace_orders(
+            vault.conn(),
+        )?,
         profile: profile.to_string(),
         window_days: opts.window_days,
         findings,

@@ -269,6 +269,25 @@ pub(crate) fn facts(r: &AuditReport) -> Vec<(&'static str, String)> {
                     .join("; ")
             },
         ),
+        (
+            "Orders from marketplaces not configured",
+            match r.orders_unlisted_marketplace.as_slice() {
+                [] => "none".to_string(),
+                list => format!(
+                    "{} (kept; Amazon returned them though no region lists their marketplace): {}",
+                    list.len(),
+                    list.iter()
+                        .take(5)
+                        .map(|(o, m)| format!(
+                            "{o} in {}",
+                            m.as_deref()
+                                .map_or("-".into(), crate::model::marketplace::describe)
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            },
+        ),
     ]);
     f
 }
@@ -315,6 +334,7 @@ mod tests {
             business_name: Some("Acme <Goods>".into()),
             sandbox: true,
             orders_by_marketplace: vec![("ATVPDKIKX0DER".into(), 3)],
+            orders_unlisted_marketplace: Vec::new(),
             profile: "mws-2020".into(),
             window_days: 90,
             findings: 1,
