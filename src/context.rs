@@ -188,6 +188,7 @@ fn run_limit(action: &str) -> Option<chrono::Duration> {
 
 /// A client for the home's marketplace API.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per command, never moved around in bulk
 pub enum MarketClient {
     /// Amazon MWS.
     Mws(Client),

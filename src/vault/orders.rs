@@ -620,8 +620,11 @@ pub fn put_region_credentials(
     Ok(())
 }
 
-/// Every region's sealed SP-API credentials: (region, sealed, updated at, updated by).
-pub fn region_credentials(conn: &Connection) -> Result<Vec<(String, Vec<u8>, String, String)>> {
+/// One region's sealed SP-API credentials: (region, sealed, updated at, updated by).
+pub type SealedRegion = (String, Vec<u8>, String, String);
+
+/// Every region's sealed SP-API credentials.
+pub fn region_credentials(conn: &Connection) -> Result<Vec<SealedRegion>> {
     let mut st = conn.prepare(
         "SELECT region, sealed, updated_at, updated_by FROM region_credentials ORDER BY region",
     )?;
