@@ -32,6 +32,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
             "pii_missing",
             "restarts",
             "throttled",
+            "unlisted_marketplace",
             "updated_orders",
             "watermark"
         ]
