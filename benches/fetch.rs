@@ -152,9 +152,10 @@ fn pacing_sp(orders: usize, scale: f64) -> (u64, f64, f64) {
     let t = Instant::now();
     let r = fulfill::flow::fetch::fetch(
         &owner,
-        &mut SpApi::new(&mut client),
+        &mut SpApi::new(&mut client, true),
         &FetchOptions {
             since: Some(sb.now() - Duration::days(29)),
+            ..FetchOptions::default()
         },
         clock.as_ref(),
         &mut Quiet,

@@ -50,17 +50,21 @@ pub fn save_quota(vault: &Vault, client: &Client) -> Result<()> {
 
 /// Continues a marketplace's quota model from the last run.
 pub fn restore_market_quota(vault: &Vault, market: &mut dyn crate::market::Marketplace) {
-    if let Ok(Some(saved)) = vault.read(|tx| store::meta_get(tx, market.quota_key())) {
-        market.restore_quota(&saved);
+    for key in market.quota_keys() {
+        if let Ok(Some(saved)) = vault.read(|tx| store::meta_get(tx, &key)) {
+            market.restore_quota(&key, &saved);
+        }
     }
 }
 
 /// Saves a marketplace's quota model for the next run, over what is stored.
 pub fn save_market_quota(vault: &Vault, market: &dyn crate::market::Marketplace) -> Result<()> {
-    let key = market.quota_key();
     vault.write(|tx| {
-        let stored = store::meta_get(tx, key)?.unwrap_or_else(|| "[]".into());
-        store::meta_set(tx, key, &market.merged_quota(&stored))
+        for key in market.quota_keys() {
+            let stored = store::meta_get(tx, &key)?.unwrap_or_else(|| "[]".into());
+            store::meta_set(tx, &key, &market.merged_quota(&key, &stored))?;
+        }
+        Ok(())
     })
 }
 

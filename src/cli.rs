@@ -279,8 +279,10 @@ pub struct DemoArgs {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CredentialsCmd {
-    /// Store SP-API credentials, or with `--api mws` MWS credentials (owner or admin).
-    /// Secrets are read from files, never from argv.
+    /// Store one region's SP-API credentials, or with `--api mws` MWS credentials (owner or
+    /// admin). Secrets are read from files, never from argv. SP-API: one authorisation (refresh
+    /// token) per region, with that region's marketplaces; setting another region adds it,
+    /// setting a region again replaces only that region.
     Set {
         /// Which Amazon API the credentials are for: the Selling Partner API (what sellers
         /// connect with today), or MWS (switched off by Amazon; for existing homes).
@@ -291,7 +293,7 @@ pub enum CredentialsCmd {
         #[arg(long, value_name = "LINE_FILE", conflicts_with_all = [
             "seller_id", "access_key_id", "secret_key_file", "marketplaces", "endpoint",
             "auth_token_file", "lwa_client_id", "lwa_client_secret_file", "refresh_token_file",
-            "region", "token_endpoint", "time_scale",
+            "region", "token_endpoint", "time_scale", "discover",
         ])]
         from_sandbox: Option<PathBuf>,
         /// Merchant token (`SellerId`; SP-API: the selling partner id).
@@ -303,13 +305,20 @@ pub enum CredentialsCmd {
         /// MWS: file holding the MWS secret key.
         #[arg(long, value_name = "FILE")]
         secret_key_file: Option<PathBuf>,
-        /// Marketplace id to fetch (MWS: repeat for several; SP-API: exactly one).
+        /// Marketplace to fetch: Amazon's id, or its country (DE, UK, ...). Repeat for several
+        /// (at most 50). SP-API: every one must be of --region (a marketplace of another
+        /// region is refused, naming its region).
         #[arg(
             long = "marketplace",
             value_name = "ID",
-            required_unless_present = "from_sandbox"
+            required_unless_present_any = ["from_sandbox", "discover"],
+            value_parser = crate::model::marketplace::marketplace_arg,
         )]
         marketplaces: Vec<String>,
+        /// SP-API: ask Amazon where the seller sells (`getMarketplaceParticipations`) and store
+        /// the marketplaces of --region it lists, instead of --marketplace.
+        #[arg(long, conflicts_with = "marketplaces")]
+        discover: bool,
         /// Endpoint base URL (SP-API: defaults from --region; MWS: required, e.g.
         /// https://mws.amazonservices.com). http:// only for a loopback sandbox from a sandbox home.
         #[arg(long, value_name = "URL")]
@@ -326,7 +335,8 @@ pub enum CredentialsCmd {
         /// SP-API: file holding the app's refresh token.
         #[arg(long, value_name = "FILE")]
         refresh_token_file: Option<PathBuf>,
-        /// SP-API: region (na, eu, fe); gives the default endpoint.
+        /// SP-API: the region these credentials authorise (na, eu, fe; default na); gives the
+        /// default endpoint. Each region is stored on its own.
         #[arg(long, value_name = "REGION")]
         region: Option<String>,
         /// SP-API: the LWA token endpoint (default https://api.amazon.com/auth/o2/token).
@@ -336,11 +346,19 @@ pub enum CredentialsCmd {
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
     },
-    /// Show the stored credentials, without the secret.
-    Show {
+    /// Show the stored credentials without any secret: SP-API, each region with its
+    /// marketplaces.
+    #[command(alias = "show")]
+    List {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Remove one SP-API region's credentials (owner or admin); the other regions stay.
+    Remove {
+        /// The region (na, eu, fe).
+        #[arg(long, value_name = "REGION")]
+        region: String,
     },
 }
 

@@ -130,15 +130,20 @@ impl Context {
                 }
                 Ok(MarketClient::Mws(c))
             }
-            MarketCredentials::SpApi(creds) => {
-                // Re-check against this home: a real home never talks plain HTTP.
-                creds.validate(sandbox)?;
-                let t = time(creds.time_scale);
-                let mut c = crate::spapi::client::Client::new(creds, t)?;
-                if let Some(l) = limit {
-                    c.limit_run(action, l);
+            MarketCredentials::SpApi(regions) => {
+                let mut clients = Vec::new();
+                for r in regions {
+                    // Re-check against this home: a real home never talks plain HTTP.
+                    r.credentials.validate(sandbox)?;
+                    let legacy = r.legacy;
+                    let t = time(r.credentials.time_scale);
+                    let mut c = crate::spapi::client::Client::new(r.credentials, t)?;
+                    if let Some(l) = limit {
+                        c.limit_run(action, l);
+                    }
+                    clients.push(RegionClient { client: c, legacy });
                 }
-                Ok(MarketClient::SpApi(c))
+                Ok(MarketClient::SpApi(clients))
             }
         }
     }
@@ -183,20 +188,88 @@ fn run_limit(action: &str) -> Option<chrono::Duration> {
 
 /// A client for the home's marketplace API.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per command, never moved around in bulk
 pub enum MarketClient {
     /// Amazon MWS.
     Mws(Client),
-    /// The Selling Partner API.
-    SpApi(crate::spapi::client::Client),
+    /// The Selling Partner API: one client per region set, in region order.
+    SpApi(Vec<RegionClient>),
+}
+
+/// One SP-API region's client.
+#[derive(Debug)]
+pub struct RegionClient {
+    /// The client (its credentials say which region).
+    pub client: crate::spapi::client::Client,
+    /// Its credentials were stored before regions (the home's one watermark and quota model).
+    pub legacy: bool,
+}
+
+impl RegionClient {
+    /// The region.
+    pub fn region(&self) -> crate::model::marketplace::Region {
+        self.client.credentials().region
+    }
+
+    /// The meta key of its fetch watermark.
+    pub fn watermark_key(&self) -> String {
+        crate::vault::orders::region_watermark_key(self.region().as_str(), self.legacy)
+    }
+
+    /// Its client behind the [`Marketplace`] seam.
+    pub fn market(&mut self) -> crate::market::spapi::SpApi<'_> {
+        crate::market::spapi::SpApi::new(&mut self.client, self.legacy)
+    }
 }
 
 impl MarketClient {
-    /// The client behind the [`Marketplace`] seam.
+    /// The client behind the [`Marketplace`] seam (SP-API: every region, each confirmation
+    /// to its order's region).
     pub fn market(&mut self) -> Box<dyn Marketplace + '_> {
         match self {
             MarketClient::Mws(c) => Box::new(crate::market::mws::Mws::new(c)),
-            MarketClient::SpApi(c) => Box::new(crate::market::spapi::SpApi::new(c)),
+            MarketClient::SpApi(rs) => Box::new(crate::market::spapi::Regions::new(
+                rs.iter_mut().map(RegionClient::market).collect(),
+            )),
         }
+    }
+
+    /// The client for one order (SP-API: its region's, with Shipping API v2 calls for its
+    /// marketplace), for Buy Shipping.
+    pub fn market_for_order(
+        &mut self,
+        vault: &crate::vault::Vault,
+        order_id: &str,
+    ) -> Result<Box<dyn Marketplace + '_>> {
+        let rs = match self {
+            MarketClient::Mws(c) => return Ok(Box::new(crate::market::mws::Mws::new(c))),
+            MarketClient::SpApi(rs) => rs,
+        };
+        let (marketplace, fetched) =
+            vault.read(|tx| crate::vault::orders::order_origin(tx, order_id))?;
+        let by_list = marketplace
+            .as_deref()
+            .and_then(|m| rs.iter().position(|r| r.client.credentials().lists(m)));
+        let by_table = marketplace
+            .as_deref()
+            .and_then(crate::model::marketplace::Marketplace::by_id)
+            .and_then(|m| rs.iter().position(|r| r.region() == m.region));
+        let by_fetch = fetched
+            .as_deref()
+            .and_then(|f| rs.iter().position(|r| r.region().as_str() == f));
+        let only = (rs.len() == 1).then_some(0);
+        let Some(i) = by_list.or(by_table).or(by_fetch).or(only) else {
+            return Err(Error::usage(format!(
+                "order {order_id} is of marketplace {}, which no region set serves: add its \
+                 region with `fulfill credentials set --region R`",
+                marketplace.as_deref().unwrap_or("(unknown)")
+            )));
+        };
+        let r = &mut rs[i];
+        if let Some(m) = &marketplace {
+            r.client.use_marketplace(m);
+        }
+        Ok(Box::new(r.market()))
     }
 }
 

@@ -15,8 +15,8 @@ pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
     if args.cancel {
         let s = ctx.unlock()?;
         let mut client = ctx.market_client(&s, "buy")?;
-        let c =
-            crate::flow::buy::cancel(&s, &mut *client.market(), ctx.clock.as_ref(), &args.order)?;
+        let mut market = client.market_for_order(&ctx.vault, &args.order)?;
+        let c = crate::flow::buy::cancel(&s, &mut *market, ctx.clock.as_ref(), &args.order)?;
         if args.json {
             crate::outln!("{}", serde_json::to_string_pretty(&c).expect("serializes"));
         } else {
@@ -67,7 +67,7 @@ pub fn run(ctx: &Context, args: &BuyArgs) -> Result<Exit> {
     let from = cfg.ship_from()?.clone();
     let s = ctx.unlock()?;
     let mut client = ctx.market_client(&s, "buy")?;
-    let mut market = client.market();
+    let mut market = client.market_for_order(&ctx.vault, &req.order_id)?;
     let clock = ctx.clock.as_ref();
     let Some(service) = &args.service else {
         let q = quote(&s, &mut *market, clock, &req, &from)?;

@@ -1,4 +1,5 @@
-//! `fulfill credentials set|show`.
+//! `fulfill credentials set|list|remove`: MWS credentials, or SP-API credentials per region
+//! (one authorisation and its marketplaces per region; `--discover` asks Amazon for them).
 
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -71,6 +72,22 @@ struct SandboxLine {
     access_key_id: Option<String>,
     #[serde(default)]
     secret_key: Option<String>,
+    /// SP-API: every region the sandbox serves, each on its own listener.
+    #[serde(default)]
+    regions: Vec<SandboxRegion>,
+}
+
+/// One region of an SP-API sandbox's line.
+#[derive(serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+struct SandboxRegion {
+    region: String,
+    base_url: String,
+    token_url: String,
+    seller_id: String,
+    marketplaces: Vec<String>,
+    lwa_client_id: String,
+    lwa_client_secret: String,
+    refresh_token: String,
 }
 
 /// How long `--from-sandbox` waits for a sandbox started a moment ago to write its line.
@@ -121,10 +138,33 @@ fn set_from_sandbox(
     };
     let secret =
         |v: &mut Option<String>, f: &str| v.take().map(Zeroizing::new).ok_or_else(|| missing(f));
-    if line.api.as_deref() == Some("sp-api") {
+    if line.api.as_deref() == Some("sp-api") && !line.regions.is_empty() {
+        for r in &line.regions {
+            let input = SpApiCredentialsInput {
+                seller_id: r.seller_id.clone(),
+                marketplaces: r.marketplaces.clone(),
+                lwa_client_id: r.lwa_client_id.clone(),
+                lwa_client_secret: Zeroizing::new(r.lwa_client_secret.clone()),
+                refresh_token: Zeroizing::new(r.refresh_token.clone()),
+                region: Region::parse(&r.region)?,
+                endpoint: Some(r.base_url.clone()),
+                token_endpoint: Some(r.token_url.clone()),
+                time_scale: line.time_scale,
+            };
+            let creds = SpApiCredentials::new(input, true)?;
+            s.store_spapi_region(&creds, now)?;
+            crate::outln!(
+                "Stored the sandbox's SP-API credentials for region {} (seller {}, marketplaces {}, {}).",
+                creds.region,
+                creds.seller_id,
+                names(&creds.marketplaces),
+                creds.endpoint
+            );
+        }
+    } else if line.api.as_deref() == Some("sp-api") {
         let input = SpApiCredentialsInput {
             seller_id: line.seller_id.clone(),
-            marketplace_id: line.marketplace_id.clone(),
+            marketplaces: vec![line.marketplace_id.clone()],
             lwa_client_id: line
                 .lwa_client_id
                 .clone()
@@ -137,7 +177,7 @@ fn set_from_sandbox(
             time_scale: line.time_scale,
         };
         let creds = SpApiCredentials::new(input, true)?;
-        s.store_spapi_credentials(&creds, now)?;
+        s.store_spapi_region(&creds, now)?;
         crate::outln!(
             "Stored the sandbox's SP-API credentials for seller {} (marketplace {}, {}).",
             line.seller_id,
@@ -199,6 +239,7 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
             region,
             token_endpoint,
             time_scale,
+            discover,
         } => {
             s.require(
                 crate::role::Capability::ManagePeople,
@@ -215,14 +256,14 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
                  --lwa-client-secret-file and --refresh-token-file)",
             )?;
             let seller_id = need_seller(seller_id)?;
-            let [marketplace] = marketplaces.as_slice() else {
-                return Err(Error::usage(
-                    "SP-API credentials take exactly one --marketplace",
-                ));
-            };
-            let input = SpApiCredentialsInput {
+            let region = region
+                .as_deref()
+                .map(Region::parse)
+                .transpose()?
+                .unwrap_or(Region::Na);
+            let mut input = SpApiCredentialsInput {
                 seller_id: seller_id.to_string(),
-                marketplace_id: marketplace.clone(),
+                marketplaces: marketplaces.clone(),
                 lwa_client_id: lwa_client_id.clone().ok_or_else(|| {
                     Error::usage(
                         "SP-API credentials need --lwa-client-id ID (MWS ones: --api mws; a \
@@ -240,19 +281,31 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
                     need(refresh_token_file.as_deref(), "--refresh-token-file FILE")?,
                     "refresh token",
                 )?,
-                region: region
-                    .as_deref()
-                    .map(Region::parse)
-                    .transpose()?
-                    .unwrap_or(Region::Na),
+                region,
                 endpoint: endpoint.clone(),
                 token_endpoint: token_endpoint.clone(),
                 time_scale: *time_scale,
             };
+            if *discover {
+                input.marketplaces = discover_marketplaces(ctx, &s, &input, now)?;
+            }
             let creds = SpApiCredentials::new(input, ctx.vault.is_sandbox())?;
-            s.store_spapi_credentials(&creds, now)?;
+            let change = s.store_spapi_region(&creds, now)?;
+            let mut note = String::new();
+            if change.replaced {
+                note.push_str(" It replaces that region's earlier credentials.");
+            }
+            if change.mws_replaced {
+                note.push_str(" The MWS credentials are replaced: this home talks SP-API now.");
+            }
+            if let Some(r) = change.carried_over {
+                note.push_str(&format!(
+                    " The credentials set before regions are kept as region {r}'s."
+                ));
+            }
             crate::outln!(
-                "Stored SP-API credentials for seller {seller_id} (marketplace {marketplace}, {}).",
+                "Stored SP-API credentials for region {region} (seller {seller_id}, marketplaces {}, {}).{note}",
+                names(&creds.marketplaces),
                 creds.endpoint
             );
         }
@@ -271,6 +324,7 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
             region,
             token_endpoint,
             time_scale,
+            discover,
         } => {
             s.require(
                 crate::role::Capability::ManagePeople,
@@ -279,6 +333,7 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
             )?;
             refuse_given(
                 &[
+                    (*discover, "--discover"),
                     (lwa_client_id.is_some(), "--lwa-client-id"),
                     (lwa_client_secret_file.is_some(), "--lwa-client-secret-file"),
                     (refresh_token_file.is_some(), "--refresh-token-file"),
@@ -315,12 +370,19 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
                 marketplaces.len()
             );
         }
-        CredentialsCmd::Show { json } => {
+        CredentialsCmd::Remove { region } => {
+            let region = Region::parse(region)?;
+            s.remove_spapi_region(region, now)?;
+            crate::outln!(
+                "Removed the SP-API credentials of region {region}; the other regions stay."
+            );
+        }
+        CredentialsCmd::List { json } => {
             let st = s.load_market_credentials("credentials.show", now)?;
             let c = match &st.credentials {
                 MarketCredentials::Mws(c) => c,
-                MarketCredentials::SpApi(c) => {
-                    show_spapi(c, &st.updated_at, &st.updated_by, *json);
+                MarketCredentials::SpApi(regions) => {
+                    show_spapi(regions, *json);
                     return Ok(Exit::Ok);
                 }
             };
@@ -360,14 +422,93 @@ pub fn run(ctx: &Context, cmd: &CredentialsCmd) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `credentials show --json` for SP-API credentials (never the secret or the refresh token).
+/// Marketplace ids with their countries: `ATVPDKIKX0DER (US), A2EUQ1WTGCTBG2 (CA)`.
+fn names(ids: &[String]) -> String {
+    ids.iter()
+        .map(|m| match crate::model::marketplace::Marketplace::by_id(m) {
+            Some(k) => format!("{m} ({})", k.country),
+            None => m.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `credentials set --discover`: the marketplaces of the region Amazon lists the seller as
+/// participating in (`getMarketplaceParticipations`, which lists every region's), asked with
+/// the credentials being set. The call is recorded like every call to Amazon.
+fn discover_marketplaces(
+    ctx: &Context,
+    s: &crate::vault::Session<'_>,
+    input: &SpApiCredentialsInput,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>> {
+    let probe = SpApiCredentials::new(
+        SpApiCredentialsInput {
+            seller_id: input.seller_id.clone(),
+            // Not sent: the call takes no marketplace.
+            marketplaces: vec!["-".into()],
+            lwa_client_id: input.lwa_client_id.clone(),
+            lwa_client_secret: input.lwa_client_secret.clone(),
+            refresh_token: input.refresh_token.clone(),
+            region: input.region,
+            endpoint: input.endpoint.clone(),
+            token_endpoint: input.token_endpoint.clone(),
+            time_scale: input.time_scale,
+        },
+        ctx.vault.is_sandbox(),
+    )?;
+    let time: std::sync::Arc<dyn crate::mws::client::Timebase> = if ctx.vault.is_sandbox() {
+        std::sync::Arc::new(crate::mws::client::SandboxTime::new(now, probe.time_scale))
+    } else {
+        std::sync::Arc::new(crate::mws::client::RealTime)
+    };
+    let mut client = crate::spapi::client::Client::new(probe, time)?;
+    let mut obs = crate::calls::AuditedCalls::new(&ctx.vault, ctx.clock.as_ref(), s.name());
+    let all = client
+        .get_marketplace_participations(&mut obs)
+        .map_err(|e| match e {
+            crate::spapi::client::CallError::Refused(e, _)
+            | crate::spapi::client::CallError::Failed(e) => e,
+            crate::spapi::client::CallError::Reauthorize => {
+                crate::spapi::lwa::LwaError::Reauthorize.into()
+            }
+            crate::spapi::client::CallError::PaginationExpired => {
+                Error::Remote("Amazon did not list the seller's marketplaces".into())
+            }
+        })?;
+    let mine: Vec<String> = all
+        .into_iter()
+        .filter(|p| p.participating)
+        .map(|p| p.marketplace_id)
+        .filter(|m| {
+            crate::model::marketplace::Marketplace::by_id(m)
+                .is_some_and(|k| k.region == input.region)
+        })
+        .collect();
+    if mine.is_empty() {
+        return Err(Error::usage(format!(
+            "Amazon lists no marketplace of region {} where this seller sells: give \
+             --marketplace ID, or set the region the seller sells in",
+            input.region
+        )));
+    }
+    Ok(mine)
+}
+
+/// `credentials list --json` for SP-API credentials: each region with its marketplaces
+/// (never the secret or the refresh token).
 #[derive(Debug, Serialize)]
 struct SpView<'a> {
     api: &'static str,
+    regions: Vec<SpRegionView<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct SpRegionView<'a> {
+    region: &'static str,
     seller_id: &'a str,
-    marketplace_id: &'a str,
+    marketplaces: &'a [String],
     lwa_client_id: &'a str,
-    region: String,
     endpoint: &'a str,
     token_endpoint: &'a str,
     time_scale: f64,
@@ -375,34 +516,42 @@ struct SpView<'a> {
     updated_by: &'a str,
 }
 
-fn show_spapi(c: &SpApiCredentials, updated_at: &str, updated_by: &str, json: bool) {
+fn show_spapi(regions: &[crate::vault::RegionCredentials], json: bool) {
     let v = SpView {
         api: "sp-api",
-        seller_id: &c.seller_id,
-        marketplace_id: &c.marketplace_id,
-        lwa_client_id: &c.lwa_client_id,
-        region: format!("{:?}", c.region).to_ascii_lowercase(),
-        endpoint: &c.endpoint,
-        token_endpoint: &c.token_endpoint,
-        time_scale: c.time_scale,
-        updated_at,
-        updated_by,
+        regions: regions
+            .iter()
+            .map(|r| SpRegionView {
+                region: r.credentials.region.as_str(),
+                seller_id: &r.credentials.seller_id,
+                marketplaces: &r.credentials.marketplaces,
+                lwa_client_id: &r.credentials.lwa_client_id,
+                endpoint: &r.credentials.endpoint,
+                token_endpoint: &r.credentials.token_endpoint,
+                time_scale: r.credentials.time_scale,
+                updated_at: &r.updated_at,
+                updated_by: &r.updated_by,
+            })
+            .collect(),
     };
     if json {
         crate::outln!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
         return;
     }
     crate::outln!("api            SP-API");
-    crate::outln!("seller id      {}", v.seller_id);
-    crate::outln!("marketplace    {}", v.marketplace_id);
-    crate::outln!("lwa client id  {}", v.lwa_client_id);
-    crate::outln!("client secret  (stored, not shown)");
-    crate::outln!("refresh token  (stored, not shown)");
-    crate::outln!("region         {}", v.region);
-    crate::outln!("endpoint       {}", v.endpoint);
-    crate::outln!("token endpoint {}", v.token_endpoint);
-    if v.time_scale != 1.0 {
-        crate::outln!("time scale     {} (sandbox)", v.time_scale);
+    for r in &v.regions {
+        crate::outln!();
+        crate::outln!("region         {}", r.region);
+        crate::outln!("seller id      {}", r.seller_id);
+        crate::outln!("marketplaces   {}", names(r.marketplaces));
+        crate::outln!("lwa client id  {}", r.lwa_client_id);
+        crate::outln!("client secret  (stored, not shown)");
+        crate::outln!("refresh token  (stored, not shown)");
+        crate::outln!("endpoint       {}", r.endpoint);
+        crate::outln!("token endpoint {}", r.token_endpoint);
+        if r.time_scale != 1.0 {
+            crate::outln!("time scale     {} (sandbox)", r.time_scale);
+        }
+        crate::outln!("updated        {} by {}", r.updated_at, r.updated_by);
     }
-    crate::outln!("updated        {} by {}", v.updated_at, v.updated_by);
 }

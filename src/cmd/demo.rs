@@ -35,16 +35,23 @@ use crate::vault::{MarketCredentials, NewCredential, Purpose, Vault};
 /// The sandbox the demo runs against.
 enum Sb {
     Mws(SandboxHandle),
-    Sp(SpSandboxHandle),
+    /// North America and Europe, each on its own listener.
+    Sp(SpSandboxHandle, SpSandboxHandle),
 }
 
 impl Sb {
-    fn base(&self) -> &SandboxHandle {
+    /// The buyer cancels an order (in whichever region sold it).
+    fn cancel_order(&self, id: &str) -> bool {
         match self {
-            Sb::Mws(h) => h,
-            Sb::Sp(h) => h,
+            Sb::Mws(h) => h.cancel_order(id),
+            Sb::Sp(na, eu) => na.cancel_order(id) || eu.cancel_order(id),
         }
     }
+}
+
+/// `US (amazon.com, USD)` for an order's marketplace.
+fn market_name(m: Option<&str>) -> String {
+    m.map_or("-".into(), crate::model::marketplace::describe)
 }
 
 fn step(n: u32, text: &str) {
@@ -63,7 +70,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     step(
         1,
         if sp {
-            "Start the built-in sandbox (a local fake SP-API with Amazon's usage plans, time-scaled)"
+            "Start the built-in sandbox (a local fake SP-API with Amazon's usage plans, time-scaled): North America (US, CA, MX) and Europe (UK, DE, FR, IT), each region on its own host"
         } else {
             "Start the built-in sandbox (a local fake MWS with Amazon's quotas, time-scaled)"
         },
@@ -75,17 +82,30 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         ..SandboxConfig::new(Arc::new(ScaledClock::new(Utc::now(), args.time_scale)))
     };
     let started_sb = if sp {
-        Sb::Sp(SpSandbox::start(cfg)?)
+        let (na, eu) = SpSandbox::start_regions(cfg, "127.0.0.1:0")?;
+        Sb::Sp(na, eu)
     } else {
         Sb::Mws(Sandbox::start(cfg)?)
     };
-    let sandbox: &SandboxHandle = started_sb.base();
-    crate::outln!(
-        "    {} with {} orders, time x{}",
-        sandbox.base_url(),
-        args.orders,
-        args.time_scale
-    );
+    match &started_sb {
+        Sb::Sp(na, eu) => {
+            for h in [na, eu] {
+                crate::outln!(
+                    "    region {}: {} with {} orders, time x{}",
+                    h.credentials().region,
+                    h.base_url(),
+                    args.orders,
+                    args.time_scale
+                );
+            }
+        }
+        Sb::Mws(h) => crate::outln!(
+            "    {} with {} orders, time x{}",
+            h.base_url(),
+            args.orders,
+            args.time_scale
+        ),
+    }
 
     step(
         2,
@@ -155,12 +175,24 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
 
     let time = || Arc::new(SandboxTime::new(clock.now(), args.time_scale));
     match &started_sb {
-        Sb::Sp(h) => {
+        Sb::Sp(na, eu) => {
             step(
                 4,
-                "Store the SP-API credentials (LWA client secret, refresh token), sealed under the secrets key",
+                "Store the SP-API credentials per region (LWA client secret, refresh token, the region's marketplaces), each sealed under the secrets key",
             );
-            owner.store_spapi_credentials(&h.spapi_credentials(args.time_scale)?, clock.now())?;
+            for h in [na, eu] {
+                let c = h.spapi_credentials(args.time_scale)?;
+                owner.store_spapi_region(&c, clock.now())?;
+                crate::outln!(
+                    "    region {}: {}",
+                    c.region,
+                    c.marketplaces
+                        .iter()
+                        .map(|m| crate::model::marketplace::short(m))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
         Sb::Mws(h) => {
             step(4, "Store the MWS credentials, sealed under the secrets key");
@@ -186,28 +218,63 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         .credentials
     {
         MarketCredentials::Mws(c) => MarketClient::Mws(Client::new(c, time())?),
-        MarketCredentials::SpApi(c) => {
-            MarketClient::SpApi(crate::spapi::client::Client::new(c, time())?)
+        MarketCredentials::SpApi(regions) => {
+            let mut clients = Vec::new();
+            for r in regions {
+                clients.push(crate::context::RegionClient {
+                    client: crate::spapi::client::Client::new(r.credentials, time())?,
+                    legacy: r.legacy,
+                });
+            }
+            MarketClient::SpApi(clients)
         }
     };
     let started = std::time::Instant::now();
-    let report = crate::flow::fetch::fetch(
-        &cron,
-        &mut *market.market(),
-        &FetchOptions::default(),
-        &clock,
-        &mut Quiet,
-    )
-    .map_err(|f| f.error)?;
-    crate::outln!(
-        "    {} new orders in {} page(s), items for {} orders, {} calls, {} throttled, in {:.1}s",
-        report.new_orders,
-        report.pages,
-        report.orders_with_items,
-        report.calls,
-        report.throttled,
-        started.elapsed().as_secs_f64()
-    );
+    let show = |what: &str, report: &crate::flow::fetch::FetchReport| {
+        crate::outln!(
+            "    {what}{} new orders in {} page(s), items for {} orders, {} calls, {} throttled, in {:.1}s",
+            report.new_orders,
+            report.pages,
+            report.orders_with_items,
+            report.calls,
+            report.throttled,
+            started.elapsed().as_secs_f64()
+        );
+    };
+    match &mut market {
+        MarketClient::Mws(_) => {
+            let report = crate::flow::fetch::fetch(
+                &cron,
+                &mut *market.market(),
+                &FetchOptions::default(),
+                &clock,
+                &mut Quiet,
+            )
+            .map_err(|f| f.error)?;
+            show("", &report);
+        }
+        MarketClient::SpApi(regions) => {
+            // One searchOrders sequence per region, carrying all of its marketplaces.
+            for r in regions.iter_mut() {
+                let opts = FetchOptions {
+                    region: Some(r.region().to_string()),
+                    watermark_key: Some(r.watermark_key()),
+                    ..FetchOptions::default()
+                };
+                let report =
+                    crate::flow::fetch::fetch(&cron, &mut r.market(), &opts, &clock, &mut Quiet)
+                        .map_err(|f| f.error)?;
+                show(&format!("region {}: ", r.region()), &report);
+            }
+            for m in vault.read(crate::vault::orders::marketplace_rows)? {
+                crate::outln!(
+                    "    {:>4} order(s) sold in {}",
+                    m.orders,
+                    market_name(Some(&m.marketplace_id))
+                );
+            }
+        }
+    }
     crate::outln!(
         "    cron can seal PII but holds no key to open it: PII key present = {}",
         cron.keys().pii_private.is_some()
@@ -242,6 +309,21 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             "the sandbox produced no unshipped order with an address".into(),
         ));
     };
+    let region_of = |o: &crate::vault::orders::OrderView| {
+        o.marketplace_id
+            .as_deref()
+            .and_then(crate::model::marketplace::Marketplace::by_id)
+            .map(|m| m.region)
+    };
+    // Labels for orders of two marketplaces in two regions (SP-API).
+    let mut label_orders = vec![target.order_id.clone()];
+    if sp
+        && let Some(other) = orders
+            .iter()
+            .find(|o| !o.pii_missing && region_of(o) != region_of(target))
+    {
+        label_orders.push(other.order_id.clone());
+    }
     let picker = vault.unlock(
         "pia",
         &Credential::Passphrase(Passphrase::new(picker_secret)),
@@ -265,7 +347,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         &packer,
         &Environment::system(),
         &LabelRequest {
-            orders: vec![target.order_id.clone()],
+            orders: label_orders.clone(),
             format: Format::Zpl,
             dpi: Dpi::D203,
             destination: Destination::Spool,
@@ -275,9 +357,14 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     )?;
     for p in &printed.printed {
         let size = std::fs::metadata(&p.target).map(|m| m.len()).unwrap_or(0);
+        let m = orders
+            .iter()
+            .find(|o| o.order_id == p.order_id)
+            .and_then(|o| o.marketplace_id.as_deref());
         crate::outln!(
-            "    label for {} in spool/ ({size} bytes of ZPL, mode 0600, tracked for purge)",
-            p.order_id
+            "    label for {} (sold in {}) in spool/ ({size} bytes of ZPL, mode 0600, tracked for purge)",
+            p.order_id,
+            market_name(m)
         );
     }
     crate::outln!("    (the address is in the label only: never in this output or any log)");
@@ -297,12 +384,17 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         .rev()
         .find(|o| o.amazon_status == "Unshipped")
         .map(|o| o.order_id.clone());
-    let mut to_ship: Vec<String> = addressable
-        .iter()
-        .map(|o| o.order_id.clone())
-        .filter(|id| Some(id) != cancel.as_ref())
-        .take(if cancel.is_some() { 2 } else { 3 })
-        .collect();
+    // Orders of both regions among those shipped (SP-API): the labelled ones first.
+    let mut ids: Vec<String> = label_orders.clone();
+    ids.extend(addressable.iter().map(|o| o.order_id.clone()));
+    ids.dedup();
+    let mut to_ship: Vec<String> = Vec::new();
+    for id in ids {
+        if Some(&id) != cancel.as_ref() && !to_ship.contains(&id) {
+            to_ship.push(id);
+        }
+    }
+    to_ship.truncate(if cancel.is_some() { 2 } else { 3 });
     to_ship.extend(cancel.clone());
     for (id, (carrier, tracking)) in to_ship.iter().zip([
         (Carrier::Code("UPS"), "1Z999AA10123456784"),
@@ -320,7 +412,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         crate::outln!("    shipped {id} via {carrier}, tracking {tracking}");
     }
     if let Some(id) = &cancel
-        && sandbox.cancel_order(id)
+        && started_sb.cancel_order(id)
     {
         crate::outln!("    the buyer of {id} cancels it");
     }
@@ -330,7 +422,13 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         "The packer buys a label from Amazon for another order: Amazon confirms that one itself",
     );
     if let Some(o) = orders.iter().find(|o| {
-        o.amazon_status == "Unshipped" && !to_ship.contains(&o.order_id) && !o.items.is_empty()
+        o.amazon_status == "Unshipped"
+            && !to_ship.contains(&o.order_id)
+            && !o.items.is_empty()
+            && o.marketplace_id.as_deref().is_none_or(|m| {
+                crate::model::marketplace::Marketplace::by_id(m)
+                    .is_some_and(|m| m.shipping_business == Some("AmazonShipping_US"))
+            })
     }) {
         let from = ShipFrom {
             name: "Demo Warehouse".into(),
@@ -349,7 +447,13 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
             weight: Weight::parse("12oz").map_err(Error::Usage)?,
             experience: "DeliveryConfirmationWithoutSignature",
         };
-        let quote = crate::flow::buy::quote(&packer, &mut *market.market(), &clock, &req, &from)?;
+        let quote = crate::flow::buy::quote(
+            &packer,
+            &mut *market.market_for_order(&vault, &req.order_id)?,
+            &clock,
+            &req,
+            &from,
+        )?;
         for q in &quote.offers {
             let rate = q
                 .rate
@@ -365,7 +469,7 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         let b = crate::flow::buy::buy(
             &packer,
             &Environment::system(),
-            &mut *market.market(),
+            &mut *market.market_for_order(&vault, &req.order_id)?,
             &clock,
             &req,
             &from,
@@ -388,11 +492,27 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     if let MarketClient::SpApi(_) = &market {
         step(
             10,
-            "Cron confirms: one confirmShipment per package, Amazon's verdict at once",
+            "Cron confirms: one confirmShipment per package, each to its order's region with its marketplace, Amazon's verdict at once",
         );
         let r = crate::flow::confirm::confirm(&vault, "cron", &mut *market.market(), &clock)
             .map_err(|f| f.error)?;
         crate::outln!("    sent {} confirmation(s)", r.shipments_submitted);
+        if let Sb::Sp(na, eu) = &started_sb {
+            for h in [na, eu] {
+                for p in h.confirmations() {
+                    let m = orders
+                        .iter()
+                        .find(|o| o.order_id == p.order_id)
+                        .and_then(|o| o.marketplace_id.as_deref());
+                    crate::outln!(
+                        "    region {} confirmed {} (sold in {})",
+                        h.credentials().region,
+                        p.order_id,
+                        market_name(m)
+                    );
+                }
+            }
+        }
         for f in &r.failures {
             crate::outln!(
                 "    {} refused by Amazon: {}",

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 
 use crate::cli::FetchArgs;
 use crate::clock::parse_time;
-use crate::context::Context;
+use crate::context::{Context, MarketClient};
 use crate::error::{Error, Exit, Result};
 use crate::flow::fetch::{FetchOptions, FetchReport, Progress, fetch};
 use crate::mws::client::CallRecord;
@@ -146,52 +146,183 @@ pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
              fetch again to continue."
         );
     })?;
-    let opts = FetchOptions { since };
-    let outcome = fetch(
-        &s,
-        &mut *client.market(),
-        &opts,
-        ctx.clock.as_ref(),
-        &mut shown,
-    );
+    let outcome = match &mut client {
+        MarketClient::Mws(_) => {
+            let opts = FetchOptions {
+                since,
+                ..FetchOptions::default()
+            };
+            vec![(
+                None,
+                fetch(
+                    &s,
+                    &mut *client.market(),
+                    &opts,
+                    ctx.clock.as_ref(),
+                    &mut shown,
+                ),
+            )]
+        }
+        // One searchOrders sequence per region carrying all of its marketplaces, each region
+        // with its own watermark and usage plans: one region down does not stop the others.
+        MarketClient::SpApi(regions) => {
+            let mut out = Vec::new();
+            for r in regions.iter_mut() {
+                let opts = FetchOptions {
+                    since,
+                    region: Some(r.region().to_string()),
+                    watermark_key: Some(r.watermark_key()),
+                };
+                let region = r.region();
+                let res = fetch(&s, &mut r.market(), &opts, ctx.clock.as_ref(), &mut shown);
+                // The audit log failing stops everything (exit 5): nothing runs unrecorded.
+                let stop = matches!(&res, Err(f) if f.error.exit() == Exit::Unsafe);
+                out.push((Some(region), res));
+                if stop {
+                    break;
+                }
+            }
+            out
+        }
+    };
     if let Some(b) = shown.bar {
         b.pb.finish_and_clear();
     }
-    let (report, error) = match outcome {
-        Ok(r) => (r, None),
-        Err(f) => (f.report, Some(f.error)),
-    };
-    if args.json {
+    finish(outcome, args.json)
+}
+
+type RegionOutcome = (
+    Option<crate::model::marketplace::Region>,
+    std::result::Result<FetchReport, Box<crate::flow::fetch::FetchFailure>>,
+);
+
+/// The summary (a line, or JSON) and the exit: 0 when every region was fetched, the error
+/// when the only region failed, 4 when every region failed for Amazon, 1 when some did.
+fn finish(outcome: Vec<RegionOutcome>, json: bool) -> Result<Exit> {
+    let several = outcome.len() > 1;
+    let mut total = FetchReport::default();
+    let mut done: Vec<(Option<crate::model::marketplace::Region>, FetchReport)> = Vec::new();
+    let mut failed: Vec<(Option<crate::model::marketplace::Region>, Error)> = Vec::new();
+    for (region, res) in outcome {
+        let (r, e) = match res {
+            Ok(r) => (r, None),
+            Err(f) => (f.report, Some(f.error)),
+        };
+        add(&mut total, &r);
+        match e {
+            None => done.push((region, r)),
+            Some(e) => failed.push((region, e)),
+        }
+    }
+    if done.len() == 1 && failed.is_empty() {
+        total.watermark = done[0].1.watermark.clone();
+    }
+    if json {
         crate::outln!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("serializes")
+            serde_json::to_string_pretty(&total).expect("serializes")
         );
     }
-    match error {
-        None => {
-            if !args.json {
-                let w = report.watermark.as_deref().unwrap_or("none");
-                let missing = if report.pii_missing > 0 {
-                    format!(
-                        "; {} order(s) came without an address and cannot be labelled",
-                        report.pii_missing
-                    )
-                } else {
-                    String::new()
-                };
-                crate::outln!(
-                    "Fetched: {}; up to date as of {w}{missing}.",
-                    counts(&report)
-                );
-            }
-            Ok(Exit::Ok)
-        }
-        Some(Error::Remote(m)) => Err(Error::Remote(format!(
-            "{m}. Saved before stopping: {}; nothing half-written. Run fetch again to continue.",
-            counts(&report)
-        ))),
-        Some(e) => Err(e),
+    let name = |r: &Option<crate::model::marketplace::Region>| match r {
+        Some(r) if several => format!("region {r}: "),
+        _ => String::new(),
+    };
+    let unlisted = if total.unlisted_marketplace > 0 {
+        format!(
+            "; {} order(s) from a marketplace not configured (kept, flagged in `orders`)",
+            total.unlisted_marketplace
+        )
+    } else {
+        String::new()
+    };
+    if let Some(i) = failed.iter().position(|(_, e)| e.exit() == Exit::Unsafe) {
+        return Err(failed.swap_remove(i).1);
     }
+    if failed.is_empty() {
+        if !json {
+            let missing = if total.pii_missing > 0 {
+                format!(
+                    "; {} order(s) came without an address and cannot be labelled",
+                    total.pii_missing
+                )
+            } else {
+                String::new()
+            };
+            let asof = match done.as_slice() {
+                [(_, r)] => format!(
+                    "up to date as of {}",
+                    r.watermark.as_deref().unwrap_or("none")
+                ),
+                many => format!(
+                    "up to date as of {}",
+                    many.iter()
+                        .map(|(g, r)| format!(
+                            "{} {}",
+                            g.map_or("-", |g| g.as_str()),
+                            r.watermark.as_deref().unwrap_or("none")
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            crate::outln!("Fetched: {}; {asof}{missing}{unlisted}.", counts(&total));
+        }
+        return Ok(Exit::Ok);
+    }
+    if done.is_empty() && failed.len() == 1 {
+        let (region, e) = failed.remove(0);
+        return Err(match e {
+            Error::Remote(m) => Error::Remote(format!(
+                "{}{m}. Saved before stopping: {}; nothing half-written. Run fetch again to continue.",
+                name(&region),
+                counts(&total)
+            )),
+            e => e,
+        });
+    }
+    let why = failed
+        .iter()
+        .map(|(r, e)| format!("{}{e}", name(r)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if done.is_empty() {
+        let remote = failed.iter().all(|(_, e)| e.exit() == Exit::Remote);
+        let m = format!(
+            "every region failed ({why}). Saved before stopping: {}; the watermarks did not \
+             move. Run fetch again to continue.",
+            counts(&total)
+        );
+        return Err(if remote {
+            Error::Remote(m)
+        } else {
+            Error::Failed(m)
+        });
+    }
+    let ok = done
+        .iter()
+        .map(|(r, _)| r.map_or("-", |r| r.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::Failed(format!(
+        "{why}. Fetched the other region(s) ({ok}): {}{unlisted}; the failed region's orders \
+         wait for the next run (its watermark did not move).",
+        counts(&total)
+    )))
+}
+
+fn add(t: &mut FetchReport, r: &FetchReport) {
+    t.pages += r.pages;
+    t.new_orders += r.new_orders;
+    t.updated_orders += r.updated_orders;
+    t.orders_with_items += r.orders_with_items;
+    t.calls += r.calls;
+    t.throttled += r.throttled;
+    t.restarts += r.restarts;
+    t.items_failed += r.items_failed;
+    t.orders_refused += r.orders_refused;
+    t.unlisted_marketplace += r.unlisted_marketplace;
+    // The count of the whole vault, the same from every region.
+    t.pii_missing = t.pii_missing.max(r.pii_missing);
 }
 
 #[cfg(test)]

@@ -20,13 +20,13 @@ pub const EXIT_STATUS: &[(u8, &str)] = &[
     (0, "success"),
     (
         1,
-        "audit findings, some orders or confirmations failed, or an operational failure (disk full, I/O; a printer or CUPS queue that does not answer, does not exist or refuses the job)",
+        "audit findings, some orders or confirmations failed, `fetch`: some SP-API regions failed (the others were fetched), or an operational failure (disk full, I/O; a printer or CUPS queue that does not answer, does not exist or refuses the job)",
     ),
     (2, "usage error or bad input"),
     (3, "wrong passphrase, operator locked, or action denied"),
     (
         4,
-        "Amazon or the network failed after retries, or a remote wait reached its bound (a reply, one wait, the run's time limit, a listing that does not end; see `docs/sp-api.md`)",
+        "Amazon or the network failed after retries (`fetch`: in every region), or a remote wait reached its bound (a reply, one wait, the run's time limit, a listing that does not end; see `docs/sp-api.md`)",
     ),
     (
         5,

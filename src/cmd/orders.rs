@@ -60,9 +60,12 @@ fn local_time(s: Option<&str>) -> String {
     }
 }
 
-/// The P, B and ! flags.
+/// The P, B, ! and M flags (M: a marketplace the home did not configure).
 fn flags(o: &OrderView) -> String {
     let mut f = String::new();
+    if o.marketplace_unlisted {
+        f.push('M');
+    }
     if o.prime {
         f.push('P');
     }

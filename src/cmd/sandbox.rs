@@ -1,5 +1,5 @@
-//! `fulfill sandbox`: serve the built-in fake Selling Partner API (or, with `--api mws`, the
-//! fake MWS) until killed. `--line-file FILE` also writes its JSON line to FILE (0600, whole,
+//! `fulfill sandbox`: serve the built-in fake Selling Partner API (North America and Europe,
+//! each region on its own listener; or, with `--api mws`, the fake MWS) until killed. `--line-file FILE` also writes its JSON line to FILE (0600, whole,
 //! by rename) for `fulfill credentials set --from-sandbox FILE`.
 
 use std::io::Write;
@@ -52,20 +52,38 @@ pub fn run(args: &SandboxArgs) -> Result<Exit> {
             (_mws, _sp) = (Some(handle), None);
         }
         SandboxApi::SpApi => {
-            let handle = SpSandbox::start(cfg)?;
-            let c = handle.credentials();
+            // North America on --addr, Europe on another port of the same host.
+            let host = crate::sandbox::loopback_addr(&args.addr)?.ip();
+            let eu_addr = std::net::SocketAddr::new(host, 0).to_string();
+            let (na, eu) = SpSandbox::start_regions(cfg, &eu_addr)?;
+            let c = na.credentials();
+            let region = |h: &crate::sandbox::spapi::SpSandboxHandle| {
+                let c = h.credentials();
+                serde_json::json!({
+                    "region": c.region,
+                    "base_url": h.base_url(),
+                    "token_url": h.token_url(),
+                    "seller_id": c.seller_id,
+                    "marketplaces": c.marketplaces,
+                    "lwa_client_id": c.lwa_client_id,
+                    "lwa_client_secret": c.lwa_client_secret,
+                    "refresh_token": c.refresh_token,
+                })
+            };
+            // The top-level fields are North America's (one region, for older readers).
             line = serde_json::json!({
                 "api": "sp-api",
-                "base_url": handle.base_url(),
-                "token_url": handle.token_url(),
+                "base_url": na.base_url(),
+                "token_url": na.token_url(),
                 "lwa_client_id": c.lwa_client_id,
                 "lwa_client_secret": c.lwa_client_secret,
                 "refresh_token": c.refresh_token,
                 "seller_id": c.seller_id,
                 "marketplace_id": c.marketplace_id,
                 "time_scale": args.time_scale,
+                "regions": [region(&na), region(&eu)],
             });
-            (_mws, _sp) = (None, Some(handle));
+            (_mws, _sp) = (None, Some((na, eu)));
         }
     }
     if let Some(path) = &args.line_file {

@@ -86,9 +86,13 @@ impl Pass<'_> {
                 .iter()
                 .filter_map(|i| Some((i.amazon_order_item_code.clone()?, i.quantity?)))
                 .collect();
+            let region = self
+                .vault
+                .read(|tx| orders::fetched_region(tx, &order_id))?;
             let c = Confirmation {
                 order_id,
                 marketplace_id,
+                region,
                 package_reference: q.package.to_string(),
                 carrier: m
                     .carrier_code

@@ -75,6 +75,9 @@ pub struct FetchReport {
     /// Orders refused alone and not stored: an id not in Amazon's format, a quantity or price
     /// outside plausible bounds, an entry that does not parse.
     pub orders_refused: u64,
+    /// Orders stored from a marketplace the home did not configure (Amazon returned them
+    /// anyway): kept, flagged in `orders` and `audit`.
+    pub unlisted_marketplace: u64,
 }
 
 /// A fetch that stopped: what it had saved, and why it stopped.
@@ -107,6 +110,19 @@ impl Progress for Quiet {}
 pub struct FetchOptions {
     /// Where to start when there is no watermark yet (default: 30 days back).
     pub since: Option<DateTime<Utc>>,
+    /// The SP-API region fetched (its own watermark, under `watermark_key`), for the record.
+    pub region: Option<String>,
+    /// The meta key of the watermark (default: the home's one,
+    /// [`orders::WATERMARK_KEY`]); each SP-API region has its own.
+    pub watermark_key: Option<String>,
+}
+
+impl FetchOptions {
+    fn watermark_key(&self) -> &str {
+        self.watermark_key
+            .as_deref()
+            .unwrap_or(orders::WATERMARK_KEY)
+    }
 }
 
 /// The shared call recorder, plus the run's counts and the progress line.
@@ -170,7 +186,7 @@ pub fn fetch(
     );
     let saved = crate::calls::save_market_quota(vault, market);
     let summary = (|| -> Result<()> {
-        report.watermark = vault.read(orders::watermark)?;
+        report.watermark = vault.read(|tx| orders::watermark_at(tx, opts.watermark_key()))?;
         report.pii_missing = vault.read(orders::pii_missing_count)?;
         Ok(())
     })();
@@ -186,6 +202,9 @@ pub fn fetch(
         .field("items_failed", report.items_failed)
         .field("orders_refused", report.orders_refused)
         .field("watermark", report.watermark.clone());
+    if let Some(r) = &opts.region {
+        ev = ev.field("region", r.as_str());
+    }
     if let Err(e) = &result {
         ev = ev.outcome(Outcome::Failed).field("error", error_kind(e));
     }
@@ -334,7 +353,7 @@ fn list_page(
     let (since, token) = match cursor {
         Cursor::Next(since, token) => (since, Some(token)),
         Cursor::Start => {
-            let since = match vault.read(orders::watermark)? {
+            let since = match vault.read(|tx| orders::watermark_at(tx, opts.watermark_key()))? {
                 Some(w) => Since::Watermark(w),
                 None => Since::Time(
                     opts.since
@@ -382,6 +401,11 @@ fn list_page(
                 Upsert::New => obs.report.new_orders += 1,
                 Upsert::Updated => obs.report.updated_orders += 1,
             }
+            // Where it came from; a marketplace the home did not configure is kept, flagged.
+            if let Some((region, unlisted)) = market.origin(o.info.marketplace_id.as_deref()) {
+                orders::set_origin(tx, &o.info.amazon_order_id, region, unlisted)?;
+                obs.report.unlisted_marketplace += u64::from(unlisted);
+            }
             if let Some(items) = &l.items {
                 orders::store_items(tx, sealer, &o.info.amazon_order_id, items)?;
                 obs.report.orders_with_items += 1;
@@ -391,7 +415,7 @@ fn list_page(
             orders::anchor_retention(tx, &o.info.amazon_order_id, by_delivery, l.delivered, now)?;
         }
         match &watermark {
-            Some(w) => orders::set_watermark(tx, w),
+            Some(w) => orders::set_watermark_at(tx, opts.watermark_key(), w),
             None => Ok(()),
         }
     })?;

@@ -181,14 +181,22 @@ pub trait Marketplace {
     /// The marketplace's time (sandbox time in a sandbox home).
     fn now(&self) -> DateTime<Utc>;
 
-    /// The vault meta key the quota model is kept under between runs.
-    fn quota_key(&self) -> &'static str;
+    /// The vault meta keys the quota model is kept under between runs (one per quota
+    /// domain: an SP-API region has its own usage plans).
+    fn quota_keys(&self) -> Vec<String>;
 
-    /// Continues the quota model from a saved state.
-    fn restore_quota(&mut self, saved: &str);
+    /// Continues the quota model kept under `key` from a saved state.
+    fn restore_quota(&mut self, key: &str, saved: &str);
 
-    /// `stored` with this run's quota state for what it used.
-    fn merged_quota(&self, stored: &str) -> String;
+    /// `stored` (what is kept under `key`) with this run's quota state for what it used.
+    fn merged_quota(&self, key: &str, stored: &str) -> String;
+
+    /// Where a listed order comes from, for protocols with regions: (region, whether its
+    /// marketplace is one the home configured for that region). `None`: nothing to record.
+    fn origin(&self, marketplace_id: Option<&str>) -> Option<(&'static str, bool)> {
+        let _ = marketplace_id;
+        None
+    }
 
     /// When the quota model allows the next listing page.
     fn next_page_at(&mut self) -> DateTime<Utc>;

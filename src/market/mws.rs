@@ -59,15 +59,15 @@ impl Marketplace for Mws<'_> {
         self.client.now()
     }
 
-    fn quota_key(&self) -> &'static str {
-        crate::calls::THROTTLE_KEY
+    fn quota_keys(&self) -> Vec<String> {
+        vec![crate::calls::THROTTLE_KEY.to_string()]
     }
 
-    fn restore_quota(&mut self, saved: &str) {
+    fn restore_quota(&mut self, _key: &str, saved: &str) {
         self.client.restore_throttle_state(saved);
     }
 
-    fn merged_quota(&self, stored: &str) -> String {
+    fn merged_quota(&self, _key: &str, stored: &str) -> String {
         self.client.merged_throttle_state(stored)
     }
 

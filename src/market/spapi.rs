@@ -31,6 +31,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Listed, MarketError, Marketplace, Observer, OrderPage, PageEnd, Since};
 use crate::error::Error;
+use crate::model::marketplace::{Marketplace as Market, Region};
 use crate::model::order::{Confirmation, OrderItem, Verdict};
 use crate::model::shipping::{Attempt, LabelRequest, Offer, Quote, Shipment};
 use crate::mws::model::parse_mws_time;
@@ -40,24 +41,43 @@ use crate::spapi::model::ConfirmShipmentRequest;
 use crate::spapi::op;
 use crate::spapi::shipping::{self, DocumentSpec, Documents, PurchaseRequest, RatesRequest};
 
-/// Where the usage-plan model is kept between runs (vault meta).
+/// Where the usage-plan model of credentials stored before regions is kept between runs
+/// (vault meta); a region's is kept under [`quota_key`].
 pub const THROTTLE_KEY: &str = "spapi_throttle";
 
-/// SP-API behind the [`Marketplace`] seam, over a borrowed client.
+/// The vault meta key of a region's usage-plan model (`legacy`: credentials stored before
+/// regions keep [`THROTTLE_KEY`]). Usage plans are per region.
+pub fn quota_key(region: Region, legacy: bool) -> String {
+    if legacy {
+        THROTTLE_KEY.to_string()
+    } else {
+        format!("{THROTTLE_KEY}:{region}")
+    }
+}
+
+/// SP-API behind the [`Marketplace`] seam, over a borrowed client (one region).
 #[derive(Debug)]
 pub struct SpApi<'c> {
     client: &'c mut Client,
     /// The last `lastUpdatedBefore` of the listing in progress.
     before: Option<String>,
+    /// The credentials were stored before regions (the home's one quota model).
+    legacy: bool,
 }
 
 impl<'c> SpApi<'c> {
-    /// The adapter over `client`.
-    pub fn new(client: &'c mut Client) -> Self {
+    /// The adapter over `client` (`legacy`: its credentials were stored before regions).
+    pub fn new(client: &'c mut Client, legacy: bool) -> Self {
         SpApi {
             client,
             before: None,
+            legacy,
         }
+    }
+
+    /// The region it talks to.
+    pub fn region(&self) -> Region {
+        self.client.credentials().region
     }
 }
 
@@ -75,16 +95,24 @@ impl Marketplace for SpApi<'_> {
         self.client.now()
     }
 
-    fn quota_key(&self) -> &'static str {
-        THROTTLE_KEY
+    fn quota_keys(&self) -> Vec<String> {
+        vec![quota_key(self.region(), self.legacy)]
     }
 
-    fn restore_quota(&mut self, saved: &str) {
+    fn restore_quota(&mut self, _key: &str, saved: &str) {
         self.client.restore_throttle_state(saved);
     }
 
-    fn merged_quota(&self, stored: &str) -> String {
+    fn merged_quota(&self, _key: &str, stored: &str) -> String {
         self.client.merged_throttle_state(stored)
+    }
+
+    fn origin(&self, marketplace_id: Option<&str>) -> Option<(&'static str, bool)> {
+        let c = self.client.credentials();
+        Some((
+            c.region.as_str(),
+            !marketplace_id.is_some_and(|m| c.lists(m)),
+        ))
     }
 
     fn next_page_at(&mut self) -> DateTime<Utc> {
@@ -187,7 +215,7 @@ impl Marketplace for SpApi<'_> {
         let marketplace = c
             .marketplace_id
             .clone()
-            .unwrap_or_else(|| self.client.credentials().marketplace_id.clone());
+            .unwrap_or_else(|| self.client.credentials().first_marketplace().to_string());
         let package: u32 = c.package_reference.parse().unwrap_or(0);
         let ship_date = parse_mws_time(&c.ship_date).ok_or_else(|| {
             MarketError::Failed(Error::Failed(format!(
@@ -361,5 +389,164 @@ fn shipment(order_id: String, docs: Documents, service: Offer) -> Shipment {
         tracking_id: docs.tracking_id,
         service,
         label: docs.label,
+    }
+}
+
+/// Several regions behind the seam, for work that concerns orders of any of them (a
+/// confirmation pass): each confirmation goes to its order's region, with its order's
+/// marketplace id. Listing is per region ([`SpApi`]); this adapter does not list.
+#[derive(Debug)]
+pub struct Regions<'c> {
+    regions: Vec<SpApi<'c>>,
+}
+
+impl<'c> Regions<'c> {
+    /// The adapter over one [`SpApi`] per region (at least one).
+    pub fn new(regions: Vec<SpApi<'c>>) -> Self {
+        assert!(!regions.is_empty(), "at least one region");
+        Regions { regions }
+    }
+
+    /// The region of an order of marketplace `marketplace_id`, fetched from `fetched` (when
+    /// recorded): the region whose credentials list the marketplace, else the region the tool
+    /// knows serves it, else the one it was fetched from, else the only region set.
+    fn route(
+        &mut self,
+        marketplace_id: Option<&str>,
+        fetched: Option<&str>,
+    ) -> Option<&mut SpApi<'c>> {
+        let by_list = marketplace_id.and_then(|m| {
+            self.regions
+                .iter()
+                .position(|r| r.client.credentials().lists(m))
+        });
+        let by_table = marketplace_id
+            .and_then(Market::by_id)
+            .and_then(|m| self.regions.iter().position(|r| r.region() == m.region));
+        let by_fetch =
+            fetched.and_then(|f| self.regions.iter().position(|r| r.region().as_str() == f));
+        let only = (self.regions.len() == 1).then_some(0);
+        let i = by_list.or(by_table).or(by_fetch).or(only)?;
+        self.regions.get_mut(i)
+    }
+
+    fn first(&mut self) -> &mut SpApi<'c> {
+        &mut self.regions[0]
+    }
+}
+
+fn not_listing() -> MarketError {
+    MarketError::Failed(Error::Failed(
+        "internal: a listing over several regions runs one region at a time".into(),
+    ))
+}
+
+impl Marketplace for Regions<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.regions[0].now()
+    }
+
+    fn quota_keys(&self) -> Vec<String> {
+        self.regions.iter().flat_map(|r| r.quota_keys()).collect()
+    }
+
+    fn restore_quota(&mut self, key: &str, saved: &str) {
+        for r in &mut self.regions {
+            if r.quota_keys().iter().any(|k| k == key) {
+                r.restore_quota(key, saved);
+            }
+        }
+    }
+
+    fn merged_quota(&self, key: &str, stored: &str) -> String {
+        self.regions
+            .iter()
+            .find(|r| r.quota_keys().iter().any(|k| k == key))
+            .map_or_else(|| stored.to_string(), |r| r.merged_quota(key, stored))
+    }
+
+    fn next_page_at(&mut self) -> DateTime<Utc> {
+        self.first().next_page_at()
+    }
+
+    fn next_items_at(&mut self) -> DateTime<Utc> {
+        self.first().next_items_at()
+    }
+
+    fn list_orders(
+        &mut self,
+        _since: &Since,
+        _token: Option<&str>,
+        _obs: &mut dyn Observer,
+    ) -> Result<OrderPage, MarketError> {
+        Err(not_listing())
+    }
+
+    fn order_items(
+        &mut self,
+        _order_id: &str,
+        _obs: &mut dyn Observer,
+    ) -> Result<Vec<OrderItem>, MarketError> {
+        Err(not_listing())
+    }
+
+    fn too_many_restarts(&self, restarts: u32, order: Option<&str>) -> Error {
+        self.regions[0].too_many_restarts(restarts, order)
+    }
+
+    fn confirm(
+        &mut self,
+        c: &Confirmation,
+        resent: bool,
+        obs: &mut dyn Observer,
+    ) -> Result<Verdict, MarketError> {
+        match self.route(c.marketplace_id.as_deref(), c.region.as_deref()) {
+            Some(r) => r.confirm(c, resent, obs),
+            None => Err(MarketError::Refused(Error::usage(format!(
+                "order {} is of marketplace {}, which no region set serves: add its region \
+                 with `fulfill credentials set --region R`",
+                c.order_id,
+                c.marketplace_id.as_deref().unwrap_or("(unknown)")
+            )))),
+        }
+    }
+
+    fn quote_label(
+        &mut self,
+        req: &LabelRequest,
+        obs: &mut dyn Observer,
+    ) -> Result<Quote, MarketError> {
+        self.first().quote_label(req, obs)
+    }
+
+    fn pin_purchase(&self, quote: &Quote, offer: &Offer) -> Result<String, Error> {
+        self.regions[0].pin_purchase(quote, offer)
+    }
+
+    fn buy_label(
+        &mut self,
+        req: &LabelRequest,
+        attempt: &Attempt,
+        resent: bool,
+        obs: &mut dyn Observer,
+    ) -> Result<(Shipment, bool), MarketError> {
+        self.first().buy_label(req, attempt, resent, obs)
+    }
+
+    fn get_label(
+        &mut self,
+        order_id: &str,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<Shipment, MarketError> {
+        self.first().get_label(order_id, shipment_id, obs)
+    }
+
+    fn cancel_label(
+        &mut self,
+        shipment_id: &str,
+        obs: &mut dyn Observer,
+    ) -> Result<String, MarketError> {
+        self.first().cancel_label(shipment_id, obs)
     }
 }

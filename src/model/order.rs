@@ -165,6 +165,10 @@ pub struct Confirmation {
     pub order_id: String,
     /// The marketplace the order belongs to, when known.
     pub marketplace_id: Option<String>,
+    /// The SP-API region the order was fetched from, when recorded (routes the confirmation
+    /// of an order whose marketplace the tool does not know).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// The seller's package number within the order (a positive number, sent as a string).
     pub package_reference: String,
     /// The carrier as the operator gave it (mapped to Amazon's code by the adapter).

@@ -55,6 +55,7 @@ use super::http::{self, Delivery, HttpRequest, HttpResponse};
 use super::spapi_shipping;
 pub use super::spapi_shipping::SimLabel;
 use super::{RequestRecord, Sandbox, SandboxConfig, SandboxHandle, Shared, State, loopback_addr};
+use crate::model::marketplace::Region;
 use crate::spapi::model::{ConfirmShipmentRequest, parse_confirm_request};
 use crate::spapi::throttle::Throttle;
 use crate::spapi::{
@@ -100,8 +101,12 @@ const STATUSES: &[&str] = &[
 pub struct SpSandboxCredentials {
     /// The selling partner id.
     pub seller_id: String,
-    /// The one marketplace.
+    /// The first of its marketplaces.
     pub marketplace_id: String,
+    /// The region it serves.
+    pub region: Region,
+    /// Every marketplace of the region it serves (its orders are spread over them).
+    pub marketplaces: Vec<String>,
     /// LWA client id.
     pub lwa_client_id: String,
     /// LWA client secret.
@@ -145,6 +150,11 @@ struct PageToken {
 
 #[derive(Default)]
 pub(super) struct SpState {
+    /// Orders (from the start of the shared list) given their marketplace of this region.
+    assigned: usize,
+    /// `searchOrders` lists every marketplace's orders, asked for or not (a misbehaving
+    /// Amazon, for tests of orders from a marketplace the home did not configure).
+    list_every_marketplace: bool,
     access: HashMap<String, DateTime<Utc>>,
     revoked: bool,
     throttle: Throttle,
@@ -170,9 +180,60 @@ impl SpShared {
 /// Starts SP-API sandboxes.
 pub struct SpSandbox;
 
+/// The marketplaces the sandbox's regions serve (North America: US, CA, MX; Europe: GB, DE,
+/// FR, IT); orders are spread over them.
+pub fn sandbox_marketplaces(region: Region) -> Vec<String> {
+    let ids: &[&str] = match region {
+        Region::Na => &["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"],
+        Region::Eu => &[
+            "A1F83G8C2ARO7P",
+            "A1PA6795UKMFR9",
+            "A13V1IB3VIYZZH",
+            "APJ6JRA9NG5V4",
+        ],
+        Region::Fe => &["A1VC38T7YXB528"],
+    };
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
 impl SpSandbox {
-    /// Binds the loopback address, generates the orders and serves on a background thread.
+    /// Binds the loopback address, generates the orders and serves on a background thread:
+    /// North America with the US marketplace alone.
     pub fn start(cfg: SandboxConfig) -> Result<SpSandboxHandle> {
+        Self::start_region(
+            cfg,
+            Region::Na,
+            vec![super::data::MARKETPLACE_ID.to_string()],
+        )
+    }
+
+    /// A North America and a Europe region ([`sandbox_marketplaces`]), each on its own
+    /// listener with its own orders (seeds `cfg.seed` and `cfg.seed + 1`), tokens and usage
+    /// plans, on one clock. `eu_addr`: where Europe listens.
+    pub fn start_regions(
+        cfg: SandboxConfig,
+        eu_addr: &str,
+    ) -> Result<(SpSandboxHandle, SpSandboxHandle)> {
+        let eu_cfg = SandboxConfig {
+            addr: eu_addr.to_string(),
+            orders: cfg.orders,
+            seed: cfg.seed.wrapping_add(1),
+            time_scale: cfg.time_scale,
+            faults: cfg.faults.clone(),
+            clock: Arc::clone(&cfg.clock),
+        };
+        let na = Self::start_region(cfg, Region::Na, sandbox_marketplaces(Region::Na))?;
+        let eu = Self::start_region(eu_cfg, Region::Eu, sandbox_marketplaces(Region::Eu))?;
+        Ok((na, eu))
+    }
+
+    /// One region's host, serving `marketplaces` (its orders spread over them); a marketplace
+    /// of another region is refused as Amazon refuses it.
+    pub fn start_region(
+        cfg: SandboxConfig,
+        region: Region,
+        marketplaces: Vec<String>,
+    ) -> Result<SpSandboxHandle> {
         let addr = loopback_addr(&cfg.addr)?;
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|e| Error::Failed(format!("sandbox: cannot listen on {addr}: {e}")))?;
@@ -188,7 +249,9 @@ impl SpSandbox {
             };
             SpSandboxCredentials {
                 seller_id: base.creds.seller_id.clone(),
-                marketplace_id: base.creds.marketplace_id.clone(),
+                marketplace_id: marketplaces[0].clone(),
+                region,
+                marketplaces: marketplaces.clone(),
                 lwa_client_id: format!("amzn1.application-oa2-client.{}", alnum(32)),
                 lwa_client_secret: format!("amzn1.oa2-cs.v1.{}", alnum(64)),
                 refresh_token: format!("Atzr|IwEB{}+{}/{}", alnum(40), alnum(20), alnum(10)),
@@ -240,28 +303,49 @@ impl SpSandboxHandle {
         format!("{}{LWA_TOKEN_PATH}", self.base.base_url())
     }
 
+    /// Ground truth: how many orders it holds per marketplace (every order, any state).
+    pub fn orders_by_marketplace(&self) -> std::collections::BTreeMap<String, usize> {
+        let now = self.base.now();
+        let mut st = self.base.shared.lock();
+        st.refresh(now, &self.base.shared.creds.seller_id);
+        let mut s = self.sp.lock();
+        assign(&self.sp.creds, &mut st, &mut s);
+        let mut out = std::collections::BTreeMap::new();
+        for o in &st.orders {
+            *out.entry(o.order.info.marketplace_id.clone().unwrap_or_default())
+                .or_insert(0) += 1;
+        }
+        out
+    }
+
     /// The sandbox's credentials as `credentials set --api sp-api` stores them in a sandbox
     /// home.
     pub fn spapi_credentials(
         &self,
         time_scale: f64,
     ) -> Result<crate::spapi::credentials::SpApiCredentials> {
-        use crate::spapi::credentials::{Region, SpApiCredentials, SpApiCredentialsInput};
+        use crate::spapi::credentials::{SpApiCredentials, SpApiCredentialsInput};
         let c = self.credentials();
         SpApiCredentials::new(
             SpApiCredentialsInput {
                 seller_id: c.seller_id,
-                marketplace_id: c.marketplace_id,
+                marketplaces: c.marketplaces,
                 lwa_client_id: c.lwa_client_id,
                 lwa_client_secret: zeroize::Zeroizing::new(c.lwa_client_secret),
                 refresh_token: zeroize::Zeroizing::new(c.refresh_token),
-                region: Region::Na,
+                region: c.region,
                 endpoint: Some(self.base.base_url()),
                 token_endpoint: Some(self.token_url()),
                 time_scale,
             },
             true,
         )
+    }
+
+    /// From now on `searchOrders` lists the orders of every marketplace of the region, also
+    /// those not asked for (as a misbehaving Amazon would).
+    pub fn list_every_marketplace(&self) {
+        self.sp.lock().list_every_marketplace = true;
     }
 
     /// The seller withdraws the app's authorisation: the refresh token is refused from now on
@@ -378,6 +462,7 @@ fn lwa_err(status: u16, code: &str, description: &str) -> Reply {
 
 enum Route<'a> {
     Token,
+    Participations,
     Search,
     Get(&'a str),
     Confirm(&'a str),
@@ -393,6 +478,10 @@ fn route(req: &HttpRequest) -> (Route<'_>, Option<&'static str>) {
     match req.method.as_str() {
         "POST" if path == LWA_TOKEN_PATH => (Route::Token, Some(op::LWA_TOKEN)),
         "GET" if path == SEARCH_ORDERS_PATH => (Route::Search, Some(op::SEARCH_ORDERS)),
+        "GET" if path == crate::spapi::PARTICIPATIONS_PATH => (
+            Route::Participations,
+            Some(op::GET_MARKETPLACE_PARTICIPATIONS),
+        ),
         "GET"
             if path.starts_with(GET_ORDER_PREFIX)
                 && !path[GET_ORDER_PREFIX.len()..].contains('/') =>
@@ -444,6 +533,7 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
     st.refresh(now, &sp.base.creds.seller_id);
     let rid = super::api::uuid(&mut st);
     let mut s = sp.lock();
+    assign(&sp.creds, &mut st, &mut s);
     let (route, operation) = route(req);
     let query = crate::mws::sign::parse_query(req.query(), true);
     let reply = match (&route, &query) {
@@ -460,6 +550,7 @@ fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
                 Some(r) => r,
                 None => match route {
                     Route::Search => search(&sp.creds, &mut st, &mut s, q, now, fault),
+                    Route::Participations => participations(&sp.creds),
                     Route::Get(id) => get_order(&st, &s, id, q, now),
                     Route::Confirm(id) => confirm(&sp.creds, &mut st, &mut s, id, req, now),
                     Route::Rates => spapi_shipping::get_rates(&mut st, &mut s, req, now),
@@ -664,6 +755,21 @@ fn token(
     }))
 }
 
+/// Gives the orders generated since the last call their marketplace of this region (spread
+/// over the region's marketplaces by order id, so the same seed gives the same spread).
+fn assign(creds: &SpSandboxCredentials, st: &mut State, s: &mut SpState) {
+    let n = creds.marketplaces.len().max(1);
+    for o in st.orders.iter_mut().skip(s.assigned) {
+        let h = o.order.info.amazon_order_id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        if let Some(m) = creds.marketplaces.get(h % n) {
+            o.order.info.marketplace_id = Some(m.clone());
+        }
+    }
+    s.assigned = st.orders.len();
+}
+
 // ---- parameters ----
 
 type Query = Vec<(String, String)>;
@@ -743,6 +849,36 @@ fn last_updated(o: &SimOrder, pk: Option<&Vec<SimPackage>>, now: DateTime<Utc>) 
 
 // ---- operations ----
 
+/// Sellers API `getMarketplaceParticipations`: the region's marketplaces, and (as Amazon lists
+/// every region's) one of another region and Japan, not participating.
+fn participations(creds: &SpSandboxCredentials) -> Reply {
+    let entry = |id: &str, on: bool| {
+        let m = crate::model::marketplace::Marketplace::by_id(id);
+        json!({
+            "marketplace": {
+                "id": id,
+                "countryCode": m.map_or("", |m| m.country),
+                "name": m.map_or(id, |m| m.domain),
+                "defaultCurrencyCode": m.map_or("", |m| m.currency),
+                "defaultLanguageCode": "en_US",
+                "domainName": m.map_or(String::new(), |m| format!("www.{}", m.domain)),
+            },
+            "participation": {"isParticipating": on, "hasSuspendedListings": false},
+            "storeName": "Sandbox Store",
+        })
+    };
+    let mut payload: Vec<Value> = creds.marketplaces.iter().map(|m| entry(m, true)).collect();
+    // Amazon lists every region's: one where the seller sells elsewhere, one where it does not.
+    let elsewhere = if creds.region == Region::Na {
+        "A1F83G8C2ARO7P"
+    } else {
+        "ATVPDKIKX0DER"
+    };
+    payload.push(entry(elsewhere, true));
+    payload.push(entry("A1VC38T7YXB528", false));
+    ok_json(&json!({ "payload": payload }))
+}
+
 fn search(
     creds: &SpSandboxCredentials,
     st: &mut State,
@@ -756,7 +892,21 @@ fn search(
     if markets.is_empty() {
         return invalid("marketplaceIds is required.");
     }
-    if markets.iter().any(|m| *m != creds.marketplace_id) {
+    if markets.len() > 50 {
+        return invalid("marketplaceIds takes at most 50 marketplaces.");
+    }
+    // Amazon refuses a marketplace its host does not serve, and one the seller does not sell in.
+    if let Some(m) = markets.iter().find(|m| {
+        crate::model::marketplace::Marketplace::by_id(m).is_some_and(|k| k.region != creds.region)
+    }) {
+        return invalid(&format!(
+            "Invalid marketplaceIds: {m} is not served by this endpoint's region."
+        ));
+    }
+    if markets
+        .iter()
+        .any(|m| !creds.marketplaces.iter().any(|c| c == m))
+    {
         return invalid(
             "Invalid marketplaceIds: the seller does not sell in every marketplace given.",
         );
@@ -858,6 +1008,14 @@ fn search(
                     by.is_empty() || by.contains(&if afn { "AMAZON" } else { "MERCHANT" })
                 })
                 .filter(|o| statuses.is_empty() || statuses.contains(&status_of(o)))
+                .filter(|o| {
+                    s.list_every_marketplace
+                        || o.order
+                            .info
+                            .marketplace_id
+                            .as_deref()
+                            .is_none_or(|m| markets.contains(&m))
+                })
                 .filter_map(|o| {
                     let id = &o.order.info.amazon_order_id;
                     let t = if by_created {
@@ -990,12 +1148,14 @@ fn confirm(
     if let Err(why) = body.validate() {
         return invalid(&why);
     }
-    if body.marketplace_id != creds.marketplace_id {
-        return invalid("Invalid marketplaceId for this order.");
-    }
     let Some(&i) = st.index.get(id) else {
         return err(404, "NotFound", "The order was not found.", None);
     };
+    if Some(&body.marketplace_id) != st.orders[i].order.info.marketplace_id.as_ref()
+        || !creds.marketplaces.contains(&body.marketplace_id)
+    {
+        return invalid("Invalid marketplaceId for this order.");
+    }
     let delay = Duration::seconds(st.rng.random_range(86_400..3 * 86_400));
     let o = &mut st.orders[i];
     if is_afn(o) {
@@ -1128,7 +1288,15 @@ fn render(
     m.insert("associatedOrders".into(), json!([]));
     m.insert(
         "salesChannel".into(),
-        json!({"channelName": "AMAZON", "marketplaceId": i.marketplace_id, "marketplaceName": "Amazon.com"}),
+        json!({"channelName": "AMAZON", "marketplaceId": i.marketplace_id, "marketplaceName": i
+        .marketplace_id
+        .as_deref()
+        .and_then(crate::model::marketplace::Marketplace::by_id)
+        .map_or("Amazon.com".to_string(), |m| {
+            let mut d = m.domain.to_string();
+            d[..1].make_ascii_uppercase();
+            d
+        })}),
     );
     let text = |f: &Option<crate::pii::Pii>| {
         f.as_ref()

@@ -201,6 +201,8 @@ pub struct Client {
     /// A sandbox timebase has followed the server's `Date` once.
     synced: bool,
     waits: Waits,
+    /// The marketplace Shipping API v2 calls are for (the order's); default the first.
+    shipping_marketplace: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -237,6 +239,7 @@ impl Client {
             maybe_done: false,
             synced: false,
             waits: Waits::new(),
+            shipping_marketplace: None,
         })
     }
 
@@ -304,7 +307,8 @@ impl Client {
         obs: &mut dyn Observer,
     ) -> std::result::Result<SearchPage, CallError> {
         let mut query = vec![
-            ("marketplaceIds", self.creds.marketplace_id.clone()),
+            // Every marketplace of the region in one sequence (comma-joined, at most 50).
+            ("marketplaceIds", self.creds.marketplaces.join(",")),
             ("lastUpdatedAfter", fmt_time(q.last_updated_after)),
         ];
         if let Some(b) = q.last_updated_before {
@@ -334,6 +338,23 @@ impl Client {
             }
             r => r,
         }
+    }
+
+    /// Sellers API `getMarketplaceParticipations`: every marketplace the seller has a
+    /// relationship with (all regions; [`crate::spapi::model::Participation`]).
+    pub fn get_marketplace_participations(
+        &mut self,
+        obs: &mut dyn Observer,
+    ) -> std::result::Result<Vec<model::Participation>, CallError> {
+        let req = Req {
+            method: reqwest::Method::GET,
+            operation: op::GET_MARKETPLACE_PARTICIPATIONS,
+            path: super::PARTICIPATIONS_PATH.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+        };
+        self.call(&req, obs, model::parse_participations)
     }
 
     /// `getOrder`: one order with recipient, buyer, fulfilment, packages and proceeds.
@@ -404,12 +425,23 @@ impl Client {
     /// The Amazon Shipping business of the home's marketplace (`x-amzn-shipping-business-id`);
     /// a clear error where Amazon Shipping sells no labels.
     pub fn shipping_business(&self) -> std::result::Result<&'static str, CallError> {
-        super::shipping_business(&self.creds.marketplace_id).ok_or_else(|| {
+        let m = self
+            .shipping_marketplace
+            .as_deref()
+            .unwrap_or(self.creds.first_marketplace());
+        super::shipping_business(m).ok_or_else(|| {
             CallError::Failed(Error::usage(format!(
-                "Amazon Shipping (Shipping API v2) sells no labels in marketplace {}",
-                self.creds.marketplace_id
+                "Amazon Shipping (Shipping API v2) has no business for marketplace {}, so \
+                 Amazon sells no labels for its orders through this API: buy the label \
+                 elsewhere and record it with `fulfill ship`",
+                crate::model::marketplace::describe(m)
             )))
         })
+    }
+
+    /// Shipping API v2 calls from now on are for an order of marketplace `id`.
+    pub fn use_marketplace(&mut self, id: &str) {
+        self.shipping_marketplace = Some(id.to_string());
     }
 
     fn shipping_req(

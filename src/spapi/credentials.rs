@@ -21,8 +21,8 @@ pub use crate::model::marketplace::Region;
 pub struct SpApiCredentialsInput {
     /// The selling partner id (merchant token).
     pub seller_id: String,
-    /// The marketplace id.
-    pub marketplace_id: String,
+    /// The region's marketplace ids (1 to 50, all of `region`).
+    pub marketplaces: Vec<String>,
     /// LWA client id (`amzn1.application-oa2-client.…`).
     pub lwa_client_id: String,
     /// LWA client secret (from a file).
@@ -44,8 +44,10 @@ pub struct SpApiCredentialsInput {
 pub struct SpApiCredentials {
     /// The selling partner id.
     pub seller_id: String,
-    /// The marketplace id.
-    pub marketplace_id: String,
+    /// The region's marketplace ids (one `searchOrders` carries them all). Credentials stored
+    /// before regions held one `marketplace_id`: read as a list of one.
+    #[serde(alias = "marketplace_id", deserialize_with = "one_or_many")]
+    pub marketplaces: Vec<String>,
     /// LWA client id.
     pub lwa_client_id: String,
     lwa_client_secret: String,
@@ -65,7 +67,7 @@ impl fmt::Debug for SpApiCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpApiCredentials")
             .field("seller_id", &self.seller_id)
-            .field("marketplace_id", &self.marketplace_id)
+            .field("marketplaces", &self.marketplaces)
             .field("lwa_client_id", &self.lwa_client_id)
             .field("lwa_client_secret", &"[redacted]")
             .field("refresh_token", &"[redacted]")
@@ -81,7 +83,11 @@ impl SpApiCredentials {
     pub fn new(input: SpApiCredentialsInput, sandbox_home: bool) -> Result<Self> {
         let c = SpApiCredentials {
             seller_id: input.seller_id.trim().to_string(),
-            marketplace_id: input.marketplace_id.trim().to_string(),
+            marketplaces: input
+                .marketplaces
+                .iter()
+                .map(|m| m.trim().to_string())
+                .collect(),
             lwa_client_id: input.lwa_client_id.trim().to_string(),
             lwa_client_secret: input.lwa_client_secret.trim().to_string(),
             refresh_token: input.refresh_token.trim().to_string(),
@@ -117,7 +123,15 @@ impl SpApiCredentials {
             }
         };
         ident("seller id", &self.seller_id)?;
-        ident("marketplace id", &self.marketplace_id)?;
+        if self.marketplaces.is_empty() || self.marketplaces.len() > 50 {
+            return Err(Error::usage(
+                "give between 1 and 50 --marketplace IDs (one searchOrders carries at most 50)",
+            ));
+        }
+        for m in &self.marketplaces {
+            ident("marketplace id", m)?;
+            check_region(m, self.region)?;
+        }
         ident("LWA client id", &self.lwa_client_id)?;
         // Secrets: never echoed, only checked for shape.
         let printable = |v: &str| v.chars().all(|c| c.is_ascii_graphic());
@@ -143,6 +157,16 @@ impl SpApiCredentials {
         check_url(&self.token_endpoint, sandbox_home)
     }
 
+    /// The marketplace a call that needs one names when nothing else says which (the first).
+    pub fn first_marketplace(&self) -> &str {
+        self.marketplaces.first().map_or("", String::as_str)
+    }
+
+    /// Whether `id` is one of this region's configured marketplaces.
+    pub fn lists(&self, id: &str) -> bool {
+        self.marketplaces.iter().any(|m| m == id)
+    }
+
     /// The LWA client secret.
     pub fn expose_client_secret(&self) -> &str {
         &self.lwa_client_secret
@@ -163,6 +187,35 @@ impl SpApiCredentials {
         serde_json::from_slice(b)
             .map_err(|_| Error::Integrity("stored SP-API credentials are unreadable".into()))
     }
+}
+
+/// Refuses a marketplace the tool knows to be served by another region, naming that region.
+pub fn check_region(id: &str, region: Region) -> Result<()> {
+    match crate::model::marketplace::Marketplace::by_id(id) {
+        Some(m) if m.region != region => Err(Error::usage(format!(
+            "marketplace {id}, {}, is served by region {}, not {region}: give it with --region {}",
+            crate::model::marketplace::describe(id),
+            m.region,
+            m.region
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A marketplace list, or (credentials stored before regions) one marketplace id.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// Like [`check_endpoint`], but the URL may have a path (the token endpoint's).
@@ -187,7 +240,7 @@ mod tests {
     fn input(endpoint: Option<&str>, token: Option<&str>) -> SpApiCredentialsInput {
         SpApiCredentialsInput {
             seller_id: "A1SELLER".into(),
-            marketplace_id: "ATVPDKIKX0DER".into(),
+            marketplaces: vec!["A1PA6795UKMFR9".into(), "A13V1IB3VIYZZH".into()],
             lwa_client_id: "amzn1.application-oa2-client.abc".into(),
             lwa_client_secret: Zeroizing::new("cs-SECRETMARK\n".into()),
             refresh_token: Zeroizing::new("Atzr|REFRESHMARK".into()),
@@ -226,5 +279,32 @@ mod tests {
         assert_eq!(back.expose_refresh_token(), "Atzr|REFRESHMARK");
         assert_eq!(back.region, Region::Eu);
         assert!(SpApiCredentials::from_plaintext(b"{").is_err());
+    }
+
+    #[test]
+    fn a_marketplace_of_another_region_is_refused_naming_its_region() {
+        let mut i = input(None, None);
+        i.marketplaces.push("ATVPDKIKX0DER".into());
+        let e = SpApiCredentials::new(i, false).unwrap_err().to_string();
+        assert!(
+            e.contains("ATVPDKIKX0DER") && e.contains("--region na"),
+            "{e}"
+        );
+        // An id the tool does not know is taken as given (Amazon adds marketplaces).
+        let mut i = input(None, None);
+        i.marketplaces.push("A3NEWMARKET9".into());
+        SpApiCredentials::new(i, false).unwrap();
+    }
+
+    #[test]
+    fn credentials_stored_before_regions_read_as_one_marketplace() {
+        let c = SpApiCredentials::new(input(None, None), false).unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&c.to_plaintext()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("marketplaces");
+        o.insert("marketplace_id".into(), "A1PA6795UKMFR9".into());
+        let old = serde_json::to_vec(&v).unwrap();
+        let back = SpApiCredentials::from_plaintext(&old).unwrap();
+        assert_eq!(back.marketplaces, vec!["A1PA6795UKMFR9".to_string()]);
     }
 }

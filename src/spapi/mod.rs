@@ -39,6 +39,8 @@ pub const IDEMPOTENCY_HEADER: &str = "x-amzn-IdempotencyKey";
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
 /// The path of the LWA token endpoint (the sandbox serves it too).
 pub const LWA_TOKEN_PATH: &str = "/auth/o2/token";
+/// Sellers API v1 `getMarketplaceParticipations` (where the seller sells, every region).
+pub const PARTICIPATIONS_PATH: &str = "/sellers/v1/marketplaceParticipations";
 /// What fulfill asks `searchOrders` and `getOrder` to include: the ship-to address, the
 /// buyer, the fulfilment status and windows, the packages (the `DELIVERED` retention anchor),
 /// and the proceeds (the order total, which MWS orders carry too).
@@ -48,6 +50,8 @@ pub const INCLUDED_DATA: &str = "RECIPIENT,BUYER,FULFILLMENT,PACKAGES,PROCEEDS";
 pub mod op {
     /// LWA refresh-token grant.
     pub const LWA_TOKEN: &str = "lwaToken";
+    /// Sellers API v1 `getMarketplaceParticipations`.
+    pub const GET_MARKETPLACE_PARTICIPATIONS: &str = "getMarketplaceParticipations";
     /// Orders 2026-01-01 `searchOrders`.
     pub const SEARCH_ORDERS: &str = "searchOrders";
     /// Orders 2026-01-01 `getOrder`.

@@ -849,6 +849,52 @@ pub fn parse_get_order(body: &[u8]) -> Result<Order, ParseError> {
     one_order(wire.order).map_err(|(_, why)| ParseError::Malformed(why))
 }
 
+/// One marketplace of a `getMarketplaceParticipations` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participation {
+    /// `marketplace.id`.
+    pub marketplace_id: String,
+    /// `participation.isParticipating`.
+    pub participating: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct WireParticipations {
+    payload: Vec<WireParticipation>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireParticipation {
+    marketplace: WireMarketplace,
+    #[serde(default)]
+    participation: Option<WireParticipating>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireMarketplace {
+    id: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireParticipating {
+    #[serde(default)]
+    is_participating: bool,
+}
+
+/// Parses a Sellers API `getMarketplaceParticipations` 200 reply (`payload[]`).
+pub fn parse_participations(body: &[u8]) -> Result<Vec<Participation>, ParseError> {
+    let wire: WireParticipations = from_slice(body)?;
+    Ok(wire
+        .payload
+        .into_iter()
+        .map(|p| Participation {
+            marketplace_id: p.marketplace.id,
+            participating: p.participation.is_some_and(|x| x.is_participating),
+        })
+        .collect())
+}
+
 /// One entry of Amazon's `errors[]` envelope.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]

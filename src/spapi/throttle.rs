@@ -28,6 +28,12 @@ pub struct UsagePlan {
 
 /// The usage plans of the operations fulfill calls (SP-API.md §1.8).
 pub const USAGE_PLANS: &[UsagePlan] = &[
+    // Sellers API: 0.016 rps, burst 15 (SCRIPTS-AND-MARKETPLACES.md B1, [M-SELLERS]).
+    UsagePlan {
+        operation: op::GET_MARKETPLACE_PARTICIPATIONS,
+        rate: 0.016,
+        burst: 15,
+    },
     UsagePlan {
         operation: op::SEARCH_ORDERS,
         rate: 0.0056,

@@ -211,7 +211,17 @@ pub(crate) fn open_credentials(
     facts: &VaultFacts,
     sealed: &[u8],
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-    let aad = credentials_aad(&facts.vault_id);
+    open_credentials_aad(key, facts, &credentials_aad(&facts.vault_id), sealed)
+}
+
+/// [`open_credentials`] with the associated data given (a region's record binds its region).
+pub(crate) fn open_credentials_aad(
+    key: &SecretKey,
+    facts: &VaultFacts,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let aad = aad.to_vec();
     if facts.seals_v2() {
         return seal::open_authenticated(
             key,
@@ -1139,6 +1149,12 @@ fn credentials_aad(vault_id: &str) -> Vec<u8> {
     format!("fulfill/credentials/v1\0{vault_id}").into_bytes()
 }
 
+/// Associated data of one region's sealed SP-API credentials: the region is bound, so a
+/// record moved to another region's row does not open.
+pub(crate) fn region_credentials_aad(vault_id: &str, region: &str) -> Vec<u8> {
+    format!("fulfill/credentials/v1\0{vault_id}\0region={region}").into_bytes()
+}
+
 /// MWS credentials as stored, with when and by whom.
 #[derive(Debug)]
 pub struct StoredCredentials {
@@ -1155,8 +1171,40 @@ pub struct StoredCredentials {
 pub enum MarketCredentials {
     /// Amazon MWS.
     Mws(MwsCredentials),
-    /// The Selling Partner API.
-    SpApi(SpApiCredentials),
+    /// The Selling Partner API: one authorisation per region, in region order.
+    SpApi(Vec<RegionCredentials>),
+}
+
+/// One region's SP-API credentials as stored.
+#[derive(Debug)]
+pub struct RegionCredentials {
+    /// The credentials (their `region` says which).
+    pub credentials: SpApiCredentials,
+    /// Stored before regions (the home's one credentials row): the region keeps the home's
+    /// one watermark and quota model.
+    pub legacy: bool,
+    /// When they were set.
+    pub updated_at: String,
+    /// Who set them.
+    pub updated_by: String,
+}
+
+impl RegionCredentials {
+    /// The meta key of this region's fetch watermark.
+    pub fn watermark_key(&self) -> String {
+        orders::region_watermark_key(self.credentials.region.as_str(), self.legacy)
+    }
+}
+
+/// What `credentials set --api sp-api` replaced or carried over.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RegionChange {
+    /// The region was set before (its credentials were replaced).
+    pub replaced: bool,
+    /// MWS credentials were replaced (the home talks SP-API now).
+    pub mws_replaced: bool,
+    /// SP-API credentials stored before regions were carried over to their region's record.
+    pub carried_over: Option<crate::model::marketplace::Region>,
 }
 
 /// [`MarketCredentials`] as stored, with when and by whom.
@@ -1659,30 +1707,162 @@ impl<'v> Session<'v> {
             .field("marketplaces", creds.marketplaces.join(","))
             .field("auth_token", creds.has_auth_token());
         self.vault.record_with(&[ev], now, |c| {
+            // A home talks to one API: SP-API regions give way.
+            orders::delete_all_region_credentials(c)?;
             orders::put_credentials(c, &sealed, &self.name, now)
         })
     }
 
-    /// Seals and stores SP-API credentials exactly like the MWS ones (in their place: a home
-    /// talks to one API), recording `credentials.changed` without the client secret or the
-    /// refresh token.
-    pub fn store_spapi_credentials(
+    /// Seals and stores one region's SP-API credentials like the MWS ones, one record per
+    /// region (the region in the associated data): other regions stay as they are, the same
+    /// region is replaced. Recorded as `credentials.changed` without the client secret or the
+    /// refresh token. MWS credentials are replaced (a home talks to one API); SP-API
+    /// credentials stored before regions are carried over to their region's record (with the
+    /// home's watermark) when this role can open them; when it cannot (an admin), they stay and
+    /// are read as their region's until that region is set.
+    pub fn store_spapi_region(
         &self,
         creds: &SpApiCredentials,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<RegionChange> {
         self.require(Capability::ManagePeople, "credentials.set", now)?;
-        let sealed = self.seal_credentials(&creds.to_plaintext(), now)?;
+        let region = creds.region.as_str();
+        let sealed = self.seal_credentials_aad(
+            &creds.to_plaintext(),
+            &region_credentials_aad(&self.vault.id, region),
+            now,
+        )?;
+        let mut change = RegionChange {
+            replaced: orders::region_credentials(&self.vault.rows())?
+                .iter()
+                .any(|(r, ..)| r == region),
+            ..RegionChange::default()
+        };
+        // The pre-region row, when this role can read it.
+        let mut carry: Option<(SpApiCredentials, Vec<u8>)> = None;
+        let mut drop_row = false;
+        if let Some((old, ..)) = orders::credentials(&self.vault.rows())?
+            && let Some(key) = self.keys.secrets.as_ref()
+            && let Some(plain) = open_credentials(key, &self.facts, &old)
+        {
+            drop_row = true;
+            match SpApiCredentials::from_plaintext(&plain) {
+                Ok(legacy) if legacy.region != creds.region => {
+                    let aad = region_credentials_aad(&self.vault.id, legacy.region.as_str());
+                    let resealed = self.seal_credentials_aad(&plain, &aad, now)?;
+                    change.carried_over = Some(legacy.region);
+                    carry = Some((legacy, resealed));
+                }
+                Ok(_) => change.replaced = true,
+                Err(_) => change.mws_replaced = true,
+            }
+        }
+        let mut evs = vec![
+            Event::new("credentials.changed")
+                .operator(&self.name)
+                .field("api", "sp-api")
+                .field("region", region)
+                .field("seller_id", creds.seller_id.as_str())
+                .field("lwa_client_id", creds.lwa_client_id.as_str())
+                .field("endpoint", creds.endpoint.as_str())
+                .field("token_endpoint", creds.token_endpoint.as_str())
+                .field("marketplaces", creds.marketplaces.join(",")),
+        ];
+        if let Some((legacy, _)) = &carry {
+            evs.push(
+                Event::new("credentials.changed")
+                    .operator(&self.name)
+                    .field("api", "sp-api")
+                    .field("region", legacy.region.as_str())
+                    .field("carried_over", true)
+                    .field("seller_id", legacy.seller_id.as_str())
+                    .field("marketplaces", legacy.marketplaces.join(",")),
+            );
+        }
+        let legacy_key = orders::WATERMARK_KEY;
+        self.vault.record_with(&evs, now, |c| {
+            orders::put_region_credentials(c, region, &sealed, &self.name, now)?;
+            if drop_row {
+                // The home's one watermark goes with the region it was the watermark of.
+                let to = match &carry {
+                    Some((legacy, _)) => Some(legacy.region),
+                    None if !change.mws_replaced => Some(creds.region),
+                    None => None,
+                };
+                if let (Some(to), Some(w)) = (to, store::meta_get(c, legacy_key)?) {
+                    orders::set_watermark_at(
+                        c,
+                        &orders::region_watermark_key(to.as_str(), false),
+                        &w,
+                    )?;
+                    store::meta_delete(c, legacy_key)?;
+                }
+                if let Some((legacy, resealed)) = &carry {
+                    orders::put_region_credentials(
+                        c,
+                        legacy.region.as_str(),
+                        resealed,
+                        &self.name,
+                        now,
+                    )?;
+                }
+                orders::delete_credentials(c)?;
+            }
+            Ok(())
+        })?;
+        Ok(change)
+    }
+
+    /// Removes one region's SP-API credentials (`credentials remove --region R`), recorded as
+    /// `credentials.changed` with `removed`. Credentials stored before regions are removed
+    /// when they are that region's (which takes a role that can open them).
+    pub fn remove_spapi_region(
+        &self,
+        region: crate::model::marketplace::Region,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.require(Capability::ManagePeople, "credentials.remove", now)?;
+        let r = region.as_str();
+        let has_row = orders::region_credentials(&self.vault.rows())?
+            .iter()
+            .any(|(x, ..)| x == r);
+        let legacy_is_it = if has_row {
+            false
+        } else {
+            match orders::credentials(&self.vault.rows())? {
+                None => false,
+                Some((old, ..)) => {
+                    let key = self.keys.secrets.as_ref().ok_or_else(|| {
+                        Error::usage(format!(
+                            "region {r} is not set as a region; this home's credentials were                              set before regions and only a role that can read them (the                              owner) can remove them"
+                        ))
+                    })?;
+                    let plain = open_credentials(key, &self.facts, &old).ok_or_else(|| {
+                        Error::Integrity(
+                            "the stored Amazon credentials do not open: altered, from another                              vault, or not set by an owner or admin"
+                                .into(),
+                        )
+                    })?;
+                    SpApiCredentials::from_plaintext(&plain).is_ok_and(|c| c.region == region)
+                }
+            }
+        };
+        if !has_row && !legacy_is_it {
+            return Err(Error::usage(format!(
+                "no SP-API credentials for region {r}: `fulfill credentials list` shows the                  regions set"
+            )));
+        }
         let ev = Event::new("credentials.changed")
             .operator(&self.name)
             .field("api", "sp-api")
-            .field("seller_id", creds.seller_id.as_str())
-            .field("lwa_client_id", creds.lwa_client_id.as_str())
-            .field("endpoint", creds.endpoint.as_str())
-            .field("token_endpoint", creds.token_endpoint.as_str())
-            .field("marketplaces", creds.marketplace_id.as_str());
+            .field("region", r)
+            .field("removed", true);
         self.vault.record_with(&[ev], now, |c| {
-            orders::put_credentials(c, &sealed, &self.name, now)
+            if legacy_is_it {
+                orders::delete_credentials(c)
+            } else {
+                orders::delete_region_credentials(c, r).map(|_| ())
+            }
         })
     }
 
@@ -1690,7 +1870,17 @@ impl<'v> Session<'v> {
     /// the credentials sealer (owner and admin), so credentials written with the public key
     /// alone do not open.
     fn seal_credentials(&self, plain: &[u8], now: DateTime<Utc>) -> Result<Vec<u8>> {
-        let aad = credentials_aad(&self.vault.id);
+        self.seal_credentials_aad(plain, &credentials_aad(&self.vault.id), now)
+    }
+
+    /// [`Session::seal_credentials`] with the associated data given.
+    fn seal_credentials_aad(
+        &self,
+        plain: &[u8],
+        aad: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>> {
+        let aad = aad.to_vec();
         if !self.facts.seals_v2() {
             return seal::seal_to(&self.facts.secrets_public, CREDENTIALS_INFO, &aad, plain);
         }
@@ -1737,28 +1927,78 @@ impl<'v> Session<'v> {
         now: DateTime<Utc>,
     ) -> Result<StoredMarketCredentials> {
         let key = self.secrets_key(action, now)?;
-        let (sealed, updated_at, updated_by) =
-            orders::credentials(&self.vault.rows())?.ok_or_else(|| {
-                Error::usage(
-                    "no Amazon credentials yet: an owner or admin must run `fulfill credentials set`",
-                )
-            })?;
-        let plain = open_credentials(key, &self.facts, &sealed).ok_or_else(|| {
+        let unreadable = || {
             Error::Integrity(
                 "the stored Amazon credentials do not open: altered, from another vault, or not set by an owner or admin"
                     .into(),
             )
-        })?;
-        // The two shapes have distinct required fields, so at most one of them reads.
-        let credentials = match MwsCredentials::from_plaintext(&plain) {
-            Ok(c) => MarketCredentials::Mws(c),
-            Err(e) => match SpApiCredentials::from_plaintext(&plain) {
-                Ok(c) => MarketCredentials::SpApi(c),
-                Err(_) => return Err(e),
-            },
         };
+        let mut regions = Vec::new();
+        for (region, sealed, updated_at, updated_by) in
+            orders::region_credentials(&self.vault.rows())?
+        {
+            let aad = region_credentials_aad(&self.vault.id, &region);
+            let plain =
+                open_credentials_aad(key, &self.facts, &aad, &sealed).ok_or_else(unreadable)?;
+            let credentials = SpApiCredentials::from_plaintext(&plain)?;
+            if credentials.region.as_str() != region {
+                return Err(unreadable());
+            }
+            regions.push(RegionCredentials {
+                credentials,
+                legacy: false,
+                updated_at,
+                updated_by,
+            });
+        }
+        let row = orders::credentials(&self.vault.rows())?;
+        if row.is_none() && regions.is_empty() {
+            return Err(Error::usage(
+                "no Amazon credentials yet: an owner or admin must run `fulfill credentials set`",
+            ));
+        }
+        let mut mws = None;
+        if let Some((sealed, updated_at, updated_by)) = row {
+            let plain = open_credentials(key, &self.facts, &sealed).ok_or_else(unreadable)?;
+            // The two shapes have distinct required fields, so at most one of them reads.
+            match MwsCredentials::from_plaintext(&plain) {
+                // A home with SP-API regions set talks SP-API (an admin who set them could
+                // not remove what it cannot read).
+                Ok(c) if regions.is_empty() => mws = Some((c, updated_at, updated_by)),
+                Ok(_) => {}
+                Err(e) => {
+                    let credentials = SpApiCredentials::from_plaintext(&plain).map_err(|_| e)?;
+                    // Stored before regions: its region's, unless that region was set since.
+                    if !regions
+                        .iter()
+                        .any(|r| r.credentials.region == credentials.region)
+                    {
+                        regions.push(RegionCredentials {
+                            credentials,
+                            legacy: true,
+                            updated_at,
+                            updated_by,
+                        });
+                        regions.sort_by_key(|r| r.credentials.region);
+                    }
+                }
+            }
+        }
+        regions.sort_by_key(|r| r.credentials.region);
+        if let Some((c, updated_at, updated_by)) = mws {
+            return Ok(StoredMarketCredentials {
+                credentials: MarketCredentials::Mws(c),
+                updated_at,
+                updated_by,
+            });
+        }
+        let (updated_at, updated_by) = regions
+            .iter()
+            .max_by(|a, b| a.updated_at.cmp(&b.updated_at))
+            .map(|r| (r.updated_at.clone(), r.updated_by.clone()))
+            .unwrap_or_default();
         Ok(StoredMarketCredentials {
-            credentials,
+            credentials: MarketCredentials::SpApi(regions),
             updated_at,
             updated_by,
         })

@@ -317,14 +317,17 @@ pub fn orders_missing_items(conn: &Tx<'_>, limit: usize) -> Result<Vec<String>> 
     Ok(ids)
 }
 
+/// The meta key of the home's fetch watermark (MWS; SP-API before regions).
+pub const WATERMARK_KEY: &str = "fetch_watermark";
+
 /// The fetch watermark: Amazon's `LastUpdatedBefore` of the last complete listing.
 pub fn watermark(conn: &Tx<'_>) -> Result<Option<String>> {
-    super::store::meta_get(conn, "fetch_watermark")
+    super::store::meta_get(conn, WATERMARK_KEY)
 }
 
 /// Moves the watermark (in the caller's transaction, with the orders it covers).
 pub fn set_watermark(conn: &Tx<'_>, w: &str) -> Result<()> {
-    super::store::meta_set(conn, "fetch_watermark", w)
+    super::store::meta_set(conn, WATERMARK_KEY, w)
 }
 
 /// An item as listed (no PII: the gift message stays sealed).
@@ -373,6 +376,8 @@ pub struct OrderView {
     pub ship_country: Option<String>,
     /// The marketplace it was sold in (Amazon's id).
     pub marketplace_id: Option<String>,
+    /// Its marketplace is not one the home configured (Amazon returned it anyway).
+    pub marketplace_unlisted: bool,
     /// Amazon sent no address a label could use (PII withheld without approval).
     pub pii_missing: bool,
     /// PII state: none, sealed, empty, purged.
@@ -461,7 +466,7 @@ fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<Or
     let mut st = conn.prepare_cached(
         "SELECT amazon_order_id, lifecycle, status, purchase_date, latest_ship_date, ship_service_level,
             service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state,
-            marketplace_id
+            marketplace_id, marketplace_unlisted
          FROM orders WHERE (?1 IS NULL OR lifecycle = ?1 OR lower(status) = lower(?1))
             AND (?2 IS NULL OR amazon_order_id = ?2)
          ORDER BY purchase_date DESC, amazon_order_id",
@@ -482,6 +487,7 @@ fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<Or
                 pii_missing: r.get(10)?,
                 pii: r.get(11)?,
                 marketplace_id: r.get(12)?,
+                marketplace_unlisted: r.get(13)?,
                 items: Vec::new(),
                 shipment: None,
                 due: None,
@@ -631,6 +637,119 @@ pub fn credentials(conn: &Tx<'_>) -> Result<Option<(Vec<u8>, String, String)>> {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?)
+}
+
+/// Removes the home's pre-region credentials row (MWS, or SP-API stored before regions).
+pub fn delete_credentials(conn: &Tx<'_>) -> Result<()> {
+    conn.execute("DELETE FROM credentials WHERE id = 1", [])?;
+    Ok(())
+}
+
+/// Stores (or replaces) one region's sealed SP-API credentials.
+pub fn put_region_credentials(
+    conn: &Tx<'_>,
+    region: &str,
+    sealed: &[u8],
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO region_credentials (region, sealed, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(region) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        params![region, sealed, ts(now), by],
+    )?;
+    Ok(())
+}
+
+/// One region's sealed SP-API credentials: (region, sealed, updated at, updated by).
+pub type SealedRegion = (String, Vec<u8>, String, String);
+
+/// Every region's sealed SP-API credentials.
+pub fn region_credentials(conn: &Tx<'_>) -> Result<Vec<SealedRegion>> {
+    let mut st = conn.prepare(
+        "SELECT region, sealed, updated_at, updated_by FROM region_credentials ORDER BY region",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Removes one region's credentials; whether there were any.
+pub fn delete_region_credentials(conn: &Tx<'_>, region: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM region_credentials WHERE region = ?1", [region])? > 0)
+}
+
+/// Removes every region's credentials (the home switches to MWS).
+pub fn delete_all_region_credentials(conn: &Tx<'_>) -> Result<()> {
+    conn.execute("DELETE FROM region_credentials", [])?;
+    Ok(())
+}
+
+/// Where an order came from: the region whose listing returned it, and whether its
+/// marketplace is one the home configured for that region.
+pub fn set_origin(conn: &Tx<'_>, order_id: &str, region: &str, unlisted: bool) -> Result<()> {
+    conn.execute(
+        "UPDATE orders SET fetched_region = ?2, marketplace_unlisted = ?3 WHERE amazon_order_id = ?1",
+        params![order_id, region, unlisted],
+    )?;
+    Ok(())
+}
+
+/// An order's marketplace and the region it was fetched from, where recorded (unknown
+/// order: neither).
+pub fn order_origin(conn: &Tx<'_>, order_id: &str) -> Result<(Option<String>, Option<String>)> {
+    Ok(conn
+        .query_row(
+            "SELECT marketplace_id, fetched_region FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((None, None)))
+}
+
+/// The region an order was fetched from, if recorded.
+pub fn fetched_region(conn: &Tx<'_>, order_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT fetched_region FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Orders from a marketplace the home did not configure: (order id, marketplace id).
+pub fn unlisted_marketplace_orders(conn: &Tx<'_>) -> Result<Vec<(String, Option<String>)>> {
+    let mut st = conn.prepare(
+        "SELECT amazon_order_id, marketplace_id FROM orders WHERE marketplace_unlisted = 1 ORDER BY amazon_order_id",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The meta key of a region's fetch watermark (`legacy`: credentials stored before regions
+/// keep the home's one watermark).
+pub fn region_watermark_key(region: &str, legacy: bool) -> String {
+    if legacy {
+        WATERMARK_KEY.to_string()
+    } else {
+        format!("{WATERMARK_KEY}:{region}")
+    }
+}
+
+/// A fetch watermark by key ([`region_watermark_key`]).
+pub fn watermark_at(conn: &Tx<'_>, key: &str) -> Result<Option<String>> {
+    super::store::meta_get(conn, key)
+}
+
+/// Moves the watermark under `key` (in the caller's transaction, with the orders it covers).
+pub fn set_watermark_at(conn: &Tx<'_>, key: &str, w: &str) -> Result<()> {
+    super::store::meta_set(conn, key, w)
 }
 
 #[cfg(test)]

@@ -331,6 +331,8 @@ pub(super) struct RekeyPlan {
     pii: Vec<(String, Vec<u8>, Option<u32>)>,
     gifts: Vec<(String, String, Vec<u8>, Option<u32>)>,
     credentials: Vec<(i64, Vec<u8>)>,
+    /// Each SP-API region's credentials sealed again: (region, blob).
+    region_credentials: Vec<(String, Vec<u8>)>,
     deliveries: Vec<(String, Vec<u8>)>,
     leaving: Option<String>,
     pub report: RekeyReport,
@@ -361,6 +363,9 @@ impl RekeyPlan {
         }
         for (id, blob) in &self.credentials {
             store::replace_sealed_credentials(c, *id, blob)?;
+        }
+        for (region, blob) in &self.region_credentials {
+            store::replace_sealed_region_credentials(c, region, blob)?;
         }
         if let Some(name) = &self.leaving {
             store::delete_deliveries(c, name, u64::MAX >> 1)?;
@@ -530,6 +535,26 @@ impl Session<'_> {
                 )?,
             ));
         }
+        let mut region_credentials = Vec::new();
+        for (region, blob, ..) in orders::region_credentials(conn)? {
+            let aad = super::region_credentials_aad(&v.id, &region);
+            let plain = super::open_credentials_aad(old_secrets, &self.facts, &aad, &blob)
+                .ok_or_else(|| {
+                    Error::Integrity(format!(
+                        "the stored credentials of region {region} do not open: altered, from another vault or not set by an owner or admin; nothing was rotated"
+                    ))
+                })?;
+            region_credentials.push((
+                region,
+                seal::seal_authenticated(
+                    &cs_sk,
+                    &facts.secrets_public,
+                    CREDENTIALS_INFO,
+                    &aad,
+                    &plain,
+                )?,
+            ));
+        }
         let mut mine = self.keys.duplicate();
         mine.pii_private = Some(SecretKey::from_bytes(*pii_sk.expose_secret()));
         mine.secrets = Some(SecretKey::from_bytes(*sec_sk.expose_secret()));
@@ -587,7 +612,7 @@ impl Session<'_> {
             epoch,
             orders: pii.len(),
             gift_messages: gifts.len(),
-            credentials: credentials.len(),
+            credentials: credentials.len() + region_credentials.len(),
             delivered,
             not_delivered,
         };
@@ -600,6 +625,7 @@ impl Session<'_> {
             pii,
             gifts,
             credentials,
+            region_credentials,
             deliveries,
             leaving: leaving.map(str::to_string),
             report,

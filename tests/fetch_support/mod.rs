@@ -38,16 +38,17 @@ pub fn t(s: &str) -> DateTime<Utc> {
     parse_mws_time(s).unwrap_or_else(|| panic!("bad MWS time {s:?}"))
 }
 
-/// The fetch watermark the vault states, read as sqlite3 would.
-pub fn stored_watermark(conn: &Connection) -> Option<String> {
+/// A `meta` value of the vault, read as sqlite3 would.
+pub fn meta(conn: &Connection, key: &str) -> Option<String> {
     use rusqlite::OptionalExtension;
-    conn.query_row(
-        "SELECT value FROM meta WHERE key = 'fetch_watermark'",
-        [],
-        |r| r.get(0),
-    )
-    .optional()
-    .unwrap()
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .unwrap()
+}
+
+/// The fetch watermark the vault states (a home without regions), read as sqlite3 would.
+pub fn stored_watermark(conn: &Connection) -> Option<String> {
+    meta(conn, "fetch_watermark")
 }
 
 pub fn integrity_ok(conn: &Connection) {

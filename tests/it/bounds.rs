@@ -93,11 +93,12 @@ impl Env {
             .unwrap();
         let opts = FetchOptions {
             since: Some(self.clock.now() - Duration::days(29)),
+            ..FetchOptions::default()
         };
         match &self.server {
             Server::Sp(_, c) => fetch(
                 &s,
-                &mut SpApi::new(&mut c.borrow_mut()),
+                &mut SpApi::new(&mut c.borrow_mut(), true),
                 &opts,
                 self.clock.as_ref(),
                 &mut Quiet,
@@ -420,7 +421,7 @@ fn through_the_binary_a_listing_without_end_exits_4_and_a_tiny_rate_is_not_kept(
     let saved: String = e
         .db()
         .query_row(
-            "SELECT value FROM meta WHERE key = 'spapi_throttle'",
+            "SELECT value FROM meta WHERE key = 'spapi_throttle:na'",
             [],
             |r| r.get(0),
         )

@@ -32,6 +32,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
             "pii_missing",
             "restarts",
             "throttled",
+            "unlisted_marketplace",
             "updated_orders",
             "watermark"
         ]
@@ -42,7 +43,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
 
     // `orders --json`: the field names of an order and of an item are pinned (`due` and
     // `quantity_left` added deliberately with the urgent-first listing, `marketplace_id` with
-    // marketplaces).
+    // marketplaces, `marketplace_unlisted` with regions).
     let r = e.run(&[
         "--operator",
         "cron",
@@ -77,6 +78,7 @@ fn fetch_then_orders_json_with_pinned_fields_and_no_pii_on_disk_in_logs_or_outpu
             "due",
             "items",
             "marketplace_id",
+            "marketplace_unlisted",
             "order_id",
             "pii",
             "pii_missing",

@@ -34,6 +34,7 @@ mod partial;
 mod picklist;
 mod purge;
 mod quick_start;
+mod regions;
 mod report;
 mod sandbox;
 mod scripts;

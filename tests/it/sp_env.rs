@@ -160,7 +160,7 @@ impl SpEnv {
     /// The merchant-fulfilled orders Amazon's listing had to hold: last updated in
     /// [since, the stored watermark).
     pub(crate) fn listed_ids(&self) -> BTreeSet<String> {
-        let w = crate::fetch_support::stored_watermark(&self.db()).expect("a watermark");
+        let w = watermark(&self.db()).expect("a watermark");
         let w = parse_mws_time(&w).unwrap();
         self.sb
             .orders()
@@ -180,7 +180,7 @@ impl SpEnv {
     /// Returns (orders the listing had to hold, orders stored).
     pub(crate) fn check_exact(&self) -> (usize, usize) {
         let db = self.db();
-        let w = crate::fetch_support::stored_watermark(&db).expect("a watermark");
+        let w = watermark(&db).expect("a watermark");
         let w = parse_mws_time(&w).unwrap();
         let truth = self.sb.orders();
         let want: BTreeSet<String> = truth
@@ -269,4 +269,10 @@ impl SpEnv {
             1
         );
     }
+}
+
+/// The watermark of North America, the region the sandbox serves (credentials set per region
+/// keep one watermark per region).
+pub(crate) fn watermark(db: &Connection) -> Option<String> {
+    crate::fetch_support::meta(db, "fetch_watermark:na")
 }

@@ -69,7 +69,8 @@ fn credentials_are_sealed_never_shown_and_checked() {
     assert!(r.stdout.contains("(stored, not shown)"), "{}", r.stdout);
     let v = json(&e.owner(&["credentials", "show", "--json"]));
     assert_eq!(v["api"], "sp-api");
-    assert_eq!(v["token_endpoint"], e.sb.token_url());
+    assert_eq!(v["regions"][0]["region"], "na");
+    assert_eq!(v["regions"][0]["token_endpoint"], e.sb.token_url());
     // The audit names them by the home's API.
     let a = e.owner(&["audit", "--json"]);
     let report: serde_json::Value =
@@ -88,7 +89,8 @@ fn credentials_are_sealed_never_shown_and_checked() {
             .starts_with("SP-API credentials set 0 day(s) ago by olga"),
         "{r11}"
     );
-    // MWS flags with --api sp-api, a second marketplace, a missing secret: usage errors.
+    // MWS flags with --api sp-api, a marketplace of another region, a missing secret: usage
+    // errors.
     for extra in [
         &["--access-key-id", "AKIA"][..],
         &["--marketplace", "A1PA6795UKMFR9"][..],
@@ -154,7 +156,7 @@ fn credentials_are_sealed_never_shown_and_checked() {
         "--seller-id",
         "A1",
         "--marketplace",
-        "ATVPDKIKX0DER",
+        "A1PA6795UKMFR9",
         "--lwa-client-id",
         "amzn1.application-oa2-client.x",
         "--lwa-client-secret-file",
@@ -170,7 +172,10 @@ fn credentials_are_sealed_never_shown_and_checked() {
         "show",
         "--json",
     ])));
-    assert_eq!(v["endpoint"], "https://sellingpartnerapi-eu.amazon.com");
+    assert_eq!(
+        v["regions"][0]["endpoint"],
+        "https://sellingpartnerapi-eu.amazon.com"
+    );
 }
 
 #[test]
@@ -457,10 +462,11 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         .unwrap();
         let opts = FetchOptions {
             since: Some(clock.now() - Duration::days(29)),
+            ..FetchOptions::default()
         };
         fetch(
             &s,
-            &mut SpApi::new(&mut client),
+            &mut SpApi::new(&mut client, true),
             &opts,
             clock.as_ref(),
             &mut Quiet,
@@ -488,7 +494,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         let r = fulfill::flow::confirm::confirm(
             &vault,
             "olga",
-            &mut SpApi::new(&mut client),
+            &mut SpApi::new(&mut client, true),
             clock.as_ref(),
         )
         .unwrap();
@@ -508,7 +514,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         clock.advance(Duration::minutes(10));
         fetch(
             &s,
-            &mut SpApi::new(&mut client),
+            &mut SpApi::new(&mut client, true),
             &opts,
             clock.as_ref(),
             &mut Quiet,
@@ -527,7 +533,7 @@ fn retention_counts_from_delivery_under_dpp_2025_and_from_shipment_under_mws_202
         let seen = clock.now();
         fetch(
             &s,
-            &mut SpApi::new(&mut client),
+            &mut SpApi::new(&mut client, true),
             &opts,
             clock.as_ref(),
             &mut Quiet,

@@ -145,6 +145,9 @@ pub struct AuditReport {
     /// Every marketplace the vault holds orders of, most orders first: its orders, where
     /// their buyers' details stand, and the orders opened in the window.
     pub marketplaces: Vec<MarketplaceUse>,
+    /// Orders stored from a marketplace the home did not configure (Amazon returned them
+    /// anyway): (order id, marketplace id).
+    pub orders_unlisted_marketplace: Vec<(String, Option<String>)>,
     /// The vault's policy profile.
     pub profile: String,
     /// Days of records summarised.
@@ -724,9 +727,21 @@ pub fn audit(
             _ => "MWS credentials",
         })
         .unwrap_or("credentials");
-    match vault.read(crate::vault::orders::credentials)? {
+    // The oldest of what is stored: the home's credentials row, or each SP-API region's.
+    let stored = vault
+        .read(crate::vault::orders::credentials)?
+        .map(|(_, at, by)| (at, by))
+        .into_iter()
+        .chain(
+            vault
+                .read(crate::vault::orders::region_credentials)?
+                .into_iter()
+                .map(|(_, _, at, by)| (at, by)),
+        )
+        .min_by(|a, b| a.0.cmp(&b.0));
+    match stored {
         None => c.details.push("no credentials stored".into()),
-        Some((_, updated_at, by)) => {
+        Some((updated_at, by)) => {
             let age = crate::mws::model::parse_mws_time(&updated_at).map(|t| (now - t).num_days());
             match age {
                 Some(d) if d > CREDENTIALS_DAYS => {
@@ -1102,6 +1117,8 @@ pub fn audit(
                 }
             })
             .collect(),
+        orders_unlisted_marketplace: vault
+            .read(crate::vault::orders::unlisted_marketplace_orders)?,
         profile: profile.to_string(),
         window_days: opts.window_days,
         findings,

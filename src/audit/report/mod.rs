@@ -275,6 +275,25 @@ pub(crate) fn facts(r: &AuditReport) -> Vec<(&'static str, String)> {
             format!("{} in {} file(s)", r.pii_values_scanned, r.files_scanned),
         ),
         ("Forms searched", r.leak_forms.join("; ")),
+        (
+            "Orders from marketplaces not configured",
+            match r.orders_unlisted_marketplace.as_slice() {
+                [] => "none".to_string(),
+                list => format!(
+                    "{} (kept; Amazon returned them though no region lists their marketplace): {}",
+                    list.len(),
+                    list.iter()
+                        .take(5)
+                        .map(|(o, m)| format!(
+                            "{o} in {}",
+                            m.as_deref()
+                                .map_or("-".into(), crate::model::marketplace::describe)
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            },
+        ),
     ]);
     f.extend(marketplace_lines(r).into_iter().map(|l| ("Marketplace", l)));
     f
@@ -353,6 +372,7 @@ mod tests {
                 purged: 0,
                 opened_in_window: 1,
             }],
+            orders_unlisted_marketplace: Vec::new(),
             profile: "mws-2020".into(),
             window_days: 90,
             findings: 1,

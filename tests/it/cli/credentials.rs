@@ -182,7 +182,7 @@ fn from_sandbox_is_for_a_sandbox_home_and_a_file_the_sandbox_wrote() {
         .args(["credentials", "show", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["api"], "sp-api");
-    assert_eq!(v["endpoint"], "http://127.0.0.1:9");
+    assert_eq!(v["regions"][0]["endpoint"], "http://127.0.0.1:9");
     assert_eq!(scan_dir(&s.home(), b"SANDBOXSECRET"), vec![]);
     // Not the sandbox's line, or readable by others: refused.
     let bad = s.secret_file("bad.json", "{\"hello\": 1}");

@@ -1,0 +1,538 @@
+//! Several marketplaces per region, several regions per home (issue 22), through the binary
+//! against the two-region SP-API sandbox: credentials per region (set, add, replace, list,
+//! remove, discover, a marketplace of the wrong region), one searchOrders sequence per region
+//! carrying all of its marketplaces, confirmations to each order's region, a region that fails
+//! alone, a token of one region refused by the other's host.
+
+use crate::support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use fulfill::clock::ScaledClock;
+use fulfill::sandbox::SandboxConfig;
+use fulfill::sandbox::spapi::{SpSandbox, SpSandboxHandle};
+use rusqlite::Connection;
+use support::{Run, TestDir, run};
+
+const US: &str = "ATVPDKIKX0DER";
+const CA: &str = "A2EUQ1WTGCTBG2";
+const MX: &str = "A1AM78C64UM0Y8";
+const DE: &str = "A1PA6795UKMFR9";
+const FR: &str = "A13V1IB3VIYZZH";
+
+struct Regions {
+    dir: TestDir,
+    na: SpSandboxHandle,
+    eu: SpSandboxHandle,
+    pass: PathBuf,
+    key: PathBuf,
+    scale: f64,
+    since: String,
+}
+
+impl Regions {
+    /// A sandbox home, both regions' sandboxes (80 orders each), a `cron` fetcher; no
+    /// credentials yet.
+    fn new() -> Regions {
+        let dir = TestDir::new();
+        let scale = 3000.0;
+        let clock = Arc::new(ScaledClock::new(Utc::now(), scale));
+        let mut cfg = SandboxConfig::new(clock);
+        cfg.orders = 80;
+        cfg.time_scale = scale;
+        let (na, eu) = SpSandbox::start_regions(cfg, "127.0.0.1:0").unwrap();
+        let pass = dir.init(true);
+        let key = dir.path().join("cron.key");
+        let since = fulfill::mws::sign::timestamp(na.now() - Duration::days(29));
+        let e = Regions {
+            dir,
+            na,
+            eu,
+            pass,
+            key,
+            scale,
+            since,
+        };
+        e.owner_ok(&[
+            "operator",
+            "add",
+            "cron",
+            "--role",
+            "fetcher",
+            "--key-file",
+            e.key.to_str().unwrap(),
+        ]);
+        e
+    }
+
+    fn owner(&self, args: &[&str]) -> Run {
+        let mut a = vec![
+            "--operator",
+            "olga",
+            "--passphrase-file",
+            self.pass.to_str().unwrap(),
+        ];
+        a.extend_from_slice(args);
+        run(self.dir.fulfill().args(&a))
+    }
+
+    fn owner_ok(&self, args: &[&str]) -> Run {
+        let r = self.owner(args);
+        assert_eq!(r.code, 0, "fulfill {args:?}: {}{}", r.stdout, r.stderr);
+        r
+    }
+
+    fn cron(&self, args: &[&str]) -> Run {
+        let mut a = vec![
+            "--operator",
+            "cron",
+            "--operator-key-file",
+            self.key.to_str().unwrap(),
+        ];
+        a.extend_from_slice(args);
+        run(self.dir.fulfill().args(&a))
+    }
+
+    fn fetch(&self) -> Run {
+        self.cron(&["fetch", "--since", &self.since])
+    }
+
+    /// `credentials set --region R` with `sb`'s credentials (its token endpoint unless
+    /// `token_from` is given: the host whose token endpoint and refresh token to use instead).
+    fn set(
+        &self,
+        sb: &SpSandboxHandle,
+        token_from: Option<&SpSandboxHandle>,
+        region: &str,
+        extra: &[&str],
+    ) -> Run {
+        let t = token_from.unwrap_or(sb);
+        let c = t.credentials();
+        let cs = self
+            .dir
+            .secret_file(&format!("{region}.secret"), &c.lwa_client_secret);
+        let rt = self
+            .dir
+            .secret_file(&format!("{region}.token"), &c.refresh_token);
+        let scale = self.scale.to_string();
+        let (base, token) = (sb.base_url(), t.token_url());
+        let mut a = vec![
+            "credentials",
+            "set",
+            "--seller-id",
+            &c.seller_id,
+            "--lwa-client-id",
+            &c.lwa_client_id,
+            "--lwa-client-secret-file",
+            cs.to_str().unwrap(),
+            "--refresh-token-file",
+            rt.to_str().unwrap(),
+            "--region",
+            region,
+            "--endpoint",
+            &base,
+            "--token-endpoint",
+            &token,
+            "--time-scale",
+            &scale,
+        ];
+        a.extend_from_slice(extra);
+        self.owner(&a)
+    }
+
+    /// North America with US and CA, Europe with DE and FR: four marketplaces.
+    fn set_both(&self) {
+        let r = self.set(
+            &self.na,
+            None,
+            "na",
+            &["--marketplace", US, "--marketplace", CA],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let r = self.set(
+            &self.eu,
+            None,
+            "eu",
+            &["--marketplace", DE, "--marketplace", "FR"],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+
+    fn db(&self) -> Connection {
+        Connection::open(self.dir.home().join("vault.db")).unwrap()
+    }
+
+    fn meta(&self, key: &str) -> Option<String> {
+        crate::fetch_support::meta(&self.db(), key)
+    }
+
+    /// Stored orders per marketplace.
+    fn stored(&self) -> Vec<(String, u64)> {
+        let db = self.db();
+        let mut st = db
+            .prepare(
+                "SELECT coalesce(marketplace_id, '-'), count(*) FROM orders GROUP BY 1 ORDER BY 1",
+            )
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+}
+
+/// The `marketplaceIds` of every searchOrders request a sandbox received.
+fn search_markets(sb: &SpSandboxHandle) -> Vec<String> {
+    sb.requests()
+        .iter()
+        .filter(|r| r.action.as_deref() == Some("searchOrders"))
+        .map(|r| {
+            r.params
+                .iter()
+                .find(|(k, _)| k == "marketplaceIds")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Listings started (a searchOrders without a paginationToken).
+fn sequences(sb: &SpSandboxHandle) -> usize {
+    sb.requests()
+        .iter()
+        .filter(|r| r.action.as_deref() == Some("searchOrders"))
+        .filter(|r| !r.params.iter().any(|(k, _)| k == "paginationToken"))
+        .count()
+}
+
+fn json(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", r.stdout, r.stderr))
+}
+
+#[test]
+fn two_regions_four_marketplaces_fetch_ship_and_confirm_each_in_its_region() {
+    let e = Regions::new();
+    e.set_both();
+    // `credentials list`: each region with its marketplaces, no secret.
+    let r = e.owner_ok(&["credentials", "list"]);
+    for want in ["region         na", "region         eu", US, CA, DE, FR] {
+        assert!(r.stdout.contains(want), "{want}: {}", r.stdout);
+    }
+    for c in [e.na.credentials(), e.eu.credentials()] {
+        assert!(!r.stdout.contains(&c.refresh_token) && !r.stdout.contains(&c.lwa_client_secret));
+    }
+
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("na ") && r.stdout.contains("eu "),
+        "{}",
+        r.stdout
+    );
+    // Calls counted per region: one searchOrders sequence each, every page carrying all of
+    // that region's marketplaces (and never another region's).
+    assert_eq!(sequences(&e.na), 1);
+    assert_eq!(sequences(&e.eu), 1);
+    let na = search_markets(&e.na);
+    let eu = search_markets(&e.eu);
+    assert!(!na.is_empty() && !eu.is_empty());
+    assert!(na.iter().all(|m| m == &format!("{US},{CA}")), "{na:?}");
+    assert!(eu.iter().all(|m| m == &format!("{DE},{FR}")), "{eu:?}");
+    // Orders of the four marketplaces, none of those not set (MX, GB, IT).
+    let stored = e.stored();
+    let markets: Vec<&str> = stored.iter().map(|(m, _)| m.as_str()).collect();
+    let mut want = vec![US, CA, DE, FR];
+    want.sort();
+    assert_eq!(markets, want, "{stored:?}");
+    // A watermark per region, and a usage-plan model per region.
+    for r in ["na", "eu"] {
+        assert!(e.meta(&format!("fetch_watermark:{r}")).is_some(), "{r}");
+        assert!(e.meta(&format!("spapi_throttle:{r}")).is_some(), "{r}");
+    }
+    assert_eq!(e.meta("fetch_watermark"), None);
+    // A second run: again one sequence per region, from each region's watermark.
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!((sequences(&e.na), sequences(&e.eu)), (2, 2));
+
+    // Ship one order of the US and one of Germany; confirm sends each to its region.
+    let orders = json(&e.owner_ok(&["orders", "--json", "--status", "unshipped"]));
+    let pick = |m: &str| {
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["marketplace_id"] == m && !o["pii_missing"].as_bool().unwrap())
+            .map(|o| o["order_id"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("an unshipped order of {m}"))
+    };
+    let (us, de) = (pick(US), pick(DE));
+    e.owner_ok(&[
+        "ship",
+        &us,
+        "--carrier",
+        "UPS",
+        "--tracking",
+        &support::ups(1),
+    ]);
+    e.owner_ok(&[
+        "ship",
+        &de,
+        "--carrier",
+        "UPS",
+        "--tracking",
+        &support::ups(2),
+    ]);
+    let r = e.cron(&["confirm", "--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(json(&r)["confirmed"], 2, "{}", r.stdout);
+    let na: Vec<String> =
+        e.na.confirmations()
+            .into_iter()
+            .map(|p| p.order_id)
+            .collect();
+    let eu: Vec<String> =
+        e.eu.confirmations()
+            .into_iter()
+            .map(|p| p.order_id)
+            .collect();
+    assert_eq!((na, eu), (vec![us.clone()], vec![de.clone()]));
+    // Each with its order's marketplace id (the sandbox refuses any other).
+    let confirm_requests = |sb: &SpSandboxHandle| {
+        sb.requests()
+            .iter()
+            .filter(|r| r.action.as_deref() == Some("confirmShipment"))
+            .map(|r| r.status)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(confirm_requests(&e.na), vec![204]);
+    assert_eq!(confirm_requests(&e.eu), vec![204]);
+    // `orders ORDER` names the marketplace.
+    let r = e.owner_ok(&["orders", &de]);
+    assert!(r.stdout.contains("DE (amazon.de, EUR)"), "{}", r.stdout);
+}
+
+#[test]
+fn a_revoked_region_fails_alone_and_its_orders_wait_for_the_next_run() {
+    let e = Regions::new();
+    e.set_both();
+    e.eu.revoke_refresh_token();
+    let r = e.fetch();
+    assert_eq!(
+        r.code, 1,
+        "one region failed: exit 1: {}{}",
+        r.stdout, r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("region eu"), "{}", r.stderr);
+    assert!(
+        r.stderr.to_lowercase().contains("authori"),
+        "the reason: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("(na)"),
+        "the others went on: {}",
+        r.stderr
+    );
+    // North America's orders are stored and its watermark moved; Europe's did not.
+    assert!(e.stored().iter().any(|(m, _)| m == US));
+    assert!(!e.stored().iter().any(|(m, _)| m == DE || m == FR));
+    assert!(e.meta("fetch_watermark:na").is_some());
+    assert_eq!(e.meta("fetch_watermark:eu"), None);
+    assert_eq!(sequences(&e.eu), 0, "no searchOrders without a token");
+
+    // North America revoked too: every region failed, exit 4, and no watermark moved.
+    let na_before = e.meta("fetch_watermark:na");
+    e.na.revoke_refresh_token();
+    let r = e.fetch();
+    assert_eq!(
+        r.code, 4,
+        "every region failed: exit 4: {}{}",
+        r.stdout, r.stderr
+    );
+    assert!(r.stderr.contains("every region failed"), "{}", r.stderr);
+    assert_eq!(e.meta("fetch_watermark:na"), na_before);
+}
+
+#[test]
+fn a_token_of_one_region_is_refused_by_the_other_regions_host() {
+    let e = Regions::new();
+    // North America's host, but Europe's authorisation: the access token is Europe's.
+    let r = e.set(&e.na, Some(&e.eu), "na", &["--marketplace", US]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = e.fetch();
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    let refused: Vec<_> =
+        e.na.requests()
+            .into_iter()
+            .filter(|r| r.action.as_deref() == Some("searchOrders"))
+            .map(|r| (r.status, r.error_code))
+            .collect();
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|(s, c)| *s == 403 && c.as_deref() == Some("Unauthorized")),
+        "{refused:?}"
+    );
+    // Positive control: Europe's host took the token request.
+    assert!(e.eu.access_tokens_issued() >= 1);
+    assert_eq!(e.stored(), vec![]);
+
+    // A marketplace of another region is refused by a host as Amazon refuses it.
+    let e = Regions::new();
+    e.set_both();
+    e.owner_ok(&["credentials", "remove", "--region", "eu"]);
+    e.na.list_every_marketplace();
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Amazon returned Mexico's orders though only the US and Canada were asked for: kept,
+    // flagged in `orders` and in the audit.
+    assert!(r.stdout.contains("not configured"), "{}", r.stdout);
+    let orders = json(&e.owner_ok(&["orders", "--json"]));
+    let mx: Vec<_> = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["marketplace_id"] == MX)
+        .collect();
+    assert!(!mx.is_empty(), "positive control: Mexico's orders came");
+    assert!(mx.iter().all(|o| o["marketplace_unlisted"] == true));
+    assert!(
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["marketplace_id"] == US)
+            .all(|o| o["marketplace_unlisted"] == false)
+    );
+    let mx_id = mx[0]["order_id"].as_str().unwrap();
+    let r = e.owner_ok(&["orders"]);
+    let line = r.stdout.lines().find(|l| l.contains(mx_id)).unwrap();
+    assert!(line.contains(" MX ") && line.contains('M'), "{line}");
+    let a = json(&e.owner(&["audit", "--json"]));
+    let unlisted = a["orders_unlisted_marketplace"].as_array().unwrap();
+    assert_eq!(unlisted.len(), mx.len(), "{unlisted:?}");
+}
+
+#[test]
+fn credentials_per_region_add_replace_remove_and_refuse_the_wrong_region() {
+    let e = Regions::new();
+    // A marketplace of another region: refused at `credentials set`, naming its region.
+    let r = e.set(
+        &e.na,
+        None,
+        "na",
+        &["--marketplace", US, "--marketplace", "DE"],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(DE) && r.stderr.contains("--region eu"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1);
+    let r = e.owner(&["credentials", "list"]);
+    assert_ne!(r.code, 0, "nothing was stored: {}", r.stdout);
+
+    e.set_both();
+    let list = |e: &Regions| {
+        let v = json(&e.owner_ok(&["credentials", "list", "--json"]));
+        v["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["region"].as_str().unwrap().to_string(),
+                    r["marketplaces"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m.as_str().unwrap().to_string())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list(&e),
+        vec![
+            ("na".to_string(), vec![US.to_string(), CA.to_string()]),
+            ("eu".to_string(), vec![DE.to_string(), FR.to_string()]),
+        ]
+    );
+    // Setting a region again replaces only that region.
+    let r = e.set(&e.na, None, "na", &["--marketplace", "MX"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("replaces"), "{}", r.stdout);
+    assert_eq!(
+        list(&e),
+        vec![
+            ("na".to_string(), vec![MX.to_string()]),
+            ("eu".to_string(), vec![DE.to_string(), FR.to_string()]),
+        ]
+    );
+    // Removing one leaves the other; removing it again is a usage error.
+    e.owner_ok(&["credentials", "remove", "--region", "na"]);
+    assert_eq!(
+        list(&e),
+        vec![("eu".to_string(), vec![DE.to_string(), FR.to_string()])]
+    );
+    let r = e.owner(&["credentials", "remove", "--region", "na"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    // Every change is a log record.
+    let mut log = Vec::new();
+    for f in std::fs::read_dir(e.dir.home().join("logs")).unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            log.extend(support::records(&p));
+        }
+    }
+    log.sort_by_key(|r| r.seq);
+    let changes: Vec<_> = log
+        .iter()
+        .filter(|r| r.event == "credentials.changed")
+        .map(|r| {
+            (
+                r.fields
+                    .get("region")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                r.fields
+                    .get("removed")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("na".into(), false),
+            ("eu".into(), false),
+            ("na".into(), false),
+            ("na".into(), true),
+        ]
+    );
+
+    // `--discover`: Amazon lists every region's marketplaces; the region's are stored.
+    let r = e.set(&e.na, None, "na", &["--discover"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        list(&e)[0],
+        (
+            "na".to_string(),
+            vec![US.to_string(), CA.to_string(), MX.to_string()]
+        )
+    );
+    assert!(
+        e.na.requests()
+            .iter()
+            .any(|r| r.action.as_deref() == Some("getMarketplaceParticipations"))
+    );
+}
