@@ -15,7 +15,7 @@
 //! **Rasterised blocks**: laid out with the fonts' real advances ([`Noto`] through the same
 //! [`layout::fit`]), shaped and bidi-ordered by [`text::raster`], one 1-bit image per block at
 //! the label's dpi (the layout's sizes are printer dots), sent as `^GFA` in Zebra's ASCII
-//! compression ([`push_graphic`]). Above each image, each line's text is written in a `^FX`
+//! compression (`push_graphic`). Above each image, each line's text is written in a `^FX`
 //! comment (which prints nothing, see the guide's `^FX`) so a byte scan of the label
 //! (`audit --scan`) still finds the buyer's name in it, as the PDF's `%` comments do.
 
