@@ -43,7 +43,7 @@ fn vault_with_orders(root: &Path, n: usize, t0: DateTime<Utc>) -> Vault {
 /// Order `i` of the mixed-script wave: even orders Latin-1 (printer text on a ZPL label), odd
 /// ones in Japanese, Arabic, Greek, Cyrillic, Hebrew, Thai, Devanagari or Polish (rasterised).
 fn mixed_pii(i: usize) -> (BuyerPii, &'static str) {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         return (common::sample_pii(i), "US");
     }
     let (name, street, city, country) = match (i / 2) % 8 {
