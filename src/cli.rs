@@ -445,7 +445,8 @@ pub enum OrderSortArg {
 /// Label formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LabelFormat {
-    /// Zebra ZPL II (the printer draws text and barcode).
+    /// Zebra ZPL II: the printer draws the barcode and Latin-1 text; other scripts are sent
+    /// as images (CJK needs fonts-noto-cjk).
     Zpl,
     /// PDF, 4 x 6 in, embedded Noto fonts (any script; CJK needs fonts-noto-cjk).
     Pdf,

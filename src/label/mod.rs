@@ -6,14 +6,15 @@
 //! the smallest size refuses its order (a usage error, so the batch leaves it out with one
 //! line). The country is its English name in capitals ([`country`]).
 //!
-//! **Rendering** is pure ([`zpl`], [`pdf`]: facts + PII -> bytes). ZPL needs no crate: the
-//! printer draws the text and the `^BC` barcode itself. Every text field goes through `^FH`
-//! hex escapes, so a `^` or `~` in an address cannot inject printer commands. `^CI28` makes the
-//! printer read UTF-8, but it adds no glyphs: a stock printer's font 0 draws Latin text, not
-//! CJK, Arabic or Hebrew (rasterising those as `^GF` is issue 21 item 3, not done yet). The
+//! **Rendering** is pure ([`zpl`], [`pdf`]: facts + PII -> bytes). In ZPL the printer draws
+//! the `^BC` barcode and the text its resident font 0 covers (Latin-1; `^CI28` makes it read
+//! UTF-8 but adds no glyphs); every text field goes through `^FH` hex escapes, so a `^` or `~`
+//! in an address cannot inject printer commands. A block with any other character (Polish,
+//! Greek, Cyrillic, CJK, Arabic, Hebrew, Thai, Indic) is drawn by the same text stack as the
+//! PDF ([`text`]: Noto, shaped, bidi-ordered) into a 1-bit image sent as a `^GF` field. The
 //! label is built in a zeroizing buffer. A PDF label (`--format pdf`) and a packing slip draw
-//! any script in embedded fonts ([`text`]: Noto, shaped, bidi-ordered); a character no font
-//! has refuses its order naming the package to install. The Code 128 barcode is drawn from the
+//! every script in embedded fonts; on either format a character no font has refuses its
+//! order naming the package to install. The PDF's Code 128 barcode is drawn from the
 //! `code128` crate's bars.
 //!
 //! **Destinations** ([`sink`], [`Destination`]): a raw TCP printer (`tcp://HOST:PORT`, port
@@ -230,7 +231,8 @@ pub(crate) fn return_does_not_fit(why: layout::Misfit) -> Error {
 /// Label file formats the tool renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Zebra ZPL II: the printer draws text (its resident font: Latin) and the barcode.
+    /// Zebra ZPL II: the printer draws the barcode and Latin-1 text (its resident font 0);
+    /// other scripts are rasterised into `^GF` images.
     Zpl,
     /// PDF with embedded Noto fonts (any script) and a drawn Code 128 barcode.
     Pdf,

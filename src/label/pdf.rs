@@ -200,31 +200,6 @@ fn fmt(v: f32) -> String {
     if s == "-0" { "0".into() } else { s.into() }
 }
 
-/// What a refusal for characters no font draws is about.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Refusal {
-    /// A label's address.
-    Label,
-    /// A packing slip's address or gift message.
-    Slip,
-}
-
-/// Refuses `text` when a character of it has no font (one line naming the order and what to
-/// install; never the text).
-pub(crate) fn check(text: &str, chain: &Chain, order_id: &str, why: Refusal) -> Result<()> {
-    match text::missing(text, chain) {
-        None => Ok(()),
-        Some(c) => Err(Error::usage(format!(
-            "{} {}; it was not printed",
-            match why {
-                Refusal::Label => format!("the address of order {order_id}"),
-                Refusal::Slip => format!("order {order_id} (its address or a gift message)"),
-            },
-            text::missing_advice(c)
-        ))),
-    }
-}
-
 /// Writes one line of text at (x, y).
 pub(crate) fn text(canvas: &mut Canvas, at: (f32, f32), size: f32, font: Font, line: &str) {
     canvas.text(at, size, font, line);
@@ -317,14 +292,7 @@ fn draw_block(canvas: &mut Canvas, block: &Block, frame: &Frame, top: f32) {
 pub(crate) fn check_return(from: &ShipFrom) -> Result<()> {
     let lines = return_lines(from);
     let chain = Chain::for_country(Some(&from.country));
-    for l in &lines {
-        if let Some(c) = text::missing(l, &chain) {
-            return Err(Error::usage(format!(
-                "the return address (ship_from in config.toml) {}",
-                text::missing_advice(c)
-            )));
-        }
-    }
+    text::check_return(&lines, &chain)?;
     let paragraphs: Vec<&str> = lines.iter().map(String::as_str).collect();
     layout::fit(&Noto { chain }, &paragraphs, &return_frame())
         .map(drop)
@@ -350,7 +318,7 @@ pub fn label_page(facts: &LabelFacts, pii: &BuyerPii, from: Option<&ShipFrom>) -
     // Every address line is checked against the fonts before it is measured.
     let lines = ship_to_lines(facts, pii, from);
     for l in &lines {
-        check(l, &measure.chain, id, Refusal::Label)?;
+        text::check(l, &measure.chain, id, text::Refusal::Label)?;
     }
     if let Some(from) = from {
         let from_lines = return_lines(from);

@@ -10,8 +10,8 @@
 use zeroize::Zeroizing;
 
 use super::layout;
-use super::pdf::{self, Canvas, Font, Page, Refusal};
-use super::text::{self, Noto};
+use super::pdf::{self, Canvas, Font, Page};
+use super::text::{self, Noto, Refusal};
 use super::{LabelFacts, address_lines};
 use crate::error::{Error, Result};
 use crate::model::marketplace;
@@ -202,10 +202,10 @@ pub fn slip_pages(
     let (w, _) = paper.size();
     let measure = Noto::for_country(facts.label.country.as_deref());
     for line in address_lines(&facts.label, pii) {
-        pdf::check(&line, &measure.chain, id, Refusal::Slip)?;
+        text::check(&line, &measure.chain, id, Refusal::Slip)?;
     }
     for (_, message) in gifts {
-        pdf::check(message.expose_pii(), &measure.chain, id, Refusal::Slip)?;
+        text::check(message.expose_pii(), &measure.chain, id, Refusal::Slip)?;
     }
     let mut l = Layout::new(paper, id, measure);
     l.line(0.0, head, Font::Bold, "PACKING SLIP")?;

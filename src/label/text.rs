@@ -424,6 +424,206 @@ fn shape_segment(text: &str, id: FaceId, range: Range<usize>, rtl: bool, line: &
     }
 }
 
+/// What a refusal for characters no font draws is about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Refusal {
+    /// A label's address.
+    Label,
+    /// A packing slip's address or gift message.
+    Slip,
+}
+
+/// Refuses `text` when a character of it has no font (one line naming the order and what to
+/// install; never the text). PDF and ZPL labels and packing slips refuse alike.
+pub(crate) fn check(
+    text: &str,
+    chain: &Chain,
+    order_id: &str,
+    why: Refusal,
+) -> crate::error::Result<()> {
+    match missing(text, chain) {
+        None => Ok(()),
+        Some(c) => Err(crate::error::Error::usage(format!(
+            "{} {}; it was not printed",
+            match why {
+                Refusal::Label => format!("the address of order {order_id}"),
+                Refusal::Slip => format!("order {order_id} (its address or a gift message)"),
+            },
+            missing_advice(c)
+        ))),
+    }
+}
+
+/// Refuses a return address (`[ship_from]`) with a character no font draws, naming the
+/// package to install (PDF and ZPL labels alike).
+pub(crate) fn check_return(lines: &[String], chain: &Chain) -> crate::error::Result<()> {
+    for l in lines {
+        if let Some(c) = missing(l, chain) {
+            return Err(crate::error::Error::usage(format!(
+                "the return address (ship_from in config.toml) {}",
+                missing_advice(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A 1-bit image: `width` × `height` dots, rows top to bottom, each [`Bitmap::row_bytes`]
+/// bytes with the leftmost dot in the high bit, 1 for ink. Zeroized when dropped (it shows
+/// an address).
+pub struct Bitmap {
+    /// Dots across.
+    pub width: u32,
+    /// Dots down.
+    pub height: u32,
+    /// The rows.
+    pub bits: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Bitmap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bitmap({} x {}, [dots])", self.width, self.height)
+    }
+}
+
+impl Bitmap {
+    /// Bytes in one row.
+    pub fn row_bytes(&self) -> usize {
+        self.width.div_ceil(8) as usize
+    }
+
+    /// One row's bytes.
+    pub fn row(&self, y: u32) -> &[u8] {
+        let n = self.row_bytes();
+        &self.bits[y as usize * n..(y as usize + 1) * n]
+    }
+
+    /// True when the dot at (x, y) is ink.
+    pub fn ink(&self, x: u32, y: u32) -> bool {
+        x < self.width && y < self.height && self.row(y)[x as usize / 8] & (0x80 >> (x % 8)) != 0
+    }
+}
+
+/// Where a rasterised block's lines go in its image, in dots.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    /// The lines' left edge.
+    pub left: f32,
+    /// The first baseline, from the image's top.
+    pub baseline: f32,
+    /// From one baseline to the next.
+    pub advance: f32,
+    /// The image's size (ink outside it is clipped).
+    pub size: (u32, u32),
+}
+
+/// The share of a dot an outline must cover for the dot to be ink: a little under half, so
+/// a stroke thinner than a dot (a Han character's hairline at 22 dots per em) still prints.
+const INK: u8 = 100;
+
+/// Draws a glyph outline, placed at the pen and flipped (font y up, image y down), into a
+/// path.
+struct Pen<'a> {
+    path: &'a mut tiny_skia::PathBuilder,
+    at: (f32, f32),
+}
+
+impl read_fonts::model::glyph::outline::PathSink for Pen<'_> {
+    fn move_to(&mut self, x: f32, y: f32) {
+        self.path.move_to(self.at.0 + x, self.at.1 - y);
+    }
+    fn line_to(&mut self, x: f32, y: f32) {
+        self.path.line_to(self.at.0 + x, self.at.1 - y);
+    }
+    fn quad_to(&mut self, cx: f32, cy: f32, x: f32, y: f32) {
+        let (ax, ay) = self.at;
+        self.path.quad_to(ax + cx, ay - cy, ax + x, ay - y);
+    }
+    fn curve_to(&mut self, cx0: f32, cy0: f32, cx1: f32, cy1: f32, x: f32, y: f32) {
+        let (ax, ay) = self.at;
+        self.path
+            .cubic_to(ax + cx0, ay - cy0, ax + cx1, ay - cy1, ax + x, ay - y);
+    }
+    fn close(&mut self) {
+        self.path.close();
+    }
+}
+
+/// Rasterises `lines` into a 1-bit image: each line shaped, bidi-ordered and set from
+/// `chain` exactly as [`shape`] sets it for a PDF (so it is as wide as [`Noto`] measured it),
+/// at `size` (dots per em), where `at` places it; each glyph's outline (from `read-fonts`) is
+/// filled with the non-zero rule (`tiny-skia`, anti-aliased), and a dot is ink when the outline
+/// covers about 40% of it or more. A character no face has is drawn as the first face's
+/// missing glyph: callers refuse such text first ([`missing`]).
+pub fn raster(lines: &[&str], chain: &Chain, size: f32, at: &Placement) -> Bitmap {
+    let (width, height) = at.size;
+    let row = width.div_ceil(8) as usize;
+    let mut bits = zeroize::Zeroizing::new(vec![0u8; row * height as usize]);
+    let Some(mut mask) = tiny_skia::Mask::new(width.max(1), height.max(1)) else {
+        return Bitmap {
+            width,
+            height,
+            bits,
+        };
+    };
+    let options = read_fonts::model::glyph::outline::DrawOptions::new().with_ppem(Some(size));
+    for (i, line) in lines.iter().enumerate() {
+        let shaped = shape(line, chain);
+        let baseline = at.baseline + at.advance * i as f32;
+        let mut pen = at.left;
+        let mut path = tiny_skia::PathBuilder::new();
+        let mut last: Option<FaceId> = None;
+        for g in &shaped.glyphs {
+            // One path per face: outlines of one face wind alike (TrueType clockwise, CFF
+            // counter-clockwise), so the non-zero rule never cancels two faces' overlaps.
+            if last.is_some_and(|f| f != g.face) {
+                fill(&mut mask, std::mem::take(&mut path));
+            }
+            last = Some(g.face);
+            if let Some(outline) = face(g.face)
+                .and_then(|f| f.font.outline_glyphs().get(GlyphId::new(u32::from(g.id))))
+            {
+                let mut sink = Pen {
+                    path: &mut path,
+                    at: (pen + g.offset.0 * size, baseline - g.offset.1 * size),
+                };
+                let _ = outline.draw(&options, Default::default(), &mut sink);
+            }
+            pen += g.advance * size;
+        }
+        fill(&mut mask, path);
+    }
+    let mut coverage = mask.take();
+    for (y, dots) in coverage
+        .chunks(width.max(1) as usize)
+        .take(height as usize)
+        .enumerate()
+    {
+        for (x, &c) in dots.iter().enumerate().take(width as usize) {
+            if c >= INK {
+                bits[y * row + x / 8] |= 0x80 >> (x % 8);
+            }
+        }
+    }
+    zeroize::Zeroize::zeroize(&mut coverage);
+    Bitmap {
+        width,
+        height,
+        bits,
+    }
+}
+
+fn fill(mask: &mut tiny_skia::Mask, path: tiny_skia::PathBuilder) {
+    if let Some(p) = path.finish() {
+        mask.fill_path(
+            &p,
+            tiny_skia::FillRule::Winding,
+            true,
+            tiny_skia::Transform::identity(),
+        );
+    }
+}
+
 /// The widths of text set by this stack (for [`super::layout`]).
 #[derive(Debug, Clone, Default)]
 pub struct Noto {
