@@ -182,6 +182,10 @@ pub(super) struct Base64<R> {
     done: bool,
     /// Input bytes used.
     pub consumed: u64,
+    /// Decoded bytes a read with room for fewer than three could not take, in `held[took..]`.
+    held: [u8; 3],
+    held_len: usize,
+    took: usize,
 }
 
 impl<R: BufRead> Base64<R> {
@@ -192,6 +196,9 @@ impl<R: BufRead> Base64<R> {
             n: 0,
             done: false,
             consumed: 0,
+            held: [0; 3],
+            held_len: 0,
+            took: 0,
         }
     }
 }
@@ -215,7 +222,32 @@ fn flush(acc: &mut u32, n: &mut u32, out: &mut [u8], o: &mut usize) {
 }
 
 impl<R: BufRead> Read for Base64<R> {
+    /// A read never returns 0 before the end, however small `out` is (a reader such as
+    /// `Take` or a buffer filled to its last bytes asks for one or two: 0 would read as the
+    /// end of the stream and stop its scan there).
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.took == self.held_len && out.len() < 3 {
+            let mut held = [0u8; 3];
+            self.held_len = self.decode(&mut held)?;
+            self.held = held;
+            self.took = 0;
+        }
+        if self.took < self.held_len {
+            let k = (self.held_len - self.took).min(out.len());
+            out[..k].copy_from_slice(&self.held[self.took..self.took + k]);
+            self.took += k;
+            return Ok(k);
+        }
+        self.decode(out)
+    }
+}
+
+impl<R: BufRead> Base64<R> {
+    /// Decodes into `out` (at least three bytes long).
+    fn decode(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let mut o = 0;
         while !self.done && o + 3 <= out.len() {
             let buf = self.inner.fill_buf()?;
@@ -658,6 +690,19 @@ mod tests {
         let mut out = Vec::new();
         Base64::new(&b"Wm_Dqw"[..]).read_to_end(&mut out).unwrap();
         assert_eq!(out, "Zoë".as_bytes());
+        // Asked for one or two bytes at a time, it gives them all, then says the end.
+        for size in [1, 2, 4] {
+            let mut d = Base64::new(&input[..]);
+            let (mut out, mut buf) = (Vec::new(), vec![0u8; size]);
+            loop {
+                let n = d.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(out, "Zoë Marker-SmithAB".as_bytes(), "{size}");
+        }
     }
 
     #[test]

@@ -763,6 +763,31 @@ mod tests {
     }
 
     #[test]
+    fn a_value_deep_in_a_long_base64_run_is_found() {
+        use base64::Engine;
+        let s = scanner("Zoë Marker-Smith");
+        // More than one inner chunk (1 MiB) of decoded bytes before the value, in 76-character
+        // lines as MIME wraps them.
+        let mut plain = b"filler line of a log, nothing to see here 0123456789\n".repeat(60_000);
+        plain.extend_from_slice("to Zoë Marker-Smith\n".as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut bytes = Vec::new();
+        for group in plain.chunks(57) {
+            bytes.extend_from_slice(b64.encode(group).as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+        }
+        let want = plain.len() - "to Zoë Marker-Smith\n".len() + 3;
+        for chunk in [bytes.len(), 1 << 20] {
+            let got = forms(&s, &bytes, chunk);
+            assert_eq!(
+                got,
+                vec![(0, "base64".to_string(), Some(want))],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
     fn noise_that_looks_like_a_stream_hides_nothing_after_it() {
         let s = scanner("Zoë Marker-Smith");
         // A zlib header and a few bytes that fail to decode, a gzip right after it.
