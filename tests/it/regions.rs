@@ -536,3 +536,47 @@ fn credentials_per_region_add_replace_remove_and_refuse_the_wrong_region() {
             .any(|r| r.action.as_deref() == Some("getMarketplaceParticipations"))
     );
 }
+
+/// Buy Shipping goes to the order's region with its marketplace's Shipping v2 business; Amazon
+/// has none for amazon.de, so `buy` says so in one line, asks Amazon nothing and buys nothing.
+#[test]
+fn buy_quotes_in_the_orders_region_and_an_amazon_de_order_is_refused_in_one_line() {
+    let e = Regions::new();
+    e.set_both();
+    for (k, v) in support::SHIP_FROM {
+        e.owner_ok(&["config", "set", &format!("ship_from.{k}"), v]);
+    }
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let orders = json(&e.owner_ok(&["orders", "--json", "--status", "unshipped"]));
+    let pick = |m: &str| {
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["marketplace_id"] == m && !o["pii_missing"].as_bool().unwrap())
+            .map(|o| o["order_id"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("an unshipped order of {m}"))
+    };
+    let (us, de) = (pick(US), pick(DE));
+    let parcel = ["--package", "10x8x4in", "--weight", "12oz"];
+
+    let r = e.owner(&[&["buy", de.as_str()][..], &parcel].concat());
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("DE (amazon.de, EUR)") && r.stderr.contains("fulfill ship"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!((e.na.rate_requests(), e.eu.rate_requests()), (0, 0));
+
+    // A US order is quoted by North America's host.
+    let r = e.owner(&[&["buy", us.as_str()][..], &parcel].concat());
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!((e.na.rate_requests(), e.eu.rate_requests()), (1, 0));
+    assert!(
+        e.na.labels().is_empty() && e.eu.labels().is_empty(),
+        "a quote buys nothing"
+    );
+}
