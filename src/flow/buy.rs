@@ -38,6 +38,7 @@ use crate::error::{Error, Result};
 use crate::label::sink::{Job, Kind};
 use crate::label::{Destination, Printed, Rendering, deliver, prepare};
 use crate::market::{MarketError, Marketplace};
+use crate::model::lifecycle::Lifecycle;
 use crate::model::shipping::{Attempt, LabelRequest, Package, Quote, ShipFrom, Shipment, Weight};
 use crate::role::Capability;
 use crate::safety::Environment;
@@ -106,7 +107,7 @@ fn items(s: &Session<'_>, order_id: &str) -> Result<Vec<(String, u32)>> {
                 "order {order_id} is not in the vault; run `fulfill fetch` first"
             )));
         }
-        Some((l, _)) if l == "unshipped" || l == "labelled" => {}
+        Some((Lifecycle::Unshipped | Lifecycle::Labelled, _)) => {}
         Some((other, _)) => {
             return Err(Error::usage(format!(
                 "order {order_id} is {other}; a label can be bought only for an unshipped order"

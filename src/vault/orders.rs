@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::datakeys::Sealer;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::lifecycle::Lifecycle;
 use crate::mws::model::{Order, OrderItem};
 use crate::pii::BuyerPii;
@@ -282,14 +282,23 @@ pub fn pii_missing_count(conn: &Tx<'_>) -> Result<u64> {
 }
 
 /// An order's lifecycle and whether its PII was purged; `None` if it is not in the vault.
-pub fn lifecycle_of(conn: &Tx<'_>, order_id: &str) -> Result<Option<(String, bool)>> {
-    Ok(conn
+pub fn lifecycle_of(conn: &Tx<'_>, order_id: &str) -> Result<Option<(Lifecycle, bool)>> {
+    let row: Option<(String, bool)> = conn
         .query_row(
             "SELECT lifecycle, purged_at IS NOT NULL FROM orders WHERE amazon_order_id = ?1",
             [order_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?)
+        .optional()?;
+    row.map(|(l, purged)| {
+        Lifecycle::parse(&l).map(|l| (l, purged)).ok_or_else(|| {
+            Error::Integrity(format!(
+                "order {order_id} has a lifecycle this build does not know; the vault was \
+                 changed outside fulfill or by a newer build"
+            ))
+        })
+    })
+    .transpose()
 }
 
 /// The order's items with units still to ship, as `(OrderItemId, units)`, by item id.

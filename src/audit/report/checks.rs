@@ -544,7 +544,7 @@ pub fn audit(
         };
         let closed = match vault.read(|tx| crate::vault::orders::lifecycle_of(tx, &order))? {
             None => true,
-            Some((l, purged)) => purged || l == "canceled",
+            Some((l, purged)) => purged || l == crate::model::lifecycle::Lifecycle::Canceled,
         };
         let shipped = vault
             .read(|tx| crate::vault::shipments::packages(tx, &order))?
