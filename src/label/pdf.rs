@@ -1,8 +1,8 @@
 //! PDF rendering (pure: facts + PII -> bytes) with the text stack of [`super::text`]: every
 //! script, shaped and in bidirectional order, in embedded, subsetted Noto fonts (Type 0 /
-//! Identity-H, a ToUnicode map, and each line's logical text as its `/ActualText`, so
-//! `pdftotext` and the leak scan read it back), and a Code 128 barcode drawn from the `code128`
-//! crate's bars.
+//! Identity-H with a ToUnicode map, so `pdftotext` reads the glyphs back; each line's logical
+//! text rides beside its glyphs as a `%` comment, which the leak scan reads), and a Code 128
+//! barcode drawn from the `code128` crate's bars.
 //!
 //! A page is rendered on its own ([`label_page`], and the packing slip's pages in
 //! [`super::slip`]) into [`Page`] parts: drawing operators, and glyph runs by their ids in the

@@ -166,6 +166,36 @@ fn raw(sb: &SpSandboxHandle, method: &str, target: &str, token: &str) -> (u16, V
     )
 }
 
+/// A marketplace of another region is refused as Amazon refuses it (issue 22): a 400
+/// `InvalidInput` naming it, nothing listed; the region's own marketplace is listed.
+#[test]
+fn the_sandbox_refuses_a_marketplace_of_another_region() {
+    let (_, sb) = sandbox();
+    let token = access_token(&sb);
+    let search = |markets: &str| {
+        raw(
+            &sb,
+            "GET",
+            &format!(
+                "/orders/2026-01-01/orders?marketplaceIds={markets}&lastUpdatedAfter=2026-02-20T00:00:00Z&maxResultsPerPage=100"
+            ),
+            &token,
+        )
+    };
+    let (status, body) = search("ATVPDKIKX0DER");
+    assert_eq!(status, 200, "{body}");
+    for other in ["A1PA6795UKMFR9", "ATVPDKIKX0DER,A1PA6795UKMFR9"] {
+        let (status, body) = search(other);
+        assert_eq!(status, 400, "{other}: {body}");
+        assert_eq!(body["errors"][0]["code"], "InvalidInput", "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("A1PA6795UKMFR9") && message.contains("region"),
+            "{message}"
+        );
+    }
+}
+
 fn access_token(sb: &SpSandboxHandle) -> String {
     let c = sb.credentials();
     let form = reqwest::Url::parse_with_params(
