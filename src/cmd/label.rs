@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Exit, Result};
 use crate::label::{Batch, Destination, Format, LabelRequest, orders_in, print};
+use crate::model::lifecycle::Lifecycle;
 use crate::model::shipping::ShipFrom;
 use crate::safety::Environment;
 use crate::vault::Session;
@@ -54,9 +55,9 @@ pub(crate) fn selected(s: &Session<'_>, select: &OrderSelection) -> Result<Vec<S
     };
     match status {
         None => Ok(select.orders.clone()),
-        Some(PickStatusArg::Unshipped) => orders_in(s, &["unshipped"]),
-        Some(PickStatusArg::Labelled) => orders_in(s, &["labelled"]),
-        Some(PickStatusArg::Open) => orders_in(s, &["unshipped", "labelled"]),
+        Some(PickStatusArg::Unshipped) => orders_in(s, &[Lifecycle::Unshipped]),
+        Some(PickStatusArg::Labelled) => orders_in(s, &[Lifecycle::Labelled]),
+        Some(PickStatusArg::Open) => orders_in(s, &[Lifecycle::Unshipped, Lifecycle::Labelled]),
     }
 }
 

@@ -14,12 +14,13 @@ use crate::vault::skus::pick_list;
 /// Runs `picklist`.
 pub fn run(ctx: &Context, args: &PicklistArgs) -> Result<Exit> {
     let _s = ctx.unlock()?;
-    let (states, status): (&[&str], &str) = match args.status {
+    use crate::model::lifecycle::Lifecycle::{Labelled, PartiallyShipped, Unshipped};
+    let (states, status): (&[_], &str) = match args.status {
         // A partly shipped order's items still in no package are to pick as well.
-        PickStatusArg::Unshipped => (&["unshipped", "partially_shipped"], "unshipped"),
-        PickStatusArg::Labelled => (&["labelled"], "labelled"),
+        PickStatusArg::Unshipped => (&[Unshipped, PartiallyShipped], "unshipped"),
+        PickStatusArg::Labelled => (&[Labelled], "labelled"),
         PickStatusArg::Open => (
-            &["unshipped", "labelled", "partially_shipped"],
+            &[Unshipped, Labelled, PartiallyShipped],
             "unshipped and labelled",
         ),
     };

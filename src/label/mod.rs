@@ -39,6 +39,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::model::lifecycle::Lifecycle;
 use crate::model::shipping::ShipFrom;
 use crate::pii::{BuyerPii, Pii};
 use crate::role::Capability;
@@ -305,7 +306,7 @@ impl Batch {
 }
 
 /// The orders in these lifecycle states (`--all-unshipped`, `--status`), by id.
-pub fn orders_in(s: &Session<'_>, lifecycles: &[&str]) -> Result<Vec<String>> {
+pub fn orders_in(s: &Session<'_>, lifecycles: &[Lifecycle]) -> Result<Vec<String>> {
     s.vault().read(|tx| labels::orders_in(tx, lifecycles))
 }
 

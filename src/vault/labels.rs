@@ -16,6 +16,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::label::LabelFacts;
 use crate::label::slip::{SlipFacts, SlipItem};
+use crate::model::lifecycle::Lifecycle;
 
 /// An order's lifecycle, purge time, missing-address flag, service level, country and
 /// marketplace.
@@ -279,13 +280,13 @@ pub fn cancelled_in(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Re
 }
 
 /// The orders in any of these lifecycle states, by id (`label --status`, `--all-unshipped`).
-pub fn orders_in(conn: &Tx<'_>, lifecycles: &[&str]) -> Result<Vec<String>> {
+pub fn orders_in(conn: &Tx<'_>, lifecycles: &[Lifecycle]) -> Result<Vec<String>> {
     let mut st = conn.prepare_cached(
         "SELECT amazon_order_id FROM orders WHERE lifecycle = ?1 ORDER BY amazon_order_id",
     )?;
     let mut out = Vec::new();
     for l in lifecycles {
-        for id in st.query_map([l], |r| r.get::<_, String>(0))? {
+        for id in st.query_map([l.as_str()], |r| r.get::<_, String>(0))? {
             out.push(id?);
         }
     }

@@ -12,6 +12,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::model::lifecycle::Lifecycle;
 
 /// The longest bin code accepted.
 pub const MAX_BIN_CHARS: usize = 32;
@@ -140,8 +141,9 @@ pub struct PickList {
 }
 
 /// The pick list for orders in the given lifecycle states.
-pub fn pick_list(conn: &Tx<'_>, lifecycles: &[&str]) -> Result<PickList> {
-    let states = serde_json::to_string(lifecycles).expect("serializes");
+pub fn pick_list(conn: &Tx<'_>, lifecycles: &[Lifecycle]) -> Result<PickList> {
+    let names: Vec<&str> = lifecycles.iter().map(|l| l.as_str()).collect();
+    let states = serde_json::to_string(&names).expect("serializes");
     let mut st = conn.prepare(
         "SELECT COALESCE(i.seller_sku, i.asin) AS sku, l.bin, i.amazon_order_id,
                 i.quantity_ordered - COALESCE(i.quantity_shipped, 0)
