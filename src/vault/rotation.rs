@@ -515,6 +515,10 @@ impl Session<'_> {
             let s = sealer.seal(&id, 1, deadline_of(&o), &p)?;
             gifts.push((o, i, s.blob, s.epoch));
         }
+        // Credentials, the home's row and each region's, sealed again from the new sealer.
+        let reseal = |aad: &[u8], plain: &[u8]| {
+            seal::seal_authenticated(&cs_sk, &facts.secrets_public, CREDENTIALS_INFO, aad, plain)
+        };
         let aad = credentials_aad(&v.id);
         let mut credentials = Vec::new();
         for (id, blob) in store::sealed_credentials_all(conn)? {
@@ -524,16 +528,7 @@ impl Session<'_> {
                         "the stored credentials do not open: altered, from another vault or not set by an owner or admin; nothing was rotated".into(),
                     )
                 })?;
-            credentials.push((
-                id,
-                seal::seal_authenticated(
-                    &cs_sk,
-                    &facts.secrets_public,
-                    CREDENTIALS_INFO,
-                    &aad,
-                    &plain,
-                )?,
-            ));
+            credentials.push((id, reseal(&aad, &plain)?));
         }
         let mut region_credentials = Vec::new();
         for (region, blob, ..) in orders::region_credentials(conn)? {
@@ -544,16 +539,7 @@ impl Session<'_> {
                         "the stored credentials of region {region} do not open: altered, from another vault or not set by an owner or admin; nothing was rotated"
                     ))
                 })?;
-            region_credentials.push((
-                region,
-                seal::seal_authenticated(
-                    &cs_sk,
-                    &facts.secrets_public,
-                    CREDENTIALS_INFO,
-                    &aad,
-                    &plain,
-                )?,
-            ));
+            region_credentials.push((region, reseal(&aad, &plain)?));
         }
         let mut mine = self.keys.duplicate();
         mine.pii_private = Some(SecretKey::from_bytes(*pii_sk.expose_secret()));
