@@ -200,6 +200,19 @@ fn vault_with(
     v
 }
 
+/// Olga's passphrase in a 0600 file in `dir`, for the binary's `--passphrase-file`.
+fn pass_file(dir: &Path) -> std::path::PathBuf {
+    let pass = dir.join("olga.pass");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&pass)
+        .unwrap();
+    std::io::Write::write_all(&mut f, PASS.as_bytes()).unwrap();
+    pass
+}
+
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
@@ -245,14 +258,7 @@ fn batches(scripts: Scripts) {
     let root = dir.path().join("home");
     let t0 = Utc::now();
     drop(vault_with_orders(&root, BATCH, t0, scripts));
-    let pass = dir.path().join("olga.pass");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&pass)
-        .unwrap();
-    std::io::Write::write_all(&mut f, PASS.as_bytes()).unwrap();
+    let pass = pass_file(dir.path());
     let out = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     // The same orders are printed each run (a reprint of the whole wave): `--status open`.
     let mut runs: Vec<(&str, Vec<String>)> = vec![
@@ -335,14 +341,7 @@ fn mixed_scripts() {
     let root = dir.path().join("home");
     let t0 = Utc::now();
     drop(vault_with(&root, BATCH, t0, half_rasterised));
-    let pass = dir.path().join("olga.pass");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&pass)
-        .unwrap();
-    std::io::Write::write_all(&mut f, PASS.as_bytes()).unwrap();
+    let pass = pass_file(dir.path());
     for dpi in ["203", "300"] {
         let out = dir.path().join(format!("mixed-{dpi}.zpl"));
         let out = out.to_string_lossy();

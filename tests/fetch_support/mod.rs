@@ -465,6 +465,23 @@ impl CliEnv {
         r
     }
 
+    /// `audit --json --scan DIR` as the owner, whatever it exits with (1 on a leak): the
+    /// report.
+    pub fn scan(&self, dir: &std::path::Path) -> serde_json::Value {
+        let r = self.run(&[
+            "--operator",
+            "olga",
+            "--passphrase-file",
+            self.pass.to_str().unwrap(),
+            "audit",
+            "--json",
+            "--scan",
+            dir.to_str().unwrap(),
+        ]);
+        serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("audit --json: {e}: {}{}", r.stdout, r.stderr))
+    }
+
     pub fn owner(&self, args: &[&str]) -> crate::support::Run {
         let mut a = vec![
             "--operator",

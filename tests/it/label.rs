@@ -298,17 +298,7 @@ fn pdf_labels_in_any_script_and_the_leak_scan_finds_them() {
     let downloads = t.e.dir.path().join("Downloads");
     std::fs::create_dir(&downloads).unwrap();
     std::fs::write(downloads.join("label.pdf"), &pdf).unwrap();
-    let r = t.e.run(&[
-        "--operator",
-        "olga",
-        "--passphrase-file",
-        t.e.pass.to_str().unwrap(),
-        "audit",
-        "--json",
-        "--scan",
-        downloads.to_str().unwrap(),
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = t.e.scan(&downloads);
     assert!(
         v["leaks"].as_array().unwrap().iter().any(|l| {
             l["file"].as_str().unwrap().ends_with("label.pdf") && l["order_id"] == latin[0].as_str()
@@ -1504,17 +1494,7 @@ fn japanese_and_arabic_zpl_labels_carry_their_addresses_as_images_the_leak_scan_
         ids.push(id);
     }
     // A copy saved elsewhere is a leak the audit's scan finds, by the comments' text.
-    let r = t.e.run(&[
-        "--operator",
-        "olga",
-        "--passphrase-file",
-        t.e.pass.to_str().unwrap(),
-        "audit",
-        "--json",
-        "--scan",
-        downloads.to_str().unwrap(),
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = t.e.scan(&downloads);
     for (id, file) in ids.iter().zip(["JP.zpl", "AE.zpl"]) {
         assert!(
             v["leaks"].as_array().unwrap().iter().any(|l| {

@@ -168,6 +168,18 @@ impl Regions {
         crate::fetch_support::meta(&self.db(), key)
     }
 
+    /// An unshipped order of marketplace `m` with its address (`orders --json`).
+    fn unshipped_of(&self, m: &str) -> String {
+        let orders = json(&self.owner_ok(&["orders", "--json", "--status", "unshipped"]));
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["marketplace_id"] == m && !o["pii_missing"].as_bool().unwrap())
+            .map(|o| o["order_id"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("an unshipped order of {m}"))
+    }
+
     /// Stored orders per marketplace.
     fn stored(&self) -> Vec<(String, u64)> {
         let db = self.db();
@@ -258,17 +270,7 @@ fn two_regions_four_marketplaces_fetch_ship_and_confirm_each_in_its_region() {
     assert_eq!((sequences(&e.na), sequences(&e.eu)), (2, 2));
 
     // Ship one order of the US and one of Germany; confirm sends each to its region.
-    let orders = json(&e.owner_ok(&["orders", "--json", "--status", "unshipped"]));
-    let pick = |m: &str| {
-        orders
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["marketplace_id"] == m && !o["pii_missing"].as_bool().unwrap())
-            .map(|o| o["order_id"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("an unshipped order of {m}"))
-    };
-    let (us, de) = (pick(US), pick(DE));
+    let (us, de) = (e.unshipped_of(US), e.unshipped_of(DE));
     e.owner_ok(&[
         "ship",
         &us,
@@ -548,17 +550,7 @@ fn buy_quotes_in_the_orders_region_and_an_amazon_de_order_is_refused_in_one_line
     }
     let r = e.fetch();
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let orders = json(&e.owner_ok(&["orders", "--json", "--status", "unshipped"]));
-    let pick = |m: &str| {
-        orders
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["marketplace_id"] == m && !o["pii_missing"].as_bool().unwrap())
-            .map(|o| o["order_id"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("an unshipped order of {m}"))
-    };
-    let (us, de) = (pick(US), pick(DE));
+    let (us, de) = (e.unshipped_of(US), e.unshipped_of(DE));
     let parcel = ["--package", "10x8x4in", "--weight", "12oz"];
 
     let r = e.owner(&[&["buy", de.as_str()][..], &parcel].concat());

@@ -380,17 +380,7 @@ fn without_a_cjk_font_a_slip_is_refused_in_one_line_and_the_scan_finds_a_non_lat
         ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
-    let r = w.e.run(&[
-        "--operator",
-        "olga",
-        "--passphrase-file",
-        w.e.pass.to_str().unwrap(),
-        "audit",
-        "--json",
-        "--scan",
-        downloads.to_str().unwrap(),
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = w.e.scan(&downloads);
     for (country, id) in w
         .orders
         .iter()
