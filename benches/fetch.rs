@@ -249,7 +249,7 @@ fn ingest(n: usize) {
         let page = parse_page(body);
         v.write(|tx| {
             for o in &page {
-                fulfill::vault::orders::upsert_order(tx, &mut sealer, o, now)?;
+                fulfill::vault::ingest::upsert_order(tx, &mut sealer, o, now)?;
                 stored += 1;
             }
             Ok(())

@@ -177,7 +177,7 @@ fn vault_with(
                         .then(|| Pii::new(format!("Happy birthday, dear friend number {i}!"))),
                 })
                 .collect();
-            fulfill::vault::orders::store_items(tx, &mut sealer, &id, &items)?;
+            fulfill::vault::ingest::store_items(tx, &mut sealer, &id, &items)?;
         }
         Ok(())
     })

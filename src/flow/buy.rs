@@ -234,7 +234,7 @@ pub fn buy(
     // Paid for: recorded before anything else can fail.
     if bought.is_none() {
         s.vault().record_with(&[ev], now, |tx| {
-            shipments::record_bought(
+            crate::vault::progress::record_bought(
                 tx,
                 &new,
                 &shipment.shipment_id,
@@ -359,7 +359,7 @@ pub fn cancel(
         .field("status", status.as_str())
         .field("files_kept", kept.len() as u64);
     s.vault().record_with(&[ev], now, |tx| {
-        shipments::record_cancelled(tx, order_id, now)?;
+        crate::vault::progress::record_cancelled(tx, order_id, now)?;
         for (t, _) in &kept {
             labels::mark_cancelled(tx, &t.path, order_id, now)?;
         }

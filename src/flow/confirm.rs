@@ -111,9 +111,10 @@ impl Pass<'_> {
             q.message.message_id = 1;
             let body = serde_json::to_vec(&c).expect("a confirmation serializes");
             let now = self.clock.now();
-            let id = self
-                .vault
-                .write(|tx| shipments::create_batch(tx, &body, &[q], now))?;
+            let id = self.vault.write(|tx| {
+                let md5 = crate::mws::sign::content_md5(&body);
+                shipments::create_batch(tx, &body, &md5, &[q], now)
+            })?;
             self.send(market, id, &c, false)?;
         }
         Ok(())
@@ -181,7 +182,7 @@ impl Pass<'_> {
         };
         let now = self.clock.now();
         self.vault.record_with(&[ev], now, |tx| {
-            shipments::apply_verdicts(tx, id, std::slice::from_ref(&v), now)
+            crate::vault::progress::apply_verdicts(tx, id, std::slice::from_ref(&v), now)
         })?;
         self.report.shipments_submitted += 1;
         if v.confirmed {

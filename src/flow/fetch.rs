@@ -42,7 +42,8 @@ use crate::error::{Error, Result};
 use crate::market::{MarketError, Marketplace, Observer, PageEnd, Paging, Since};
 use crate::mws::client::CallRecord;
 use crate::vault::datakeys::Sealer;
-use crate::vault::orders::{self, Upsert};
+use crate::vault::ingest::{self, Upsert};
+use crate::vault::orders;
 use crate::vault::{Session, Vault};
 
 /// Paging-token restarts tolerated in one run before giving up.
@@ -397,7 +398,7 @@ fn list_page(
             {
                 continue;
             }
-            match orders::upsert_order(tx, sealer, o, now)? {
+            match ingest::upsert_order(tx, sealer, o, now)? {
                 Upsert::New => obs.report.new_orders += 1,
                 Upsert::Updated => obs.report.updated_orders += 1,
             }
@@ -407,7 +408,7 @@ fn list_page(
                 obs.report.unlisted_marketplace += u64::from(unlisted);
             }
             if let Some(items) = &l.items {
-                orders::store_items(tx, sealer, &o.info.amazon_order_id, items)?;
+                ingest::store_items(tx, sealer, &o.info.amazon_order_id, items)?;
                 obs.report.orders_with_items += 1;
             }
             // Under dpp-2025 retention counts from delivery, where the protocol reports it.
@@ -442,7 +443,7 @@ fn fetch_items(
 ) -> std::result::Result<(), MarketError> {
     let items = market.order_items(order_id, obs)?;
     let _gate = crate::interrupt::hold();
-    vault.write(|tx| orders::store_items(tx, sealer, order_id, &items))?;
+    vault.write(|tx| ingest::store_items(tx, sealer, order_id, &items))?;
     obs.report.orders_with_items += 1;
     obs.progress.stored(obs.report);
     Ok(())

@@ -34,12 +34,13 @@ use crate::model::package::{ItemArg, items_field};
 use crate::model::tracking::{self, Carrier, Check};
 use crate::mws::FULFILLMENT_FEED_TYPE;
 use crate::mws::client::{Api, Client, Request};
-use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, parse_mws_time};
+use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, ProcessingReport, parse_mws_time};
 use crate::mws::xml::{
     XmlError, parse_feed_result, parse_feed_submission_list, parse_submit_feed,
     write_fulfillment_feed,
 };
 use crate::role::Capability;
+use crate::vault::progress;
 use crate::vault::shipments::{self, Batch, NewShipment, Packed, Recorded, Verdict};
 use crate::vault::{Session, Vault};
 
@@ -115,7 +116,7 @@ pub fn ship_package(
     // is written after the package, in the same step.
     s.vault().record_after(now, |tx| {
         let items = shipments::resolve_items(tx, &new.order_id, items)?;
-        let p = shipments::record_package(tx, &new, &items, correct, s.name(), now)?;
+        let p = progress::record_package(tx, &new, &items, correct, s.name(), now)?;
         let ev = base
             .field("package", p.package)
             .field("items", items_field(&p.items))
@@ -315,9 +316,10 @@ impl Pass<'_, '_> {
         };
         let body = write_fulfillment_feed(&feed);
         let written = self.client.now();
-        let id = self
-            .vault
-            .write(|tx| shipments::create_batch(tx, &body, &queued, written))?;
+        let id = self.vault.write(|tx| {
+            let md5 = crate::mws::sign::content_md5(&body);
+            shipments::create_batch(tx, &body, &md5, &queued, written)
+        })?;
         self.submit(&Batch {
             id,
             created_at: crate::audit::format_ts(written),
@@ -476,7 +478,8 @@ impl Pass<'_, '_> {
         let now = self.clock.now();
         let verdicts = self
             .vault
-            .read(|tx| shipments::judge(tx, b.id, &processing))?;
+            .read(|tx| shipments::batch_packages(tx, b.id))
+            .map(|packages| judge(packages, &processing))?;
         let mut events = vec![
             Event::new("feed.result")
                 .operator(self.operator)
@@ -506,7 +509,7 @@ impl Pass<'_, '_> {
             });
         }
         self.vault.record_with(&events, now, |tx| {
-            shipments::apply_verdicts(tx, b.id, &verdicts, now)
+            progress::apply_verdicts(tx, b.id, &verdicts, now)
         })?;
         self.report.feeds_done += 1;
         for v in verdicts {
@@ -519,4 +522,33 @@ impl Pass<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Judges each package of a batch (`packages`, as [`shipments::batch_packages`] gives them) by
+/// its processing report: confirmed unless the report lists an `Error` for its `MessageID` (or
+/// for the whole feed).
+pub fn judge(packages: Vec<(i64, String, u32, u64)>, report: &ProcessingReport) -> Vec<Verdict> {
+    // An error that names no message (MessageID 0 or none: the whole feed) fails every message.
+    let whole_feed = report
+        .results
+        .iter()
+        .find(|r| r.result_code == "Error" && r.message_id.is_none_or(|m| m == 0));
+    packages
+        .into_iter()
+        .map(|(shipment, order_id, package, message_id)| {
+            let err = report
+                .results
+                .iter()
+                .find(|r| r.result_code == "Error" && r.message_id == Some(message_id))
+                .or(whole_feed);
+            Verdict {
+                order_id,
+                package,
+                confirmed: err.is_none(),
+                code: err.and_then(|e| e.result_message_code.clone()),
+                message: err.map(|e| e.result_description.clone()),
+                shipment,
+            }
+        })
+        .collect()
 }

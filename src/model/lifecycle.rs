@@ -76,6 +76,97 @@ impl Lifecycle {
     }
 }
 
+impl Lifecycle {
+    /// The local lifecycle after Amazon reports `amazon_status`, given where the order stands
+    /// locally (`None`: new to the vault). Local progress (labelled, partly or wholly shipped,
+    /// confirmed) is never rolled back by Amazon's view.
+    pub fn after_amazon(local: Option<Lifecycle>, amazon_status: &str) -> Lifecycle {
+        let local = local.unwrap_or(Lifecycle::Pending);
+        let ahead = local == Lifecycle::Labelled || local.has_shipped();
+        match amazon_status {
+            "Canceled" => Lifecycle::Canceled,
+            "Shipped" => match local {
+                Lifecycle::Confirmed | Lifecycle::ConfirmFailed => local,
+                _ => Lifecycle::Shipped,
+            },
+            "Unshipped" | "PartiallyShipped" if ahead => local,
+            "Unshipped" | "PartiallyShipped" => Lifecycle::Unshipped,
+            _ => local,
+        }
+    }
+
+    /// The lifecycle an order's packages imply, from where it stands (`current`): Amazon's
+    /// canceled and pending orders stay as they are; no live package leaves it as it was,
+    /// except that an order whose every package was cancelled is `unshipped` again.
+    pub fn after_packages(current: Lifecycle, packages: &PackageFacts) -> Lifecycle {
+        if matches!(current, Lifecycle::Canceled | Lifecycle::Pending) {
+            return current;
+        }
+        if packages.live.is_empty() {
+            if current.has_shipped() {
+                Lifecycle::Unshipped
+            } else {
+                current
+            }
+        } else if packages.live.contains(&ShipmentState::Failed) {
+            Lifecycle::ConfirmFailed
+        } else if !packages.fully_shipped {
+            Lifecycle::PartiallyShipped
+        } else if packages.live.iter().all(|s| *s == ShipmentState::Confirmed) {
+            Lifecycle::Confirmed
+        } else {
+            Lifecycle::Shipped
+        }
+    }
+}
+
+/// What an order's packages say about it, as the store reads them (the input of
+/// [`Lifecycle::after_packages`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PackageFacts {
+    /// The states of its packages that were not cancelled.
+    pub live: Vec<ShipmentState>,
+    /// Every item is in a live package (or a whole-order package ships it all).
+    pub fully_shipped: bool,
+}
+
+/// What the vault holds of an order's PII (`orders.pii_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PiiState {
+    /// Nothing yet (a pending order carries no address).
+    None,
+    /// Amazon sent the order without PII where it should have had it.
+    Empty,
+    /// Sealed in the vault.
+    Sealed,
+    /// Destroyed by purge, for good.
+    Purged,
+}
+
+impl PiiState {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiState::None => "none",
+            PiiState::Empty => "empty",
+            PiiState::Sealed => "sealed",
+            PiiState::Purged => "purged",
+        }
+    }
+
+    /// The state a stored string names.
+    pub fn parse(s: &str) -> Option<PiiState> {
+        [
+            PiiState::None,
+            PiiState::Empty,
+            PiiState::Sealed,
+            PiiState::Purged,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
 impl fmt::Display for Lifecycle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -9,10 +9,12 @@
 #[allow(clippy::disallowed_types)]
 mod backup;
 pub mod datakeys;
+pub mod ingest;
 pub mod key;
 pub mod keyring;
 pub mod labels;
 pub mod orders;
+pub mod progress;
 pub mod retention;
 mod rotation;
 pub mod seal;

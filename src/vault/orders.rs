@@ -1,123 +1,82 @@
-//! Orders and items in the store: upsert by `AmazonOrderId`, the local lifecycle, sealed PII.
+//! Orders and items in the store: rows by `AmazonOrderId`, their lifecycle and sealed PII as
+//! [`crate::vault::ingest`] decided them.
 //!
 //! Everything here is idempotent: storing the same order or items twice leaves one row, so a
 //! fetch killed at any point and run again loses and duplicates nothing.
 
-use super::store::Tx;
+use super::store::{Tx, ts};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::datakeys::Sealer;
+use super::datakeys::Sealed;
+use super::retention::RetentionFacts;
 use crate::error::{Error, Result};
-use crate::model::lifecycle::Lifecycle;
-use crate::mws::model::{Order, OrderItem};
-use crate::pii::BuyerPii;
+use crate::model::lifecycle::{Lifecycle, PiiState};
+use crate::model::order::{OrderInfo, OrderItemInfo};
 
-/// What an upsert did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upsert {
-    /// A new order.
-    New,
-    /// An existing order changed.
-    Updated,
+/// Where an order stood before a fetch stored it again: what [`crate::vault::ingest`] decides
+/// from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorOrder {
+    /// Its local lifecycle (`None`: a spelling this build does not know).
+    pub lifecycle: Option<Lifecycle>,
+    /// What is held of its PII (`None`: a spelling this build does not know).
+    pub pii_state: Option<PiiState>,
+    /// The version of its sealed PII record (0: never sealed).
+    pub pii_version: u64,
+    /// When its retention clock started, as stored.
+    pub retention_start: Option<String>,
 }
 
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The local lifecycle after Amazon reports `status`, given where the order stands locally.
-/// Local progress (labelled, partly or wholly shipped, confirmed) is never rolled back by
-/// Amazon's view.
-pub fn next_lifecycle(existing: Option<&str>, amazon_status: &str) -> &'static str {
-    let local = existing
-        .and_then(Lifecycle::parse)
-        .unwrap_or(Lifecycle::Pending);
-    let ahead = local == Lifecycle::Labelled || local.has_shipped();
-    let next = match amazon_status {
-        "Canceled" => Lifecycle::Canceled,
-        "Shipped" => match local {
-            Lifecycle::Confirmed | Lifecycle::ConfirmFailed => local,
-            _ => Lifecycle::Shipped,
-        },
-        "Unshipped" | "PartiallyShipped" if ahead => local,
-        "Unshipped" | "PartiallyShipped" => Lifecycle::Unshipped,
-        _ => local,
-    };
-    next.as_str()
-}
-
-/// The deadline an order's PII is sealed for (its epoch), from the facts at hand; `now`
-/// stands in for when the vault first saw it.
-fn seal_deadline(
-    sealer: &Sealer,
-    retention_start: Option<&str>,
-    latest_ship_date: Option<&str>,
-    purchase_date: Option<&str>,
-    created_at: &str,
-) -> DateTime<Utc> {
-    crate::model::retention::deadline(
-        retention_start,
-        latest_ship_date,
-        purchase_date,
-        created_at,
-        sealer.pii_days(),
-    )
-    .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-/// Inserts or updates an order: plain columns as sent, PII sealed by `sealer` into the
-/// epoch of the order's retention deadline.
-pub fn upsert_order(
-    conn: &Tx<'_>,
-    sealer: &mut Sealer,
-    order: &Order,
-    now: DateTime<Utc>,
-) -> Result<Upsert> {
-    let i = &order.info;
-    let existing: Option<(String, String, i64, Option<String>)> = conn
+/// The stored state of order `order_id`, if it is in the vault.
+pub fn prior_order(conn: &Tx<'_>, order_id: &str) -> Result<Option<PriorOrder>> {
+    Ok(conn
         .prepare_cached(
             "SELECT lifecycle, pii_state, pii_version, retention_start FROM orders WHERE amazon_order_id = ?1",
         )?
-        .query_row([&i.amazon_order_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        .query_row([order_id], |r| {
+            Ok(PriorOrder {
+                lifecycle: Lifecycle::parse(&r.get::<_, String>(0)?),
+                pii_state: PiiState::parse(&r.get::<_, String>(1)?),
+                pii_version: r.get::<_, i64>(2)?.max(0) as u64,
+                retention_start: r.get(3)?,
+            })
         })
-        .optional()?;
-    let lifecycle = next_lifecycle(existing.as_ref().map(|e| e.0.as_str()), &i.order_status);
-    let retention_start = match (lifecycle, existing.as_ref().and_then(|e| e.3.clone())) {
-        (_, Some(t)) => Some(t),
-        ("canceled" | "shipped", None) => Some(ts(now)),
-        _ => None,
-    };
-    let (mut state, mut version) = existing
-        .as_ref()
-        .map_or(("none".to_string(), 0), |e| (e.1.clone(), e.2));
-    let pending = i.order_status == "Pending" || i.order_status == "PendingAvailability";
-    let mut sealed: Option<Vec<u8>> = None;
-    let mut epoch: Option<u32> = None;
-    if state != "purged" {
-        if !order.pii.is_empty() {
-            version += 1;
-            let deadline = seal_deadline(
-                sealer,
-                retention_start.as_deref(),
-                i.latest_ship_date.as_deref(),
-                Some(i.purchase_date.as_str()),
-                &ts(now),
-            );
-            let s = sealer.seal(&i.amazon_order_id, version as u64, deadline, &order.pii)?;
-            sealed = Some(s.blob);
-            epoch = s.epoch;
-            state = "sealed".into();
-        } else if !pending && state == "none" {
-            state = "empty".into();
-        }
-    }
-    let needs_address = matches!(lifecycle, "unshipped" | "labelled" | "partially_shipped");
-    let pii_missing =
-        needs_address && (state == "empty" || (sealed.is_some() && order.pii.is_unaddressable()));
+        .optional()?)
+}
+
+/// What [`put_order`] stores beside Amazon's plain columns: the decisions
+/// [`crate::vault::ingest::upsert_order`] made.
+#[derive(Debug)]
+pub struct OrderState {
+    /// Its local lifecycle.
+    pub lifecycle: Lifecycle,
+    /// Newly sealed PII (`None` keeps the record stored, if any).
+    pub sealed: Option<Sealed>,
+    /// The version of its PII record.
+    pub pii_version: u64,
+    /// What is held of its PII.
+    pub pii_state: PiiState,
+    /// It needs an address Amazon has not given.
+    pub pii_missing: bool,
+    /// Starts its retention clock at this time unless it has started already.
+    pub start_retention: Option<DateTime<Utc>>,
+}
+
+/// Inserts or updates order `info` with `state`; `now` is when this copy was stored.
+pub fn put_order(
+    conn: &Tx<'_>,
+    info: &OrderInfo,
+    state: &OrderState,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let i = info;
     let total = i.order_total.as_ref();
+    let (sealed, epoch) = match &state.sealed {
+        Some(s) => (Some(s.blob.as_slice()), s.epoch),
+        None => (None, None),
+    };
     conn.prepare_cached(
         "INSERT INTO orders (amazon_order_id, status, pii, pii_version, pii_state, created_at, updated_at,
             purchase_date, last_update_date, fulfillment_channel, sales_channel, marketplace_id, ship_service_level,
@@ -138,14 +97,15 @@ pub fn upsert_order(
             is_prime = excluded.is_prime, is_business = excluded.is_business, order_total = excluded.order_total,
             order_currency = excluded.order_currency, items_shipped = excluded.items_shipped,
             items_unshipped = excluded.items_unshipped, lifecycle = excluded.lifecycle,
-            pii_missing = excluded.pii_missing, retention_start = excluded.retention_start",
+            pii_missing = excluded.pii_missing,
+            retention_start = COALESCE(orders.retention_start, excluded.retention_start)",
     )?
     .execute(params![
             i.amazon_order_id,
             i.order_status,
             sealed,
-            version,
-            state,
+            state.pii_version as i64,
+            state.pii_state.as_str(),
             ts(now),
             i.purchase_date,
             i.last_update_date,
@@ -166,16 +126,12 @@ pub fn upsert_order(
             total.map(|m| m.currency_code.as_str()),
             i.number_of_items_shipped,
             i.number_of_items_unshipped,
-            lifecycle,
-            pii_missing,
-            retention_start,
+            state.lifecycle.as_str(),
+            state.pii_missing,
+            state.start_retention.map(ts),
             epoch,
         ])?;
-    Ok(if existing.is_some() {
-        Upsert::Updated
-    } else {
-        Upsert::New
-    })
+    Ok(())
 }
 
 /// The id gift messages are sealed under: binds the order and the item.
@@ -183,61 +139,50 @@ pub(crate) fn item_seal_id(order_id: &str, item_id: &str) -> String {
     format!("{order_id}#{item_id}")
 }
 
-/// Stores an order's items (replacing any earlier copy) and marks its items fetched. Gift
-/// messages are sealed by `sealer` into the epoch of the order's deadline.
-pub fn store_items(
+/// What an order's items are stored against: whether it was purged, and the facts of its
+/// retention deadline; `None` when the order is not in the vault.
+pub fn item_facts(conn: &Tx<'_>, order_id: &str) -> Result<Option<(bool, RetentionFacts)>> {
+    Ok(conn
+        .query_row(
+            "SELECT purged_at IS NOT NULL, retention_start, latest_ship_date, purchase_date, created_at,
+                    pii IS NOT NULL
+             FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    RetentionFacts {
+                        order_id: order_id.to_string(),
+                        retention_start: r.get(1)?,
+                        latest_ship_date: r.get(2)?,
+                        purchase_date: r.get(3)?,
+                        created_at: r.get(4)?,
+                        holds_pii: r.get(5)?,
+                    },
+                ))
+            },
+        )
+        .optional()?)
+}
+
+/// Stores an order's items, each with its sealed gift message if it has one, replacing any
+/// earlier copy, and marks the order's items fetched.
+pub fn put_items(
     conn: &Tx<'_>,
-    sealer: &mut Sealer,
     order_id: &str,
-    items: &[OrderItem],
+    items: &[(&OrderItemInfo, Option<Sealed>)],
 ) -> Result<()> {
     conn.execute(
         "DELETE FROM order_items WHERE amazon_order_id = ?1",
         [order_id],
     )?;
-    // A purged order's PII is gone for good: items fetched again carry no gift message.
-    type Facts = (bool, Option<String>, Option<String>, Option<String>, String);
-    let facts: Option<Facts> = conn
-        .query_row(
-            "SELECT purged_at IS NOT NULL, retention_start, latest_ship_date, purchase_date, created_at
-             FROM orders WHERE amazon_order_id = ?1",
-            [order_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()?;
-    let purged = facts.as_ref().is_some_and(|f| f.0);
-    let deadline = match &facts {
-        Some((_, start, lsd, purchase, created)) => seal_deadline(
-            sealer,
-            start.as_deref(),
-            lsd.as_deref(),
-            purchase.as_deref(),
-            created,
-        ),
-        None => DateTime::<Utc>::MAX_UTC,
-    };
     let mut st = conn.prepare_cached(
         "INSERT INTO order_items (amazon_order_id, order_item_id, asin, seller_sku, title, quantity_ordered,
             quantity_shipped, is_gift, gift_message, gift_epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    for it in items {
-        let i = &it.info;
-        let gift = match it
-            .gift_message_text
-            .as_ref()
-            .filter(|g| !purged && !g.is_empty())
-        {
-            Some(g) => {
-                let p = BuyerPii {
-                    gift_message: Some(crate::pii::Pii::new(g.expose_pii())),
-                    ..Default::default()
-                };
-                Some(sealer.seal(&item_seal_id(order_id, &i.order_item_id), 1, deadline, &p)?)
-            }
-            None => None,
-        };
+    for (i, gift) in items {
         let (gift, gift_epoch) = match gift {
-            Some(s) => (Some(s.blob), s.epoch),
+            Some(s) => (Some(s.blob.as_slice()), s.epoch),
             None => (None, None),
         };
         st.execute(params![
@@ -759,33 +704,4 @@ pub fn watermark_at(conn: &Tx<'_>, key: &str) -> Result<Option<String>> {
 /// Moves the watermark under `key` (in the caller's transaction, with the orders it covers).
 pub fn set_watermark_at(conn: &Tx<'_>, key: &str, w: &str) -> Result<()> {
     super::store::meta_set(conn, key, w)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifecycle_never_rolls_back_local_progress() {
-        assert_eq!(next_lifecycle(None, "Pending"), "pending");
-        assert_eq!(next_lifecycle(Some("pending"), "Unshipped"), "unshipped");
-        assert_eq!(next_lifecycle(Some("labelled"), "Unshipped"), "labelled");
-        assert_eq!(next_lifecycle(Some("unshipped"), "Shipped"), "shipped");
-        assert_eq!(next_lifecycle(Some("confirmed"), "Shipped"), "confirmed");
-        assert_eq!(next_lifecycle(Some("labelled"), "Canceled"), "canceled");
-        assert_eq!(next_lifecycle(Some("canceled"), "Pending"), "canceled");
-        assert_eq!(
-            next_lifecycle(Some("partially_shipped"), "PartiallyShipped"),
-            "partially_shipped"
-        );
-        assert_eq!(
-            next_lifecycle(Some("partially_shipped"), "Unshipped"),
-            "partially_shipped"
-        );
-        assert_eq!(
-            next_lifecycle(Some("partially_shipped"), "Shipped"),
-            "shipped"
-        );
-        assert_eq!(next_lifecycle(Some("bogus"), "Unshipped"), "unshipped");
-    }
 }

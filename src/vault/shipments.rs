@@ -10,7 +10,7 @@
 //!
 //! A package moves `queued` → `submitted` (its feed has a `FeedSubmissionId`) → `confirmed` or
 //! `failed` (the processing report's verdict for its message). The order's lifecycle follows
-//! from its packages ([`refresh_lifecycle`]): `partially_shipped` while items are left,
+//! from its packages ([`crate::vault::progress::refresh`]): `partially_shipped` while items are left,
 //! `shipped` once none is, `confirmed` when Amazon accepted every package, `confirm_failed`
 //! when it refused one. Recording a whole-order shipment again when nothing is left corrects
 //! the one package Amazon has not taken yet (queued or failed) and re-queues it.
@@ -26,13 +26,11 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::lifecycle::{Lifecycle, ShipmentState};
+use crate::model::lifecycle::{Lifecycle, PackageFacts, ShipmentState};
 use crate::model::package::{ItemArg, ItemQty, Line, resolve};
-use crate::mws::model::{CARRIER_CODES, FulfillmentItem, FulfillmentMessage, ProcessingReport};
+use crate::mws::model::{CARRIER_CODES, FulfillmentItem, FulfillmentMessage};
 
-fn ts(t: DateTime<Utc>) -> String {
-    crate::audit::format_ts(t)
-}
+use super::store::ts;
 
 /// A shipment as the packer reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,49 +171,58 @@ pub fn shipment_time(conn: &Tx<'_>, order_id: &str) -> Result<Option<String>> {
     )?)
 }
 
-/// Sets an order's lifecycle from its packages (see the module doc) and starts its retention
-/// clock once its last package has shipped. Orders Amazon canceled, and pending ones, are left
-/// as they are; an order whose every package was cancelled is `unshipped` again.
-pub fn refresh_lifecycle(conn: &Tx<'_>, order_id: &str, now: DateTime<Utc>) -> Result<Lifecycle> {
+/// What an order's packages say about it: the states of its live packages and whether they
+/// ship every item (the facts [`Lifecycle::after_packages`] decides from).
+pub fn package_facts(conn: &Tx<'_>, order_id: &str) -> Result<PackageFacts> {
+    let live = live_packages(conn, order_id)?;
+    let fully_shipped = !live.is_empty()
+        && (live.iter().any(|p| p.3) || items_left(conn, order_id)?.iter().all(|i| i.left() == 0));
+    Ok(PackageFacts {
+        live: live.into_iter().map(|p| p.2).collect(),
+        fully_shipped,
+    })
+}
+
+/// An order's stored lifecycle (an unknown spelling reads as `pending`, which nothing moves);
+/// an order not in the vault is an error.
+pub fn stored_lifecycle(conn: &Tx<'_>, order_id: &str) -> Result<Lifecycle> {
     let current: String = conn.query_row(
         "SELECT lifecycle FROM orders WHERE amazon_order_id = ?1",
         [order_id],
         |r| r.get(0),
     )?;
-    let current = Lifecycle::parse(&current).unwrap_or(Lifecycle::Pending);
-    if matches!(current, Lifecycle::Canceled | Lifecycle::Pending) {
-        return Ok(current);
-    }
-    let live = live_packages(conn, order_id)?;
-    let next = if live.is_empty() {
-        if current.has_shipped() {
-            Lifecycle::Unshipped
-        } else {
-            current
-        }
-    } else if live.iter().any(|p| p.2 == ShipmentState::Failed) {
-        Lifecycle::ConfirmFailed
-    } else if !fully_shipped(conn, order_id)? {
-        Lifecycle::PartiallyShipped
-    } else if live.iter().all(|p| p.2 == ShipmentState::Confirmed) {
-        Lifecycle::Confirmed
-    } else {
-        Lifecycle::Shipped
+    Ok(Lifecycle::parse(&current).unwrap_or(Lifecycle::Pending))
+}
+
+/// What setting a lifecycle does to an order's retention clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetentionClock {
+    /// Stopped (its packages were all cancelled): it starts again when it ships.
+    Stop,
+    /// Started at this time (as [`shipment_time`] gives it) unless it has started already;
+    /// `None` leaves it as it is.
+    Start(Option<String>),
+}
+
+/// Sets an order's lifecycle and its retention clock.
+pub fn set_lifecycle(
+    conn: &Tx<'_>,
+    order_id: &str,
+    next: Lifecycle,
+    clock: &RetentionClock,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (stop, start) = match clock {
+        RetentionClock::Stop => (true, None),
+        RetentionClock::Start(t) => (false, t.as_deref()),
     };
-    let anchor = shipment_time(conn, order_id)?;
     conn.execute(
         "UPDATE orders SET lifecycle = ?2, updated_at = ?3,
             retention_start = CASE WHEN ?5 THEN NULL ELSE COALESCE(retention_start, ?4) END
          WHERE amazon_order_id = ?1",
-        params![
-            order_id,
-            next.as_str(),
-            ts(now),
-            anchor,
-            live.is_empty() && current.has_shipped()
-        ],
+        params![order_id, next.as_str(), ts(now), start, stop],
     )?;
-    Ok(next)
+    Ok(())
 }
 
 fn check_shipment(s: &NewShipment) -> Result<()> {
@@ -304,31 +311,24 @@ pub struct ItemLeftView {
     pub left: u32,
 }
 
-/// Records a whole-order shipment: everything left to ship, in one package (or corrects the
-/// order's one package Amazon has not taken yet, when nothing is left). See [`record_package`].
-pub fn record_shipment(
-    conn: &Tx<'_>,
-    s: &NewShipment,
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<Recorded> {
-    Ok(record_package(conn, s, &[], None, by, now)?.recorded)
-}
+/// A package as written: new or corrected, its number, and the items it holds (empty: a whole
+/// order whose items are not known).
+pub type Written = (Recorded, u32, Vec<ItemQty>);
 
-/// Records a package of `items` (empty: everything left to ship) and queues its confirmation,
+/// Writes a package of `items` (empty: everything left to ship) and queues its confirmation,
 /// or, with `correct`, corrects the carrier and tracking of that package (queued or refused by
-/// Amazon) and queues it again; the order's lifecycle follows ([`refresh_lifecycle`]).
-/// Everything is checked before anything is written: an order not in the vault, canceled,
-/// pending or purged, an item not in the order, or more of an item than is left to ship is
-/// refused (exit 2) and nothing is recorded.
-pub fn record_package(
+/// Amazon) and queues it again. The order's lifecycle is left to the caller
+/// ([`crate::vault::progress::record_package`]). Everything is checked before anything is
+/// written: an order not in the vault, canceled, pending or purged, an item not in the order,
+/// or more of an item than is left to ship is refused (exit 2) and nothing is written.
+pub(in crate::vault) fn put_package(
     conn: &Tx<'_>,
     s: &NewShipment,
     items: &[ItemQty],
     correct: Option<u32>,
     by: &str,
     now: DateTime<Utc>,
-) -> Result<Packed> {
+) -> Result<Written> {
     let id = &s.order_id;
     check_shipment(s)?;
     let order: Option<(String, Option<String>, bool)> = conn
@@ -483,8 +483,8 @@ pub fn record_package(
 }
 
 /// Writes a checked package: corrects row `row`, or inserts package `package` holding
-/// `contents`; then moves the order on.
-#[allow(clippy::too_many_arguments)] // one private step of record_package
+/// `contents`.
+#[allow(clippy::too_many_arguments)] // one private step of put_package
 fn write_package(
     conn: &Tx<'_>,
     s: &NewShipment,
@@ -494,7 +494,7 @@ fn write_package(
     contents: Vec<ItemQty>,
     by: &str,
     now: DateTime<Utc>,
-) -> Result<Packed> {
+) -> Result<Written> {
     let id = &s.order_id;
     let (code, name) = carrier_fields(&s.carrier);
     let tracking = s.tracking.trim();
@@ -522,26 +522,19 @@ fn write_package(
             contents
         }
     };
-    let lifecycle = refresh_lifecycle(conn, id, now)?;
-    let left = items_left(conn, id)?
+    Ok((recorded, package, contents))
+}
+
+/// What is left to ship of each item of an order (items with nothing left omitted).
+pub fn left_to_ship(conn: &Tx<'_>, order_id: &str) -> Result<Vec<ItemQty>> {
+    Ok(items_left(conn, order_id)?
         .into_iter()
-        .filter(|i| i.left() > 0 && !lifecycle_done(lifecycle))
+        .filter(|i| i.left() > 0)
         .map(|i| ItemQty {
             quantity: i.left(),
             order_item_id: i.id,
         })
-        .collect();
-    Ok(Packed {
-        recorded,
-        package,
-        items: contents,
-        lifecycle,
-        left,
-    })
-}
-
-fn lifecycle_done(l: Lifecycle) -> bool {
-    matches!(l, Lifecycle::Shipped | Lifecycle::Confirmed)
+        .collect())
 }
 
 fn insert_items(conn: &Tx<'_>, row: i64, items: &[ItemQty]) -> Result<()> {
@@ -570,10 +563,10 @@ fn package_items(conn: &Tx<'_>, row: i64) -> Result<Vec<ItemQty>> {
     Ok(rows)
 }
 
-/// Records a label bought through Merchant Fulfillment: Amazon confirmed the shipment when it
-/// sold the label, so its package (everything left to ship) is `confirmed` at once and no
-/// feed carries it.
-pub fn record_bought(
+/// Writes the package of a label bought through Merchant Fulfillment: Amazon confirmed the
+/// shipment when it sold the label, so its package (everything left to ship) is `confirmed` at
+/// once and no feed carries it (the lifecycle: [`crate::vault::progress::record_bought`]).
+pub(in crate::vault) fn put_bought(
     conn: &Tx<'_>,
     s: &NewShipment,
     shipment_id: &str,
@@ -582,14 +575,7 @@ pub fn record_bought(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let (code, name) = carrier_fields(&s.carrier);
-    let contents: Vec<ItemQty> = items_left(conn, &s.order_id)?
-        .into_iter()
-        .filter(|i| i.left() > 0)
-        .map(|i| ItemQty {
-            quantity: i.left(),
-            order_item_id: i.id,
-        })
-        .collect();
+    let contents = left_to_ship(conn, &s.order_id)?;
     conn.execute(
         "INSERT INTO shipments (amazon_order_id, package_no, carrier_code, carrier_name, tracking, method,
             shipped_at, shipped_by, state, amazon_shipment_id, updated_at, service_id)
@@ -599,13 +585,16 @@ pub fn record_bought(
             Some(service_id).filter(|v| !v.is_empty())],
     )?;
     insert_items(conn, conn.last_insert_rowid(), &contents)?;
-    refresh_lifecycle(conn, &s.order_id, now)?;
     Ok(())
 }
 
-/// A bought label was cancelled (refund asked): its package ships nothing, the order waits
-/// for a new shipment, and its retention clock starts again when it ships.
-pub fn record_cancelled(conn: &Tx<'_>, order_id: &str, now: DateTime<Utc>) -> Result<()> {
+/// A bought label was cancelled (refund asked): its package ships nothing and the order's
+/// retention clock is stopped (the lifecycle: [`crate::vault::progress::record_cancelled`]).
+pub(in crate::vault) fn put_cancelled(
+    conn: &Tx<'_>,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     conn.execute(
         "UPDATE shipments SET state = 'cancelled', updated_at = ?2
          WHERE amazon_order_id = ?1 AND amazon_shipment_id IS NOT NULL AND state = 'confirmed'",
@@ -615,7 +604,6 @@ pub fn record_cancelled(conn: &Tx<'_>, order_id: &str, now: DateTime<Utc>) -> Re
         "UPDATE orders SET retention_start = NULL WHERE amazon_order_id = ?1",
         [order_id],
     )?;
-    refresh_lifecycle(conn, order_id, now)?;
     Ok(())
 }
 
@@ -726,16 +714,18 @@ pub struct Batch {
     pub messages: u64,
 }
 
-/// Writes a new batch for `queued` (already numbered) and ties the packages to it.
+/// Writes a new batch for `queued` (already numbered), with the feed's `body` and its
+/// `Content-MD5` as sent, and ties the packages to it.
 pub fn create_batch(
     conn: &Tx<'_>,
     body: &[u8],
+    content_md5: &str,
     queued: &[Queued],
     now: DateTime<Utc>,
 ) -> Result<i64> {
     conn.execute(
         "INSERT INTO feed_batches (created_at, body, content_md5, state) VALUES (?1, ?2, ?3, 'prepared')",
-        params![ts(now), body, crate::mws::sign::content_md5(body)],
+        params![ts(now), body, content_md5],
     )?;
     let id = conn.last_insert_rowid();
     let mut st = conn.prepare_cached(
@@ -839,35 +829,6 @@ pub struct Verdict {
     pub shipment: i64,
 }
 
-/// Judges each package of batch `id` by a processing report: confirmed unless the report
-/// lists an `Error` for its `MessageID` (or for the whole feed). Reads only.
-pub fn judge(conn: &Tx<'_>, id: i64, report: &ProcessingReport) -> Result<Vec<Verdict>> {
-    let rows = batch_packages(conn, id)?;
-    // An error that names no message (MessageID 0 or none: the whole feed) fails every message.
-    let whole_feed = report
-        .results
-        .iter()
-        .find(|r| r.result_code == "Error" && r.message_id.is_none_or(|m| m == 0));
-    Ok(rows
-        .into_iter()
-        .map(|(shipment, order_id, package, message_id)| {
-            let err = report
-                .results
-                .iter()
-                .find(|r| r.result_code == "Error" && r.message_id == Some(message_id))
-                .or(whole_feed);
-            Verdict {
-                order_id,
-                package,
-                confirmed: err.is_none(),
-                code: err.and_then(|e| e.result_message_code.clone()),
-                message: err.map(|e| e.result_description.clone()),
-                shipment,
-            }
-        })
-        .collect())
-}
-
 /// The packages batch `id` carries: (row, order id, package number, message id), by message.
 pub fn batch_packages(conn: &Tx<'_>, id: i64) -> Result<Vec<(i64, String, u32, u64)>> {
     let mut st = conn.prepare(
@@ -887,14 +848,14 @@ pub fn batch_packages(conn: &Tx<'_>, id: i64) -> Result<Vec<(i64, String, u32, u
     Ok(rows)
 }
 
-/// Stores the verdicts of batch `id` (from [`judge`]), closes the batch, and moves each order
-/// on: `confirmed` once Amazon accepted every package and no item is left to ship.
-pub fn apply_verdicts(
+/// Stores the verdicts of batch `id` on its packages; returns the orders they belong to (whose
+/// lifecycles follow: [`crate::vault::progress::apply_verdicts`]).
+pub(in crate::vault) fn put_verdicts<'v>(
     conn: &Tx<'_>,
     id: i64,
-    verdicts: &[Verdict],
+    verdicts: &'v [Verdict],
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<std::collections::BTreeSet<&'v str>> {
     let mut orders = std::collections::BTreeSet::new();
     for v in verdicts {
         conn.execute(
@@ -915,9 +876,11 @@ pub fn apply_verdicts(
         )?;
         orders.insert(v.order_id.as_str());
     }
-    for o in orders {
-        refresh_lifecycle(conn, o, now)?;
-    }
+    Ok(orders)
+}
+
+/// Closes batch `id`: its report is applied.
+pub(in crate::vault) fn close_batch(conn: &Tx<'_>, id: i64, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "UPDATE feed_batches SET state = 'done', done_at = ?2 WHERE id = ?1",
         params![id, ts(now)],
@@ -1091,7 +1054,13 @@ pub fn pending_work(conn: &Tx<'_>) -> Result<bool> {
 #[allow(clippy::disallowed_types)]
 mod tests {
     use super::*;
+    use crate::mws::model::ProcessingReport;
+    use crate::vault::progress::{apply_verdicts, record_package, record_shipment};
     use rusqlite::Connection;
+
+    fn judge(c: &Tx<'_>, batch: i64, report: &ProcessingReport) -> Result<Vec<Verdict>> {
+        Ok(crate::flow::ship::judge(batch_packages(c, batch)?, report))
+    }
 
     const ORDER: &str = "111-0000001-0000001";
     const A: &str = "10000000000001";
@@ -1234,7 +1203,7 @@ mod tests {
 
         // Amazon takes package 1 and refuses package 2; fixing 2 is a correction; then both
         // confirmed make the order confirmed, and the clock never moved.
-        let batch = create_batch(&c, b"feed", &q, at(12)).unwrap();
+        let batch = create_batch(&c, b"feed", "md5", &q, at(12)).unwrap();
         let mut v = judge(&c, batch, &ProcessingReport::default()).unwrap();
         v[1].confirmed = false;
         apply_verdicts(&c, batch, &v, at(13)).unwrap();
@@ -1245,7 +1214,7 @@ mod tests {
         assert_eq!((p.recorded, p.package), (Recorded::Corrected, 2));
         let q = queued_messages(&c).unwrap();
         assert_eq!(q.len(), 1);
-        let batch = create_batch(&c, b"feed2", &q, at(14)).unwrap();
+        let batch = create_batch(&c, b"feed2", "md5", &q, at(14)).unwrap();
         let v = judge(&c, batch, &ProcessingReport::default()).unwrap();
         apply_verdicts(&c, batch, &v, at(15)).unwrap();
         assert_eq!(

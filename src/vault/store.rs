@@ -314,7 +314,8 @@ pub struct OperatorRow {
     pub history: Vec<[u8; 32]>,
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+/// A time as the store spells it (RFC 3339, milliseconds, `Z`).
+pub(in crate::vault) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

@@ -584,7 +584,7 @@ fn one_order_amazon_refuses_does_not_block_the_others() {
         .sealer(e.now())
         .unwrap();
     e.vault
-        .write(|tx| fulfill::vault::orders::upsert_order(tx, &mut sealer, &ghost, e.now()))
+        .write(|tx| fulfill::vault::ingest::upsert_order(tx, &mut sealer, &ghost, e.now()))
         .unwrap();
     let FetchFailure { report, error: err } = *e.fetch().unwrap_err();
     assert_eq!(err.exit(), Exit::Failed, "{err}");
