@@ -31,6 +31,7 @@ mod migration;
 mod mws_fixtures;
 mod orders;
 mod partial;
+mod pg;
 mod picklist;
 mod purge;
 mod quick_start;

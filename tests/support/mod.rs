@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cups;
+pub mod pg;
 
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

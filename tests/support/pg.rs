@@ -1,0 +1,214 @@
+//! A real PostgreSQL for tests (the recipe measured in `../shared/docs/STATIONS.md` §3): the
+//! distribution's server (`/usr/lib/postgresql/NN/bin`), a throwaway cluster made by `initdb` in
+//! a folder of its own, listening only on a unix socket there (no TCP port, no system service
+//! touched), stopped and removed when dropped (kept and named when the test failed).
+//!
+//! The server refuses to run as root, and CI runs as root: then `initdb` and `postgres` run as
+//! the distribution's `postgres` user through `setpriv` (util-linux), which execs in place, so
+//! the child this harness holds is the postmaster itself. Readiness is an event, not a wait:
+//! the server's "ready to accept connections" line on stderr (read by a thread that keeps every
+//! line in `postgres.log`).
+//!
+//! A missing server fails the test with what to install (`postgresql`); it never skips.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running throwaway cluster.
+pub struct Pg {
+    tmp: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    child: Child,
+    bin: PathBuf,
+    /// The folder its unix socket is in (libpq's `host=`).
+    pub socket_dir: PathBuf,
+    /// The port number the socket is named by (`.s.PGSQL.<port>`).
+    pub port: u16,
+}
+
+/// The newest installed server's `bin` folder (`FULFILL_TEST_PG_BIN` wins).
+fn server_bin() -> PathBuf {
+    if let Some(b) = std::env::var_os("FULFILL_TEST_PG_BIN") {
+        return PathBuf::from(b);
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some((_, bin)) => bin,
+        None => panic!(
+            "PostgreSQL is not installed: install the `postgresql` package \
+             (`apt-get install -y --no-install-recommends postgresql`; scripts/test does) to run \
+             these tests"
+        ),
+    }
+}
+
+/// A command for `program` run as the `postgres` user when this process is root.
+fn as_server_user(program: &Path) -> Command {
+    if rustix::process::getuid().is_root() {
+        let mut c = Command::new(super::system_tool("setpriv", "util-linux"));
+        c.args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--reset-env",
+            "--",
+        ])
+        .arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+impl Pg {
+    /// Makes a cluster in a folder of its own, starts its server and waits until it accepts
+    /// connections.
+    pub fn start() -> Pg {
+        let bin = server_bin();
+        let tmp = tempfile::Builder::new()
+            .prefix("fulfill-pg-")
+            .tempdir()
+            .unwrap();
+        // The server user passes through (0711) to its own folders below.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let dir = tmp.path().to_path_buf();
+        let data = dir.join("data");
+        let socket_dir = dir.join("socket");
+        for d in [&data, &socket_dir] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        if rustix::process::getuid().is_root() {
+            let id = |flag: &str| -> u32 {
+                let r = super::run(Command::new("id").args([flag, "postgres"]));
+                assert_eq!(
+                    r.code, 0,
+                    "no `postgres` user (the postgresql package makes it): {}",
+                    r.stderr
+                );
+                r.stdout.trim().parse().unwrap()
+            };
+            let (uid, gid) = (id("-u"), id("-g"));
+            for d in [&data, &socket_dir] {
+                rustix::fs::chown(
+                    d,
+                    Some(rustix::process::Uid::from_raw(uid)),
+                    Some(rustix::process::Gid::from_raw(gid)),
+                )
+                .unwrap();
+            }
+        }
+        let init = super::run(
+            as_server_user(&bin.join("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-A",
+                    "trust",
+                    "-N",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                ]),
+        );
+        assert_eq!(
+            init.code, 0,
+            "initdb failed: {}{}",
+            init.stdout, init.stderr
+        );
+        // One port number per cluster: it only names the socket file, so any free-looking
+        // number will do; the process id keeps parallel test binaries apart.
+        let port = 20000 + (std::process::id() % 20000) as u16;
+        let mut child = as_server_user(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-c", "listen_addresses=", "-c", "fsync=off", "-c"])
+            .arg(format!("unix_socket_directories={}", socket_dir.display()))
+            .args(["-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.join("postgres").display()));
+        let stderr = child.stderr.take().unwrap();
+        let (ready_tx, ready) = mpsc::channel();
+        let log_path = dir.join("postgres.log");
+        std::thread::spawn(move || {
+            let mut log = std::fs::File::create(log_path).unwrap();
+            let mut ready_tx = Some(ready_tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(log, "{line}");
+                if line.contains("ready to accept connections")
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let pg = Pg {
+            tmp: Some(tmp),
+            dir,
+            child,
+            bin,
+            socket_dir,
+            port,
+        };
+        match ready.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => pg,
+            Err(e) => panic!("postgres did not come up ({e:?}); its log:\n{}", pg.log()),
+        }
+    }
+
+    /// `psql` connected to database `db` as the superuser, one statement, its output unaligned.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let r = super::run(
+            Command::new(self.bin.join("psql"))
+                .arg("-h")
+                .arg(&self.socket_dir)
+                .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+                .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]),
+        );
+        assert_eq!(r.code, 0, "psql {sql}: {}{}", r.stdout, r.stderr);
+        r.stdout
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // A fast shutdown (SIGINT): the postmaster ends its backends and exits.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        }
+        let _ = self.child.wait();
+        if std::thread::panicking()
+            && let Some(tmp) = self.tmp.take()
+        {
+            eprintln!(
+                "the PostgreSQL cluster's folder is kept in {}",
+                tmp.keep().display()
+            );
+        }
+    }
+}
