@@ -413,7 +413,7 @@ fn list_page(
             }
             // Under dpp-2025 retention counts from delivery, where the protocol reports it.
             let by_delivery = l.reports_delivery && vault.profile() == Profile::Dpp2025;
-            orders::anchor_retention(tx, &o.info.amazon_order_id, by_delivery, l.delivered, now)?;
+            ingest::anchor_retention(tx, &o.info.amazon_order_id, by_delivery, l.delivered, now)?;
         }
         match &watermark {
             Some(w) => orders::set_watermark_at(tx, opts.watermark_key(), w),

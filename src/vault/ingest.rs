@@ -139,6 +139,55 @@ pub fn store_items(
     orders::put_items(tx, order_id, &rows)
 }
 
+/// Anchors an order's retention clock (after [`upsert_order`]).
+///
+/// With `by_delivery` (the `dpp-2025` profile, for a protocol that reports package statuses):
+/// the first time a `DELIVERED` package is seen (`delivered`), the clock restarts at `now`
+/// (`delivered`); a shipped order without one counts from the latest delivery date Amazon gave
+/// (`latest_delivery`), else from shipment. Otherwise it stays at shipment (or cancellation).
+/// Which anchor was used is kept in `retention_anchor`. A purged order's clock is not moved.
+pub fn anchor_retention(
+    tx: &Tx<'_>,
+    order_id: &str,
+    by_delivery: bool,
+    delivered: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const DELIVERED: &str = "delivered";
+    const LATEST_DELIVERY: &str = "latest_delivery";
+    const SHIPMENT: &str = "shipment";
+    let Some(f) = orders::anchor_facts(tx, order_id)? else {
+        return Ok(());
+    };
+    let shipped = matches!(
+        f.lifecycle,
+        Some(Lifecycle::Shipped | Lifecycle::Confirmed | Lifecycle::ConfirmFailed)
+    );
+    let mut start = f.retention_start.clone();
+    let mut anchor = f.anchor.clone();
+    if by_delivery && shipped && !f.purged {
+        if delivered && anchor.as_deref() != Some(DELIVERED) {
+            start = Some(ts(now));
+            anchor = Some(DELIVERED.into());
+        }
+        if f.latest_delivery_date.is_some() && anchor.as_deref().is_none_or(|a| a == SHIPMENT) {
+            start = f.latest_delivery_date.clone();
+            anchor = Some(LATEST_DELIVERY.into());
+        }
+    }
+    if start.is_some() && anchor.is_none() {
+        anchor = Some(if f.lifecycle == Some(Lifecycle::Canceled) {
+            "cancellation".into()
+        } else {
+            SHIPMENT.into()
+        });
+    }
+    if (&start, &anchor) != (&f.retention_start, &f.anchor) {
+        orders::set_retention_anchor(tx, order_id, start.as_deref(), anchor.as_deref())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -479,48 +479,54 @@ fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<Or
     Ok(orders)
 }
 
-/// Anchors an order's retention clock (after [`upsert_order`]).
-///
-/// With `by_delivery` (the `dpp-2025` profile, for a protocol that reports package statuses):
-/// the first time a `DELIVERED` package is seen (`delivered`), the clock restarts at `now`
-/// (`delivered`); a shipped order without one counts from the latest delivery date Amazon gave
-/// (`latest_delivery`), else from shipment. Otherwise it stays at shipment (or cancellation).
-/// Which anchor was used is kept in `retention_anchor`. A purged order is left alone.
-pub fn anchor_retention(
+/// What an order's retention anchor is decided from (see
+/// [`crate::vault::ingest::anchor_retention`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorFacts {
+    /// Its local lifecycle (`None`: a spelling this build does not know).
+    pub lifecycle: Option<Lifecycle>,
+    /// Its PII was purged.
+    pub purged: bool,
+    /// When its retention clock started, as stored.
+    pub retention_start: Option<String>,
+    /// What the clock counts from, as stored (`delivered`, `latest_delivery`, `shipment`,
+    /// `cancellation`).
+    pub anchor: Option<String>,
+    /// The latest delivery date Amazon gave.
+    pub latest_delivery_date: Option<String>,
+}
+
+/// The anchor facts of order `order_id`, if it is in the vault.
+pub fn anchor_facts(conn: &Tx<'_>, order_id: &str) -> Result<Option<AnchorFacts>> {
+    Ok(conn
+        .query_row(
+            "SELECT lifecycle, purged_at IS NOT NULL, retention_start, retention_anchor,
+                    latest_delivery_date
+             FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
+            |r| {
+                Ok(AnchorFacts {
+                    lifecycle: Lifecycle::parse(&r.get::<_, String>(0)?),
+                    purged: r.get(1)?,
+                    retention_start: r.get(2)?,
+                    anchor: r.get(3)?,
+                    latest_delivery_date: r.get(4)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Sets when an order's retention clock started and what it counts from.
+pub fn set_retention_anchor(
     conn: &Tx<'_>,
     order_id: &str,
-    by_delivery: bool,
-    delivered: bool,
-    now: DateTime<Utc>,
+    retention_start: Option<&str>,
+    anchor: Option<&str>,
 ) -> Result<()> {
-    const SHIPPED: &str = "lifecycle IN ('shipped', 'confirmed', 'confirm_failed')";
-    if by_delivery && delivered {
-        conn.execute(
-            &format!(
-                "UPDATE orders SET retention_start = ?2, retention_anchor = 'delivered'
-                 WHERE amazon_order_id = ?1 AND purged_at IS NULL AND {SHIPPED}
-                   AND retention_anchor IS NOT 'delivered'"
-            ),
-            params![order_id, ts(now)],
-        )?;
-    }
-    if by_delivery {
-        conn.execute(
-            &format!(
-                "UPDATE orders SET retention_start = latest_delivery_date,
-                    retention_anchor = 'latest_delivery'
-                 WHERE amazon_order_id = ?1 AND purged_at IS NULL AND {SHIPPED}
-                   AND latest_delivery_date IS NOT NULL
-                   AND (retention_anchor IS NULL OR retention_anchor = 'shipment')"
-            ),
-            [order_id],
-        )?;
-    }
     conn.execute(
-        "UPDATE orders SET retention_anchor =
-            CASE lifecycle WHEN 'canceled' THEN 'cancellation' ELSE 'shipment' END
-         WHERE amazon_order_id = ?1 AND retention_start IS NOT NULL AND retention_anchor IS NULL",
-        [order_id],
+        "UPDATE orders SET retention_start = ?2, retention_anchor = ?3 WHERE amazon_order_id = ?1",
+        params![order_id, retention_start, anchor],
     )?;
     Ok(())
 }

@@ -18,8 +18,6 @@
 //! **Retention** starts when the last package ships: [`shipment_time`] is the one place that
 //! says when an order counts as shipped.
 
-use std::collections::BTreeMap;
-
 use super::store::Tx;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -80,22 +78,39 @@ pub struct Packed {
     pub left: Vec<ItemQty>,
 }
 
-/// One item of an order with what is left of it to ship.
-#[derive(Debug, Clone)]
-struct ItemLeft {
-    id: String,
-    ordered: u32,
-    shipped: u32,
+/// One item of an order with how many of it are ordered and shipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemLeft {
+    /// `OrderItemId`.
+    pub id: String,
+    /// Ordered.
+    pub ordered: u32,
+    /// Shipped: by Amazon before us, and in our packages (cancelled ones excepted).
+    pub shipped: u32,
 }
 
 impl ItemLeft {
-    fn left(&self) -> u32 {
+    /// What is left of it to ship.
+    pub fn left(&self) -> u32 {
         self.ordered.saturating_sub(self.shipped)
     }
 }
 
-/// An order's packages (cancelled ones excepted): (row id, number, state, holds no item rows).
-fn live_packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(i64, u32, ShipmentState, bool)>> {
+/// A package of an order that was not cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePackage {
+    /// Its row.
+    pub row: i64,
+    /// Its number within the order.
+    pub number: u32,
+    /// Its confirmation state.
+    pub state: ShipmentState,
+    /// It holds no item rows: a whole-order package (recorded before packages held items).
+    pub whole: bool,
+}
+
+/// An order's packages (cancelled ones excepted).
+fn live_packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<LivePackage>> {
     let mut st = conn.prepare_cached(
         "SELECT s.id, s.package_no, s.state,
             NOT EXISTS (SELECT 1 FROM shipment_items i WHERE i.shipment_id = s.id)
@@ -118,7 +133,12 @@ fn live_packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(i64, u32, Shipmen
                     "package {no} of order {order_id} has an unknown state"
                 ))
             })?;
-            Ok((id, no, state, whole))
+            Ok(LivePackage {
+                row: id,
+                number: no,
+                state,
+                whole,
+            })
         })
         .collect()
 }
@@ -151,7 +171,7 @@ fn fully_shipped(conn: &Tx<'_>, order_id: &str) -> Result<bool> {
     if live.is_empty() {
         return Ok(false);
     }
-    if live.iter().any(|p| p.3) {
+    if live.iter().any(|p| p.whole) {
         return Ok(true);
     }
     Ok(items_left(conn, order_id)?.iter().all(|i| i.left() == 0))
@@ -176,9 +196,10 @@ pub fn shipment_time(conn: &Tx<'_>, order_id: &str) -> Result<Option<String>> {
 pub fn package_facts(conn: &Tx<'_>, order_id: &str) -> Result<PackageFacts> {
     let live = live_packages(conn, order_id)?;
     let fully_shipped = !live.is_empty()
-        && (live.iter().any(|p| p.3) || items_left(conn, order_id)?.iter().all(|i| i.left() == 0));
+        && (live.iter().any(|p| p.whole)
+            || items_left(conn, order_id)?.iter().all(|i| i.left() == 0));
     Ok(PackageFacts {
-        live: live.into_iter().map(|p| p.2).collect(),
+        live: live.into_iter().map(|p| p.state).collect(),
         fully_shipped,
     })
 }
@@ -222,19 +243,6 @@ pub fn set_lifecycle(
          WHERE amazon_order_id = ?1",
         params![order_id, next.as_str(), ts(now), start, stop],
     )?;
-    Ok(())
-}
-
-fn check_shipment(s: &NewShipment) -> Result<()> {
-    let tracking = s.tracking.trim();
-    if tracking.is_empty() || tracking.len() > 64 || tracking.chars().any(char::is_control) {
-        return Err(Error::usage(
-            "the tracking number must be 1 to 64 printable characters",
-        ));
-    }
-    if s.carrier.trim().is_empty() || s.carrier.chars().any(char::is_control) {
-        return Err(Error::usage("the carrier must be a printable name"));
-    }
     Ok(())
 }
 
@@ -286,7 +294,7 @@ pub fn resolve_items(conn: &Tx<'_>, order_id: &str, args: &[ItemArg]) -> Result<
 /// our packages) and left to ship (`fulfill orders ORDER`).
 pub fn items_left_of(conn: &Tx<'_>, order_id: &str) -> Result<Vec<ItemLeftView>> {
     // A whole-order package recorded before packages held items ships everything.
-    let whole = live_packages(conn, order_id)?.iter().any(|p| p.3);
+    let whole = live_packages(conn, order_id)?.iter().any(|p| p.whole);
     Ok(items_left(conn, order_id)?
         .into_iter()
         .map(|i| ItemLeftView {
@@ -315,186 +323,81 @@ pub struct ItemLeftView {
 /// order whose items are not known).
 pub type Written = (Recorded, u32, Vec<ItemQty>);
 
-/// Writes a package of `items` (empty: everything left to ship) and queues its confirmation,
-/// or, with `correct`, corrects the carrier and tracking of that package (queued or refused by
-/// Amazon) and queues it again. The order's lifecycle is left to the caller
-/// ([`crate::vault::progress::record_package`]). Everything is checked before anything is
-/// written: an order not in the vault, canceled, pending or purged, an item not in the order,
-/// or more of an item than is left to ship is refused (exit 2) and nothing is written.
-pub(in crate::vault) fn put_package(
-    conn: &Tx<'_>,
-    s: &NewShipment,
-    items: &[ItemQty],
-    correct: Option<u32>,
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<Written> {
-    let id = &s.order_id;
-    check_shipment(s)?;
-    let order: Option<(String, Option<String>, bool)> = conn
+/// What deciding a package of an order needs (see [`crate::vault::progress::plan_package`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackingFacts {
+    /// Its local lifecycle (an unknown spelling reads as `pending`).
+    pub lifecycle: Lifecycle,
+    /// Its PII was purged.
+    pub purged: bool,
+    /// Its items were fetched.
+    pub items_fetched: bool,
+    /// Its packages that were not cancelled.
+    pub live: Vec<LivePackage>,
+    /// Its items, with how many are ordered and shipped.
+    pub items: Vec<ItemLeft>,
+    /// The number a new package of it gets.
+    pub next_package: u32,
+}
+
+/// The facts a package of `order_id` is decided from; `None` when the order is not in the
+/// vault.
+pub fn packing_facts(conn: &Tx<'_>, order_id: &str) -> Result<Option<PackingFacts>> {
+    let order: Option<(String, bool, bool)> = conn
         .query_row(
-            "SELECT lifecycle, purged_at, items_fetched FROM orders WHERE amazon_order_id = ?1",
-            [id],
+            "SELECT lifecycle, purged_at IS NOT NULL, items_fetched FROM orders WHERE amazon_order_id = ?1",
+            [order_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     let Some((lifecycle, purged, items_fetched)) = order else {
-        return Err(Error::usage(format!(
-            "order {id} is not in the vault; run `fulfill fetch` first"
-        )));
+        return Ok(None);
     };
-    let lifecycle = Lifecycle::parse(&lifecycle).unwrap_or(Lifecycle::Pending);
-    if lifecycle == Lifecycle::Canceled {
-        return Err(Error::usage(format!(
-            "order {id} was canceled and cannot be shipped"
-        )));
-    }
-    let live = live_packages(conn, id)?;
-    let known = items_left(conn, id)?;
-    let can_add = purged.is_none()
-        && (matches!(
-            lifecycle,
-            Lifecycle::Unshipped | Lifecycle::Labelled | Lifecycle::PartiallyShipped
-        ) || (!live.is_empty() && lifecycle.has_shipped()));
-    let whole_shipped = live.iter().any(|p| p.3);
-
-    // What this package holds.
-    let contents: Vec<ItemQty> = if items.is_empty() {
-        known
-            .iter()
-            .filter(|i| i.left() > 0)
-            .map(|i| ItemQty {
-                order_item_id: i.id.clone(),
-                quantity: i.left(),
-            })
-            .collect()
-    } else {
-        if !items_fetched {
-            return Err(Error::usage(format!(
-                "the items of order {id} are not fetched yet; run `fulfill fetch` first"
-            )));
-        }
-        let mut asked: BTreeMap<&str, u32> = BTreeMap::new();
-        for it in items {
-            let q = asked.entry(it.order_item_id.as_str()).or_insert(0);
-            *q = q.saturating_add(it.quantity);
-        }
-        let mut out = Vec::new();
-        for (item, q) in asked {
-            let Some(k) = known.iter().find(|k| k.id == item) else {
-                return Err(Error::usage(format!(
-                    "item {item} is not in order {id}; `fulfill orders` lists its items"
-                )));
-            };
-            if q == 0 {
-                return Err(Error::usage(format!(
-                    "the quantity of item {item} must be at least 1"
-                )));
-            }
-            let left = if whole_shipped { 0 } else { k.left() };
-            if q > left {
-                return Err(Error::usage(format!(
-                    "order {id} item {item}: {q} asked but {left} left to ship ({} ordered, {} already shipped)",
-                    k.ordered,
-                    k.ordered - left
-                )));
-            }
-            out.push(ItemQty {
-                order_item_id: item.to_string(),
-                quantity: q,
-            });
-        }
-        out
-    };
-
-    if let Some(n) = correct {
-        if !items.is_empty() {
-            return Err(Error::usage(
-                "a package is corrected by its number alone: give --package or --item, not both",
-            ));
-        }
-        let Some(p) = live.iter().find(|p| p.1 == n) else {
-            return Err(Error::usage(format!(
-                "order {id} has no package {n}; `fulfill orders` lists its packages"
-            )));
-        };
-        if !p.2.correctable() {
-            return Err(Error::usage(format!(
-                "package {n} of order {id} is {} at Amazon and cannot be corrected",
-                p.2
-            )));
-        }
-        return write_package(
-            conn,
-            s,
-            Recorded::Corrected,
-            Some(p.0),
-            n,
-            Vec::new(),
-            by,
-            now,
-        );
-    }
-    let something_left = if items_fetched {
-        !contents.is_empty() && !whole_shipped
-    } else {
-        live.is_empty()
-    };
-    let (recorded, row, package) = if something_left {
-        if !can_add {
-            return Err(Error::usage(match (&purged, lifecycle) {
-                (Some(_), _) => format!("order {id} is purged and cannot be shipped"),
-                (None, other) => format!("order {id} is {other} and cannot be shipped"),
-            }));
-        }
-        let next: u32 = conn.query_row(
-            "SELECT COALESCE(max(package_no), 0) + 1 FROM shipments WHERE amazon_order_id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
-        (Recorded::New, None, next)
-    } else if !items.is_empty() {
-        return Err(Error::usage(format!("order {id} has nothing left to ship")));
-    } else {
-        let open: Vec<_> = live.iter().filter(|p| p.2.correctable()).collect();
-        match (open.as_slice(), live.is_empty()) {
-            ([one], _) => (Recorded::Corrected, Some(one.0), one.1),
-            ([], false) => {
-                return Err(Error::usage(format!(
-                    "order {id} is already shipped and its confirmation was sent to Amazon"
-                )));
-            }
-            ([], true) => {
-                return Err(Error::usage(format!(
-                    "order {id} is {lifecycle} and cannot be shipped"
-                )));
-            }
-            (many, _) => {
-                return Err(Error::usage(format!(
-                    "order {id} has nothing left to ship and {} packages waiting for confirmation; \
-                     name the one to correct with --package N",
-                    many.len()
-                )));
-            }
-        }
-    };
-
-    write_package(conn, s, recorded, row, package, contents, by, now)
+    let next_package: u32 = conn.query_row(
+        "SELECT COALESCE(max(package_no), 0) + 1 FROM shipments WHERE amazon_order_id = ?1",
+        [order_id],
+        |r| r.get(0),
+    )?;
+    Ok(Some(PackingFacts {
+        lifecycle: Lifecycle::parse(&lifecycle).unwrap_or(Lifecycle::Pending),
+        purged,
+        items_fetched,
+        live: live_packages(conn, order_id)?,
+        items: items_left(conn, order_id)?,
+        next_package,
+    }))
 }
 
-/// Writes a checked package: corrects row `row`, or inserts package `package` holding
-/// `contents`.
-#[allow(clippy::too_many_arguments)] // one private step of put_package
-fn write_package(
+/// A checked package to write: new or corrected, the row it corrects, its number and what it
+/// holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagePlan {
+    /// New or corrected.
+    pub recorded: Recorded,
+    /// The row a correction rewrites.
+    pub row: Option<i64>,
+    /// Its number within the order.
+    pub package: u32,
+    /// The items a new package holds (a correction keeps its own).
+    pub contents: Vec<ItemQty>,
+}
+
+/// Writes a package [`crate::vault::progress::plan_package`] checked: corrects its row, or
+/// inserts it holding its contents and queues its confirmation (the order's lifecycle:
+/// [`crate::vault::progress::record_package`]).
+pub(in crate::vault) fn write_package(
     conn: &Tx<'_>,
     s: &NewShipment,
-    recorded: Recorded,
-    row: Option<i64>,
-    package: u32,
-    contents: Vec<ItemQty>,
+    plan: PackagePlan,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Written> {
+    let PackagePlan {
+        recorded,
+        row,
+        package,
+        contents,
+    } = plan;
     let id = &s.order_id;
     let (code, name) = carrier_fields(&s.carrier);
     let tracking = s.tracking.trim();
