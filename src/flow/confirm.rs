@@ -74,17 +74,14 @@ impl Pass<'_> {
             self.send(market, b.id, &c, true)?;
         }
         // 2. Everything queued, one package per order.
-        for mut q in self.vault.read(shipments::queued_messages)? {
-            let m = &q.message;
-            let Some(order_id) = m.amazon_order_id.clone() else {
-                continue;
-            };
+        for mut q in self.vault.read(shipments::queued)? {
+            let order_id = q.order_id.clone();
             let (marketplace_id, rest) =
                 self.vault.read(|tx| orders::confirm_facts(tx, &order_id))?;
-            let package_items: Vec<(String, u32)> = m
+            let package_items: Vec<(String, u32)> = q
                 .items
                 .iter()
-                .filter_map(|i| Some((i.amazon_order_item_code.clone()?, i.quantity?)))
+                .map(|i| (i.order_item_id.clone(), i.quantity))
                 .collect();
             let region = self
                 .vault
@@ -94,21 +91,21 @@ impl Pass<'_> {
                 marketplace_id,
                 region,
                 package_reference: q.package.to_string(),
-                carrier: m
+                carrier: q
                     .carrier_code
                     .clone()
-                    .or_else(|| m.carrier_name.clone())
+                    .or_else(|| q.carrier_name.clone())
                     .unwrap_or_default(),
-                shipping_method: m.shipping_method.clone(),
-                tracking_number: m.shipper_tracking_number.clone().unwrap_or_default(),
-                ship_date: m.fulfillment_date.clone(),
+                shipping_method: q.method.clone(),
+                tracking_number: q.tracking.clone(),
+                ship_date: q.shipped_at.clone(),
                 items: if package_items.is_empty() {
                     rest
                 } else {
                     package_items
                 },
             };
-            q.message.message_id = 1;
+            q.message_id = 1;
             let body = serde_json::to_vec(&c).expect("a confirmation serializes");
             let now = self.clock.now();
             let id = self.vault.write(|tx| {

@@ -34,14 +34,17 @@ use crate::model::package::{ItemArg, items_field};
 use crate::model::tracking::{self, Carrier, Check};
 use crate::mws::FULFILLMENT_FEED_TYPE;
 use crate::mws::client::{Api, Client, Request};
-use crate::mws::model::{FeedSubmissionInfo, FulfillmentFeed, ProcessingReport, parse_mws_time};
+use crate::mws::model::{
+    FeedSubmissionInfo, FulfillmentFeed, FulfillmentItem, FulfillmentMessage, ProcessingReport,
+    parse_mws_time,
+};
 use crate::mws::xml::{
     XmlError, parse_feed_result, parse_feed_submission_list, parse_submit_feed,
     write_fulfillment_feed,
 };
 use crate::role::Capability;
 use crate::vault::progress;
-use crate::vault::shipments::{self, Batch, NewShipment, Packed, Recorded, Verdict};
+use crate::vault::shipments::{self, Batch, NewShipment, Packed, Queued, Recorded, Verdict};
 use crate::vault::{Session, Vault};
 
 /// A shipment as the packer declares it, before its tracking number is checked.
@@ -300,19 +303,13 @@ impl Pass<'_, '_> {
 
     /// 2. Everything queued goes in one new feed.
     fn send_queued(&mut self) -> Result<()> {
-        let mut queued = self.vault.read(shipments::queued_messages)?;
+        let queued = self.vault.read(shipments::queued)?;
         if queued.is_empty() {
             return Ok(());
         }
-        for q in &mut queued {
-            // Amazon's xsd:dateTime: whole seconds, UTC.
-            if let Some(t) = parse_mws_time(&q.message.fulfillment_date) {
-                q.message.fulfillment_date = t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-            }
-        }
         let feed = FulfillmentFeed {
             merchant_identifier: self.client.credentials().seller_id.clone(),
-            messages: queued.iter().map(|q| q.message.clone()).collect(),
+            messages: queued.iter().map(feed_message).collect(),
         };
         let body = write_fulfillment_feed(&feed);
         let written = self.client.now();
@@ -521,6 +518,34 @@ impl Pass<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// A queued package as its feed's `OrderFulfillment` message: its items as `Item` elements
+/// (`AmazonOrderItemCode` and `Quantity`; none for a whole order whose items are unknown), the
+/// ship date as Amazon's xsd:dateTime (whole seconds, UTC).
+fn feed_message(q: &Queued) -> FulfillmentMessage {
+    FulfillmentMessage {
+        message_id: q.message_id,
+        amazon_order_id: Some(q.order_id.clone()),
+        carrier_code: q.carrier_code.clone(),
+        carrier_name: q.carrier_name.clone(),
+        shipper_tracking_number: Some(q.tracking.clone()),
+        shipping_method: q.method.clone(),
+        fulfillment_date: parse_mws_time(&q.shipped_at).map_or_else(
+            || q.shipped_at.clone(),
+            |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        ),
+        items: q
+            .items
+            .iter()
+            .map(|it| FulfillmentItem {
+                amazon_order_item_code: Some(it.order_item_id.clone()),
+                quantity: Some(it.quantity),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
     }
 }
 

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::model::lifecycle::{Lifecycle, PackageFacts, ShipmentState};
 use crate::model::package::{ItemArg, ItemQty, Line, resolve};
-use crate::mws::model::{CARRIER_CODES, FulfillmentItem, FulfillmentMessage};
+use crate::mws::model::CARRIER_CODES;
 
 use super::store::ts;
 
@@ -553,20 +553,33 @@ pub fn amazon_shipment_id(conn: &Tx<'_>, order_id: &str) -> Result<Option<String
         .flatten())
 }
 
-/// A queued package as a feed message.
+/// A package waiting to be sent to Amazon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queued {
     /// The package's row.
     pub shipment: i64,
+    /// Its number in the batch that carries it (`MessageID` in a feed).
+    pub message_id: u64,
+    /// `AmazonOrderId`.
+    pub order_id: String,
     /// The package's number within its order.
     pub package: u32,
-    /// Its `OrderFulfillment` message: the package's items as `Item` elements
-    /// (`AmazonOrderItemCode` and `Quantity`); none for a whole order whose items are unknown.
-    pub message: FulfillmentMessage,
+    /// Amazon's carrier code, for a carrier Amazon knows.
+    pub carrier_code: Option<String>,
+    /// The carrier's name, for one it does not.
+    pub carrier_name: Option<String>,
+    /// Tracking number.
+    pub tracking: String,
+    /// Shipping method.
+    pub method: Option<String>,
+    /// When it shipped, as stored.
+    pub shipped_at: String,
+    /// Its items and quantities (empty: a whole order whose items are unknown).
+    pub items: Vec<ItemQty>,
 }
 
-/// Queued packages as feed messages (`MessageID` 1..n by order id, then package number).
-pub fn queued_messages(conn: &Tx<'_>) -> Result<Vec<Queued>> {
+/// Queued packages, numbered 1..n by order id, then package number.
+pub fn queued(conn: &Tx<'_>) -> Result<Vec<Queued>> {
     let mut st = conn.prepare(
         "SELECT id, amazon_order_id, carrier_code, carrier_name, tracking, method, shipped_at, package_no
          FROM shipments WHERE state = 'queued' ORDER BY amazon_order_id, package_no",
@@ -574,30 +587,21 @@ pub fn queued_messages(conn: &Tx<'_>) -> Result<Vec<Queued>> {
     let rows = st.query_map([], |r| {
         Ok(Queued {
             shipment: r.get(0)?,
+            message_id: 0,
+            order_id: r.get(1)?,
+            carrier_code: r.get(2)?,
+            carrier_name: r.get(3)?,
+            tracking: r.get(4)?,
+            method: r.get(5)?,
+            shipped_at: r.get(6)?,
             package: r.get(7)?,
-            message: FulfillmentMessage {
-                message_id: 0,
-                amazon_order_id: Some(r.get(1)?),
-                carrier_code: r.get(2)?,
-                carrier_name: r.get(3)?,
-                shipper_tracking_number: Some(r.get(4)?),
-                shipping_method: r.get(5)?,
-                fulfillment_date: r.get(6)?,
-                ..Default::default()
-            },
+            items: Vec::new(),
         })
     })?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     for (i, q) in out.iter_mut().enumerate() {
-        q.message.message_id = i as u64 + 1;
-        q.message.items = package_items(conn, q.shipment)?
-            .into_iter()
-            .map(|it| FulfillmentItem {
-                amazon_order_item_code: Some(it.order_item_id),
-                quantity: Some(it.quantity),
-                ..Default::default()
-            })
-            .collect();
+        q.message_id = i as u64 + 1;
+        q.items = package_items(conn, q.shipment)?;
     }
     Ok(out)
 }
@@ -636,12 +640,7 @@ pub fn create_batch(
          WHERE id = ?4 AND state = 'queued'",
     )?;
     for q in queued {
-        st.execute(params![
-            id,
-            q.message.message_id as i64,
-            ts(now),
-            q.shipment
-        ])?;
+        st.execute(params![id, q.message_id as i64, ts(now), q.shipment])?;
     }
     Ok(id)
 }
@@ -1093,16 +1092,10 @@ mod tests {
         assert!(matches!(e, Err(Error::Usage(_))));
 
         // One per message, items as Item elements.
-        let q = queued_messages(&c).unwrap();
+        let q = queued(&c).unwrap();
         assert_eq!(q.len(), 2);
-        assert_eq!(q[1].message.message_id, 2);
-        let codes: Vec<_> = q[1]
-            .message
-            .items
-            .iter()
-            .map(|i| (i.amazon_order_item_code.clone().unwrap(), i.quantity))
-            .collect();
-        assert_eq!(codes, [(A.to_string(), Some(1)), (B.to_string(), Some(1))]);
+        assert_eq!(q[1].message_id, 2);
+        assert_eq!(q[1].items, [qty(A, 1), qty(B, 1)]);
 
         // Amazon takes package 1 and refuses package 2; fixing 2 is a correction; then both
         // confirmed make the order confirmed, and the clock never moved.
@@ -1115,7 +1108,7 @@ mod tests {
         assert!(e.to_string().contains("cannot be corrected"), "{e}");
         let p = record_package(&c, &parcel("T2b"), &[], None, "pat", at(14)).unwrap();
         assert_eq!((p.recorded, p.package), (Recorded::Corrected, 2));
-        let q = queued_messages(&c).unwrap();
+        let q = queued(&c).unwrap();
         assert_eq!(q.len(), 1);
         let batch = create_batch(&c, b"feed2", "md5", &q, at(14)).unwrap();
         let v = judge(&c, batch, &ProcessingReport::default()).unwrap();
