@@ -26,6 +26,7 @@ pub mod role;
 pub mod safety;
 pub mod sandbox;
 pub mod spapi;
+pub mod store;
 pub mod term;
 pub mod vault;
 
