@@ -235,6 +235,20 @@ impl Rendezvous {
         let st = self.meeting.lock();
         !st.gave_up && st.arrived.iter().all(|a| *a)
     }
+
+    /// Waits (at most `timeout`) until `n` regions' first `searchOrders` have arrived; whether
+    /// they have.
+    pub fn wait_arrived(&self, n: usize, timeout: std::time::Duration) -> bool {
+        let st = self.meeting.lock();
+        let (st, _) = self
+            .meeting
+            .arrived
+            .wait_timeout_while(st, timeout, |st| {
+                st.arrived.iter().filter(|a| **a).count() < n
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        st.arrived.iter().filter(|a| **a).count() >= n
+    }
 }
 
 struct SpShared {

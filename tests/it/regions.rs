@@ -377,6 +377,64 @@ fn the_regions_are_fetched_at_once_and_their_records_form_one_chain() {
     );
 }
 
+/// Ctrl-C while Europe's first searchOrders is held (a rendezvous with a region nobody
+/// fetches) and North America has been stored: exit 130, one line that sums what every region
+/// saved, which is exactly what the vault holds.
+#[test]
+fn ctrl_c_while_one_region_waits_says_what_the_other_saved_and_exits_130() {
+    let e = Regions::new();
+    e.set_both();
+    let nobody = SpSandbox::start(SandboxConfig::new(Arc::new(ScaledClock::new(
+        Utc::now(),
+        e.scale,
+    ))))
+    .unwrap();
+    let held = SpSandbox::rendezvous(&[&e.eu, &nobody], std::time::Duration::from_secs(120));
+    let mut child = e
+        .dir
+        .fulfill()
+        .args(["--operator", "cron", "--operator-key-file"])
+        .arg(&e.key)
+        .args(["fetch", "--since", &e.since])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Europe's listing is held; North America's is stored (its watermark moved with it).
+    assert!(held.wait_arrived(1, std::time::Duration::from_secs(60)));
+    while e.meta("fetch_watermark:na").is_none() {
+        assert!(child.try_wait().unwrap().is_none(), "fetch ended early");
+        e.na.wait_for_requests(usize::MAX, std::time::Duration::from_millis(50));
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let saved = stderr
+        .strip_prefix("fulfill: interrupted. Saved before stopping: ")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let new: u64 = saved
+        .split(" new,")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let stored = e.stored();
+    assert!(new > 0, "{stderr}");
+    assert_eq!(
+        stored.iter().map(|(_, n)| n).sum::<u64>(),
+        new,
+        "{stored:?}"
+    );
+    assert!(
+        stored.iter().all(|(m, _)| m == US || m == CA),
+        "nothing of Europe: {stored:?}"
+    );
+    assert_eq!(e.meta("fetch_watermark:eu"), None);
+    assert!(!held.met());
+}
+
 #[test]
 fn a_revoked_region_fails_alone_and_its_orders_wait_for_the_next_run() {
     let e = Regions::new();
