@@ -273,10 +273,23 @@ fn pacing_regions(per_region: usize, scale: f64, sequential: bool) -> (u64, f64,
     let mut each = Vec::new();
     for ((r, sb), res) in hosts.iter().zip(results) {
         let rep = res.unwrap_or_else(|f| panic!("region {r}: {}", f.error));
-        let pages = sb
-            .requests()
+        let log = sb.requests();
+        if std::env::var_os("FULFILL_BENCH_DEBUG").is_some() {
+            for q in &log {
+                eprintln!(
+                    "{r} {} {:?} {} {:?}",
+                    q.at.format("%H:%M:%S%.3f"),
+                    q.action,
+                    q.status,
+                    q.error_code
+                );
+            }
+        }
+        // Pages Amazon answered (a throttled request takes no token from the plan).
+        let pages = log
             .iter()
             .filter(|q| q.action.as_deref() == Some(fulfill::spapi::op::SEARCH_ORDERS))
+            .filter(|q| q.status == 200)
             .count() as f64;
         let m = (pages - f64::from(plan.burst)).max(0.0) / plan.rate;
         min = min.max(m);
