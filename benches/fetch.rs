@@ -1,6 +1,6 @@
 //! Fetch benchmarks: pacing against Amazon's real quotas (wall time over the minimum the
-//! quotas allow) on MWS and on SP-API, the same 1,000 orders on both side by side, and local
-//! ingest (parse + seal + store) next to a plain rusqlite insert.
+//! quotas allow) on MWS and on SP-API (one region, and two regions at once over five
+//! marketplaces), the same 1,000 orders on both side by side, and local ingest (parse + seal + store) next to a plain rusqlite insert.
 //! Peak memory of a `fulfill fetch` process is `benches/fetch_memory.rs`. Set
 //! `FULFILL_BENCH_DEBUG=1` to print the sandbox's log around any throttled or failed call.
 
@@ -186,6 +186,139 @@ fn pacing_sp(orders: usize, scale: f64) -> (u64, f64, f64) {
     (r.calls, wall, real)
 }
 
+/// Two regions at once: North America (US, CA, MX) and Europe (DE, FR), each its own
+/// sandbox host with `per_region` generated orders (about 79% of them merchant-fulfilled, the
+/// ones a fetch lists), fetched through `flow::fetch::fetch_regions`, which is what `fulfill
+/// fetch` runs on an SP-API home with two regions. Each region's usage plan is its own, so the
+/// minimum is the slower region's: its pages beyond `searchOrders`' burst at its rate. With
+/// `sequential`, the regions are fetched one after the other instead (what `fetch` did before),
+/// for comparison. Returns (orders stored, wall in Amazon time, minimum).
+fn pacing_regions(per_region: usize, scale: f64, sequential: bool) -> (u64, f64, f64) {
+    use fulfill::flow::fetch::{RegionRun, fetch_regions};
+    use fulfill::model::marketplace::Region;
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(Utc::now(), scale));
+    let host = |region: Region, seed: u64, markets: &[&str]| {
+        let mut cfg = SandboxConfig::new(clock.clone());
+        cfg.orders = per_region;
+        cfg.seed = seed;
+        cfg.time_scale = scale;
+        SpSandbox::start_region(cfg, region, markets.iter().map(|m| m.to_string()).collect())
+            .unwrap()
+    };
+    let hosts = [
+        (
+            Region::Na,
+            host(
+                Region::Na,
+                5,
+                &["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"],
+            ),
+        ),
+        (
+            Region::Eu,
+            host(Region::Eu, 6, &["A1PA6795UKMFR9", "A13V1IB3VIYZZH"]),
+        ),
+    ];
+    let mut clients: Vec<fulfill::spapi::client::Client> = hosts
+        .iter()
+        .map(|(_, sb)| {
+            fulfill::spapi::client::Client::new(
+                sb.spapi_credentials(scale).unwrap(),
+                Arc::new(SandboxTime::new(sb.now(), scale)),
+            )
+            .unwrap()
+        })
+        .collect();
+    let since = hosts[0].1.now() - Duration::days(29);
+    let opts = |r: Region| FetchOptions {
+        since: Some(since),
+        region: Some(r.to_string()),
+        watermark_key: Some(fulfill::vault::orders::region_watermark_key(
+            r.as_str(),
+            false,
+        )),
+    };
+    let owner = owner(&v);
+    let mut markets: Vec<SpApi<'_>> = clients.iter_mut().map(|c| SpApi::new(c, false)).collect();
+    let mut quiet = [Quiet, Quiet];
+    let t = Instant::now();
+    let results = if sequential {
+        markets
+            .iter_mut()
+            .zip(&hosts)
+            .map(|(m, (r, _))| fetch(&owner, m, &opts(*r), clock.as_ref(), &mut Quiet))
+            .collect::<Vec<_>>()
+    } else {
+        let runs = markets
+            .iter_mut()
+            .zip(quiet.iter_mut())
+            .zip(&hosts)
+            .map(|((market, progress), (r, _))| RegionRun {
+                market,
+                opts: opts(*r),
+                progress,
+            })
+            .collect();
+        fetch_regions(&owner, runs, clock.as_ref())
+    };
+    let real = t.elapsed().as_secs_f64();
+    let wall = real * scale;
+    let plan = fulfill::spapi::throttle::plan(fulfill::spapi::op::SEARCH_ORDERS).unwrap();
+    let mut stored = 0;
+    let mut throttled = 0;
+    let mut min: f64 = 0.0;
+    let mut sum = 0.0;
+    let mut each = Vec::new();
+    for ((r, sb), res) in hosts.iter().zip(results) {
+        let rep = res.unwrap_or_else(|f| panic!("region {r}: {}", f.error));
+        let log = sb.requests();
+        if std::env::var_os("FULFILL_BENCH_DEBUG").is_some() {
+            for q in &log {
+                eprintln!(
+                    "{r} {} {:?} {} {:?}",
+                    q.at.format("%H:%M:%S%.3f"),
+                    q.action,
+                    q.status,
+                    q.error_code
+                );
+            }
+        }
+        // Pages Amazon answered (a throttled request takes no token from the plan).
+        let pages = log
+            .iter()
+            .filter(|q| q.action.as_deref() == Some(fulfill::spapi::op::SEARCH_ORDERS))
+            .filter(|q| q.status == 200)
+            .count() as f64;
+        let m = (pages - f64::from(plan.burst)).max(0.0) / plan.rate;
+        min = min.max(m);
+        sum += m;
+        stored += rep.new_orders;
+        throttled += rep.throttled;
+        each.push(format!(
+            "{r}: {} markets, {} stored, {pages} searchOrders, minimum {m:.0} s",
+            sb.credentials().marketplaces.len(),
+            rep.new_orders
+        ));
+    }
+    let how = if sequential {
+        "one region after the other"
+    } else {
+        "regions at once"
+    };
+    println!(
+        "sp-api two regions, {how}: {} orders generated, {stored} MFN stored over 5 marketplaces \
+         ({}), {throttled} throttled; wall {wall:.0} s (Amazon time, scale {scale}; {real:.2} s \
+         real) vs usage-plan minimum {min:.0} s (the slower region's; {sum:.0} s one after the \
+         other): ratio {:.3}",
+        2 * per_region,
+        each.join("; "),
+        wall / min
+    );
+    (stored, wall, min)
+}
+
 /// Sandbox-generated ListOrders pages holding `n` orders (AFN included), as raw XML.
 fn pages(n: usize) -> Vec<Vec<u8>> {
     let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -351,10 +484,21 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200.0);
+    // Two regions, five marketplaces, about 5,000 orders listed: each region's pages go
+    // beyond searchOrders' burst, so both usage plans set a pace, and they run side by side.
+    // `FULFILL_BENCH_REGIONS_ONLY=1 cargo bench --bench fetch`: this row (and the same run
+    // one region after the other, for comparison) only.
+    let regions = || pacing_regions(3_170, scale, false);
+    if std::env::var_os("FULFILL_BENCH_REGIONS_ONLY").is_some() {
+        regions();
+        pacing_regions(3_170, scale, true);
+        return;
+    }
     let mws = pacing(1000, scale);
     let sp = pacing_sp(1000, scale);
     // Pages beyond searchOrders' burst of 20: the usage plan sets the pace.
     pacing_sp(5000, scale);
+    regions();
     println!(
         "side by side, 1,000 orders: MWS {} calls, {:.0} s Amazon time ({:.2} s real at x{scale}); \
          SP-API {} calls, {:.0} s Amazon time ({:.2} s real)",

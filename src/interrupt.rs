@@ -9,7 +9,8 @@
 //! Every vault write holds the gate ([`crate::vault::Vault::record_after`] and the fetch
 //! engine's page stores); a command holds it around a step whose state the closure reports
 //! (a station scan: its writes and the tally the summary prints). The gate is re-entrant on
-//! its thread, so a step's own writes nest in it.
+//! its thread, so a step's own writes nest in it; threads of one command (`fetch`'s regions)
+//! take turns at it, so Ctrl-C finds each of them between two whole writes.
 
 use std::cell::{Cell, RefCell};
 use std::sync::{Mutex, MutexGuard};

@@ -5,6 +5,13 @@
 //! `--json`: the summary as JSON on stdout. An attempt that gets no answer (Amazon
 //! unreachable) shows as such on the progress line, with the retry's wait. Ctrl-C lets the
 //! page being stored finish, says on stderr what was saved, and exits 130.
+//!
+//! An SP-API home with several regions fetches them at once, each on a thread of its own
+//! ([`crate::flow::fetch::fetch_regions`]): the progress line sums their counts and shows each
+//! region's wait by name, and the line Ctrl-C prints sums what every region saved. The summary
+//! and the exit code are as for one region after the other: 0 when every region was fetched,
+//! 1 when some failed, 4 when every region failed for Amazon, 5 when a record could not be
+//! written.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -13,28 +20,67 @@ use crate::cli::FetchArgs;
 use crate::clock::parse_time;
 use crate::context::{Context, MarketClient};
 use crate::error::{Error, Exit, Result};
-use crate::flow::fetch::{FetchOptions, FetchReport, Progress, fetch};
+use crate::flow::fetch::{FetchOptions, FetchReport, Progress, RegionRun, fetch, fetch_regions};
+use crate::model::marketplace::Region;
 use crate::mws::client::CallRecord;
 use crate::role::Capability;
 use std::sync::{Arc, Mutex};
 
-struct Bar {
-    pb: ProgressBar,
-    counts: String,
-    /// Why the last attempt got no answer (the connection failed), until one is answered.
-    trouble: Option<String>,
+/// The progress every region shares: the spinner on a terminal, each region's counts (the
+/// line Ctrl-C prints sums them), and each region's last status (its wait for a quota slot,
+/// or its connection trouble), shown after the counts, by region when there are several.
+struct Board {
+    bar: Option<ProgressBar>,
+    /// The regions' names when there are several (the status lines say whose they are).
+    names: Vec<Option<Region>>,
+    reports: Vec<FetchReport>,
+    /// Why the region's last attempt got no answer (the connection failed), until one is.
+    trouble: Vec<Option<String>>,
+    status: Vec<Option<String>>,
 }
 
-impl Bar {
-    fn new() -> Bar {
-        let pb = ProgressBar::new_spinner();
-        pb.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
-        pb.enable_steady_tick(std::time::Duration::from_millis(120));
-        Bar {
-            pb,
-            counts: "starting".into(),
-            trouble: None,
+impl Board {
+    fn new(tty: bool, names: Vec<Option<Region>>) -> Board {
+        let bar = tty.then(|| {
+            let pb = ProgressBar::new_spinner();
+            pb.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            pb.set_message("starting");
+            pb
+        });
+        let n = names.len();
+        let names = if n > 1 { names } else { vec![None; n] };
+        Board {
+            bar,
+            names,
+            reports: vec![FetchReport::default(); n],
+            trouble: vec![None; n],
+            status: vec![None; n],
         }
+    }
+
+    /// What was saved so far, every region together.
+    fn saved(&self) -> String {
+        let mut total = FetchReport::default();
+        for r in &self.reports {
+            add(&mut total, r);
+        }
+        counts(&total)
+    }
+
+    fn show(&self) {
+        let Some(pb) = &self.bar else { return };
+        let mut line = self.saved();
+        for (name, status) in self.names.iter().zip(&self.status) {
+            if let Some(st) = status {
+                line.push_str(" · ");
+                if let Some(n) = name {
+                    line.push_str(&format!("{n}: "));
+                }
+                line.push_str(st);
+            }
+        }
+        pb.set_message(line);
     }
 }
 
@@ -59,59 +105,47 @@ fn trouble(rec: &CallRecord) -> Option<String> {
     Some(format!("{why}: {} attempt {}", rec.action, rec.attempt))
 }
 
-/// The spinner's line while waiting: a quota slot, or a retry after a failed connection.
-fn waiting_line(counts: &str, trouble: Option<&str>, action: &str, secs: f64) -> String {
+/// A region's status while it waits: a quota slot, or a retry after a failed connection.
+fn waiting_status(trouble: Option<&str>, action: &str, secs: f64) -> String {
     match trouble {
-        Some(t) => format!("{counts} · {t}; retrying in {secs:.1}s"),
-        None => format!("{counts} · next {action} slot in {secs:.1}s"),
+        Some(t) => format!("{t}; retrying in {secs:.1}s"),
+        None => format!("next {action} slot in {secs:.1}s"),
     }
 }
 
-impl Progress for Bar {
-    fn stored(&mut self, r: &FetchReport) {
-        self.counts = counts(r);
-        self.pb.set_message(self.counts.clone());
-    }
-    fn waiting(&mut self, action: &str, secs: f64) {
-        // Amazon's quota (what we wait for and how long is left, in Amazon's time), or a
-        // retry after a connection failure, which must not read as quota pacing.
-        self.pb.set_message(waiting_line(
-            &self.counts,
-            self.trouble.as_deref(),
-            action,
-            secs,
-        ));
-    }
-    fn attempt(&mut self, rec: &CallRecord) {
-        self.trouble = trouble(rec);
-        if let Some(t) = &self.trouble {
-            self.pb.set_message(format!("{} · {t}", self.counts));
-        }
-    }
-}
-
-/// The progress shown (a spinner on a terminal, or nothing), and what was saved so far for
-/// the line Ctrl-C prints.
+/// One region's progress, on the shared [`Board`].
 struct Shown {
-    bar: Option<Bar>,
-    saved: Arc<Mutex<String>>,
+    index: usize,
+    board: Arc<Mutex<Board>>,
+}
+
+impl Shown {
+    fn board(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Progress for Shown {
     fn stored(&mut self, r: &FetchReport) {
-        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = counts(r);
-        if let Some(b) = &mut self.bar {
-            b.stored(r);
-        }
+        let mut b = self.board();
+        b.reports[self.index] = r.clone();
+        b.status[self.index] = None;
+        b.show();
     }
     fn waiting(&mut self, action: &str, secs: f64) {
-        if let Some(b) = &mut self.bar {
-            b.waiting(action, secs);
-        }
+        // Amazon's quota (what we wait for and how long is left, in Amazon's time), or a
+        // retry after a connection failure, which must not read as quota pacing.
+        let mut b = self.board();
+        let st = waiting_status(b.trouble[self.index].as_deref(), action, secs);
+        b.status[self.index] = Some(st);
+        b.show();
     }
     fn attempt(&mut self, rec: &CallRecord) {
-        if let Some(b) = &mut self.bar {
-            b.attempt(rec);
+        let mut b = self.board();
+        b.trouble[self.index] = trouble(rec);
+        if let Some(t) = b.trouble[self.index].clone() {
+            b.status[self.index] = Some(t);
+            b.show();
         }
     }
 }
@@ -129,72 +163,76 @@ pub fn run(ctx: &Context, args: &FetchArgs) -> Result<Exit> {
     s.require(Capability::Fetch, "fetch", now)?;
     let mut client = ctx.market_client(&s, "fetch")?;
     let tty = std::io::stderr().is_terminal() && !args.json;
-    let saved = Arc::new(Mutex::new(counts(&FetchReport::default())));
-    let mut shown = Shown {
-        bar: tty.then(Bar::new),
-        saved: saved.clone(),
+    let names: Vec<Option<Region>> = match &client {
+        MarketClient::Mws(_) => vec![None],
+        MarketClient::SpApi(regions) => regions.iter().map(|r| Some(r.region())).collect(),
     };
-    // Ctrl-C: the page being stored is finished, then one line says what was saved.
-    let pb = shown.bar.as_ref().map(|b| b.pb.clone());
+    let board = Arc::new(Mutex::new(Board::new(tty, names.clone())));
+    let shown = |index| Shown {
+        index,
+        board: board.clone(),
+    };
+    // Ctrl-C: the pages being stored are finished, then one line says what was saved.
+    let last = board.clone();
     crate::interrupt::on_interrupt(move || {
-        if let Some(pb) = pb {
+        let b = last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pb) = &b.bar {
             pb.finish_and_clear();
         }
-        let saved = saved.lock().unwrap_or_else(|e| e.into_inner()).clone();
         eprintln!(
-            "fulfill: interrupted. Saved before stopping: {saved}; nothing half-written. Run \
-             fetch again to continue."
+            "fulfill: interrupted. Saved before stopping: {}; nothing half-written. Run \
+             fetch again to continue.",
+            b.saved()
         );
     })?;
-    let outcome = match &mut client {
+    let results = match &mut client {
         MarketClient::Mws(_) => {
             let opts = FetchOptions {
                 since,
                 ..FetchOptions::default()
             };
-            vec![(
-                None,
-                fetch(
-                    &s,
-                    &mut *client.market(),
-                    &opts,
-                    ctx.clock.as_ref(),
-                    &mut shown,
-                ),
+            vec![fetch(
+                &s,
+                &mut *client.market(),
+                &opts,
+                ctx.clock.as_ref(),
+                &mut shown(0),
             )]
         }
         // One searchOrders sequence per region carrying all of its marketplaces, each region
-        // with its own watermark and usage plans: one region down does not stop the others.
+        // with its own watermark and usage plans, all regions at once (each on a thread of its
+        // own): one region down does not stop the others.
         MarketClient::SpApi(regions) => {
-            let mut out = Vec::new();
-            for r in regions.iter_mut() {
-                let opts = FetchOptions {
+            let opts: Vec<FetchOptions> = regions
+                .iter()
+                .map(|r| FetchOptions {
                     since,
                     region: Some(r.region().to_string()),
                     watermark_key: Some(r.watermark_key()),
-                };
-                let region = r.region();
-                let res = fetch(&s, &mut r.market(), &opts, ctx.clock.as_ref(), &mut shown);
-                // The audit log failing stops everything (exit 5): nothing runs unrecorded.
-                let stop = matches!(&res, Err(f) if f.error.exit() == Exit::Unsafe);
-                out.push((Some(region), res));
-                if stop {
-                    break;
-                }
-            }
-            out
+                })
+                .collect();
+            let mut markets: Vec<_> = regions.iter_mut().map(|r| r.market()).collect();
+            let mut progress: Vec<Shown> = (0..markets.len()).map(shown).collect();
+            let runs = markets
+                .iter_mut()
+                .zip(progress.iter_mut())
+                .zip(opts)
+                .map(|((market, progress), opts)| RegionRun {
+                    market,
+                    opts,
+                    progress,
+                })
+                .collect();
+            fetch_regions(&s, runs, ctx.clock.as_ref())
         }
     };
-    if let Some(b) = shown.bar {
-        b.pb.finish_and_clear();
+    if let Some(pb) = &board.lock().unwrap_or_else(|e| e.into_inner()).bar {
+        pb.finish_and_clear();
     }
-    finish(outcome, args.json)
+    finish(names.into_iter().zip(results).collect(), args.json)
 }
 
-type RegionOutcome = (
-    Option<crate::model::marketplace::Region>,
-    std::result::Result<FetchReport, Box<crate::flow::fetch::FetchFailure>>,
-);
+type RegionOutcome = (Option<Region>, crate::flow::fetch::RegionResult);
 
 /// The summary (a line, or JSON) and the exit: 0 when every region was fetched, the error
 /// when the only region failed, 4 when every region failed for Amazon, 1 when some did.
@@ -338,7 +376,7 @@ mod tests {
             t,
             "Amazon unreachable (cannot connect): getOrders attempt 2"
         );
-        let line = waiting_line("0 new", Some(&t), "getOrders", 11.0);
+        let line = waiting_status(Some(&t), "getOrders", 11.0);
         assert!(line.contains("Amazon unreachable") && line.contains("retrying in 11.0s"));
         assert!(!line.contains("slot"), "{line}");
         // An answer (even a throttle) is no connection trouble: the quota wait reads as one.
@@ -347,8 +385,8 @@ mod tests {
         ok.error = Some("http_429".into());
         assert_eq!(trouble(&ok), None);
         assert_eq!(
-            waiting_line("0 new", None, "getOrders", 1.5),
-            "0 new · next getOrders slot in 1.5s"
+            waiting_status(None, "getOrders", 1.5),
+            "next getOrders slot in 1.5s"
         );
     }
 }

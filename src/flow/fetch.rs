@@ -27,6 +27,15 @@
 //! watermark moves only with a last page). The marketplace's client bounds every wait and the
 //! run itself ([`crate::mws::client::Limits`], [`crate::mws::client::run_limits::FETCH`]).
 //!
+//! **Regions.** An SP-API home with several regions fetches them at once
+//! ([`fetch_regions`]): one thread per region, each with its own vault handle
+//! ([`Vault::another`]: a connection of its own on the same WAL database), sealer, quota model
+//! (its own usage plans), watermark and progress, so a run takes as long as its slowest region,
+//! not the sum. Only the writes take turns: a page store or an audit record holds the
+//! process's write gate ([`crate::interrupt`]), then the log's file lock and SQLite's write
+//! lock, exactly as two processes would, so the records of both threads form one chain and
+//! Ctrl-C still finds every region between two whole writes.
+//!
 //! **Memory.** A page (at most 100 orders) is parsed as it streams in and stored; pending item
 //! work is read from the vault in small batches. Memory does not grow with the order count
 //! beyond 8 bytes per order listed in the run (the [`Paging`] check).
@@ -164,56 +173,194 @@ pub fn fetch(
     clock: &dyn Clock,
     progress: &mut dyn Progress,
 ) -> std::result::Result<FetchReport, Box<FetchFailure>> {
-    let (vault, operator) = (session.vault(), session.name());
     // PII is sealed under this run's epoch data keys, wrapped from the operator's sealer key
     // to the PII public key its key set authenticates, never to a row.
-    let mut report = FetchReport::default();
-    let mut sealer = match session.sealer(clock.now()) {
+    let sealer = match session.sealer(clock.now()) {
         Ok(s) => s,
-        Err(error) => return Err(Box::new(FetchFailure { report, error })),
+        Err(error) => {
+            return Err(Box::new(FetchFailure {
+                report: FetchReport::default(),
+                error,
+            }));
+        }
     };
-    // The quota model continues from the last run (cron starts a new process each time), and
-    // is saved again whatever happens, so the next run never sends what would be throttled.
-    crate::calls::restore_market_quota(vault, market);
-    let result = run(
-        vault,
-        &mut sealer,
-        operator,
-        market,
-        opts,
+    let run = Run {
+        vault: session.vault(),
+        operator: session.name(),
         clock,
-        &mut report,
-        progress,
-    );
-    let saved = crate::calls::save_market_quota(vault, market);
-    let summary = (|| -> Result<()> {
-        report.watermark = vault.read(|tx| orders::watermark_at(tx, opts.watermark_key()))?;
-        report.pii_missing = vault.read(orders::pii_missing_count)?;
-        Ok(())
-    })();
-    let mut ev = Event::new("fetch.run")
-        .operator(operator)
-        .field("pages", report.pages)
-        .field("new_orders", report.new_orders)
-        .field("updated_orders", report.updated_orders)
-        .field("orders_with_items", report.orders_with_items)
-        .field("calls", report.calls)
-        .field("throttled", report.throttled)
-        .field("restarts", report.restarts)
-        .field("items_failed", report.items_failed)
-        .field("orders_refused", report.orders_refused)
-        .field("watermark", report.watermark.clone());
-    if let Some(r) = &opts.region {
-        ev = ev.field("region", r.as_str());
+        stop: None,
+    };
+    run.fetch(sealer, market, opts, progress)
+}
+
+/// One region's share of [`fetch_regions`].
+pub struct RegionRun<'r> {
+    /// The region's client behind the seam.
+    pub market: &'r mut (dyn Marketplace + Send),
+    /// Its options: its region and its own watermark key.
+    pub opts: FetchOptions,
+    /// Its progress (what it stored, its waits).
+    pub progress: &'r mut (dyn Progress + Send),
+}
+
+/// What [`fetch_regions`] says of each region, in the order given.
+pub type RegionResult = std::result::Result<FetchReport, Box<FetchFailure>>;
+
+/// Fetches several SP-API regions at once, as `fulfill fetch` does: each region on a thread
+/// of its own with its own vault handle ([`Vault::another`]), sealer, quota model, watermark
+/// and progress, so the regions' usage plans run in parallel and the run takes as long as the
+/// slowest region, not the sum. Writes stay whole and in turn: each region's page stores and
+/// audit records take the process's write gate ([`crate::interrupt`]), the log's file lock
+/// and SQLite's write lock, as two processes would. A region that fails does not stop the
+/// others, except an audit or integrity failure (exit 5): the others then stop before their
+/// next request, since nothing may run unrecorded. One region runs on the calling thread.
+pub fn fetch_regions(
+    session: &Session<'_>,
+    runs: Vec<RegionRun<'_>>,
+    clock: &dyn Clock,
+) -> Vec<RegionResult> {
+    if runs.len() == 1 {
+        let RegionRun {
+            market,
+            opts,
+            progress,
+        } = runs.into_iter().next().expect("one region");
+        return vec![fetch(session, market, &opts, clock, progress)];
     }
-    if let Err(e) = &result {
-        ev = ev.outcome(Outcome::Failed).field("error", error_kind(e));
+    let fail = |error| {
+        Err(Box::new(FetchFailure {
+            report: FetchReport::default(),
+            error,
+        }))
+    };
+    // Each region's sealer and vault handle, made here (a `Session` stays on its thread).
+    let mut out: Vec<Option<RegionResult>> = Vec::new();
+    let mut work = Vec::new();
+    for (i, r) in runs.into_iter().enumerate() {
+        let sealer = match session.sealer(clock.now()) {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(Some(fail(e)));
+                continue;
+            }
+        };
+        match session.vault().another() {
+            Ok(v) => {
+                out.push(None);
+                work.push((i, v, sealer, r));
+            }
+            Err(e) => out.push(Some(fail(e))),
+        }
     }
-    // A failure to record the run must not hide the run's own error.
-    let recorded = vault.record(&[ev], clock.now());
-    match result.and(summary).and(recorded).and(saved) {
-        Ok(()) => Ok(report),
-        Err(error) => Err(Box::new(FetchFailure { report, error })),
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let operator = session.name();
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = work
+            .into_iter()
+            .map(|(i, vault, sealer, r)| {
+                let stop = &stop;
+                let thread = std::thread::Builder::new()
+                    .name(format!("fetch-{}", r.opts.region.as_deref().unwrap_or("-")))
+                    .spawn_scoped(scope, move || {
+                        let run = Run {
+                            vault: &vault,
+                            operator,
+                            clock,
+                            stop: Some(stop),
+                        };
+                        let res = run.fetch(sealer, r.market, &r.opts, r.progress);
+                        if matches!(&res, Err(f) if f.error.exit() == crate::Exit::Unsafe) {
+                            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        res
+                    });
+                (i, thread)
+            })
+            .collect();
+        for (i, t) in threads {
+            out[i] = Some(match t {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    fail(Error::Failed(
+                        "a region's fetch stopped unexpectedly; what it stored is kept".into(),
+                    ))
+                }),
+                Err(e) => fail(Error::Failed(format!("cannot start a region's fetch: {e}"))),
+            });
+        }
+    });
+    out.into_iter()
+        .map(|r| r.expect("every region has its result"))
+        .collect()
+}
+
+/// What one region's run writes with: its vault handle, as whom, stamped by which clock, and
+/// the flag another region sets when it stops on an audit or integrity failure.
+struct Run<'a> {
+    vault: &'a Vault,
+    operator: &'a str,
+    clock: &'a dyn Clock,
+    stop: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+impl Run<'_> {
+    fn fetch(
+        &self,
+        mut sealer: Sealer,
+        market: &mut dyn Marketplace,
+        opts: &FetchOptions,
+        progress: &mut dyn Progress,
+    ) -> std::result::Result<FetchReport, Box<FetchFailure>> {
+        let Run {
+            vault,
+            operator,
+            clock,
+            stop,
+        } = *self;
+        let mut report = FetchReport::default();
+        // The quota model continues from the last run (cron starts a new process each time), and
+        // is saved again whatever happens, so the next run never sends what would be throttled.
+        crate::calls::restore_market_quota(vault, market);
+        let result = run(
+            vault,
+            &mut sealer,
+            operator,
+            market,
+            opts,
+            clock,
+            &mut report,
+            progress,
+            stop,
+        );
+        let saved = crate::calls::save_market_quota(vault, market);
+        let summary = (|| -> Result<()> {
+            report.watermark = vault.read(|tx| orders::watermark_at(tx, opts.watermark_key()))?;
+            report.pii_missing = vault.read(orders::pii_missing_count)?;
+            Ok(())
+        })();
+        let mut ev = Event::new("fetch.run")
+            .operator(operator)
+            .field("pages", report.pages)
+            .field("new_orders", report.new_orders)
+            .field("updated_orders", report.updated_orders)
+            .field("orders_with_items", report.orders_with_items)
+            .field("calls", report.calls)
+            .field("throttled", report.throttled)
+            .field("restarts", report.restarts)
+            .field("items_failed", report.items_failed)
+            .field("orders_refused", report.orders_refused)
+            .field("watermark", report.watermark.clone());
+        if let Some(r) = &opts.region {
+            ev = ev.field("region", r.as_str());
+        }
+        if let Err(e) = &result {
+            ev = ev.outcome(Outcome::Failed).field("error", error_kind(e));
+        }
+        // A failure to record the run must not hide the run's own error.
+        let recorded = vault.record(&[ev], clock.now());
+        match result.and(summary).and(recorded).and(saved) {
+            Ok(()) => Ok(report),
+            Err(error) => Err(Box::new(FetchFailure { report, error })),
+        }
     }
 }
 
@@ -235,6 +382,7 @@ fn run(
     clock: &dyn Clock,
     report: &mut FetchReport,
     progress: &mut dyn Progress,
+    stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<()> {
     let mut cursor = Some(Cursor::Start);
     let mut paging = Paging::new("order");
@@ -244,6 +392,11 @@ fn run(
     // Orders the listing refused alone (a bad id, an implausible number): the rest stored.
     let mut bad_orders: Vec<String> = Vec::new();
     loop {
+        if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+            return Err(Error::Failed(
+                "stopped: another region's audit record could not be written".into(),
+            ));
+        }
         let pending_items: Vec<String> = vault
             .read(|tx| orders::orders_missing_items(tx, refused.len() + 1))?
             .into_iter()

@@ -40,6 +40,9 @@
 //!   one sent) and `tiny-rate` (a 429 with `x-amzn-RateLimit-Limit: 0.000000001`); `refuse`
 //!   (a 400 `InvalidInput`, nothing done) and `absurd-numbers` (a listing page whose first
 //!   orders carry quantities of 1e20 and 4294967295 and a price of 1e20).
+//! - **Rendezvous** ([`SpSandbox::rendezvous`], tests only): each region's first
+//!   `searchOrders` is held until every region named has received its own, which shows that a
+//!   client fetches the regions at once, not one after the other.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::AtomicBool;
@@ -163,6 +166,89 @@ pub(super) struct SpState {
     pub(super) confirmations: Vec<SimPackage>,
     /// Shipping API v2 ([`super::spapi_shipping`]).
     pub(super) shipping: spapi_shipping::ShippingV2,
+    /// The [`Rendezvous`] this region takes part in, and its place in it.
+    meeting: Option<(Arc<Meeting>, usize)>,
+}
+
+/// A test's proof that regions are fetched at once ([`SpSandbox::rendezvous`]): each region's
+/// first `searchOrders` is held, unanswered, until every region of the rendezvous has received
+/// its own. A client that fetches one region after the other cannot meet it: its first region
+/// waits out the patience (real time, a bound and not a synchronisation), is answered anyway,
+/// and [`Rendezvous::met`] stays false.
+#[derive(Clone)]
+pub struct Rendezvous {
+    meeting: Arc<Meeting>,
+}
+
+impl std::fmt::Debug for Rendezvous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendezvous")
+            .field("met", &self.met())
+            .finish()
+    }
+}
+
+struct Meeting {
+    state: Mutex<MeetState>,
+    arrived: std::sync::Condvar,
+    patience: std::time::Duration,
+}
+
+struct MeetState {
+    arrived: Vec<bool>,
+    gave_up: bool,
+}
+
+impl Meeting {
+    fn lock(&self) -> MutexGuard<'_, MeetState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Region `i`'s `searchOrders` arrived: the first one waits for every other region's.
+    fn arrive(&self, i: usize) {
+        let mut st = self.lock();
+        if st.arrived[i] {
+            return;
+        }
+        st.arrived[i] = true;
+        self.arrived.notify_all();
+        let deadline = std::time::Instant::now() + self.patience;
+        while !st.gave_up && !st.arrived.iter().all(|a| *a) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                st.gave_up = true;
+                self.arrived.notify_all();
+                return;
+            }
+            st = self
+                .arrived
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Rendezvous {
+    /// Whether every region's first `searchOrders` arrived while the others' were held.
+    pub fn met(&self) -> bool {
+        let st = self.meeting.lock();
+        !st.gave_up && st.arrived.iter().all(|a| *a)
+    }
+
+    /// Waits (at most `timeout`) until `n` regions' first `searchOrders` have arrived; whether
+    /// they have.
+    pub fn wait_arrived(&self, n: usize, timeout: std::time::Duration) -> bool {
+        let st = self.meeting.lock();
+        let (st, _) = self
+            .meeting
+            .arrived
+            .wait_timeout_while(st, timeout, |st| {
+                st.arrived.iter().filter(|a| **a).count() < n
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        st.arrived.iter().filter(|a| **a).count() >= n
+    }
 }
 
 struct SpShared {
@@ -225,6 +311,23 @@ impl SpSandbox {
         let na = Self::start_region(cfg, Region::Na, sandbox_marketplaces(Region::Na))?;
         let eu = Self::start_region(eu_cfg, Region::Eu, sandbox_marketplaces(Region::Eu))?;
         Ok((na, eu))
+    }
+
+    /// Holds each of `regions`' first `searchOrders` until all of them have received theirs,
+    /// for at most `patience` of real time ([`Rendezvous`]).
+    pub fn rendezvous(regions: &[&SpSandboxHandle], patience: std::time::Duration) -> Rendezvous {
+        let meeting = Arc::new(Meeting {
+            state: Mutex::new(MeetState {
+                arrived: vec![false; regions.len()],
+                gave_up: false,
+            }),
+            arrived: std::sync::Condvar::new(),
+            patience,
+        });
+        for (i, r) in regions.iter().enumerate() {
+            r.sp.lock().meeting = Some((Arc::clone(&meeting), i));
+        }
+        Rendezvous { meeting }
     }
 
     /// One region's host, serving `marketplaces` (its orders spread over them); a marketplace
@@ -523,6 +626,13 @@ fn route(req: &HttpRequest) -> (Route<'_>, Option<&'static str>) {
 }
 
 fn handle(sp: &SpShared, req: &HttpRequest) -> HttpResponse {
+    if req.method == "GET" && req.path() == SEARCH_ORDERS_PATH {
+        // Before any lock: a held request must not stop this region's other requests.
+        let meeting = sp.lock().meeting.clone();
+        if let Some((m, i)) = meeting {
+            m.arrive(i);
+        }
+    }
     let now = sp.base.clock.now();
     let mut st = sp.base.lock();
     st.seq += 1;

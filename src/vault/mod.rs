@@ -461,6 +461,16 @@ impl Vault {
         })
     }
 
+    /// A second handle on this vault, for a thread of its own (a `Vault` is not `Sync`): its
+    /// own SQLite connection (WAL: its reads do not block the others; its writes wait their
+    /// turn, up to the busy timeout) and its own handle on the same audit log, whose appends
+    /// take the log's file lock (`flock`, per open file, so it excludes threads as it excludes
+    /// processes) and read the chain head inside their write transaction: records from both
+    /// handles form one chain. `fetch` runs each SP-API region on a handle of its own.
+    pub fn another(&self) -> Result<Vault> {
+        Vault::open(&self.home)
+    }
+
     /// The vault id (bound into every sealed record).
     pub fn id(&self) -> &str {
         &self.id

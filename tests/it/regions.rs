@@ -316,6 +316,125 @@ fn two_regions_four_marketplaces_fetch_ship_and_confirm_each_in_its_region() {
     assert!(r.stdout.contains("DE (amazon.de, EUR)"), "{}", r.stdout);
 }
 
+/// The regions are fetched at once, each on its own usage plan, not one after the other: the
+/// sandbox holds each region's first searchOrders until the other region's has arrived, which
+/// a fetch that finishes North America before it starts Europe never does (North America's
+/// would wait out the patience, be answered anyway, and the rendezvous is not met). The
+/// records both regions' threads wrote form one chain the owner verifies.
+#[test]
+fn the_regions_are_fetched_at_once_and_their_records_form_one_chain() {
+    let e = Regions::new();
+    e.set_both();
+    let meeting = SpSandbox::rendezvous(&[&e.na, &e.eu], std::time::Duration::from_secs(30));
+    assert!(!meeting.met(), "nothing arrived yet");
+    let r = e.fetch();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        meeting.met(),
+        "one region's first searchOrders was answered before the other region's arrived: \
+         the regions were fetched one after the other"
+    );
+    // Everything of both regions was stored, each with its own watermark.
+    let stored = e.stored();
+    for m in [US, CA, DE, FR] {
+        assert!(
+            stored.iter().any(|(s, n)| s == m && *n > 0),
+            "{m}: {stored:?}"
+        );
+    }
+    for r in ["na", "eu"] {
+        assert!(e.meta(&format!("fetch_watermark:{r}")).is_some(), "{r}");
+    }
+    // One chain, sealed record after record, whichever thread wrote them; one `fetch.run`
+    // per region.
+    let home =
+        fulfill::home::Home::open(&e.dir.home(), &fulfill::safety::Environment::system()).unwrap();
+    let vault = fulfill::vault::Vault::open(&home).unwrap();
+    let now = Utc::now();
+    let pass = std::fs::read_to_string(&e.pass).unwrap();
+    let s = vault
+        .unlock("olga", &support::pass(pass.trim_end()), now)
+        .unwrap();
+    let check = s.verify_log(now).unwrap();
+    assert!(check.findings.is_empty(), "{:?}", check.findings);
+    let mut log = Vec::new();
+    for f in std::fs::read_dir(e.dir.home().join("logs")).unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            log.extend(support::records(&p));
+        }
+    }
+    let mut runs: Vec<String> = log
+        .iter()
+        .filter(|r| r.event == "fetch.run")
+        .map(|r| r.fields["region"].as_str().unwrap().to_string())
+        .collect();
+    runs.sort();
+    assert_eq!(runs, ["eu", "na"]);
+    assert!(
+        log.iter().filter(|r| r.event == "mws.call").count() >= 4,
+        "every call of both regions recorded"
+    );
+}
+
+/// Ctrl-C while Europe's first searchOrders is held (a rendezvous with a region nobody
+/// fetches) and North America has been stored: exit 130, one line that sums what every region
+/// saved, which is exactly what the vault holds.
+#[test]
+fn ctrl_c_while_one_region_waits_says_what_the_other_saved_and_exits_130() {
+    let e = Regions::new();
+    e.set_both();
+    let nobody = SpSandbox::start(SandboxConfig::new(Arc::new(ScaledClock::new(
+        Utc::now(),
+        e.scale,
+    ))))
+    .unwrap();
+    let held = SpSandbox::rendezvous(&[&e.eu, &nobody], std::time::Duration::from_secs(120));
+    let mut child = e
+        .dir
+        .fulfill()
+        .args(["--operator", "cron", "--operator-key-file"])
+        .arg(&e.key)
+        .args(["fetch", "--since", &e.since])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Europe's listing is held; North America's is stored (its watermark moved with it).
+    assert!(held.wait_arrived(1, std::time::Duration::from_secs(60)));
+    while e.meta("fetch_watermark:na").is_none() {
+        assert!(child.try_wait().unwrap().is_none(), "fetch ended early");
+        e.na.wait_for_requests(usize::MAX, std::time::Duration::from_millis(50));
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let saved = stderr
+        .strip_prefix("fulfill: interrupted. Saved before stopping: ")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let new: u64 = saved
+        .split(" new,")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let stored = e.stored();
+    assert!(new > 0, "{stderr}");
+    assert_eq!(
+        stored.iter().map(|(_, n)| n).sum::<u64>(),
+        new,
+        "{stored:?}"
+    );
+    assert!(
+        stored.iter().all(|(m, _)| m == US || m == CA),
+        "nothing of Europe: {stored:?}"
+    );
+    assert_eq!(e.meta("fetch_watermark:eu"), None);
+    assert!(!held.met());
+}
+
 #[test]
 fn a_revoked_region_fails_alone_and_its_orders_wait_for_the_next_run() {
     let e = Regions::new();
