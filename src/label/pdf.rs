@@ -8,8 +8,9 @@
 //! line is shown in the order of its text (runs in logical order, a right-to-left run a word
 //! at a time from its right end, each word drawn left to right), so `pdftotext -raw` reads
 //! every value whole and in logical order in any script. Each cluster's whole text is on one
-//! glyph (its carrier, with a width to the cluster's end) and its marks stand for nothing, so
-//! Thai and Devanagari read back with every vowel and tone. A glyph that stands for two texts
+//! glyph (its carrier, with a width to the cluster's end) and its marks stand for nothing
+//! (shown after the word's letters), so Thai and Devanagari read back with every vowel and
+//! tone; the marks ending an Arabic or Hebrew cluster stand apart (`marks_apart`). A glyph that stands for two texts
 //! gets a second font dictionary over the same embedded program. Plain `pdftotext` sorts by
 //! position and cannot give a right-to-left line with Latin or digits in logical order, nor
 //! can an `/ActualText` span, which poppler reverses (docs/warehouse.md, and the probe in
@@ -114,6 +115,8 @@ pub(crate) struct Canvas {
 struct Placed {
     face: FaceId,
     id: u16,
+    /// Its cluster (where the cluster's text starts in the line).
+    cluster: usize,
     at: (f32, f32),
     /// Its width in the PDF, in thousandths of an em: a carrier's spans its cluster (so an
     /// extractor sees the cluster's characters side by side with no gap), another glyph's is
@@ -136,6 +139,13 @@ impl Placed {
             .is_some_and(|t| t.chars().all(char::is_whitespace))
     }
 
+    /// True for a glyph that carries only marks (see `marks_apart`).
+    fn marks(&self) -> bool {
+        self.unicode
+            .as_ref()
+            .is_some_and(|t| !t.is_empty() && t.chars().all(is_mark))
+    }
+
     /// True for a carrier with a character an extractor does not count as right to left
     /// inside a right-to-left run: European and Arabic digits and their separators and
     /// terminators (`-`, `+`, `.`, `,`, `/`, `:`, `%`, no-break space), which poppler keeps
@@ -146,6 +156,45 @@ impl Placed {
             t.chars()
                 .any(|c| matches!(unicode_bidi::bidi_class(c), L | EN | ES | ET | CS | AN))
         })
+    }
+}
+
+/// A combining mark (Unicode's bidi class NSM: Arabic and Hebrew vowel signs among them).
+fn is_mark(c: char) -> bool {
+    unicode_bidi::bidi_class(c) == unicode_bidi::BidiClass::NSM
+}
+
+/// In a right-to-left run, a cluster whose text ends in marks (`بُ`) gives them to another
+/// glyph of it (the one drawn last in visual order that is not its carrier), which is shown
+/// as a word of its own after the base: an extractor that reverses a right-to-left word keeps
+/// a mark that begins it in front (`ُب`), so a word ending in a mark cannot read back whole.
+/// `placed` is the run, its carriers' text already reversed (the marks first).
+fn marks_apart(placed: &mut [Placed]) {
+    for c in 0..placed.len() {
+        let Some(t) = placed[c].unicode.as_ref() else {
+            continue;
+        };
+        let n = t.chars().take_while(|&ch| is_mark(ch)).count();
+        if n == 0 || n == t.chars().count() {
+            continue;
+        }
+        let cluster = placed[c].cluster;
+        let Some(m) = (0..placed.len())
+            .rev()
+            .find(|&i| i != c && placed[i].cluster == cluster && placed[i].unicode.is_none())
+        else {
+            continue;
+        };
+        let marks: String = t
+            .chars()
+            .take(n)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let rest: String = t.chars().skip(n).collect();
+        placed[c].unicode = Some(Zeroizing::new(rest));
+        placed[m].unicode = Some(Zeroizing::new(marks));
     }
 }
 
@@ -272,6 +321,7 @@ impl Canvas {
                 placed.push(Placed {
                     face: g.face,
                     id: g.id,
+                    cluster: g.cluster,
                     at: (pen + g.offset.0 * size, y + g.offset.1 * size),
                     units,
                     width: units as f32 / 1000.0 * size,
@@ -280,6 +330,9 @@ impl Canvas {
                 pen += g.advance * size;
             }
         }
+        for run in shaped.runs.iter().filter(|r| r.rtl) {
+            marks_apart(&mut placed[run.glyphs.clone()]);
+        }
         let mut order: Vec<usize> = Vec::with_capacity(placed.len());
         let mut runs: Vec<&text::Run> = shaped.runs.iter().collect();
         runs.sort_by_key(|r| r.text.start);
@@ -287,7 +340,11 @@ impl Canvas {
             if run.rtl {
                 self.rtl_order(&placed, run.glyphs.clone(), size, &mut order);
             } else {
-                order.extend(run.glyphs.clone());
+                // Its carriers, then its silent glyphs: an extractor still weighs a glyph
+                // that stands for nothing, and a mark off the baseline would cut a word.
+                let (carriers, silent): (Vec<usize>, Vec<usize>) =
+                    run.glyphs.clone().partition(|&i| placed[i].carries());
+                order.extend(carriers.into_iter().chain(silent));
             }
         }
         self.show(&mut placed, &order, size);
@@ -309,9 +366,15 @@ impl Canvas {
         let mut pieces: Vec<Vec<usize>> = Vec::new();
         let mut cur: Vec<usize> = Vec::new();
         let mut last: Option<(usize, f32)> = None;
+        // Clusters whose marks stand apart: their base is a piece of its own too.
+        let apart: Vec<usize> = glyphs
+            .clone()
+            .filter(|&i| placed[i].marks())
+            .map(|i| placed[i].cluster)
+            .collect();
         for i in glyphs {
             let p = &placed[i];
-            if p.blank() || p.weak() {
+            if p.blank() || p.weak() || p.marks() || (p.carries() && apart.contains(&p.cluster)) {
                 pieces.extend([std::mem::take(&mut cur), vec![i]]);
                 last = None;
                 continue;
@@ -330,10 +393,22 @@ impl Canvas {
         }
         pieces.push(cur);
         pieces.retain(|p| !p.is_empty());
+        // A cluster's marks (a piece of their own) are shown after their base.
+        pieces.reverse();
+        for k in 1..pieces.len() {
+            let (a, b) = (&pieces[k - 1], &pieces[k]);
+            let base = |i: usize| {
+                let p = &placed[i];
+                p.cluster == placed[a[0]].cluster && p.carries() && !p.marks()
+            };
+            if a.len() == 1 && placed[a[0]].marks() && b.iter().any(|&i| base(i)) {
+                pieces.swap(k - 1, k);
+            }
+        }
         // Shown from the right: before each piece, a break unless the one shown before it
         // surely ends there (a space, or a gap no extractor bridges).
         let mut before: Option<(usize, f32)> = None;
-        for piece in pieces.iter().rev() {
+        for piece in &pieces {
             let first = piece.iter().copied().find(|&i| placed[i].carries());
             if let (Some((l, end)), Some(f)) = (before, first)
                 && !placed[f].blank()
@@ -341,7 +416,9 @@ impl Canvas {
             {
                 order.push(usize::MAX);
             }
-            order.extend(piece.iter().copied());
+            // Its carriers, then its silent glyphs (see `text`).
+            order.extend(piece.iter().copied().filter(|&i| placed[i].carries()));
+            order.extend(piece.iter().copied().filter(|&i| !placed[i].carries()));
             before = piece
                 .iter()
                 .copied()
@@ -814,10 +891,17 @@ pub fn document(pages: &[Page]) -> Zeroizing<Vec<u8>> {
             c.widths().consecutive(0, widths);
             c.finish();
             let mut unicode = UnicodeCmap::new(Name(b"Custom"), info);
+            let mut pairs = 0;
             for (g, (t, _)) in map {
                 if let Some(t) = t.filter(|t| !t.is_empty()) {
                     unicode.pair_with_multiple(r.get(*g).unwrap_or(0), t.chars());
+                    pairs += 1;
                 }
+            }
+            if pairs == 0 {
+                // A dictionary of silent glyphs only: with an empty map poppler would read
+                // each glyph's id as a character, so .notdef (never shown) stands for U+FFFD.
+                unicode.pair(0, '\u{FFFD}');
             }
             pdf.cmap(cmap, &unicode.finish());
         }

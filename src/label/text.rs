@@ -329,6 +329,8 @@ pub struct Glyph {
     /// For a carrier, from where it is drawn to where its cluster ends (the pen after the
     /// cluster); 0 for the other glyphs.
     pub extent: f32,
+    /// Where its cluster's text starts in the line (the same for every glyph of a cluster).
+    pub cluster: usize,
 }
 
 /// A directional run of a shaped line: its glyphs (a range of [`Line::glyphs`], in visual
@@ -457,6 +459,7 @@ fn shape_segment(text: &str, id: FaceId, range: Range<usize>, rtl: bool, line: &
             offset: (p.x_offset as f32 / face.upem, p.y_offset as f32 / face.upem),
             text,
             extent,
+            cluster: range.start + g.cluster as usize,
         });
     }
 }

@@ -563,3 +563,39 @@ fn plain_pdftotext_reads_a_right_to_left_line_by_position_whatever_the_content_s
     assert!(read("actualtext.pdf", &spanned, false).contains("هللادبع"));
     assert!(read("logical.pdf", &drawn_logical, true).contains(&logical));
 }
+
+/// Beyond the sandbox's addresses: Arabic and Hebrew with vowel marks (one ending a word),
+/// brackets, Arabic-Indic digits and separators inside right-to-left text, Thai with a tone
+/// over a vowel, a Devanagari conjunct: `pdftotext -raw` reads each value whole.
+#[test]
+fn vocalised_right_to_left_text_and_stacked_marks_read_back_whole_with_pdftotext_raw() {
+    use fulfill::pii::{BuyerPii, Pii};
+    let dir = support::TestDir::new();
+    let cases: [(&str, [&str; 3]); 4] = [
+        ("AE", ["بَيت سلامٌ (الشيخ) كتابُ", "شارع ١٢ - 3/4 ZQX", "دبي"]),
+        ("IL", ["שָׁלוֹם כֹּהֵן", "רחוב הרצל 12/3", "תל אביב-יפו"]),
+        ("TH", ["กุ้ง ผู้ใหญ่", "ถนนสุขุมวิท ซอย 21", "กรุงเทพฯ"]),
+        ("IN", ["क्षत्रिय श्रीमती", "कनॉट प्लेस 12", "नई दिल्ली"]),
+    ];
+    for (country, [name, street, city]) in cases {
+        let pii = BuyerPii {
+            recipient_name: Some(Pii::new(name)),
+            address_line1: Some(Pii::new(street)),
+            city: Some(Pii::new(city)),
+            postal_code: Some(Pii::new("12345")),
+            ..Default::default()
+        };
+        let facts = fulfill::label::LabelFacts {
+            order_id: "111-2223334-4455566".into(),
+            country: Some(country.into()),
+            ..Default::default()
+        };
+        let pdf = fulfill::label::render_pdf(&facts, &pii, None).unwrap();
+        let path = dir.path().join(format!("{country}.pdf"));
+        std::fs::write(&path, &*pdf).unwrap();
+        let raw = squeezed(&pdftotext(&path, true));
+        for v in [name, street, city] {
+            assert!(raw.contains(&squeezed(v)), "{country}: {v:?} in {raw}");
+        }
+    }
+}
