@@ -277,9 +277,10 @@ impl Canvas {
     /// (`pdftotext -raw`) reads each value whole and in logical order: the runs in logical
     /// order, a left-to-right run left to right, a right-to-left run a word at a time from its
     /// right end, each word drawn left to right (as readers of PDF expect a right-to-left run,
-    /// which they reverse). Each cluster's text is on one glyph (its carrier, the widest); its
-    /// marks and other glyphs stand for nothing, so a mark drawn above, below or over its base
-    /// is neither dropped as a duplicate nor filed under another line.
+    /// which they reverse). Each cluster's text is on one glyph (its carrier, the first of it
+    /// that advances the pen); its marks and other glyphs stand for nothing and are shown after
+    /// the word's carriers, so a mark drawn above, below or over its base is neither dropped as
+    /// a duplicate nor filed under another line, nor cuts its word (but see [`marks_apart`]).
     pub(crate) fn text(&mut self, (x, y): (f32, f32), size: f32, font: Font, line: &str) {
         let shaped = text::shape(line, &self.chain);
         if shaped.glyphs.is_empty() {
