@@ -15,9 +15,10 @@
 //! - **Shaping**: each run of one face is shaped by `harfrust` (HarfBuzz's algorithm: Arabic
 //!   joining, Indic clusters, Thai marks, kerning), which gives glyph ids and positions.
 //!
-//! What is drawn: [`Line`], glyphs in visual order with their advances, offsets and the text
-//! each stands for (for a PDF's ToUnicode map). PDFs embed the faces used ([`super::pdf`]);
-//! ZPL rasterises them ([`raster`]).
+//! What is drawn: [`Line`], glyphs in visual order with their advances and offsets, its bidi
+//! [`Run`]s, and the text each glyph stands for (for a PDF's ToUnicode map): a cluster's whole
+//! text on one glyph of it, its carrier, so a base and its marks read back together. PDFs
+//! embed the faces used ([`super::pdf`]); ZPL rasterises them ([`raster`]).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -320,9 +321,28 @@ pub struct Glyph {
     pub advance: f32,
     /// Where it is drawn relative to the pen.
     pub offset: (f32, f32),
-    /// The byte range of the line's text it stands for (empty for the second and later
-    /// glyphs of a cluster).
+    /// The byte range of the line's text it stands for: a cluster's whole text (a base with
+    /// its marks, a conjunct, a ligature) on one glyph of it, its carrier (the first in visual
+    /// order that advances the pen: it stands on the baseline at the cluster's left edge), and
+    /// empty on the cluster's other glyphs.
     pub text: Range<usize>,
+    /// For a carrier, from where it is drawn to where its cluster ends (the pen after the
+    /// cluster); 0 for the other glyphs.
+    pub extent: f32,
+    /// Where its cluster's text starts in the line (the same for every glyph of a cluster).
+    pub cluster: usize,
+}
+
+/// A directional run of a shaped line: its glyphs (a range of [`Line::glyphs`], in visual
+/// order) and the text they stand for.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Its glyphs' indices in [`Line::glyphs`].
+    pub glyphs: Range<usize>,
+    /// The byte range of the line's text (runs are in visual order; sort by this for logical).
+    pub text: Range<usize>,
+    /// Right to left (an odd bidi level).
+    pub rtl: bool,
 }
 
 /// A shaped line: glyphs in visual order (left to right).
@@ -330,6 +350,8 @@ pub struct Glyph {
 pub struct Line {
     /// The glyphs.
     pub glyphs: Vec<Glyph>,
+    /// The directional runs, in visual order.
+    pub runs: Vec<Run>,
     /// The advance of the whole line in em.
     pub width: f32,
 }
@@ -369,9 +391,15 @@ pub fn shape(text: &str, chain: &Chain) -> Line {
             if rtl {
                 segments.reverse();
             }
+            let first = line.glyphs.len();
             for (f, r) in segments {
                 shape_segment(&text, f, r, rtl, &mut line);
             }
+            line.runs.push(Run {
+                glyphs: first..line.glyphs.len(),
+                text: run.clone(),
+                rtl,
+            });
         }
     }
     line
@@ -400,17 +428,27 @@ fn shape_segment(text: &str, id: FaceId, range: Range<usize>, rtl: bool, line: &
     starts.sort_unstable();
     starts.dedup();
     let len = (range.end - range.start) as u32;
-    let mut done = std::collections::HashSet::new();
-    for (g, p) in infos.iter().zip(pos) {
+    // Each cluster's carrier (the first glyph that advances, else its first) and advance.
+    let mut carrier: std::collections::HashMap<u32, (usize, i32)> = Default::default();
+    for (i, (g, p)) in infos.iter().zip(pos).enumerate() {
+        let c = carrier.entry(g.cluster).or_insert((usize::MAX, 0));
+        if c.0 == usize::MAX || (p.x_advance != 0 && pos[c.0].x_advance == 0) {
+            c.0 = i;
+        }
+        c.1 += p.x_advance;
+    }
+    for (i, (g, p)) in infos.iter().zip(pos).enumerate() {
         let end = starts
             .iter()
             .find(|&&s| s > g.cluster)
             .copied()
             .unwrap_or(len);
-        let text = if done.insert(g.cluster) {
-            range.start + g.cluster as usize..range.start + end as usize
-        } else {
-            0..0
+        let (text, extent) = match carrier[&g.cluster] {
+            (c, advance) if c == i => (
+                range.start + g.cluster as usize..range.start + end as usize,
+                (advance - p.x_offset) as f32 / face.upem,
+            ),
+            _ => (0..0, 0.0),
         };
         let advance = p.x_advance as f32 / face.upem;
         line.width += advance;
@@ -420,6 +458,8 @@ fn shape_segment(text: &str, id: FaceId, range: Range<usize>, rtl: bool, line: &
             advance,
             offset: (p.x_offset as f32 / face.upem, p.y_offset as f32 / face.upem),
             text,
+            extent,
+            cluster: range.start + g.cluster as usize,
         });
     }
 }
@@ -712,6 +752,51 @@ mod tests {
         got.sort();
         want.sort();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn each_cluster_has_one_carrier_on_the_baseline_with_its_whole_text_and_extent() {
+        // Thai vowels and tones above and below, a Devanagari conjunct with a reph and a vowel
+        // sign drawn before its consonant, Arabic with a vowel mark and the lam-alef ligature.
+        for s in ["สุขุมวิท ใจดี", "शर्मा किताब", "بَيت سلام"]
+        {
+            let line = shape(s, &Chain::default());
+            let mut carriers: Vec<&Glyph> =
+                line.glyphs.iter().filter(|g| !g.text.is_empty()).collect();
+            carriers.sort_by_key(|g| g.text.start);
+            let text: String = carriers.iter().map(|g| &s[g.text.clone()]).collect();
+            assert_eq!(text, s, "every character on exactly one carrier");
+            assert!(
+                carriers.len() < s.chars().count(),
+                "{s}: some cluster holds several characters"
+            );
+            for g in &carriers {
+                assert!(
+                    g.advance > 0.0 && g.offset.1 == 0.0,
+                    "{s}: a carrier advances"
+                );
+            }
+            let extents: f32 = carriers.iter().map(|g| g.extent + g.offset.0).sum();
+            assert!(
+                (extents - line.width).abs() < 1e-3,
+                "{s}: {extents} of {}",
+                line.width
+            );
+            assert!(
+                line.glyphs
+                    .iter()
+                    .all(|g| !g.text.is_empty() || g.extent == 0.0)
+            );
+        }
+        // The runs: visual order, their text in logical order, Arabic right to left.
+        let s = "شارع 12";
+        let line = shape(s, &Chain::default());
+        let runs: Vec<(bool, &str)> = line
+            .runs
+            .iter()
+            .map(|r| (r.rtl, &s[r.text.clone()]))
+            .collect();
+        assert_eq!(runs, [(false, "12"), (true, "شارع ")]);
     }
 
     #[test]
