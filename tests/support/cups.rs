@@ -11,11 +11,9 @@
 //!
 //! A missing `cupsd` or `lpadmin` fails the test with what to install; it never skips.
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// A running `cupsd`, stopped when dropped (its folder removed, or kept and named when the
@@ -95,24 +93,11 @@ impl Cups {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", cupsd.display()));
         let stderr = child.stderr.take().unwrap();
-        let (ready_tx, ready) = mpsc::channel();
-        let log_path = dir.join("cupsd.log");
-        let needle = format!("Listening to {}", socket.display());
-        std::thread::spawn(move || {
-            let mut log = std::fs::File::create(log_path).unwrap();
-            let mut ready_tx = Some(ready_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = writeln!(log, "{line}");
-                if line.contains(&needle)
-                    && let Some(tx) = ready_tx.take()
-                {
-                    let _ = tx.send(());
-                }
-            }
-            // cupsd exited (or closed stderr) before saying it listens: `ready_tx` is dropped,
-            // which the waiting test sees as a disconnect.
-        });
+        let ready = super::watch_log(
+            stderr,
+            dir.join("cupsd.log"),
+            format!("Listening to {}", socket.display()),
+        );
         let cups = Cups {
             dir: dir.to_path_buf(),
             tmp: Some(tmp),

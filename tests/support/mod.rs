@@ -505,3 +505,29 @@ pub fn usps(n: u32) -> String {
     let check = fulfill::model::tracking::mod10_31(&body).expect("digits");
     format!("{body}{check}")
 }
+
+/// Keeps every line a server writes to `stderr` in the file `log` (from a thread) and sends
+/// once on the returned channel when a line contains `ready`; the channel disconnects if the
+/// server closes its stderr (exits) first. Readiness is that event, never a wait.
+pub fn watch_log(
+    stderr: impl std::io::Read + Send + 'static,
+    log: PathBuf,
+    ready: String,
+) -> std::sync::mpsc::Receiver<()> {
+    use std::io::{BufRead, Write};
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = fs::File::create(log).unwrap();
+        let mut ready_tx = Some(ready_tx);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = writeln!(log, "{line}");
+            if line.contains(&ready)
+                && let Some(tx) = ready_tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    ready_rx
+}

@@ -11,11 +11,9 @@
 //!
 //! A missing server fails the test with what to install (`postgresql`); it never skips.
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// A running throwaway cluster.
@@ -147,21 +145,11 @@ impl Pg {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.join("postgres").display()));
         let stderr = child.stderr.take().unwrap();
-        let (ready_tx, ready) = mpsc::channel();
-        let log_path = dir.join("postgres.log");
-        std::thread::spawn(move || {
-            let mut log = std::fs::File::create(log_path).unwrap();
-            let mut ready_tx = Some(ready_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = writeln!(log, "{line}");
-                if line.contains("ready to accept connections")
-                    && let Some(tx) = ready_tx.take()
-                {
-                    let _ = tx.send(());
-                }
-            }
-        });
+        let ready = super::watch_log(
+            stderr,
+            dir.join("postgres.log"),
+            "ready to accept connections".into(),
+        );
         let pg = Pg {
             tmp: Some(tmp),
             dir,
