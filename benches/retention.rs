@@ -4,6 +4,10 @@
 //! file sizes; the same log as files that need decoding (UTF-16LE, base64, gzip), in GB/s of
 //! their raw bytes; and the previous matcher, aho-corasick alone, on the same values for the
 //! "before" figure) and a purge of every order (destroy, checkpoint, truncate).
+//!
+//! `FULFILL_BENCH_SCAN=repetitive,hex,utf16,base64,gzip,short,memory,before,purge` runs only
+//! the cases named (default: all); `FULFILL_BENCH_SCAN=repetitive,hex` gives the plain-file
+//! figures in about a minute.
 
 #[path = "common.rs"]
 mod common;
@@ -144,6 +148,11 @@ fn measure(
     );
 }
 
+/// Whether case `name` runs (`FULFILL_BENCH_SCAN` names the cases to run; unset: all).
+fn runs(name: &str) -> bool {
+    std::env::var("FULFILL_BENCH_SCAN").map_or(true, |v| v.split(',').any(|c| c.trim() == name))
+}
+
 /// CPU time used by this process so far (all threads, user and system), where the system
 /// says: with other work on the cores, wall time alone says little about the scanner.
 fn cpu_seconds() -> Option<f64> {
@@ -228,14 +237,15 @@ fn main() {
     }
     let logs = [
         (
+            "repetitive",
             "repetitive log (one line repeated)",
             repetitive_log as fn(usize) -> String,
         ),
-        ("log with distinct SHA-256 hex per line", hex_log),
+        ("hex", "log with distinct SHA-256 hex per line", hex_log),
     ];
     let path = dir.path().join("scan.log");
-    for (what, line) in logs {
-        let size = write_log(&path, LOG_MIB << 20, line);
+    for (_, what, line) in logs.iter().filter(|l| runs(l.0)) {
+        let size = write_log(&path, LOG_MIB << 20, *line);
         measure(
             &scanner,
             &path,
@@ -246,16 +256,28 @@ fn main() {
     }
     // Files that need decoding: the hex log as Notepad saves it (UTF-16LE with BOM), as base64
     // in 76-character lines, and gzipped. Rates are of the file's raw bytes.
-    let plain_size = write_log(&path, LOG_MIB << 20, hex_log);
-    let text = std::fs::read(&path).unwrap();
-    let encoded = [
-        ("UTF-16LE", utf16le(&text[..text.len() / 2])),
-        (
-            "base64, 76-character lines",
-            base64_lines(&text[..text.len() * 3 / 4]),
-        ),
-        ("gzip", gzip(&text)),
-    ];
+    let (plain_size, text) = if ["utf16", "base64", "gzip"].iter().any(|c| runs(c)) {
+        let size = write_log(&path, LOG_MIB << 20, hex_log);
+        (size, std::fs::read(&path).unwrap())
+    } else {
+        (0, Vec::new())
+    };
+    let encoded: Vec<(&str, Vec<u8>)> = [
+        ("utf16", "UTF-16LE"),
+        ("base64", "base64, 76-character lines"),
+        ("gzip", "gzip"),
+    ]
+    .into_iter()
+    .filter(|c| runs(c.0))
+    .map(|(case, what)| {
+        let bytes = match case {
+            "utf16" => utf16le(&text[..text.len() / 2]),
+            "base64" => base64_lines(&text[..text.len() * 3 / 4]),
+            _ => gzip(&text),
+        };
+        (what, bytes)
+    })
+    .collect();
     drop(text);
     for (what, bytes) in encoded {
         std::fs::write(&path, &bytes).unwrap();
@@ -274,127 +296,157 @@ fn main() {
             bytes.len(),
             decoded,
         );
+        if what == "gzip" {
+            // Inflate alone (flate2's backend, from memory to nowhere): the bound on any scan
+            // of a gzipped file, whose one stream no second core can share.
+            let mut times = Vec::new();
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                let mut d = flate2::read::GzDecoder::new(&bytes[..]);
+                let n = std::io::copy(&mut d, &mut std::io::sink()).unwrap();
+                assert_eq!(n as usize, plain_size);
+                times.push(t.elapsed());
+            }
+            times.sort();
+            let rate = |d: std::time::Duration| plain_size as f64 / d.as_secs_f64() / 1e9;
+            println!(
+                "inflate alone: {} MiB gzip to {} MiB: best {:.2} GB/s of output, median {:.2} ({:.2} and {:.2} GB/s of input)",
+                bytes.len() >> 20,
+                plain_size >> 20,
+                rate(times[0]),
+                rate(times[RUNS / 2]),
+                rate(times[0]) * bytes.len() as f64 / plain_size as f64,
+                rate(times[RUNS / 2]) * bytes.len() as f64 / plain_size as f64,
+            );
+        }
     }
     // Real vaults hold short names too ("Ann Lee" is 6 bytes without its space): values under
     // 8 bytes get a second prefilter pass of 4-byte grams (every 3 bytes for 6-byte values).
-    let mut short = fulfill::audit::leak::ScannerBuilder::default();
-    for i in 0..ORDERS {
-        short.add(&format!("111-{i:07}-0000000"), &common::sample_pii(i));
+    if runs("short") {
+        let mut short = fulfill::audit::leak::ScannerBuilder::default();
+        for i in 0..ORDERS {
+            short.add(&format!("111-{i:07}-0000000"), &common::sample_pii(i));
+        }
+        short.add(
+            "111-9999999-0000000",
+            &fulfill::pii::BuyerPii {
+                buyer_name: Some(fulfill::pii::Pii::new("Ann Lee")),
+                ..Default::default()
+            },
+        );
+        let short = short.build().unwrap();
+        let size = write_log(&path, LOG_MIB << 20, hex_log);
+        measure(
+            &short,
+            &path,
+            &format!(
+                "{LOG_MIB} MiB log with distinct SHA-256 hex per line, {} values, one of 6 bytes",
+                short.patterns()
+            ),
+            size,
+            None,
+        );
+        drop(short);
     }
-    short.add(
-        "111-9999999-0000000",
-        &fulfill::pii::BuyerPii {
-            buyer_name: Some(fulfill::pii::Pii::new("Ann Lee")),
-            ..Default::default()
-        },
-    );
-    let short = short.build().unwrap();
-    let size = write_log(&path, LOG_MIB << 20, hex_log);
-    measure(
-        &short,
-        &path,
-        &format!(
-            "{LOG_MIB} MiB log with distinct SHA-256 hex per line, {} values, one of 6 bytes",
-            short.patterns()
-        ),
-        size,
-        None,
-    );
-    drop(short);
     // Memory: peak RSS while scanning, over the RSS before, for two file sizes, plain and
     // gzipped.
-    for (mib, gz) in [
-        (LOG_MIB / 4, false),
-        (LOG_MIB, false),
-        (LOG_MIB / 4, true),
-        (LOG_MIB, true),
-    ] {
-        let path = dir.path().join("scan.log");
-        let mut size = write_log(&path, mib << 20, hex_log);
-        if gz {
-            let bytes = gzip(&std::fs::read(&path).unwrap());
-            size = bytes.len();
-            std::fs::write(&path, bytes).unwrap();
-        }
-        let before = rss_kib("VmRSS");
-        let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-        assert!(scanner.scan_file(&path).unwrap().leaks.is_empty());
-        let peak = rss_kib("VmHWM");
-        match (reset, before, peak) {
-            (true, Some(b), Some(p)) => println!(
-                "leak scan memory: {} MiB {} file: peak RSS {:.1} MiB, {:.1} MiB over the {:.1} MiB before",
-                size >> 20,
-                if gz { "gzipped log" } else { "log" },
-                p as f64 / 1024.0,
-                p.saturating_sub(b) as f64 / 1024.0,
-                b as f64 / 1024.0
-            ),
-            _ => println!("leak scan memory: peak RSS not available on this system"),
+    if runs("memory") {
+        for (mib, gz) in [
+            (LOG_MIB / 4, false),
+            (LOG_MIB, false),
+            (LOG_MIB / 4, true),
+            (LOG_MIB, true),
+        ] {
+            let path = dir.path().join("scan.log");
+            let mut size = write_log(&path, mib << 20, hex_log);
+            if gz {
+                let bytes = gzip(&std::fs::read(&path).unwrap());
+                size = bytes.len();
+                std::fs::write(&path, bytes).unwrap();
+            }
+            let before = rss_kib("VmRSS");
+            let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+            assert!(scanner.scan_file(&path).unwrap().leaks.is_empty());
+            let peak = rss_kib("VmHWM");
+            match (reset, before, peak) {
+                (true, Some(b), Some(p)) => println!(
+                    "leak scan memory: {} MiB {} file: peak RSS {:.1} MiB, {:.1} MiB over the {:.1} MiB before",
+                    size >> 20,
+                    if gz { "gzipped log" } else { "log" },
+                    p as f64 / 1024.0,
+                    p.saturating_sub(b) as f64 / 1024.0,
+                    b as f64 / 1024.0
+                ),
+                _ => println!("leak scan memory: peak RSS not available on this system"),
+            }
         }
     }
     drop(scanner);
 
     // Before: the previous matcher, one unanchored aho-corasick pass (leftmost-longest, ASCII
     // case-insensitive) over the same values and their PDF hex forms, in 8 MiB reads.
-    let mut pats: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for i in 0..ORDERS {
-        for (field, v) in common::sample_pii(i).fields() {
-            let v = v.expose_pii().trim().to_string();
-            let local = ["city", "state_or_region", "postal_code", "country_code"];
-            if !local.contains(&field) && v.len() >= 6 && seen.insert(v.to_lowercase()) {
-                pats.push(v.chars().map(|c| format!("{:02X}", c as u32)).collect());
-                pats.push(v);
+    if runs("before") {
+        let mut pats: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..ORDERS {
+            for (field, v) in common::sample_pii(i).fields() {
+                let v = v.expose_pii().trim().to_string();
+                let local = ["city", "state_or_region", "postal_code", "country_code"];
+                if !local.contains(&field) && v.len() >= 6 && seen.insert(v.to_lowercase()) {
+                    pats.push(v.chars().map(|c| format!("{:02X}", c as u32)).collect());
+                    pats.push(v);
+                }
             }
         }
-    }
-    let ac = aho_corasick::AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-        .build(&pats)
-        .unwrap();
-    drop(pats);
-    let path = dir.path().join("scan.log");
-    for (what, line) in logs {
-        let size = write_log(&path, LOG_MIB << 20, line);
-        let cpu0 = cpu_seconds();
-        let d = median(1, || {
-            let mut f = std::fs::File::open(&path).unwrap();
-            let mut buf = vec![0u8; 8 << 20];
-            loop {
-                let n = std::io::Read::read(&mut f, &mut buf).unwrap();
-                if n == 0 {
-                    break;
+        let ac = aho_corasick::AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&pats)
+            .unwrap();
+        drop(pats);
+        let path = dir.path().join("scan.log");
+        for (_, what, line) in logs {
+            let size = write_log(&path, LOG_MIB << 20, line);
+            let cpu0 = cpu_seconds();
+            let d = median(1, || {
+                let mut f = std::fs::File::open(&path).unwrap();
+                let mut buf = vec![0u8; 8 << 20];
+                loop {
+                    let n = std::io::Read::read(&mut f, &mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    assert_eq!(ac.find_iter(&buf[..n]).count(), 0);
                 }
-                assert_eq!(ac.find_iter(&buf[..n]).count(), 0);
-            }
-        });
-        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| (b - a) / 2.0);
-        println!(
-            "before: aho-corasick alone, {LOG_MIB} MiB {what}, {} patterns: {:.2} GB/s; {} GB per CPU-second",
-            ac.patterns_len(),
-            size as f64 / d.as_secs_f64() / 1e9,
-            cpu.map_or("?".into(), |c| format!("{:.2}", size as f64 / c / 1e9)),
+            });
+            let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| (b - a) / 2.0);
+            println!(
+                "before: aho-corasick alone, {LOG_MIB} MiB {what}, {} patterns: {:.2} GB/s; {} GB per CPU-second",
+                ac.patterns_len(),
+                size as f64 / d.as_secs_f64() / 1e9,
+                cpu.map_or("?".into(), |c| format!("{:.2}", size as f64 / c / 1e9)),
+            );
+        }
+        drop(ac);
+        std::fs::remove_file(&path).unwrap();
+    }
+    if runs("purge") {
+        let later = t0 + Duration::days(31);
+        let opts = PurgeOptions {
+            dry_run: false,
+            order: None,
+            pii_days: 30,
+            log_days: 90,
+        };
+        let started = Instant::now();
+        let r = purge(&v, "cron", &opts, later).unwrap();
+        let d = started.elapsed();
+        assert_eq!(r.orders_purged as usize, ORDERS);
+        assert!(r.wal_truncated);
+        report(
+            &format!("purge {ORDERS} orders + WAL truncate (1 run)"),
+            d,
+            Some((ORDERS as f64, "orders")),
         );
     }
-    drop(ac);
-    std::fs::remove_file(&path).unwrap();
-
-    let later = t0 + Duration::days(31);
-    let opts = PurgeOptions {
-        dry_run: false,
-        order: None,
-        pii_days: 30,
-        log_days: 90,
-    };
-    let started = Instant::now();
-    let r = purge(&v, "cron", &opts, later).unwrap();
-    let d = started.elapsed();
-    assert_eq!(r.orders_purged as usize, ORDERS);
-    assert!(r.wal_truncated);
-    report(
-        &format!("purge {ORDERS} orders + WAL truncate (1 run)"),
-        d,
-        Some((ORDERS as f64, "orders")),
-    );
 }

@@ -737,18 +737,7 @@ mod tests {
             parallel_min in 1usize..64,
         ) {
             proptest::prop_assume!(pats.iter().all(|p| !normal::normal(p).is_empty()));
-            let mut text = Vec::new();
-            for (k, cut, flips) in &pieces {
-                match pats.get(*k) {
-                    Some(v) => text.extend(v.iter().zip(flips).map(|(b, f)| {
-                        if *f { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() }
-                    })),
-                    None => text.extend_from_slice(&b"ab-\nB0 a\xeb\0bA"[..*cut % 11]),
-                }
-                if *cut < 3 {
-                    text.truncate(text.len().saturating_sub(*cut + 1));
-                }
-            }
+            let text = made_of(&pats, &pieces);
             let want = naive(&pats, &text);
             let s = raw(&pats, threads, parallel_min);
             proptest::prop_assert_eq!(plain(&s, &text, chunk), want.clone());
@@ -769,5 +758,55 @@ mod tests {
                 ac.find_iter(&t).map(|m| (at[m.start()], m.pattern().as_usize())).collect();
             proptest::prop_assert_eq!(before, want.iter().map(|h| (h.0, h.2)).collect::<Vec<_>>());
         }
+
+        /// The same texts as UTF-16 of Latin-1 text (either byte order, either alignment):
+        /// the scan finds what the reference finds.
+        #[test]
+        fn matches_the_reference_in_utf16(
+            pats in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(b"abAB-\n\xeb0".to_vec()), 6..24),
+                1..8,
+            ),
+            pieces in proptest::collection::vec(
+                (0usize..12, 0usize..24, proptest::collection::vec(proptest::bool::ANY, 24)),
+                0..40,
+            ),
+            big_endian in proptest::bool::ANY,
+            shift in 0usize..2,
+            chunk in 1usize..80,
+            threads in 1usize..4,
+            parallel_min in 1usize..64,
+        ) {
+            proptest::prop_assume!(pats.iter().all(|p| !normal::normal(p).is_empty()));
+            let mut text = vec![0u8; shift];
+            for b in made_of(&pats, &pieces) {
+                text.extend(if big_endian { [0, b] } else { [b, 0] });
+            }
+            let want = naive(&pats, &text);
+            let s = raw(&pats, threads, parallel_min);
+            proptest::prop_assert_eq!(plain(&s, &text, chunk), want);
+        }
+    }
+
+    /// A text made of `pieces`: each either a value of `pats` (its ASCII case flipped where
+    /// the flags say) or noise from the same few bytes, whitespace and NUL, some cut short.
+    fn made_of(pats: &[Vec<u8>], pieces: &[(usize, usize, Vec<bool>)]) -> Vec<u8> {
+        let mut text = Vec::new();
+        for (k, cut, flips) in pieces {
+            match pats.get(*k) {
+                Some(v) => text.extend(v.iter().zip(flips).map(|(b, f)| {
+                    if *f {
+                        b.to_ascii_uppercase()
+                    } else {
+                        b.to_ascii_lowercase()
+                    }
+                })),
+                None => text.extend_from_slice(&b"ab-\nB0 a\xeb\0bA"[..*cut % 11]),
+            }
+            if *cut < 3 {
+                text.truncate(text.len().saturating_sub(*cut + 1));
+            }
+        }
+        text
     }
 }
