@@ -27,4 +27,6 @@
 //! - **Migrations per backend**, only ever added, and a schema newer than the binary is
 //!   refused.
 
+pub mod sql;
+pub mod sqlite;
 pub mod uri;

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use crate::home::FileIdentity;
 
 use super::store::Tx;
+use crate::store::sql::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Error, Result};
 use crate::label::LabelFacts;
@@ -60,7 +60,7 @@ pub fn slip_facts(conn: &Tx<'_>, order_id: &str) -> Result<SlipFacts> {
                 quantity: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(SlipFacts {
         label,
         purchase_date: purchase_date.map(|d| d.chars().take(10).collect()),
@@ -123,7 +123,7 @@ fn facts_for(conn: &Tx<'_>, order_id: &str, doing: &str) -> Result<LabelFacts> {
                 r.get::<_, i64>(1)?
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(LabelFacts {
         order_id: order_id.to_string(),
         service_level,
@@ -228,7 +228,7 @@ pub fn batch_mates(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Res
     )?;
     let rows = st
         .query_map(params![path.to_string_lossy(), order_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -301,7 +301,7 @@ pub fn orders_of_path(conn: &Tx<'_>, path: &std::path::Path) -> Result<Vec<Strin
     )?;
     let rows = st
         .query_map([path.to_string_lossy()], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -318,7 +318,7 @@ pub struct Tracked {
 
 const TRACKED_COLUMNS: &str = "l.path, l.amazon_order_id, l.file_dev, l.file_ino, l.file_size";
 
-fn tracked_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tracked> {
+fn tracked_row(r: &crate::store::sql::Row<'_>) -> crate::store::sql::Result<Tracked> {
     let dev: Option<i64> = r.get(2)?;
     let ino: Option<i64> = r.get(3)?;
     let size: Option<i64> = r.get(4)?;
@@ -344,7 +344,7 @@ pub fn files_of_purged(conn: &Tx<'_>) -> Result<Vec<Tracked>> {
     ))?;
     let rows = st
         .query_map([], tracked_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -355,7 +355,7 @@ pub fn all_files(conn: &Tx<'_>) -> Result<Vec<Tracked>> {
     ))?;
     let rows = st
         .query_map([], tracked_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 

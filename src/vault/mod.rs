@@ -532,7 +532,7 @@ impl Vault {
             return f(&self.rows());
         }
         let tx = store::begin(&self.conn, mode)?;
-        let out = f(&Tx::over(&tx))?;
+        let out = f(&Tx::over(&*tx))?;
         tx.commit()?;
         Ok(out)
     }
@@ -566,7 +566,7 @@ impl Vault {
         let _gate = crate::interrupt::hold();
         let lock = self.audit.lock()?;
         let tx = store::begin(&self.conn, TxMode::Write)?;
-        let t = Tx::over(&tx);
+        let t = Tx::over(&*tx);
         let anchor = MetaAnchor(&t);
         let stored = anchor.head()?;
         let head = self.audit.recover(&lock, stored.clone(), now)?;
@@ -2462,7 +2462,7 @@ impl<'v> Session<'v> {
                 if history_salt != me.history_salt {
                     c.execute(
                         "UPDATE operators SET history_salt = ?2 WHERE name = ?1",
-                        rusqlite::params![self.name, history_salt],
+                        crate::store::sql::params![self.name, history_salt],
                     )?;
                 }
                 store::update_credential(

@@ -5,8 +5,8 @@
 //! fetch killed at any point and run again loses and duplicates nothing.
 
 use super::store::{Tx, ts};
+use crate::store::sql::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::datakeys::Sealed;
@@ -213,7 +213,7 @@ pub fn sealed_gift_messages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(String
     )?;
     let rows = st
         .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -256,7 +256,7 @@ pub fn items_to_ship(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(String, u32)>
         .query_map([order_id], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(items.into_iter().filter(|(_, q)| *q > 0).collect())
 }
 
@@ -267,7 +267,7 @@ pub fn orders_missing_items(conn: &Tx<'_>, limit: usize) -> Result<Vec<String>> 
     )?;
     let ids = st
         .query_map([limit as i64], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .collect::<crate::store::sql::Result<Vec<String>>>()?;
     Ok(ids)
 }
 
@@ -377,7 +377,7 @@ pub fn marketplace_rows(conn: &Tx<'_>) -> Result<Vec<MarketplaceRows>> {
             sum(purged_at IS NOT NULL)
          FROM orders GROUP BY 1 ORDER BY 2 DESC, 1",
     )?;
-    let n = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
+    let n = |r: &crate::store::sql::Row<'_>, i: usize| -> crate::store::sql::Result<u64> {
         Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).unsigned_abs())
     };
     let rows = st
@@ -390,7 +390,7 @@ pub fn marketplace_rows(conn: &Tx<'_>) -> Result<Vec<MarketplaceRows>> {
                 purged: n(r, 4)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -447,7 +447,7 @@ fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<Or
                 due: None,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     let mut items = conn.prepare_cached(
         "SELECT order_item_id, asin, seller_sku, title, quantity_ordered, quantity_shipped, is_gift
          FROM order_items WHERE amazon_order_id = ?1 ORDER BY order_item_id",
@@ -468,7 +468,7 @@ fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<Or
                     is_gift: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::sql::Result<Vec<_>>>()?;
         for i in &mut o.items {
             i.quantity_left = left
                 .iter()
@@ -574,7 +574,7 @@ pub fn confirm_facts(conn: &Tx<'_>, order_id: &str) -> Result<(Option<String>, I
     )?;
     let items = st
         .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok((marketplace, items))
 }
 
@@ -631,7 +631,7 @@ pub fn region_credentials(conn: &Tx<'_>) -> Result<Vec<SealedRegion>> {
     )?;
     let rows = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -688,7 +688,7 @@ pub fn unlisted_marketplace_orders(conn: &Tx<'_>) -> Result<Vec<(String, Option<
     )?;
     let rows = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 

@@ -3,7 +3,7 @@
 //! after it.
 
 use super::store::Tx;
-use rusqlite::OptionalExtension;
+use crate::store::sql::OptionalExtension;
 
 use crate::error::Result;
 
@@ -48,8 +48,7 @@ pub fn for_each_unpurged(
         "SELECT o.amazon_order_id, o.retention_start, o.latest_ship_date, o.purchase_date, o.created_at,
                 {HOLDS_PII} FROM orders o WHERE o.purged_at IS NULL"
     ))?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
+    st.for_each([], |r| {
         f(RetentionFacts {
             order_id: r.get(0)?,
             retention_start: r.get(1)?,
@@ -57,9 +56,8 @@ pub fn for_each_unpurged(
             purchase_date: r.get(3)?,
             created_at: r.get(4)?,
             holds_pii: r.get(5)?,
-        })?;
-    }
-    Ok(())
+        })
+    })
 }
 
 /// One order's lifecycle, whether it was purged, and whether it holds sealed PII; `None` if it
@@ -186,7 +184,7 @@ fn records_where(
     conn: &Tx<'_>,
     on_orders: &str,
     on_items: &str,
-    p: &dyn rusqlite::ToSql,
+    p: &dyn crate::store::sql::ToValue,
 ) -> Result<Vec<EpochRecord>> {
     let mut out = Vec::new();
     let mut st = conn.prepare_cached(&format!(

@@ -19,8 +19,8 @@
 //! says when an order counts as shipped.
 
 use super::store::Tx;
+use crate::store::sql::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -125,7 +125,7 @@ fn live_packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<LivePackage>> {
                 r.get::<_, bool>(3)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(id, no, state, whole)| {
             let state = ShipmentState::parse(&state).ok_or_else(|| {
@@ -161,7 +161,7 @@ fn items_left(conn: &Tx<'_>, order_id: &str) -> Result<Vec<ItemLeft>> {
                 shipped: r.get::<_, i64>(2)?.clamp(0, i64::from(u32::MAX)) as u32,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -284,7 +284,7 @@ pub fn resolve_items(conn: &Tx<'_>, order_id: &str, args: &[ItemArg]) -> Result<
                 sku: r.get(1)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     args.iter()
         .map(|a| resolve(order_id, &lines, a).map_err(Error::Usage))
         .collect()
@@ -414,13 +414,13 @@ pub(in crate::vault) fn write_package(
             package_items(conn, row)?
         }
         None => {
-            conn.execute(
+            let row: i64 = conn.query_row(
                 "INSERT INTO shipments (amazon_order_id, package_no, carrier_code, carrier_name, tracking,
                     method, shipped_at, shipped_by, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?7) RETURNING id",
                 params![id, package, code, name, tracking, method, ts(now), by],
+                |r| r.get(0),
             )?;
-            let row = conn.last_insert_rowid();
             insert_items(conn, row, &contents)?;
             contents
         }
@@ -462,7 +462,7 @@ fn package_items(conn: &Tx<'_>, row: i64) -> Result<Vec<ItemQty>> {
                 quantity: r.get(1)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -479,15 +479,16 @@ pub(in crate::vault) fn put_bought(
 ) -> Result<()> {
     let (code, name) = carrier_fields(&s.carrier);
     let contents = left_to_ship(conn, &s.order_id)?;
-    conn.execute(
+    let row: i64 = conn.query_row(
         "INSERT INTO shipments (amazon_order_id, package_no, carrier_code, carrier_name, tracking, method,
             shipped_at, shipped_by, state, amazon_shipment_id, updated_at, service_id)
          VALUES (?1, (SELECT COALESCE(max(package_no), 0) + 1 FROM shipments WHERE amazon_order_id = ?1),
-            ?2, ?3, ?4, ?5, ?6, ?7, 'confirmed', ?8, ?6, ?9)",
+            ?2, ?3, ?4, ?5, ?6, ?7, 'confirmed', ?8, ?6, ?9) RETURNING id",
         params![s.order_id, code, name, s.tracking, s.method, ts(now), by, shipment_id,
             Some(service_id).filter(|v| !v.is_empty())],
+        |r| r.get(0),
     )?;
-    insert_items(conn, conn.last_insert_rowid(), &contents)?;
+    insert_items(conn, row, &contents)?;
     Ok(())
 }
 
@@ -598,7 +599,7 @@ pub fn queued(conn: &Tx<'_>) -> Result<Vec<Queued>> {
             items: Vec::new(),
         })
     })?;
-    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = rows.collect::<crate::store::sql::Result<Vec<_>>>()?;
     for (i, q) in out.iter_mut().enumerate() {
         q.message_id = i as u64 + 1;
         q.items = package_items(conn, q.shipment)?;
@@ -630,11 +631,12 @@ pub fn create_batch(
     queued: &[Queued],
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO feed_batches (created_at, body, content_md5, state) VALUES (?1, ?2, ?3, 'prepared')",
+    let id: i64 = conn.query_row(
+        "INSERT INTO feed_batches (created_at, body, content_md5, state) VALUES (?1, ?2, ?3, 'prepared')
+         RETURNING id",
         params![ts(now), body, content_md5],
+        |r| r.get(0),
     )?;
-    let id = conn.last_insert_rowid();
     let mut st = conn.prepare_cached(
         "UPDATE shipments SET batch_id = ?1, message_id = ?2, updated_at = ?3
          WHERE id = ?4 AND state = 'queued'",
@@ -660,7 +662,7 @@ fn batches(conn: &Tx<'_>, state: &str) -> Result<Vec<Batch>> {
             messages: r.get::<_, i64>(4)? as u64,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<Vec<_>>>()?)
 }
 
 /// Batches written but not known to have reached Amazon (a crash or an ambiguous failure).
@@ -746,7 +748,7 @@ pub fn batch_packages(conn: &Tx<'_>, id: i64) -> Result<Vec<(i64, String, u32, u
                 r.get::<_, i64>(3)? as u64,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -873,7 +875,7 @@ pub fn packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<PackageView>> {
                 },
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(row, mut p)| {
             p.items = package_items(conn, row)?;
@@ -938,7 +940,7 @@ pub fn shipped_between(
                 shipped_at: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -989,7 +991,7 @@ mod tests {
             c.execute(
                 "INSERT INTO order_items (amazon_order_id, order_item_id, asin, quantity_ordered)
                  VALUES (?1, ?2, 'B000000000', ?3)",
-                params![ORDER, id, q],
+                rusqlite::params![ORDER, id, q],
             )
             .unwrap();
         }

@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::store::Tx;
+use crate::store::sql::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};

@@ -18,7 +18,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::store::sql::{OptionalExtension, Sql, Statement, params};
 
 use crate::audit::log::Anchor;
 use crate::audit::{Checkpoint, Head};
@@ -60,6 +62,7 @@ pub fn open(path: &Path, create: bool) -> Result<Connection> {
     }
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(crate::store::sqlite::STATEMENT_CACHE);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -90,7 +93,7 @@ pub fn quick_check(conn: &Tx<'_>) -> Result<Vec<String>> {
     let mut st = conn.prepare("PRAGMA quick_check")?;
     let rows = st
         .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }
 
@@ -100,54 +103,46 @@ pub fn quick_check(conn: &Tx<'_>) -> Result<Vec<String>> {
 /// The SQL connection under it is visible inside `crate::vault` only, so no workflow runs SQL
 /// or holds a connection.
 pub struct Tx<'c> {
-    conn: &'c Connection,
+    sql: &'c dyn Sql,
 }
 
 impl<'c> Tx<'c> {
-    /// Statements on `conn` in the transaction `conn` is in (the caller began it), or each in
+    /// Statements on `sql` in the transaction it is in (the caller began it), or each in
     /// its own when it is in none (the vault's own reads while it unlocks).
-    pub(in crate::vault) fn over(conn: &'c Connection) -> Tx<'c> {
-        Tx { conn }
+    pub(in crate::vault) fn over(sql: &'c dyn Sql) -> Tx<'c> {
+        Tx { sql }
     }
 
-    pub(in crate::vault) fn execute<P: rusqlite::Params>(
+    pub(in crate::vault) fn execute(
         &self,
         sql: &str,
-        params: P,
-    ) -> rusqlite::Result<usize> {
-        self.conn.execute(sql, params)
+        params: impl crate::store::sql::Params,
+    ) -> crate::store::sql::Result<usize> {
+        params.with(|p| self.sql.execute(sql, p))
     }
 
-    pub(in crate::vault) fn execute_batch(&self, sql: &str) -> rusqlite::Result<()> {
-        self.conn.execute_batch(sql)
+    pub(in crate::vault) fn execute_batch(&self, sql: &str) -> crate::store::sql::Result<()> {
+        self.sql.execute_batch(sql)
     }
 
-    pub(in crate::vault) fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'c>> {
-        self.conn.prepare(sql)
+    pub(in crate::vault) fn prepare(&self, sql: &str) -> crate::store::sql::Result<Statement<'c>> {
+        Ok(Statement::new(self.sql, sql))
     }
 
     pub(in crate::vault) fn prepare_cached(
         &self,
         sql: &str,
-    ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
-        self.conn.prepare_cached(sql)
+    ) -> crate::store::sql::Result<Statement<'c>> {
+        self.prepare(sql)
     }
 
-    pub(in crate::vault) fn query_row<T, P, F>(
+    pub(in crate::vault) fn query_row<T>(
         &self,
         sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    {
-        self.conn.query_row(sql, params, f)
-    }
-
-    pub(in crate::vault) fn last_insert_rowid(&self) -> i64 {
-        self.conn.last_insert_rowid()
+        params: impl crate::store::sql::Params,
+        f: impl FnOnce(&crate::store::sql::Row<'_>) -> crate::store::sql::Result<T>,
+    ) -> crate::store::sql::Result<T> {
+        Statement::new(self.sql, sql).query_row(params, f)
     }
 }
 
@@ -196,7 +191,7 @@ pub fn meta_with_prefix(conn: &Tx<'_>, prefix: &str) -> Result<Vec<(String, Stri
         "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
     )?;
     let rows = st.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
 /// Removes a meta value (absent is fine).
@@ -319,16 +314,12 @@ pub(in crate::vault) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn parse_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+fn parse_ts(s: Option<String>) -> crate::store::sql::Result<Option<DateTime<Utc>>> {
     s.map(|s| {
         DateTime::parse_from_rfc3339(&s)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
+            .map_err(|_| {
+                crate::store::sql::SqlError::Value("a time in the vault is not RFC 3339".into())
             })
     })
     .transpose()
@@ -336,7 +327,9 @@ fn parse_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
 
 const OPERATOR_COLS: &str = "name, role, credential, kdf_salt, kdf_m_kib, kdf_t, kdf_p, wrapped_keys, created_at, created_by, last_used_at, failed_unlocks, locked_at, disabled_at, history_salt, history";
 
-fn operator_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(OperatorRow, String, String)> {
+fn operator_from_row(
+    r: &crate::store::sql::Row<'_>,
+) -> crate::store::sql::Result<(OperatorRow, String, String)> {
     let role: String = r.get(1)?;
     let cred: String = r.get(2)?;
     let credential = if cred == "keyfile" {
@@ -406,7 +399,7 @@ pub fn operators(conn: &Tx<'_>) -> Result<Vec<OperatorRow>> {
     ))?;
     let rows = st
         .query_map([], operator_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     rows.into_iter().map(finish_operator).collect()
 }
 
@@ -528,7 +521,7 @@ pub fn deliveries_after(conn: &Tx<'_>, name: &str, epoch: u64) -> Result<Vec<(u6
         .query_map(params![name, epoch as i64], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .map(|(e, b)| (u64::try_from(e).unwrap_or(0), b))
@@ -557,7 +550,7 @@ pub fn sealed_pii_all(conn: &Tx<'_>) -> Result<Vec<(String, u64, Vec<u8>)>> {
                 r.get::<_, Vec<u8>>(2)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .map(|(o, v, b)| (o, u64::try_from(v).unwrap_or(0), b))
@@ -591,7 +584,7 @@ pub fn record_epochs(conn: &Tx<'_>, before: u32) -> Result<Vec<(String, u32)>> {
         .query_map([before], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .filter_map(|(o, e)| Some((o, u32::try_from(e).ok()?)))
@@ -650,7 +643,7 @@ pub fn orders_with_sealed_records(conn: &Tx<'_>) -> Result<Vec<String>> {
     )?;
     let rows = st
         .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .collect::<crate::store::sql::Result<Vec<String>>>()?;
     Ok(rows)
 }
 
@@ -663,7 +656,7 @@ pub fn epochs_in_use(conn: &Tx<'_>) -> Result<Vec<u32>> {
     )?;
     let rows = st
         .query_map([], |r| r.get::<_, i64>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .filter_map(|e| u32::try_from(e).ok())
@@ -677,7 +670,7 @@ pub fn sealed_gifts_all(conn: &Tx<'_>) -> Result<Vec<(String, String, Vec<u8>)>>
     )?;
     let rows = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -701,7 +694,7 @@ pub fn sealed_credentials_all(conn: &Tx<'_>) -> Result<Vec<(i64, Vec<u8>)>> {
     let mut st = conn.prepare("SELECT id, sealed FROM credentials ORDER BY id")?;
     let rows = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
