@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: &PurgeArgs) -> Result<Exit> {
             } else {
                 report.wal_held_by.join(", ")
             },
-            crate::vault::retention::CHECKPOINT_WAIT.as_secs()
+            crate::store::sqlite::CHECKPOINT_WAIT.as_secs()
         );
     }
     if args.json {

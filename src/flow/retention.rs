@@ -17,7 +17,7 @@
 //! **Under a reader.** The overwritten pages reach `vault.db` only through that checkpoint, and
 //! another connection holding a read transaction (a `sqlite3` shell, a long listing) keeps it
 //! from finishing: until a later checkpoint, the old pages, ciphertext included, stay in
-//! `vault.db`. The checkpoint waits [`store::CHECKPOINT_WAIT`] for such a reader; if it is still
+//! `vault.db`. The checkpoint waits [`crate::store::sqlite::CHECKPOINT_WAIT`] for such a reader; if it is still
 //! there the run names the processes that have the vault open ([`store::holders`]), exits 1,
 //! and its `purge.run` record (written last, after the checkpoint) says `wal_truncated: false`
 //! with `wal_held_by`. `audit` flags it (R15, [`wal_left_behind`]) until a later purge run's

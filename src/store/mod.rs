@@ -1,9 +1,23 @@
 //! Where a vault's rows live: the seam a second backend (PostgreSQL, for many packing
-//! stations) goes behind (issue 20). Today the rows are in SQLite, through the store functions
-//! of [`crate::vault`] over a [`crate::vault::store::Tx`]; this module holds what does not
-//! depend on a backend, beginning with where a store is ([`uri::StoreUri`]).
+//! stations) goes behind (issue 20).
 //!
-//! # The contract every backend keeps (written before the second one exists)
+//! # Two layers
+//!
+//! - [`Backend`] (object-safe, synchronous; the vault holds a `Box<dyn Backend>`): what each
+//!   backend does its own way. Opening and migrating (its own `migrations/`), units of work
+//!   ([`Transaction`]: begun in a [`TxMode`], rolled back unless committed), making deletions
+//!   settle in its files, checking its files, copying its rows for a backup. [`sqlite`] is the
+//!   one-bench vault file.
+//! - The rows: the store functions of [`crate::vault`] (`orders`, `shipments`, `labels`,
+//!   `skus`, `retention`, `store`), in domain words over a [`crate::vault::store::Tx`], say
+//!   their SQL once, in the portable subset of [`sql`], for every backend. One set of row
+//!   functions, not one per backend: the same statement cannot mean two things on two
+//!   backends, and the contract suite runs that one set against each. The few statements
+//!   that differ ask [`sql::Dialect`].
+//!
+//! [`uri::StoreUri`] says where a shared store is.
+//!
+//! # The contract every backend keeps
 //!
 //! - **Rows only, no policy.** A backend stores and returns typed rows: enums of
 //!   [`crate::model::lifecycle`], sealed bytes, times. It never seals, opens or decides: the
@@ -30,3 +44,90 @@
 pub mod sql;
 pub mod sqlite;
 pub mod uri;
+
+use crate::error::Result;
+
+/// How a unit of work begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxMode {
+    /// One snapshot for every read in it, no writes (SQLite `BEGIN DEFERRED`).
+    Read,
+    /// Writes, serialised against other writers from the start, so a read-then-write inside
+    /// it cannot be interleaved with another process's write (SQLite `BEGIN IMMEDIATE`).
+    Write,
+}
+
+/// Where a vault's rows live, in the words of the contract above: one connection that runs
+/// units of work. Object-safe and synchronous; the vault holds a `Box<dyn Backend>`. The rows
+/// themselves are read and written by the store functions of [`crate::vault`], in the portable
+/// SQL of [`sql`], over [`Backend::sql`]; a backend adds only what it does its own way.
+pub trait Backend: Send {
+    /// The connection's statements, inside the transaction it is in (or, in none, each its own).
+    fn sql(&self) -> &dyn sql::Sql;
+
+    /// Whether a transaction is open on the connection.
+    fn in_transaction(&self) -> bool;
+
+    /// Begins a unit of work (none may be open).
+    fn begin(&self, mode: TxMode) -> Result<()>;
+
+    /// Commits the open unit of work.
+    fn commit(&self) -> Result<()>;
+
+    /// Rolls the open unit of work back (nothing to do when none is open).
+    fn rollback(&self) -> Result<()>;
+
+    /// Makes what purges deleted unreachable in the backend's own files where a client can:
+    /// SQLite empties its WAL into the vault file (whose deleted pages `secure_delete` zeroed).
+    /// False when it could not finish (another connection held it). A backend that cannot
+    /// (PostgreSQL keeps dead tuples, WAL and backups) says true: what it keeps is
+    /// ciphertext whose keys are destroyed on the stations.
+    fn settle_deletions(&self) -> Result<bool>;
+
+    /// The backend's own check of its files: complaints, none when sound (SQLite
+    /// `PRAGMA quick_check`, which names tables and pages, never values).
+    fn integrity_check(&self) -> Result<Vec<String>>;
+
+    /// Writes a consistent copy of every row into the empty vault file at `dst` (what
+    /// `backup` then strips of sealed records and keys).
+    fn copy_to_file(&self, dst: &std::path::Path) -> Result<()>;
+}
+
+/// A unit of work on a backend: rolled back when dropped without [`Transaction::commit`]
+/// (an error, a panic), so nothing is ever half written.
+pub struct Transaction<'b> {
+    backend: &'b dyn Backend,
+    open: bool,
+}
+
+impl<'b> Transaction<'b> {
+    /// Begins one.
+    pub fn begin(backend: &'b dyn Backend, mode: TxMode) -> Result<Transaction<'b>> {
+        backend.begin(mode)?;
+        Ok(Transaction {
+            backend,
+            open: true,
+        })
+    }
+
+    /// The statements inside it.
+    pub fn sql(&self) -> &'b dyn sql::Sql {
+        self.backend.sql()
+    }
+
+    /// Commits it.
+    pub fn commit(mut self) -> Result<()> {
+        self.open = false;
+        self.backend.commit()
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing to report to: the error that dropped it is on its way up, and a
+            // connection whose rollback failed is closed with the process.
+            let _ = self.backend.rollback();
+        }
+    }
+}

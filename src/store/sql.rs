@@ -326,15 +326,17 @@ pub trait Sql {
     ) -> Result<()>;
 }
 
-/// Parameters a statement binds: `params![a, b]`, an array of one type (`[id]`), or `[]`.
+/// Parameters a statement binds: `params![a, b]`, an array or slice of one type (`[id]`,
+/// `&names[..]`), or `[]`.
 pub trait Params {
     /// Calls `f` with the parameters as a slice.
     fn with<R>(&self, f: impl FnOnce(&[&dyn ToValue]) -> R) -> R;
 }
 
-impl Params for &[&dyn ToValue] {
+impl<T: ToValue> Params for &[T] {
     fn with<R>(&self, f: impl FnOnce(&[&dyn ToValue]) -> R) -> R {
-        f(self)
+        let refs: Vec<&dyn ToValue> = self.iter().map(|v| v as &dyn ToValue).collect();
+        f(&refs)
     }
 }
 
@@ -363,6 +365,14 @@ macro_rules! params {
     ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::store::sql::ToValue),+] as &[&dyn $crate::store::sql::ToValue] };
 }
 pub(crate) use params;
+
+/// `n` placeholders numbered from `first`, for an `IN (...)` list: `?1, ?2, ?3`.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// `query_row(...).optional()`: no row is `None`, as in `rusqlite`.
 pub trait OptionalExtension<T> {

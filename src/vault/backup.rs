@@ -112,12 +112,13 @@ impl Session<'_> {
 
     fn write_backup(&self, out: &Path) -> Result<BackupReport> {
         let v = self.vault;
-        let mut dst = Connection::open(out)?;
         let mut report = BackupReport::default();
+        let dst;
         {
             // Under the append lock: no record lands between the rows and the day files.
             let _lock = v.audit.lock()?;
-            copy_db(&v.conn, &mut dst)?;
+            v.store.copy_to_file(out)?;
+            dst = Connection::open(out)?;
             // One file: no WAL beside it (the copy took the source's journal mode).
             dst.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
             dst.execute_batch(&format!(

@@ -5,7 +5,7 @@
 //! PII opening and every change of people goes through a session and is recorded in the audit
 //! log first (fail closed: no record, no action).
 
-// The store's SQL and the backup's copy of it: the files that hold a connection (clippy.toml).
+// The backup is an SQLite file whatever the store: it opens one (clippy.toml).
 #[allow(clippy::disallowed_types)]
 mod backup;
 pub mod datakeys;
@@ -20,7 +20,6 @@ mod rotation;
 pub mod seal;
 pub mod shipments;
 pub mod skus;
-#[allow(clippy::disallowed_types)]
 pub mod store;
 pub mod totp;
 
@@ -32,8 +31,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-#[allow(clippy::disallowed_types)]
-use rusqlite::Connection;
 
 use crate::audit::leak::{LeakScanner, ScannerBuilder};
 use crate::audit::log::{Anchor, AuditLog, PruneReport};
@@ -46,12 +43,13 @@ use crate::mws::credentials::MwsCredentials;
 use crate::pii::{BuyerPii, Pii};
 use crate::role::{Capability, Role};
 use crate::spapi::credentials::SpApiCredentials;
+use crate::store::{Backend, Transaction, TxMode};
 use key::{
     Credential, KdfParams, KeySet, Passphrase, SecretKey, VaultFacts, derive_kek, random_bytes,
 };
 use seal::PiiPublicKey;
 pub use store::Tx;
-use store::{MetaAnchor, OperatorRow, SealedPii, StoredCredential, TxMode};
+use store::{MetaAnchor, OperatorRow, SealedPii, StoredCredential};
 
 /// Why PII is being opened (COMPLIANCE R2); recorded with every opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,8 +117,7 @@ const ANCHOR_UNSENT_META: &str = "anchor_unsent";
 
 /// An open vault.
 pub struct Vault {
-    #[allow(clippy::disallowed_types)]
-    conn: Connection,
+    store: Box<dyn Backend>,
     home: Home,
     id: String,
     profile: Profile,
@@ -341,8 +338,7 @@ impl Vault {
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
-        let mut conn = store::open(&path, false)?;
-        store::migrate(&mut conn)?;
+        let store = crate::store::sqlite::SqliteStore::open(&path)?;
         let id = hex::encode(random_bytes::<16>());
         let (pii_private, pii_public) = seal::generate_keypair();
         let (secrets_private, secrets_public) = seal::generate_keypair();
@@ -387,9 +383,9 @@ impl Vault {
             (rotation::EPOCH_META, "0"),
             ("created_at", &now.to_rfc3339()),
         ] {
-            store::meta_set(&Tx::over(&conn), k, v)?;
+            store::meta_set(&Tx::over(store.sql()), k, v)?;
         }
-        drop(conn);
+        drop(store);
         // The audit log's first key, before the first record: every record is sealed.
         crate::audit::fss::KeyState::create(
             &home.logs_dir(),
@@ -434,9 +430,9 @@ impl Vault {
     pub fn open(home: &Home) -> Result<Vault> {
         // No integrity scan here (it would read the whole file on every cron run); SQLite
         // reports damage as it meets it (mapped to exit 5), and `audit` runs the full check.
-        let mut conn = store::open(&home.vault_path(), false)?;
-        store::migrate(&mut conn)?;
-        let rows = Tx::over(&conn);
+        let store: Box<dyn Backend> =
+            Box::new(crate::store::sqlite::SqliteStore::open(&home.vault_path())?);
+        let rows = Tx::over(store.sql());
         let id = store::meta_required(&rows, "vault_id")?;
         let profile: Profile = store::meta_required(&rows, "profile")?.parse()?;
         let sandbox = store::meta_required(&rows, "sandbox")? == "true";
@@ -449,7 +445,7 @@ impl Vault {
                 .unwrap_or_default()
         });
         Ok(Vault {
-            conn,
+            store,
             home: home.clone(),
             id,
             profile,
@@ -517,22 +513,28 @@ impl Vault {
     /// The rows, in the transaction this vault is in or, outside one, a statement at a time:
     /// the vault's own reads while it opens and unlocks.
     fn rows(&self) -> Tx<'_> {
-        Tx::over(&self.conn)
+        Tx::over(self.store.sql())
     }
 
-    /// Empties the WAL into `vault.db` (`wal_checkpoint(TRUNCATE)`, outside any transaction):
-    /// false when another connection held it, so pages a purge overwrote may still hold
-    /// their old contents.
+    /// Makes what a purge deleted unreachable in the store's own files (SQLite: empties the
+    /// WAL into `vault.db`, outside any transaction): false when another connection held it,
+    /// so pages a purge overwrote may still hold their old contents.
     pub fn checkpoint_wal(&self) -> Result<bool> {
-        retention::checkpoint(&self.conn)
+        self.store.settle_deletions()
+    }
+
+    /// The store's own check of its files: complaints (tables and pages, never values),
+    /// none when sound.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        self.store.integrity_check()
     }
 
     fn within<T>(&self, mode: TxMode, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        if !self.conn.is_autocommit() {
+        if self.store.in_transaction() {
             return f(&self.rows());
         }
-        let tx = store::begin(&self.conn, mode)?;
-        let out = f(&Tx::over(&*tx))?;
+        let tx = Transaction::begin(&*self.store, mode)?;
+        let out = f(&Tx::over(tx.sql()))?;
         tx.commit()?;
         Ok(out)
     }
@@ -565,8 +567,8 @@ impl Vault {
         // Ctrl-C waits for the record and its transaction (`crate::interrupt`).
         let _gate = crate::interrupt::hold();
         let lock = self.audit.lock()?;
-        let tx = store::begin(&self.conn, TxMode::Write)?;
-        let t = Tx::over(&*tx);
+        let tx = Transaction::begin(&*self.store, TxMode::Write)?;
+        let t = Tx::over(tx.sql());
         let anchor = MetaAnchor(&t);
         let stored = anchor.head()?;
         let head = self.audit.recover(&lock, stored.clone(), now)?;

@@ -371,10 +371,10 @@ pub struct MarketplaceRows {
 pub fn marketplace_rows(conn: &Tx<'_>) -> Result<Vec<MarketplaceRows>> {
     let mut st = conn.prepare_cached(
         "SELECT coalesce(marketplace_id, '-'), count(*),
-            sum(pii IS NOT NULL AND purged_at IS NULL),
-            sum(pii IS NULL AND purged_at IS NULL
+            count(*) FILTER (WHERE pii IS NOT NULL AND purged_at IS NULL),
+            count(*) FILTER (WHERE pii IS NULL AND purged_at IS NULL
                 AND lifecycle IN ('unshipped', 'labelled', 'partially_shipped')),
-            sum(purged_at IS NOT NULL)
+            count(*) FILTER (WHERE purged_at IS NOT NULL)
          FROM orders GROUP BY 1 ORDER BY 2 DESC, 1",
     )?;
     let n = |r: &crate::store::sql::Row<'_>, i: usize| -> crate::store::sql::Result<u64> {

@@ -3,7 +3,7 @@
 //! after it.
 
 use super::store::Tx;
-use crate::store::sql::OptionalExtension;
+use crate::store::sql::{Dialect, OptionalExtension};
 
 use crate::error::Result;
 
@@ -101,13 +101,19 @@ pub fn destroy_pii<'a>(
 ) -> Result<()> {
     // The ids go into a temporary table, then two set-wise updates: far fewer statement
     // executions than two per order on a large purge.
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY) WITHOUT ROWID;
-         DELETE FROM temp.purge_ids;",
-    )?;
+    conn.execute_batch(match conn.dialect() {
+        Dialect::Sqlite => {
+            "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY) WITHOUT ROWID;
+             DELETE FROM purge_ids;"
+        }
+        Dialect::Postgres => {
+            "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY) ON COMMIT DELETE ROWS;
+             DELETE FROM purge_ids;"
+        }
+    })?;
     {
         let mut ins =
-            conn.prepare_cached("INSERT OR IGNORE INTO temp.purge_ids (id) VALUES (?1)")?;
+            conn.prepare_cached("INSERT INTO purge_ids (id) VALUES (?1) ON CONFLICT DO NOTHING")?;
         for id in order_ids {
             ins.execute([id])?;
         }
@@ -115,15 +121,15 @@ pub fn destroy_pii<'a>(
     conn.execute(
         "UPDATE orders SET pii = NULL, pii_epoch = NULL, pii_state = 'purged', purged_at = ?1,
            updated_at = ?1
-         WHERE amazon_order_id IN (SELECT id FROM temp.purge_ids)",
+         WHERE amazon_order_id IN (SELECT id FROM purge_ids)",
         [stamp],
     )?;
     conn.execute(
         "UPDATE order_items SET gift_message = NULL, gift_epoch = NULL
-         WHERE amazon_order_id IN (SELECT id FROM temp.purge_ids) AND gift_message IS NOT NULL",
+         WHERE amazon_order_id IN (SELECT id FROM purge_ids) AND gift_message IS NOT NULL",
         [],
     )?;
-    conn.execute("DELETE FROM temp.purge_ids", [])?;
+    conn.execute("DELETE FROM purge_ids", [])?;
     Ok(())
 }
 
@@ -219,22 +225,28 @@ fn records_where(
     Ok(out)
 }
 
-/// How long the checkpoint after a purge waits for other connections' transactions to end
-/// before it gives up (a listing or a label run reads for well under this).
-pub const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
 /// Orders whose sealed PII may no longer be in the epoch of their deadline (the anchor moved
-/// after sealing: shipped late, delivered, canceled), found with SQLite's date arithmetic as a
-/// prefilter (the caller decides with the tool's own deadline): their retention facts and the
-/// epoch their PII record states.
+/// after sealing: shipped late, delivered, canceled), found with the backend's date arithmetic
+/// as a prefilter (the caller decides with the tool's own deadline): their retention facts and
+/// the epoch their PII record states.
 pub fn epoch_moved_candidates(conn: &Tx<'_>, pii_days: u32) -> Result<Vec<(RetentionFacts, u32)>> {
+    const START: &str =
+        "COALESCE(o.retention_start, o.latest_ship_date, o.purchase_date, o.created_at)";
+    // The day number (days since 1970-01-01) of the start plus the retention days.
+    let moved = match conn.dialect() {
+        Dialect::Sqlite => {
+            format!("o.pii_epoch IS NOT CAST(julianday({START}) + ?1 - 2440587.5 AS INTEGER)")
+        }
+        Dialect::Postgres => format!(
+            "o.pii_epoch IS DISTINCT FROM CAST(floor(extract(epoch FROM CAST({START} AS timestamptz))
+                / 86400) + ?1 AS BIGINT)"
+        ),
+    };
     let mut st = conn.prepare(&format!(
         "SELECT o.amazon_order_id, o.retention_start, o.latest_ship_date, o.purchase_date,
                 o.created_at, {HOLDS_PII}, o.pii_epoch
          FROM orders o
-         WHERE o.pii IS NOT NULL AND o.purged_at IS NULL AND o.pii_epoch IS NOT NULL
-           AND o.pii_epoch IS NOT CAST(julianday(COALESCE(o.retention_start, o.latest_ship_date,
-                 o.purchase_date, o.created_at)) + ?1 - 2440587.5 AS INTEGER)"
+         WHERE o.pii IS NOT NULL AND o.purged_at IS NULL AND o.pii_epoch IS NOT NULL AND {moved}"
     ))?;
     let rows = st.query_map([pii_days], |r| {
         Ok((
@@ -267,20 +279,6 @@ pub fn records_of_order(conn: &Tx<'_>, order_id: &str) -> Result<Vec<EpochRecord
         "amazon_order_id = ?1",
         &order_id,
     )
-}
-
-/// `wal_checkpoint(TRUNCATE)`, waiting at most [`CHECKPOINT_WAIT`] for other connections:
-/// true when the WAL was fully checkpointed and emptied (false: another connection's read
-/// transaction, or a writer, held it, so pages the purge overwrote may still hold their old
-/// contents in `vault.db`).
-#[allow(clippy::disallowed_types)] // outside any transaction: on the connection itself
-pub(in crate::vault) fn checkpoint(conn: &rusqlite::Connection) -> Result<bool> {
-    conn.busy_timeout(CHECKPOINT_WAIT)?;
-    let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        r.get::<_, i64>(0)
-    });
-    conn.busy_timeout(crate::vault::store::BUSY_TIMEOUT)?;
-    Ok(busy? == 0)
 }
 
 /// The other processes of this machine that have `db` (or its `-wal` or `-shm` file) open, as

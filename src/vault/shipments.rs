@@ -148,7 +148,7 @@ fn live_packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<LivePackage>> {
 fn items_left(conn: &Tx<'_>, order_id: &str) -> Result<Vec<ItemLeft>> {
     let mut st = conn.prepare_cached(
         "SELECT i.order_item_id, i.quantity_ordered, COALESCE(i.quantity_shipped, 0)
-            + COALESCE((SELECT sum(p.quantity) FROM shipment_items p JOIN shipments s ON s.id = p.shipment_id
+            + COALESCE((SELECT CAST(sum(p.quantity) AS BIGINT) FROM shipment_items p JOIN shipments s ON s.id = p.shipment_id
                 WHERE s.amazon_order_id = i.amazon_order_id AND s.state <> 'cancelled'
                 AND p.order_item_id = i.order_item_id), 0)
          FROM order_items i WHERE i.amazon_order_id = ?1 ORDER BY i.order_item_id",
@@ -980,7 +980,7 @@ mod tests {
     fn db() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
         c.pragma_update(None, "foreign_keys", "ON").unwrap();
-        crate::vault::store::migrate(&mut c).unwrap();
+        crate::store::sqlite::migrate(&mut c).unwrap();
         c.execute(
             "INSERT INTO orders (amazon_order_id, status, created_at, updated_at, lifecycle, items_fetched,
                 latest_ship_date) VALUES (?1, 'Unshipped', 't', 't', 'unshipped', 1, '2026-03-05T00:00:00Z')",

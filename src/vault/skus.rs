@@ -143,22 +143,24 @@ pub struct PickList {
 /// The pick list for orders in the given lifecycle states.
 pub fn pick_list(conn: &Tx<'_>, lifecycles: &[Lifecycle]) -> Result<PickList> {
     let names: Vec<&str> = lifecycles.iter().map(|l| l.as_str()).collect();
-    let states = serde_json::to_string(&names).expect("serializes");
-    let mut st = conn.prepare(
-        "SELECT COALESCE(i.seller_sku, i.asin) AS sku, l.bin, i.amazon_order_id,
+    let states = crate::store::sql::placeholders(1, names.len());
+    let mut st = conn.prepare(&format!(
+        "SELECT sku, bin, amazon_order_id, todo, marketplace_id FROM (
+            SELECT COALESCE(i.seller_sku, i.asin) AS sku, l.bin, i.amazon_order_id,
                 i.quantity_ordered - COALESCE(i.quantity_shipped, 0)
-                    - COALESCE((SELECT sum(p.quantity) FROM shipment_items p
+                    - COALESCE((SELECT CAST(sum(p.quantity) AS BIGINT) FROM shipment_items p
                         JOIN shipments s ON s.id = p.shipment_id
                         WHERE s.amazon_order_id = i.amazon_order_id AND s.state <> 'cancelled'
                         AND p.order_item_id = i.order_item_id), 0) AS todo,
                 o.marketplace_id
-         FROM order_items i
-         JOIN orders o ON o.amazon_order_id = i.amazon_order_id
-         LEFT JOIN sku_locations l ON l.sku = COALESCE(i.seller_sku, i.asin)
-         WHERE o.lifecycle IN (SELECT value FROM json_each(?1)) AND todo > 0
-         ORDER BY sku, i.amazon_order_id",
-    )?;
-    let rows = st.query_map([&states], |r| {
+            FROM order_items i
+            JOIN orders o ON o.amazon_order_id = i.amazon_order_id
+            LEFT JOIN sku_locations l ON l.sku = COALESCE(i.seller_sku, i.asin)
+            WHERE o.lifecycle IN ({states})) AS wanted
+         WHERE todo > 0
+         ORDER BY sku, amazon_order_id"
+    ))?;
+    let rows = st.query_map(&names[..], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, Option<String>>(1)?,
@@ -197,9 +199,8 @@ pub fn pick_list(conn: &Tx<'_>, lifecycles: &[Lifecycle]) -> Result<PickList> {
         (None, None) => natural_cmp(&a.sku, &b.sku),
     });
     let orders_without_items = conn.query_row(
-        "SELECT count(*) FROM orders WHERE items_fetched = 0
-         AND lifecycle IN (SELECT value FROM json_each(?1))",
-        [&states],
+        &format!("SELECT count(*) FROM orders WHERE items_fetched = 0 AND lifecycle IN ({states})"),
+        &names[..],
         |r| r.get::<_, i64>(0),
     )? as usize;
     Ok(PickList {

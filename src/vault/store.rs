@@ -1,26 +1,19 @@
-//! The SQLite store: connection settings, migrations, and queries over plain and sealed rows.
-//!
-//! Settings: WAL, `secure_delete=ON` (deleted PII is overwritten, not left in free pages),
-//! foreign keys, a busy timeout for concurrent processes, `synchronous=NORMAL` (WAL-safe).
-//! Migrations in `migrations/` are embedded and only ever added; `PRAGMA user_version`
-//! records how many have run.
+//! The vault's rows: meta, operators, sealed PII and the audit anchor, in the portable SQL of
+//! [`crate::store::sql`], over whichever backend holds them ([`crate::store::Backend`];
+//! connection settings and migrations are the backend's: [`crate::store::sqlite`]).
 //!
 //! **Transactions.** The crate outside `vault` reaches rows only through a [`Tx`]:
-//! `Vault::read` (a deferred transaction: one snapshot for every read in it), `Vault::write`
-//! (`BEGIN IMMEDIATE`: the write lock at once, committed when the closure returns `Ok`) and
-//! `Vault::record_with`/`record_after` (the same, with the audit records appended and the
-//! chain head moved before the commit). A `read` or `write` inside another joins it. No
-//! transaction is held across a call to Amazon, a print or a prompt: each closure is a unit
-//! of work. `clippy.toml` keeps `rusqlite::Connection` and `Transaction` inside this module
-//! and `backup`.
+//! `Vault::read` (one snapshot for every read in it), `Vault::write` (the write lock at once,
+//! committed when the closure returns `Ok`) and `Vault::record_with`/`record_after` (the
+//! same, with the audit records appended and the chain head moved before the commit). A
+//! `read` or `write` inside another joins it. No transaction is held across a call to Amazon,
+//! a print or a prompt: each closure is a unit of work. `clippy.toml` keeps
+//! `rusqlite::Connection` and `Transaction` inside the backends and `backup`.
 
-use std::path::Path;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OpenFlags};
-
 use crate::store::sql::{OptionalExtension, Sql, Statement, params};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::audit::log::Anchor;
 use crate::audit::{Checkpoint, Head};
@@ -28,74 +21,6 @@ use crate::error::{Error, Result};
 use crate::role::Role;
 
 use super::key::KdfParams;
-
-/// The migrations, in order. Append only.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_vault.sql"),
-    include_str!("../../migrations/0002_fetch.sql"),
-    include_str!("../../migrations/0003_ship.sql"),
-    include_str!("../../migrations/0004_labels.sql"),
-    include_str!("../../migrations/0005_sku_locations.sql"),
-    include_str!("../../migrations/0006_label_identity.sql"),
-    include_str!("../../migrations/0007_recovery.sql"),
-    include_str!("../../migrations/0008_rekey.sql"),
-    include_str!("../../migrations/0009_packages.sql"),
-    include_str!("../../migrations/0010_retention_anchor.sql"),
-    include_str!("../../migrations/0011_bought_service.sql"),
-    include_str!("../../migrations/0012_epoch_keys.sql"),
-    include_str!("../../migrations/0013_cancelled_labels.sql"),
-    include_str!("../../migrations/0014_totp_step_mac.sql"),
-    include_str!("../../migrations/0015_regions.sql"),
-];
-
-/// The schema version this build writes (the number of migrations).
-pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
-
-/// How long a statement waits for another connection's lock before it fails.
-pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Opens (creating if asked) the vault database with the required settings.
-pub fn open(path: &Path, create: bool) -> Result<Connection> {
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if create {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.set_prepared_statement_cache_capacity(crate::store::sqlite::STATEMENT_CACHE);
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
-}
-
-/// Runs the migrations not yet applied; refuses a vault newer than this build.
-pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let have: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if have > SCHEMA_VERSION {
-        return Err(Error::Integrity(format!(
-            "the vault has schema version {have}, newer than this build's {SCHEMA_VERSION}; upgrade fulfill"
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(have as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
-/// `PRAGMA quick_check`'s complaints (none: the file is sound). A complaint names tables and
-/// pages, never a row's values.
-pub fn quick_check(conn: &Tx<'_>) -> Result<Vec<String>> {
-    let mut st = conn.prepare("PRAGMA quick_check")?;
-    let rows = st
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<crate::store::sql::Result<Vec<_>>>()?;
-    Ok(rows.into_iter().filter(|r| r != "ok").collect())
-}
 
 /// One transaction on the vault's rows: the only handle through which the rest of the crate
 /// reads and writes them. [`super::Vault::read`] and [`super::Vault::write`] make one (and so do
@@ -111,6 +36,11 @@ impl<'c> Tx<'c> {
     /// its own when it is in none (the vault's own reads while it unlocks).
     pub(in crate::vault) fn over(sql: &'c dyn Sql) -> Tx<'c> {
         Tx { sql }
+    }
+
+    /// The SQL the backend speaks, for the few statements that differ.
+    pub(in crate::vault) fn dialect(&self) -> crate::store::sql::Dialect {
+        self.sql.dialect()
     }
 
     pub(in crate::vault) fn execute(
@@ -144,29 +74,6 @@ impl<'c> Tx<'c> {
     ) -> crate::store::sql::Result<T> {
         Statement::new(self.sql, sql).query_row(params, f)
     }
-}
-
-/// How [`begin`] starts a transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(in crate::vault) enum TxMode {
-    /// `BEGIN DEFERRED`: one snapshot for every read in it.
-    Read,
-    /// `BEGIN IMMEDIATE`: the write lock at once, so a read-then-write inside it cannot be
-    /// interleaved with another process's write.
-    Write,
-}
-
-/// Begins a transaction on `conn` (which must not be in one already); it rolls back when
-/// dropped uncommitted.
-pub(in crate::vault) fn begin(
-    conn: &Connection,
-    mode: TxMode,
-) -> Result<rusqlite::Transaction<'_>> {
-    let behavior = match mode {
-        TxMode::Read => rusqlite::TransactionBehavior::Deferred,
-        TxMode::Write => rusqlite::TransactionBehavior::Immediate,
-    };
-    Ok(rusqlite::Transaction::new_unchecked(conn, behavior)?)
 }
 
 /// Reads a meta value.
@@ -860,8 +767,11 @@ pub fn next_pii_version(conn: &Tx<'_>, order_id: &str) -> Result<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types)] // tests open the file as an operator with sqlite3 would
 mod tests {
     use super::*;
+    use crate::store::sqlite::{SCHEMA_VERSION, migrate};
+    use rusqlite::Connection;
 
     #[test]
     fn schema_version_is_pinned() {
@@ -883,7 +793,7 @@ mod tests {
     fn shipments_before_packages_become_package_one_with_their_items() {
         let mut c = Connection::open_in_memory().unwrap();
         c.pragma_update(None, "foreign_keys", "ON").unwrap();
-        for (i, sql) in MIGRATIONS.iter().take(8).enumerate() {
+        for (i, sql) in crate::store::sqlite::MIGRATIONS.iter().take(8).enumerate() {
             c.execute_batch(sql).unwrap();
             c.pragma_update(None, "user_version", (i + 1) as u32)
                 .unwrap();
@@ -932,7 +842,7 @@ mod tests {
     fn bought_label_files_learn_their_shipment() {
         let mut c = Connection::open_in_memory().unwrap();
         c.pragma_update(None, "foreign_keys", "ON").unwrap();
-        for (i, sql) in MIGRATIONS.iter().take(12).enumerate() {
+        for (i, sql) in crate::store::sqlite::MIGRATIONS.iter().take(12).enumerate() {
             c.execute_batch(sql).unwrap();
             c.pragma_update(None, "user_version", (i + 1) as u32)
                 .unwrap();

@@ -403,7 +403,7 @@ pub fn audit(
         ));
     }
     // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
-    let damage = vault.read(crate::vault::store::quick_check)?;
+    let damage = vault.integrity_check()?;
     for d in damage.iter().take(20) {
         c.fail(format!(
             "vault.db is damaged: {d} (restore it from a backup)"
