@@ -116,6 +116,7 @@ impl Home {
             self.root.join("vault.db-shm"),
             self.root.join(crate::vault::keyring::FILE),
             self.config_path(),
+            self.store_path(),
         ] {
             if present(&f) {
                 check_not_link(&f)?;
@@ -138,6 +139,12 @@ impl Home {
     /// `config.toml`.
     pub fn config_path(&self) -> PathBuf {
         self.root.join("config.toml")
+    }
+
+    /// `store.toml`: where a station's rows are when they are not in `vault.db`
+    /// ([`crate::store::location`]).
+    pub fn store_path(&self) -> PathBuf {
+        self.root.join("store.toml")
     }
 
     /// `logs/`.

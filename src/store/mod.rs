@@ -41,6 +41,7 @@
 //! - **Migrations per backend**, only ever added, and a schema newer than the binary is
 //!   refused.
 
+pub mod location;
 pub mod sql;
 pub mod sqlite;
 pub mod uri;

@@ -72,14 +72,19 @@ impl StoreUri {
             return Err(bad("names no database"));
         }
         let database = percent_decoded(database).ok_or_else(|| bad("has a bad database name"))?;
-        let user = match u.username() {
+        let mut user = match u.username() {
             "" => default_user.to_string(),
             name => percent_decoded(name).ok_or_else(|| bad("has a bad user name"))?,
         };
         let mut socket = None;
+        let mut port = u.port();
         for (k, v) in u.query_pairs() {
             match k.as_ref() {
                 "host" if v.starts_with('/') => socket = Some(PathBuf::from(v.as_ref())),
+                "port" => port = Some(v.parse().map_err(|_| bad("has a bad port"))?),
+                "user" if !v.is_empty() && !v.chars().any(char::is_control) => {
+                    user = v.into_owned()
+                }
                 "host" => return Err(bad("has a host parameter that is not a socket folder")),
                 "sslmode" | "application_name" | "connect_timeout" => {}
                 _ => return Err(bad("has a parameter fulfill does not take")),
@@ -94,7 +99,7 @@ impl StoreUri {
         Ok(StoreUri {
             user,
             host,
-            port: u.port().unwrap_or(DEFAULT_PORT),
+            port: port.unwrap_or(DEFAULT_PORT),
             database,
         })
     }
@@ -195,6 +200,29 @@ fn percent_decoded(s: &str) -> Option<String> {
     (!s.is_empty() && !s.chars().any(char::is_control)).then(|| s.into_owned())
 }
 
+impl StoreUri {
+    /// The URL that parses back to this store (what `store.toml` keeps): names
+    /// percent-encoded, a socket folder, its port and the user as parameters.
+    pub fn to_url(&self) -> String {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode as enc};
+        let (user, db) = (
+            enc(&self.user, NON_ALPHANUMERIC),
+            enc(&self.database, NON_ALPHANUMERIC),
+        );
+        match &self.host {
+            PgHost::Tcp(h) if h.contains(':') => {
+                format!("postgres://{user}@[{h}]:{}/{db}", self.port)
+            }
+            PgHost::Tcp(h) => format!("postgres://{user}@{h}:{}/{db}", self.port),
+            PgHost::Socket(dir) => format!(
+                "postgres:///{db}?host={}&port={}&user={user}",
+                enc(&dir.to_string_lossy(), NON_ALPHANUMERIC),
+                self.port
+            ),
+        }
+    }
+}
+
 impl fmt::Display for StoreUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.host {
@@ -233,6 +261,22 @@ mod tests {
 
     fn uri(s: &str) -> StoreUri {
         StoreUri::parse(s, "station").unwrap()
+    }
+
+    #[test]
+    fn a_store_written_as_a_url_parses_back_to_itself() {
+        for s in [
+            "postgres://db.example.com/fulfill",
+            "postgres://st%C3%A4tion@[::1]:6543/v%20ault",
+            "postgres:///vault?host=/tmp/pg%20x&port=20123&user=postgres",
+            "postgresql://a@127.0.0.1/b?sslmode=require",
+        ] {
+            let u = uri(s);
+            assert_eq!(uri(&u.to_url()), u, "{s}");
+        }
+        let u = uri("postgres:///vault?host=/tmp/pg&port=20123&user=postgres");
+        assert_eq!((u.port, u.user.as_str()), (20123, "postgres"));
+        assert!(StoreUri::parse("postgres:///v?host=/tmp&port=x", "s").is_err());
     }
 
     #[test]
