@@ -27,6 +27,7 @@
 //! - **Migrations per backend**, only ever added, and a schema newer than the binary is
 //!   refused.
 
+pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 pub mod uri;
