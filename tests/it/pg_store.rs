@@ -487,3 +487,198 @@ fn a_certificate_from_an_unknown_ca_is_refused_with_exit_5() {
     // The same server over plain loopback is fine: it was the certificate.
     PgConn::connect(&uri, Some(&password)).unwrap();
 }
+
+/// A schema as both backends can describe it: one line per fact, sorted.
+fn sqlite_schema() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "{files:?}");
+    let db = rusqlite::Connection::open_in_memory().unwrap();
+    for f in &files {
+        db.execute_batch(&std::fs::read_to_string(f).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+    let strings = |sql: &str| -> Vec<Vec<String>> {
+        let mut st = db.prepare(sql).unwrap();
+        let n = st.column_count();
+        st.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => String::new(),
+                        rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                        v => v.as_str().unwrap().to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    let mut facts = Vec::new();
+    for t in strings(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    ) {
+        let (table, sql) = (&t[0], &t[1]);
+        facts.push(format!("table {table}"));
+        facts.push(format!(
+            "{table} checks {}",
+            sql.to_uppercase().matches("CHECK (").count()
+        ));
+        let columns = strings(&format!("PRAGMA table_info({table})"));
+        // cid, name, type, notnull, dflt_value, pk
+        let mut pk: Vec<(u32, String)> = columns
+            .iter()
+            .filter(|c| c[5] != "0")
+            .map(|c| (c[5].parse().unwrap(), c[1].clone()))
+            .collect();
+        for c in &columns {
+            let ty = match c[2].as_str() {
+                "INTEGER" => "bigint",
+                "TEXT" => "text",
+                "BLOB" => "bytea",
+                "REAL" => "double precision",
+                other => panic!("{table}.{}: type {other}", c[1]),
+            };
+            let pk_col = c[5] != "0";
+            let not_null = c[3] == "1" || pk_col;
+            // A rowid alias (a lone INTEGER PRIMARY KEY) is an identity column, except the
+            // one-row table's fixed key.
+            let identity =
+                pk_col && pk.len() == 1 && c[2] == "INTEGER" && !sql.contains("CHECK (id = 1)");
+            facts.push(format!(
+                "{table} column {} {} {ty} not_null={not_null} default={} identity={identity}",
+                c[0], c[1], c[4]
+            ));
+        }
+        pk.sort();
+        let pk: Vec<_> = pk.into_iter().map(|(_, c)| c).collect();
+        facts.push(format!("{table} primary key ({})", pk.join(", ")));
+        for fk in strings(&format!("PRAGMA foreign_key_list({table})")) {
+            // id, seq, table, from, to, on_update, on_delete, match
+            facts.push(format!(
+                "{table} foreign key ({}) -> {}({}) on delete {}",
+                fk[3], fk[2], fk[4], fk[6]
+            ));
+        }
+        for ix in strings(&format!("PRAGMA index_list({table})")) {
+            // seq, name, unique, origin, partial
+            if ix[3] == "pk" {
+                continue;
+            }
+            let cols: Vec<String> = strings(&format!("PRAGMA index_info({})", ix[1]))
+                .into_iter()
+                .map(|c| c[2].clone())
+                .collect();
+            facts.push(match ix[3].as_str() {
+                "u" => format!("{table} unique ({})", cols.join(", ")),
+                _ => format!(
+                    "{table} index {} ({}) unique={} partial={}",
+                    ix[1],
+                    cols.join(", "),
+                    ix[2] == "1",
+                    ix[4] == "1"
+                ),
+            });
+        }
+    }
+    facts.sort();
+    facts
+}
+
+/// The same facts of the PostgreSQL store's schema (without its `schema_version`).
+fn postgres_schema(pg: &Pg, db: &str) -> Vec<String> {
+    let q = |sql: &str| -> Vec<Vec<String>> {
+        pg.psql(db, sql)
+            .lines()
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect()
+    };
+    let mut facts = Vec::new();
+    let tables = "c.relnamespace = 'public'::regnamespace AND c.relname <> 'schema_version'";
+    for t in q(&format!(
+        "SELECT relname, (SELECT count(*) FROM pg_constraint WHERE conrelid = c.oid AND \
+         contype = 'c') FROM pg_class c WHERE relkind = 'r' AND {tables}"
+    )) {
+        facts.push(format!("table {}", t[0]));
+        facts.push(format!("{} checks {}", t[0], t[1]));
+    }
+    for c in q(
+        "SELECT table_name, ordinal_position - 1, column_name, data_type, \
+                is_nullable = 'NO', coalesce(regexp_replace(column_default, '::text$', ''), ''), \
+                is_identity = 'YES' FROM information_schema.columns \
+                WHERE table_schema = 'public' AND table_name <> 'schema_version'",
+    ) {
+        facts.push(format!(
+            "{} column {} {} {} not_null={} default={} identity={}",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4] == "t",
+            c[5],
+            c[6] == "t"
+        ));
+    }
+    let cols = "(SELECT string_agg(a.attname, ', ' ORDER BY k.n) FROM unnest(i.indkey) \
+                WITH ORDINALITY k(attnum, n) JOIN pg_attribute a ON a.attrelid = i.indrelid \
+                AND a.attnum = k.attnum)";
+    for ix in q(&format!(
+        "SELECT c.relname, x.relname, {cols}, i.indisprimary, i.indisunique, \
+         i.indpred IS NOT NULL, EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = i.indexrelid) \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
+         JOIN pg_class x ON x.oid = i.indexrelid WHERE {tables}"
+    )) {
+        facts.push(if ix[3] == "t" {
+            format!("{} primary key ({})", ix[0], ix[2])
+        } else if ix[6] == "t" {
+            format!("{} unique ({})", ix[0], ix[2])
+        } else {
+            format!(
+                "{} index {} ({}) unique={} partial={}",
+                ix[0],
+                ix[1],
+                ix[2],
+                ix[4] == "t",
+                ix[5] == "t"
+            )
+        });
+    }
+    for fk in q(&format!(
+        "SELECT c.relname, a.attname, f.relname, b.attname, CASE k.confdeltype \
+         WHEN 'c' THEN 'CASCADE' WHEN 'a' THEN 'NO ACTION' ELSE k.confdeltype::text END \
+         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid \
+         JOIN pg_class f ON f.oid = k.confrelid \
+         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] \
+         JOIN pg_attribute b ON b.attrelid = k.confrelid AND b.attnum = k.confkey[1] \
+         WHERE k.contype = 'f' AND {tables}"
+    )) {
+        facts.push(format!(
+            "{} foreign key ({}) -> {}({}) on delete {}",
+            fk[0], fk[1], fk[2], fk[3], fk[4]
+        ));
+    }
+    facts.sort();
+    facts
+}
+
+#[test]
+fn the_postgres_schema_is_the_sqlite_schema_after_every_migration() {
+    let pg = Pg::start();
+    let conn = socket_conn(&pg, "vault");
+    conn.migrate().unwrap();
+    let (want, got) = (sqlite_schema(), postgres_schema(&pg, "vault"));
+    let missing: Vec<_> = want.iter().filter(|f| !got.contains(f)).collect();
+    let extra: Vec<_> = got.iter().filter(|f| !want.contains(f)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "SQLite has, PostgreSQL lacks:\n{missing:#?}\nPostgreSQL has, SQLite lacks:\n{extra:#?}"
+    );
+    assert!(want.len() > 150, "{}", want.len());
+}
