@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 
 use fulfill::error::{Error, Exit};
 use fulfill::store::postgres::migrate::SCHEMA_VERSION;
-use fulfill::store::postgres::{PgConn, Transport};
+use fulfill::store::postgres::{ConnectOptions, PgConn, Transport};
 use fulfill::store::sql::{Row, Sql, SqlError, ToValue};
 use fulfill::store::uri::StoreUri;
 use fulfill::vault::key::Passphrase;
@@ -426,9 +426,11 @@ fn a_store_beyond_loopback_is_reached_only_over_tls() {
         let uri = StoreUri::parse(url, "nobody").unwrap();
         assert_eq!(Transport::for_store(&uri), Transport::Tls, "{url}");
         // Asking for plain text there is refused before any packet is sent.
-        let e = PgConn::connect_over(&uri, None, Transport::Plain)
-            .err()
-            .unwrap();
+        let plain = ConnectOptions {
+            transport: Some(Transport::Plain),
+            ..ConnectOptions::default()
+        };
+        let e = PgConn::connect_with(&uri, None, &plain).err().unwrap();
         assert_eq!(e.exit(), Exit::Unsafe, "{e}");
         assert!(e.to_string().contains("only over TLS"), "{e}");
     }
@@ -442,9 +444,9 @@ fn a_store_beyond_loopback_is_reached_only_over_tls() {
     }
 }
 
-/// A CA of its own and a leaf it signed for `localhost` and 127.0.0.1 (`CA:FALSE`, with
-/// SANs): the leaf's chain and key in PEM.
-fn unknown_ca_leaf() -> (String, String) {
+/// A CA of its own and a leaf it signed for `names` (`CA:FALSE`, with SANs): the leaf's
+/// chain and key in PEM, and the CA's certificate in PEM.
+fn ca_and_leaf(names: &[&str]) -> (String, String, String) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -453,19 +455,21 @@ fn unknown_ca_leaf() -> (String, String) {
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca, ca_key);
     let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".into()]).unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut leaf = rcgen::CertificateParams::new(names).unwrap();
     leaf.is_ca = rcgen::IsCa::ExplicitNoCa;
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
     (
         format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
         leaf_key.serialize_pem(),
+        ca_cert.pem(),
     )
 }
 
-#[test]
-fn a_certificate_from_an_unknown_ca_is_refused_with_exit_5() {
-    let (chain, key) = unknown_ca_leaf();
+/// A cluster serving TLS on loopback TCP with a leaf for `names`, role `station` (password
+/// [`PASSWORD`]), and a file holding its CA's certificate.
+fn tls_cluster(names: &[&str]) -> (Pg, tempfile::NamedTempFile) {
+    let (chain, key, ca) = ca_and_leaf(names);
     let pg = Pg::start_with(Options {
         tcp: true,
         tls: Some((chain, key)),
@@ -475,9 +479,24 @@ fn a_certificate_from_an_unknown_ca_is_refused_with_exit_5() {
         &format!("CREATE ROLE station LOGIN PASSWORD '{PASSWORD}'"),
     );
     assert_eq!(pg.psql("postgres", "SHOW ssl").trim(), "on");
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), ca).unwrap();
+    (pg, ca_file)
+}
+
+fn tls(ca_file: Option<&std::path::Path>) -> ConnectOptions {
+    ConnectOptions {
+        transport: Some(Transport::Tls),
+        ca_file: ca_file.map(std::path::Path::to_path_buf),
+    }
+}
+
+#[test]
+fn a_certificate_from_an_unknown_ca_is_refused_with_exit_5() {
+    let (pg, _ca) = tls_cluster(&["localhost", "127.0.0.1"]);
     let uri = StoreUri::parse(&pg.tcp_url("station", "postgres"), "nobody").unwrap();
     let password = Passphrase::new(PASSWORD.into());
-    let e = PgConn::connect_over(&uri, Some(&password), Transport::Tls)
+    let e = PgConn::connect_with(&uri, Some(&password), &tls(None))
         .err()
         .unwrap();
     assert!(matches!(e, Error::Unsafe(_)), "{e}");
@@ -486,6 +505,40 @@ fn a_certificate_from_an_unknown_ca_is_refused_with_exit_5() {
     assert_one_line_without(&e, PASSWORD);
     // The same server over plain loopback is fine: it was the certificate.
     PgConn::connect(&uri, Some(&password)).unwrap();
+}
+
+#[test]
+fn tls_with_a_trusted_ca_connects_and_a_certificate_for_another_name_is_refused() {
+    let (pg, ca) = tls_cluster(&["127.0.0.1"]);
+    let password = Passphrase::new(PASSWORD.into());
+    let uri = StoreUri::parse(&pg.tcp_url("station", "postgres"), "nobody").unwrap();
+    let conn = PgConn::connect_with(&uri, Some(&password), &tls(Some(ca.path()))).unwrap();
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[]
+        ),
+        vec![vec!["int:1".to_string(), "text:TLSv1.3".into()]]
+    );
+    // The certificate names 127.0.0.1, not localhost: refused though its CA is trusted.
+    let by_name = StoreUri::parse(
+        &format!("postgres://station@localhost:{}/postgres", pg.port),
+        "nobody",
+    )
+    .unwrap();
+    let e = PgConn::connect_with(&by_name, Some(&password), &tls(Some(ca.path())))
+        .err()
+        .unwrap();
+    assert_eq!(e.exit(), Exit::Unsafe, "{e}");
+    assert!(e.to_string().contains("not trusted"), "{e}");
+    assert_one_line_without(&e, PASSWORD);
+    // A CA file that holds nothing is the operator's mistake, said as such.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let e = PgConn::connect_with(&uri, Some(&password), &tls(Some(empty.path())))
+        .err()
+        .unwrap();
+    assert_eq!(e.exit(), Exit::Usage, "{e}");
 }
 
 /// A schema as both backends can describe it: one line per fact, sorted.

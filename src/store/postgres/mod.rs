@@ -25,6 +25,7 @@ mod value;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ::postgres::config::SslMode;
@@ -64,6 +65,18 @@ impl Transport {
     }
 }
 
+/// How to connect, beyond what the store's URL says.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// The transport: `None` for what the URL requires ([`Transport::for_store`]). TLS may
+    /// be asked for where plain text would do (a loopback server with a certificate); plain
+    /// text where TLS is required is refused.
+    pub transport: Option<Transport>,
+    /// Trust the certificate authorities in this PEM file instead of the system's roots (a
+    /// warehouse's own CA).
+    pub ca_file: Option<PathBuf>,
+}
+
 /// One connection to a PostgreSQL store.
 pub struct PgConn {
     client: RefCell<::postgres::Client>,
@@ -76,16 +89,18 @@ impl PgConn {
     /// Connects to the store at `uri` as its user, with `password` when the server asks for
     /// one, over the [`Transport`] the URL requires.
     pub fn connect(uri: &StoreUri, password: Option<&Passphrase>) -> crate::error::Result<PgConn> {
-        PgConn::connect_over(uri, password, Transport::for_store(uri))
+        PgConn::connect_with(uri, password, &ConnectOptions::default())
     }
 
-    /// Connects over `transport`: TLS may be asked for where plain text would do (a loopback
-    /// server with a certificate), never the other way round.
-    pub fn connect_over(
+    /// Connects as `options` say.
+    pub fn connect_with(
         uri: &StoreUri,
         password: Option<&Passphrase>,
-        transport: Transport,
+        options: &ConnectOptions,
     ) -> crate::error::Result<PgConn> {
+        let transport = options
+            .transport
+            .unwrap_or_else(|| Transport::for_store(uri));
         if transport == Transport::Plain && uri.needs_tls() {
             return Err(Error::Unsafe(format!(
                 "the store {uri} is not on this machine: fulfill reaches it only over TLS"
@@ -110,7 +125,7 @@ impl PgConn {
         let client = match transport {
             Transport::Plain => config.ssl_mode(SslMode::Disable).connect(::postgres::NoTls),
             Transport::Tls => {
-                let tls = tls_config(uri)?;
+                let tls = tls_config(uri, options.ca_file.as_deref())?;
                 // `require` verifies the certificate and the host name with the rustls
                 // connector (rust-postgres #988, #1252).
                 config
@@ -309,15 +324,36 @@ fn connect_error(uri: &StoreUri, e: &::postgres::Error) -> Error {
     Error::Remote(format!("cannot reach the store {uri}: {text}"))
 }
 
-/// The TLS client: ring, the platform's roots, certificate and host name verified.
-fn tls_config(uri: &StoreUri) -> crate::error::Result<rustls::ClientConfig> {
-    use rustls_platform_verifier::ConfigVerifierExt;
+/// The TLS client: ring, certificate and host name verified against the platform's roots, or
+/// only against the authorities in `ca_file`.
+fn tls_config(
+    uri: &StoreUri,
+    ca_file: Option<&Path>,
+) -> crate::error::Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    rustls::ClientConfig::with_platform_verifier().map_err(|e| {
-        Error::Unsafe(format!(
-            "cannot verify the store {uri}'s certificate: the system's certificate roots: {e}"
-        ))
-    })
+    let Some(ca) = ca_file else {
+        use rustls_platform_verifier::ConfigVerifierExt;
+        return rustls::ClientConfig::with_platform_verifier().map_err(|e| {
+            Error::Unsafe(format!(
+                "cannot verify the store {uri}'s certificate: the system's certificate roots: {e}"
+            ))
+        });
+    };
+    let bad = |why: String| Error::usage(format!("the store's CA file {}: {why}", ca.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| bad(e.to_string()))? {
+        roots
+            .add(c.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("it holds no certificate".into()));
+    }
+    Ok(rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 impl Sql for PgConn {
