@@ -735,3 +735,42 @@ fn the_postgres_schema_is_the_sqlite_schema_after_every_migration() {
     );
     assert!(want.len() > 150, "{}", want.len());
 }
+
+#[test]
+fn a_deadlock_between_two_stations_is_a_conflict_for_one_and_the_other_goes_through() {
+    let pg = Pg::start();
+    let a = socket_conn(&pg, "vault");
+    a.migrate().unwrap();
+    let b = PgConn::connect(&socket_uri(&pg, "vault"), None).unwrap();
+    a.execute(
+        "INSERT INTO meta (key, value) VALUES ('r1', '0'), ('r2', '0')",
+        &[],
+    )
+    .unwrap();
+    let update = |c: &PgConn, key: &str| {
+        c.execute("UPDATE meta SET value = 'x' WHERE key = ?1", &[&key])
+            .map(drop)
+    };
+    a.begin(false).unwrap();
+    update(&a, "r1").unwrap();
+    b.begin(false).unwrap();
+    update(&b, "r2").unwrap();
+    // Each now wants the other's row: whichever order the server sees them in, a cycle.
+    let finish = move |c: PgConn, key: &'static str| {
+        let r = update(&c, key);
+        match &r {
+            Ok(()) => c.commit().unwrap(),
+            Err(_) => c.rollback().unwrap(),
+        }
+        r
+    };
+    let other = std::thread::spawn(move || finish(a, "r2"));
+    let mine = finish(b, "r1");
+    let theirs = other.join().unwrap();
+    let conflicts = [&mine, &theirs]
+        .iter()
+        .filter(|r| matches!(r, Err(SqlError::Conflict)))
+        .count();
+    assert_eq!(conflicts, 1, "{mine:?} {theirs:?}");
+    assert!(mine.is_ok() || theirs.is_ok(), "{mine:?} {theirs:?}");
+}
