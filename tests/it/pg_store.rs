@@ -488,6 +488,7 @@ fn tls(ca_file: Option<&std::path::Path>) -> ConnectOptions {
     ConnectOptions {
         transport: Some(Transport::Tls),
         ca_file: ca_file.map(std::path::Path::to_path_buf),
+        ..ConnectOptions::default()
     }
 }
 
@@ -773,4 +774,30 @@ fn a_deadlock_between_two_stations_is_a_conflict_for_one_and_the_other_goes_thro
         .count();
     assert_eq!(conflicts, 1, "{mine:?} {theirs:?}");
     assert!(mine.is_ok() || theirs.is_ok(), "{mine:?} {theirs:?}");
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_given_up_with_exit_4() {
+    // A loopback listener that takes the connection and says nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let uri = StoreUri::parse(&format!("postgres://station@127.0.0.1:{port}/vault"), "x").unwrap();
+    let options = ConnectOptions {
+        timeout: Some(std::time::Duration::from_millis(500)),
+        ..ConnectOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let password = Passphrase::new(PASSWORD.into());
+    let e = PgConn::connect_with(&uri, Some(&password), &options)
+        .err()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(matches!(e, Error::Remote(_)), "{e}");
+    assert!(
+        e.to_string().contains("did not answer within 500 ms"),
+        "{e}"
+    );
+    assert_one_line_without(&e, PASSWORD);
+    // It was connected to, and left waiting.
+    let (_held, _) = silent.accept().unwrap();
 }

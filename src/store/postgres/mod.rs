@@ -75,6 +75,9 @@ pub struct ConnectOptions {
     /// Trust the certificate authorities in this PEM file instead of the system's roots (a
     /// warehouse's own CA).
     pub ca_file: Option<PathBuf>,
+    /// How long connecting may take, from the first packet to the server's welcome
+    /// (`None`: [`CONNECT_TIMEOUT`]).
+    pub timeout: Option<Duration>,
 }
 
 /// One connection to a PostgreSQL store.
@@ -112,9 +115,13 @@ impl PgConn {
             .dbname(&uri.database)
             .port(uri.port)
             .application_name("fulfill")
-            .connect_timeout(CONNECT_TIMEOUT)
+            // A server host that vanishes mid-session (no FIN, no RST) is noticed: unanswered
+            // writes give up after 30 s, an idle connection after about a minute of probes.
+            .tcp_user_timeout(Duration::from_secs(30))
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30));
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
         match &uri.host {
             PgHost::Tcp(h) => config.host(h),
             PgHost::Socket(dir) => config.host_path(dir),
@@ -122,18 +129,46 @@ impl PgConn {
         if let Some(p) = password {
             config.password(p.expose_secret());
         }
-        let client = match transport {
-            Transport::Plain => config.ssl_mode(SslMode::Disable).connect(::postgres::NoTls),
+        let tls = match transport {
+            Transport::Plain => {
+                config.ssl_mode(SslMode::Disable);
+                None
+            }
             Transport::Tls => {
-                let tls = tls_config(uri, options.ca_file.as_deref())?;
                 // `require` verifies the certificate and the host name with the rustls
                 // connector (rust-postgres #988, #1252).
-                config
-                    .ssl_mode(SslMode::Require)
-                    .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+                config.ssl_mode(SslMode::Require);
+                Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(
+                    uri,
+                    options.ca_file.as_deref(),
+                )?))
             }
-        }
-        .map_err(|e| connect_error(uri, &e))?;
+        };
+        // The client's own timeout bounds only the socket's connect; a server that accepts
+        // and then says nothing would hold the handshake forever. So the whole attempt runs
+        // on a thread of its own and is given up when the time is over (the thread ends
+        // when the attempt does, and drops what it made).
+        let timeout = options.timeout.unwrap_or(CONNECT_TIMEOUT);
+        config.connect_timeout(timeout);
+        let (sent, received) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("store-connect".into())
+            .spawn(move || {
+                let _ = sent.send(match tls {
+                    None => config.connect(::postgres::NoTls),
+                    Some(tls) => config.connect(tls),
+                });
+            })
+            .map_err(|e| Error::Failed(format!("cannot start connecting to the store: {e}")))?;
+        let client = match received.recv_timeout(timeout) {
+            Ok(connected) => connected.map_err(|e| connect_error(uri, &e))?,
+            Err(_) => {
+                return Err(Error::Remote(format!(
+                    "the store {uri} did not answer within {} ms",
+                    timeout.as_millis()
+                )));
+            }
+        };
         Ok(PgConn {
             client: RefCell::new(client),
             prepared: RefCell::new(HashMap::new()),
