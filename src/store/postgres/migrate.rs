@@ -7,7 +7,7 @@
 
 use super::PgConn;
 use crate::error::{Error, Result};
-use crate::store::sql::{Row, Sql, SqlError};
+use crate::store::sql::{Row, Sql};
 
 /// The migrations, in order: the schema version is how many of them a store has.
 pub const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_vault.sql")];
@@ -48,20 +48,26 @@ impl PgConn {
 
     /// The store's schema version (0 for an empty database).
     pub fn schema_version(&self) -> Result<i64> {
-        let mut version = 0;
+        let mut made = false;
         self.query(
-            "SELECT version FROM schema_version WHERE id = 1",
+            "SELECT to_regclass('schema_version') IS NOT NULL",
             &[],
             &mut |r: &Row<'_>| {
-                version = r.get(0)?;
+                made = r.get(0)?;
                 Ok(std::ops::ControlFlow::Break(()))
             },
-        )
-        .or_else(|e| match e {
-            // No table yet: a query naming it fails to prepare.
-            SqlError::Backend(Error::Failed(m)) if m.contains("42P01") => Ok(()),
-            e => Err(e),
-        })?;
+        )?;
+        let mut version = 0;
+        if made {
+            self.query(
+                "SELECT version FROM schema_version WHERE id = 1",
+                &[],
+                &mut |r: &Row<'_>| {
+                    version = r.get(0)?;
+                    Ok(std::ops::ControlFlow::Break(()))
+                },
+            )?;
+        }
         Ok(version)
     }
 

@@ -2,18 +2,26 @@
 //! (issue 20), through the synchronous `postgres` client (`../shared/docs/STATIONS.md` §1).
 //!
 //! - **Where, and how safely.** A [`PgConn`] reaches the server named by a
-//!   [`StoreUri`](super::uri::StoreUri) over TCP or a unix socket. Beyond loopback and sockets
-//!   it speaks TLS and verifies the server's certificate against the platform's roots (rustls
-//!   with ring, `rustls-platform-verifier`); it never falls back to plain text ([`Transport`]).
-//!   Connecting gives up after [`CONNECT_TIMEOUT`].
+//!   [`StoreUri`] over TCP or a unix socket. Beyond loopback and sockets
+//!   it speaks TLS and verifies the server's certificate and name against the platform's roots,
+//!   or the authorities of a CA file ([`ConnectOptions`]), with rustls and ring; it never
+//!   falls back to plain text ([`Transport`]). Connecting, handshake and authentication
+//!   included, gives up after [`CONNECT_TIMEOUT`].
 //! - **Errors** are one line, name the store by its redacted form and never the password: an
-//!   unreachable or lost server is [`Error::Remote`] (exit 4), a refused password
+//!   unreachable, silent or lost server is [`Error::Remote`] (exit 4), a refused password
 //!   [`Error::Denied`] (exit 3), an untrusted certificate or a server without TLS
-//!   [`Error::Unsafe`] (exit 5). A serialization failure or deadlock is
-//!   [`SqlError::Conflict`], for the caller to run the unit of work again.
+//!   [`Error::Unsafe`] (exit 5). A serialization failure or deadlock (40001, 40P01) is
+//!   [`SqlError::Conflict`], for the caller to run the unit of work again. Other server
+//!   errors carry the server's message and SQLSTATE (which name constraints, never values).
 //! - **Statements** are the store's portable SQL: `?N` placeholders become `$N`
-//!   ([`placeholders`]), each text is prepared once per connection, values are bound by the
-//!   types the server inferred and read back by the columns' types ([`value`]), rows stream.
+//!   ([`placeholders`]), each text is prepared once per connection, and rows stream until the
+//!   caller stops. Values are bound by the types the server inferred for the parameters
+//!   (an integer to `BIGINT`, `INTEGER`, `SMALLINT` with range checks, or `BOOLEAN` as 0/1;
+//!   a real to `DOUBLE PRECISION` or `REAL`; text to the text types; bytes to `BYTEA`) and
+//!   read back by the columns' types; anything else is an error naming the parameter or
+//!   column and the types. So the store's SQL says a type where PostgreSQL cannot infer one:
+//!   `SELECT ?1` is text, `COALESCE(?1, 0)` is `INTEGER`, `sum()` of `BIGINT`s is `NUMERIC`
+//!   (CAST it to `BIGINT`).
 //! - **Transactions**: [`PgConn::begin`] (`REPEATABLE READ`, `READ ONLY` for reads),
 //!   [`PgConn::commit`], [`PgConn::rollback`].
 //! - **Schema**: [`PgConn::migrate`] (`migrations/postgres/`, see [`migrate`]).
