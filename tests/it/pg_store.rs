@@ -801,3 +801,60 @@ fn a_server_that_accepts_and_never_answers_is_given_up_with_exit_4() {
     // It was connected to, and left waiting.
     let (_held, _) = silent.accept().unwrap();
 }
+
+#[test]
+fn the_store_functions_statement_api_reads_the_same_over_postgres() {
+    use fulfill::store::sql::{OptionalExtension, Statement};
+    let pg = Pg::start();
+    let conn = socket_conn(&pg, "vault");
+    conn.migrate().unwrap();
+    let mut insert = Statement::new(
+        &conn,
+        "INSERT INTO sku_locations (sku, bin, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4)",
+    );
+    for (sku, bin) in [("B-2", "A1"), ("a-1", "A2"), ("C-3", "A1")] {
+        assert_eq!(insert.execute([sku, bin, "t", "olga"]).unwrap(), 1);
+    }
+    // Byte order, as SQLite sorts text: upper case before lower case.
+    let skus: Vec<String> = Statement::new(&conn, "SELECT sku FROM sku_locations ORDER BY sku")
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(skus, ["B-2", "C-3", "a-1"]);
+    let mut by_sku = Statement::new(&conn, "SELECT bin FROM sku_locations WHERE sku = ?1");
+    assert_eq!(
+        by_sku
+            .query_row(["a-1"], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "A2"
+    );
+    assert_eq!(
+        by_sku
+            .query_row(["none"], |r| r.get::<_, String>(0))
+            .optional()
+            .unwrap(),
+        None
+    );
+    assert!(
+        Statement::new(&conn, "SELECT 1 FROM sku_locations WHERE bin = ?1")
+            .exists(["A1"])
+            .unwrap()
+    );
+    let n: i64 = Statement::new(
+        &conn,
+        "SELECT CAST(count(*) AS BIGINT) FROM sku_locations WHERE bin = ?1",
+    )
+    .query_row(["A1"], |r| r.get(0))
+    .unwrap();
+    assert_eq!(n, 2);
+    // ON CONFLICT and RETURNING, as the store writes them.
+    let bin: String = Statement::new(
+        &conn,
+        "INSERT INTO sku_locations (sku, bin, updated_at, updated_by) VALUES (?1, ?2, 't', 'olga') \
+         ON CONFLICT (sku) DO UPDATE SET bin = excluded.bin RETURNING bin",
+    )
+    .query_row(["a-1", "Z9"], |r| r.get(0))
+    .unwrap();
+    assert_eq!(bin, "Z9");
+}
