@@ -858,3 +858,17 @@ fn the_store_functions_statement_api_reads_the_same_over_postgres() {
     .unwrap();
     assert_eq!(bin, "Z9");
 }
+
+#[test]
+fn a_server_without_tls_where_tls_is_required_is_refused_with_exit_5() {
+    let pg = tcp_cluster();
+    assert_eq!(pg.psql("postgres", "SHOW ssl").trim(), "off");
+    let uri = StoreUri::parse(&pg.tcp_url("station", "vault"), "nobody").unwrap();
+    let password = Passphrase::new(PASSWORD.into());
+    let e = PgConn::connect_with(&uri, Some(&password), &tls(None))
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::Unsafe(_)), "{e}");
+    assert!(e.to_string().contains("does not offer TLS"), "{e}");
+    assert_one_line_without(&e, PASSWORD);
+}

@@ -2,6 +2,9 @@
 //! ...), outside string literals (`'...'`, `''` inside), quoted identifiers (`"..."`) and
 //! comments (`-- ...` to the end of the line, `/* ... */`). A bare `?` is refused: the store's
 //! SQL always numbers its parameters, and a `?` PostgreSQL would read as an operator is a bug.
+//! Strings are standard SQL strings (PostgreSQL's `standard_conforming_strings`, on by default):
+//! a backslash is an ordinary character; `E'...'` escape strings and `$$` dollar quoting are
+//! not part of the store's portable SQL and not understood here.
 
 use crate::store::sql::SqlError;
 
@@ -121,6 +124,45 @@ mod tests {
             let (s, n) = rewrite(&sql).unwrap();
             prop_assert_eq!(s, sql);
             prop_assert_eq!(n, 0);
+        }
+
+        /// SQL made of words, placeholders, quoted strings and identifiers with anything in
+        /// them (doubled quotes included) and comments: exactly the placeholders outside
+        /// quotes and comments change.
+        #[test]
+        fn only_placeholders_outside_quotes_and_comments_change(
+            parts in proptest::collection::vec((0u8..5, "[a-z ?0-9$'\"\\-]{0,12}", 1usize..300), 0..12)
+        ) {
+            let (mut sql, mut want, mut highest) = (String::new(), String::new(), 0);
+            for (kind, text, n) in parts {
+                let (from, to) = match kind {
+                    0 => {
+                        let word: String = text.chars().filter(char::is_ascii_alphanumeric).collect();
+                        (format!(" {word} "), format!(" {word} "))
+                    }
+                    1 => {
+                        highest = highest.max(n);
+                        (format!(" ?{n} "), format!(" ${n} "))
+                    }
+                    2 => {
+                        let q = format!(" '{}' ", text.replace('\'', "''"));
+                        (q.clone(), q)
+                    }
+                    3 => {
+                        let q = format!(" \"{}\" ", text.replace('"', "\"\""));
+                        (q.clone(), q)
+                    }
+                    _ => {
+                        let c = format!(" -- {text}\n");
+                        (c.clone(), c)
+                    }
+                };
+                sql.push_str(&from);
+                want.push_str(&to);
+            }
+            let (got, n) = rewrite(&sql).unwrap();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(n, highest);
         }
 
         /// Every `?N` outside quotes becomes `$N` and nothing else changes.
