@@ -170,10 +170,15 @@ impl PgConn {
             .map_err(|e| Error::Failed(format!("cannot start connecting to the store: {e}")))?;
         let client = match received.recv_timeout(timeout) {
             Ok(connected) => connected.map_err(|e| connect_error(uri, &e))?,
-            Err(_) => {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 return Err(Error::Remote(format!(
                     "the store {uri} did not answer within {} ms",
                     timeout.as_millis()
+                )));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Failed(format!(
+                    "connecting to the store {uri} stopped without an answer"
                 )));
             }
         };
