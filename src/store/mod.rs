@@ -42,6 +42,7 @@
 //!   refused.
 
 pub mod location;
+pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 pub mod uri;

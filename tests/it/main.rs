@@ -32,6 +32,7 @@ mod mws_fixtures;
 mod orders;
 mod partial;
 mod pg;
+mod pg_store;
 mod picklist;
 mod purge;
 mod quick_start;

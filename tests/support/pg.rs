@@ -16,11 +16,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// How a cluster listens besides its unix socket.
+#[derive(Default)]
+pub struct Options {
+    /// Also listen on 127.0.0.1 (a free port, `Pg::port`), where every role logs in with a
+    /// SCRAM-SHA-256 password (`host all all 127.0.0.1/32 scram-sha-256`).
+    pub tcp: bool,
+    /// Serve TLS on that port with this certificate chain and key (PEM).
+    pub tls: Option<(String, String)>,
+}
+
 /// A running throwaway cluster.
 pub struct Pg {
     tmp: Option<tempfile::TempDir>,
     dir: PathBuf,
     child: Child,
+    running: bool,
     bin: PathBuf,
     /// The folder its unix socket is in (libpq's `host=`).
     pub socket_dir: PathBuf,
@@ -76,6 +87,12 @@ impl Pg {
     /// Makes a cluster in a folder of its own, starts its server and waits until it accepts
     /// connections.
     pub fn start() -> Pg {
+        Pg::start_with(Options::default())
+    }
+
+    /// Like [`Pg::start`], also listening on 127.0.0.1 with password logins (and TLS) as
+    /// `opts` say.
+    pub fn start_with(opts: Options) -> Pg {
         let bin = server_bin();
         let tmp = tempfile::Builder::new()
             .prefix("fulfill-pg-")
@@ -90,6 +107,7 @@ impl Pg {
             std::fs::create_dir(d).unwrap();
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
         }
+        let mut server_ids = None;
         if rustix::process::getuid().is_root() {
             let id = |flag: &str| -> u32 {
                 let r = super::run(Command::new("id").args([flag, "postgres"]));
@@ -101,6 +119,7 @@ impl Pg {
                 r.stdout.trim().parse().unwrap()
             };
             let (uid, gid) = (id("-u"), id("-g"));
+            server_ids = Some((uid, gid));
             for d in [&data, &socket_dir] {
                 rustix::fs::chown(
                     d,
@@ -130,14 +149,61 @@ impl Pg {
             "initdb failed: {}{}",
             init.stdout, init.stderr
         );
-        // One port number per cluster: it only names the socket file, so any free-looking
-        // number will do; the process id keeps parallel test binaries apart.
-        let port = 20000 + (std::process::id() % 20000) as u16;
-        let mut child = as_server_user(&bin.join("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-c", "listen_addresses=", "-c", "fsync=off", "-c"])
-            .arg(format!("unix_socket_directories={}", socket_dir.display()))
+        // One port number per cluster: without TCP it only names the socket file, so any
+        // free-looking number will do (the process id keeps parallel test binaries apart);
+        // with TCP, a port the system says is free now.
+        let port = if opts.tcp {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port()
+        } else {
+            20000 + (std::process::id() % 20000) as u16
+        };
+        let mut settings = vec![
+            "fsync=off".to_string(),
+            format!("unix_socket_directories={}", socket_dir.display()),
+        ];
+        if opts.tcp {
+            settings.push("listen_addresses=127.0.0.1".into());
+            settings.push("password_encryption=scram-sha-256".into());
+            // First match wins: password logins over loopback TCP, before initdb's trust line.
+            let hba = data.join("pg_hba.conf");
+            let old = std::fs::read_to_string(&hba).unwrap();
+            std::fs::write(
+                &hba,
+                format!("host all all 127.0.0.1/32 scram-sha-256\n{old}"),
+            )
+            .unwrap();
+        } else {
+            settings.push("listen_addresses=".into());
+        }
+        if let Some((cert, key)) = &opts.tls {
+            assert!(opts.tcp, "TLS is served on the TCP port");
+            let (cert_file, key_file) = (data.join("server.crt"), data.join("server.key"));
+            std::fs::write(&cert_file, cert).unwrap();
+            std::fs::write(&key_file, key).unwrap();
+            for f in [&cert_file, &key_file] {
+                std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if let Some((uid, gid)) = server_ids {
+                    rustix::fs::chown(
+                        f,
+                        Some(rustix::process::Uid::from_raw(uid)),
+                        Some(rustix::process::Gid::from_raw(gid)),
+                    )
+                    .unwrap();
+                }
+            }
+            settings.push("ssl=on".into());
+            settings.push(format!("ssl_cert_file={}", cert_file.display()));
+            settings.push(format!("ssl_key_file={}", key_file.display()));
+        }
+        let mut server = as_server_user(&bin.join("postgres"));
+        server.arg("-D").arg(&data);
+        for s in &settings {
+            server.args(["-c", s]);
+        }
+        let mut child = server
             .args(["-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -154,6 +220,7 @@ impl Pg {
             tmp: Some(tmp),
             dir,
             child,
+            running: true,
             bin,
             socket_dir,
             port,
@@ -177,6 +244,31 @@ impl Pg {
         r.stdout
     }
 
+    /// Stops the server now (a fast shutdown: its backends end their sessions), as a
+    /// server that goes away mid-session would; the cluster's folder stays until drop.
+    pub fn stop(&mut self) {
+        if !std::mem::replace(&mut self.running, false) {
+            return;
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        }
+        let _ = self.child.wait();
+    }
+
+    /// The store URL of database `db` through the unix socket (no user: the caller's
+    /// default, `postgres` for the superuser). A socket URL names no port, so the store's
+    /// `port` is to be set to [`Pg::port`] after parsing it.
+    pub fn socket_url(&self, db: &str) -> String {
+        format!("postgres:///{db}?host={}", self.socket_dir.display())
+    }
+
+    /// The store URL of database `db` as `user` over loopback TCP (a cluster started with
+    /// `Options { tcp: true, .. }`).
+    pub fn tcp_url(&self, user: &str, db: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
@@ -186,10 +278,7 @@ impl Pg {
 impl Drop for Pg {
     fn drop(&mut self) {
         // A fast shutdown (SIGINT): the postmaster ends its backends and exits.
-        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
-        }
-        let _ = self.child.wait();
+        self.stop();
         if std::thread::panicking()
             && let Some(tmp) = self.tmp.take()
         {
