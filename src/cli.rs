@@ -272,6 +272,10 @@ pub struct DemoArgs {
     /// or MWS.
     #[arg(long, value_enum, default_value_t = SandboxApi::SpApi)]
     pub api: SandboxApi,
+    /// Keep the demo vault's rows in this PostgreSQL database (an empty one; see `init
+    /// --store`) instead of a vault.db.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 /// `fulfill credentials ...`.
@@ -754,6 +758,17 @@ pub struct InitArgs {
     /// `anchor.remote_ca`; default: the system's roots).
     #[arg(long, value_name = "FILE")]
     pub anchor_remote_ca: Option<PathBuf>,
+    /// Keep the vault's rows in a PostgreSQL database shared by packing stations,
+    /// postgres://[USER@]HOST[:PORT]/DATABASE (or postgres:///DATABASE?host=/SOCKET/DIR), instead
+    /// of vault.db. Keys, the keyring, config, spool and logs stay in the home. TLS with a
+    /// verified certificate is required except to loopback or a unix socket. Never put the
+    /// password in the URL.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// A 0600 file whose first line is the store's password (default: PGPASSFILE, then
+    /// ~/.pgpass, as libpq reads them).
+    #[arg(long, value_name = "FILE", requires = "store")]
+    pub store_password_file: Option<PathBuf>,
 }
 
 /// Roles an operator can have (the owner is made by `init`).

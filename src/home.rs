@@ -82,7 +82,7 @@ impl Home {
         let home = Home {
             root: root.to_path_buf(),
         };
-        if !present(&home.vault_path()) {
+        if !present(&home.vault_path()) && !present(&home.store_path()) {
             return Err(Error::usage(format!(
                 "no vault in {}: run `fulfill init --owner NAME` first (or pass --home)",
                 root.display()

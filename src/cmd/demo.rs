@@ -119,6 +119,17 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
     demo_config.set("anchor.syslog", "off", Profile::Mws2020)?;
     demo_config.set("anchor.remote", &collector.url(), Profile::Mws2020)?;
     crate::home::write_private(&home.config_path(), demo_config.to_toml().as_bytes())?;
+    if let Some(url) = &args.store {
+        crate::store::location::Location::Postgres {
+            uri: crate::store::uri::StoreUri::parse(url, &crate::store::location::default_user())?,
+            password_file: None,
+        }
+        .write_to(&home)?;
+        crate::outln!(
+            "    its rows in the PostgreSQL store {}",
+            crate::store::location::Location::of_home(&home)?.describe()
+        );
+    }
     let owner_pass = pass("owner");
     let owner_secret = owner_pass.expose_secret().to_string();
     let owner_again = owner_secret.clone();

@@ -33,10 +33,23 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
             config.set(key, &v, profile)?;
         }
     }
+    let location = match &args.store {
+        None => None,
+        Some(url) => Some(crate::store::location::Location::Postgres {
+            uri: crate::store::uri::StoreUri::parse(url, &crate::store::location::default_user())?,
+            password_file: args
+                .store_password_file
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        }),
+    };
     let existed = root.exists();
     let home = Home::create(&root, &Environment::system())?;
     let made = (|| -> Result<_> {
         write_private(&home.config_path(), config.to_toml().as_bytes())?;
+        if let Some(l) = &location {
+            l.write_to(&home)?;
+        }
         let (_, recovery) = Vault::create_with_recovery(
             &home,
             &args.owner,
@@ -70,6 +83,11 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<Exit> {
         root.display(),
         args.owner
     );
+    if let Some(crate::store::location::Location::Postgres { uri, .. }) = &location {
+        crate::outln!(
+            "Its rows are in the PostgreSQL store {uri}; keys, keyring, config, spool and logs stay in the home."
+        );
+    }
     // Shown once, never stored in the clear: it alone lets the owner back in after a lost
     // passphrase or a lockout by someone typing wrong ones.
     crate::outln!(

@@ -70,6 +70,14 @@ impl Location {
         })
     }
 
+    /// Where it is, for a person: the file's path or the store's URL (never a password).
+    pub fn describe(&self) -> String {
+        match self {
+            Location::File(p) => p.display().to_string(),
+            Location::Postgres { uri, .. } => uri.to_string(),
+        }
+    }
+
     /// Writes `store.toml` for a PostgreSQL location into a new home (0600, created
     /// exclusively); nothing to write for `vault.db`.
     pub fn write_to(&self, home: &Home) -> Result<()> {
@@ -104,7 +112,7 @@ impl Location {
 }
 
 /// The user a URL without one connects as: the OS user's name, as libpq does.
-fn default_user() -> String {
+pub fn default_user() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())

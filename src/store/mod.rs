@@ -48,6 +48,40 @@ pub mod sqlite;
 pub mod uri;
 
 use crate::error::Result;
+use crate::home::Home;
+use location::Location;
+
+/// Opens the store a home names ([`Location::of_home`]), its schema brought up to date (a
+/// schema newer than this build is refused).
+pub fn open(home: &Home) -> Result<Box<dyn Backend>> {
+    match Location::of_home(home)? {
+        Location::File(path) => Ok(Box::new(sqlite::SqliteStore::open(&path)?)),
+        pg @ Location::Postgres { .. } => open_postgres(&pg),
+    }
+}
+
+/// Makes the store a new home names: a new `vault.db` (0600, created exclusively), or the
+/// schema on a PostgreSQL database (whether it already holds a vault is the vault's question).
+pub fn create(home: &Home) -> Result<Box<dyn Backend>> {
+    match Location::of_home(home)? {
+        Location::File(path) => {
+            // Created 0600 here; SQLite gives -wal and -shm the same mode.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&path)?;
+            Ok(Box::new(sqlite::SqliteStore::open(&path)?))
+        }
+        pg @ Location::Postgres { .. } => open_postgres(&pg),
+    }
+}
+
+fn open_postgres(pg: &Location) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(postgres::PgStore::open(pg)?))
+}
 
 /// How a unit of work begins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +119,9 @@ pub trait Backend: Send {
     /// (PostgreSQL keeps dead tuples, WAL and backups) says true: what it keeps is
     /// ciphertext whose keys are destroyed on the stations.
     fn settle_deletions(&self) -> Result<bool>;
+
+    /// What it is, for a person: `vault.db`, or the store's URL (never a password).
+    fn name(&self) -> String;
 
     /// The backend's own check of its files: complaints, none when sound (SQLite
     /// `PRAGMA quick_check`, which names tables and pages, never values).

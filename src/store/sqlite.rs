@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0013_cancelled_labels.sql"),
     include_str!("../../migrations/0014_totp_step_mac.sql"),
     include_str!("../../migrations/0015_regions.sql"),
+    include_str!("../../migrations/0016_claims.sql"),
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -138,6 +139,10 @@ impl Backend for SqliteStore {
             });
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(busy? == 0)
+    }
+
+    fn name(&self) -> String {
+        "vault.db".to_string()
     }
 
     fn integrity_check(&self) -> CrateResult<Vec<String>> {

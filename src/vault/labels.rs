@@ -222,8 +222,9 @@ pub fn batch_mates(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Res
     let mut st = conn.prepare_cached(
         "SELECT o.amazon_order_id FROM label_files l JOIN label_files o ON o.path = l.path
          WHERE l.path = ?1 AND l.amazon_order_id = ?2 AND o.amazon_order_id <> ?2
-           AND (l.file_ino IS NULL OR (o.file_dev IS l.file_dev AND o.file_ino IS l.file_ino
-                AND o.file_size IS l.file_size))
+           AND (l.file_ino IS NULL OR (o.file_dev IS NOT DISTINCT FROM l.file_dev
+                AND o.file_ino IS NOT DISTINCT FROM l.file_ino
+                AND o.file_size IS NOT DISTINCT FROM l.file_size))
          ORDER BY o.amazon_order_id",
     )?;
     let rows = st

@@ -8,6 +8,7 @@
 // The backup is an SQLite file whatever the store: it opens one (clippy.toml).
 #[allow(clippy::disallowed_types)]
 mod backup;
+pub mod claims;
 pub mod datakeys;
 pub mod ingest;
 pub mod key;
@@ -27,7 +28,6 @@ pub use backup::{BackupReport, RestoreReport, backup_is_sandbox, restore};
 pub use rotation::RekeyReport;
 
 use std::fs;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -331,14 +331,12 @@ impl Vault {
     ) -> Result<(Vault, SecretKey)> {
         check_operator_name(owner)?;
         pass.check_policy(&profile.passphrase_policy(), owner)?;
-        let path = home.vault_path();
-        // Create the file 0600 ourselves; SQLite gives -wal and -shm the same mode.
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        let store = crate::store::sqlite::SqliteStore::open(&path)?;
+        let store = crate::store::create(home)?;
+        if let Some(id) = store::meta_get(&Tx::over(store.sql()), "vault_id")? {
+            return Err(Error::usage(format!(
+                "the store already holds vault {id}: give an empty database, or join that vault's stations"
+            )));
+        }
         let id = hex::encode(random_bytes::<16>());
         let (pii_private, pii_public) = seal::generate_keypair();
         let (secrets_private, secrets_public) = seal::generate_keypair();
@@ -368,6 +366,8 @@ impl Vault {
             box_key: Some(box_key),
             cred_sealer: Some(cred_sealer),
         };
+        // One unit of work: a shared store never holds half a vault.
+        let tx = Transaction::begin(&*store, TxMode::Write)?;
         for (k, v) in [
             ("vault_id", id.as_str()),
             ("profile", profile.as_str()),
@@ -383,8 +383,9 @@ impl Vault {
             (rotation::EPOCH_META, "0"),
             ("created_at", &now.to_rfc3339()),
         ] {
-            store::meta_set(&Tx::over(store.sql()), k, v)?;
+            store::meta_set(&Tx::over(tx.sql()), k, v)?;
         }
+        tx.commit()?;
         drop(store);
         // The audit log's first key, before the first record: every record is sealed.
         crate::audit::fss::KeyState::create(
@@ -430,8 +431,7 @@ impl Vault {
     pub fn open(home: &Home) -> Result<Vault> {
         // No integrity scan here (it would read the whole file on every cron run); SQLite
         // reports damage as it meets it (mapped to exit 5), and `audit` runs the full check.
-        let store: Box<dyn Backend> =
-            Box::new(crate::store::sqlite::SqliteStore::open(&home.vault_path())?);
+        let store = crate::store::open(home)?;
         let rows = Tx::over(store.sql());
         let id = store::meta_required(&rows, "vault_id")?;
         let profile: Profile = store::meta_required(&rows, "profile")?.parse()?;
@@ -521,6 +521,11 @@ impl Vault {
     /// so pages a purge overwrote may still hold their old contents.
     pub fn checkpoint_wal(&self) -> Result<bool> {
         self.store.settle_deletions()
+    }
+
+    /// Where the rows are, for a person: `vault.db`, or a shared store's URL.
+    pub fn store_name(&self) -> String {
+        self.store.name()
     }
 
     /// The store's own check of its files: complaints (tables and pages, never values),

@@ -421,8 +421,8 @@ fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<Or
         "SELECT amazon_order_id, lifecycle, status, purchase_date, latest_ship_date, ship_service_level,
             service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state,
             marketplace_id, marketplace_unlisted
-         FROM orders WHERE (?1 IS NULL OR lifecycle = ?1 OR lower(status) = lower(?1))
-            AND (?2 IS NULL OR amazon_order_id = ?2)
+         FROM orders WHERE (CAST(?1 AS TEXT) IS NULL OR lifecycle = ?1 OR lower(status) = lower(?1))
+            AND (CAST(?2 AS TEXT) IS NULL OR amazon_order_id = ?2)
          ORDER BY purchase_date DESC, amazon_order_id",
     )?;
     let mut orders = st

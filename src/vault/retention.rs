@@ -239,7 +239,7 @@ pub fn epoch_moved_candidates(conn: &Tx<'_>, pii_days: u32) -> Result<Vec<(Reten
         }
         Dialect::Postgres => format!(
             "o.pii_epoch IS DISTINCT FROM CAST(floor(extract(epoch FROM CAST({START} AS timestamptz))
-                / 86400) + ?1 AS BIGINT)"
+                / 86400) AS BIGINT) + CAST(?1 AS BIGINT)"
         ),
     };
     let mut st = conn.prepare(&format!(

@@ -49,4 +49,5 @@ mod spapi_buy;
 mod spapi_cli;
 mod spapi_fixtures;
 mod station;
+mod stations;
 mod vault;

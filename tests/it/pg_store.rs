@@ -80,7 +80,7 @@ fn a_store_over_the_socket_migrates_once_and_twice_is_a_no_op() {
     );
     assert_eq!(
         tables.trim(),
-        "credentials,feed_batches,key_deliveries,label_files,meta,operators,order_items,\
+        "claims,credentials,feed_batches,key_deliveries,label_files,meta,operators,order_items,\
          orders,owner_recovery,region_credentials,schema_version,shipment_items,shipments,\
          sku_locations"
     );

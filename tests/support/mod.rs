@@ -22,8 +22,11 @@ pub const OWNER_PASS: &str = "owner passphrase, long enough";
 
 /// A temp folder kept (and printed) when the test panics, so its vault and logs can be read.
 pub struct TestDir {
-    dir: Option<tempfile::TempDir>,
     syslog: std::sync::OnceLock<SyslogListener>,
+    /// The cluster the homes' rows go to under `FULFILL_TEST_STORE=postgres` (dropped, so
+    /// stopped, before the folder is removed).
+    pg: std::sync::OnceLock<pg::Pg>,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl TestDir {
@@ -36,7 +39,27 @@ impl TestDir {
         TestDir {
             dir: Some(dir),
             syslog: std::sync::OnceLock::new(),
+            pg: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Where this folder's homes keep their rows: `None` for `vault.db` (the default), or,
+    /// when `FULFILL_TEST_STORE=postgres`, the URL of a database on a throwaway cluster of this
+    /// folder's own: the suite run against the PostgreSQL backend.
+    pub fn store_url(&self) -> Option<String> {
+        if std::env::var("FULFILL_TEST_STORE").ok()?.as_str() != "postgres" {
+            return None;
+        }
+        let pg = self.pg.get_or_init(|| {
+            let pg = pg::Pg::start();
+            pg.psql("postgres", "CREATE DATABASE vault");
+            pg
+        });
+        Some(format!(
+            "postgres:///vault?host={}&port={}&user=postgres",
+            pg.socket_dir.display(),
+            pg.port
+        ))
     }
 
     /// The stand-in for the system logger homes made by [`TestDir::init`] anchor to
@@ -109,6 +132,9 @@ impl TestDir {
             .arg(self.syslog().path());
         if sandbox {
             c.arg("--sandbox");
+        }
+        if let Some(url) = self.store_url() {
+            c.args(["--store", &url]);
         }
         let r = run(c.args(["--owner", "olga", "--passphrase-file"]).arg(&owner));
         assert_eq!(r.code, 0, "init: {}", r.stderr);
@@ -309,6 +335,14 @@ pub fn new_vault(dir: &TestDir, profile: Profile, sandbox: bool) -> Vault {
         )
         .unwrap();
     fulfill::home::write_private(&home.config_path(), config.to_toml().as_bytes()).unwrap();
+    if let Some(url) = dir.store_url() {
+        fulfill::store::location::Location::Postgres {
+            uri: fulfill::store::uri::StoreUri::parse(&url, "postgres").unwrap(),
+            password_file: None,
+        }
+        .write_to(&home)
+        .unwrap();
+    }
     Vault::create(
         &home,
         "olga",

@@ -402,18 +402,21 @@ pub fn audit(
             path.display()
         ));
     }
-    // The vault file itself: pages, records and constraints (`PRAGMA quick_check`).
+    // The store itself: the vault file's pages, records and constraints (`PRAGMA
+    // quick_check`), or a shared store's own check.
     let damage = vault.integrity_check()?;
+    let store = vault.store_name();
     for d in damage.iter().take(20) {
         c.fail(format!(
-            "vault.db is damaged: {d} (restore it from a backup)"
+            "{store} is damaged: {d} (restore it from a backup)"
         ));
     }
     if damage.len() > 20 {
-        c.fail(format!("vault.db: {} more problems", damage.len() - 20));
+        c.fail(format!("{store}: {} more problems", damage.len() - 20));
     }
     if damage.is_empty() {
-        c.details.push("vault.db passed quick_check".to_string());
+        c.details
+            .push(format!("{store} passed its integrity check"));
     }
     let database_intact = damage.is_empty();
     checks.push(c);

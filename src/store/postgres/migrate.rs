@@ -10,7 +10,10 @@ use crate::error::{Error, Result};
 use crate::store::sql::{Row, Sql};
 
 /// The migrations, in order: the schema version is how many of them a store has.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_vault.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_vault.sql"),
+    include_str!("../../../migrations/postgres/0002_claims.sql"),
+];
 
 /// The schema version this build makes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

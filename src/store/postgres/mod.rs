@@ -26,9 +26,12 @@
 //!   [`PgConn::commit`], [`PgConn::rollback`].
 //! - **Schema**: [`PgConn::migrate`] (`migrations/postgres/`, see [`migrate`]).
 
+mod backend;
 pub mod migrate;
 pub mod placeholders;
 mod value;
+
+pub use backend::{PgStore, WRITE_LOCK};
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -187,6 +190,11 @@ impl PgConn {
             prepared: RefCell::new(HashMap::new()),
             store: uri.to_string(),
         })
+    }
+
+    /// The store, as a person reads it (its redacted URL).
+    pub fn store_name(&self) -> &str {
+        &self.store
     }
 
     /// Begins a transaction: `REPEATABLE READ`, and `READ ONLY` when `read_only`. A
