@@ -314,3 +314,75 @@ fn a_fetch_through_a_429_past_the_burst_stores_every_order_once_and_records_the_
     assert!(throttled[0].to_string().contains("\"status\":429"));
     let _ = &e.dir;
 }
+
+/// The client's time, `behind` the sandbox's until the first reply's `Date` sets it right (as
+/// a sandbox timebase follows the server): the model's refill is anchored that much before
+/// the sandbox's, so its first refilled token comes that much early, as a request's transit
+/// makes it come early against Amazon.
+struct Behind {
+    clock: Arc<ManualClock>,
+    behind: std::sync::Mutex<Duration>,
+}
+
+impl fulfill::mws::client::Timebase for Behind {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now() - *self.behind.lock().unwrap()
+    }
+    fn wait_until(&self, t: DateTime<Utc>) {
+        let t = t + *self.behind.lock().unwrap();
+        if t > self.clock.now() {
+            self.clock.set(t);
+        }
+    }
+    fn observe_server_time(&self, server_now: DateTime<Utc>) {
+        *self.behind.lock().unwrap() = self.clock.now() - server_now;
+    }
+    fn follows_server(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_model_anchored_a_second_early_meets_amazons_429_and_loses_one_short_step() {
+    let e = env(1000, 4, "");
+    let mut c = Client::new(
+        e.sb.spapi_credentials(1.0).unwrap(),
+        Arc::new(Behind {
+            clock: e.clock.clone(),
+            behind: std::sync::Mutex::new(Duration::seconds(1)),
+        }),
+    )
+    .unwrap();
+    let q = SearchQuery {
+        max_results_per_page: Some(25),
+        ..SearchQuery::since(t0() - Duration::days(4))
+    };
+    let mut rec = Rec::default();
+    let mut token: Option<String> = None;
+    loop {
+        let page = c.search_orders(&q, token.as_deref(), &mut rec).unwrap();
+        match page.next_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    let searches = e.searches();
+    let answered = searches.iter().filter(|r| r.status == 200).count();
+    assert!(answered > 21, "positive control: {answered} pages");
+    // The sandbox's own bucket refused the first page past the burst (no fault injected).
+    let refused: Vec<&RequestRecord> = searches.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(refused.len(), 1, "one 429");
+    assert_eq!((refused[0].seq, refused[0].fault), (FIRST_PAST_BURST, None));
+    let i = searches.iter().position(|r| r.status == 429).unwrap();
+    let gap = searches[i + 1].at - searches[i].at;
+    let step = throttle_step(period());
+    assert!(
+        gap >= step && gap <= step + Duration::seconds(1),
+        "retried after {gap}"
+    );
+    let (took, min) = (span(&searches), plan_minimum(answered));
+    assert!(
+        took <= min + Duration::seconds(5),
+        "{took} vs minimum {min}"
+    );
+}
