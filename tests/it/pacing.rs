@@ -1,8 +1,10 @@
 //! Pacing after a 429 (issue 22): a 429 on the request the usage-plan model timed to a freshly
 //! refilled token (the model was early by a request's transit) costs a short step, doubling up
 //! to the refill period, not a whole refill period; a 429 the model did not expect still waits
-//! the period. The SP-API sandbox and the client share one `ManualClock` (waiting advances it,
-//! nothing sleeps); the sandbox's `throttle@N` fault is the 429.
+//! the period. MWS's 503 is paced the same way (one `Backoff` for both models). The sandboxes
+//! and the clients share one `ManualClock` (waiting advances it, nothing sleeps); the
+//! sandbox's `throttle@N` fault is the 429 (503), except where a client anchored early meets
+//! the sandbox's own bucket.
 
 use crate::fetch_support;
 use crate::fetch_support::Sqlite;
@@ -384,5 +386,58 @@ fn a_model_anchored_a_second_early_meets_amazons_429_and_loses_one_short_step() 
     assert!(
         took <= min + Duration::seconds(5),
         "{took} vs minimum {min}"
+    );
+}
+
+/// MWS `GetServiceStatus` (2 at once, one back every 5 minutes) with `faults`: the times the
+/// sandbox saw its requests.
+fn mws_service_status(faults: &str, calls: usize) -> Vec<RequestRecord> {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let mut cfg = SandboxConfig::new(clock.clone());
+    cfg.orders = 10;
+    cfg.seed = 3;
+    cfg.faults = FaultSpec::parse(faults).unwrap();
+    let sb = fulfill::sandbox::Sandbox::start(cfg).unwrap();
+    let mut c = fulfill::mws::client::Client::new(
+        fetch_support::creds_for(&sb, 1.0),
+        Arc::new(ManualTime(clock.clone())),
+    )
+    .unwrap();
+    let mut rec = Rec::default();
+    for _ in 0..calls {
+        c.call_orders("GetServiceStatus", &[], &mut rec, |_| Ok(()))
+            .unwrap();
+    }
+    let throttled = rec.0.iter().filter(|r| r.throttled).count();
+    let log = sb.requests();
+    assert_eq!(throttled, log.iter().filter(|r| r.status == 503).count());
+    log
+}
+
+#[test]
+fn mws_a_503_on_the_last_token_costs_a_short_step_doubling_to_the_restore_interval() {
+    // Requests 1 and 2 are the burst; 3 is timed to the first restored token, and it and the
+    // next three are answered 503: waits of 3 s (a 100th of 5 minutes), 6, 12 and 24 s (plus
+    // at most 2 s of jitter), not 5 minutes each.
+    let log = mws_service_status("throttle@3-6", 3);
+    assert_eq!(log.len(), 7);
+    assert_eq!(log[2].at - log[1].at, Duration::minutes(5));
+    let mut want = Duration::seconds(3);
+    for w in log[2..].windows(2) {
+        assert_eq!(w[0].status, 503);
+        let gap = w[1].at - w[0].at;
+        assert!(
+            gap >= want && gap <= want + Duration::seconds(2),
+            "{gap}, schedule {want}"
+        );
+        want = want * 2;
+    }
+    assert_eq!(log[6].status, 200);
+    // A 503 while the model held a spare request: the whole restore interval.
+    let log = mws_service_status("throttle@1", 1);
+    let gap = log[1].at - log[0].at;
+    assert!(
+        gap >= Duration::minutes(5) && gap <= Duration::minutes(5) + Duration::seconds(2),
+        "{gap}"
     );
 }
