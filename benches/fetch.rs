@@ -98,8 +98,10 @@ fn pacing(orders: usize, scale: f64) -> (u64, f64, f64) {
             }
         }
     }
+    // Calls Amazon answered: a throttled request (503) takes no token, so it is not counted.
     let lists = log
         .iter()
+        .filter(|r| r.status == 200)
         .filter(|r| {
             r.action
                 .as_deref()
@@ -108,6 +110,7 @@ fn pacing(orders: usize, scale: f64) -> (u64, f64, f64) {
         .count() as f64;
     let items = log
         .iter()
+        .filter(|r| r.status == 200)
         .filter(|r| {
             r.action
                 .as_deref()
@@ -118,7 +121,7 @@ fn pacing(orders: usize, scale: f64) -> (u64, f64, f64) {
     // listing overlaps the items, so the slower bucket sets the minimum.
     let min = ((lists - 6.0).max(0.0) * 60.0).max((items - 30.0).max(0.0) * 2.0);
     println!(
-        "pacing: {} orders ({} MFN stored), {lists} listing + {items} item calls, {} throttled; \
+        "pacing: {} orders ({} MFN stored), {lists} listing + {items} item calls answered, {} throttled; \
          wall {:.0} s (Amazon time, scale {scale}) vs minimum {:.0} s: ratio {:.3}",
         orders,
         r.new_orders,
@@ -132,8 +135,9 @@ fn pacing(orders: usize, scale: f64) -> (u64, f64, f64) {
 
 /// SP-API pacing: fetch `orders` from the SP-API sandbox through the same flow as `fulfill
 /// fetch`. `searchOrders` allows `burst` pages at once, then `rate` a second; the minimum is
-/// the wait for the pages beyond the burst (0 when they all fit in it). Returns (calls, wall in
-/// Amazon time, real wall seconds).
+/// the wait for the pages Amazon answered beyond the burst (0 when they all fit in it; a 429
+/// takes no token, so it is not a page). Returns (calls, wall in Amazon time, real wall
+/// seconds).
 fn pacing_sp(orders: usize, scale: f64) -> (u64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
@@ -164,11 +168,13 @@ fn pacing_sp(orders: usize, scale: f64) -> (u64, f64, f64) {
     let real = t.elapsed().as_secs_f64();
     let wall = real * scale;
     let plan = fulfill::spapi::throttle::plan(fulfill::spapi::op::SEARCH_ORDERS).unwrap();
-    let pages = sb
-        .requests()
+    let log = sb.requests();
+    let searches = log
         .iter()
-        .filter(|q| q.action.as_deref() == Some(fulfill::spapi::op::SEARCH_ORDERS))
-        .count() as f64;
+        .filter(|q| q.action.as_deref() == Some(fulfill::spapi::op::SEARCH_ORDERS));
+    let sent = searches.clone().count() as f64;
+    // Pages Amazon answered (a throttled request takes no token from the plan).
+    let pages = searches.filter(|q| q.status == 200).count() as f64;
     let min = (pages - f64::from(plan.burst)).max(0.0) / plan.rate;
     let ratio = if min > 0.0 {
         format!("ratio {:.3}", wall / min)
@@ -176,11 +182,11 @@ fn pacing_sp(orders: usize, scale: f64) -> (u64, f64, f64) {
         "all pages inside the burst".to_string()
     };
     println!(
-        "sp-api pacing: {orders} orders ({} MFN stored), {pages} searchOrders + {} other call(s), \
-         {} throttled; wall {wall:.0} s (Amazon time, scale {scale}; {real:.2} s real) vs \
-         minimum {min:.0} s: {ratio}",
+        "sp-api pacing: {orders} orders ({} MFN stored), {pages} searchOrders pages answered \
+         ({sent} sent) + {} other call(s), {} throttled; wall {wall:.0} s (Amazon time, scale \
+         {scale}; {real:.2} s real) vs minimum {min:.0} s: {ratio}",
         r.new_orders,
-        r.calls as f64 - pages,
+        r.calls as f64 - sent,
         r.throttled,
     );
     (r.calls, wall, real)
@@ -192,7 +198,8 @@ fn pacing_sp(orders: usize, scale: f64) -> (u64, f64, f64) {
 /// fetch` runs on an SP-API home with two regions. Each region's usage plan is its own, so the
 /// minimum is the slower region's: its pages beyond `searchOrders`' burst at its rate. With
 /// `sequential`, the regions are fetched one after the other instead (what `fetch` did before),
-/// for comparison. Returns (orders stored, wall in Amazon time, minimum).
+/// for comparison, against the sum of the regions' minimums. Returns (orders stored, wall in
+/// Amazon time, minimum).
 fn pacing_regions(per_region: usize, scale: f64, sequential: bool) -> (u64, f64, f64) {
     use fulfill::flow::fetch::{RegionRun, fetch_regions};
     use fulfill::model::marketplace::Region;
@@ -297,21 +304,23 @@ fn pacing_regions(per_region: usize, scale: f64, sequential: bool) -> (u64, f64,
         stored += rep.new_orders;
         throttled += rep.throttled;
         each.push(format!(
-            "{r}: {} markets, {} stored, {pages} searchOrders, minimum {m:.0} s",
+            "{r}: {} markets, {} stored, {pages} searchOrders answered, {} throttled, minimum {m:.0} s",
             sb.credentials().marketplaces.len(),
-            rep.new_orders
+            rep.new_orders,
+            rep.throttled
         ));
     }
-    let how = if sequential {
-        "one region after the other"
+    // One after the other, the minimum is the sum of the regions' minimums.
+    let (how, min) = if sequential {
+        ("one region after the other", sum)
     } else {
-        "regions at once"
+        ("regions at once", min)
     };
     println!(
         "sp-api two regions, {how}: {} orders generated, {stored} MFN stored over 5 marketplaces \
          ({}), {throttled} throttled; wall {wall:.0} s (Amazon time, scale {scale}; {real:.2} s \
-         real) vs usage-plan minimum {min:.0} s (the slower region's; {sum:.0} s one after the \
-         other): ratio {:.3}",
+         real) vs usage-plan minimum {min:.0} s ({sum:.0} s one after the other, the slower \
+         region's at once): ratio {:.3}",
         2 * per_region,
         each.join("; "),
         wall / min

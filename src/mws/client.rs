@@ -3,7 +3,11 @@
 //! - **Throttle-exact.** Before every request the client asks its [`Throttle`] model when the
 //!   action's bucket allows one, and waits until then: it never sends a request its model says
 //!   will be throttled. A 503 `RequestThrottled`/`QuotaExceeded` anyway empties the model's
-//!   bucket (correcting it) and the request waits for the next slot plus jitter.
+//!   bucket (correcting it) and the request waits for the next slot plus jitter: a short step
+//!   (a 100th of the restore interval, at least a second, doubling while the 503s go on, never
+//!   beyond the interval) when the request took the model's last token and so was early only
+//!   by its transit; a whole restore interval when the model held spare tokens
+//!   ([`super::throttle`]).
 //! - **Retries.** 500s, connection failures, timeouts, truncated or malformed bodies are
 //!   retried up to 4 times with back-off (1 s, 4 s, 10 s, 30 s, as Amazon's guide suggests,
 //!   jittered). Other 4xx are not retried. `NextTokenCorrupted` is returned to the caller, which
@@ -678,7 +682,10 @@ impl Client {
             self.wait_for_slot(action, obs)?;
             self.waits.before_attempt(action)?;
             match self.attempt(req, attempt, obs, &mut parse, &mut resynced)? {
-                Attempt::Done(t) => return Ok(t),
+                Attempt::Done(t) => {
+                    self.throttle.on_answered(action);
+                    return Ok(t);
+                }
                 Attempt::Retry {
                     error,
                     throttled: was_throttled,

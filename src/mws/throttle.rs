@@ -4,6 +4,16 @@
 //! quota (Feeds) is a sliding one-hour window. The sandbox enforces it; the client uses the same
 //! model to ask "when may I send next?" ([`Throttle::next_allowed`]) and to correct itself after
 //! a 503 ([`Throttle::on_throttled`]). Time scaling needs no special case: run it on sandbox time.
+//!
+//! **After a throttled answer** ([`Backoff`], shared with the SP-API model): when the request
+//! took the model's last token, the model was most likely early by a request's transit (or a
+//! clock's skew), and Amazon's bucket holds that token a moment later: the request is sent
+//! again after a short step ([`throttle_step`]: a 100th of the restore interval, at least a
+//! second of the timebase's time), doubling while the answers stay throttled, never beyond the
+//! restore interval. A throttled answer while the model still held spare tokens says its
+//! picture is wrong by more than a transit (another client on the same quota): the bucket is
+//! empty, and the request waits a whole restore interval, as does every one after it while
+//! Amazon keeps refusing. A request Amazon answers ends the streak ([`Throttle::on_answered`]).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -211,6 +221,40 @@ impl Denied {
     }
 }
 
+/// The first wait after a throttled answer to a request that took the model's last token: a
+/// 100th of the refill `period`, at least a second, at most the period.
+pub fn throttle_step(period: Duration) -> Duration {
+    (period / 100).max(Duration::seconds(1)).min(period)
+}
+
+/// The waits after throttled answers in a row, for one bucket (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backoff {
+    /// The wait after the last throttled answer of the current streak.
+    last: Option<Duration>,
+}
+
+impl Backoff {
+    /// The wait before sending again after a throttled answer, given the bucket's refill
+    /// `period` and whether the request took the model's last token (`took_last`): the short
+    /// step when the model expected Amazon to be about to hold a token, double the last wait
+    /// while the streak goes on, the whole period otherwise; never more than the period.
+    pub fn on_throttled(&mut self, period: Duration, took_last: bool) -> Duration {
+        let d = match self.last {
+            Some(prev) => (prev * 2).min(period),
+            None if took_last => throttle_step(period),
+            None => period,
+        };
+        self.last = Some(d);
+        d
+    }
+
+    /// Amazon answered a request: the streak is over.
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
 /// One leaky bucket.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -219,6 +263,9 @@ pub struct Bucket {
     /// Time from which the next token is counted.
     since: DateTime<Utc>,
     hour: VecDeque<DateTime<Utc>>,
+    /// The last request taken was the bucket's last token.
+    took_last: bool,
+    backoff: Backoff,
 }
 
 impl Bucket {
@@ -229,6 +276,8 @@ impl Bucket {
             tokens: quota.max,
             since: now,
             hour: VecDeque::new(),
+            took_last: false,
+            backoff: Backoff::default(),
         }
     }
 
@@ -287,6 +336,7 @@ impl Bucket {
         if self.tokens == self.quota.max {
             self.since = now + transit;
         }
+        self.took_last = self.tokens == 1;
         self.tokens -= 1;
         if self.quota.hourly.is_some() {
             self.hour.push_back(now);
@@ -310,11 +360,21 @@ impl Bucket {
         at
     }
 
-    /// Corrects the model after Amazon answered 503: the bucket is empty as of `now`.
-    pub fn on_throttled(&mut self, now: DateTime<Utc>) {
+    /// Corrects the model after Amazon answered 503: the bucket is empty as of `now`, and its
+    /// next request comes back after the [`Backoff`]'s wait, which is returned.
+    pub fn on_throttled(&mut self, now: DateTime<Utc>) -> Duration {
         self.refill(now);
+        let d = self
+            .backoff
+            .on_throttled(self.quota.restore, self.took_last);
         self.tokens = 0;
-        self.since = now;
+        self.since = now + d - self.quota.restore;
+        d
+    }
+
+    /// Amazon answered a request of this bucket: a throttled streak is over.
+    pub fn on_answered(&mut self) {
+        self.backoff.reset();
     }
 }
 
@@ -371,11 +431,22 @@ impl Throttle {
         }
     }
 
-    /// Records a 503 `RequestThrottled` for `action`.
-    pub fn on_throttled(&mut self, action: &str, now: DateTime<Utc>) {
-        if let Some(g) = ActionGroup::of(action) {
-            self.bucket(g, now).on_throttled(now);
-            self.touched.insert(g);
+    /// Records a 503 `RequestThrottled` for `action`; returns the wait before its next
+    /// request ([`Backoff`]; zero for an action without a quota).
+    pub fn on_throttled(&mut self, action: &str, now: DateTime<Utc>) -> Duration {
+        match ActionGroup::of(action) {
+            Some(g) => {
+                self.touched.insert(g);
+                self.bucket(g, now).on_throttled(now)
+            }
+            None => Duration::zero(),
+        }
+    }
+
+    /// Records that Amazon answered a request for `action` (not throttled).
+    pub fn on_answered(&mut self, action: &str) {
+        if let Some(b) = ActionGroup::of(action).and_then(|g| self.buckets.get_mut(&g)) {
+            b.on_answered();
         }
     }
 }
@@ -436,6 +507,8 @@ impl Throttle {
                         tokens: s.tokens.min(quota.max),
                         since: s.since,
                         hour: s.hour.into_iter().collect(),
+                        took_last: false,
+                        backoff: Backoff::default(),
                     },
                 );
             }
@@ -554,6 +627,40 @@ mod tests {
             t0() + Duration::minutes(1)
         );
         assert_eq!(th.next_allowed("Unknown", t0()), t0());
+    }
+
+    #[test]
+    fn a_503_on_the_last_token_backs_off_from_a_short_step_to_the_restore_interval() {
+        let mut th = Throttle::new();
+        let start = t0();
+        for _ in 0..6 {
+            th.try_acquire("ListOrders", start).unwrap();
+        }
+        let mut now = th.next_allowed("ListOrders", start);
+        assert_eq!(now - start, Duration::minutes(1));
+        // 1 s (a 100th of a minute is less than a second), 2, 4, ..., 32, then 60 s.
+        let mut want = Duration::seconds(1);
+        for _ in 0..9 {
+            th.try_acquire("ListOrdersByNextToken", now).unwrap();
+            assert_eq!(th.on_throttled("ListOrders", now), want);
+            assert_eq!(th.next_allowed("ListOrders", now), now + want);
+            now += want;
+            want = (want * 2).min(Duration::minutes(1));
+        }
+        th.try_acquire("ListOrders", now).unwrap();
+        th.on_answered("ListOrders");
+        now += Duration::minutes(1);
+        th.try_acquire("ListOrders", now).unwrap();
+        assert_eq!(th.on_throttled("ListOrders", now), Duration::seconds(1));
+        // Spare tokens in the model: the whole interval, as before.
+        let mut th = Throttle::new();
+        th.try_acquire("ListOrders", start).unwrap();
+        assert_eq!(th.on_throttled("ListOrders", start), Duration::minutes(1));
+        assert_eq!(throttle_step(Duration::minutes(20)), Duration::seconds(12));
+        assert_eq!(
+            throttle_step(Duration::milliseconds(200)),
+            Duration::milliseconds(200)
+        );
     }
 
     #[test]

@@ -7,8 +7,12 @@
 //!   refresh token is [`CallError::Reauthorize`].
 //! - **Usage plans.** Before each request the client asks its [`Throttle`] when the
 //!   operation's bucket holds a request and waits until then. It adopts the rate in
-//!   `x-amzn-RateLimit-Limit`. A 429 `QuotaExceeded` empties the bucket and the *same* request
-//!   is sent again when the bucket refills (plus jitter): a throttled page is never lost.
+//!   `x-amzn-RateLimit-Limit`. After a 429 `QuotaExceeded` the *same* request is sent again
+//!   (a throttled page is never lost) when the model says, plus jitter: after a short step
+//!   (a 100th of the refill period, at least a second, doubling while the 429s go on, never
+//!   beyond the period) when the request took the model's last token and so was early only by
+//!   its transit, as Amazon's guidance for a 429 (retry with back-off) has it; after a whole
+//!   refill period when the model held spare tokens ([`super::throttle`]).
 //! - **Retries.** 5xx, connection failures, timeouts, truncated or malformed bodies are retried
 //!   with back-off ([`RetryPolicy`]: 1 s, 4 s, 10 s, 30 s) on the [`Timebase`]; nothing
 //!   sleeps in tests (`ManualTime` advances the shared clock). Other 4xx are Amazon's verdict
@@ -183,7 +187,8 @@ struct Req {
 enum Outcome<T> {
     Done(T),
     Retry(String),
-    Throttled,
+    /// A 429; the model's wait before the next request.
+    Throttled(Duration),
     Denied(u16, Option<ErrorList>),
 }
 
@@ -560,17 +565,22 @@ impl Client {
             let now = self.time.now();
             let mut why = "the back-off after a failure";
             let wait_until = match outcome {
-                Outcome::Done(t) => return Ok(t),
-                Outcome::Throttled => {
+                Outcome::Done(t) => {
+                    self.throttle.on_answered(operation);
+                    return Ok(t);
+                }
+                Outcome::Throttled(backoff) => {
                     throttled += 1;
                     if throttled > self.policy.max_throttled {
                         return Err(CallError::Failed(Error::Remote(format!(
                             "Amazon kept throttling {operation} ({throttled} times in a row); try again later"
                         ))));
                     }
-                    // The same request again once the bucket holds one.
+                    // The same request again once the model says the bucket holds one; the
+                    // jitter (at most a second) is a quarter of the wait at most.
                     why = "Amazon's usage plan, after a 429,";
-                    self.throttle.next_allowed(operation, now) + jitter(Duration::seconds(1))
+                    self.throttle.next_allowed(operation, now)
+                        + jitter(backoff.min(Duration::seconds(4)) / 4)
                 }
                 Outcome::Denied(status, errs) => {
                     if reauthed {
@@ -755,10 +765,9 @@ impl Client {
         rec.throttled = status == 429;
         obs.call(&rec)?;
         match status {
-            429 => {
-                self.throttle.on_throttled(req.operation, self.time.now());
-                Ok(Outcome::Throttled)
-            }
+            429 => Ok(Outcome::Throttled(
+                self.throttle.on_throttled(req.operation, self.time.now()),
+            )),
             401 | 403 => Ok(Outcome::Denied(status, errs)),
             s if s >= 500 => {
                 self.maybe_done = true;

@@ -8,12 +8,24 @@
 //! for later runs), and empties the bucket after a 429 ([`Throttle::on_throttled`]). The state is JSON
 //! ([`Throttle::export`], [`Throttle::import`], [`Throttle::merge_into`]) so a caller can keep it
 //! between cron runs, as the MWS model is kept.
+//!
+//! **After a 429** the model backs off as the MWS model does ([`Backoff`]): a 429 on a request
+//! that took the bucket's last token (typically the first page past the burst, timed to the
+//! first refilled token) means the model was early by the request's transit: Amazon's bucket
+//! holds the token a moment later, so the next request comes after a short step
+//! ([`throttle_step`]: a 100th of the refill period, at least a second; 1.8 s for
+//! `searchOrders`, whose period is 179 s), doubling while the 429s go on, never beyond the
+//! refill period. A 429 while the model held spare tokens (another client on the same quota)
+//! empties the bucket: the next request waits a whole refill period, as does every one after
+//! it while Amazon keeps refusing. A request Amazon answers ends the streak
+//! ([`Throttle::on_answered`]).
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::op;
+pub use crate::mws::throttle::{Backoff, throttle_step};
 
 /// One operation's usage plan.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,6 +110,9 @@ pub struct Bucket {
     burst: f64,
     tokens: f64,
     at: DateTime<Utc>,
+    /// The last request taken was the bucket's last token (it held less than two).
+    took_last: bool,
+    backoff: Backoff,
 }
 
 fn secs(d: Duration) -> f64 {
@@ -112,6 +127,8 @@ impl Bucket {
             burst: plan.burst as f64,
             tokens: plan.burst as f64,
             at: now,
+            took_last: false,
+            backoff: Backoff::default(),
         }
     }
 
@@ -137,6 +154,7 @@ impl Bucket {
     pub fn try_take(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         self.refill(now);
         if self.tokens >= 1.0 {
+            self.took_last = self.tokens < 2.0;
             self.tokens -= 1.0;
             Ok(())
         } else {
@@ -155,11 +173,26 @@ impl Bucket {
         self.at + Duration::microseconds((wait * 1e6).ceil() as i64 + 1)
     }
 
-    /// Amazon answered 429: its bucket was empty at `now`.
-    pub fn on_throttled(&mut self, now: DateTime<Utc>) {
+    /// The time the bucket takes to restore one request.
+    pub fn period(&self) -> Duration {
+        Duration::microseconds((1e6 / self.rate.max(1e-6)).ceil() as i64)
+    }
+
+    /// Amazon answered 429: its bucket was empty at `now`. The next request comes back after
+    /// the [`Backoff`]'s wait, which is returned.
+    pub fn on_throttled(&mut self, now: DateTime<Utc>) -> Duration {
         self.refill(now);
-        self.tokens = 0.0;
+        let period = self.period();
+        let d = self.backoff.on_throttled(period, self.took_last);
+        // One request `d` from now: the bucket holds what it refills in the rest of a period.
+        self.tokens = (1.0 - secs(d) * self.rate).clamp(0.0, 1.0);
         self.at = self.at.max(now);
+        d
+    }
+
+    /// Amazon answered a request of this bucket: a 429 streak is over.
+    pub fn on_answered(&mut self) {
+        self.backoff.reset();
     }
 }
 
@@ -207,11 +240,21 @@ impl Throttle {
             .map_or(now, |b| b.next_allowed(now))
     }
 
-    /// Records a 429 for `operation`.
-    pub fn on_throttled(&mut self, operation: &str, now: DateTime<Utc>) {
-        if let Some(b) = self.bucket(operation, now) {
-            b.on_throttled(now);
-            self.touched.insert(operation.to_string());
+    /// Records a 429 for `operation`; returns the wait before its next request ([`Backoff`];
+    /// zero for an operation without a plan).
+    pub fn on_throttled(&mut self, operation: &str, now: DateTime<Utc>) -> Duration {
+        let Some(b) = self.bucket(operation, now) else {
+            return Duration::zero();
+        };
+        let d = b.on_throttled(now);
+        self.touched.insert(operation.to_string());
+        d
+    }
+
+    /// Records that Amazon answered a request for `operation` (not a 429).
+    pub fn on_answered(&mut self, operation: &str) {
+        if let Some(b) = self.buckets.get_mut(operation) {
+            b.on_answered();
         }
     }
 
@@ -287,6 +330,8 @@ impl Throttle {
                     burst: p.burst as f64,
                     tokens: s.tokens.clamp(0.0, p.burst as f64),
                     at: s.at,
+                    took_last: false,
+                    backoff: Backoff::default(),
                 },
             );
         }
@@ -344,6 +389,61 @@ mod tests {
         let merged = Throttle::new().merge_into(&saved);
         assert_eq!(Throttle::import(&merged).rate(op::GET_ORDER), Some(0.25));
         assert!(Throttle::import("garbage").export() == "[]");
+    }
+
+    #[test]
+    fn a_429_on_the_last_token_backs_off_from_a_short_step_to_the_period() {
+        let mut t = Throttle::new();
+        let start = t0();
+        for _ in 0..20 {
+            t.try_acquire(op::SEARCH_ORDERS, start).unwrap();
+        }
+        // The first page past the burst, timed to the first refilled token: a 429 there costs
+        // a 100th of the period (1.79 s), then twice that, ..., never more than the period.
+        let period = Duration::microseconds(178_571_429);
+        let mut now = t.next_allowed(op::SEARCH_ORDERS, start);
+        assert_eq!(now - start, period + Duration::microseconds(1));
+        let mut want = throttle_step(period);
+        assert_eq!(want, Duration::nanoseconds(1_785_714_290));
+        for _ in 0..10 {
+            t.try_acquire(op::SEARCH_ORDERS, now).unwrap();
+            assert_eq!(t.on_throttled(op::SEARCH_ORDERS, now), want);
+            let next = t.next_allowed(op::SEARCH_ORDERS, now);
+            let early = next - Duration::milliseconds(1);
+            assert!(t.try_acquire(op::SEARCH_ORDERS, early).is_err());
+            assert!((next - now - want).num_microseconds().unwrap().abs() <= 2);
+            now = next;
+            want = (want * 2).min(period);
+        }
+        assert_eq!(want, period);
+        // Answered: the streak ends, and the next 429 on a last token is a short step again.
+        t.try_acquire(op::SEARCH_ORDERS, now).unwrap();
+        t.on_answered(op::SEARCH_ORDERS);
+        now = t.next_allowed(op::SEARCH_ORDERS, now);
+        t.try_acquire(op::SEARCH_ORDERS, now).unwrap();
+        assert_eq!(
+            t.on_throttled(op::SEARCH_ORDERS, now),
+            throttle_step(period)
+        );
+        // A 429 while the model held spare tokens: the whole period.
+        let mut t = Throttle::new();
+        t.try_acquire(op::SEARCH_ORDERS, start).unwrap();
+        assert_eq!(t.on_throttled(op::SEARCH_ORDERS, start), period);
+        assert_eq!(
+            t.next_allowed(op::SEARCH_ORDERS, start) - start,
+            period + Duration::microseconds(1)
+        );
+        // A fast plan: the step is the period (0.5 s for confirmShipment).
+        let mut t = Throttle::new();
+        for _ in 0..10 {
+            t.try_acquire(op::CONFIRM_SHIPMENT, start).unwrap();
+        }
+        let now = t.next_allowed(op::CONFIRM_SHIPMENT, start);
+        t.try_acquire(op::CONFIRM_SHIPMENT, now).unwrap();
+        assert_eq!(
+            t.on_throttled(op::CONFIRM_SHIPMENT, now),
+            Duration::milliseconds(500)
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod manifest;
 mod migration;
 mod mws_fixtures;
 mod orders;
+mod pacing;
 mod partial;
 mod pg;
 mod pg_store;
