@@ -3,7 +3,9 @@
 //! vault. Time and peak RSS (`VmHWM`, reset before each step where the kernel allows).
 //!
 //! `FULFILL_BENCH_PURGE_ORDERS` (default 1,000,000) and `FULFILL_BENCH_BACKUP_ORDERS` (default
-//! 100,000) set the sizes.
+//! 100,000) set the sizes. `FULFILL_BENCH_STORE=postgres://...` (an empty database) runs the
+//! purge on a PostgreSQL store instead of `vault.db` (no backup: a shared store is backed up
+//! on the server).
 
 mod common;
 
@@ -50,6 +52,14 @@ fn vault(root: &std::path::Path, n: usize, t0: chrono::DateTime<Utc>) -> Vault {
         fulfill::config::Config::for_profile(Profile::Mws2020).to_toml(),
     )
     .unwrap();
+    if let Ok(url) = std::env::var("FULFILL_BENCH_STORE") {
+        fulfill::store::location::Location::Postgres {
+            uri: fulfill::store::uri::StoreUri::parse(&url, "postgres").unwrap(),
+            password_file: None,
+        }
+        .write_to(&home)
+        .unwrap();
+    }
     let v = Vault::create(
         &home,
         "olga",
@@ -134,6 +144,9 @@ fn main() {
     );
     drop(v);
     drop(dir);
+    if std::env::var_os("FULFILL_BENCH_STORE").is_some() {
+        return;
+    }
 
     let n = size("FULFILL_BENCH_BACKUP_ORDERS", 100_000);
     let dir = tempfile::tempdir().unwrap();

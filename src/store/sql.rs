@@ -268,6 +268,9 @@ impl FromValue for f64 {
 pub trait Columns {
     /// Column `idx`'s value (an error past the last column).
     fn value(&self, idx: usize) -> Result<ValueRef<'_>>;
+
+    /// How many columns the row has.
+    fn count(&self) -> usize;
 }
 
 /// One row of a query's result.
@@ -279,6 +282,16 @@ impl<'r> Row<'r> {
     /// A row over a backend's columns.
     pub fn new(columns: &'r dyn Columns) -> Row<'r> {
         Row { columns }
+    }
+
+    /// How many columns it has.
+    pub fn column_count(&self) -> usize {
+        self.columns.count()
+    }
+
+    /// Column `idx`'s value as it is stored.
+    pub fn value(&self, idx: usize) -> Result<ValueRef<'_>> {
+        self.columns.value(idx)
     }
 
     /// Column `idx` as a `T` (`r.get(0)?`, `r.get::<_, i64>(1)?` as in `rusqlite`).
@@ -496,6 +509,10 @@ mod tests {
                 .get(idx)
                 .copied()
                 .ok_or_else(|| SqlError::Value(format!("no column {idx}")))
+        }
+
+        fn count(&self) -> usize {
+            self.0.len()
         }
     }
 

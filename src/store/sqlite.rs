@@ -186,6 +186,10 @@ fn bind<'a>(params: &'a [&'a dyn ToValue]) -> Result<Vec<ToSqlOutput<'a>>> {
 struct SqliteRow<'r, 's>(&'r rusqlite::Row<'s>);
 
 impl Columns for SqliteRow<'_, '_> {
+    fn count(&self) -> usize {
+        self.0.as_ref().column_count()
+    }
+
     fn value(&self, idx: usize) -> Result<ValueRef<'_>> {
         Ok(match self.0.get_ref(idx).map_err(backend)? {
             SqliteValue::Null => ValueRef::Null,

@@ -542,6 +542,50 @@ pub fn head_seq(conn: &Tx<'_>) -> Result<Option<u64>> {
     Ok(meta_get(conn, "audit_head_seq")?.and_then(|s| s.parse().ok()))
 }
 
+/// Every table of the vault's rows, in the order of the schema: what the leak scan of a shared
+/// store reads (`vault::store::tests::tables_are_every_table_of_the_schema` keeps it whole).
+pub const TABLES: &[&str] = &[
+    "meta",
+    "operators",
+    "orders",
+    "order_items",
+    "credentials",
+    "shipments",
+    "feed_batches",
+    "label_files",
+    "sku_locations",
+    "owner_recovery",
+    "key_deliveries",
+    "shipment_items",
+    "region_credentials",
+    "claims",
+];
+
+/// Each text or byte value of every row of every table, with its table, the row's number in
+/// it (1-based, in the order read) and the column's number, one at a time: what a shared
+/// store's leak scan reads, since its files are the server's.
+pub fn for_each_value(
+    conn: &Tx<'_>,
+    mut f: impl FnMut(&str, u64, usize, &[u8]) -> Result<()>,
+) -> Result<()> {
+    for table in TABLES {
+        let mut n = 0;
+        conn.prepare(&format!("SELECT * FROM {table}"))?
+            .for_each([], |r| {
+                n += 1;
+                for c in 0..r.column_count() {
+                    match r.value(c)? {
+                        crate::store::sql::ValueRef::Text(t) => f(table, n, c, t.as_bytes())?,
+                        crate::store::sql::ValueRef::Blob(b) => f(table, n, c, b)?,
+                        _ => {}
+                    }
+                }
+                Ok(())
+            })?;
+    }
+    Ok(())
+}
+
 /// Every order holding a sealed record (its PII or a gift message), whatever its columns say.
 pub fn orders_with_sealed_records(conn: &Tx<'_>) -> Result<Vec<String>> {
     let mut st = conn.prepare(
@@ -772,6 +816,23 @@ mod tests {
     use super::*;
     use crate::store::sqlite::{SCHEMA_VERSION, migrate};
     use rusqlite::Connection;
+
+    #[test]
+    fn tables_are_every_table_of_the_schema() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        let mut st = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        let have: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut listed: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+        listed.sort();
+        assert_eq!(have, listed);
+    }
 
     #[test]
     fn schema_version_is_pinned() {

@@ -373,7 +373,17 @@ pub struct CliEnv {
 
 impl CliEnv {
     pub fn new(orders: usize, seed: u64, scale: f64, faults: &str) -> CliEnv {
-        let dir = crate::support::TestDir::new();
+        CliEnv::in_dir(crate::support::TestDir::new(), orders, seed, scale, faults)
+    }
+
+    /// [`CliEnv::new`] in `dir` (whose homes may keep their rows on PostgreSQL).
+    pub fn in_dir(
+        dir: crate::support::TestDir,
+        orders: usize,
+        seed: u64,
+        scale: f64,
+        faults: &str,
+    ) -> CliEnv {
         let clock = Arc::new(fulfill::clock::ScaledClock::new(Utc::now(), scale));
         let mut cfg = fulfill::sandbox::SandboxConfig::new(clock);
         cfg.orders = orders;
@@ -392,7 +402,8 @@ impl CliEnv {
         };
         let p = env.pass.to_str().unwrap().to_owned();
         let syslog = env.dir.syslog().path().to_str().unwrap().to_owned();
-        env.ok(&[
+        let store = env.dir.store_url();
+        let mut init = vec![
             "init",
             "--anchor-syslog",
             &syslog,
@@ -403,7 +414,11 @@ impl CliEnv {
             "olga",
             "--passphrase-file",
             &p,
-        ]);
+        ];
+        if let Some(url) = &store {
+            init.extend(["--store", url.as_str()]);
+        }
+        env.ok(&init);
         let r = env.set_credentials("olga", &env.pass, scale);
         assert_eq!(r.code, 0, "credentials set: {}", r.stderr);
         env.owner(&[

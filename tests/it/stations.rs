@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use crate::fetch_support::CliEnv;
 use crate::support::pg::Pg;
 use crate::support::*;
 
@@ -153,4 +154,87 @@ fn the_demo_runs_on_postgres_and_no_file_of_the_server_holds_a_pii_marker() {
         .filter(|(p, n)| control.iter().find(|(c, _)| c == p).map(|(_, m)| m) != Some(n))
         .collect();
     assert!(leaks.is_empty(), "PII markers in {leaks:?}");
+}
+
+#[test]
+fn audit_of_a_shared_store_reads_its_rows_and_finds_a_pii_value_written_there_in_the_clear() {
+    let e = CliEnv::in_dir(TestDir::on_postgres(), 20, 33, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (r, aud) = e.dir.add_operator("olga", &e.pass, "aud", "auditor");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let audit = || {
+        let r = e.run_as("aud", &aud, &["audit", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+        (r, v)
+    };
+    let r26 = |v: &serde_json::Value| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "R26")
+            .unwrap()
+            .clone()
+    };
+    // Positive control: the rows are read, and hold no PII in the clear.
+    let (r, v) = audit();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let clean = r26(&v);
+    assert_eq!(clean["status"], "pass", "{clean}");
+    assert!(
+        clean["details"]
+            .to_string()
+            .contains("of the store's rows read"),
+        "{clean}"
+    );
+    // An insider with psql writes a buyer's name into a plain column on the server.
+    let pg = e.dir.pg();
+    let id = pg
+        .psql(
+            "vault",
+            "SELECT min(amazon_order_id) FROM orders WHERE pii IS NOT NULL",
+        )
+        .trim()
+        .to_string();
+    let truth = e.sb.orders();
+    let name_of = |id: &str| {
+        let o = truth
+            .iter()
+            .find(|o| o.order.info.amazon_order_id == id)
+            .unwrap();
+        let p = &o.order.pii;
+        [&p.recipient_name, &p.buyer_name]
+            .into_iter()
+            .flatten()
+            .map(|v| v.expose_pii().to_string())
+            .collect::<Vec<_>>()
+    };
+    let name = name_of(&id)[0].clone();
+    pg.psql(
+        "vault",
+        &format!(
+            "UPDATE orders SET ship_service_level = '{}' WHERE amazon_order_id = '{id}'",
+            name.replace('\'', "''")
+        ),
+    );
+    let (r, v) = audit();
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let found = r26(&v);
+    assert_eq!(found["status"], "fail", "{found}");
+    // Found in the row it was written to, as a name of an order that has it (the sandbox's
+    // buyers may share a name).
+    let leaks = v["leaks"].as_array().unwrap();
+    assert!(
+        !leaks.is_empty()
+            && leaks
+                .iter()
+                .all(|l| l["file"].as_str().unwrap().contains("table orders")
+                    && name_of(l["order_id"].as_str().unwrap()).contains(&name)),
+        "{leaks:?}"
+    );
+    // Where, never what.
+    assert!(
+        !r.stdout.contains(&name),
+        "the report never shows the value"
+    );
 }

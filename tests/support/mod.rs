@@ -26,6 +26,8 @@ pub struct TestDir {
     /// The cluster the homes' rows go to under `FULFILL_TEST_STORE=postgres` (dropped, so
     /// stopped, before the folder is removed).
     pg: std::sync::OnceLock<pg::Pg>,
+    /// Homes keep their rows on PostgreSQL whatever `FULFILL_TEST_STORE` says.
+    on_postgres: bool,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -40,14 +42,22 @@ impl TestDir {
             dir: Some(dir),
             syslog: std::sync::OnceLock::new(),
             pg: std::sync::OnceLock::new(),
+            on_postgres: false,
         }
+    }
+
+    /// A folder whose homes keep their rows on a PostgreSQL cluster of its own.
+    pub fn on_postgres() -> Self {
+        let mut d = TestDir::new();
+        d.on_postgres = true;
+        d
     }
 
     /// Where this folder's homes keep their rows: `None` for `vault.db` (the default), or,
     /// when `FULFILL_TEST_STORE=postgres`, the URL of a database on a throwaway cluster of this
     /// folder's own: the suite run against the PostgreSQL backend.
     pub fn store_url(&self) -> Option<String> {
-        if std::env::var("FULFILL_TEST_STORE").ok()?.as_str() != "postgres" {
+        if !self.on_postgres && std::env::var("FULFILL_TEST_STORE").ok()?.as_str() != "postgres" {
             return None;
         }
         let pg = self.pg.get_or_init(|| {
@@ -60,6 +70,11 @@ impl TestDir {
             pg.socket_dir.display(),
             pg.port
         ))
+    }
+
+    /// The cluster this folder's homes keep their rows on (after [`TestDir::store_url`]).
+    pub fn pg(&self) -> &pg::Pg {
+        self.pg.get().expect("the homes' rows are on PostgreSQL")
     }
 
     /// The stand-in for the system logger homes made by [`TestDir::init`] anchor to

@@ -623,6 +623,35 @@ pub fn audit(
             c.fail(format!("{}: could not be scanned: {why}", p.display()));
         }
     }
+    // A shared store's files are the server's: its rows are read instead, every text and
+    // byte value of every table (the sealed records among them open nothing).
+    if !matches!(
+        crate::store::location::Location::of_home(home)?,
+        crate::store::location::Location::File(_)
+    ) {
+        let store = vault.store_name();
+        let mut values = 0u64;
+        vault.read(|tx| {
+            crate::vault::store::for_each_value(tx, |table, row, column, bytes| {
+                values += 1;
+                for (offset, order, field) in scanner.scan_bytes(bytes) {
+                    leaks.push(crate::audit::leak::Leak {
+                        file: PathBuf::from(format!("{store} table {table} column {column}")),
+                        line: row as usize,
+                        offset,
+                        order_id: order.to_string(),
+                        field,
+                        form: "text".to_string(),
+                        decoded_offset: None,
+                    });
+                }
+                Ok(())
+            })
+        })?;
+        c.details.push(format!(
+            "{values} value(s) of the store's rows read ({store})"
+        ));
+    }
     for l in &leaks {
         let form = match (l.form.as_str(), l.decoded_offset) {
             ("text", _) => String::new(),

@@ -121,6 +121,10 @@ fn read<'r, T: FromSql<'r>>(
 }
 
 impl Columns for PgRow<'_> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
     fn value(&self, idx: usize) -> Result<ValueRef<'_>> {
         let row = self.0;
         let column = row
