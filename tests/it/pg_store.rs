@@ -19,9 +19,7 @@ const PASSWORD: &str = "correct-horse-7781";
 
 /// Database `db` on `pg` through its unix socket, as the superuser.
 fn socket_uri(pg: &Pg, db: &str) -> StoreUri {
-    let mut uri = StoreUri::parse(&pg.socket_url(db), "postgres").unwrap();
-    uri.port = pg.port;
-    uri
+    StoreUri::parse(&pg.socket_url(db), "postgres").unwrap()
 }
 
 /// A fresh database `db` on `pg` and a connection to it through the socket.

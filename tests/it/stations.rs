@@ -7,15 +7,6 @@ use crate::fetch_support::CliEnv;
 use crate::support::pg::Pg;
 use crate::support::*;
 
-/// The store URL of database `db` on `pg`, through its socket, as the `postgres` user.
-fn url(pg: &Pg, db: &str) -> String {
-    format!(
-        "postgres:///{db}?host={}&port={}&user=postgres",
-        pg.socket_dir.display(),
-        pg.port
-    )
-}
-
 /// `init --store URL` of a sandbox home in `d` with owner olga.
 fn init_on(d: &TestDir, store: &str) -> Run {
     let owner = d.secret_file("owner.pass", &format!("{OWNER_PASS}\n"));
@@ -38,7 +29,7 @@ fn init_on_postgres_keeps_the_rows_on_the_server_and_the_keys_in_the_home() {
     let pg = Pg::start();
     pg.psql("postgres", "CREATE DATABASE fulfill");
     let d = TestDir::new();
-    let r = init_on(&d, &url(&pg, "fulfill"));
+    let r = init_on(&d, &pg.socket_url("fulfill"));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout
@@ -73,7 +64,7 @@ fn init_on_postgres_keeps_the_rows_on_the_server_and_the_keys_in_the_home() {
 
     // A second vault in the same database is refused, and its home is not left half made.
     let other = TestDir::new();
-    let r = init_on(&other, &url(&pg, "fulfill"));
+    let r = init_on(&other, &pg.socket_url("fulfill"));
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("already holds vault"), "{}", r.stderr);
     assert!(!other.home().join("store.toml").exists());
@@ -100,7 +91,7 @@ fn a_store_url_with_a_password_is_refused_before_anything_is_made_and_never_repe
 #[test]
 fn a_store_that_is_not_running_is_one_line_and_exit_4_and_leaves_no_home() {
     let pg = Pg::start();
-    let gone = url(&pg, "fulfill");
+    let gone = pg.socket_url("fulfill");
     drop(pg);
     let d = TestDir::new();
     let r = init_on(&d, &gone);
@@ -121,7 +112,7 @@ fn the_demo_runs_on_postgres_and_no_file_of_the_server_holds_a_pii_marker() {
         "--time-scale",
         "2000",
         "--store",
-        &url(&pg, "demo"),
+        &pg.socket_url("demo"),
     ]));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     for step in [
@@ -237,4 +228,88 @@ fn audit_of_a_shared_store_reads_its_rows_and_finds_a_pii_value_written_there_in
         !r.stdout.contains(&name),
         "the report never shows the value"
     );
+}
+
+#[test]
+fn a_store_gone_after_init_is_one_line_naming_it_and_exit_4() {
+    let mut pg = Pg::start();
+    pg.psql("postgres", "CREATE DATABASE fulfill");
+    let d = TestDir::new();
+    assert_eq!(init_on(&d, &pg.socket_url("fulfill")).code, 0);
+    let pass = d.path().join("owner.pass");
+    let list = || run(d.as_op("olga", &pass).args(["operator", "list"]));
+    assert_eq!(list().code, 0);
+    pg.stop();
+    let r = list();
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("postgres://postgres@"), "{}", r.stderr);
+}
+
+#[test]
+fn a_dump_of_the_server_taken_before_a_purge_and_put_back_after_it_opens_nothing_purged() {
+    let e = CliEnv::in_dir(TestDir::on_postgres(), 40, 176, 3000.0, "");
+    assert_eq!(e.fetch().code, 0);
+    let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pg = e.dir.pg();
+    let id = pg
+        .psql(
+            "vault",
+            "SELECT min(amazon_order_id) FROM orders WHERE pii IS NOT NULL",
+        )
+        .trim()
+        .to_string();
+    let out = e.dir.path().join("label.zpl");
+    let label = || {
+        let _ = std::fs::remove_file(&out);
+        e.run_as(
+            "pat",
+            &pat,
+            &[
+                "label",
+                &id,
+                "--format",
+                "zpl",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    // Positive control: the order opens, and the dump holds its sealed record.
+    let r = label();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let dump = e.dir.path().join("vault.sql");
+    pg.dump("vault", &dump);
+    let sealed = pg.psql(
+        "vault",
+        &format!("SELECT encode(pii, 'hex') FROM orders WHERE amazon_order_id = '{id}'"),
+    );
+    let sealed = sealed.trim();
+    assert!(sealed.len() > 64);
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(text.contains(sealed), "the dump holds the sealed record");
+
+    // Past retention, the purge destroys the rows' PII and the epoch's key in the keyring.
+    let later = (e.sb.now() + chrono::Duration::days(100))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let r = e.run(&["--now", &later, "--operator", "cron", "purge"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    // The dump put back: the sealed record is on the server again, and opens nothing.
+    pg.restore("vault", &dump);
+    let back = pg.psql(
+        "vault",
+        &format!("SELECT encode(pii, 'hex') FROM orders WHERE amazon_order_id = '{id}'"),
+    );
+    assert_eq!(back.trim(), sealed);
+    let r = label();
+    assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("is not in this home's keyring: destroyed by a purge"),
+        "refused for its key, not for anything else: {}",
+        r.stderr
+    );
+    assert!(!out.exists());
 }

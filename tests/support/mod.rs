@@ -65,11 +65,7 @@ impl TestDir {
             pg.psql("postgres", "CREATE DATABASE vault");
             pg
         });
-        Some(format!(
-            "postgres:///vault?host={}&port={}&user=postgres",
-            pg.socket_dir.display(),
-            pg.port
-        ))
+        Some(pg.socket_url("vault"))
     }
 
     /// The cluster this folder's homes keep their rows on (after [`TestDir::store_url`]).

@@ -244,6 +244,49 @@ impl Pg {
         r.stdout
     }
 
+    /// A `pg_dump` of database `db` (plain SQL, written to `to`): a copy of the server as an
+    /// operator or a backup job would take it.
+    pub fn dump(&self, db: &str, to: &Path) {
+        let r = super::run(
+            Command::new(self.bin.join("pg_dump"))
+                .arg("-h")
+                .arg(&self.socket_dir)
+                .args([
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    db,
+                    "-f",
+                ])
+                .arg(to),
+        );
+        assert_eq!(r.code, 0, "pg_dump {db}: {}{}", r.stdout, r.stderr);
+    }
+
+    /// Database `db` replaced by the dump in `from` (dropped, made again, the dump run into it).
+    pub fn restore(&self, db: &str, from: &Path) {
+        self.psql("postgres", &format!("DROP DATABASE {db}"));
+        self.psql("postgres", &format!("CREATE DATABASE {db}"));
+        let r = super::run(
+            Command::new(self.bin.join("psql"))
+                .arg("-h")
+                .arg(&self.socket_dir)
+                .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+                .arg(from),
+        );
+        assert_eq!(
+            r.code,
+            0,
+            "psql -f {}: {}{}",
+            from.display(),
+            r.stdout,
+            r.stderr
+        );
+    }
+
     /// Stops the server now (a fast shutdown: its backends end their sessions), as a
     /// server that goes away mid-session would; the cluster's folder stays until drop.
     pub fn stop(&mut self) {
@@ -256,11 +299,14 @@ impl Pg {
         let _ = self.child.wait();
     }
 
-    /// The store URL of database `db` through the unix socket (no user: the caller's
-    /// default, `postgres` for the superuser). A socket URL names no port, so the store's
-    /// `port` is to be set to [`Pg::port`] after parsing it.
+    /// The store URL of database `db` through the unix socket, as the superuser `postgres`
+    /// (the socket's port and the user as parameters, as `store.toml` keeps them).
     pub fn socket_url(&self, db: &str) -> String {
-        format!("postgres:///{db}?host={}", self.socket_dir.display())
+        format!(
+            "postgres:///{db}?host={}&port={}&user=postgres",
+            self.socket_dir.display(),
+            self.port
+        )
     }
 
     /// The store URL of database `db` as `user` over loopback TCP (a cluster started with
