@@ -92,6 +92,10 @@ pub fn purged_count(conn: &Tx<'_>) -> Result<u64> {
     )? as u64)
 }
 
+/// How many order ids one statement of [`destroy_pii`] carries (well under SQLite's and
+/// PostgreSQL's limits on parameters).
+const PURGE_BATCH: usize = 500;
+
 /// Destroys the sealed PII and gift messages of `order_ids` and marks them purged at `stamp`
 /// (inside the caller's transaction; `secure_delete` overwrites the freed pages).
 pub fn destroy_pii<'a>(
@@ -111,12 +115,28 @@ pub fn destroy_pii<'a>(
              DELETE FROM purge_ids;"
         }
     })?;
-    {
-        let mut ins =
-            conn.prepare_cached("INSERT INTO purge_ids (id) VALUES (?1) ON CONFLICT DO NOTHING")?;
-        for id in order_ids {
-            ins.execute([id])?;
+    // In batches of [`PURGE_BATCH`] rows a statement: one round trip each on a server.
+    let insert = |ids: &[&str]| -> Result<()> {
+        let rows = (1..=ids.len())
+            .map(|i| format!("(?{i})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        conn.prepare_cached(&format!(
+            "INSERT INTO purge_ids (id) VALUES {rows} ON CONFLICT DO NOTHING"
+        ))?
+        .execute(ids)?;
+        Ok(())
+    };
+    let mut batch = Vec::with_capacity(PURGE_BATCH);
+    for id in order_ids {
+        batch.push(id);
+        if batch.len() == PURGE_BATCH {
+            insert(&batch)?;
+            batch.clear();
         }
+    }
+    if !batch.is_empty() {
+        insert(&batch)?;
     }
     conn.execute(
         "UPDATE orders SET pii = NULL, pii_epoch = NULL, pii_state = 'purged', purged_at = ?1,

@@ -870,3 +870,59 @@ fn a_server_without_tls_where_tls_is_required_is_refused_with_exit_5() {
     assert!(e.to_string().contains("does not offer TLS"), "{e}");
     assert_one_line_without(&e, PASSWORD);
 }
+
+/// Writers on the shared store take turns: a station's write unit waits for another's, and a
+/// turn held past the wait is one line, not a hang; a reader is never held up by a writer.
+#[test]
+fn a_write_waits_for_another_stations_write_and_a_turn_held_too_long_is_one_line() {
+    use fulfill::store::location::Location;
+    use fulfill::store::postgres::PgStore;
+    use fulfill::store::{Backend, TxMode};
+    let pg = Pg::start();
+    pg.psql("postgres", "CREATE DATABASE shared");
+    let location = Location::Postgres {
+        uri: socket_uri(&pg, "shared"),
+        password_file: None,
+    };
+    let a = PgStore::open(&location).unwrap();
+    let b = PgStore::open(&location).unwrap();
+    a.begin(TxMode::Write).unwrap();
+    a.sql()
+        .execute("INSERT INTO meta (key, value) VALUES ('k', 'a')", &[])
+        .unwrap();
+    // A reader goes on, and sees what was committed before (nothing yet).
+    b.begin(TxMode::Read).unwrap();
+    let mut seen = 0;
+    b.sql()
+        .query("SELECT value FROM meta WHERE key = 'k'", &[], &mut |_| {
+            seen += 1;
+            Ok(std::ops::ControlFlow::Continue(()))
+        })
+        .unwrap();
+    assert_eq!(seen, 0);
+    b.commit().unwrap();
+    // A writer waits for the turn (shortened here from the store's 30 s).
+    b.sql().execute_batch("SET lock_timeout = '200ms'").unwrap();
+    let e = b.begin(TxMode::Write).unwrap_err();
+    assert_eq!(e.exit() as u8, 1, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("stayed locked by another station's unit of work")
+            && msg.contains("postgres://postgres@")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+    b.rollback().unwrap();
+    // Once the first commits, the turn is free and the second sees its change.
+    a.commit().unwrap();
+    b.begin(TxMode::Write).unwrap();
+    let mut value = String::new();
+    b.sql()
+        .query("SELECT value FROM meta WHERE key = 'k'", &[], &mut |r| {
+            value = r.get(0)?;
+            Ok(std::ops::ControlFlow::Break(()))
+        })
+        .unwrap();
+    assert_eq!(value, "a");
+    b.commit().unwrap();
+}

@@ -23,6 +23,14 @@ use crate::store::{Backend, TxMode};
 /// The advisory lock every writer takes first (`fulfillw` as ASCII).
 pub const WRITE_LOCK: i64 = 0x66_75_6c_66_69_6c_6c_77;
 
+/// How long a unit of work waits for a lock another station holds (the write turn, a row)
+/// before it gives up with one line (as long as SQLite's busy timeout on one bench).
+pub const LOCK_WAIT: std::time::Duration = crate::store::sqlite::BUSY_TIMEOUT;
+
+/// How long the server lets a station sit in an open transaction doing nothing before it ends
+/// the session (a station frozen or killed mid-work gives the write turn back).
+pub const IDLE_IN_TRANSACTION: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A station's connection to the shared store.
 pub struct PgStore {
     conn: PgConn,
@@ -37,6 +45,11 @@ impl PgStore {
         };
         let password = location.password()?;
         let conn = PgConn::connect(uri, password.as_ref())?;
+        conn.execute_batch(&format!(
+            "SET lock_timeout = '{}s'; SET idle_in_transaction_session_timeout = '{}s'",
+            LOCK_WAIT.as_secs(),
+            IDLE_IN_TRANSACTION.as_secs()
+        ))?;
         conn.migrate()?;
         Ok(PgStore {
             conn,
@@ -60,10 +73,14 @@ impl Backend for PgStore {
             TxMode::Write => {
                 self.conn
                     .execute_batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
-                self.open.set(true);
-                self.conn
-                    .execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"), &[])?;
-                return Ok(());
+                let turn = self
+                    .conn
+                    .execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"), &[]);
+                if let Err(e) = turn {
+                    // No turn, no unit of work: the connection is left out of any transaction.
+                    let _ = self.conn.rollback();
+                    return Err(e.into());
+                }
             }
         }
         self.open.set(true);

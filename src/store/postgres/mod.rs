@@ -31,7 +31,7 @@ pub mod migrate;
 pub mod placeholders;
 mod value;
 
-pub use backend::{PgStore, WRITE_LOCK};
+pub use backend::{IDLE_IN_TRANSACTION, LOCK_WAIT, PgStore, WRITE_LOCK};
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -277,6 +277,13 @@ impl PgConn {
                 || *code == SqlState::T_R_DEADLOCK_DETECTED)
         {
             return SqlError::Conflict;
+        }
+        if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+            return SqlError::Backend(Error::Failed(format!(
+                "the store {} stayed locked by another station's unit of work for {} s; try again",
+                self.store,
+                backend::LOCK_WAIT.as_secs()
+            )));
         }
         if lost(e) {
             return SqlError::Backend(Error::Remote(format!(
