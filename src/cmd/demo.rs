@@ -587,11 +587,15 @@ pub fn run(args: &DemoArgs) -> Result<Exit> {
         },
         later.now(),
     )?;
+    let settled = if vault.store_is_shared() {
+        "the server keeps only ciphertext whose epoch key is destroyed".to_string()
+    } else {
+        format!("WAL truncated: {}", purged.wal_truncated)
+    };
     crate::outln!(
-        "    PII of {} order(s) destroyed, {} label file(s) shredded; WAL truncated: {}; orders and shipments kept",
+        "    PII of {} order(s) destroyed, {} label file(s) shredded; {settled}; orders and shipments kept",
         purged.orders_purged,
         purged.label_files_removed,
-        purged.wal_truncated
     );
 
     step(

@@ -120,6 +120,9 @@ pub trait Backend: Send {
     /// ciphertext whose keys are destroyed on the stations.
     fn settle_deletions(&self) -> Result<bool>;
 
+    /// Whether stations share it (a server), so its files are out of this station's reach.
+    fn shared(&self) -> bool;
+
     /// What it is, for a person: `vault.db`, or the store's URL (never a password).
     fn name(&self) -> String;
 

@@ -141,6 +141,10 @@ impl Backend for SqliteStore {
         Ok(busy? == 0)
     }
 
+    fn shared(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> String {
         "vault.db".to_string()
     }

@@ -523,6 +523,11 @@ impl Vault {
         self.store.settle_deletions()
     }
 
+    /// Whether the rows are on a store stations share (a server), not in `vault.db`.
+    pub fn store_is_shared(&self) -> bool {
+        self.store.shared()
+    }
+
     /// Where the rows are, for a person: `vault.db`, or a shared store's URL.
     pub fn store_name(&self) -> String {
         self.store.name()

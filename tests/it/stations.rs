@@ -119,6 +119,7 @@ fn the_demo_runs_on_postgres_and_no_file_of_the_server_holds_a_pii_marker() {
         "its rows in the PostgreSQL store postgres://postgres@",
         "label (its format checked) in spool/; confirmed by Amazon",
         "2 confirmed, 1 refused",
+        "the server keeps only ciphertext whose epoch key is destroyed",
         "findings: 0",
     ] {
         assert!(r.stdout.contains(step), "{step}:\n{}", r.stdout);

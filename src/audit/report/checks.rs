@@ -625,10 +625,7 @@ pub fn audit(
     }
     // A shared store's files are the server's: its rows are read instead, every text and
     // byte value of every table (the sealed records among them open nothing).
-    if !matches!(
-        crate::store::location::Location::of_home(home)?,
-        crate::store::location::Location::File(_)
-    ) {
+    if vault.store_is_shared() {
         let store = vault.store_name();
         let mut values = 0u64;
         vault.read(|tx| {

@@ -103,6 +103,10 @@ impl Backend for PgStore {
         Ok(true)
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         self.conn.store_name().to_string()
     }
