@@ -23,9 +23,7 @@ pub trait Sqlite {
 
 impl Sqlite for Vault {
     fn sqlite(&self) -> Connection {
-        let c = Connection::open(self.home().vault_path()).unwrap();
-        c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
-        c
+        crate::support::rows_of(self.home().root())
     }
 }
 
@@ -591,6 +589,6 @@ impl CliEnv {
 
     /// The vault database, opened directly (after the binary has exited).
     pub fn db(&self) -> Connection {
-        Connection::open(self.dir.home().join("vault.db")).unwrap()
+        crate::support::rows_of(&self.dir.home())
     }
 }

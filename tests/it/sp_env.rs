@@ -147,7 +147,7 @@ impl SpEnv {
     }
 
     pub(crate) fn db(&self) -> Connection {
-        Connection::open(self.dir.home().join("vault.db")).unwrap()
+        crate::support::rows_of(&self.dir.home())
     }
 
     /// Every secret the home must never show: the client secret, the refresh token, and the

@@ -314,6 +314,61 @@ pub fn records(path: &Path) -> Vec<fulfill::audit::Record> {
         .collect()
 }
 
+/// The rows of the home at `home` as sqlite3 shows them: its `vault.db`, or, when its rows
+/// are on PostgreSQL (`store.toml`), a snapshot of the server's rows copied into an in-memory
+/// SQLite database of the same schema, for tests that read rows to check them (a write to
+/// the snapshot changes nothing on the server: the tests that write rows as an insider
+/// stay in `tests/it/sqlite_file_tests.txt`).
+pub fn rows_of(home: &Path) -> rusqlite::Connection {
+    use fulfill::store::location::Location;
+    use fulfill::store::sql::{Sql, ValueRef};
+    let uri = match Location::of_home(&Home::unchecked(home)).unwrap() {
+        Location::File(path) => {
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+            return c;
+        }
+        Location::Postgres { uri, .. } => uri,
+    };
+    let server = fulfill::store::postgres::PgConn::connect(&uri, None).unwrap();
+    let mut c = rusqlite::Connection::open_in_memory().unwrap();
+    fulfill::store::sqlite::migrate(&mut c).unwrap();
+    let tx = c.transaction().unwrap();
+    for table in fulfill::vault::store::TABLES {
+        let mut rows: Vec<Vec<rusqlite::types::Value>> = Vec::new();
+        server
+            .query(&format!("SELECT * FROM {table}"), &[], &mut |r| {
+                let row = (0..r.column_count())
+                    .map(|i| {
+                        Ok(match r.value(i)? {
+                            ValueRef::Null => rusqlite::types::Value::Null,
+                            ValueRef::Integer(n) => rusqlite::types::Value::Integer(n),
+                            ValueRef::Real(x) => rusqlite::types::Value::Real(x),
+                            ValueRef::Text(t) => rusqlite::types::Value::Text(t.to_string()),
+                            ValueRef::Blob(b) => rusqlite::types::Value::Blob(b.to_vec()),
+                        })
+                    })
+                    .collect::<fulfill::store::sql::Result<Vec<_>>>()?;
+                rows.push(row);
+                Ok(std::ops::ControlFlow::Continue(()))
+            })
+            .unwrap();
+        for row in rows {
+            let marks = (1..=row.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tx.execute(
+                &format!("INSERT INTO {table} VALUES ({marks})"),
+                rusqlite::params_from_iter(row),
+            )
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    c
+}
+
 /// Moves the vault's chain head to record `r` with sqlite3, as an insider would.
 pub fn set_head(home: &Path, r: &fulfill::audit::Record) {
     let db = rusqlite::Connection::open(home.join("vault.db")).unwrap();
