@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::fetch_support::CliEnv;
-use crate::support::pg::Pg;
+use crate::support::pg::{Options, Pg};
 use crate::support::*;
 
 /// `init --store URL` of a sandbox home in `d` with owner olga.
@@ -313,4 +313,66 @@ fn a_dump_of_the_server_taken_before_a_purge_and_put_back_after_it_opens_nothing
         r.stderr
     );
     assert!(!out.exists());
+}
+
+/// `init --store` over loopback TCP with a password: from a 0600 file (never argv), a wrong
+/// one is exit 3 and leaves no home, a file others can read is refused, and the right one
+/// makes the vault; the home's later commands read the same file.
+#[test]
+fn a_store_password_comes_from_a_private_file_and_a_wrong_one_is_exit_3() {
+    let pg = Pg::start_with(Options {
+        tcp: true,
+        ..Options::default()
+    });
+    pg.psql(
+        "postgres",
+        "CREATE ROLE station LOGIN PASSWORD 'correct-horse-7781'",
+    );
+    pg.psql("postgres", "CREATE DATABASE fulfill OWNER station");
+    let url = pg.tcp_url("station", "fulfill");
+    let with_password = |d: &TestDir, file: &std::path::Path| {
+        let owner = d.secret_file("owner.pass", &format!("{OWNER_PASS}\n"));
+        run(d
+            .fulfill()
+            .args([
+                "init",
+                "--profile",
+                "mws-2020",
+                "--sandbox",
+                "--anchor-syslog",
+            ])
+            .arg(d.syslog().path())
+            .args(["--owner", "olga", "--store", &url, "--store-password-file"])
+            .arg(file)
+            .arg("--passphrase-file")
+            .arg(owner))
+    };
+
+    let d = TestDir::new();
+    let wrong = d.secret_file("db.pass", "wrong-horse-1234\n");
+    let r = with_password(&d, &wrong);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("wrong-horse"), "{}", r.stderr);
+    assert!(!d.home().exists());
+
+    let readable = d.path().join("open.pass");
+    std::fs::write(&readable, "correct-horse-7781\n").unwrap();
+    std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = with_password(&d, &readable);
+    assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("chmod 600"), "{}", r.stderr);
+    assert!(!d.home().exists());
+
+    let right = d.secret_file("right.pass", "correct-horse-7781\n");
+    let r = with_password(&d, &right);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = run(d
+        .as_op("olga", &d.path().join("owner.pass"))
+        .args(["operator", "list"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        pg.psql("fulfill", "SELECT count(*) FROM operators").trim(),
+        "1"
+    );
 }
