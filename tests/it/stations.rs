@@ -9,19 +9,26 @@ use crate::support::*;
 
 /// `init --store URL` of a sandbox home in `d` with owner olga.
 fn init_on(d: &TestDir, store: &str) -> Run {
+    init_with_password(d, store, None)
+}
+
+/// [`init_on`], with the store's password in `password_file` when given.
+fn init_with_password(d: &TestDir, store: &str, password_file: Option<&std::path::Path>) -> Run {
     let owner = d.secret_file("owner.pass", &format!("{OWNER_PASS}\n"));
-    run(d
-        .fulfill()
-        .args([
-            "init",
-            "--profile",
-            "mws-2020",
-            "--sandbox",
-            "--anchor-syslog",
-        ])
-        .arg(d.syslog().path())
-        .args(["--owner", "olga", "--store", store, "--passphrase-file"])
-        .arg(owner))
+    let mut c = d.fulfill();
+    c.args([
+        "init",
+        "--profile",
+        "mws-2020",
+        "--sandbox",
+        "--anchor-syslog",
+    ])
+    .arg(d.syslog().path())
+    .args(["--owner", "olga", "--store", store]);
+    if let Some(f) = password_file {
+        c.arg("--store-password-file").arg(f);
+    }
+    run(c.arg("--passphrase-file").arg(owner))
 }
 
 #[test]
@@ -330,23 +337,8 @@ fn a_store_password_comes_from_a_private_file_and_a_wrong_one_is_exit_3() {
     );
     pg.psql("postgres", "CREATE DATABASE fulfill OWNER station");
     let url = pg.tcp_url("station", "fulfill");
-    let with_password = |d: &TestDir, file: &std::path::Path| {
-        let owner = d.secret_file("owner.pass", &format!("{OWNER_PASS}\n"));
-        run(d
-            .fulfill()
-            .args([
-                "init",
-                "--profile",
-                "mws-2020",
-                "--sandbox",
-                "--anchor-syslog",
-            ])
-            .arg(d.syslog().path())
-            .args(["--owner", "olga", "--store", &url, "--store-password-file"])
-            .arg(file)
-            .arg("--passphrase-file")
-            .arg(owner))
-    };
+    let with_password =
+        |d: &TestDir, file: &std::path::Path| init_with_password(d, &url, Some(file));
 
     let d = TestDir::new();
     let wrong = d.secret_file("db.pass", "wrong-horse-1234\n");
