@@ -121,25 +121,12 @@ pub fn default_user() -> String {
 
 /// A password from a file of its own: 0600 (or stricter), its first line.
 fn read_password_file(path: &Path) -> Result<Passphrase> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| {
+    let text = super::uri::read_private(path, "password file")?.ok_or_else(|| {
         Error::usage(format!(
-            "cannot read the password file {}: {e}",
+            "the password file {} does not exist",
             path.display()
         ))
     })?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(Error::Unsafe(format!(
-            "the password file {} can be read by others: chmod 600 it",
-            path.display()
-        )));
-    }
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        Error::usage(format!(
-            "cannot read the password file {}: {e}",
-            path.display()
-        ))
-    })?);
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
         return Err(Error::usage(format!(

@@ -66,13 +66,7 @@ pub fn create(home: &Home) -> Result<Box<dyn Backend>> {
     match Location::of_home(home)? {
         Location::File(path) => {
             // Created 0600 here; SQLite gives -wal and -shm the same mode.
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                .open(&path)?;
+            crate::home::create_new_private(&path, b"")?;
             Ok(Box::new(sqlite::SqliteStore::open(&path)?))
         }
         pg @ Location::Postgres { .. } => open_postgres(&pg),

@@ -126,29 +126,7 @@ impl StoreUri {
         home: &Path,
     ) -> Result<Option<Passphrase>> {
         let path = pgpassfile.map_or_else(|| home.join(".pgpass"), Path::to_path_buf);
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::Failed(format!(
-                    "cannot read the pass file {}: {e}",
-                    path.display()
-                )));
-            }
-        };
-        if !meta.is_file() {
-            return Ok(None);
-        }
-        if meta.mode() & 0o077 != 0 {
-            return Err(Error::Unsafe(format!(
-                "the pass file {} can be read by others: chmod 600 it",
-                path.display()
-            )));
-        }
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
-            Error::Failed(format!("cannot read the pass file {}: {e}", path.display()))
-        })?);
-        Ok(self.pass_file_lookup(&text))
+        Ok(read_private(&path, "pass file")?.and_then(|text| self.pass_file_lookup(&text)))
     }
 
     /// The password of the first line of a pass file's `text` that matches this store.
@@ -193,6 +171,32 @@ fn split_pass_line(line: &str) -> Option<[zeroize::Zeroizing<String>; 5]> {
         }
     }
     fields.try_into().ok()
+}
+
+/// The text of a file holding a secret (the pass file, a password file): `None` when there is
+/// no such file; refused when others can read it (a password left readable is worth an
+/// error, where libpq only warns).
+pub(crate) fn read_private(path: &Path, what: &str) -> Result<Option<zeroize::Zeroizing<String>>> {
+    let cannot = |e: std::io::Error| {
+        Error::Failed(format!("cannot read the {what} {}: {e}", path.display()))
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(cannot(e)),
+    };
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(Error::Unsafe(format!(
+            "the {what} {} can be read by others: chmod 600 it",
+            path.display()
+        )));
+    }
+    Ok(Some(zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(cannot)?,
+    )))
 }
 
 fn percent_decoded(s: &str) -> Option<String> {

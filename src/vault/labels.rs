@@ -46,7 +46,7 @@ pub fn slip_facts(conn: &Tx<'_>, order_id: &str) -> Result<SlipFacts> {
         )
         .optional()?
         .flatten();
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT order_item_id, asin, seller_sku, title, quantity_ordered FROM order_items
          WHERE amazon_order_id = ?1 ORDER BY order_item_id",
     )?;
@@ -111,7 +111,7 @@ fn facts_for(conn: &Tx<'_>, order_id: &str, doing: &str) -> Result<LabelFacts> {
             "order {order_id} is {lifecycle} and cannot be {doing}"
         )));
     }
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT COALESCE(seller_sku, asin), quantity_ordered FROM order_items
          WHERE amazon_order_id = ?1 ORDER BY order_item_id",
     )?;
@@ -135,7 +135,7 @@ fn facts_for(conn: &Tx<'_>, order_id: &str, doing: &str) -> Result<LabelFacts> {
 
 /// Whether a label the tool wrote is tracked at `path` with identity `id` (under any row).
 pub fn is_tracked_as(conn: &Tx<'_>, path: &std::path::Path, id: FileIdentity) -> Result<bool> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT 1 FROM label_files WHERE path = ?1 AND file_dev = ?2 AND file_ino = ?3
          AND file_size = ?4",
     )?;
@@ -219,7 +219,7 @@ fn track_file_of(
 /// path with the same file identity; every other row of the path when the row has none, as
 /// rows tracked before identities were recorded).
 pub fn batch_mates(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Result<Vec<String>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT o.amazon_order_id FROM label_files l JOIN label_files o ON o.path = l.path
          WHERE l.path = ?1 AND l.amazon_order_id = ?2 AND o.amazon_order_id <> ?2
            AND (l.file_ino IS NULL OR (o.file_dev IS NOT DISTINCT FROM l.file_dev
@@ -273,7 +273,7 @@ pub fn mark_cancelled(
 /// into again).
 pub fn cancelled_in(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Result<bool> {
     Ok(conn
-        .prepare_cached(
+        .prepare(
             "SELECT 1 FROM label_files WHERE path = ?1 AND amazon_order_id = ?2
              AND cancelled_at IS NOT NULL",
         )?
@@ -282,7 +282,7 @@ pub fn cancelled_in(conn: &Tx<'_>, path: &std::path::Path, order_id: &str) -> Re
 
 /// The orders in any of these lifecycle states, by id (`label --status`, `--all-unshipped`).
 pub fn orders_in(conn: &Tx<'_>, lifecycles: &[Lifecycle]) -> Result<Vec<String>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT amazon_order_id FROM orders WHERE lifecycle = ?1 ORDER BY amazon_order_id",
     )?;
     let mut out = Vec::new();
@@ -297,7 +297,7 @@ pub fn orders_in(conn: &Tx<'_>, lifecycles: &[Lifecycle]) -> Result<Vec<String>>
 
 /// Every order a tracked path belongs to (a batch file holds several).
 pub fn orders_of_path(conn: &Tx<'_>, path: &std::path::Path) -> Result<Vec<String>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT amazon_order_id FROM label_files WHERE path = ?1 ORDER BY amazon_order_id",
     )?;
     let rows = st
@@ -368,7 +368,7 @@ pub fn files_of(conn: &Tx<'_>, orders: &[String]) -> Result<Vec<Tracked>> {
     // One pass over the (small) tracking table, not one query per order: a large purge names
     // hundreds of thousands of orders.
     let wanted: std::collections::HashSet<&str> = orders.iter().map(String::as_str).collect();
-    let mut st = conn.prepare_cached(&format!(
+    let mut st = conn.prepare(&format!(
         "SELECT {TRACKED_COLUMNS} FROM label_files l ORDER BY l.amazon_order_id, l.path"
     ))?;
     let mut out = Vec::new();

@@ -32,7 +32,7 @@ pub struct PriorOrder {
 /// The stored state of order `order_id`, if it is in the vault.
 pub fn prior_order(conn: &Tx<'_>, order_id: &str) -> Result<Option<PriorOrder>> {
     Ok(conn
-        .prepare_cached(
+        .prepare(
             "SELECT lifecycle, pii_state, pii_version, retention_start FROM orders WHERE amazon_order_id = ?1",
         )?
         .query_row([order_id], |r| {
@@ -77,7 +77,7 @@ pub fn put_order(
         Some(s) => (Some(s.blob.as_slice()), s.epoch),
         None => (None, None),
     };
-    conn.prepare_cached(
+    conn.prepare(
         "INSERT INTO orders (amazon_order_id, status, pii, pii_version, pii_state, created_at, updated_at,
             purchase_date, last_update_date, fulfillment_channel, sales_channel, marketplace_id, ship_service_level,
             service_level_category, order_type, ship_country, earliest_ship_date, latest_ship_date,
@@ -176,7 +176,7 @@ pub fn put_items(
         "DELETE FROM order_items WHERE amazon_order_id = ?1",
         [order_id],
     )?;
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "INSERT INTO order_items (amazon_order_id, order_item_id, asin, seller_sku, title, quantity_ordered,
             quantity_shipped, is_gift, gift_message, gift_epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
@@ -207,7 +207,7 @@ pub fn put_items(
 
 /// An order's sealed gift messages: (`OrderItemId`, sealed blob).
 pub fn sealed_gift_messages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT order_item_id, gift_message FROM order_items
          WHERE amazon_order_id = ?1 AND gift_message IS NOT NULL ORDER BY order_item_id",
     )?;
@@ -262,7 +262,7 @@ pub fn items_to_ship(conn: &Tx<'_>, order_id: &str) -> Result<Vec<(String, u32)>
 
 /// Up to `limit` orders whose items have not been fetched yet, oldest first.
 pub fn orders_missing_items(conn: &Tx<'_>, limit: usize) -> Result<Vec<String>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT amazon_order_id FROM orders WHERE items_fetched = 0 ORDER BY purchase_date, amazon_order_id LIMIT ?1",
     )?;
     let ids = st
@@ -369,7 +369,7 @@ pub struct MarketplaceRows {
 
 /// Every marketplace the vault holds orders of, with its counts, most orders first.
 pub fn marketplace_rows(conn: &Tx<'_>) -> Result<Vec<MarketplaceRows>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT coalesce(marketplace_id, '-'), count(*),
             count(*) FILTER (WHERE pii IS NOT NULL AND purged_at IS NULL),
             count(*) FILTER (WHERE pii IS NULL AND purged_at IS NULL
@@ -399,9 +399,8 @@ pub fn marketplaces_of<'a>(
     conn: &Tx<'_>,
     orders: impl IntoIterator<Item = &'a str>,
 ) -> Result<std::collections::HashMap<String, String>> {
-    let mut st = conn.prepare_cached(
-        "SELECT coalesce(marketplace_id, '-') FROM orders WHERE amazon_order_id = ?1",
-    )?;
+    let mut st = conn
+        .prepare("SELECT coalesce(marketplace_id, '-') FROM orders WHERE amazon_order_id = ?1")?;
     let mut out = std::collections::HashMap::new();
     for o in orders {
         if let Some(m) = st.query_row([o], |r| r.get::<_, String>(0)).optional()? {
@@ -417,7 +416,7 @@ pub fn order_view(conn: &Tx<'_>, order_id: &str) -> Result<Option<OrderView>> {
 }
 
 fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<OrderView>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT amazon_order_id, lifecycle, status, purchase_date, latest_ship_date, ship_service_level,
             service_level_category, is_prime, is_business, ship_country, pii_missing, pii_state,
             marketplace_id, marketplace_unlisted
@@ -448,7 +447,7 @@ fn views(conn: &Tx<'_>, status: Option<&str>, id: Option<&str>) -> Result<Vec<Or
             })
         })?
         .collect::<crate::store::sql::Result<Vec<_>>>()?;
-    let mut items = conn.prepare_cached(
+    let mut items = conn.prepare(
         "SELECT order_item_id, asin, seller_sku, title, quantity_ordered, quantity_shipped, is_gift
          FROM order_items WHERE amazon_order_id = ?1 ORDER BY order_item_id",
     )?;
@@ -567,7 +566,7 @@ pub fn confirm_facts(conn: &Tx<'_>, order_id: &str) -> Result<(Option<String>, I
         .optional()?
         .flatten();
     // What is left to ship of each item (a partly shipped order has shipped some already).
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT order_item_id, quantity_ordered - COALESCE(quantity_shipped, 0) FROM order_items
          WHERE amazon_order_id = ?1 AND quantity_ordered > COALESCE(quantity_shipped, 0)
          ORDER BY order_item_id",

@@ -77,9 +77,8 @@ pub fn order_state(conn: &Tx<'_>, order_id: &str) -> Result<Option<(String, bool
 
 /// Whether `order_id` is in the vault and purged.
 pub fn is_purged(conn: &Tx<'_>, order_id: &str) -> Result<bool> {
-    let mut st = conn.prepare_cached(
-        "SELECT 1 FROM orders WHERE amazon_order_id = ?1 AND purged_at IS NOT NULL",
-    )?;
+    let mut st =
+        conn.prepare("SELECT 1 FROM orders WHERE amazon_order_id = ?1 AND purged_at IS NOT NULL")?;
     Ok(st.exists([order_id])?)
 }
 
@@ -121,7 +120,7 @@ pub fn destroy_pii<'a>(
             .map(|i| format!("(?{i})"))
             .collect::<Vec<_>>()
             .join(", ");
-        conn.prepare_cached(&format!(
+        conn.prepare(&format!(
             "INSERT INTO purge_ids (id) VALUES {rows} ON CONFLICT DO NOTHING"
         ))?
         .execute(ids)?;
@@ -213,7 +212,7 @@ fn records_where(
     p: &dyn crate::store::sql::ToValue,
 ) -> Result<Vec<EpochRecord>> {
     let mut out = Vec::new();
-    let mut st = conn.prepare_cached(&format!(
+    let mut st = conn.prepare(&format!(
         "SELECT amazon_order_id, pii_version, pii FROM orders WHERE pii IS NOT NULL AND {on_orders}"
     ))?;
     let rows = st.query_map([p], |r| {
@@ -227,7 +226,7 @@ fn records_where(
     for r in rows {
         out.push(r?);
     }
-    let mut st = conn.prepare_cached(&format!(
+    let mut st = conn.prepare(&format!(
         "SELECT amazon_order_id, order_item_id, gift_message FROM order_items
          WHERE gift_message IS NOT NULL AND {on_items}"
     ))?;

@@ -111,7 +111,7 @@ pub struct LivePackage {
 
 /// An order's packages (cancelled ones excepted).
 fn live_packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<LivePackage>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT s.id, s.package_no, s.state,
             NOT EXISTS (SELECT 1 FROM shipment_items i WHERE i.shipment_id = s.id)
          FROM shipments s WHERE s.amazon_order_id = ?1 AND s.state <> 'cancelled' ORDER BY s.package_no",
@@ -146,7 +146,7 @@ fn live_packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<LivePackage>> {
 /// Every item of an order with how many of it are shipped (Amazon's count before ours, plus
 /// what our live packages hold).
 fn items_left(conn: &Tx<'_>, order_id: &str) -> Result<Vec<ItemLeft>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT i.order_item_id, i.quantity_ordered, COALESCE(i.quantity_shipped, 0)
             + COALESCE((SELECT CAST(sum(p.quantity) AS BIGINT) FROM shipment_items p JOIN shipments s ON s.id = p.shipment_id
                 WHERE s.amazon_order_id = i.amazon_order_id AND s.state <> 'cancelled'
@@ -273,7 +273,7 @@ pub fn resolve_items(conn: &Tx<'_>, order_id: &str, args: &[ItemArg]) -> Result<
         }
         Some(true) => {}
     }
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT order_item_id, seller_sku FROM order_items WHERE amazon_order_id = ?1
          ORDER BY order_item_id",
     )?;
@@ -441,7 +441,7 @@ pub fn left_to_ship(conn: &Tx<'_>, order_id: &str) -> Result<Vec<ItemQty>> {
 }
 
 fn insert_items(conn: &Tx<'_>, row: i64, items: &[ItemQty]) -> Result<()> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "INSERT INTO shipment_items (shipment_id, order_item_id, quantity) VALUES (?1, ?2, ?3)",
     )?;
     for it in items {
@@ -452,7 +452,7 @@ fn insert_items(conn: &Tx<'_>, row: i64, items: &[ItemQty]) -> Result<()> {
 
 /// The items of package row `row`, by item id.
 fn package_items(conn: &Tx<'_>, row: i64) -> Result<Vec<ItemQty>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT order_item_id, quantity FROM shipment_items WHERE shipment_id = ?1 ORDER BY order_item_id",
     )?;
     let rows = st
@@ -637,7 +637,7 @@ pub fn create_batch(
         params![ts(now), body, content_md5],
         |r| r.get(0),
     )?;
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "UPDATE shipments SET batch_id = ?1, message_id = ?2, updated_at = ?3
          WHERE id = ?4 AND state = 'queued'",
     )?;
@@ -678,7 +678,7 @@ pub fn submitted_batches(conn: &Tx<'_>) -> Result<Vec<Batch>> {
 /// Whether a feed id is one of ours.
 pub fn known_feed(conn: &Tx<'_>, feed_id: &str) -> Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM feed_batches WHERE feed_id = ?1")?
+        .prepare("SELECT 1 FROM feed_batches WHERE feed_id = ?1")?
         .exists([feed_id])?)
 }
 
@@ -852,7 +852,7 @@ pub struct ShipmentView {
 /// An order's packages, by number (cancelled ones included, with their state).
 pub fn packages(conn: &Tx<'_>, order_id: &str) -> Result<Vec<PackageView>> {
     // Cached: `orders` asks once per listed order.
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare(
         "SELECT s.id, s.package_no, COALESCE(s.carrier_code, s.carrier_name), s.tracking, s.method,
             s.state, b.feed_id, s.result_code || ': ' || s.result_message, s.shipped_at
          FROM shipments s LEFT JOIN feed_batches b ON b.id = s.batch_id

@@ -55,15 +55,9 @@ impl<'c> Tx<'c> {
         self.sql.execute_batch(sql)
     }
 
+    /// A statement (every backend keeps what it prepares, so preparing again is cheap).
     pub(in crate::vault) fn prepare(&self, sql: &str) -> crate::store::sql::Result<Statement<'c>> {
         Ok(Statement::new(self.sql, sql))
-    }
-
-    pub(in crate::vault) fn prepare_cached(
-        &self,
-        sql: &str,
-    ) -> crate::store::sql::Result<Statement<'c>> {
-        self.prepare(sql)
     }
 
     pub(in crate::vault) fn query_row<T>(

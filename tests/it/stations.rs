@@ -7,6 +7,16 @@ use crate::fetch_support::CliEnv;
 use crate::support::pg::{Options, Pg};
 use crate::support::*;
 
+/// The first order (by id) whose PII is sealed in database `vault` on `pg`, read with psql.
+fn first_sealed_order(pg: &Pg) -> String {
+    pg.psql(
+        "vault",
+        "SELECT min(amazon_order_id) FROM orders WHERE pii IS NOT NULL",
+    )
+    .trim()
+    .to_string()
+}
+
 /// `init --store URL` of a sandbox home in `d` with owner olga.
 fn init_on(d: &TestDir, store: &str) -> Run {
     init_with_password(d, store, None)
@@ -188,13 +198,7 @@ fn audit_of_a_shared_store_reads_its_rows_and_finds_a_pii_value_written_there_in
     );
     // An insider with psql writes a buyer's name into a plain column on the server.
     let pg = e.dir.pg();
-    let id = pg
-        .psql(
-            "vault",
-            "SELECT min(amazon_order_id) FROM orders WHERE pii IS NOT NULL",
-        )
-        .trim()
-        .to_string();
+    let id = first_sealed_order(pg);
     let truth = e.sb.orders();
     let name_of = |id: &str| {
         let o = truth
@@ -261,13 +265,7 @@ fn a_dump_of_the_server_taken_before_a_purge_and_put_back_after_it_opens_nothing
     let (r, pat) = e.dir.add_operator("olga", &e.pass, "pat", "packer");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let pg = e.dir.pg();
-    let id = pg
-        .psql(
-            "vault",
-            "SELECT min(amazon_order_id) FROM orders WHERE pii IS NOT NULL",
-        )
-        .trim()
-        .to_string();
+    let id = first_sealed_order(pg);
     let out = e.dir.path().join("label.zpl");
     let label = || {
         let _ = std::fs::remove_file(&out);
